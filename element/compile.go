@@ -1,0 +1,296 @@
+package element
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"github.com/flowkit/flowkit/store"
+)
+
+// Compiler is what an element's Validate gets: the flow's declarations and
+// helpers that compile expressions and templates against them.
+type Compiler struct {
+	FlowID    string
+	ElementID string
+	// Variables are the flow's declared variables and their types.
+	Variables map[string]store.Type
+	// Schema declares the custom person attributes.
+	Schema store.Schema
+	// Location is the flow's time zone.
+	Location *time.Location
+
+	env map[string]any
+}
+
+// Program is a compiled expr expression. Its environment holds the flow
+// variables by name, "person" (the person's attributes, tags, phones and
+// emails), "entry" and "event" (the entry event and the event being handled:
+// name, category, time and properties), and "now". The builtin now() is
+// replaced by the variable now, which reads the engine's clock.
+type Program struct {
+	Source string
+	prog   *vm.Program
+	// Type is the statically known result type, or "" when it is only known
+	// at run time.
+	Type store.Type
+}
+
+// Expr compiles an expression for field. Errors keep expr's line and column.
+func (c *Compiler) Expr(field, source string) (*Program, error) {
+	if strings.TrimSpace(source) == "" {
+		return nil, Errorf(field, "expression is empty")
+	}
+	prog, err := expr.Compile(source, expr.Env(c.sampleEnv()), expr.DisableBuiltin("now"), expr.MaxNodes(2000))
+	if err != nil {
+		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
+	}
+	if err := c.checkPersonRefs(source, prog.Node()); err != nil {
+		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
+	}
+	return &Program{Source: source, prog: prog, Type: staticType(prog.Node().Type())}, nil
+}
+
+// checkPersonRefs refuses person.x for an attribute the schema lacks.
+func (c *Compiler) checkPersonRefs(source string, node ast.Node) error {
+	var err error
+	ast.Walk(&node, visitor(func(n *ast.Node) {
+		m, ok := (*n).(*ast.MemberNode)
+		if !ok || err != nil {
+			return
+		}
+		id, ok := m.Node.(*ast.IdentifierNode)
+		if !ok || id.Value != "person" {
+			return
+		}
+		prop, ok := m.Property.(*ast.StringNode)
+		if !ok {
+			return
+		}
+		if _, ok := personFields[prop.Value]; ok {
+			return
+		}
+		if _, ok := c.Schema.TypeOf(prop.Value); !ok {
+			e := &file.Error{Location: m.Property.Location(), Message: fmt.Sprintf("unknown person attribute %q", prop.Value)}
+			err = e.Bind(file.NewSource(source))
+		}
+	}))
+	return err
+}
+
+type visitor func(*ast.Node)
+
+func (v visitor) Visit(n *ast.Node) { v(n) }
+
+// personFields are the non-attribute fields of the person in expressions.
+var personFields = map[string]store.Type{"id": store.Text, "tags": store.List, "phones": store.List, "emails": store.List}
+
+func staticType(t reflect.Type) store.Type {
+	if t == nil {
+		return ""
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return store.Text
+	case reflect.Bool:
+		return store.Bool
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return store.Number
+	case reflect.Slice, reflect.Array:
+		return store.List
+	case reflect.Map:
+		return store.Object
+	case reflect.Struct:
+		if t == reflect.TypeFor[time.Time]() {
+			return store.DateTime
+		}
+	}
+	return ""
+}
+
+// Fits reports whether a value of the program's static type can be stored
+// in a variable or attribute of type t; true when the type is known only at
+// run time.
+func (p *Program) Fits(t store.Type) bool {
+	switch {
+	case p.Type == "" || p.Type == t:
+		return true
+	case t == store.Text:
+		return p.Type != store.List && p.Type != store.Object
+	case t == store.Date:
+		return p.Type == store.DateTime
+	}
+	return false
+}
+
+// Eval runs the program for a step.
+func (p *Program) Eval(r *Run) (any, error) {
+	out, err := expr.Run(p.prog, r.env())
+	if err != nil {
+		return nil, fmt.Errorf("expression %q: %w", p.Source, err)
+	}
+	return normalize(out), nil
+}
+
+// Bool runs the program and requires a true/false result.
+func (p *Program) Bool(r *Run) (bool, error) {
+	v, err := p.Eval(r)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("expression %q: result %v is not true/false", p.Source, v)
+	}
+	return b, nil
+}
+
+// normalize brings expr results to flowkit's value forms (numbers as
+// float64, lists as []any).
+func normalize(v any) any {
+	switch x := v.(type) {
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case float32:
+		return float64(x)
+	case time.Duration:
+		return x.Seconds()
+	case []any:
+		for i := range x {
+			x[i] = normalize(x[i])
+		}
+		return x
+	case []string:
+		l := make([]any, len(x))
+		for i, s := range x {
+			l[i] = s
+		}
+		return l
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+		return x
+	}
+	if f, err := store.Convert(store.Number, v); err == nil {
+		if _, isBool := v.(bool); !isBool {
+			if _, isStr := v.(string); !isStr {
+				return f
+			}
+		}
+	}
+	return v
+}
+
+func zeroOf(t store.Type) any {
+	switch t {
+	case store.Text:
+		return ""
+	case store.Number:
+		return 0.0
+	case store.Bool:
+		return false
+	case store.Date, store.DateTime:
+		return time.Time{}
+	case store.List:
+		return []any{}
+	case store.Object:
+		return map[string]any{}
+	}
+	return nil
+}
+
+func (c *Compiler) sampleEnv() map[string]any {
+	if c.env != nil {
+		return c.env
+	}
+	env := map[string]any{
+		"person": map[string]any{},
+		"entry":  eventSample,
+		"event":  eventSample,
+		"now":    time.Time{},
+	}
+	for name, t := range c.Variables {
+		if _, reserved := env[name]; !reserved {
+			env[name] = zeroOf(t)
+		}
+	}
+	c.env = env
+	return env
+}
+
+var eventSample = map[string]any{"id": "", "name": "", "category": "", "time": time.Time{}, "properties": map[string]any{}}
+
+// env builds the expression environment of the step.
+func (r *Run) env() map[string]any {
+	env := make(map[string]any, len(r.Vars)+4)
+	for k, v := range r.Vars {
+		env[k] = v
+	}
+	env["person"] = personEnv(r.Person)
+	env["entry"] = eventEnv(r.Entry)
+	env["event"] = eventEnv(r.Event)
+	env["now"] = r.Now
+	return env
+}
+
+func personEnv(p *store.Person) map[string]any {
+	m := map[string]any{}
+	if p == nil {
+		return m
+	}
+	for name := range store.StandardAttributes {
+		if v, ok := p.Get(name); ok {
+			m[name] = v
+		}
+	}
+	for k, v := range p.Attributes {
+		m[k] = v
+	}
+	m["id"] = p.ID.String()
+	m["tags"] = toList(p.Tags)
+	m["phones"] = toList(p.Phones)
+	m["emails"] = toList(p.Emails)
+	return m
+}
+
+func toList(s []string) []any {
+	l := make([]any, len(s))
+	for i, v := range s {
+		l[i] = v
+	}
+	return l
+}
+
+func eventEnv(e *store.Event) map[string]any {
+	if e == nil {
+		return nil
+	}
+	return map[string]any{"id": e.ID, "name": e.Name, "category": string(e.Category), "time": e.Time, "properties": e.Properties}
+}
+
+var locations sync.Map // name -> *time.Location
+
+// LoadLocation is time.LoadLocation with a cache, since steps look time
+// zones up often.
+func LoadLocation(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, l)
+	return l, nil
+}

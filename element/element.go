@@ -1,0 +1,163 @@
+package element
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+)
+
+// Element is one kind of flow element, holding its configuration.
+// Implementations are used concurrently by many participants once
+// validated: Run and Resume must not change the element.
+type Element interface {
+	// Kind is the element's type name in the flow's JSON form.
+	Kind() string
+	// Branches are the names of the exits Run may take.
+	Branches() []string
+	// Validate checks the configuration and compiles what it needs. It is
+	// called once, at Publish, before any Run.
+	Validate(c *Compiler) error
+	// Run executes one step for the participant at this element.
+	Run(ctx context.Context, r *Run) (Outcome, error)
+}
+
+// Resumer is implemented by elements that wait: Resume is called when the
+// participant's timer fires or an event the wait names arrives. r.Wait holds
+// the wait in force.
+type Resumer interface {
+	Resume(ctx context.Context, r *Run, w Wake) (Outcome, error)
+}
+
+// Wake says why a waiting participant is resumed.
+type Wake struct {
+	// Timer is set when the wait's Until has come.
+	Timer bool
+	// Event is the event that arrived, when not woken by the timer.
+	Event *store.Event
+}
+
+// Outcome is the result of a step.
+type Outcome struct {
+	// Branch is the exit taken; "" with Wait nil means the participant
+	// leaves the flow.
+	Branch string
+	// Wait, when set, holds the participant at this element.
+	Wait *Wait
+	// Reason says in words why, for the participant's journal.
+	Reason string
+}
+
+// Wait holds a participant at an element until a time or an event.
+type Wait struct {
+	// Until is when the element wants to be resumed by its timer; zero to
+	// wait indefinitely (bounded by the flow's schedule end and the
+	// inactivity limit).
+	Until time.Time
+	// Events are names of events that resume the participant (profile
+	// changes arrive as store.AttributeChanged events).
+	Events []string
+	// State is kept with the wait and handed back in Run.Wait on Resume.
+	State map[string]any
+}
+
+// Next returns an Outcome that goes on by branch.
+func Next(branch, reason string) Outcome { return Outcome{Branch: branch, Reason: reason} }
+
+// Leave returns an Outcome that leaves the flow.
+func Leave(reason string) Outcome { return Outcome{Reason: reason} }
+
+// Hold returns an Outcome that waits.
+func Hold(w Wait, reason string) Outcome { return Outcome{Wait: &w, Reason: reason} }
+
+// The branch names shared by many kinds.
+const (
+	BranchNext     = "next"
+	BranchError    = "error"
+	BranchOccurred = "occurred"
+	BranchTimeout  = "timeout"
+)
+
+// FieldError is a configuration error in one field of an element.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Err.Error()
+	}
+	return e.Field + ": " + e.Err.Error()
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Errorf returns a *FieldError for field.
+func Errorf(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// fieldErr wraps err as a *FieldError for field, prefixing the field to an
+// inner FieldError's field.
+func fieldErr(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) && fe.Field != "" {
+		return &FieldError{Field: field + "." + fe.Field, Err: fe.Err}
+	}
+	return &FieldError{Field: field, Err: err}
+}
+
+var registry = struct {
+	sync.RWMutex
+	m map[string]func() Element
+}{m: map[string]func() Element{}}
+
+// Register makes an element kind available by name to flows decoded from
+// JSON. newElement returns a new, empty element of the kind. Register panics
+// when the name is empty or already registered, as database/sql.Register
+// does: both are programming errors.
+func Register(kind string, newElement func() Element) {
+	registry.Lock()
+	defer registry.Unlock()
+	if kind == "" || newElement == nil {
+		panic("element: Register with an empty kind or a nil constructor")
+	}
+	if _, dup := registry.m[kind]; dup {
+		panic("element: Register called twice for kind " + kind)
+	}
+	registry.m[kind] = newElement
+}
+
+// ErrUnknownKind is returned by New for a kind nobody registered.
+var ErrUnknownKind = errors.New("unknown element kind")
+
+// New returns a new, empty element of a registered kind.
+func New(kind string) (Element, error) {
+	registry.RLock()
+	f, ok := registry.m[kind]
+	registry.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownKind, kind)
+	}
+	return f(), nil
+}
+
+// Kinds returns the registered kinds, sorted.
+func Kinds() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := make([]string, 0, len(registry.m))
+	for k := range registry.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,192 @@
+package element
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+)
+
+// Template is text with {{...}} placeholders. A placeholder holds an
+// expression (see Program): a variable name ("{{cartId}}"), a person
+// attribute ("{{person.firstName}}"), an entry event property
+// ("{{entry.properties.cartId}}") or any formula.
+type Template struct {
+	Source string
+	parts  []templatePart
+}
+
+type templatePart struct {
+	text string
+	prog *Program // nil for literal text
+	// inQuotes is set for a placeholder written inside a JSON string
+	// ("{{x}}"), so JSON encoding leaves out the quotes it already has.
+	inQuotes bool
+	// inQuery is set for a placeholder after the "?" of a URL.
+	inQuery bool
+}
+
+// Encoding says how placeholder values are written into a template.
+type Encoding int
+
+// The encodings.
+const (
+	// Plain writes values as text.
+	Plain Encoding = iota
+	// URL escapes values: path escaping before the "?", query escaping
+	// after it.
+	URL
+	// JSON writes values as JSON; inside a JSON string ("{{x}}") the value
+	// is written as string content.
+	JSON
+)
+
+// Template compiles text with placeholders for field.
+func (c *Compiler) Template(field, text string) (*Template, error) {
+	t := &Template{Source: text}
+	rest := text
+	seenQuery := false
+	for {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			if strings.Contains(rest, "}}") {
+				return nil, Errorf(field, "%q: \"}}\" without \"{{\"", text)
+			}
+			if rest != "" {
+				t.parts = append(t.parts, templatePart{text: rest})
+			}
+			return t, nil
+		}
+		if i > 0 {
+			t.parts = append(t.parts, templatePart{text: rest[:i]})
+		}
+		seenQuery = seenQuery || strings.Contains(rest[:i], "?")
+		end := strings.Index(rest[i+2:], "}}")
+		if end < 0 {
+			return nil, Errorf(field, "%q: placeholder \"{{\" is not closed", text)
+		}
+		src := strings.TrimSpace(rest[i+2 : i+2+end])
+		if src == "" {
+			return nil, Errorf(field, "%q: empty placeholder", text)
+		}
+		prog, err := c.Expr(field, src)
+		if err != nil {
+			return nil, err
+		}
+		after := rest[i+2+end+2:]
+		t.parts = append(t.parts, templatePart{
+			prog:     prog,
+			inQuotes: strings.HasSuffix(rest[:i], `"`) && strings.HasPrefix(after, `"`),
+			inQuery:  seenQuery,
+		})
+		rest = after
+	}
+}
+
+// Constant reports whether the template has no placeholders.
+func (t *Template) Constant() bool {
+	for _, p := range t.parts {
+		if p.prog != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Single returns the program of a template that is exactly one
+// placeholder, such as "{{points}}", and nil otherwise.
+func (t *Template) Single() *Program {
+	if len(t.parts) == 1 && t.parts[0].prog != nil {
+		return t.parts[0].prog
+	}
+	return nil
+}
+
+// Value evaluates the template: a template that is one placeholder yields
+// the value with its own type; any other yields text.
+func (t *Template) Value(r *Run) (any, error) {
+	if p := t.Single(); p != nil {
+		return p.Eval(r)
+	}
+	return t.Render(r, Plain)
+}
+
+// Render evaluates the template into text, writing placeholder values in
+// the encoding.
+func (t *Template) Render(r *Run, enc Encoding) (string, error) {
+	if len(t.parts) == 1 && t.parts[0].prog == nil {
+		return t.parts[0].text, nil
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.prog == nil {
+			b.WriteString(p.text)
+			continue
+		}
+		v, err := p.prog.Eval(r)
+		if err != nil {
+			return "", err
+		}
+		switch enc {
+		case URL:
+			if p.inQuery {
+				b.WriteString(url.QueryEscape(FormatValue(v)))
+			} else {
+				b.WriteString(url.PathEscape(FormatValue(v)))
+			}
+		case JSON:
+			if p.inQuotes {
+				q, _ := json.Marshal(FormatValue(v))
+				b.Write(q[1 : len(q)-1])
+			} else {
+				j, err := json.Marshal(jsonValue(v))
+				if err != nil {
+					return "", fmt.Errorf("placeholder {{%s}}: %w", p.prog.Source, err)
+				}
+				b.Write(j)
+			}
+		default:
+			b.WriteString(FormatValue(v))
+		}
+	}
+	return b.String(), nil
+}
+
+// FormatValue writes a value as text: numbers without trailing zeros, Date
+// values (midnight UTC) as 2006-01-02, date-times in RFC 3339, lists and
+// objects as JSON, nil as "".
+func FormatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case time.Time:
+		if x.Location() == time.UTC && x.Equal(store.DateOf(x)) {
+			return x.Format(time.DateOnly)
+		}
+		return x.Format(time.RFC3339)
+	case []any, map[string]any:
+		j, err := json.Marshal(jsonValue(x))
+		if err != nil {
+			return fmt.Sprint(x)
+		}
+		return string(j)
+	}
+	return fmt.Sprint(v)
+}
+
+func jsonValue(v any) any {
+	if t, ok := v.(time.Time); ok {
+		return FormatValue(t)
+	}
+	return v
+}

@@ -1,0 +1,587 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
+)
+
+// Config configures an Engine. Its zero value, with a Store, is a working
+// configuration.
+type Config struct {
+	// Store keeps the engine's records. Required.
+	Store store.Store
+	// Clock tells the time. Defaults to clock.Real.
+	Clock clock.Clock
+	// Schema declares the custom person attributes. Defaults to none.
+	Schema store.Schema
+	// Sender sends messages. Defaults to none: sending elements fail.
+	Sender element.Sender
+	// HTTP performs Call API requests. Defaults to an *http.Client with a
+	// 30s timeout.
+	HTTP element.HTTPDoer
+	// Conversations starts conversations with agents. Defaults to none.
+	Conversations element.Conversations
+	// Logger receives the engine's logs. Defaults to discarding them.
+	Logger *slog.Logger
+	// MaxSteps bounds the steps one call runs for one participant, so a
+	// loop without a wait fails that participant instead of hanging the
+	// host. Defaults to 1000.
+	MaxSteps int
+	// JournalLimit is how many journal steps each participant keeps, the
+	// most recent. Defaults to 100.
+	JournalLimit int
+	// InactivityLimit is how long a participant may wait with no element
+	// activated before it leaves its flow. Defaults to 365 days.
+	InactivityLimit time.Duration
+	// TickBatch is how many due timers Tick claims from the Store at a time.
+	// Defaults to 1000.
+	TickBatch int
+}
+
+// Engine runs flows. It is safe for concurrent use: any number of
+// goroutines (and, with a shared Store, processes) may call it at once. It
+// starts no goroutines and never sleeps; the host delivers events and calls
+// Tick.
+type Engine struct {
+	cfg      Config
+	store    store.Store
+	clock    clock.Clock
+	log      *slog.Logger
+	services element.Services
+	flows    sync.Map // flowKey -> *compiled
+	triggers triggerCache
+}
+
+type flowKey struct {
+	id      string
+	version int
+}
+
+// NewEngine returns an engine for the configuration.
+func NewEngine(cfg Config) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("flow: Config.Store is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 30 * time.Second}
+	}
+	switch {
+	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0:
+		return nil, errors.New("flow: Config limits must not be negative")
+	}
+	if cfg.MaxSteps == 0 {
+		cfg.MaxSteps = 1000
+	}
+	if cfg.JournalLimit == 0 {
+		cfg.JournalLimit = 100
+	}
+	if cfg.InactivityLimit == 0 {
+		cfg.InactivityLimit = 365 * 24 * time.Hour
+	}
+	if cfg.TickBatch == 0 {
+		cfg.TickBatch = 1000
+	}
+	for name, t := range cfg.Schema {
+		if !t.Valid() {
+			return nil, fmt.Errorf("flow: Config.Schema: attribute %q has unknown type %q", name, t)
+		}
+		if _, std := store.StandardAttributes[name]; std {
+			return nil, fmt.Errorf("flow: Config.Schema: %q is a standard attribute", name)
+		}
+	}
+	e := &Engine{cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger}
+	e.services = element.Services{
+		Schema:        cfg.Schema,
+		Logger:        cfg.Logger,
+		Sender:        cfg.Sender,
+		HTTP:          cfg.HTTP,
+		Conversations: cfg.Conversations,
+	}
+	return e, nil
+}
+
+// Now returns the engine's clock reading.
+func (e *Engine) Now() time.Time { return e.clock.Now() }
+
+// Publish validates the flow and stores it as a new immutable version,
+// which new participants enter from then on; participants already in the
+// flow stay on the version they entered. It returns the version number. A
+// new flow starts as a draft: Activate it to let people in.
+func (e *Engine) Publish(ctx context.Context, f *Flow) (int, error) {
+	own, err := f.Clone()
+	if err != nil {
+		return 0, asValidation(err)
+	}
+	own.Version = 0
+	c, err := compile(own, e.cfg.Schema)
+	if err != nil {
+		return 0, err
+	}
+	doc, err := json.Marshal(own)
+	if err != nil {
+		return 0, err
+	}
+	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: own.ID, Document: doc, PublishedAt: e.clock.Now()})
+	if err != nil {
+		return 0, err
+	}
+	own.Version = v
+	e.flows.Store(flowKey{own.ID, v}, c)
+	e.invalidateTriggers()
+	return v, nil
+}
+
+// compiled returns a flow version ready to run, compiling a version
+// another process published on first use.
+func (e *Engine) compiled(ctx context.Context, id string, version int) (*compiled, error) {
+	if c, ok := e.flows.Load(flowKey{id, version}); ok {
+		return c.(*compiled), nil
+	}
+	fv, err := e.store.FlowVersion(ctx, id, version)
+	if err != nil {
+		return nil, err
+	}
+	f, err := Parse(fv.Document)
+	if err != nil {
+		return nil, fmt.Errorf("flow %q version %d: %w", id, version, err)
+	}
+	f.Version = version
+	c, err := compile(f, e.cfg.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("flow %q version %d: %w", id, version, err)
+	}
+	actual, _ := e.flows.LoadOrStore(flowKey{id, version}, c)
+	return actual.(*compiled), nil
+}
+
+// FlowInfo describes a flow: its state and its latest version.
+type FlowInfo struct {
+	Status    store.FlowStatus
+	UpdatedAt time.Time
+	// Flow is a copy of the latest version, with Version set.
+	Flow *Flow
+}
+
+// Flow returns a flow's status and latest version.
+func (e *Engine) Flow(ctx context.Context, flowID string) (*FlowInfo, error) {
+	st, err := e.store.Flow(ctx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.compiled(ctx, flowID, st.Latest)
+	if err != nil {
+		return nil, err
+	}
+	f, err := c.flow.Clone()
+	if err != nil {
+		return nil, err
+	}
+	f.Version = st.Latest
+	return &FlowInfo{Status: st.Status, UpdatedAt: st.UpdatedAt, Flow: f}, nil
+}
+
+// Activate moves a draft flow to active: people may enter it.
+func (e *Engine) Activate(ctx context.Context, flowID string) error {
+	return e.transition(ctx, flowID, store.FlowActive, store.FlowDraft)
+}
+
+// Pause stops an active flow for a while: no one enters, timers that come
+// due wait until Resume (and then fire late, at the tick after it), and
+// events delivered meanwhile are kept in history but wake no one.
+func (e *Engine) Pause(ctx context.Context, flowID string) error {
+	return e.transition(ctx, flowID, store.FlowPaused, store.FlowActive)
+}
+
+// Resume moves a paused flow back to active.
+func (e *Engine) Resume(ctx context.Context, flowID string) error {
+	if err := e.transition(ctx, flowID, store.FlowActive, store.FlowPaused); err != nil {
+		return err
+	}
+	return e.unpark(ctx, flowID)
+}
+
+// Finish closes a flow to new entries; the participants in it run out.
+func (e *Engine) Finish(ctx context.Context, flowID string) error {
+	if err := e.transition(ctx, flowID, store.FlowFinished, store.FlowActive, store.FlowPaused); err != nil {
+		return err
+	}
+	return e.unpark(ctx, flowID)
+}
+
+// Cancel ends a flow at once: every participant still in it leaves with
+// status Canceled.
+func (e *Engine) Cancel(ctx context.Context, flowID string) error {
+	if err := e.transition(ctx, flowID, store.FlowCanceled, store.FlowDraft, store.FlowActive, store.FlowPaused, store.FlowFinished); err != nil {
+		return err
+	}
+	return e.eachParticipant(ctx, flowID, func(s *session, p *store.Participant) error {
+		c, err := e.compiled(s.ctx, p.FlowID, p.FlowVersion)
+		if err != nil {
+			return err
+		}
+		s.leave(c, p, store.Canceled, "flow canceled")
+		return nil
+	})
+}
+
+func (e *Engine) transition(ctx context.Context, flowID string, to store.FlowStatus, from ...store.FlowStatus) error {
+	st, err := e.store.Flow(ctx, flowID)
+	if err != nil {
+		return err
+	}
+	if !contains(statusStrings(from), string(st.Status)) {
+		return fmt.Errorf("flow %q is %s, cannot become %s: %w", flowID, st.Status, to, ErrBadTransition)
+	}
+	defer e.invalidateTriggers()
+	return e.store.SetFlowStatus(ctx, flowID, st.Status, to, e.clock.Now())
+}
+
+func statusStrings(s []store.FlowStatus) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = string(x)
+	}
+	return out
+}
+
+// unpark re-arms the timers parked while the flow was paused.
+func (e *Engine) unpark(ctx context.Context, flowID string) error {
+	return e.eachParticipant(ctx, flowID, func(s *session, p *store.Participant) error {
+		if p.Wait != nil && p.Wait.Parked {
+			p.Wait.Parked = false
+			s.dirty(p)
+		}
+		return nil
+	})
+}
+
+// eachParticipant runs fn for every participant of the flow still in it,
+// each in its own person's transaction.
+func (e *Engine) eachParticipant(ctx context.Context, flowID string, fn func(*session, *store.Participant) error) error {
+	q := &store.ParticipantQuery{FlowID: flowID, Statuses: []store.Status{store.Active, store.Waiting}, Limit: 1000}
+	for {
+		page, err := e.store.Participants(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, p := range page {
+			err := e.update(ctx, p.PersonID, func(s *session) error {
+				cur := s.participant(p.ID)
+				if cur == nil || cur.Status.Done() {
+					return nil
+				}
+				return fn(s, cur)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if len(page) < q.Limit {
+			return nil
+		}
+		q.After = page[len(page)-1].ID
+	}
+}
+
+// Enter enters a person into a flow's latest version by the API entry
+// point, with variables (converted to their declared types; undeclared
+// ones are refused), and runs the participant until it waits or leaves.
+// The person is created when the reference names an unknown external id,
+// phone or email. It returns the participant's id.
+func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := e.withPerson(ctx, who, true, func(s *session) error {
+		p, err := s.enter(flowID, vars, nil, "")
+		if p != nil {
+			id = p.ID
+		}
+		return err
+	})
+	return id, err
+}
+
+// Deliver records an event in its person's history and hands it to the
+// person's participants waiting for it, and to the flows it triggers. A
+// redelivered event (an id the person's history holds) changes nothing.
+// An event for an unknown external id, phone or email creates the person.
+// Time defaults to the clock's now.
+func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
+	switch {
+	case ev == nil:
+		return fmt.Errorf("%w: event is nil", ErrBadEvent)
+	case ev.ID == "":
+		return fmt.Errorf("%w: event has no id", ErrBadEvent)
+	case ev.Person.IsZero() && ev.PersonID == uuid.Nil:
+		return fmt.Errorf("%w: event %q names no person", ErrBadEvent, ev.ID)
+	case !ev.Category.Valid():
+		return fmt.Errorf("%w: event %q: unknown category %q", ErrBadEvent, ev.ID, ev.Category)
+	case ev.Name == "":
+		return fmt.Errorf("%w: event %q has no name", ErrBadEvent, ev.ID)
+	}
+	for k, v := range ev.Properties {
+		if _, ok := store.TypeOf(v); !ok && v != nil {
+			if _, err := store.Convert(store.Number, v); err != nil {
+				return fmt.Errorf("%w: event %q: property %q has unsupported type %T", ErrBadEvent, ev.ID, k, v)
+			}
+		}
+	}
+	c := *ev
+	c.Properties = store.CloneValues(ev.Properties)
+	for k, v := range c.Properties {
+		if _, ok := store.TypeOf(v); !ok && v != nil {
+			c.Properties[k], _ = store.Convert(store.Number, v)
+		}
+	}
+	if c.Time.IsZero() {
+		c.Time = e.clock.Now()
+	}
+	who := c.Person
+	if c.PersonID != uuid.Nil {
+		who = store.PersonRef{ID: c.PersonID}
+	}
+	return e.withPerson(ctx, who, true, func(s *session) error {
+		c.PersonID = s.personID
+		if err := s.tx.AddEvent(&c); err != nil {
+			if errors.Is(err, store.ErrDuplicate) {
+				return errDuplicateEvent
+			}
+			return err
+		}
+		s.queue = append(s.queue, &c)
+		return nil
+	})
+}
+
+var errDuplicateEvent = errors.New("duplicate event")
+
+// UpdatePerson changes a person's profile as the host: fn changes a copy,
+// and each changed attribute, tag and Do Not Contact address becomes a
+// People event that wakes participants waiting for it. The person is
+// created when the reference names an unknown external id, phone or email.
+// Custom attributes must be declared in Config.Schema and hold values of
+// their types (converted where unambiguous). It returns the saved person.
+func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error) (*store.Person, error) {
+	var out *store.Person
+	err := e.withPerson(ctx, who, true, func(s *session) error {
+		before := s.person.Clone()
+		after := s.person.Clone()
+		if err := fn(after); err != nil {
+			return err
+		}
+		after.ID = s.personID
+		if err := e.checkPerson(after); err != nil {
+			return err
+		}
+		s.queue = append(s.queue, personEvents(before, after, s.now)...)
+		for _, ev := range s.queue {
+			if err := s.tx.AddEvent(ev); err != nil {
+				return err
+			}
+		}
+		s.person = after
+		s.personDirty = true
+		out = after.Clone()
+		return nil
+	})
+	return out, err
+}
+
+// Person returns a person's profile.
+func (e *Engine) Person(ctx context.Context, who store.PersonRef) (*store.Person, error) {
+	id, err := e.store.FindPerson(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	var out *store.Person
+	err = e.store.Update(ctx, id, func(tx store.Tx) error {
+		out, err = tx.Person()
+		return err
+	})
+	return out, err
+}
+
+// Events returns a person's event history that the query selects.
+func (e *Engine) Events(ctx context.Context, who store.PersonRef, q store.EventQuery) ([]*store.Event, error) {
+	id, err := e.store.FindPerson(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	var out []*store.Event
+	err = e.store.Update(ctx, id, func(tx store.Tx) error {
+		out, err = tx.Events(&q)
+		return err
+	})
+	return out, err
+}
+
+func (e *Engine) checkPerson(p *store.Person) error {
+	for name, v := range p.Attributes {
+		t, ok := e.cfg.Schema[name]
+		if !ok {
+			return fmt.Errorf("person %s: attribute %q is not declared in the schema", p.ID, name)
+		}
+		cv, err := store.Convert(t, v)
+		if err != nil {
+			return fmt.Errorf("person %s: attribute %q: %w", p.ID, name, err)
+		}
+		p.Attributes[name] = cv
+	}
+	if !p.BirthDate.IsZero() {
+		p.BirthDate = store.DateOf(p.BirthDate)
+	}
+	if p.TimeZone != "" {
+		if _, err := element.LoadLocation(p.TimeZone); err != nil {
+			return fmt.Errorf("person %s: time zone %q is not an IANA name", p.ID, p.TimeZone)
+		}
+	}
+	return nil
+}
+
+// Tick fires every timer due at the clock's now, earliest first, each
+// step running at the tick's time. It returns how many fired.
+func (e *Engine) Tick(ctx context.Context) (int, error) {
+	now := e.clock.Now()
+	fired := 0
+	for {
+		due, err := e.store.DueTimers(ctx, now, e.cfg.TickBatch)
+		if err != nil || len(due) == 0 {
+			return fired, err
+		}
+		progress := false
+		for _, t := range due {
+			ok, err := e.fire(ctx, t, now)
+			if err != nil {
+				return fired, err
+			}
+			if ok {
+				fired++
+			}
+			progress = true
+		}
+		if !progress || len(due) < e.cfg.TickBatch {
+			// Timers fired in this round may have armed new ones already
+			// due; take another round only when there may be more.
+			if next, ok, err := e.store.NextDue(ctx); err != nil || !ok || next.After(now) {
+				return fired, err
+			}
+		}
+	}
+}
+
+// NextDue returns when the earliest timer is due, so a host can sleep until
+// then; false when no timer is armed.
+func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
+	return e.store.NextDue(ctx)
+}
+
+func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time) (bool, error) {
+	fired := false
+	err := e.update(ctx, t.PersonID, func(s *session) error {
+		p := s.participant(t.ParticipantID)
+		if p == nil || p.Status != store.Waiting || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !p.Due(now) {
+			return nil // moved on since the timer was read
+		}
+		c, err := e.compiled(s.ctx, p.FlowID, p.FlowVersion)
+		if err != nil {
+			return err
+		}
+		status, err := s.flowStatus(p.FlowID)
+		if err != nil {
+			return err
+		}
+		if status == store.FlowPaused {
+			p.Wait.Parked = true
+			s.dirty(p)
+			return nil
+		}
+		fired = true
+		s.wake(c, p, element.Wake{Timer: true})
+		return nil
+	})
+	return fired, err
+}
+
+// Participant returns one participant, with its journal.
+func (e *Engine) Participant(ctx context.Context, id uuid.UUID) (*store.Participant, error) {
+	return e.store.Participant(ctx, id)
+}
+
+// Participants returns a flow's participants, in id order.
+func (e *Engine) Participants(ctx context.Context, q store.ParticipantQuery) ([]*store.Participant, error) {
+	return e.store.Participants(ctx, &q)
+}
+
+// ElementStats are one element's statistics, over all versions of its
+// flow.
+type ElementStats struct {
+	// Entered counts participants that reached the element.
+	Entered int64
+	// Left counts participants that went on, by branch.
+	Left map[string]int64
+	// Waiting is how many participants wait at the element now.
+	Waiting int64
+	// Errors counts failed steps.
+	Errors int64
+	// Other counts kind-specific figures, such as sends.
+	Other map[string]int64
+}
+
+// Stats returns per-element statistics of a flow, by element id.
+func (e *Engine) Stats(ctx context.Context, flowID string) (map[string]*ElementStats, error) {
+	counters, err := e.store.Counters(ctx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*ElementStats{}
+	for _, c := range counters {
+		st := out[c.Element]
+		if st == nil {
+			st = &ElementStats{Left: map[string]int64{}, Other: map[string]int64{}}
+			out[c.Element] = st
+		}
+		switch {
+		case c.Key == keyEntered:
+			st.Entered += c.N
+		case c.Key == keyWaiting:
+			st.Waiting += c.N
+		case c.Key == keyErrors:
+			st.Errors += c.N
+		case len(c.Key) > len(keyLeft) && c.Key[:len(keyLeft)] == keyLeft:
+			st.Left[c.Key[len(keyLeft):]] += c.N
+		default:
+			st.Other[c.Key] += c.N
+		}
+	}
+	return out, nil
+}
+
+// The counter keys.
+const (
+	keyEntered = "entered"
+	keyWaiting = "waiting"
+	keyErrors  = "errors"
+	keyLeft    = "left:"
+)
+
+func idempotencyKey(id uuid.UUID, seq int64) string {
+	return id.String() + ":" + strconv.FormatInt(seq, 10)
+}

@@ -1,0 +1,43 @@
+package flow
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Sentinel errors of the engine.
+var (
+	// ErrFlowNotActive is returned by Enter for a flow that is not active
+	// (draft, paused, finished, canceled) or outside its schedule.
+	ErrFlowNotActive = errors.New("flow is not active")
+	// ErrAlreadyInFlow is returned by Enter for a person already in a flow
+	// that does not allow reentry.
+	ErrAlreadyInFlow = errors.New("person is already in the flow")
+	// ErrBadEvent is returned by Deliver for an event without an id, a
+	// person, a valid category or a name.
+	ErrBadEvent = errors.New("bad event")
+	// ErrBadTransition is returned by the lifecycle methods for a move the
+	// flow's status does not allow, such as activating a canceled flow.
+	ErrBadTransition = errors.New("flow status does not allow this")
+)
+
+// ValidationError is a flow that cannot be published: it names the element
+// (empty for the flow's own settings) and the field at fault.
+type ValidationError struct {
+	ElementID string
+	Field     string
+	Err       error
+}
+
+func (e *ValidationError) Error() string {
+	msg := ""
+	if e.ElementID != "" {
+		msg = "element " + strconv.Quote(e.ElementID) + ": "
+	}
+	if e.Field != "" {
+		msg += e.Field + ": "
+	}
+	return msg + e.Err.Error()
+}
+
+func (e *ValidationError) Unwrap() error { return e.Err }

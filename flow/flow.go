@@ -1,0 +1,253 @@
+package flow
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/store"
+)
+
+// MaxElements is the most elements a flow may have; larger journeys are
+// split into flows joined by Add to Flow.
+const MaxElements = 100
+
+// Flow is a flow graph: elements joined by named branches, with its
+// settings. Build one with New or read one with Parse; publish it with
+// Engine.Publish. A published flow is immutable: the engine keeps its own
+// copy.
+type Flow struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// Version is set by Publish on the engine's copy; it is ignored on
+	// input.
+	Version int `json:"version,omitempty"`
+	// TimeZone is an IANA name. Defaults to UTC.
+	TimeZone string `json:"timezone,omitempty"`
+	// Schedule bounds when the flow runs.
+	Schedule Schedule `json:"schedule,omitzero"`
+	// Variables are the flow's declared variables, by name.
+	Variables map[string]Variable `json:"variables,omitempty"`
+	// Trigger, when set, enters people into the flow when a matching event
+	// is delivered.
+	Trigger *Trigger `json:"trigger,omitempty"`
+	// Reentry lets a person be in the flow more than once at a time.
+	// Defaults to false: entering a person already in the flow fails with
+	// ErrAlreadyInFlow.
+	Reentry bool `json:"reentry,omitempty"`
+	// Start is the id of the element participants enter at. Defaults to the
+	// first element.
+	Start    string  `json:"start,omitempty"`
+	Elements []*Node `json:"elements"`
+}
+
+// Schedule bounds a flow in time. No one enters before Start or after End;
+// at End every participant still in the flow leaves it.
+type Schedule struct {
+	Start time.Time `json:"start,omitzero"`
+	End   time.Time `json:"end,omitzero"`
+}
+
+// Variable declares a flow variable.
+type Variable struct {
+	Type store.Type `json:"type"`
+	// Default is the value a participant starts with unless Enter gives
+	// one; nil for empty.
+	Default any `json:"default,omitempty"`
+}
+
+// Trigger is an event entry point: a delivered event of this category and
+// name enters its person into the flow.
+type Trigger struct {
+	Category store.Category `json:"category"`
+	Name     string         `json:"name"`
+}
+
+// Next maps an element's branch names to the ids of the elements they lead
+// to. A branch with no target leaves the flow.
+type Next map[string]string
+
+// Node is one element of a flow: its id, its kind-specific configuration
+// and where its branches lead. In JSON the configuration's fields sit beside
+// "id", "type", "name" and "next".
+type Node struct {
+	ID      string
+	Name    string
+	Element element.Element
+	Next    Next
+}
+
+// New starts a flow with an id and a name; add elements with Add.
+func New(id, name string) *Flow { return &Flow{ID: id, Name: name} }
+
+// In sets the flow's time zone and returns the flow.
+func (f *Flow) In(timeZone string) *Flow { f.TimeZone = timeZone; return f }
+
+// Var declares a variable with a type and a default (nil for none) and
+// returns the flow.
+func (f *Flow) Var(name string, t store.Type, def any) *Flow {
+	if f.Variables == nil {
+		f.Variables = map[string]Variable{}
+	}
+	f.Variables[name] = Variable{Type: t, Default: def}
+	return f
+}
+
+// Add appends an element with the given id and branch targets and returns
+// the flow. The first element added is the start unless Start is set.
+func (f *Flow) Add(id string, e element.Element, next Next) *Flow {
+	f.Elements = append(f.Elements, &Node{ID: id, Element: e, Next: next})
+	return f
+}
+
+// Node returns the element with the given id, or nil.
+func (f *Flow) Node(id string) *Node {
+	for _, n := range f.Elements {
+		if n != nil && n.ID == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// MarshalJSON writes the node as one object: "id", "type", "name", the
+// element's own fields, then "next".
+func (n *Node) MarshalJSON() ([]byte, error) {
+	if n.Element == nil {
+		return nil, fmt.Errorf("element %q has no configuration", n.ID)
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"id":`)
+	id, _ := json.Marshal(n.ID)
+	b.Write(id)
+	b.WriteString(`,"type":`)
+	kind, _ := json.Marshal(n.Element.Kind())
+	b.Write(kind)
+	if n.Name != "" {
+		name, _ := json.Marshal(n.Name)
+		b.WriteString(`,"name":`)
+		b.Write(name)
+	}
+	cfg, err := json.Marshal(n.Element)
+	if err != nil {
+		return nil, fmt.Errorf("element %q: %w", n.ID, err)
+	}
+	cfg = bytes.TrimSpace(cfg)
+	if len(cfg) < 2 || cfg[0] != '{' {
+		return nil, fmt.Errorf("element %q: configuration is not a JSON object", n.ID)
+	}
+	if inner := bytes.TrimSpace(cfg[1 : len(cfg)-1]); len(inner) > 0 {
+		b.WriteByte(',')
+		b.Write(inner)
+	}
+	if len(n.Next) > 0 {
+		next, err := json.Marshal(n.Next)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(`,"next":`)
+		b.Write(next)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON reads a node, decoding its configuration by its "type"
+// from the element registry. Unknown fields are refused.
+func (n *Node) UnmarshalJSON(data []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return &ValidationError{Err: fmt.Errorf("element is not a JSON object: %w", err)}
+	}
+	var head struct {
+		ID   string `json:"id"`
+		Type string `json:"type"`
+		Name string `json:"name"`
+		Next Next   `json:"next"`
+	}
+	for key, dst := range map[string]any{"id": &head.ID, "type": &head.Type, "name": &head.Name, "next": &head.Next} {
+		if raw, ok := fields[key]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return &ValidationError{ElementID: head.ID, Field: key, Err: jsonErr(err)}
+			}
+			delete(fields, key)
+		}
+	}
+	if head.ID == "" {
+		return &ValidationError{Field: "id", Err: errors.New("element id is missing")}
+	}
+	if head.Type == "" {
+		return &ValidationError{ElementID: head.ID, Field: "type", Err: errors.New("element type is missing")}
+	}
+	el, err := element.New(head.Type)
+	if err != nil {
+		return &ValidationError{ElementID: head.ID, Field: "type", Err: err}
+	}
+	rest, _ := json.Marshal(fields)
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(el); err != nil {
+		return &ValidationError{ElementID: head.ID, Field: fieldOf(err), Err: jsonErr(err)}
+	}
+	*n = Node{ID: head.ID, Name: head.Name, Element: el, Next: head.Next}
+	return nil
+}
+
+// Parse reads a flow from its JSON form. Errors name the element and field
+// where they can (a *ValidationError); Parse does not validate the graph:
+// Publish does.
+func Parse(data []byte) (*Flow, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var f Flow
+	if err := dec.Decode(&f); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return nil, ve
+		}
+		return nil, &ValidationError{Field: fieldOf(err), Err: jsonErr(err)}
+	}
+	if dec.More() {
+		return nil, &ValidationError{Err: errors.New("flow json: data after the flow object")}
+	}
+	return &f, nil
+}
+
+// Clone returns a deep copy of the flow, made through its JSON form.
+func (f *Flow) Clone() (*Flow, error) {
+	data, err := json.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data)
+}
+
+func fieldOf(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return te.Field
+	}
+	return ""
+}
+
+func jsonErr(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("flow json: %v (at byte %d)", se, se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("json %s cannot be read as %s", te.Value, te.Type)
+	}
+	return err
+}
+
+// branchesOf lists the branches a node may use: its element's and "error",
+// which any element takes when its step fails.
+func branchesOf(n *Node) []string {
+	return append(slices.Clone(n.Element.Branches()), element.BranchError)
+}

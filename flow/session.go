@@ -1,0 +1,679 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
+)
+
+// session is one transaction over one person's records: every step run,
+// event recorded and participant changed in it commits together.
+type session struct {
+	e        *Engine
+	ctx      context.Context
+	tx       store.Tx
+	personID uuid.UUID
+	now      time.Time
+
+	person      *store.Person
+	personDirty bool
+	parts       []*store.Participant
+	partsLoaded bool
+	changed     []*store.Participant
+
+	// queue holds events recorded in this session, to be handed to the
+	// person's waiting participants and to flow triggers.
+	queue []*store.Event
+	qi    int
+	// arrivedQ is the queue length when a participant started its current
+	// wait: earlier events happened before it arrived and do not wake it.
+	arrivedQ map[uuid.UUID]int
+	// entries are same-person flow entries requested by steps.
+	entries []pendingEntry
+	steps   map[uuid.UUID]int
+	states  map[string]*store.FlowState
+	after   []func(context.Context) error
+
+	services *element.Services
+}
+
+type pendingEntry struct {
+	flowID string
+	vars   map[string]any
+	key    string
+}
+
+// maxSessionEvents bounds the events and entries one call may cascade into
+// for one person (events triggering flows that emit events ...).
+const maxSessionEvents = 10_000
+
+// withPerson resolves who (creating the person when asked and the
+// reference has a key) and runs fn in the person's transaction.
+func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, fn func(*session) error) error {
+	if who.IsZero() {
+		return errors.New("flow: person reference is empty")
+	}
+	for attempt := 0; ; attempt++ {
+		id, err := e.store.FindPerson(ctx, who)
+		isNew := false
+		if errors.Is(err, store.ErrNotFound) && create && who.Key() != "" {
+			if id, err = uuid.NewV7(); err != nil {
+				return err
+			}
+			isNew = true
+		} else if err != nil {
+			return err
+		}
+		err = e.update(ctx, id, func(s *session) error {
+			if s.person == nil {
+				if !isNew {
+					return fmt.Errorf("person %s: %w", id, store.ErrNotFound)
+				}
+				s.person = &store.Person{ID: id, ExternalID: who.ExternalID, CreatedAt: s.now}
+				if who.Phone != "" {
+					s.person.Phones = []string{who.Phone}
+				}
+				if who.Email != "" {
+					s.person.Emails = []string{who.Email}
+				}
+				s.personDirty = true
+			}
+			return fn(s)
+		})
+		// A person created by a concurrent call under the same key: find
+		// them and go again.
+		if isNew && errors.Is(err, store.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if errors.Is(err, errDuplicateEvent) {
+			return nil
+		}
+		return err
+	}
+}
+
+// update runs fn in a session over the person's records, drains the
+// session's events and entries, and commits; effects on other people run
+// after the commit.
+func (e *Engine) update(ctx context.Context, personID uuid.UUID, fn func(*session) error) error {
+	var after []func(context.Context) error
+	err := e.store.Update(ctx, personID, func(tx store.Tx) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				se, ok := v.(sessionError)
+				if !ok {
+					panic(v)
+				}
+				err = se.err
+			}
+		}()
+		s := &session{e: e, ctx: ctx, tx: tx, personID: personID, now: e.clock.Now()}
+		p, err := tx.Person()
+		switch {
+		case err == nil:
+			s.person = p
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if err := fn(s); err != nil {
+			return err
+		}
+		if err := s.drain(); err != nil {
+			return err
+		}
+		after = s.after
+		return s.flush()
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range after {
+		if err := f(ctx); err != nil {
+			e.log.WarnContext(ctx, "flowkit: entering another person into a flow failed", "err", err)
+		}
+	}
+	return nil
+}
+
+func (s *session) loadParts() {
+	if s.partsLoaded {
+		return
+	}
+	parts, err := s.tx.Participants()
+	if err != nil {
+		panic(sessionError{err})
+	}
+	s.parts = parts
+	s.partsLoaded = true
+}
+
+// sessionError carries a store error out from deep inside a step; update
+// recovers it and fails the transaction with the error.
+type sessionError struct{ err error }
+
+func (s *session) participant(id uuid.UUID) *store.Participant {
+	s.loadParts()
+	for _, p := range s.parts {
+		if p.ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+func (s *session) dirty(p *store.Participant) {
+	if !slices.Contains(s.changed, p) {
+		s.changed = append(s.changed, p)
+	}
+}
+
+func (s *session) flowState(flowID string) (*store.FlowState, error) {
+	if st, ok := s.states[flowID]; ok {
+		return st, nil
+	}
+	st, err := s.e.store.Flow(s.ctx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	if s.states == nil {
+		s.states = map[string]*store.FlowState{}
+	}
+	s.states[flowID] = st
+	return st, nil
+}
+
+func (s *session) flowStatus(flowID string) (store.FlowStatus, error) {
+	st, err := s.flowState(flowID)
+	if err != nil {
+		return "", err
+	}
+	return st.Status, nil
+}
+
+// enter creates a participant in the flow's latest version and runs it.
+// A non-empty key makes the entry idempotent.
+func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, key string) (*store.Participant, error) {
+	c, err := s.checkEnter(flowID)
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	if key != "" {
+		id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("flowkit:"+flowID+":"+key))
+		if p := s.participant(id); p != nil {
+			return p, nil
+		}
+	}
+	if !c.flow.Reentry {
+		s.loadParts()
+		for _, p := range s.parts {
+			if p.FlowID == flowID && !p.Status.Done() {
+				return nil, fmt.Errorf("flow %q, person %s: %w", flowID, s.personID, ErrAlreadyInFlow)
+			}
+		}
+	}
+	values, err := c.initialVars(vars)
+	if err != nil {
+		return nil, err
+	}
+	p := &store.Participant{
+		ID: id, PersonID: s.personID, FlowID: flowID, FlowVersion: c.flow.Version,
+		Status: store.Active, Element: c.start.id, Vars: values, Entry: entry,
+		EnteredAt: s.now, ArrivedAt: s.now, LastActivityAt: s.now,
+	}
+	s.loadParts()
+	s.parts = append(s.parts, p)
+	s.dirty(p)
+	s.count(c, c.start.id, keyEntered)
+	s.emit(p, store.Product, store.EnteredFlow, map[string]any{"flowId": flowID, "participantId": id.String()}, "entered")
+	s.advance(c, p, entry)
+	return p, nil
+}
+
+// checkEnter returns the flow version new participants enter, or why they
+// cannot.
+func (s *session) checkEnter(flowID string) (*compiled, error) {
+	st, err := s.flowState(flowID)
+	if err != nil {
+		return nil, err
+	}
+	if st.Status != store.FlowActive {
+		return nil, fmt.Errorf("flow %q is %s: %w", flowID, st.Status, ErrFlowNotActive)
+	}
+	c, err := s.e.compiled(s.ctx, flowID, st.Latest)
+	if err != nil {
+		return nil, err
+	}
+	sch := c.flow.Schedule
+	if !sch.Start.IsZero() && s.now.Before(sch.Start) {
+		return nil, fmt.Errorf("flow %q starts at %s: %w", flowID, sch.Start.Format(time.RFC3339), ErrFlowNotActive)
+	}
+	if !sch.End.IsZero() && !s.now.Before(sch.End) {
+		return nil, fmt.Errorf("flow %q ended at %s: %w", flowID, sch.End.Format(time.RFC3339), ErrFlowNotActive)
+	}
+	return c, nil
+}
+
+// initialVars returns the declared defaults overridden by the given
+// values, converted to their types.
+func (c *compiled) initialVars(given map[string]any) (map[string]any, error) {
+	if len(c.flow.Variables) == 0 && len(given) == 0 {
+		return nil, nil
+	}
+	vars := make(map[string]any, len(c.flow.Variables))
+	for name, v := range c.flow.Variables {
+		if v.Default != nil {
+			vars[name] = store.CloneValue(v.Default)
+		}
+	}
+	for name, v := range given {
+		t, ok := c.vars[name]
+		if !ok {
+			return nil, fmt.Errorf("flow %q: variable %q is not declared", c.flow.ID, name)
+		}
+		cv, err := store.Convert(t, v)
+		if err != nil {
+			return nil, fmt.Errorf("flow %q: variable %q: %w", c.flow.ID, name, err)
+		}
+		vars[name] = store.CloneValue(cv)
+	}
+	return vars, nil
+}
+
+// advance runs an active participant until it waits or leaves the flow.
+func (s *session) advance(c *compiled, p *store.Participant, ev *store.Event) {
+	for p.Status == store.Active {
+		n := c.nodes[p.Element]
+		if s.steps == nil {
+			s.steps = map[uuid.UUID]int{}
+		}
+		if s.steps[p.ID] >= s.e.cfg.MaxSteps {
+			s.leave(c, p, store.Failed, fmt.Sprintf("ran %d steps in one call without waiting: a loop without a wait? (limit Config.MaxSteps)", s.e.cfg.MaxSteps))
+			return
+		}
+		s.steps[p.ID]++
+		r := s.newRun(c, p, ev)
+		out, err := callElement(func() (element.Outcome, error) { return n.element.Run(s.ctx, r) })
+		s.apply(c, p, n, r, out, err)
+		ev = nil
+	}
+}
+
+// wake resumes a waiting participant, then runs it on.
+func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) {
+	n := c.nodes[p.Element]
+	if w.Timer && (p.Wait.Deadline.IsZero() || s.now.Before(p.Wait.Deadline)) {
+		// The timer was the flow's bound, not the element's.
+		reason := fmt.Sprintf("no element activated for %s: left the flow", humanDuration(s.e.cfg.InactivityLimit))
+		if end := c.flow.Schedule.End; !end.IsZero() && !s.now.Before(end) {
+			reason = "flow schedule ended at " + end.Format(time.RFC3339) + ": left the flow"
+		}
+		s.leave(c, p, store.Completed, reason)
+		return
+	}
+	if n.resumer == nil {
+		s.leave(c, p, store.Failed, fmt.Sprintf("element %q (%s) cannot resume a wait", n.id, n.element.Kind()))
+		return
+	}
+	r := s.newRun(c, p, w.Event)
+	r.Wait = &element.Wait{Until: p.Wait.Deadline, Events: p.Wait.Events, State: p.Wait.State}
+	out, err := callElement(func() (element.Outcome, error) { return n.resumer.Resume(s.ctx, r, w) })
+	s.apply(c, p, n, r, out, err)
+	s.advance(c, p, nil)
+}
+
+func (s *session) newRun(c *compiled, p *store.Participant, ev *store.Event) *element.Run {
+	if p.Vars == nil {
+		p.Vars = map[string]any{}
+	}
+	return &element.Run{
+		Now: s.now, Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
+		Participant: p.ID, Seq: p.Seq + 1, EnteredAt: p.EnteredAt, ArrivedAt: p.ArrivedAt,
+		Person: s.person, Vars: p.Vars, Entry: p.Entry, Event: ev, Services: s.servicesFor(),
+	}
+}
+
+func callElement(f func() (element.Outcome, error)) (out element.Outcome, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if se, ok := v.(sessionError); ok {
+				panic(se)
+			}
+			out, err = element.Outcome{}, fmt.Errorf("element panicked: %v", v)
+		}
+	}()
+	return f()
+}
+
+// apply commits a step's outcome to the participant.
+func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.Run, out element.Outcome, err error) {
+	p.Seq = r.Seq
+	if err == nil {
+		person, events := r.Effects()
+		if person != nil {
+			s.person = person
+			s.personDirty = true
+		}
+		for _, ev := range events {
+			s.record(ev)
+		}
+	}
+	s.dirty(p)
+	wasWaiting := p.Status == store.Waiting
+	switch {
+	case err != nil:
+		s.count(c, n.id, keyErrors)
+		if t, ok := n.next[element.BranchError]; ok {
+			s.leaveWait(c, p, wasWaiting)
+			s.journal(p, n.id, element.BranchError, "failed: "+err.Error())
+			s.count(c, n.id, keyLeft+element.BranchError)
+			s.moveTo(c, p, t)
+			return
+		}
+		s.leave(c, p, store.Failed, fmt.Sprintf("element %q failed: %v", n.id, err))
+	case out.Wait != nil:
+		if !wasWaiting {
+			s.count(c, n.id, keyWaiting)
+			if s.arrivedQ == nil {
+				s.arrivedQ = map[uuid.UUID]int{}
+			}
+			s.arrivedQ[p.ID] = len(s.queue)
+			p.LastActivityAt = s.now
+		}
+		p.Status = store.Waiting
+		p.Wait = s.waitOf(c, p, out.Wait)
+		if out.Reason != "" {
+			s.journal(p, n.id, "", out.Reason)
+		}
+	case out.Branch == "":
+		s.leave(c, p, store.Completed, out.Reason)
+	default:
+		s.leaveWait(c, p, wasWaiting)
+		p.LastActivityAt = s.now
+		s.journal(p, n.id, out.Branch, out.Reason)
+		s.count(c, n.id, keyLeft+out.Branch)
+		t := n.next[out.Branch]
+		if t == nil {
+			p.Status = store.Active // leave reads the status it leaves from
+			s.leave(c, p, store.Completed, fmt.Sprintf("branch %q leads nowhere: left the flow", out.Branch))
+			return
+		}
+		s.moveTo(c, p, t)
+	}
+}
+
+func (s *session) moveTo(c *compiled, p *store.Participant, t *node) {
+	p.Status = store.Active
+	p.Element = t.id
+	p.ArrivedAt = s.now
+	p.LastActivityAt = s.now
+	s.count(c, t.id, keyEntered)
+}
+
+func (s *session) leaveWait(c *compiled, p *store.Participant, wasWaiting bool) {
+	if wasWaiting {
+		s.count(c, p.Element, keyWaiting, -1)
+		p.Wait = nil
+	}
+}
+
+// waitOf bounds an element's wait by the flow's schedule end and the
+// inactivity limit.
+func (s *session) waitOf(c *compiled, p *store.Participant, w *element.Wait) *store.Wait {
+	bound := p.LastActivityAt.Add(s.e.cfg.InactivityLimit)
+	if end := c.flow.Schedule.End; !end.IsZero() && end.Before(bound) {
+		bound = end
+	}
+	until := w.Until
+	if until.IsZero() || until.After(bound) {
+		until = bound
+	}
+	return &store.Wait{Until: until, Deadline: w.Until, Events: w.Events, State: w.State}
+}
+
+// leave ends the participant's journey.
+func (s *session) leave(c *compiled, p *store.Participant, status store.Status, reason string) {
+	s.leaveWait(c, p, p.Status == store.Waiting)
+	p.Status = status
+	p.Reason = reason
+	p.ExitedAt = s.now
+	p.Wait = nil
+	s.journal(p, p.Element, "", reason)
+	s.dirty(p)
+	s.emit(p, store.Product, store.ExitedFlow, map[string]any{"flowId": p.FlowID, "participantId": p.ID.String(), "reason": reason, "status": string(status)}, "exited")
+}
+
+func (s *session) journal(p *store.Participant, elementID, branch, reason string) {
+	if limit := s.e.cfg.JournalLimit; len(p.Journal) >= limit {
+		n := copy(p.Journal, p.Journal[len(p.Journal)-limit+1:])
+		p.Journal = p.Journal[:n]
+	}
+	p.Journal = append(p.Journal, store.Step{Seq: p.Seq, At: s.now, Element: elementID, Branch: branch, Reason: reason})
+}
+
+func (s *session) count(c *compiled, elementID, key string, delta ...int64) {
+	n := int64(1)
+	if len(delta) > 0 {
+		n = delta[0]
+	}
+	s.tx.Count(store.Counter{FlowID: c.flow.ID, FlowVersion: c.flow.Version, Element: elementID, Key: key, N: n})
+}
+
+// emit records an engine event about the participant.
+func (s *session) emit(p *store.Participant, cat store.Category, name string, props map[string]any, suffix string) {
+	s.record(&store.Event{
+		ID: p.ID.String() + ":" + suffix, PersonID: s.personID, Category: cat, Name: name,
+		Properties: props, Time: s.now,
+	})
+}
+
+// record stores an event and queues it for the person's participants.
+func (s *session) record(ev *store.Event) {
+	ev.PersonID = s.personID
+	if err := s.tx.AddEvent(ev); err != nil {
+		if errors.Is(err, store.ErrDuplicate) {
+			return
+		}
+		panic(sessionError{err})
+	}
+	s.queue = append(s.queue, ev)
+}
+
+// drain hands queued events to waiting participants and triggers, and runs
+// queued flow entries, until none are left.
+func (s *session) drain() error {
+	handled := 0
+	for s.qi < len(s.queue) || len(s.entries) > 0 {
+		if handled++; handled > maxSessionEvents {
+			return fmt.Errorf("person %s: more than %d events and flow entries cascaded from one call: flows trigger each other in a loop", s.personID, maxSessionEvents)
+		}
+		if len(s.entries) > 0 {
+			en := s.entries[0]
+			s.entries = s.entries[1:]
+			if _, err := s.enter(en.flowID, en.vars, nil, en.key); err != nil && !errors.Is(err, ErrAlreadyInFlow) && !errors.Is(err, ErrFlowNotActive) {
+				return err
+			}
+			continue
+		}
+		qi := s.qi
+		ev := s.queue[qi]
+		s.qi++
+		if err := s.dispatch(qi, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dispatch hands one event to the participants waiting for it and enters
+// the person into flows it triggers.
+func (s *session) dispatch(qi int, ev *store.Event) error {
+	s.loadParts()
+	waiting := make([]*store.Participant, 0, 2)
+	for _, p := range s.parts {
+		if p.Status == store.Waiting && p.Wait != nil && !p.Wait.Parked && slices.Contains(p.Wait.Events, ev.Name) {
+			if at, ok := s.arrivedQ[p.ID]; ok && qi < at {
+				continue // happened before the participant reached its wait
+			}
+			waiting = append(waiting, p)
+		}
+	}
+	for _, p := range waiting {
+		if p.Status != store.Waiting {
+			continue
+		}
+		status, err := s.flowStatus(p.FlowID)
+		if err != nil {
+			return err
+		}
+		if status == store.FlowPaused || status == store.FlowCanceled {
+			continue
+		}
+		c, err := s.e.compiled(s.ctx, p.FlowID, p.FlowVersion)
+		if err != nil {
+			return err
+		}
+		s.wake(c, p, element.Wake{Event: ev})
+	}
+	flows, err := s.e.triggered(s.ctx, ev)
+	if err != nil {
+		return err
+	}
+	for _, flowID := range flows {
+		_, err := s.enter(flowID, nil, ev, "")
+		if err != nil && !errors.Is(err, ErrAlreadyInFlow) && !errors.Is(err, ErrFlowNotActive) {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush writes the person and the changed participants.
+func (s *session) flush() error {
+	if s.personDirty {
+		s.person.UpdatedAt = s.now
+		if err := s.tx.PutPerson(s.person); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.changed {
+		if err := s.tx.PutParticipant(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// servicesFor returns the services lent to this session's steps.
+func (s *session) servicesFor() *element.Services {
+	if s.services == nil {
+		sv := s.e.services
+		sv.History = func(q *store.EventQuery) ([]*store.Event, error) { return s.tx.Events(q) }
+		sv.Flows = sessionFlows{s}
+		s.services = &sv
+	}
+	return s.services
+}
+
+// sessionFlows lets steps enter people into flows.
+type sessionFlows struct{ s *session }
+
+func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
+	s := f.s
+	if _, err := s.checkEnter(flowID); err != nil {
+		return err
+	}
+	if who.IsZero() || who.ID == s.personID {
+		s.entries = append(s.entries, pendingEntry{flowID: flowID, vars: store.CloneValues(vars), key: key})
+		return nil
+	}
+	vars = store.CloneValues(vars)
+	s.after = append(s.after, func(ctx context.Context) error {
+		return s.e.withPerson(ctx, who, true, func(o *session) error {
+			_, err := o.enter(flowID, vars, nil, key)
+			if errors.Is(err, ErrAlreadyInFlow) {
+				return nil
+			}
+			return err
+		})
+	})
+	return nil
+}
+
+// personEvents lists the People events that turn before into after.
+func personEvents(before, after *store.Person, now time.Time) []*store.Event {
+	var out []*store.Event
+	add := func(name string, props map[string]any) {
+		id, _ := uuid.NewV7()
+		out = append(out, &store.Event{ID: id.String(), PersonID: after.ID, Category: store.People, Name: name, Properties: props, Time: now})
+	}
+	names := make([]string, 0, len(store.StandardAttributes)+len(after.Attributes))
+	for n := range store.StandardAttributes {
+		names = append(names, n)
+	}
+	for n := range before.Attributes {
+		names = append(names, n)
+	}
+	for n := range after.Attributes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	for _, n := range names {
+		old, _ := before.Get(n)
+		cur, _ := after.Get(n)
+		if !sameValue(old, cur) {
+			add(store.AttributeChanged, map[string]any{"attribute": n, "old": old, "new": cur})
+		}
+	}
+	for _, t := range after.Tags {
+		if !before.HasTag(t) {
+			add(store.TagAdded, map[string]any{"tag": t})
+		}
+	}
+	for _, t := range before.Tags {
+		if !after.HasTag(t) {
+			add(store.TagRemoved, map[string]any{"tag": t})
+		}
+	}
+	for _, a := range after.DoNotContact {
+		if !before.Blocked(a) {
+			add(store.AddedToDoNotContact, map[string]any{"address": a})
+		}
+	}
+	for _, a := range before.DoNotContact {
+		if !after.Blocked(a) {
+			add(store.RemovedFromDoNotContact, map[string]any{"address": a})
+		}
+	}
+	return out
+}
+
+func sameValue(a, b any) bool {
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b) && fmt.Sprintf("%T", a) == fmt.Sprintf("%T", b)
+}
+
+func humanDuration(d time.Duration) string {
+	days := int(d / (24 * time.Hour))
+	switch {
+	case days == 365:
+		return "a year"
+	case days > 0 && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%d days", days)
+	}
+	return strings.TrimSuffix(d.String(), "0s")
+}

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Category groups events by where they come from.
+type Category string
+
+// The event categories.
+const (
+	// External events come from the host's other systems: websites, apps.
+	External Category = "external"
+	// People events record changes to a person's profile.
+	People Category = "people"
+	// Channel events record what happened to a message.
+	Channel Category = "channel"
+	// Product events record a person entering or leaving a flow.
+	Product Category = "product"
+)
+
+// Valid reports whether c is one of the defined categories.
+func (c Category) Valid() bool {
+	switch c {
+	case External, People, Channel, Product:
+		return true
+	}
+	return false
+}
+
+// Predefined event names.
+const (
+	// Channel events; properties: "messageId", "channel", "flowId",
+	// "participantId", "elementId".
+	MessageSent      = "messageSent"
+	MessageDelivered = "messageDelivered"
+	MessageSeen      = "messageSeen" // opened
+	MessageClicked   = "messageClicked"
+	MessageFailed    = "messageFailed"
+
+	// People events; properties: "attribute", "old", "new" for
+	// AttributeChanged, "tag" for tags, "address" for Do Not Contact.
+	AttributeChanged        = "attributeChanged"
+	TagAdded                = "tagAdded"
+	TagRemoved              = "tagRemoved"
+	AddedToDoNotContact     = "addedToDoNotContact"
+	RemovedFromDoNotContact = "removedFromDoNotContact"
+
+	// Product events; properties: "flowId", "participantId", and "reason"
+	// for ExitedFlow.
+	EnteredFlow = "enteredFlow"
+	ExitedFlow  = "exitedFlow"
+)
+
+// Event is something that happened to a person. Its ID is a deduplication
+// key: a second event with the same ID for the same person is refused with
+// ErrDuplicate. Stored events are shared and must not be modified.
+type Event struct {
+	ID string `json:"id"`
+	// Person names whom the event is about; the engine resolves it and sets
+	// PersonID.
+	Person     PersonRef      `json:"person"`
+	PersonID   uuid.UUID      `json:"personId,omitzero"`
+	Category   Category       `json:"category"`
+	Name       string         `json:"name"`
+	Properties map[string]any `json:"properties,omitempty"`
+	Time       time.Time      `json:"time"`
+}
+
+// EventQuery selects events from one person's history.
+type EventQuery struct {
+	Name     string    // "" for any name
+	Category Category  // "" for any category
+	Since    time.Time // inclusive; zero for no lower bound
+	Until    time.Time // exclusive; zero for no upper bound
+	Limit    int       // most recent first when set; 0 for all, oldest first
+}
+
+// Matches reports whether e falls within the query.
+func (q *EventQuery) Matches(e *Event) bool {
+	return (q.Name == "" || e.Name == q.Name) &&
+		(q.Category == "" || e.Category == q.Category) &&
+		(q.Since.IsZero() || !e.Time.Before(q.Since)) &&
+		(q.Until.IsZero() || e.Time.Before(q.Until))
+}

@@ -1,0 +1,538 @@
+// Package memory is the embedded flowkit Store: every record in the
+// process's memory, one lock per person, a timer heap for due participants.
+// It is the default for single-process hosts and for tests; its records do
+// not outlive the process.
+package memory
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
+)
+
+const shardCount = 64
+
+var _ store.Store = (*Store)(nil)
+
+// Store is an in-memory store.Store. The zero value is not usable; call New.
+type Store struct {
+	flowMu   sync.RWMutex
+	flows    map[string]*store.FlowState
+	versions map[string][]*store.FlowVersion
+
+	people [shardCount]peopleShard
+	parts  [shardCount]partShard
+
+	keyMu sync.RWMutex
+	keys  map[string]uuid.UUID // Person.Keys() -> person
+
+	timerMu  sync.Mutex
+	timers   timerHeap
+	armed    map[uuid.UUID]timerEntry // participant -> its live heap entry
+	timerSeq uint64                   // numbers heap entries
+
+	counterMu sync.Mutex
+	counters  map[counterKey]int64
+}
+
+type peopleShard struct {
+	mu sync.RWMutex
+	m  map[uuid.UUID]*personState
+}
+
+type partShard struct {
+	mu sync.RWMutex
+	m  map[uuid.UUID]*personState
+}
+
+type counterKey struct {
+	flowID  string
+	version int
+	element string
+	key     string
+}
+
+// personState holds everything of one person; mu serializes Updates.
+type personState struct {
+	mu       sync.Mutex
+	id       uuid.UUID
+	person   *store.Person
+	parts    []*store.Participant
+	events   []*store.Event // by time
+	eventIDs map[string]struct{}
+}
+
+// New returns an empty Store.
+func New() *Store {
+	s := &Store{
+		flows:    map[string]*store.FlowState{},
+		versions: map[string][]*store.FlowVersion{},
+		keys:     map[string]uuid.UUID{},
+		armed:    map[uuid.UUID]timerEntry{},
+		counters: map[counterKey]int64{},
+	}
+	for i := range s.people {
+		s.people[i].m = map[uuid.UUID]*personState{}
+		s.parts[i].m = map[uuid.UUID]*personState{}
+	}
+	return s
+}
+
+func shardOf(id uuid.UUID) int { return int(id[15]) % shardCount }
+
+// PublishFlow implements store.Store.
+func (s *Store) PublishFlow(_ context.Context, v *store.FlowVersion) (int, error) {
+	s.flowMu.Lock()
+	defer s.flowMu.Unlock()
+	st, ok := s.flows[v.FlowID]
+	if !ok {
+		st = &store.FlowState{FlowID: v.FlowID, Status: store.FlowDraft}
+		s.flows[v.FlowID] = st
+	}
+	c := *v
+	c.Version = st.Latest + 1
+	c.Document = slices.Clone(v.Document)
+	s.versions[v.FlowID] = append(s.versions[v.FlowID], &c)
+	st.Latest = c.Version
+	st.UpdatedAt = v.PublishedAt
+	return c.Version, nil
+}
+
+// FlowVersion implements store.Store.
+func (s *Store) FlowVersion(_ context.Context, flowID string, version int) (*store.FlowVersion, error) {
+	s.flowMu.RLock()
+	defer s.flowMu.RUnlock()
+	vs := s.versions[flowID]
+	if version < 1 || version > len(vs) {
+		return nil, fmt.Errorf("flow %q version %d: %w", flowID, version, store.ErrNotFound)
+	}
+	c := *vs[version-1]
+	c.Document = slices.Clone(c.Document)
+	return &c, nil
+}
+
+// Flow implements store.Store.
+func (s *Store) Flow(_ context.Context, flowID string) (*store.FlowState, error) {
+	s.flowMu.RLock()
+	defer s.flowMu.RUnlock()
+	st, ok := s.flows[flowID]
+	if !ok {
+		return nil, fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
+	}
+	c := *st
+	return &c, nil
+}
+
+// Flows implements store.Store.
+func (s *Store) Flows(context.Context) ([]store.FlowState, error) {
+	s.flowMu.RLock()
+	defer s.flowMu.RUnlock()
+	out := make([]store.FlowState, 0, len(s.flows))
+	for _, st := range s.flows {
+		out = append(out, *st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].FlowID < out[j].FlowID })
+	return out, nil
+}
+
+// SetFlowStatus implements store.Store.
+func (s *Store) SetFlowStatus(_ context.Context, flowID string, from, to store.FlowStatus, at time.Time) error {
+	s.flowMu.Lock()
+	defer s.flowMu.Unlock()
+	st, ok := s.flows[flowID]
+	if !ok {
+		return fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
+	}
+	if st.Status != from {
+		return fmt.Errorf("flow %q is %s, not %s: %w", flowID, st.Status, from, store.ErrConflict)
+	}
+	st.Status = to
+	st.UpdatedAt = at
+	return nil
+}
+
+// FindPerson implements store.Store.
+func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, error) {
+	if ref.ID != uuid.Nil {
+		sh := &s.people[shardOf(ref.ID)]
+		sh.mu.RLock()
+		ps := sh.m[ref.ID]
+		sh.mu.RUnlock()
+		if ps != nil {
+			ps.mu.Lock()
+			ok := ps.person != nil
+			ps.mu.Unlock()
+			if ok {
+				return ref.ID, nil
+			}
+		}
+		return uuid.Nil, fmt.Errorf("person %s: %w", ref.ID, store.ErrNotFound)
+	}
+	key := ref.Key()
+	s.keyMu.RLock()
+	id, ok := s.keys[key]
+	s.keyMu.RUnlock()
+	if !ok {
+		return uuid.Nil, fmt.Errorf("person %s: %w", strings.TrimLeft(key, "xpe:"), store.ErrNotFound)
+	}
+	return id, nil
+}
+
+func (s *Store) state(id uuid.UUID, create bool) *personState {
+	sh := &s.people[shardOf(id)]
+	sh.mu.RLock()
+	ps := sh.m[id]
+	sh.mu.RUnlock()
+	if ps != nil || !create {
+		return ps
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if ps = sh.m[id]; ps == nil {
+		ps = &personState{id: id}
+		sh.m[id] = ps
+	}
+	return ps
+}
+
+// Update implements store.Store.
+func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx) error) error {
+	if personID == uuid.Nil {
+		return fmt.Errorf("update: person id is nil: %w", store.ErrNotFound)
+	}
+	for {
+		ps := s.state(personID, true)
+		ps.mu.Lock()
+		// A state removed while we waited for its lock is stale; take the
+		// current one.
+		sh := &s.people[shardOf(personID)]
+		sh.mu.RLock()
+		cur := sh.m[personID]
+		sh.mu.RUnlock()
+		if cur != ps {
+			ps.mu.Unlock()
+			continue
+		}
+		return s.update(ctx, ps, fn)
+	}
+}
+
+// update runs fn over ps, whose lock the caller holds, and releases the
+// lock, also when fn panics.
+func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) error) (err error) {
+	tx := &tx{s: s, ps: ps}
+	committed := false
+	defer func() {
+		tx.done = true
+		if !committed {
+			s.release(tx)
+		}
+		if ps.person == nil && len(ps.parts) == 0 && len(ps.events) == 0 {
+			sh := &s.people[shardOf(ps.id)]
+			sh.mu.Lock()
+			delete(sh.m, ps.id)
+			sh.mu.Unlock()
+		}
+		ps.mu.Unlock()
+	}()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := s.commit(ps, tx); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// reserve claims a new participant ID for ps in the participant index, so
+// that no other person's transaction creates a participant with it.
+func (s *Store) reserve(ps *personState, id uuid.UUID) error {
+	sh := &s.parts[shardOf(id)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if owner, ok := sh.m[id]; ok && owner != ps {
+		return fmt.Errorf("participant %s: %w", id, store.ErrDuplicate)
+	}
+	sh.m[id] = ps
+	return nil
+}
+
+// release frees the participant IDs reserved by a transaction that did not
+// commit. They name no stored participant of the person: only this
+// transaction could have added one.
+func (s *Store) release(tx *tx) {
+	for _, id := range tx.reserved {
+		sh := &s.parts[shardOf(id)]
+		sh.mu.Lock()
+		if sh.m[id] == tx.ps {
+			delete(sh.m, id)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+func (s *Store) commit(ps *personState, tx *tx) error {
+	if tx.person != nil {
+		if err := s.reindex(ps, tx.person); err != nil {
+			return err
+		}
+		ps.person = tx.person
+	}
+	for _, p := range tx.parts {
+		s.putParticipant(ps, p)
+	}
+	for _, e := range tx.events {
+		ps.addEvent(e)
+	}
+	if len(tx.counts) > 0 {
+		s.counterMu.Lock()
+		for _, c := range tx.counts {
+			s.counters[counterKey{c.FlowID, c.FlowVersion, c.Element, c.Key}] += c.N
+		}
+		s.counterMu.Unlock()
+	}
+	return nil
+}
+
+// reindex moves the lookup keys from the stored person to p, refusing keys
+// that belong to somebody else.
+func (s *Store) reindex(ps *personState, p *store.Person) error {
+	newKeys := p.Keys()
+	var oldKeys []string
+	if ps.person != nil {
+		oldKeys = ps.person.Keys()
+	}
+	if slices.Equal(newKeys, oldKeys) {
+		return nil
+	}
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	for _, k := range newKeys {
+		if owner, ok := s.keys[k]; ok && owner != ps.id {
+			return fmt.Errorf("person %s: %s belongs to person %s: %w", ps.id, k[2:], owner, store.ErrConflict)
+		}
+	}
+	for _, k := range oldKeys {
+		delete(s.keys, k)
+	}
+	for _, k := range newKeys {
+		s.keys[k] = ps.id
+	}
+	return nil
+}
+
+func (s *Store) putParticipant(ps *personState, p *store.Participant) {
+	i := slices.IndexFunc(ps.parts, func(q *store.Participant) bool { return q.ID == p.ID })
+	if i < 0 {
+		ps.parts = append(ps.parts, p)
+		sh := &s.parts[shardOf(p.ID)]
+		sh.mu.Lock()
+		sh.m[p.ID] = ps
+		sh.mu.Unlock()
+	} else {
+		ps.parts[i] = p
+	}
+	s.arm(p)
+}
+
+// arm keeps the timer heap in step with a participant's Wait.Until. Each
+// participant has at most one live heap entry, the one in armed; the others
+// are stale and skipped, even when their due time is the same (a timer moved
+// back to an earlier time, or parked and unparked).
+func (s *Store) arm(p *store.Participant) {
+	on := p.Wait != nil && !p.Wait.Until.IsZero() && !p.Wait.Parked && !p.Status.Done()
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	old, had := s.armed[p.ID]
+	switch {
+	case !on && had:
+		delete(s.armed, p.ID)
+	case on && (!had || old.due != p.Wait.Until.UnixNano()):
+		s.timerSeq++
+		e := timerEntry{due: p.Wait.Until.UnixNano(), seq: s.timerSeq, part: p.ID, person: p.PersonID}
+		s.armed[p.ID] = e
+		heap.Push(&s.timers, e)
+	}
+}
+
+// live reports whether e is its participant's current heap entry.
+func (s *Store) live(e timerEntry) bool { return s.armed[e.part] == e }
+
+func (ps *personState) addEvent(e *store.Event) {
+	i := len(ps.events)
+	for i > 0 && ps.events[i-1].Time.After(e.Time) {
+		i--
+	}
+	ps.events = slices.Insert(ps.events, i, e)
+	if ps.eventIDs != nil {
+		ps.eventIDs[e.ID] = struct{}{}
+	} else if len(ps.events) > 32 {
+		ps.eventIDs = make(map[string]struct{}, len(ps.events))
+		for _, e := range ps.events {
+			ps.eventIDs[e.ID] = struct{}{}
+		}
+	}
+}
+
+func (ps *personState) hasEvent(id string) bool {
+	if ps.eventIDs != nil {
+		_, ok := ps.eventIDs[id]
+		return ok
+	}
+	return slices.ContainsFunc(ps.events, func(e *store.Event) bool { return e.ID == id })
+}
+
+// DueTimers implements store.Store. Returned timers stay armed until their
+// participant's Wait.Until changes, so a timer whose step failed is
+// returned again.
+func (s *Store) DueTimers(_ context.Context, now time.Time, limit int) ([]store.Timer, error) {
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	n := now.UnixNano()
+	var out []store.Timer
+	var keep []timerEntry
+	for len(s.timers) > 0 && len(out) < limit {
+		top := s.timers[0]
+		if top.due > n {
+			break
+		}
+		heap.Pop(&s.timers)
+		if !s.live(top) {
+			continue // stale: the participant moved on
+		}
+		keep = append(keep, top)
+		out = append(out, store.Timer{Due: time.Unix(0, top.due).UTC(), PersonID: top.person, ParticipantID: top.part})
+	}
+	for _, e := range keep {
+		heap.Push(&s.timers, e)
+	}
+	return out, nil
+}
+
+// NextDue implements store.Store.
+func (s *Store) NextDue(context.Context) (time.Time, bool, error) {
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	for len(s.timers) > 0 {
+		top := s.timers[0]
+		if s.live(top) {
+			return time.Unix(0, top.due).UTC(), true, nil
+		}
+		heap.Pop(&s.timers)
+	}
+	return time.Time{}, false, nil
+}
+
+// Participant implements store.Store.
+func (s *Store) Participant(_ context.Context, id uuid.UUID) (*store.Participant, error) {
+	sh := &s.parts[shardOf(id)]
+	sh.mu.RLock()
+	ps := sh.m[id]
+	sh.mu.RUnlock()
+	if ps != nil {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		for _, p := range ps.parts {
+			if p.ID == id {
+				return p.Clone(), nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("participant %s: %w", id, store.ErrNotFound)
+}
+
+// Participants implements store.Store.
+func (s *Store) Participants(_ context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
+	states := map[*personState]struct{}{}
+	for i := range s.parts {
+		sh := &s.parts[i]
+		sh.mu.RLock()
+		for id, ps := range sh.m {
+			if q.After == uuid.Nil || uuidLess(q.After, id) {
+				states[ps] = struct{}{}
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	var out []*store.Participant
+	for ps := range states {
+		ps.mu.Lock()
+		for _, p := range ps.parts {
+			if p.FlowID != q.FlowID || (q.After != uuid.Nil && !uuidLess(q.After, p.ID)) {
+				continue
+			}
+			if len(q.Statuses) > 0 && !slices.Contains(q.Statuses, p.Status) {
+				continue
+			}
+			out = append(out, p.Clone())
+		}
+		ps.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b *store.Participant) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+func uuidLess(a, b uuid.UUID) bool { return bytes.Compare(a[:], b[:]) < 0 }
+
+// Counters implements store.Store.
+func (s *Store) Counters(_ context.Context, flowID string) ([]store.Counter, error) {
+	s.counterMu.Lock()
+	defer s.counterMu.Unlock()
+	var out []store.Counter
+	for k, n := range s.counters {
+		if k.flowID == flowID {
+			out = append(out, store.Counter{FlowID: k.flowID, FlowVersion: k.version, Element: k.element, Key: k.key, N: n})
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Counter) int {
+		if a.FlowVersion != b.FlowVersion {
+			return a.FlowVersion - b.FlowVersion
+		}
+		if c := strings.Compare(a.Element, b.Element); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return out, nil
+}
+
+type timerEntry struct {
+	due    int64
+	seq    uint64
+	part   uuid.UUID
+	person uuid.UUID
+}
+
+type timerHeap []timerEntry
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if h[i].due != h[j].due {
+		return h[i].due < h[j].due
+	}
+	return uuidLess(h[i].part, h[j].part)
+}
+func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timerEntry)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}

@@ -1,0 +1,165 @@
+package memory
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
+)
+
+var errTxDone = errors.New("memory: transaction used after its Update returned")
+
+// tx buffers one Update's writes; commit applies them.
+type tx struct {
+	s      *Store
+	ps     *personState
+	done   bool
+	person *store.Person
+	parts  []*store.Participant
+	events []*store.Event
+	counts []store.Counter
+	// reserved holds the IDs of new participants claimed in the store's
+	// participant index; Update releases them unless the tx commits.
+	reserved []uuid.UUID
+}
+
+func (t *tx) Person() (*store.Person, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	switch {
+	case t.person != nil:
+		return t.person.Clone(), nil
+	case t.ps.person != nil:
+		return t.ps.person.Clone(), nil
+	}
+	return nil, fmt.Errorf("person %s: %w", t.ps.id, store.ErrNotFound)
+}
+
+func (t *tx) PutPerson(p *store.Person) error {
+	if t.done {
+		return errTxDone
+	}
+	if p.ID != t.ps.id {
+		return fmt.Errorf("put person %s in the transaction of person %s", p.ID, t.ps.id)
+	}
+	t.person = p.Clone()
+	return nil
+}
+
+func (t *tx) Participants() ([]*store.Participant, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	out := make([]*store.Participant, 0, len(t.ps.parts)+len(t.parts))
+	for _, p := range t.ps.parts {
+		if q := t.pending(p); q != nil {
+			p = q
+		}
+		out = append(out, p.Clone())
+	}
+	for _, p := range t.parts {
+		if !slices.ContainsFunc(t.ps.parts, func(q *store.Participant) bool { return q.ID == p.ID }) {
+			out = append(out, p.Clone())
+		}
+	}
+	return out, nil
+}
+
+func (t *tx) pending(p *store.Participant) *store.Participant {
+	for _, q := range t.parts {
+		if q.ID == p.ID {
+			return q
+		}
+	}
+	return nil
+}
+
+func (t *tx) PutParticipant(p *store.Participant) error {
+	if t.done {
+		return errTxDone
+	}
+	if p.PersonID != t.ps.id {
+		return fmt.Errorf("put participant %s of person %s in the transaction of person %s", p.ID, p.PersonID, t.ps.id)
+	}
+	var cur *store.Participant
+	for _, q := range t.ps.parts {
+		if q.ID == p.ID {
+			cur = q
+		}
+	}
+	if q := t.pending(p); q != nil {
+		cur = q
+	}
+	switch {
+	case cur == nil && p.Version != 0:
+		return fmt.Errorf("participant %s version %d: %w", p.ID, p.Version, store.ErrConflict)
+	case cur != nil && p.Version == 0:
+		return fmt.Errorf("participant %s: %w", p.ID, store.ErrDuplicate)
+	case cur != nil && cur.Version != p.Version:
+		return fmt.Errorf("participant %s version %d, stored %d: %w", p.ID, p.Version, cur.Version, store.ErrConflict)
+	case cur == nil:
+		// A participant ID is unique across people.
+		if err := t.s.reserve(t.ps, p.ID); err != nil {
+			return err
+		}
+		t.reserved = append(t.reserved, p.ID)
+	}
+	p.Version++
+	c := p.Clone()
+	if i := slices.IndexFunc(t.parts, func(q *store.Participant) bool { return q.ID == p.ID }); i >= 0 {
+		t.parts[i] = c
+	} else {
+		t.parts = append(t.parts, c)
+	}
+	return nil
+}
+
+func (t *tx) AddEvent(e *store.Event) error {
+	if t.done {
+		return errTxDone
+	}
+	if t.ps.hasEvent(e.ID) || slices.ContainsFunc(t.events, func(q *store.Event) bool { return q.ID == e.ID }) {
+		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
+	}
+	c := *e
+	c.Properties = store.CloneValues(e.Properties)
+	c.PersonID = t.ps.id
+	t.events = append(t.events, &c)
+	return nil
+}
+
+func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	var out []*store.Event
+	for _, e := range t.ps.events {
+		if q.Matches(e) {
+			out = append(out, e)
+		}
+	}
+	if len(t.events) > 0 {
+		for _, e := range t.events {
+			if q.Matches(e) {
+				out = append(out, e)
+			}
+		}
+		slices.SortStableFunc(out, func(a, b *store.Event) int { return a.Time.Compare(b.Time) })
+	}
+	if q.Limit > 0 {
+		slices.Reverse(out)
+		if len(out) > q.Limit {
+			out = out[:q.Limit]
+		}
+	}
+	return out, nil
+}
+
+func (t *tx) Count(c store.Counter) {
+	if !t.done {
+		t.counts = append(t.counts, c)
+	}
+}

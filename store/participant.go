@@ -1,0 +1,158 @@
+package store
+
+import (
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is where a participant stands in its flow.
+type Status string
+
+// The participant statuses. Active and Waiting participants are in the flow;
+// the others have left it.
+const (
+	Active    Status = "active"    // between steps, about to run
+	Waiting   Status = "waiting"   // held by a wait until a time, an event or a change
+	Completed Status = "completed" // left the flow by an exit or an unconnected branch
+	Failed    Status = "failed"    // left the flow on an error, recorded in Reason
+	Canceled  Status = "canceled"  // removed because its flow was canceled
+)
+
+// Done reports whether a participant with this status has left its flow.
+func (s Status) Done() bool { return s == Completed || s == Failed || s == Canceled }
+
+// Participant is one person in one flow version.
+type Participant struct {
+	ID          uuid.UUID
+	PersonID    uuid.UUID
+	FlowID      string
+	FlowVersion int
+	Status      Status
+	// Element is the id of the element the participant is at (or left from).
+	Element string
+	Vars    map[string]any
+	// Entry is the event that entered the participant into the flow, if any.
+	Entry *Event
+
+	EnteredAt      time.Time
+	ArrivedAt      time.Time // when it reached Element
+	LastActivityAt time.Time // when an element was last activated
+	ExitedAt       time.Time
+	Reason         string // why it left the flow, in words
+
+	// Seq counts the steps taken; with ID it makes idempotency keys.
+	Seq  int64
+	Wait *Wait
+	// Journal holds the most recent steps, oldest first.
+	Journal []Step
+	// Version is the optimistic-concurrency version, set by the Store: a
+	// PutParticipant with a Version other than the stored one fails with
+	// ErrConflict, and a successful one increments it.
+	Version int64
+}
+
+// Wait is what a waiting participant waits for.
+type Wait struct {
+	// Until is when the participant's timer fires; zero for no timer.
+	Until time.Time
+	// Deadline is the element's own time limit; Until may come earlier
+	// when the flow's schedule end or the inactivity limit comes first.
+	Deadline time.Time
+	// Events are the names of the events that may wake the participant.
+	Events []string
+	// Attributes are the profile attributes whose change may wake the
+	// participant; "*" for any.
+	Attributes []string
+	// State is the waiting element's own state.
+	State map[string]any
+	// Parked is set while the flow is paused: the timer stays due but does
+	// not fire until the flow resumes.
+	Parked bool
+}
+
+// Step is one journal entry: what a participant did at one element.
+type Step struct {
+	Seq     int64     `json:"seq"`
+	At      time.Time `json:"at"`
+	Element string    `json:"element"`
+	Branch  string    `json:"branch,omitempty"`
+	Reason  string    `json:"reason"`
+}
+
+// Due reports whether the participant's timer is due at now.
+func (p *Participant) Due(now time.Time) bool {
+	return p.Wait != nil && !p.Wait.Until.IsZero() && !p.Wait.Parked && !p.Wait.Until.After(now)
+}
+
+// Clone returns a deep copy of p. The Entry event is shared: events are
+// immutable.
+func (p *Participant) Clone() *Participant {
+	c := *p
+	c.Vars = cloneMap(p.Vars)
+	if p.Wait != nil {
+		w := *p.Wait
+		w.Events = slices.Clone(w.Events)
+		w.Attributes = slices.Clone(w.Attributes)
+		w.State = cloneMap(w.State)
+		c.Wait = &w
+	}
+	c.Journal = slices.Clone(p.Journal)
+	return &c
+}
+
+// Timer names a participant whose timer is due.
+type Timer struct {
+	Due           time.Time
+	PersonID      uuid.UUID
+	ParticipantID uuid.UUID
+}
+
+// ParticipantQuery selects participants for inspection.
+type ParticipantQuery struct {
+	FlowID   string    // required
+	Statuses []Status  // empty for any
+	After    uuid.UUID // page after this participant ID; participants come in ID order
+	Limit    int       // 0 for all
+}
+
+// FlowStatus is the lifecycle state of a flow.
+type FlowStatus string
+
+// The flow statuses. A flow starts as Draft, is Activated, may be Paused and
+// Resumed, and ends Finished (no new entries, participants run out) or
+// Canceled (every participant leaves).
+const (
+	FlowDraft    FlowStatus = "draft"
+	FlowActive   FlowStatus = "active"
+	FlowPaused   FlowStatus = "paused"
+	FlowFinished FlowStatus = "finished"
+	FlowCanceled FlowStatus = "canceled"
+)
+
+// FlowVersion is one published, immutable version of a flow.
+type FlowVersion struct {
+	FlowID      string
+	Version     int
+	Document    []byte // the flow's JSON form
+	PublishedAt time.Time
+}
+
+// FlowState is a flow's lifecycle state and latest version.
+type FlowState struct {
+	FlowID    string
+	Status    FlowStatus
+	Latest    int // the version new participants enter
+	UpdatedAt time.Time
+}
+
+// Counter is a per-element statistic: Key counts something at an element of
+// a flow version ("entered", "errors", "branch:<name>", "waiting").
+type Counter struct {
+	FlowID      string
+	FlowVersion int
+	Element     string
+	Key         string
+	N           int64
+}

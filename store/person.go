@@ -1,0 +1,278 @@
+package store
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Person is one person's profile: standard attributes, typed custom
+// attributes, contact information, tags and channel history.
+type Person struct {
+	ID         uuid.UUID
+	ExternalID string
+
+	// Standard attributes.
+	FirstName         string
+	LastName          string
+	Gender            string
+	BirthDate         time.Time // a Date value; zero when unknown
+	City              string
+	Country           string
+	PreferredLanguage string
+	TimeZone          string // IANA name, such as "Europe/Zagreb"
+
+	// Attributes holds custom attributes by name, each in the Go form of its
+	// Type (see Convert).
+	Attributes map[string]any
+
+	Phones []string // MSISDNs, such as "385911234567"
+	Emails []string
+	Push   []PushRegistration
+
+	Tags []string // sorted, no duplicates
+	// DoNotContact lists the person's phone numbers and email addresses that
+	// must not be contacted on any channel.
+	DoNotContact []string
+	// LastContacted is when a message was last sent on each channel.
+	LastContacted map[string]time.Time
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// PushRegistration is one app installation that can receive push messages.
+type PushRegistration struct {
+	App   string `json:"app"`
+	Token string `json:"token"`
+}
+
+// PersonRef names a person by any one of their keys. The first non-empty
+// field in the order ID, ExternalID, Phone, Email is used.
+type PersonRef struct {
+	ID         uuid.UUID `json:"id,omitzero"`
+	ExternalID string    `json:"externalId,omitempty"`
+	Phone      string    `json:"phone,omitempty"`
+	Email      string    `json:"email,omitempty"`
+}
+
+// IsZero reports whether the reference names nobody.
+func (r PersonRef) IsZero() bool {
+	return r.ID == uuid.Nil && r.ExternalID == "" && r.Phone == "" && r.Email == ""
+}
+
+// The names of the standard attributes, as used in conditions, formulas and
+// Update Person Profile.
+const (
+	AttrExternalID        = "externalId"
+	AttrFirstName         = "firstName"
+	AttrLastName          = "lastName"
+	AttrGender            = "gender"
+	AttrBirthDate         = "birthDate"
+	AttrCity              = "city"
+	AttrCountry           = "country"
+	AttrPreferredLanguage = "preferredLanguage"
+	AttrTimeZone          = "timeZone"
+)
+
+// StandardAttributes maps each standard attribute name to its type.
+var StandardAttributes = map[string]Type{
+	AttrExternalID:        Text,
+	AttrFirstName:         Text,
+	AttrLastName:          Text,
+	AttrGender:            Text,
+	AttrBirthDate:         Date,
+	AttrCity:              Text,
+	AttrCountry:           Text,
+	AttrPreferredLanguage: Text,
+	AttrTimeZone:          Text,
+}
+
+// Schema declares the custom attributes people may have, by name.
+type Schema map[string]Type
+
+// TypeOf returns the type of a standard or declared custom attribute.
+func (s Schema) TypeOf(name string) (Type, bool) {
+	if t, ok := StandardAttributes[name]; ok {
+		return t, true
+	}
+	t, ok := s[name]
+	return t, ok
+}
+
+// Get returns the value of a standard or custom attribute, and false when it
+// is empty (an empty string, a zero date, or absent).
+func (p *Person) Get(name string) (any, bool) {
+	var s string
+	switch name {
+	case AttrExternalID:
+		s = p.ExternalID
+	case AttrFirstName:
+		s = p.FirstName
+	case AttrLastName:
+		s = p.LastName
+	case AttrGender:
+		s = p.Gender
+	case AttrBirthDate:
+		if p.BirthDate.IsZero() {
+			return nil, false
+		}
+		return p.BirthDate, true
+	case AttrCity:
+		s = p.City
+	case AttrCountry:
+		s = p.Country
+	case AttrPreferredLanguage:
+		s = p.PreferredLanguage
+	case AttrTimeZone:
+		s = p.TimeZone
+	default:
+		v, ok := p.Attributes[name]
+		return v, ok && v != nil
+	}
+	return s, s != ""
+}
+
+// Set sets a standard or custom attribute to v, already converted to the
+// attribute's type; nil empties it.
+func (p *Person) Set(name string, v any) {
+	s, _ := v.(string)
+	switch name {
+	case AttrExternalID:
+		p.ExternalID = s
+	case AttrFirstName:
+		p.FirstName = s
+	case AttrLastName:
+		p.LastName = s
+	case AttrGender:
+		p.Gender = s
+	case AttrBirthDate:
+		t, _ := v.(time.Time)
+		p.BirthDate = t
+	case AttrCity:
+		p.City = s
+	case AttrCountry:
+		p.Country = s
+	case AttrPreferredLanguage:
+		p.PreferredLanguage = s
+	case AttrTimeZone:
+		p.TimeZone = s
+	default:
+		if v == nil {
+			delete(p.Attributes, name)
+			return
+		}
+		if p.Attributes == nil {
+			p.Attributes = map[string]any{}
+		}
+		p.Attributes[name] = v
+	}
+}
+
+// HasTag reports whether the person has the tag.
+func (p *Person) HasTag(tag string) bool {
+	_, ok := slices.BinarySearch(p.Tags, tag)
+	return ok
+}
+
+// AddTag adds a tag and reports whether it was new.
+func (p *Person) AddTag(tag string) bool {
+	i, ok := slices.BinarySearch(p.Tags, tag)
+	if ok {
+		return false
+	}
+	p.Tags = slices.Insert(p.Tags, i, tag)
+	return true
+}
+
+// RemoveTag removes a tag and reports whether the person had it.
+func (p *Person) RemoveTag(tag string) bool {
+	i, ok := slices.BinarySearch(p.Tags, tag)
+	if ok {
+		p.Tags = slices.Delete(p.Tags, i, i+1)
+	}
+	return ok
+}
+
+// Blocked reports whether an address (phone number or email) is on the
+// person's Do Not Contact list.
+func (p *Person) Blocked(address string) bool {
+	return slices.Contains(p.DoNotContact, address)
+}
+
+// Clone returns a deep copy of p.
+func (p *Person) Clone() *Person {
+	c := *p
+	c.Attributes = cloneMap(p.Attributes)
+	c.Phones = slices.Clone(p.Phones)
+	c.Emails = slices.Clone(p.Emails)
+	c.Push = slices.Clone(p.Push)
+	c.Tags = slices.Clone(p.Tags)
+	c.DoNotContact = slices.Clone(p.DoNotContact)
+	c.LastContacted = maps.Clone(p.LastContacted)
+	return &c
+}
+
+// Keys returns the lookup keys of the person: the external id, phones and
+// emails, each prefixed by its kind ("x:", "p:", "e:").
+func (p *Person) Keys() []string {
+	keys := make([]string, 0, 1+len(p.Phones)+len(p.Emails))
+	if p.ExternalID != "" {
+		keys = append(keys, "x:"+p.ExternalID)
+	}
+	for _, ph := range p.Phones {
+		keys = append(keys, "p:"+ph)
+	}
+	for _, e := range p.Emails {
+		keys = append(keys, "e:"+e)
+	}
+	return keys
+}
+
+// Key returns the lookup key of a reference by external id, phone or email
+// (see Person.Keys), or "" when it names the person by ID only.
+func (r PersonRef) Key() string {
+	switch {
+	case r.ExternalID != "":
+		return "x:" + r.ExternalID
+	case r.Phone != "":
+		return "p:" + r.Phone
+	case r.Email != "":
+		return "e:" + r.Email
+	}
+	return ""
+}
+
+// cloneMap deep-copies maps and slices nested in a value map, so that a
+// clone never shares mutable state with the original.
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = CloneValue(v)
+	}
+	return c
+}
+
+// CloneValue deep-copies lists and objects; other values are immutable and
+// returned as they are.
+func CloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return cloneMap(x)
+	case []any:
+		c := make([]any, len(x))
+		for i, e := range x {
+			c[i] = CloneValue(e)
+		}
+		return c
+	}
+	return v
+}
+
+// CloneValues deep-copies a map of values.
+func CloneValues(m map[string]any) map[string]any { return cloneMap(m) }
