@@ -590,7 +590,11 @@ type sessionFlows struct{ s *session }
 
 func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
 	s := f.s
-	if _, err := s.checkEnter(flowID); err != nil {
+	c, err := s.checkEnter(flowID)
+	if err != nil {
+		return err
+	}
+	if _, err := c.initialVars(vars); err != nil {
 		return err
 	}
 	if who.IsZero() || who.ID == s.personID {

@@ -228,7 +228,7 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 
 // update runs fn over ps, whose lock the caller holds, and releases the
 // lock, also when fn panics.
-func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) error) (err error) {
+func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) error) error {
 	tx := &tx{s: s, ps: ps}
 	committed := false
 	defer func() {

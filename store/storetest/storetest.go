@@ -678,7 +678,6 @@ func testValuesAreCopies(t *testing.T, s store.Store) {
 }
 
 func testTxUnusableAfterUpdate(t *testing.T, s store.Store) {
-	ctx := t.Context()
 	p := newPerson(t, s)
 	flow := newFlow(t, s)
 	var saved store.Tx
@@ -699,7 +698,6 @@ func testTxUnusableAfterUpdate(t *testing.T, s store.Store) {
 	require.Empty(t, participants(t, s, &store.ParticipantQuery{FlowID: flow}))
 	require.Empty(t, queryEvents(t, s, p.ID, store.EventQuery{}))
 	require.Empty(t, counters(t, s, flow))
-	_ = ctx
 }
 
 func testPanicWritesNothing(t *testing.T, s store.Store) {
