@@ -60,11 +60,9 @@ type Wait struct {
 	// Deadline is the element's own time limit; Until may come earlier
 	// when the flow's schedule end or the inactivity limit comes first.
 	Deadline time.Time
-	// Events are the names of the events that may wake the participant.
+	// Events are the names of the events that may wake the participant;
+	// profile changes arrive as AttributeChanged events.
 	Events []string
-	// Attributes are the profile attributes whose change may wake the
-	// participant; "*" for any.
-	Attributes []string
 	// State is the waiting element's own state.
 	State map[string]any
 	// Parked is set while the flow is paused: the timer stays due but does
@@ -94,7 +92,6 @@ func (p *Participant) Clone() *Participant {
 	if p.Wait != nil {
 		w := *p.Wait
 		w.Events = slices.Clone(w.Events)
-		w.Attributes = slices.Clone(w.Attributes)
 		w.State = cloneMap(w.State)
 		c.Wait = &w
 	}

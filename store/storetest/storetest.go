@@ -599,7 +599,7 @@ func testValuesAreCopies(t *testing.T, s store.Store) {
 	part := newParticipant(t, p.ID, flow)
 	part.Status = store.Waiting
 	part.Vars = map[string]any{"n": 1.0, "list": []any{"a"}, "obj": map[string]any{"k": "v"}}
-	part.Wait = &store.Wait{Until: base.Add(time.Hour), Events: []string{"Clicked"}, Attributes: []string{"city"}, State: map[string]any{"s": "x"}}
+	part.Wait = &store.Wait{Until: base.Add(time.Hour), Events: []string{"Clicked"}, State: map[string]any{"s": "x"}}
 	part.Journal = []store.Step{{Seq: 1, At: base, Element: "start", Reason: "entered"}}
 	put(t, s, part)
 	wantPart := part.Clone()
