@@ -618,7 +618,6 @@ func testValuesAreCopies(t *testing.T, s store.Store) {
 		q.Vars["list"].([]any)[0] = "mutated"
 		q.Vars["obj"].(map[string]any)["k"] = "mutated"
 		q.Wait.Events[0] = "mutated"
-		q.Wait.Attributes[0] = "mutated"
 		q.Wait.State["s"] = "mutated"
 		q.Journal[0].Reason = "mutated"
 	}
@@ -902,11 +901,10 @@ func testParticipantRoundTrip(t *testing.T, s store.Store) {
 		LastActivityAt: base.Add(time.Minute),
 		Seq:            3,
 		Wait: &store.Wait{
-			Until:      base.Add(4 * time.Hour),
-			Deadline:   base.Add(5 * time.Hour),
-			Events:     []string{"OrderCompleted", "OrderCanceled"},
-			Attributes: []string{"*"},
-			State:      map[string]any{"matched": 0.0},
+			Until:    base.Add(4 * time.Hour),
+			Deadline: base.Add(5 * time.Hour),
+			Events:   []string{"OrderCompleted", "OrderCanceled"},
+			State:    map[string]any{"matched": 0.0},
 		},
 		Journal: []store.Step{
 			{Seq: 1, At: base, Element: "start", Branch: "next", Reason: "entered by event"},
