@@ -25,8 +25,11 @@ const (
 // PauseFor waits Period from arrival (days count in the time zone and keep
 // the wall clock across daylight-saving switches); with At set it then waits
 // on until the next At: "3 days, until 13:00". PauseUntil waits until the
-// next Weekday and/or At; a milestone already reached on arrival ("Monday"
-// on a Monday, at or after At) goes on at once. PauseDate waits until Date,
+// next Weekday and/or At; a milestone already reached on arrival goes on at
+// once: "Monday" arriving on a Monday, "13:00" or "Monday 13:00" arriving
+// at 13:00 (on a Monday). Arriving later than At waits for the next one:
+// "13:00" at 14:00 waits for 13:00 the next day, "Monday 13:00" on a Monday
+// at 14:00 for the next Monday. PauseDate waits until Date,
 // a local "2006-01-02T15:04" (a date in the past goes on at once). Wall
 // times in a daylight-saving gap move forward by the gap; those that occur
 // twice take the first. Times are in the flow's time zone, or the person's
@@ -51,6 +54,9 @@ func (*Pause) Branches() []string { return []string{BranchNext} }
 
 // Validate implements Element.
 func (p *Pause) Validate(*Compiler) error {
+	if !p.At.IsZero() && (p.At.Hour < 0 || p.At.Hour > 23 || p.At.Minute < 0 || p.At.Minute > 59) {
+		return Errorf("at", "time of day %s is not between 00:00 and 23:59", p.At)
+	}
 	switch p.Mode {
 	case PauseFor:
 		if err := p.Period.Validate("period"); err != nil {

@@ -60,15 +60,23 @@ func secondsIn(u Unit) int {
 	return 1
 }
 
-// After returns t plus the period, counting days and weeks in loc.
+// After returns t plus the period, counting days and weeks in loc with the
+// daylight-saving rules of Clock.On (time.AddDate leaves gaps and repeated
+// wall times unspecified, and in practice differs by zone).
 func (p Period) After(t time.Time, loc *time.Location) time.Time {
+	days := 0
 	switch p.Unit {
 	case Days:
-		return t.In(loc).AddDate(0, 0, p.Amount)
+		days = p.Amount
 	case Weeks:
-		return t.In(loc).AddDate(0, 0, 7*p.Amount)
+		days = 7 * p.Amount
+	default:
+		return t.Add(time.Duration(p.Amount) * time.Duration(secondsIn(p.Unit)) * time.Second)
 	}
-	return t.Add(time.Duration(p.Amount) * time.Duration(secondsIn(p.Unit)) * time.Second)
+	l := t.In(loc)
+	y, m, d := l.Date()
+	sub := time.Duration(l.Second())*time.Second + time.Duration(l.Nanosecond())
+	return localTime(y, m, d+days, l.Hour(), l.Minute(), loc).Add(sub)
 }
 
 // Before returns t minus the period, counting days and weeks in loc.
