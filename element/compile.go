@@ -3,6 +3,7 @@ package element
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,9 @@ type Compiler struct {
 type Program struct {
 	Source string
 	prog   *vm.Program
+	// names are the environment names the expression uses; Eval builds
+	// only those.
+	names []string
 	// Type is the statically known result type, or "" when it is only known
 	// at run time.
 	Type store.Type
@@ -54,7 +58,18 @@ func (c *Compiler) Expr(field, source string) (*Program, error) {
 	if err := c.checkPersonRefs(source, prog.Node()); err != nil {
 		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
 	}
-	return &Program{Source: source, prog: prog, Type: staticType(prog.Node().Type())}, nil
+	return &Program{Source: source, prog: prog, names: identifiers(prog.Node()), Type: staticType(prog.Node().Type())}, nil
+}
+
+// identifiers lists the environment names an expression reads.
+func identifiers(node ast.Node) []string {
+	var names []string
+	ast.Walk(&node, visitor(func(n *ast.Node) {
+		if id, ok := (*n).(*ast.IdentifierNode); ok && !slices.Contains(names, id.Value) {
+			names = append(names, id.Value)
+		}
+	}))
+	return names
 }
 
 // checkPersonRefs refuses person.x for an attribute the schema lacks.
@@ -133,7 +148,7 @@ func (p *Program) Fits(t store.Type) bool {
 
 // Eval runs the program for a step.
 func (p *Program) Eval(r *Run) (any, error) {
-	out, err := expr.Run(p.prog, r.env())
+	out, err := expr.Run(p.prog, r.env(p.names))
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", p.Source, err)
 	}
@@ -231,16 +246,26 @@ func (c *Compiler) sampleEnv() map[string]any {
 
 var eventSample = map[string]any{"id": "", "name": "", "category": "", "time": time.Time{}, "properties": map[string]any{}}
 
-// env builds the expression environment of the step.
-func (r *Run) env() map[string]any {
-	env := make(map[string]any, len(r.Vars)+4)
-	for k, v := range r.Vars {
-		env[k] = v
+// env builds the part of the step's expression environment that names
+// uses.
+func (r *Run) env(names []string) map[string]any {
+	env := make(map[string]any, len(names))
+	for _, name := range names {
+		switch name {
+		case "person":
+			env[name] = personEnv(r.Person)
+		case "entry":
+			env[name] = eventEnv(r.Entry)
+		case "event":
+			env[name] = eventEnv(r.Event)
+		case "now":
+			env[name] = r.Now
+		default:
+			if v, ok := r.Vars[name]; ok {
+				env[name] = v
+			}
+		}
 	}
-	env["person"] = personEnv(r.Person)
-	env["entry"] = eventEnv(r.Entry)
-	env["event"] = eventEnv(r.Event)
-	env["now"] = r.Now
 	return env
 }
 

@@ -39,6 +39,9 @@ type session struct {
 	entries []pendingEntry
 	steps   map[uuid.UUID]int
 	states  map[string]*store.FlowState
+	// counts aggregates the session's counter changes, written to the
+	// transaction once each at the end.
+	counts []store.Counter
 	after   []func(context.Context) error
 
 	services *element.Services
@@ -235,7 +238,7 @@ func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, 
 	s.parts = append(s.parts, p)
 	s.dirty(p)
 	s.count(c, c.start.id, keyEntered)
-	s.emit(p, store.Product, store.EnteredFlow, map[string]any{"flowId": flowID, "participantId": id.String()}, "entered")
+	s.emit(p, store.Product, store.EnteredFlow, c.enteredProps, "entered")
 	s.advance(c, p, entry)
 	return p, nil
 }
@@ -333,13 +336,16 @@ func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) {
 }
 
 func (s *session) newRun(c *compiled, p *store.Participant, ev *store.Event) *element.Run {
-	if p.Vars == nil {
-		p.Vars = map[string]any{}
+	vars := p.Vars
+	if vars == nil {
+		// Kept only if a step sets a variable (see apply): a participant
+		// without variables stores none.
+		vars = map[string]any{}
 	}
 	return &element.Run{
 		Now: s.now, Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
 		Participant: p.ID, Seq: p.Seq + 1, EnteredAt: p.EnteredAt, ArrivedAt: p.ArrivedAt,
-		Person: s.person, Vars: p.Vars, Entry: p.Entry, Event: ev, Services: s.servicesFor(),
+		Person: s.person, Vars: vars, Entry: p.Entry, Event: ev, Services: s.servicesFor(),
 	}
 }
 
@@ -358,6 +364,12 @@ func callElement(f func() (element.Outcome, error)) (out element.Outcome, err er
 // apply commits a step's outcome to the participant.
 func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.Run, out element.Outcome, err error) {
 	p.Seq = r.Seq
+	for _, k := range r.Counters() { // element counters count what happened, failed step or not
+		s.count(c, n.id, k.Key, k.N)
+	}
+	if p.Vars == nil && len(r.Vars) > 0 {
+		p.Vars = r.Vars
+	}
 	if err == nil {
 		person, events := r.Effects()
 		if person != nil {
@@ -376,7 +388,7 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 		if t, ok := n.next[element.BranchError]; ok {
 			s.leaveWait(c, p, wasWaiting)
 			s.journal(p, n.id, element.BranchError, "failed: "+err.Error())
-			s.count(c, n.id, keyLeft+element.BranchError)
+			s.count(c, n.id, n.leftKey(element.BranchError))
 			s.moveTo(c, p, t)
 			return
 		}
@@ -401,7 +413,7 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 		s.leaveWait(c, p, wasWaiting)
 		p.LastActivityAt = s.now
 		s.journal(p, n.id, out.Branch, out.Reason)
-		s.count(c, n.id, keyLeft+out.Branch)
+		s.count(c, n.id, n.leftKey(out.Branch))
 		t := n.next[out.Branch]
 		if t == nil {
 			p.Status = store.Active // leave reads the status it leaves from
@@ -466,7 +478,14 @@ func (s *session) count(c *compiled, elementID, key string, delta ...int64) {
 	if len(delta) > 0 {
 		n = delta[0]
 	}
-	s.tx.Count(store.Counter{FlowID: c.flow.ID, FlowVersion: c.flow.Version, Element: elementID, Key: key, N: n})
+	for i := range s.counts {
+		k := &s.counts[i]
+		if k.Key == key && k.Element == elementID && k.FlowVersion == c.flow.Version && k.FlowID == c.flow.ID {
+			k.N += n
+			return
+		}
+	}
+	s.counts = append(s.counts, store.Counter{FlowID: c.flow.ID, FlowVersion: c.flow.Version, Element: elementID, Key: key, N: n})
 }
 
 // emit records an engine event about the participant.
@@ -569,6 +588,11 @@ func (s *session) flush() error {
 	for _, p := range s.changed {
 		if err := s.tx.PutParticipant(p); err != nil {
 			return err
+		}
+	}
+	for _, c := range s.counts {
+		if c.N != 0 {
+			s.tx.Count(c)
 		}
 	}
 	return nil

@@ -11,7 +11,10 @@ import (
 
 // compiled is a validated flow version, ready to run.
 type compiled struct {
-	flow  *Flow
+	// enteredProps are the properties of this flow's EnteredFlow events,
+	// shared by all of them: stored events are immutable.
+	enteredProps map[string]any
+	flow         *Flow
 	loc   *time.Location
 	start *node
 	nodes map[string]*node
@@ -23,6 +26,15 @@ type node struct {
 	element element.Element
 	resumer element.Resumer
 	next    map[string]*node
+	// left holds the counter key of each branch, made once.
+	left map[string]string
+}
+
+func (n *node) leftKey(branch string) string {
+	if k, ok := n.left[branch]; ok {
+		return k
+	}
+	return keyLeft + branch
 }
 
 // Validate checks the flow against a schema of custom person attributes
@@ -52,7 +64,7 @@ func compile(f *Flow, schema store.Schema) (*compiled, error) {
 	if len(f.Elements) > MaxElements {
 		return nil, bad("elements", "flow has %d elements, at most %d are allowed: split it with Add to Flow", len(f.Elements), MaxElements)
 	}
-	c := &compiled{flow: f, loc: time.UTC, nodes: map[string]*node{}, vars: map[string]store.Type{}}
+	c := &compiled{enteredProps: map[string]any{"flowId": f.ID}, flow: f, loc: time.UTC, nodes: map[string]*node{}, vars: map[string]store.Type{}}
 	if f.TimeZone != "" {
 		loc, err := element.LoadLocation(f.TimeZone)
 		if err != nil {
@@ -97,7 +109,10 @@ func compile(f *Flow, schema store.Schema) (*compiled, error) {
 		if _, dup := c.nodes[n.ID]; dup {
 			return nil, &ValidationError{ElementID: n.ID, Field: "id", Err: errors.New("two elements have this id")}
 		}
-		nd := &node{id: n.ID, element: n.Element, next: map[string]*node{}}
+		nd := &node{id: n.ID, element: n.Element, next: map[string]*node{}, left: map[string]string{}}
+		for _, b := range branchesOf(n) {
+			nd.left[b] = keyLeft + b
+		}
 		nd.resumer, _ = n.Element.(element.Resumer)
 		c.nodes[n.ID] = nd
 	}

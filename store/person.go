@@ -248,7 +248,7 @@ func (r PersonRef) Key() string {
 // cloneMap deep-copies maps and slices nested in a value map, so that a
 // clone never shares mutable state with the original.
 func cloneMap(m map[string]any) map[string]any {
-	if m == nil {
+	if len(m) == 0 {
 		return nil
 	}
 	c := make(map[string]any, len(m))

@@ -81,7 +81,8 @@ type Tx interface {
 	// Participant.Version), and updates p.Version.
 	PutParticipant(p *Participant) error
 	// AddEvent appends an event to the person's history, or fails with
-	// ErrDuplicate when the history holds its ID.
+	// ErrDuplicate when the history holds its ID. The store may keep e
+	// itself, Properties included: the caller must not change it after.
 	AddEvent(e *Event) error
 	// Events returns the person's events the query selects, oldest first
 	// (or newest first when q.Limit is set).

@@ -310,13 +310,14 @@ func (s *Store) commit(ps *personState, tx *tx) error {
 // reindex moves the lookup keys from the stored person to p, refusing keys
 // that belong to somebody else.
 func (s *Store) reindex(ps *personState, p *store.Person) error {
+	if old := ps.person; old != nil && old.ExternalID == p.ExternalID &&
+		slices.Equal(old.Phones, p.Phones) && slices.Equal(old.Emails, p.Emails) {
+		return nil // the common case: keys unchanged
+	}
 	newKeys := p.Keys()
 	var oldKeys []string
 	if ps.person != nil {
 		oldKeys = ps.person.Keys()
-	}
-	if slices.Equal(newKeys, oldKeys) {
-		return nil
 	}
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()

@@ -124,10 +124,11 @@ func (t *tx) AddEvent(e *store.Event) error {
 	if t.ps.hasEvent(e.ID) || slices.ContainsFunc(t.events, func(q *store.Event) bool { return q.ID == e.ID }) {
 		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
 	}
-	c := *e
-	c.Properties = store.CloneValues(e.Properties)
-	c.PersonID = t.ps.id
-	t.events = append(t.events, &c)
+	// Kept as given (see store.Tx.AddEvent): engine events share their
+	// immutable properties, and a copy per event would double the memory
+	// a large history takes.
+	e.PersonID = t.ps.id
+	t.events = append(t.events, e)
 	return nil
 }
 

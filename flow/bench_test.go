@@ -1,0 +1,188 @@
+package flow_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/store/memory"
+	"github.com/google/uuid"
+)
+
+// population is how many participants the scale benchmarks build: a
+// million, or ten thousand with -short (as CI runs them).
+func population() int {
+	if testing.Short() {
+		return 10_000
+	}
+	return 1_000_000
+}
+
+func benchEngine(b *testing.B) (*flow.Engine, *clock.Fake) {
+	b.Helper()
+	clk := clock.NewFake(t0)
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Schema: store.Schema{"score": store.Number}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return eng, clk
+}
+
+func benchPublish(b *testing.B, eng *flow.Engine, f *flow.Flow) {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := eng.Publish(ctx, f); err != nil {
+		b.Fatal(err)
+	}
+	if err := eng.Activate(ctx, f.ID); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// refs makes n distinct person references up front, so the benchmarks
+// measure the engine rather than fmt.
+func refs(n int) []store.PersonRef {
+	out := make([]store.PersonRef, n)
+	for i := range out {
+		out[i] = store.PersonRef{ExternalID: fmt.Sprint("person-", i)}
+	}
+	return out
+}
+
+// BenchmarkSteps runs participants through a chain of simple steps
+// (variable updates and tags) within one call each.
+func BenchmarkSteps(b *testing.B) {
+	const chain = 50
+	eng, _ := benchEngine(b)
+	f := flow.New("steps", "Steps").Var("n", store.Number, 0).Var("plan", store.Text, nil)
+	for i := range chain {
+		next := flow.Next{"next": fmt.Sprint("s", i+1)}
+		if i == chain-1 {
+			next = nil
+		}
+		var el element.Element
+		switch i % 3 {
+		case 0:
+			el = &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}
+		case 1:
+			el = &element.UpdateVariable{Set: []*element.Assignment{{Variable: "plan", Value: "gold"}}}
+		default:
+			el = &element.AddTag{Tag: "t"}
+		}
+		f.Add(fmt.Sprint("s", i), el, next)
+	}
+	benchPublish(b, eng, f)
+	people := refs(b.N)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if _, err := eng.Enter(ctx, "steps", people[i], nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*chain)/time.Since(start).Seconds(), "steps/s")
+}
+
+// BenchmarkEnter enters new people into a flow whose first element is a
+// pause.
+func BenchmarkEnter(b *testing.B) {
+	eng, _ := benchEngine(b)
+	benchPublish(b, eng, flow.New("enter", "Enter").Add("p", pauseFor(1, element.Days), nil))
+	people := refs(b.N)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if _, err := eng.Enter(ctx, "enter", people[i], nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "enters/s")
+}
+
+// fillPaused enters n people into a flow where they pause for a day.
+func fillPaused(b *testing.B, eng *flow.Engine, n int) {
+	b.Helper()
+	ctx := context.Background()
+	benchPublish(b, eng, flow.New("paused", "Paused").
+		Add("p", pauseFor(1, element.Days), flow.Next{"next": "t"}).
+		Add("t", &element.AddTag{Tag: "woke"}, nil))
+	for i := range n {
+		ref := store.PersonRef{ID: uuid.Nil, ExternalID: "p" + fmt.Sprint(i)}
+		if _, err := eng.Enter(ctx, "paused", ref, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPausedMemory reports the heap held per paused participant:
+// "bytes/participant" is what entering adds to people who already exist
+// (the participant, its wait and timer, journal, entry event and indexes);
+// "bytes/person+participant" also counts the person's profile and indexes.
+func BenchmarkPausedMemory(b *testing.B) {
+	n := population()
+	ctx := context.Background()
+	people := refs(n)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	for range b.N {
+		start := heap()
+		eng, _ := benchEngine(b)
+		for _, ref := range people {
+			if _, err := eng.UpdatePerson(ctx, ref, func(*store.Person) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		withPeople := heap()
+		benchPublish(b, eng, flow.New("paused", "Paused").Add("p", pauseFor(1, element.Days), nil))
+		for _, ref := range people {
+			if _, err := eng.Enter(ctx, "paused", ref, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		end := heap()
+		b.ReportMetric(float64(end-withPeople)/float64(n), "bytes/participant")
+		b.ReportMetric(float64(end-start)/float64(n), "bytes/person+participant")
+		runtime.KeepAlive(eng)
+	}
+}
+
+// BenchmarkTimers fires the timers of n paused participants, all due.
+func BenchmarkTimers(b *testing.B) {
+	n := population()
+	ctx := context.Background()
+	var fired int
+	var spent time.Duration
+	for range b.N {
+		b.StopTimer()
+		eng, clk := benchEngine(b)
+		fillPaused(b, eng, n)
+		clk.Advance(25 * time.Hour)
+		runtime.GC()
+		b.StartTimer()
+		start := time.Now()
+		k, err := eng.Tick(ctx)
+		spent += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if k != n {
+			b.Fatalf("fired %d timers, want %d", k, n)
+		}
+		fired += k
+	}
+	b.ReportMetric(float64(fired)/spent.Seconds(), "timers/s")
+}
