@@ -42,7 +42,7 @@ type session struct {
 	// counts aggregates the session's counter changes, written to the
 	// transaction once each at the end.
 	counts []store.Counter
-	after   []func(context.Context) error
+	after  []func(context.Context) error
 
 	services *element.Services
 }

@@ -15,10 +15,10 @@ type compiled struct {
 	// shared by all of them: stored events are immutable.
 	enteredProps map[string]any
 	flow         *Flow
-	loc   *time.Location
-	start *node
-	nodes map[string]*node
-	vars  map[string]store.Type
+	loc          *time.Location
+	start        *node
+	nodes        map[string]*node
+	vars         map[string]store.Type
 }
 
 type node struct {
