@@ -1,0 +1,105 @@
+package flow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/store/memory"
+)
+
+// A flow that tags a new person, pauses until the next Monday at 09:00 and
+// tags them again, run on a fake clock.
+func Example() {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)) // a Wednesday
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk})
+	if err != nil {
+		panic(err)
+	}
+	f := flow.New("welcome", "Welcome").In("Europe/Zagreb").
+		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "monday"}).
+		Add("monday", &element.Pause{Mode: element.PauseUntil, Weekday: "monday", At: element.At(9, 0)}, flow.Next{"next": "welcomed"}).
+		Add("welcomed", &element.AddTag{Tag: "welcomed"}, nil)
+	if _, err := eng.Publish(ctx, f); err != nil {
+		panic(err)
+	}
+	if err := eng.Activate(ctx, "welcome"); err != nil {
+		panic(err)
+	}
+	id, err := eng.Enter(ctx, "welcome", store.PersonRef{ExternalID: "ana"}, nil)
+	if err != nil {
+		panic(err)
+	}
+	if _, err := flowtest.Advance(ctx, eng, clk, 7*24*time.Hour); err != nil {
+		panic(err)
+	}
+	p, _ := eng.Participant(ctx, id)
+	for _, s := range p.Journal {
+		fmt.Printf("%s  %-8s %-4s %s\n", s.At.Format("Mon 15:04 MST"), s.Element, s.Branch, s.Reason)
+	}
+	fmt.Println(p.Status)
+	// Output:
+	// Wed 15:00 UTC  tag      next tagged "new"
+	// Wed 15:00 UTC  monday        pause Monday 09:00: until Mon 2026-11-30 09:00 CET
+	// Mon 08:00 UTC  monday   next pause over: Monday 09:00
+	// Mon 08:00 UTC  welcomed next tagged "welcomed"
+	// Mon 08:00 UTC  welcomed      branch "next" leads nowhere: left the flow
+	// completed
+}
+
+// Publish refuses a flow that cannot run, naming the element and field.
+func ExampleEngine_Publish_error() {
+	eng, _ := flow.NewEngine(flow.Config{Store: memory.New()})
+	f := flow.New("broken", "Broken").Var("points", store.Number, 0).
+		Add("calc", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "points", Formula: "points * "}}}, flow.Next{"next": "gone"})
+	_, err := eng.Publish(context.Background(), f)
+	var ve *flow.ValidationError
+	if errors.As(err, &ve) {
+		fmt.Println("element:", ve.ElementID)
+		fmt.Println("field:", ve.Field)
+	}
+	// Output:
+	// element: calc
+	// field: set[0].formula
+}
+
+// Enter refuses a flow that is not active.
+func ExampleEngine_Enter_notActive() {
+	ctx := context.Background()
+	eng, _ := flow.NewEngine(flow.Config{Store: memory.New()})
+	if _, err := eng.Publish(ctx, flow.New("draft", "Draft").Add("x", &element.Exit{}, nil)); err != nil {
+		panic(err)
+	}
+	_, err := eng.Enter(ctx, "draft", store.PersonRef{ExternalID: "ana"}, nil)
+	fmt.Println(errors.Is(err, flow.ErrFlowNotActive), err)
+	// Output:
+	// true flow "draft" is draft: flow is not active
+}
+
+// Parse reads a flow from JSON.
+func ExampleParse() {
+	f, err := flow.Parse([]byte(`{
+		"id": "cart", "timezone": "Europe/Zagreb",
+		"variables": {"cartId": {"type": "text"}},
+		"elements": [
+			{"id": "wait", "type": "pause", "mode": "for", "period": {"amount": 4, "unit": "hours"}, "next": {"next": "bye"}},
+			{"id": "bye", "type": "exit"}
+		]
+	}`))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(f.ID, len(f.Elements), f.Elements[0].Element.Kind(), f.Validate(nil))
+	_, err = flow.Parse([]byte(`{"id": "x", "elements": [{"id": "a", "type": "teleport"}]}`))
+	fmt.Println(err)
+	// Output:
+	// cart 2 pause <nil>
+	// element "a": type: unknown element kind "teleport"
+}
