@@ -134,7 +134,10 @@ func (r *Run) Edit() *store.Person {
 // an AttributeChanged event when the value changes. v must already have the
 // attribute's type.
 func (r *Run) SetAttribute(name string, v any) {
-	old, _ := r.Person.Get(name)
+	old, ok := r.Person.Get(name)
+	if !ok {
+		old = nil // an empty standard attribute reads "", not empty
+	}
 	if v != nil {
 		if s, ok := v.(string); ok && s == "" {
 			v = nil
