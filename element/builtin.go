@@ -61,8 +61,12 @@ func (a *Assignment) compile(c *Compiler, field, target string, typ store.Type) 
 			if err != nil {
 				return err
 			}
-			if p := t.Single(); p != nil && !p.Fits(typ) {
+			p := t.Single()
+			if p != nil && !p.Fits(typ) {
 				return Errorf(field+".value", "%s is %s but %s gives %s", target, typ, s, p.Type)
+			}
+			if p == nil && !textConverts(typ) {
+				return Errorf(field+".value", "%s is %s but %q gives text", target, typ, s)
 			}
 			a.tmpl = t
 			return nil
@@ -74,6 +78,11 @@ func (a *Assignment) compile(c *Compiler, field, target string, typ store.Type) 
 		a.constant = v
 	}
 	return nil
+}
+
+// textConverts reports whether text can become a value of type t.
+func textConverts(t store.Type) bool {
+	return t == store.Text || t == store.Date || t == store.DateTime
 }
 
 // eval returns the assigned value, converted to the target's type.
@@ -208,6 +217,11 @@ func (u *UpdateProfile) Run(_ context.Context, r *Run) (Outcome, error) {
 		v, err := a.eval(r)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("attribute %q: %w", a.Attribute, err)
+		}
+		if tz, ok := v.(string); ok && a.Attribute == store.AttrTimeZone {
+			if _, err := LoadLocation(tz); err != nil {
+				return Outcome{}, fmt.Errorf("attribute %q: %q is not a time zone", a.Attribute, tz)
+			}
 		}
 		r.SetAttribute(a.Attribute, v)
 		reasons = append(reasons, a.Attribute+" = "+a.describe(v))

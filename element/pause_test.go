@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func mustZone(t testing.TB, name string) *time.Location {
+func loadZone(t testing.TB, name string) *time.Location {
 	t.Helper()
 	loc, err := time.LoadLocation(name)
 	require.NoError(t, err)
@@ -20,7 +20,7 @@ func mustZone(t testing.TB, name string) *time.Location {
 }
 
 // wall is an unambiguous wall-clock reading in a zone.
-func wall(zone string, y int, m time.Month, d, h, mi int) time.Time {
+func tzWall(zone string, y int, m time.Month, d, h, mi int) time.Time {
 	loc, err := time.LoadLocation(zone)
 	if err != nil {
 		panic(err)
@@ -28,20 +28,20 @@ func wall(zone string, y int, m time.Month, d, h, mi int) time.Time {
 	return time.Date(y, m, d, h, mi, 0, 0, loc)
 }
 
-func utc(y int, m time.Month, d, h, mi int) time.Time {
+func tzUTC(y int, m time.Month, d, h, mi int) time.Time {
 	return time.Date(y, m, d, h, mi, 0, 0, time.UTC)
 }
 
-func days(n int) element.Period    { return element.Period{Amount: n, Unit: element.Days} }
-func hours(n int) element.Period   { return element.Period{Amount: n, Unit: element.Hours} }
-func minutes(n int) element.Period { return element.Period{Amount: n, Unit: element.Minutes} }
-func seconds(n int) element.Period { return element.Period{Amount: n, Unit: element.Seconds} }
-func weeks(n int) element.Period   { return element.Period{Amount: n, Unit: element.Weeks} }
+func forDays(n int) element.Period    { return element.Period{Amount: n, Unit: element.Days} }
+func forHours(n int) element.Period   { return element.Period{Amount: n, Unit: element.Hours} }
+func forMinutes(n int) element.Period { return element.Period{Amount: n, Unit: element.Minutes} }
+func forSeconds(n int) element.Period { return element.Period{Amount: n, Unit: element.Seconds} }
+func forWeeks(n int) element.Period   { return element.Period{Amount: n, Unit: element.Weeks} }
 
 const (
-	zagreb  = "Europe/Zagreb"
-	newYork = "America/New_York"
-	tokyo   = "Asia/Tokyo"
+	zoneZagreb  = "Europe/Zagreb"
+	zoneNewYork = "America/New_York"
+	zoneTokyo   = "Asia/Tokyo"
 )
 
 type pauseCase struct {
@@ -60,7 +60,7 @@ func runPause(t *testing.T, tc pauseCase) element.Outcome {
 	p := tc.pause
 	var loc *time.Location
 	if tc.zone != "" {
-		loc = mustZone(t, tc.zone)
+		loc = loadZone(t, tc.zone)
 	}
 	require.NoError(t, p.Validate(&element.Compiler{FlowID: "f", ElementID: "pause", Location: loc}))
 	r := &element.Run{Now: tc.now, Location: loc, FlowID: "f", ElementID: "pause", Person: &store.Person{TimeZone: tc.person}}
@@ -89,77 +89,77 @@ func checkPause(t *testing.T, tc pauseCase) {
 }
 
 func TestPauseFor(t *testing.T) {
-	mon := wall(zagreb, 2026, 1, 5, 10, 0) // a Monday
+	mon := tzWall(zoneZagreb, 2026, 1, 5, 10, 0) // a Monday
 	for _, tc := range []pauseCase{
-		{name: "30 seconds", pause: element.Pause{Mode: element.PauseFor, Period: seconds(30)}, zone: zagreb, now: mon, want: mon.Add(30 * time.Second)},
-		{name: "1 second", pause: element.Pause{Mode: element.PauseFor, Period: seconds(1)}, zone: zagreb, now: mon, want: mon.Add(time.Second)},
-		{name: "15 minutes", pause: element.Pause{Mode: element.PauseFor, Period: minutes(15)}, zone: zagreb, now: mon, want: wall(zagreb, 2026, 1, 5, 10, 15)},
-		{name: "5 hours", pause: element.Pause{Mode: element.PauseFor, Period: hours(5)}, zone: zagreb, now: mon, want: wall(zagreb, 2026, 1, 5, 15, 0)},
-		{name: "3 days", pause: element.Pause{Mode: element.PauseFor, Period: days(3)}, zone: zagreb, now: mon, want: wall(zagreb, 2026, 1, 8, 10, 0)},
-		{name: "2 weeks", pause: element.Pause{Mode: element.PauseFor, Period: weeks(2)}, zone: zagreb, now: mon, want: wall(zagreb, 2026, 1, 19, 10, 0)},
-		{name: "days keep seconds", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: zagreb, now: mon.Add(42*time.Second + 7), want: wall(zagreb, 2026, 1, 6, 10, 0).Add(42*time.Second + 7)},
-		{name: "3 days until 13:00, later that day", pause: element.Pause{Mode: element.PauseFor, Period: days(3), At: element.At(13, 0)}, zone: zagreb, now: mon, want: wall(zagreb, 2026, 1, 8, 13, 0)},
-		{name: "1 day until 09:00, the morning after", pause: element.Pause{Mode: element.PauseFor, Period: days(1), At: element.At(9, 0)}, zone: zagreb, now: mon, want: wall(zagreb, 2026, 1, 7, 9, 0)},
-		{name: "1 day until the arrival time", pause: element.Pause{Mode: element.PauseFor, Period: days(1), At: element.At(10, 0)}, zone: zagreb, now: mon, want: wall(zagreb, 2026, 1, 6, 10, 0)},
-		{name: "2 hours until 00:00", pause: element.Pause{Mode: element.PauseFor, Period: hours(2), At: element.At(0, 0)}, zone: zagreb, now: mon, want: wall(zagreb, 2026, 1, 6, 0, 0)},
-		{name: "no flow zone is UTC", pause: element.Pause{Mode: element.PauseFor, Period: days(1), At: element.At(9, 0)}, now: utc(2026, 1, 5, 10, 0), want: utc(2026, 1, 7, 9, 0)},
+		{name: "30 seconds", pause: element.Pause{Mode: element.PauseFor, Period: forSeconds(30)}, zone: zoneZagreb, now: mon, want: mon.Add(30 * time.Second)},
+		{name: "1 second", pause: element.Pause{Mode: element.PauseFor, Period: forSeconds(1)}, zone: zoneZagreb, now: mon, want: mon.Add(time.Second)},
+		{name: "15 minutes", pause: element.Pause{Mode: element.PauseFor, Period: forMinutes(15)}, zone: zoneZagreb, now: mon, want: tzWall(zoneZagreb, 2026, 1, 5, 10, 15)},
+		{name: "5 hours", pause: element.Pause{Mode: element.PauseFor, Period: forHours(5)}, zone: zoneZagreb, now: mon, want: tzWall(zoneZagreb, 2026, 1, 5, 15, 0)},
+		{name: "3 days", pause: element.Pause{Mode: element.PauseFor, Period: forDays(3)}, zone: zoneZagreb, now: mon, want: tzWall(zoneZagreb, 2026, 1, 8, 10, 0)},
+		{name: "2 weeks", pause: element.Pause{Mode: element.PauseFor, Period: forWeeks(2)}, zone: zoneZagreb, now: mon, want: tzWall(zoneZagreb, 2026, 1, 19, 10, 0)},
+		{name: "days keep seconds", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneZagreb, now: mon.Add(42*time.Second + 7), want: tzWall(zoneZagreb, 2026, 1, 6, 10, 0).Add(42*time.Second + 7)},
+		{name: "3 days until 13:00, later that day", pause: element.Pause{Mode: element.PauseFor, Period: forDays(3), At: element.At(13, 0)}, zone: zoneZagreb, now: mon, want: tzWall(zoneZagreb, 2026, 1, 8, 13, 0)},
+		{name: "1 day until 09:00, the morning after", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1), At: element.At(9, 0)}, zone: zoneZagreb, now: mon, want: tzWall(zoneZagreb, 2026, 1, 7, 9, 0)},
+		{name: "1 day until the arrival time", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1), At: element.At(10, 0)}, zone: zoneZagreb, now: mon, want: tzWall(zoneZagreb, 2026, 1, 6, 10, 0)},
+		{name: "2 hours until 00:00", pause: element.Pause{Mode: element.PauseFor, Period: forHours(2), At: element.At(0, 0)}, zone: zoneZagreb, now: mon, want: tzWall(zoneZagreb, 2026, 1, 6, 0, 0)},
+		{name: "no flow zone is UTC", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1), At: element.At(9, 0)}, now: tzUTC(2026, 1, 5, 10, 0), want: tzUTC(2026, 1, 7, 9, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkPause(t, tc) })
 	}
 }
 
 func TestPauseUntil(t *testing.T) {
-	mon10 := wall(zagreb, 2026, 1, 5, 10, 0) // Monday 10:00
+	mon10 := tzWall(zoneZagreb, 2026, 1, 5, 10, 0) // Monday 10:00
 	for _, tc := range []pauseCase{
-		{name: "time of day later today", pause: element.Pause{Mode: element.PauseUntil, At: element.At(13, 0)}, zone: zagreb, now: mon10, want: wall(zagreb, 2026, 1, 5, 13, 0)},
-		{name: "time of day passed: tomorrow", pause: element.Pause{Mode: element.PauseUntil, At: element.At(9, 30)}, zone: zagreb, now: mon10, want: wall(zagreb, 2026, 1, 6, 9, 30)},
-		{name: "time of day reached: at once", pause: element.Pause{Mode: element.PauseUntil, At: element.At(10, 0)}, zone: zagreb, now: mon10},
-		{name: "midnight", pause: element.Pause{Mode: element.PauseUntil, At: element.At(0, 0)}, zone: zagreb, now: mon10, want: wall(zagreb, 2026, 1, 6, 0, 0)},
-		{name: "weekday later this week", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Friday"}, zone: zagreb, now: mon10, want: wall(zagreb, 2026, 1, 9, 0, 0)},
-		{name: "weekday next week", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Sunday"}, zone: zagreb, now: mon10, want: wall(zagreb, 2026, 1, 11, 0, 0)},
-		{name: "weekday today: at once", pause: element.Pause{Mode: element.PauseUntil, Weekday: "monday"}, zone: zagreb, now: mon10},
-		{name: "weekday in any case", pause: element.Pause{Mode: element.PauseUntil, Weekday: "TUESDAY"}, zone: zagreb, now: mon10, want: wall(zagreb, 2026, 1, 6, 0, 0)},
-		{name: "weekday and time later today", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(13, 0)}, zone: zagreb, now: mon10, want: wall(zagreb, 2026, 1, 5, 13, 0)},
-		{name: "weekday and time reached: at once", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(10, 0)}, zone: zagreb, now: mon10},
-		{name: "weekday and time passed today: next week", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(9, 0)}, zone: zagreb, now: mon10, want: wall(zagreb, 2026, 1, 12, 9, 0)},
-		{name: "weekday and time later this week", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Wednesday", At: element.At(8, 30)}, zone: zagreb, now: mon10, want: wall(zagreb, 2026, 1, 7, 8, 30)},
-		{name: "weekday and time tomorrow morning", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(9, 0)}, zone: zagreb, now: wall(zagreb, 2026, 1, 4, 23, 0), want: wall(zagreb, 2026, 1, 5, 9, 0)},
+		{name: "time of day later today", pause: element.Pause{Mode: element.PauseUntil, At: element.At(13, 0)}, zone: zoneZagreb, now: mon10, want: tzWall(zoneZagreb, 2026, 1, 5, 13, 0)},
+		{name: "time of day passed: tomorrow", pause: element.Pause{Mode: element.PauseUntil, At: element.At(9, 30)}, zone: zoneZagreb, now: mon10, want: tzWall(zoneZagreb, 2026, 1, 6, 9, 30)},
+		{name: "time of day reached: at once", pause: element.Pause{Mode: element.PauseUntil, At: element.At(10, 0)}, zone: zoneZagreb, now: mon10},
+		{name: "midnight", pause: element.Pause{Mode: element.PauseUntil, At: element.At(0, 0)}, zone: zoneZagreb, now: mon10, want: tzWall(zoneZagreb, 2026, 1, 6, 0, 0)},
+		{name: "weekday later this week", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Friday"}, zone: zoneZagreb, now: mon10, want: tzWall(zoneZagreb, 2026, 1, 9, 0, 0)},
+		{name: "weekday next week", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Sunday"}, zone: zoneZagreb, now: mon10, want: tzWall(zoneZagreb, 2026, 1, 11, 0, 0)},
+		{name: "weekday today: at once", pause: element.Pause{Mode: element.PauseUntil, Weekday: "monday"}, zone: zoneZagreb, now: mon10},
+		{name: "weekday in any case", pause: element.Pause{Mode: element.PauseUntil, Weekday: "TUESDAY"}, zone: zoneZagreb, now: mon10, want: tzWall(zoneZagreb, 2026, 1, 6, 0, 0)},
+		{name: "weekday and time later today", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(13, 0)}, zone: zoneZagreb, now: mon10, want: tzWall(zoneZagreb, 2026, 1, 5, 13, 0)},
+		{name: "weekday and time reached: at once", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(10, 0)}, zone: zoneZagreb, now: mon10},
+		{name: "weekday and time passed today: next week", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(9, 0)}, zone: zoneZagreb, now: mon10, want: tzWall(zoneZagreb, 2026, 1, 12, 9, 0)},
+		{name: "weekday and time later this week", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Wednesday", At: element.At(8, 30)}, zone: zoneZagreb, now: mon10, want: tzWall(zoneZagreb, 2026, 1, 7, 8, 30)},
+		{name: "weekday and time tomorrow morning", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(9, 0)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 1, 4, 23, 0), want: tzWall(zoneZagreb, 2026, 1, 5, 9, 0)},
 		// Monday 20:00 UTC is already Tuesday in Tokyo.
-		{name: "weekday is read in the flow zone", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday"}, zone: tokyo, now: utc(2026, 1, 5, 20, 0), want: wall(tokyo, 2026, 1, 12, 0, 0)},
+		{name: "weekday is read in the flow zone", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday"}, zone: zoneTokyo, now: tzUTC(2026, 1, 5, 20, 0), want: tzWall(zoneTokyo, 2026, 1, 12, 0, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkPause(t, tc) })
 	}
 }
 
 func TestPauseDate(t *testing.T) {
-	now := wall(zagreb, 2026, 1, 5, 10, 0)
+	now := tzWall(zoneZagreb, 2026, 1, 5, 10, 0)
 	for _, tc := range []pauseCase{
-		{name: "30 November 13:00", pause: element.Pause{Mode: element.PauseDate, Date: "2026-11-30T13:00"}, zone: zagreb, now: now, want: wall(zagreb, 2026, 11, 30, 13, 0)},
-		{name: "summer time", pause: element.Pause{Mode: element.PauseDate, Date: "2026-07-01T13:00"}, zone: zagreb, now: now, want: utc(2026, 7, 1, 11, 0)},
-		{name: "in a minute", pause: element.Pause{Mode: element.PauseDate, Date: "2026-01-05T10:01"}, zone: zagreb, now: now, want: now.Add(time.Minute)},
-		{name: "now: at once", pause: element.Pause{Mode: element.PauseDate, Date: "2026-01-05T10:00"}, zone: zagreb, now: now},
-		{name: "past: at once", pause: element.Pause{Mode: element.PauseDate, Date: "2025-12-31T23:59"}, zone: zagreb, now: now},
-		{name: "next year", pause: element.Pause{Mode: element.PauseDate, Date: "2027-06-15T08:00"}, zone: newYork, now: now, want: wall(newYork, 2027, 6, 15, 8, 0)},
+		{name: "30 November 13:00", pause: element.Pause{Mode: element.PauseDate, Date: "2026-11-30T13:00"}, zone: zoneZagreb, now: now, want: tzWall(zoneZagreb, 2026, 11, 30, 13, 0)},
+		{name: "summer time", pause: element.Pause{Mode: element.PauseDate, Date: "2026-07-01T13:00"}, zone: zoneZagreb, now: now, want: tzUTC(2026, 7, 1, 11, 0)},
+		{name: "in a minute", pause: element.Pause{Mode: element.PauseDate, Date: "2026-01-05T10:01"}, zone: zoneZagreb, now: now, want: now.Add(time.Minute)},
+		{name: "now: at once", pause: element.Pause{Mode: element.PauseDate, Date: "2026-01-05T10:00"}, zone: zoneZagreb, now: now},
+		{name: "past: at once", pause: element.Pause{Mode: element.PauseDate, Date: "2025-12-31T23:59"}, zone: zoneZagreb, now: now},
+		{name: "next year", pause: element.Pause{Mode: element.PauseDate, Date: "2027-06-15T08:00"}, zone: zoneNewYork, now: now, want: tzWall(zoneNewYork, 2027, 6, 15, 8, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkPause(t, tc) })
 	}
 }
 
 func TestPauseTimeZones(t *testing.T) {
-	now := utc(2026, 1, 5, 15, 0) // 16:00 in Zagreb, 10:00 in New York, 00:00 Tuesday in Tokyo
-	morning := element.Pause{Mode: element.PauseFor, Period: days(1), At: element.At(9, 0), PersonTimeZone: true}
+	now := tzUTC(2026, 1, 5, 15, 0) // 16:00 in Zagreb, 10:00 in New York, 00:00 Tuesday in Tokyo
+	morning := element.Pause{Mode: element.PauseFor, Period: forDays(1), At: element.At(9, 0), PersonTimeZone: true}
 	for _, tc := range []pauseCase{
-		{name: "person's zone", pause: morning, zone: zagreb, person: newYork, now: now, want: wall(newYork, 2026, 1, 7, 9, 0)},
-		{name: "person's zone ahead of the flow", pause: morning, zone: zagreb, person: tokyo, now: now, want: wall(tokyo, 2026, 1, 7, 9, 0)},
-		{name: "person without a zone: flow's", pause: morning, zone: zagreb, now: now, want: wall(zagreb, 2026, 1, 7, 9, 0)},
-		{name: "person with an invalid zone: flow's", pause: morning, zone: zagreb, person: "Mars/Olympus_Mons", now: now, want: wall(zagreb, 2026, 1, 7, 9, 0)},
-		{name: "no flow zone and no person zone: UTC", pause: morning, person: "nowhere", now: now, want: utc(2026, 1, 7, 9, 0)},
-		{name: "person's zone not asked for: flow's", pause: element.Pause{Mode: element.PauseFor, Period: days(1), At: element.At(9, 0)}, zone: zagreb, person: newYork, now: now, want: wall(zagreb, 2026, 1, 7, 9, 0)},
-		{name: "until a time in the person's zone", pause: element.Pause{Mode: element.PauseUntil, At: element.At(13, 0), PersonTimeZone: true}, zone: zagreb, person: newYork, now: now, want: wall(newYork, 2026, 1, 5, 13, 0)},
-		{name: "until a weekday in the person's zone", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Tuesday", PersonTimeZone: true}, zone: newYork, person: tokyo, now: now},
-		{name: "until a weekday in the flow's zone", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Tuesday"}, zone: newYork, person: tokyo, now: now, want: wall(newYork, 2026, 1, 6, 0, 0)},
-		{name: "exact date in the person's zone", pause: element.Pause{Mode: element.PauseDate, Date: "2026-11-30T13:00", PersonTimeZone: true}, zone: zagreb, person: tokyo, now: now, want: utc(2026, 11, 30, 4, 0)},
-		{name: "hours ignore zones", pause: element.Pause{Mode: element.PauseFor, Period: hours(3), PersonTimeZone: true}, zone: zagreb, person: tokyo, now: now, want: now.Add(3 * time.Hour)},
+		{name: "person's zone", pause: morning, zone: zoneZagreb, person: zoneNewYork, now: now, want: tzWall(zoneNewYork, 2026, 1, 7, 9, 0)},
+		{name: "person's zone ahead of the flow", pause: morning, zone: zoneZagreb, person: zoneTokyo, now: now, want: tzWall(zoneTokyo, 2026, 1, 7, 9, 0)},
+		{name: "person without a zone: flow's", pause: morning, zone: zoneZagreb, now: now, want: tzWall(zoneZagreb, 2026, 1, 7, 9, 0)},
+		{name: "person with an invalid zone: flow's", pause: morning, zone: zoneZagreb, person: "Mars/Olympus_Mons", now: now, want: tzWall(zoneZagreb, 2026, 1, 7, 9, 0)},
+		{name: "no flow zone and no person zone: UTC", pause: morning, person: "nowhere", now: now, want: tzUTC(2026, 1, 7, 9, 0)},
+		{name: "person's zone not asked for: flow's", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1), At: element.At(9, 0)}, zone: zoneZagreb, person: zoneNewYork, now: now, want: tzWall(zoneZagreb, 2026, 1, 7, 9, 0)},
+		{name: "until a time in the person's zone", pause: element.Pause{Mode: element.PauseUntil, At: element.At(13, 0), PersonTimeZone: true}, zone: zoneZagreb, person: zoneNewYork, now: now, want: tzWall(zoneNewYork, 2026, 1, 5, 13, 0)},
+		{name: "until a weekday in the person's zone", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Tuesday", PersonTimeZone: true}, zone: zoneNewYork, person: zoneTokyo, now: now},
+		{name: "until a weekday in the flow's zone", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Tuesday"}, zone: zoneNewYork, person: zoneTokyo, now: now, want: tzWall(zoneNewYork, 2026, 1, 6, 0, 0)},
+		{name: "exact date in the person's zone", pause: element.Pause{Mode: element.PauseDate, Date: "2026-11-30T13:00", PersonTimeZone: true}, zone: zoneZagreb, person: zoneTokyo, now: now, want: tzUTC(2026, 11, 30, 4, 0)},
+		{name: "hours ignore zones", pause: element.Pause{Mode: element.PauseFor, Period: forHours(3), PersonTimeZone: true}, zone: zoneZagreb, person: zoneTokyo, now: now, want: now.Add(3 * time.Hour)},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkPause(t, tc) })
 	}
@@ -172,34 +172,34 @@ func TestPauseTimeZones(t *testing.T) {
 func TestPauseDaylightSaving(t *testing.T) {
 	for _, tc := range []pauseCase{
 		// Europe/Zagreb, Sunday 2026-03-29: 02:00 CET becomes 03:00 CEST.
-		{name: "zagreb spring: 1 day lasts 23h", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: zagreb, now: wall(zagreb, 2026, 3, 28, 12, 0), want: wall(zagreb, 2026, 3, 29, 12, 0), took: 23 * time.Hour},
-		{name: "zagreb spring: 24 hours are 24h", pause: element.Pause{Mode: element.PauseFor, Period: hours(24)}, zone: zagreb, now: wall(zagreb, 2026, 3, 28, 12, 0), want: wall(zagreb, 2026, 3, 29, 13, 0)},
-		{name: "zagreb spring: 1 day into the gap", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: zagreb, now: wall(zagreb, 2026, 3, 28, 2, 30), want: utc(2026, 3, 29, 1, 30), took: 24 * time.Hour},
-		{name: "zagreb spring: 1 week keeps the wall clock", pause: element.Pause{Mode: element.PauseFor, Period: weeks(1)}, zone: zagreb, now: wall(zagreb, 2026, 3, 25, 9, 0), want: wall(zagreb, 2026, 4, 1, 9, 0), took: 7*24*time.Hour - time.Hour},
-		{name: "zagreb spring: until 02:30 moves to 03:30", pause: element.Pause{Mode: element.PauseUntil, At: element.At(2, 30)}, zone: zagreb, now: wall(zagreb, 2026, 3, 29, 1, 0), want: utc(2026, 3, 29, 1, 30)},
-		{name: "zagreb spring: until 03:00, the end of the gap", pause: element.Pause{Mode: element.PauseUntil, At: element.At(3, 0)}, zone: zagreb, now: wall(zagreb, 2026, 3, 29, 1, 0), want: utc(2026, 3, 29, 1, 0)},
-		{name: "zagreb spring: Sunday 02:30", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Sunday", At: element.At(2, 30)}, zone: zagreb, now: wall(zagreb, 2026, 3, 27, 12, 0), want: utc(2026, 3, 29, 1, 30)},
-		{name: "zagreb spring: 1 day until 02:30", pause: element.Pause{Mode: element.PauseFor, Period: days(1), At: element.At(2, 30)}, zone: zagreb, now: wall(zagreb, 2026, 3, 28, 1, 0), want: utc(2026, 3, 29, 1, 30)},
-		{name: "zagreb spring: date in the gap", pause: element.Pause{Mode: element.PauseDate, Date: "2026-03-29T02:30"}, zone: zagreb, now: wall(zagreb, 2026, 3, 1, 0, 0), want: utc(2026, 3, 29, 1, 30)},
+		{name: "zoneZagreb spring: 1 day lasts 23h", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 3, 28, 12, 0), want: tzWall(zoneZagreb, 2026, 3, 29, 12, 0), took: 23 * time.Hour},
+		{name: "zoneZagreb spring: 24 hours are 24h", pause: element.Pause{Mode: element.PauseFor, Period: forHours(24)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 3, 28, 12, 0), want: tzWall(zoneZagreb, 2026, 3, 29, 13, 0)},
+		{name: "zoneZagreb spring: 1 day into the gap", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 3, 28, 2, 30), want: tzUTC(2026, 3, 29, 1, 30), took: 24 * time.Hour},
+		{name: "zoneZagreb spring: 1 week keeps the wall clock", pause: element.Pause{Mode: element.PauseFor, Period: forWeeks(1)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 3, 25, 9, 0), want: tzWall(zoneZagreb, 2026, 4, 1, 9, 0), took: 7*24*time.Hour - time.Hour},
+		{name: "zoneZagreb spring: until 02:30 moves to 03:30", pause: element.Pause{Mode: element.PauseUntil, At: element.At(2, 30)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 3, 29, 1, 0), want: tzUTC(2026, 3, 29, 1, 30)},
+		{name: "zoneZagreb spring: until 03:00, the end of the gap", pause: element.Pause{Mode: element.PauseUntil, At: element.At(3, 0)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 3, 29, 1, 0), want: tzUTC(2026, 3, 29, 1, 0)},
+		{name: "zoneZagreb spring: Sunday 02:30", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Sunday", At: element.At(2, 30)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 3, 27, 12, 0), want: tzUTC(2026, 3, 29, 1, 30)},
+		{name: "zoneZagreb spring: 1 day until 02:30", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1), At: element.At(2, 30)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 3, 28, 1, 0), want: tzUTC(2026, 3, 29, 1, 30)},
+		{name: "zoneZagreb spring: date in the gap", pause: element.Pause{Mode: element.PauseDate, Date: "2026-03-29T02:30"}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 3, 1, 0, 0), want: tzUTC(2026, 3, 29, 1, 30)},
 		// Europe/Zagreb, Sunday 2026-10-25: 03:00 CEST becomes 02:00 CET.
-		{name: "zagreb autumn: 1 day lasts 25h", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: zagreb, now: wall(zagreb, 2026, 10, 24, 12, 0), want: wall(zagreb, 2026, 10, 25, 12, 0), took: 25 * time.Hour},
-		{name: "zagreb autumn: 1 day onto a repeated time takes the first", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: zagreb, now: wall(zagreb, 2026, 10, 24, 2, 30), want: utc(2026, 10, 25, 0, 30), took: 24 * time.Hour},
-		{name: "zagreb autumn: until 02:30 takes the first", pause: element.Pause{Mode: element.PauseUntil, At: element.At(2, 30)}, zone: zagreb, now: wall(zagreb, 2026, 10, 25, 1, 0), want: utc(2026, 10, 25, 0, 30)},
-		{name: "zagreb autumn: date on a repeated time takes the first", pause: element.Pause{Mode: element.PauseDate, Date: "2026-10-25T02:30"}, zone: zagreb, now: wall(zagreb, 2026, 10, 1, 0, 0), want: utc(2026, 10, 25, 0, 30)},
-		{name: "zagreb autumn: 3 hours are 3h", pause: element.Pause{Mode: element.PauseFor, Period: hours(3)}, zone: zagreb, now: wall(zagreb, 2026, 10, 25, 1, 0), want: wall(zagreb, 2026, 10, 25, 3, 0)},
+		{name: "zoneZagreb autumn: 1 day lasts 25h", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 10, 24, 12, 0), want: tzWall(zoneZagreb, 2026, 10, 25, 12, 0), took: 25 * time.Hour},
+		{name: "zoneZagreb autumn: 1 day onto a repeated time takes the first", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 10, 24, 2, 30), want: tzUTC(2026, 10, 25, 0, 30), took: 24 * time.Hour},
+		{name: "zoneZagreb autumn: until 02:30 takes the first", pause: element.Pause{Mode: element.PauseUntil, At: element.At(2, 30)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 10, 25, 1, 0), want: tzUTC(2026, 10, 25, 0, 30)},
+		{name: "zoneZagreb autumn: date on a repeated time takes the first", pause: element.Pause{Mode: element.PauseDate, Date: "2026-10-25T02:30"}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 10, 1, 0, 0), want: tzUTC(2026, 10, 25, 0, 30)},
+		{name: "zoneZagreb autumn: 3 hours are 3h", pause: element.Pause{Mode: element.PauseFor, Period: forHours(3)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 10, 25, 1, 0), want: tzWall(zoneZagreb, 2026, 10, 25, 3, 0)},
 		// America/New_York, Sunday 2026-03-08: 02:00 EST becomes 03:00 EDT.
-		{name: "new york spring: 1 day lasts 23h", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: newYork, now: wall(newYork, 2026, 3, 7, 12, 0), want: wall(newYork, 2026, 3, 8, 12, 0), took: 23 * time.Hour},
-		{name: "new york spring: 1 day into the gap", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: newYork, now: wall(newYork, 2026, 3, 7, 2, 30), want: utc(2026, 3, 8, 7, 30), took: 24 * time.Hour},
-		{name: "new york spring: until 02:30 moves to 03:30", pause: element.Pause{Mode: element.PauseUntil, At: element.At(2, 30)}, zone: newYork, now: wall(newYork, 2026, 3, 8, 1, 0), want: utc(2026, 3, 8, 7, 30)},
-		{name: "new york spring: Sunday 02:15", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Sunday", At: element.At(2, 15)}, zone: newYork, now: wall(newYork, 2026, 3, 6, 12, 0), want: utc(2026, 3, 8, 7, 15)},
-		{name: "new york spring: date in the gap", pause: element.Pause{Mode: element.PauseDate, Date: "2026-03-08T02:30"}, zone: newYork, now: wall(newYork, 2026, 3, 1, 0, 0), want: utc(2026, 3, 8, 7, 30)},
-		{name: "new york spring: 1 day until 09:00 in the person's zone", pause: element.Pause{Mode: element.PauseFor, Period: days(1), At: element.At(9, 0), PersonTimeZone: true}, zone: zagreb, person: newYork, now: wall(newYork, 2026, 3, 7, 8, 0), want: wall(newYork, 2026, 3, 8, 9, 0), took: 24 * time.Hour},
+		{name: "new york spring: 1 day lasts 23h", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 3, 7, 12, 0), want: tzWall(zoneNewYork, 2026, 3, 8, 12, 0), took: 23 * time.Hour},
+		{name: "new york spring: 1 day into the gap", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 3, 7, 2, 30), want: tzUTC(2026, 3, 8, 7, 30), took: 24 * time.Hour},
+		{name: "new york spring: until 02:30 moves to 03:30", pause: element.Pause{Mode: element.PauseUntil, At: element.At(2, 30)}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 3, 8, 1, 0), want: tzUTC(2026, 3, 8, 7, 30)},
+		{name: "new york spring: Sunday 02:15", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Sunday", At: element.At(2, 15)}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 3, 6, 12, 0), want: tzUTC(2026, 3, 8, 7, 15)},
+		{name: "new york spring: date in the gap", pause: element.Pause{Mode: element.PauseDate, Date: "2026-03-08T02:30"}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 3, 1, 0, 0), want: tzUTC(2026, 3, 8, 7, 30)},
+		{name: "new york spring: 1 day until 09:00 in the person's zone", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1), At: element.At(9, 0), PersonTimeZone: true}, zone: zoneZagreb, person: zoneNewYork, now: tzWall(zoneNewYork, 2026, 3, 7, 8, 0), want: tzWall(zoneNewYork, 2026, 3, 8, 9, 0), took: 24 * time.Hour},
 		// America/New_York, Sunday 2026-11-01: 02:00 EDT becomes 01:00 EST.
-		{name: "new york autumn: 1 day lasts 25h", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: newYork, now: wall(newYork, 2026, 10, 31, 12, 0), want: wall(newYork, 2026, 11, 1, 12, 0), took: 25 * time.Hour},
-		{name: "new york autumn: 1 day onto a repeated time takes the first", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: newYork, now: wall(newYork, 2026, 10, 31, 1, 30), want: utc(2026, 11, 1, 5, 30), took: 24 * time.Hour},
-		{name: "new york autumn: until 01:30 takes the first", pause: element.Pause{Mode: element.PauseUntil, At: element.At(1, 30)}, zone: newYork, now: wall(newYork, 2026, 11, 1, 0, 0), want: utc(2026, 11, 1, 5, 30)},
-		{name: "new york autumn: date on a repeated time takes the first", pause: element.Pause{Mode: element.PauseDate, Date: "2026-11-01T01:30"}, zone: newYork, now: wall(newYork, 2026, 10, 1, 0, 0), want: utc(2026, 11, 1, 5, 30)},
-		{name: "new york autumn: 2 hours are 2h", pause: element.Pause{Mode: element.PauseFor, Period: hours(2)}, zone: newYork, now: utc(2026, 11, 1, 4, 30), want: utc(2026, 11, 1, 6, 30)},
+		{name: "new york autumn: 1 day lasts 25h", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 10, 31, 12, 0), want: tzWall(zoneNewYork, 2026, 11, 1, 12, 0), took: 25 * time.Hour},
+		{name: "new york autumn: 1 day onto a repeated time takes the first", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 10, 31, 1, 30), want: tzUTC(2026, 11, 1, 5, 30), took: 24 * time.Hour},
+		{name: "new york autumn: until 01:30 takes the first", pause: element.Pause{Mode: element.PauseUntil, At: element.At(1, 30)}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 11, 1, 0, 0), want: tzUTC(2026, 11, 1, 5, 30)},
+		{name: "new york autumn: date on a repeated time takes the first", pause: element.Pause{Mode: element.PauseDate, Date: "2026-11-01T01:30"}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 10, 1, 0, 0), want: tzUTC(2026, 11, 1, 5, 30)},
+		{name: "new york autumn: 2 hours are 2h", pause: element.Pause{Mode: element.PauseFor, Period: forHours(2)}, zone: zoneNewYork, now: tzUTC(2026, 11, 1, 4, 30), want: tzUTC(2026, 11, 1, 6, 30)},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkPause(t, tc) })
 	}
@@ -208,20 +208,20 @@ func TestPauseDaylightSaving(t *testing.T) {
 func TestPauseCalendarEdges(t *testing.T) {
 	for _, tc := range []pauseCase{
 		// 2028 is a leap year; 2027 is not.
-		{name: "1 day from Feb 28 2028 is Feb 29", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: zagreb, now: wall(zagreb, 2028, 2, 28, 10, 0), want: wall(zagreb, 2028, 2, 29, 10, 0)},
-		{name: "1 day from Feb 29 2028 is Mar 1", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: zagreb, now: wall(zagreb, 2028, 2, 29, 10, 0), want: wall(zagreb, 2028, 3, 1, 10, 0)},
-		{name: "1 day from Feb 28 2027 is Mar 1", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: zagreb, now: wall(zagreb, 2027, 2, 28, 10, 0), want: wall(zagreb, 2027, 3, 1, 10, 0)},
-		{name: "1 week across Feb 29", pause: element.Pause{Mode: element.PauseFor, Period: weeks(1)}, zone: zagreb, now: wall(zagreb, 2028, 2, 25, 10, 0), want: wall(zagreb, 2028, 3, 3, 10, 0)},
-		{name: "exact date Feb 29 2028", pause: element.Pause{Mode: element.PauseDate, Date: "2028-02-29T10:00"}, zone: zagreb, now: wall(zagreb, 2028, 1, 1, 0, 0), want: wall(zagreb, 2028, 2, 29, 10, 0)},
-		{name: "Tuesday 10:00 from Monday Feb 28 2028", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Tuesday", At: element.At(10, 0)}, zone: zagreb, now: wall(zagreb, 2028, 2, 28, 12, 0), want: wall(zagreb, 2028, 2, 29, 10, 0)},
+		{name: "1 day from Feb 28 2028 is Feb 29", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2028, 2, 28, 10, 0), want: tzWall(zoneZagreb, 2028, 2, 29, 10, 0)},
+		{name: "1 day from Feb 29 2028 is Mar 1", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2028, 2, 29, 10, 0), want: tzWall(zoneZagreb, 2028, 3, 1, 10, 0)},
+		{name: "1 day from Feb 28 2027 is Mar 1", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2027, 2, 28, 10, 0), want: tzWall(zoneZagreb, 2027, 3, 1, 10, 0)},
+		{name: "1 week across Feb 29", pause: element.Pause{Mode: element.PauseFor, Period: forWeeks(1)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2028, 2, 25, 10, 0), want: tzWall(zoneZagreb, 2028, 3, 3, 10, 0)},
+		{name: "exact date Feb 29 2028", pause: element.Pause{Mode: element.PauseDate, Date: "2028-02-29T10:00"}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2028, 1, 1, 0, 0), want: tzWall(zoneZagreb, 2028, 2, 29, 10, 0)},
+		{name: "Tuesday 10:00 from Monday Feb 28 2028", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Tuesday", At: element.At(10, 0)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2028, 2, 28, 12, 0), want: tzWall(zoneZagreb, 2028, 2, 29, 10, 0)},
 		// Year end: 2026-12-31 is a Thursday.
-		{name: "Dec 31 23:30 + 1 hour", pause: element.Pause{Mode: element.PauseFor, Period: hours(1)}, zone: zagreb, now: wall(zagreb, 2026, 12, 31, 23, 30), want: wall(zagreb, 2027, 1, 1, 0, 30)},
-		{name: "Dec 31 + 1 day", pause: element.Pause{Mode: element.PauseFor, Period: days(1)}, zone: newYork, now: wall(newYork, 2026, 12, 31, 12, 0), want: wall(newYork, 2027, 1, 1, 12, 0)},
-		{name: "until Monday across New Year", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday"}, zone: zagreb, now: wall(zagreb, 2026, 12, 31, 23, 30), want: wall(zagreb, 2027, 1, 4, 0, 0)},
-		{name: "until Monday 09:00 across New Year", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(9, 0)}, zone: newYork, now: wall(newYork, 2026, 12, 29, 10, 0), want: wall(newYork, 2027, 1, 4, 9, 0)},
-		{name: "until 09:00 on New Year's Day", pause: element.Pause{Mode: element.PauseUntil, At: element.At(9, 0)}, zone: zagreb, now: wall(zagreb, 2026, 12, 31, 22, 0), want: wall(zagreb, 2027, 1, 1, 9, 0)},
-		{name: "New Year's midnight", pause: element.Pause{Mode: element.PauseDate, Date: "2027-01-01T00:00"}, zone: zagreb, now: wall(zagreb, 2026, 12, 31, 23, 59), want: wall(zagreb, 2027, 1, 1, 0, 0), took: time.Minute},
-		{name: "New Year in the person's zone, still December in the flow's", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Friday", PersonTimeZone: true}, zone: newYork, person: tokyo, now: utc(2026, 12, 31, 16, 0)},
+		{name: "Dec 31 23:30 + 1 hour", pause: element.Pause{Mode: element.PauseFor, Period: forHours(1)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 12, 31, 23, 30), want: tzWall(zoneZagreb, 2027, 1, 1, 0, 30)},
+		{name: "Dec 31 + 1 day", pause: element.Pause{Mode: element.PauseFor, Period: forDays(1)}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 12, 31, 12, 0), want: tzWall(zoneNewYork, 2027, 1, 1, 12, 0)},
+		{name: "until Monday across New Year", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday"}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 12, 31, 23, 30), want: tzWall(zoneZagreb, 2027, 1, 4, 0, 0)},
+		{name: "until Monday 09:00 across New Year", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(9, 0)}, zone: zoneNewYork, now: tzWall(zoneNewYork, 2026, 12, 29, 10, 0), want: tzWall(zoneNewYork, 2027, 1, 4, 9, 0)},
+		{name: "until 09:00 on New Year's Day", pause: element.Pause{Mode: element.PauseUntil, At: element.At(9, 0)}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 12, 31, 22, 0), want: tzWall(zoneZagreb, 2027, 1, 1, 9, 0)},
+		{name: "New Year's midnight", pause: element.Pause{Mode: element.PauseDate, Date: "2027-01-01T00:00"}, zone: zoneZagreb, now: tzWall(zoneZagreb, 2026, 12, 31, 23, 59), want: tzWall(zoneZagreb, 2027, 1, 1, 0, 0), took: time.Minute},
+		{name: "New Year in the person's zone, still December in the flow's", pause: element.Pause{Mode: element.PauseUntil, Weekday: "Friday", PersonTimeZone: true}, zone: zoneNewYork, person: zoneTokyo, now: tzUTC(2026, 12, 31, 16, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkPause(t, tc) })
 	}
@@ -229,12 +229,12 @@ func TestPauseCalendarEdges(t *testing.T) {
 
 func TestPauseRunAndResume(t *testing.T) {
 	ctx := context.Background()
-	p := &element.Pause{Mode: element.PauseFor, Period: days(1), At: element.At(9, 0)}
+	p := &element.Pause{Mode: element.PauseFor, Period: forDays(1), At: element.At(9, 0)}
 	require.Equal(t, "pause", p.Kind())
 	require.Equal(t, []string{element.BranchNext}, p.Branches())
-	loc := mustZone(t, zagreb)
+	loc := loadZone(t, zoneZagreb)
 	require.NoError(t, p.Validate(&element.Compiler{Location: loc}))
-	r := &element.Run{Now: wall(zagreb, 2026, 1, 5, 10, 0), Location: loc, Person: &store.Person{}}
+	r := &element.Run{Now: tzWall(zoneZagreb, 2026, 1, 5, 10, 0), Location: loc, Person: &store.Person{}}
 	out, err := p.Run(ctx, r)
 	require.NoError(t, err)
 	require.Equal(t, "pause 1 day, until 09:00: until Wed 2026-01-07 09:00 CET", out.Reason)
@@ -257,17 +257,17 @@ func TestPauseRunAndResume(t *testing.T) {
 }
 
 func TestPauseReasons(t *testing.T) {
-	now := wall(zagreb, 2026, 1, 5, 10, 0)
+	now := tzWall(zoneZagreb, 2026, 1, 5, 10, 0)
 	for _, tc := range []struct {
 		pause element.Pause
 		want  string
 	}{
-		{element.Pause{Mode: element.PauseFor, Period: hours(2)}, "pause 2 hours: until Mon 2026-01-05 12:00 CET"},
+		{element.Pause{Mode: element.PauseFor, Period: forHours(2)}, "pause 2 hours: until Mon 2026-01-05 12:00 CET"},
 		{element.Pause{Mode: element.PauseUntil, Weekday: "friday", At: element.At(13, 5)}, "pause Friday 13:05: until Fri 2026-01-09 13:05 CET"},
 		{element.Pause{Mode: element.PauseUntil, Weekday: "Monday"}, "pause already over: Monday"},
 		{element.Pause{Mode: element.PauseDate, Date: "2026-11-30T13:00"}, "pause 2026-11-30T13:00: until Mon 2026-11-30 13:00 CET"},
 	} {
-		out := runPause(t, pauseCase{pause: tc.pause, zone: zagreb, now: now})
+		out := runPause(t, pauseCase{pause: tc.pause, zone: zoneZagreb, now: now})
 		require.Equal(t, tc.want, out.Reason)
 	}
 }
@@ -280,20 +280,20 @@ func TestPauseValidate(t *testing.T) {
 		msg   string
 	}{
 		{"no mode", element.Pause{}, "mode", "is not one of for, until, date"},
-		{"unknown mode", element.Pause{Mode: "sometimes", Period: days(1)}, "mode", `mode "sometimes"`},
+		{"unknown mode", element.Pause{Mode: "sometimes", Period: forDays(1)}, "mode", `mode "sometimes"`},
 		{"for without a period", element.Pause{Mode: element.PauseFor}, "period.unit", "unit"},
 		{"for with an unknown unit", element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 2, Unit: "fortnights"}}, "period.unit", `"fortnights"`},
-		{"for with a zero amount", element.Pause{Mode: element.PauseFor, Period: days(0)}, "period.amount", "must be positive"},
-		{"for with a negative amount", element.Pause{Mode: element.PauseFor, Period: minutes(-5)}, "period.amount", "must be positive"},
-		{"for too long", element.Pause{Mode: element.PauseFor, Period: days(1_000_000)}, "period.amount", "too long"},
-		{"for with a weekday", element.Pause{Mode: element.PauseFor, Period: days(1), Weekday: "Monday"}, "mode", "period and an optional time of day"},
-		{"for with a date", element.Pause{Mode: element.PauseFor, Period: days(1), Date: "2026-11-30T13:00"}, "mode", "period"},
-		{"for until an impossible time", element.Pause{Mode: element.PauseFor, Period: days(1), At: element.At(24, 0)}, "at", "between 00:00 and 23:59"},
+		{"for with a zero amount", element.Pause{Mode: element.PauseFor, Period: forDays(0)}, "period.amount", "must be positive"},
+		{"for with a negative amount", element.Pause{Mode: element.PauseFor, Period: forMinutes(-5)}, "period.amount", "must be positive"},
+		{"for too long", element.Pause{Mode: element.PauseFor, Period: forDays(1_000_000)}, "period.amount", "too long"},
+		{"for with a weekday", element.Pause{Mode: element.PauseFor, Period: forDays(1), Weekday: "Monday"}, "mode", "period and an optional time of day"},
+		{"for with a date", element.Pause{Mode: element.PauseFor, Period: forDays(1), Date: "2026-11-30T13:00"}, "mode", "period"},
+		{"for until an impossible time", element.Pause{Mode: element.PauseFor, Period: forDays(1), At: element.At(24, 0)}, "at", "between 00:00 and 23:59"},
 		{"until nothing", element.Pause{Mode: element.PauseUntil}, "weekday", "needs a weekday, a time of day, or both"},
 		{"until a bad weekday", element.Pause{Mode: element.PauseUntil, Weekday: "Funday"}, "weekday", `"Funday" is not a weekday`},
 		{"until an abbreviated weekday", element.Pause{Mode: element.PauseUntil, Weekday: "Mon", At: element.At(9, 0)}, "weekday", "not a weekday"},
 		{"until an impossible time", element.Pause{Mode: element.PauseUntil, At: element.At(9, 60)}, "at", "09:60"},
-		{"until with a period", element.Pause{Mode: element.PauseUntil, Weekday: "Monday", Period: days(1)}, "mode", "weekday and/or a time of day only"},
+		{"until with a period", element.Pause{Mode: element.PauseUntil, Weekday: "Monday", Period: forDays(1)}, "mode", "weekday and/or a time of day only"},
 		{"until with a date", element.Pause{Mode: element.PauseUntil, At: element.At(9, 0), Date: "2026-11-30T13:00"}, "mode", "weekday and/or a time of day only"},
 		{"date missing", element.Pause{Mode: element.PauseDate}, "date", "is not a local date and time"},
 		{"date without a time", element.Pause{Mode: element.PauseDate, Date: "2026-11-30"}, "date", `"2026-11-30"`},
@@ -335,7 +335,7 @@ func TestClockJSON(t *testing.T) {
 
 	var p element.Pause
 	require.NoError(t, json.Unmarshal([]byte(`{"mode":"for","period":{"amount":1,"unit":"days"},"at":"09:00","personTimeZone":true}`), &p))
-	require.Equal(t, element.Pause{Mode: element.PauseFor, Period: days(1), At: element.At(9, 0), PersonTimeZone: true}, p)
+	require.Equal(t, element.Pause{Mode: element.PauseFor, Period: forDays(1), At: element.At(9, 0), PersonTimeZone: true}, p)
 	b, err = json.Marshal(&p)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"mode":"for","period":{"amount":1,"unit":"days"},"at":"09:00","personTimeZone":true}`, string(b))
@@ -345,43 +345,43 @@ func TestClockJSON(t *testing.T) {
 }
 
 func TestPeriod(t *testing.T) {
-	require.Equal(t, "1 day", days(1).String())
-	require.Equal(t, "3 days", days(3).String())
-	require.Equal(t, "1 second", seconds(1).String())
-	require.Equal(t, "90 minutes", minutes(90).String())
-	require.Equal(t, "2 weeks", weeks(2).String())
+	require.Equal(t, "1 day", forDays(1).String())
+	require.Equal(t, "3 days", forDays(3).String())
+	require.Equal(t, "1 second", forSeconds(1).String())
+	require.Equal(t, "90 minutes", forMinutes(90).String())
+	require.Equal(t, "2 weeks", forWeeks(2).String())
 	require.True(t, element.Period{}.IsZero())
 
-	loc := mustZone(t, zagreb)
+	loc := loadZone(t, zoneZagreb)
 	// Before undoes After, across a switch too.
-	at := wall(zagreb, 2026, 3, 30, 12, 0)
-	require.True(t, wall(zagreb, 2026, 3, 28, 12, 0).Equal(days(2).Before(at, loc)))
-	require.Equal(t, 47*time.Hour, at.Sub(days(2).Before(at, loc)))
-	require.True(t, at.Add(-90*time.Minute).Equal(minutes(90).Before(at, loc)))
+	at := tzWall(zoneZagreb, 2026, 3, 30, 12, 0)
+	require.True(t, tzWall(zoneZagreb, 2026, 3, 28, 12, 0).Equal(forDays(2).Before(at, loc)))
+	require.Equal(t, 47*time.Hour, at.Sub(forDays(2).Before(at, loc)))
+	require.True(t, at.Add(-90*time.Minute).Equal(forMinutes(90).Before(at, loc)))
 }
 
 func TestLocalTime(t *testing.T) {
-	zg, ny := mustZone(t, zagreb), mustZone(t, newYork)
+	zg, ny := loadZone(t, zoneZagreb), loadZone(t, zoneNewYork)
 	for _, tc := range []struct {
 		name string
 		got  time.Time
 		want time.Time
 	}{
-		{"ordinary", element.LocalTime(2026, 6, 1, 9, 0, zg), utc(2026, 6, 1, 7, 0)},
-		{"normalises day overflow", element.LocalTime(2026, 12, 32, 9, 0, zg), wall(zagreb, 2027, 1, 1, 9, 0)},
-		{"zagreb gap start", element.LocalTime(2026, 3, 29, 2, 0, zg), utc(2026, 3, 29, 1, 0)},
-		{"zagreb gap", element.LocalTime(2026, 3, 29, 2, 59, zg), utc(2026, 3, 29, 1, 59)},
-		{"zagreb just before the gap", element.LocalTime(2026, 3, 29, 1, 59, zg), utc(2026, 3, 29, 0, 59)},
-		{"zagreb repeated", element.LocalTime(2026, 10, 25, 2, 0, zg), utc(2026, 10, 25, 0, 0)},
-		{"zagreb after the repeat", element.LocalTime(2026, 10, 25, 3, 0, zg), utc(2026, 10, 25, 2, 0)},
-		{"new york gap", element.LocalTime(2026, 3, 8, 2, 0, ny), utc(2026, 3, 8, 7, 0)},
-		{"new york repeated", element.LocalTime(2026, 11, 1, 1, 0, ny), utc(2026, 11, 1, 5, 0)},
-		{"new york after the repeat", element.LocalTime(2026, 11, 1, 2, 0, ny), utc(2026, 11, 1, 7, 0)},
-		{"clock on a gap day", element.At(2, 30).On(utc(2026, 3, 29, 12, 0), zg), utc(2026, 3, 29, 1, 30)},
-		{"next at, later today", element.At(13, 0).NextAt(wall(zagreb, 2026, 1, 5, 10, 0), zg), wall(zagreb, 2026, 1, 5, 13, 0)},
-		{"next at, now", element.At(10, 0).NextAt(wall(zagreb, 2026, 1, 5, 10, 0), zg), wall(zagreb, 2026, 1, 5, 10, 0)},
-		{"next at, tomorrow", element.At(9, 0).NextAt(wall(zagreb, 2026, 1, 5, 10, 0), zg), wall(zagreb, 2026, 1, 6, 9, 0)},
-		{"next at, into a gap", element.At(2, 30).NextAt(wall(newYork, 2026, 3, 7, 3, 0), ny), utc(2026, 3, 8, 7, 30)},
+		{"ordinary", element.LocalTime(2026, 6, 1, 9, 0, zg), tzUTC(2026, 6, 1, 7, 0)},
+		{"normalises day overflow", element.LocalTime(2026, 12, 32, 9, 0, zg), tzWall(zoneZagreb, 2027, 1, 1, 9, 0)},
+		{"zoneZagreb gap start", element.LocalTime(2026, 3, 29, 2, 0, zg), tzUTC(2026, 3, 29, 1, 0)},
+		{"zoneZagreb gap", element.LocalTime(2026, 3, 29, 2, 59, zg), tzUTC(2026, 3, 29, 1, 59)},
+		{"zoneZagreb just before the gap", element.LocalTime(2026, 3, 29, 1, 59, zg), tzUTC(2026, 3, 29, 0, 59)},
+		{"zoneZagreb repeated", element.LocalTime(2026, 10, 25, 2, 0, zg), tzUTC(2026, 10, 25, 0, 0)},
+		{"zoneZagreb after the repeat", element.LocalTime(2026, 10, 25, 3, 0, zg), tzUTC(2026, 10, 25, 2, 0)},
+		{"new york gap", element.LocalTime(2026, 3, 8, 2, 0, ny), tzUTC(2026, 3, 8, 7, 0)},
+		{"new york repeated", element.LocalTime(2026, 11, 1, 1, 0, ny), tzUTC(2026, 11, 1, 5, 0)},
+		{"new york after the repeat", element.LocalTime(2026, 11, 1, 2, 0, ny), tzUTC(2026, 11, 1, 7, 0)},
+		{"clock on a gap day", element.At(2, 30).On(tzUTC(2026, 3, 29, 12, 0), zg), tzUTC(2026, 3, 29, 1, 30)},
+		{"next at, later today", element.At(13, 0).NextAt(tzWall(zoneZagreb, 2026, 1, 5, 10, 0), zg), tzWall(zoneZagreb, 2026, 1, 5, 13, 0)},
+		{"next at, now", element.At(10, 0).NextAt(tzWall(zoneZagreb, 2026, 1, 5, 10, 0), zg), tzWall(zoneZagreb, 2026, 1, 5, 10, 0)},
+		{"next at, tomorrow", element.At(9, 0).NextAt(tzWall(zoneZagreb, 2026, 1, 5, 10, 0), zg), tzWall(zoneZagreb, 2026, 1, 6, 9, 0)},
+		{"next at, into a gap", element.At(2, 30).NextAt(tzWall(zoneNewYork, 2026, 3, 7, 3, 0), ny), tzUTC(2026, 3, 8, 7, 30)},
 	} {
 		require.True(t, tc.want.Equal(tc.got), "%s: want %v, got %v", tc.name, tc.want.UTC(), tc.got.UTC())
 	}

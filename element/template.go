@@ -24,7 +24,8 @@ type templatePart struct {
 	text string
 	prog *Program // nil for literal text
 	// inQuotes is set for a placeholder written inside a JSON string
-	// ("{{x}}"), so JSON encoding leaves out the quotes it already has.
+	// ("{{x}}", "Hi {{x}}!"), so JSON encoding writes string content
+	// without quotes of its own.
 	inQuotes bool
 	// inQuery is set for a placeholder after the "?" of a URL.
 	inQuery bool
@@ -40,8 +41,8 @@ const (
 	// URL escapes values: path escaping before the "?", query escaping
 	// after it.
 	URL
-	// JSON writes values as JSON; inside a JSON string ("{{x}}") the value
-	// is written as string content.
+	// JSON writes values as JSON; inside a JSON string ("{{x}}",
+	// "Hi {{x}}!") the value is written as escaped string content.
 	JSON
 )
 
@@ -50,12 +51,12 @@ func (c *Compiler) Template(field, text string) (*Template, error) {
 	t := &Template{Source: text}
 	rest := text
 	seenQuery := false
+	// inString tracks whether the literal text so far, read as JSON, is
+	// inside a string. A stray "}}" is literal text: JSON bodies end in it.
+	inString := false
 	for {
 		i := strings.Index(rest, "{{")
 		if i < 0 {
-			if strings.Contains(rest, "}}") {
-				return nil, Errorf(field, "%q: \"}}\" without \"{{\"", text)
-			}
 			if rest != "" {
 				t.parts = append(t.parts, templatePart{text: rest})
 			}
@@ -65,6 +66,7 @@ func (c *Compiler) Template(field, text string) (*Template, error) {
 			t.parts = append(t.parts, templatePart{text: rest[:i]})
 		}
 		seenQuery = seenQuery || strings.Contains(rest[:i], "?")
+		inString = jsonStringState(rest[:i], inString)
 		end := strings.Index(rest[i+2:], "}}")
 		if end < 0 {
 			return nil, Errorf(field, "%q: placeholder \"{{\" is not closed", text)
@@ -80,11 +82,27 @@ func (c *Compiler) Template(field, text string) (*Template, error) {
 		after := rest[i+2+end+2:]
 		t.parts = append(t.parts, templatePart{
 			prog:     prog,
-			inQuotes: strings.HasSuffix(rest[:i], `"`) && strings.HasPrefix(after, `"`),
+			inQuotes: inString,
 			inQuery:  seenQuery,
 		})
 		rest = after
 	}
+}
+
+// jsonStringState reports whether text, read as JSON from inside a string
+// (in) or outside one, ends inside a string.
+func jsonStringState(text string, in bool) bool {
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case '\\':
+			if in {
+				i++ // an escaped character, such as \"
+			}
+		case '"':
+			in = !in
+		}
+	}
+	return in
 }
 
 // Constant reports whether the template has no placeholders.
