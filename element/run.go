@@ -44,8 +44,9 @@ type Run struct {
 	// Services are the host's ports and the engine's helpers.
 	Services *Services
 
-	emitted []*store.Event
-	changed bool
+	emitted  []*store.Event
+	changed  bool
+	counters []store.Counter
 }
 
 // Services are what the host and the engine lend to elements.
@@ -64,6 +65,14 @@ type Services struct {
 	History func(q *store.EventQuery) ([]*store.Event, error)
 	// Flows lets a step enter a person into another flow.
 	Flows Flows
+	// Pacer books slots for elements with a sending speed.
+	Pacer Pacer
+	// CallAPI holds the host's Call API settings.
+	CallAPI CallAPIOptions
+	// FrequencyCap caps the messages Send Message sends one person.
+	FrequencyCap FrequencyCap
+	// QuietHours are when Send Message sends nothing.
+	QuietHours QuietHours
 }
 
 // HTTPDoer performs HTTP requests; *http.Client implements it.
@@ -189,6 +198,19 @@ func (r *Run) Emit(c store.Category, name string, props map[string]any) {
 		Time:       r.Now,
 	})
 }
+
+// Count adds n to a per-element counter of the step's element, such as
+// Notify's engagements; the engine commits it with the step and reports it
+// in flow.ElementStats.Other under key. Keys the engine uses itself
+// ("entered", "waiting", "errors", "left:<branch>") are not for elements.
+func (r *Run) Count(key string, n int64) {
+	r.counters = append(r.counters, store.Counter{FlowID: r.FlowID, FlowVersion: r.FlowVersion, Element: r.ElementID, Key: key, N: n})
+}
+
+// Counters returns the counters the step added with Count. The engine
+// commits them whether or not the step failed: they count what happened,
+// such as messages sent before a failure.
+func (r *Run) Counters() []store.Counter { return r.counters }
 
 // Effects returns what the step recorded: the person when it changed (nil
 // otherwise) and the events emitted. The engine calls it after Run or

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -29,9 +28,23 @@ type Config struct {
 	Schema store.Schema
 	// Sender sends messages. Defaults to none: sending elements fail.
 	Sender element.Sender
-	// HTTP performs Call API requests. Defaults to an *http.Client with a
-	// 30s timeout.
+	// HTTP performs Call API requests. Each request carries its own
+	// timeout (CallAPI.Timeout). Defaults to element.NewHTTPClient, which
+	// guards its dials when CallAPI.BlockPrivateAddresses is set.
 	HTTP element.HTTPDoer
+	// CallAPI sets Call API's default timeout (10s), response size limit
+	// (1 MiB) and address guard (off). Defaults to those.
+	CallAPI element.CallAPIOptions
+	// Pacer spaces out the calls of Call API elements with a sending
+	// speed. Defaults to element.NewPacer(), which keeps its budgets in
+	// this process.
+	Pacer element.Pacer
+	// FrequencyCap limits how many messages Send Message sends one person
+	// across all flows. Defaults to no cap.
+	FrequencyCap element.FrequencyCap
+	// QuietHours are the hours, in each person's time zone, when Send
+	// Message waits instead of sending. Defaults to none.
+	QuietHours element.QuietHours
 	// Conversations starts conversations with agents. Defaults to none.
 	Conversations element.Conversations
 	// Logger receives the engine's logs. Defaults to discarding them.
@@ -82,11 +95,21 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 30 * time.Second}
+		cfg.HTTP = element.NewHTTPClient(element.HTTPClientOptions{BlockPrivateAddresses: cfg.CallAPI.BlockPrivateAddresses})
+	}
+	if cfg.Pacer == nil {
+		cfg.Pacer = element.NewPacer()
 	}
 	switch {
-	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0:
+	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0,
+		cfg.CallAPI.Timeout < 0, cfg.CallAPI.MaxResponseBytes < 0:
 		return nil, errors.New("flow: Config limits must not be negative")
+	}
+	if err := cfg.FrequencyCap.Validate(); err != nil {
+		return nil, fmt.Errorf("flow: Config.FrequencyCap: %w", err)
+	}
+	if err := cfg.QuietHours.Validate(); err != nil {
+		return nil, fmt.Errorf("flow: Config.QuietHours: %w", err)
 	}
 	if cfg.MaxSteps == 0 {
 		cfg.MaxSteps = 1000
@@ -115,6 +138,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 		Sender:        cfg.Sender,
 		HTTP:          cfg.HTTP,
 		Conversations: cfg.Conversations,
+		Pacer:         cfg.Pacer,
+		CallAPI:       cfg.CallAPI,
+		FrequencyCap:  cfg.FrequencyCap,
+		QuietHours:    cfg.QuietHours,
 	}
 	return e, nil
 }

@@ -1,0 +1,106 @@
+package element
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/flowkit/flowkit/store"
+)
+
+func init() {
+	Register("startConversation", func() Element { return &StartConversation{} })
+}
+
+// StartConversation hands the person to live agents through the host's
+// Conversations service, then goes on by "next".
+//
+// Tag (required, with placeholders) tells the agent what the conversation
+// is about, such as "data-verification". The conversation's context holds
+// the person ("person": id, external id, standard and custom attributes,
+// phones, emails, tags) and the flow variables named in Variables
+// ("variables": name to value). The conversation id the service returns
+// is stored in ConversationIDVariable when set. The request carries the
+// step's idempotency key, so a retried step can be recognised by the
+// service; a service error fails the step.
+type StartConversation struct {
+	Tag                    string   `json:"tag"`
+	Variables              []string `json:"variables,omitempty"`
+	ConversationIDVariable string   `json:"conversationIdVariable,omitempty"`
+
+	tag *Template
+}
+
+// Kind implements Element.
+func (*StartConversation) Kind() string { return "startConversation" }
+
+// Branches implements Element.
+func (*StartConversation) Branches() []string { return []string{BranchNext} }
+
+// Validate implements Element.
+func (s *StartConversation) Validate(c *Compiler) (err error) {
+	if s.tag, err = compileTag(c, s.Tag); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i, v := range s.Variables {
+		field := fmt.Sprintf("variables[%d]", i)
+		if _, ok := c.Variables[v]; !ok {
+			return Errorf(field, "variable %q is not declared in the flow", v)
+		}
+		if seen[v] {
+			return Errorf(field, "variable %q is named twice", v)
+		}
+		seen[v] = true
+	}
+	if v := s.ConversationIDVariable; v != "" {
+		t, ok := c.Variables[v]
+		if !ok {
+			return Errorf("conversationIdVariable", "variable %q is not declared in the flow", v)
+		}
+		if t != store.Text {
+			return Errorf("conversationIdVariable", "variable %q is %s, but a conversation id is text", v, t)
+		}
+	}
+	return nil
+}
+
+// Run implements Element.
+func (s *StartConversation) Run(ctx context.Context, r *Run) (Outcome, error) {
+	if r.Services == nil || r.Services.Conversations == nil {
+		return Outcome{}, errors.New("the engine has no Conversations service")
+	}
+	tag, err := renderTag(r, s.tag)
+	if err != nil {
+		return Outcome{}, err
+	}
+	vars := make(map[string]any, len(s.Variables))
+	for _, v := range s.Variables {
+		vars[v] = store.CloneValue(r.Vars[v])
+	}
+	person := personEnv(r.Person)
+	person["externalId"] = r.Person.ExternalID
+	conv := &Conversation{
+		PersonID:       r.Person.ID,
+		Tag:            tag,
+		Context:        map[string]any{"person": store.CloneValues(person), "variables": vars},
+		FlowID:         r.FlowID,
+		IdempotencyKey: r.IdempotencyKey(),
+	}
+	id, err := r.Services.Conversations.Start(ctx, conv)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("start conversation %q: %w", tag, err)
+	}
+	if s.ConversationIDVariable != "" {
+		r.Vars[s.ConversationIDVariable] = id
+	}
+	names := append([]string(nil), s.Variables...)
+	sort.Strings(names)
+	reason := fmt.Sprintf("started conversation %q tagged %q", id, tag)
+	if len(names) > 0 {
+		reason += " with " + strings.Join(names, ", ")
+	}
+	return Next(BranchNext, reason), nil
+}
