@@ -33,7 +33,7 @@ func ExampleWaitForDate() {
 	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Schema: store.Schema{"trialExpiry": store.DateTime}})
 	f := flow.New("trial", "Trial ends").In("Europe/Zagreb").
 		Add("wait", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}},
-			flow.Next{"next": "remind", "missed": "late"}).
+			flow.Next{"reached": "remind", "missed": "late"}).
 		Add("remind", &element.AddTag{Tag: "trial-reminder"}, nil).
 		Add("late", &element.AddTag{Tag: "trial-missed"}, nil)
 	if _, err := eng.Publish(ctx, f); err != nil {
@@ -57,7 +57,7 @@ func ExampleWaitForDate() {
 	// Output:
 	// Mar 02 09:00 wait    -        trialExpiry is in 4 hours (2026-03-10T14:00:00+01:00): waiting until Tue 2026-03-10 10:00 CET
 	// Mar 05 12:00 wait    -        trialExpiry changed: trialExpiry is in 4 hours (2026-03-31T14:00:00+02:00): waiting until Tue 2026-03-31 10:00 CEST
-	// Mar 31 10:00 wait    next     trialExpiry is in 4 hours: reached
+	// Mar 31 10:00 wait    reached  trialExpiry is in 4 hours: reached
 	// Mar 31 10:00 remind  next     tagged "trial-reminder"
 	// Mar 31 10:00 remind  -        branch "next" leads nowhere: left the flow
 }

@@ -32,12 +32,17 @@ const (
 // date wake on; shared by every such wait, never changed.
 var changeEvents = []string{store.AttributeChanged}
 
-// BranchMissed is the WaitForDate branch taken when the date cannot be
-// waited for: the attribute is empty, or the moment has passed.
-const BranchMissed = "missed"
+// The WaitForDate branches.
+const (
+	// BranchReached is taken at the moment the date sets.
+	BranchReached = "reached"
+	// BranchMissed is taken at once when there is no moment to wait for:
+	// the attribute is empty, or the moment has passed.
+	BranchMissed = "missed"
+)
 
 // WaitForDate holds a participant until a moment set by a date or datetime
-// attribute of the person, then goes on by "next"; when there is no such
+// attribute of the person, then goes on by "reached"; when there is no such
 // moment to wait for it goes on by "missed" at once.
 //
 // The moment is, for the options of When:
@@ -99,7 +104,7 @@ type WaitForDate struct {
 func (*WaitForDate) Kind() string { return "waitForDate" }
 
 // Branches implements Element.
-func (*WaitForDate) Branches() []string { return []string{BranchNext, BranchMissed} }
+func (*WaitForDate) Branches() []string { return []string{BranchReached, BranchMissed} }
 
 // Validate implements Element.
 func (w *WaitForDate) Validate(c *Compiler) error {
@@ -152,7 +157,7 @@ func (w *WaitForDate) Resume(_ context.Context, r *Run, wk Wake) (Outcome, error
 			due := r.Wait.Until
 			if !v.IsZero() {
 				if m, _ := w.moment(v, due.Add(-time.Nanosecond), loc); m.Equal(due) {
-					return Next(BranchNext, w.describe()+": reached"), nil
+					return Next(BranchReached, w.describe()+": reached"), nil
 				}
 			}
 		}
@@ -208,7 +213,7 @@ func (w *WaitForDate) schedule(r *Run, prefix string) (Outcome, error) {
 	moment, atOnce := w.moment(v, r.Now, loc)
 	switch {
 	case atOnce:
-		return Next(BranchNext, prefix+what+": reached on arrival"), nil
+		return Next(BranchReached, prefix+what+": reached on arrival"), nil
 	case moment.IsZero():
 		return Next(BranchMissed, prefix+what+": the moment has passed"), nil
 	}

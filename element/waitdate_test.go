@@ -92,7 +92,7 @@ func TestWaitForDateOptions(t *testing.T) {
 				{"isIn 4 hours", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}},
 					at(2026, 6, 10, 14, 0), at(2026, 6, 9, 9, 0), "", at(2026, 6, 10, 10, 0)},
 				{"isIn 4 hours exactly now", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}},
-					at(2026, 6, 10, 14, 0), at(2026, 6, 10, 10, 0), element.BranchNext, time.Time{}},
+					at(2026, 6, 10, 14, 0), at(2026, 6, 10, 10, 0), element.BranchReached, time.Time{}},
 				{"isIn 4 hours passed", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}},
 					at(2026, 6, 10, 14, 0), at(2026, 6, 10, 11, 0), element.BranchMissed, time.Time{}},
 				{"isIn 1 day across spring DST keeps the wall clock", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 1, Unit: element.Days}},
@@ -112,7 +112,7 @@ func TestWaitForDateOptions(t *testing.T) {
 				{"isToday at 09:30 on a datetime", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsToday, At: element.At(9, 30)},
 					at(2026, 6, 10, 23, 59), at(2026, 6, 1, 9, 0), "", at(2026, 6, 10, 9, 30)},
 				{"isToday arriving later that day goes on", &element.WaitForDate{Attribute: "dueDate", When: element.DateIsToday, At: element.At(9, 0)},
-					day(2026, 6, 10), at(2026, 6, 10, 17, 0), element.BranchNext, time.Time{}},
+					day(2026, 6, 10), at(2026, 6, 10, 17, 0), element.BranchReached, time.Time{}},
 				{"isToday arriving the day after is missed", &element.WaitForDate{Attribute: "dueDate", When: element.DateIsToday, At: element.At(9, 0)},
 					day(2026, 6, 10), at(2026, 6, 11, 0, 0), element.BranchMissed, time.Time{}},
 				{"isToday at 02:30 on the spring DST day moves past the gap", &element.WaitForDate{Attribute: "dueDate", When: element.DateIsToday, At: element.At(2, 30)},
@@ -225,7 +225,7 @@ func TestWaitForDateResume(t *testing.T) {
 	r.Now = out.Wait.Until
 	out, err = res.Resume(ctx, r, element.Wake{Timer: true})
 	require.NoError(t, err)
-	require.Equal(t, element.BranchNext, out.Branch)
+	require.Equal(t, element.BranchReached, out.Branch)
 
 	// The date changed without an event (an element editing the person
 	// directly): the timer reschedules instead of going on.
