@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowkit/flowkit/element"
@@ -169,12 +171,16 @@ func (n *Node) UnmarshalJSON(data []byte) error {
 		Name string `json:"name"`
 		Next Next   `json:"next"`
 	}
-	for key, dst := range map[string]any{"id": &head.ID, "type": &head.Type, "name": &head.Name, "next": &head.Next} {
-		if raw, ok := fields[key]; ok {
-			if err := json.Unmarshal(raw, dst); err != nil {
-				return &ValidationError{ElementID: head.ID, Field: key, Err: jsonErr(err)}
+	// id first, so that errors in the other fields can name the element.
+	for _, f := range []struct {
+		key string
+		dst any
+	}{{"id", &head.ID}, {"type", &head.Type}, {"name", &head.Name}, {"next", &head.Next}} {
+		if raw, ok := fields[f.key]; ok {
+			if err := json.Unmarshal(raw, f.dst); err != nil {
+				return &ValidationError{ElementID: head.ID, Field: f.key, Err: jsonErr(err)}
 			}
-			delete(fields, key)
+			delete(fields, f.key)
 		}
 	}
 	if head.ID == "" {
@@ -230,6 +236,13 @@ func fieldOf(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return te.Field
+	}
+	// encoding/json reports unknown fields only in words.
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		f, uerr := strconv.Unquote(strings.TrimPrefix(msg, "json: unknown field "))
+		if uerr == nil {
+			return f
+		}
 	}
 	return ""
 }

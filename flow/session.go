@@ -658,8 +658,14 @@ func personEvents(before, after *store.Person, now time.Time) []*store.Event {
 	slices.Sort(names)
 	names = slices.Compact(names)
 	for _, n := range names {
-		old, _ := before.Get(n)
-		cur, _ := after.Get(n)
+		old, had := before.Get(n)
+		cur, has := after.Get(n)
+		if !had {
+			old = nil
+		}
+		if !has {
+			cur = nil
+		}
 		if !sameValue(old, cur) {
 			add(store.AttributeChanged, map[string]any{"attribute": n, "old": old, "new": cur})
 		}
