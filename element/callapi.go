@@ -806,8 +806,9 @@ type HTTPClientOptions struct {
 }
 
 // NewHTTPClient returns the engine's default HTTPDoer for Call API: an
-// *http.Client without a client-wide timeout (each request carries its
-// own), following up to 10 redirects, optionally guarding its dials.
+// *http.Client following up to 10 redirects, optionally guarding its
+// dials. Call API bounds each request by its own timeout; the client's
+// Timeout, MaxCallTimeout, is a backstop for any other use.
 func NewHTTPClient(o HTTPClientOptions) *http.Client {
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -817,7 +818,7 @@ func NewHTTPClient(o HTTPClientOptions) *http.Client {
 		tr.Proxy = nil
 	}
 	tr.DialContext = d.DialContext
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: tr, Timeout: MaxCallTimeout}
 }
 
 func guardDial(_, address string, _ syscall.RawConn) error {

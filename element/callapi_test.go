@@ -719,3 +719,33 @@ func FuzzCallAPIResponse(f *testing.F) {
 		}
 	})
 }
+
+// One compiled element serves many participants at once.
+func TestCallAPIConcurrent(t *testing.T) {
+	srv := newAPIRecorder(t, apiReply(200, `{"loyalty_points": 3, "tier": "silver"}`))
+	el := &element.CallAPI{URL: srv.URL + "/m/{{person.externalId}}", Method: "POST", Body: json.RawMessage(`{"n": "{{points}}"}`),
+		Speed:        &element.Speed{Count: 1000, Per: element.PerMinute},
+		ResponseBody: []*element.JSONPathVariable{{Path: "$.loyalty_points", Variable: "points"}, {Path: "$.tier", Variable: "tier"}}}
+	apiCompile(t, el)
+	pacer := element.NewPacer()
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 5; j++ {
+				r := apiRun(apiT0.Add(time.Duration(j) * time.Minute))
+				r.Services.Pacer = pacer
+				out, err := el.Run(context.Background(), r)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if out.Wait == nil && r.Vars["tier"] != "silver" {
+					t.Errorf("tier %v", r.Vars["tier"])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

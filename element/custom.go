@@ -109,7 +109,24 @@ func RegisterCustom(name string, k CustomKind) error {
 	return nil
 }
 
-// Custom is one use of a custom kind in a flow.
+// NewCustom returns a use of the registered custom kind with its config
+// and output mapping, for flows built in Go (JSON flows get theirs from
+// the registry by "type").
+func NewCustom(kind string, config json.RawMessage, outputs map[string]string) (*Custom, error) {
+	el, err := New(kind)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := el.(*Custom)
+	if !ok {
+		return nil, fmt.Errorf("element: kind %q is not a custom kind", kind)
+	}
+	c.Config = append(json.RawMessage(nil), config...)
+	c.Outputs = outputs
+	return c, nil
+}
+
+// Custom is one use of a custom kind in a flow; see NewCustom.
 type Custom struct {
 	// Config is the use's configuration, checked by the kind's Validate.
 	Config json.RawMessage `json:"config,omitempty"`
@@ -136,7 +153,7 @@ func (c *Custom) Branches() []string {
 // Validate implements Element.
 func (c *Custom) Validate(comp *Compiler) (err error) {
 	if c.spec == nil {
-		return errors.New("custom element has no kind: create it with element.New")
+		return errors.New("custom element has no kind: create it with NewCustom")
 	}
 	if c.spec.Validate != nil {
 		err := func() (err error) {
