@@ -540,3 +540,33 @@ func TestCustomElementInFlows(t *testing.T) {
 	_, err = eng.Publish(ctx, parse("bad", `{"group": "g"}`, `{"maybe": "ok"}`, false))
 	require.ErrorContains(t, err, `has no branch "maybe"`)
 }
+
+func TestIntegrationConfig(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
+	for _, cfg := range []flow.Config{
+		{FrequencyCap: element.FrequencyCap{Messages: 3}},
+		{QuietHours: element.QuietHours{Start: element.At(22, 0)}},
+		{CallAPI: element.CallAPIOptions{Timeout: -time.Second}},
+		{CallAPI: element.CallAPIOptions{MaxResponseBytes: -1}},
+	} {
+		cfg.Store = memory.New()
+		_, err := flow.NewEngine(cfg)
+		require.Error(t, err, "%+v", cfg)
+	}
+
+	// The address guard reaches the engine's default client and the
+	// element: a local server is refused, without a request.
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	eng := integEngine(t, clk, flow.Config{CallAPI: element.CallAPIOptions{BlockPrivateAddresses: true}})
+	f := flow.New("guarded", "").Add("call", &element.CallAPI{URL: srv.URL}, nil)
+	integPublish(t, eng, f)
+	id, err := eng.Enter(ctx, "guarded", store.PersonRef{ExternalID: "ann"}, nil)
+	require.NoError(t, err)
+	p := integParticipant(t, eng, id)
+	require.Equal(t, store.Failed, p.Status)
+	require.Contains(t, p.Reason, "loopback, private or link-local")
+	require.Zero(t, hits.Load())
+}
