@@ -12,6 +12,7 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -26,8 +27,16 @@ type Compiler struct {
 	Schema store.Schema
 	// Location is the flow's time zone.
 	Location *time.Location
+	// Computed are the host's computed person attributes, for segments.
+	Computed map[string]segment.Computed
 
 	env map[string]any
+}
+
+// SegmentOptions returns the options that compile the flow's segments and
+// property conditions.
+func (c *Compiler) SegmentOptions() segment.Options {
+	return segment.Options{Schema: c.Schema, Variables: c.Variables, Computed: c.Computed, Location: c.Location}
 }
 
 // Program is a compiled expr expression. Its environment holds the flow

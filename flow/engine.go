@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
@@ -26,6 +27,9 @@ type Config struct {
 	Clock clock.Clock
 	// Schema declares the custom person attributes. Defaults to none.
 	Schema store.Schema
+	// Computed registers computed person attributes that segments may use:
+	// an expr formula or a Go function each. Defaults to none.
+	Computed map[string]segment.Computed
 	// Sender sends messages. Defaults to none: sending elements fail.
 	Sender element.Sender
 	// HTTP performs Call API requests. Each request carries its own
@@ -131,6 +135,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("flow: Config.Schema: %q is a standard attribute", name)
 		}
 	}
+	if _, err := segment.Compile(segment.All(), segment.Options{Schema: cfg.Schema, Computed: cfg.Computed}); err != nil {
+		return nil, fmt.Errorf("flow: Config.Computed: %w", err)
+	}
 	e := &Engine{cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger}
 	e.services = element.Services{
 		Schema:        cfg.Schema,
@@ -159,7 +166,7 @@ func (e *Engine) Publish(ctx context.Context, f *Flow) (int, error) {
 		return 0, asValidation(err)
 	}
 	own.Version = 0
-	c, err := compile(own, e.cfg.Schema)
+	c, err := compile(own, e.decls())
 	if err != nil {
 		return 0, err
 	}
@@ -177,6 +184,19 @@ func (e *Engine) Publish(ctx context.Context, f *Flow) (int, error) {
 	return v, nil
 }
 
+func (e *Engine) decls() decls { return decls{schema: e.cfg.Schema, computed: e.cfg.Computed} }
+
+// Validate checks a flow against the engine's schema and computed
+// attributes without publishing it.
+func (e *Engine) Validate(f *Flow) error {
+	own, err := f.Clone()
+	if err != nil {
+		return asValidation(err)
+	}
+	_, err = compile(own, e.decls())
+	return err
+}
+
 // compiled returns a flow version ready to run, compiling a version
 // another process published on first use.
 func (e *Engine) compiled(ctx context.Context, id string, version int) (*compiled, error) {
@@ -192,7 +212,7 @@ func (e *Engine) compiled(ctx context.Context, id string, version int) (*compile
 		return nil, fmt.Errorf("flow %q version %d: %w", id, version, err)
 	}
 	f.Version = version
-	c, err := compile(f, e.cfg.Schema)
+	c, err := compile(f, e.decls())
 	if err != nil {
 		return nil, fmt.Errorf("flow %q version %d: %w", id, version, err)
 	}

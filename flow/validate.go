@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -45,13 +46,19 @@ func (f *Flow) Validate(schema store.Schema) error {
 	if err != nil {
 		return asValidation(err)
 	}
-	_, err = compile(c, schema)
+	_, err = compile(c, decls{schema: schema})
 	return err
+}
+
+// decls are the host's declarations a flow is compiled against.
+type decls struct {
+	schema   store.Schema
+	computed map[string]segment.Computed
 }
 
 // compile validates f and compiles its elements in place; f must be a
 // private copy.
-func compile(f *Flow, schema store.Schema) (*compiled, error) {
+func compile(f *Flow, d decls) (*compiled, error) {
 	bad := func(field, format string, args ...any) error {
 		return &ValidationError{Field: field, Err: fmt.Errorf(format, args...)}
 	}
@@ -124,7 +131,7 @@ func compile(f *Flow, schema store.Schema) (*compiled, error) {
 		return nil, bad("start", "start element %q does not exist", start)
 	}
 	for _, n := range f.Elements {
-		comp := &element.Compiler{FlowID: f.ID, ElementID: n.ID, Variables: c.vars, Schema: schema, Location: c.loc}
+		comp := &element.Compiler{FlowID: f.ID, ElementID: n.ID, Variables: c.vars, Schema: d.schema, Computed: d.computed, Location: c.loc}
 		if err := n.Element.Validate(comp); err != nil {
 			ve := &ValidationError{ElementID: n.ID, Err: err}
 			var fe *element.FieldError
