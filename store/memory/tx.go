@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -136,8 +137,31 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	if t.done {
 		return nil, errTxDone
 	}
+	// The history is sorted by time: start at Since, stop at Until.
+	stored := t.ps.events
+	if !q.Since.IsZero() {
+		i, _ := slices.BinarySearchFunc(stored, q.Since, func(e *store.Event, at time.Time) int {
+			if e.Time.Before(at) {
+				return -1
+			}
+			return 1
+		})
+		stored = stored[i:]
+	}
 	var out []*store.Event
-	for _, e := range t.ps.events {
+	if q.Limit > 0 && len(t.events) == 0 {
+		// Newest first: walk back and stop at Limit.
+		for i := len(stored) - 1; i >= 0 && len(out) < q.Limit; i-- {
+			if q.Matches(stored[i]) {
+				out = append(out, stored[i])
+			}
+		}
+		return out, nil
+	}
+	for _, e := range stored {
+		if !q.Until.IsZero() && !e.Time.Before(q.Until) {
+			break
+		}
 		if q.Matches(e) {
 			out = append(out, e)
 		}
