@@ -9,6 +9,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -60,4 +61,106 @@ func ExampleWaitForDate() {
 	// Mar 31 10:00 wait    reached  trialExpiry is in 4 hours: reached
 	// Mar 31 10:00 remind  next     tagged "trial-reminder"
 	// Mar 31 10:00 remind  -        branch "next" leads nowhere: left the flow
+}
+
+// printer is a Sender that prints each message.
+type printer struct{}
+
+func (printer) Send(_ context.Context, m *element.Message) (string, error) {
+	fmt.Printf("to %s: %s\n", m.To, m.Body)
+	return "sms-1", nil
+}
+
+// The appointment example: the booking's time and specialist are saved
+// into flow variables and used in the confirmation.
+func ExampleWaitForEvent() {
+	ctx := context.Background()
+	zagreb, _ := time.LoadLocation("Europe/Zagreb")
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, zagreb))
+	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Sender: printer{}})
+	f := flow.New("booking", "Booking").In("Europe/Zagreb").
+		Var("appointmentTime", store.DateTime, nil).Var("specialist", store.Text, nil).
+		Add("wait-booking", &element.WaitForEvent{
+			Event: segment.EventSpec{Category: store.External, Name: "AppointmentBooked"},
+			Set: []*element.EventVariable{
+				{Variable: "appointmentTime", Property: "time"},
+				{Variable: "specialist", Property: "specialist"},
+			},
+			WaitFor: element.Period{Amount: 7, Unit: element.Days},
+		}, flow.Next{"occurred": "confirm"}).
+		Add("confirm", &element.SendMessage{Channel: "sms",
+			Body: `{{specialist}} expects you on {{appointmentTime.In(timezone("Europe/Zagreb")).Format("Monday 2 January at 15:04")}}.`}, nil)
+	if _, err := eng.Publish(ctx, f); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = eng.Activate(ctx, "booking")
+	ann := store.PersonRef{Phone: "385911234567"}
+	id, _ := eng.Enter(ctx, "booking", ann, nil)
+
+	_, _ = flowtest.AdvanceTo(ctx, eng, clk, time.Date(2026, 3, 3, 18, 0, 0, 0, zagreb))
+	err := eng.Deliver(ctx, &store.Event{ID: "booking-1", Person: ann, Category: store.External, Name: "AppointmentBooked",
+		Properties: map[string]any{"time": "2026-03-10T13:30:00Z", "specialist": "Dr. Horvat"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p, _ := eng.Participant(ctx, id)
+	fmt.Println(p.Status, p.Journal[1].Branch)
+	// Output:
+	// to 385911234567: Dr. Horvat expects you on Tuesday 10 March at 14:30.
+	// completed occurred
+}
+
+// A condition that compares with a variable the flow does not declare is
+// refused at Publish, naming the element and the field.
+func ExampleWaitForEvent_invalid() {
+	eng, _ := flow.NewEngine(flow.Config{Store: memory.New()})
+	f := flow.New("cart", "Cart").Var("cartId", store.Text, nil).
+		Add("wait-order", &element.WaitForEvent{
+			Event: segment.EventSpec{Category: store.External, Name: "OrderCompleted",
+				Where: []segment.PropertyCondition{segment.Prop("cartId", segment.Is, "{{basketId}}")}},
+			WaitFor: element.Period{Amount: 4, Unit: element.Hours},
+		}, nil)
+	_, err := eng.Publish(context.Background(), f)
+	fmt.Println(err)
+	// Output:
+	// element "wait-order": event.where[0]: property "cartId": unknown variable "basketId"
+}
+
+// Waiting a week for an upgrade to premium: the host's profile update
+// wakes the participant.
+func ExampleWaitForChange() {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Schema: store.Schema{"plan": store.Text}})
+	f := flow.New("upgrade", "Upgrade").
+		Add("wait", &element.WaitForChange{
+			Attributes: []*element.AttributeChange{{Attribute: "plan", Op: segment.Is, Value: "premium"}},
+			WaitFor:    element.Period{Amount: 7, Unit: element.Days},
+		}, flow.Next{"changed": "thanks", "notChanged": "offer"}).
+		Add("thanks", &element.AddTag{Tag: "upgraded"}, nil).
+		Add("offer", &element.AddTag{Tag: "send-offer"}, nil)
+	if _, err := eng.Publish(ctx, f); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = eng.Activate(ctx, "upgrade")
+	bob := store.PersonRef{ExternalID: "bob"}
+	id, _ := eng.Enter(ctx, "upgrade", bob, nil)
+	setPlan := func(plan string) {
+		_, _ = eng.UpdatePerson(ctx, bob, func(p *store.Person) error { p.Set("plan", plan); return nil })
+	}
+	_, _ = flowtest.AdvanceTo(ctx, eng, clk, time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC))
+	setPlan("basic") // a change, not the one it waits for
+	_, _ = flowtest.AdvanceTo(ctx, eng, clk, time.Date(2026, 3, 5, 16, 30, 0, 0, time.UTC))
+	setPlan("premium")
+
+	p, _ := eng.Participant(ctx, id)
+	printJournal(p, time.UTC)
+	// Output:
+	// Mar 02 09:00 wait    -        waiting up to 7 days for a change of plan is "premium"
+	// Mar 05 16:30 wait    changed  plan changed from "basic" to "premium" (plan is "premium")
+	// Mar 05 16:30 thanks  next     tagged "upgraded"
+	// Mar 05 16:30 thanks  -        branch "next" leads nowhere: left the flow
 }

@@ -1,0 +1,206 @@
+package element
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/flowkit/flowkit/segment"
+	"github.com/flowkit/flowkit/store"
+)
+
+func init() {
+	Register("waitForChange", func() Element { return &WaitForChange{} })
+}
+
+// The WaitForChange branches.
+const (
+	BranchChanged    = "changed"
+	BranchNotChanged = "notChanged"
+)
+
+// WaitForChange holds a participant until an attribute of the person's
+// profile changes, then goes on by "changed"; when WaitFor passes first it
+// goes on by "notChanged".
+//
+// Attributes lists the attributes to watch; a change of any of them counts
+// when it meets that attribute's condition, if it has one. A condition
+// tests the new value with the segment operators of the attribute's type
+// ({"attribute": "plan", "op": "is", "value": "premium"}; "isEmpty" waits
+// for the attribute to be emptied); without one any change counts.
+//
+// Changes are the store.AttributeChanged People events: from the host's
+// Engine.UpdatePerson and from Update Person Profile elements of any flow
+// the person is in, this one included. Only changes after the participant
+// reached the element count. WaitFor is the waiting period; zero waits
+// indefinitely, bounded by the flow's schedule end and the engine's
+// inactivity limit.
+type WaitForChange struct {
+	Attributes []*AttributeChange `json:"attributes"`
+	WaitFor    Period             `json:"waitFor,omitzero"`
+
+	holding string // the journal reason of the wait, made once
+}
+
+// AttributeChange names an attribute to watch and, optionally, a condition
+// its new value must meet: an operator and its value, as in a segment
+// attribute condition (placeholders included).
+type AttributeChange struct {
+	Attribute string     `json:"attribute"`
+	Op        segment.Op `json:"op,omitempty"`
+	Value     any        `json:"value,omitempty"`
+	// PersonTimeZone makes date operators count days in the person's time
+	// zone.
+	PersonTimeZone bool `json:"personTimeZone,omitempty"`
+
+	where *segment.Where
+}
+
+// UnmarshalJSON reads an attribute change strictly. Its value is read as
+// segment conditions read theirs: {"amount": N, "unit": U} is a
+// segment.Period, numbers are float64.
+func (a *AttributeChange) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		Attribute      string          `json:"attribute"`
+		Op             segment.Op      `json:"op"`
+		Value          json.RawMessage `json:"value"`
+		PersonTimeZone bool            `json:"personTimeZone"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	*a = AttributeChange{Attribute: raw.Attribute, Op: raw.Op, PersonTimeZone: raw.PersonTimeZone}
+	if len(raw.Value) > 0 && string(raw.Value) != "null" {
+		doc, err := json.Marshal(map[string]json.RawMessage{"property": json.RawMessage(`"value"`), "value": raw.Value})
+		if err != nil {
+			return err
+		}
+		var pc segment.PropertyCondition
+		if err := json.Unmarshal(doc, &pc); err != nil {
+			return fmt.Errorf("attribute %q: value: %w", raw.Attribute, err)
+		}
+		a.Value = pc.Value
+	}
+	return nil
+}
+
+// Kind implements Element.
+func (*WaitForChange) Kind() string { return "waitForChange" }
+
+// Branches implements Element.
+func (*WaitForChange) Branches() []string { return []string{BranchChanged, BranchNotChanged} }
+
+// Validate implements Element.
+func (w *WaitForChange) Validate(c *Compiler) error {
+	if len(w.Attributes) == 0 {
+		return Errorf("attributes", "no attributes to watch")
+	}
+	for i, a := range w.Attributes {
+		field := fmt.Sprintf("attributes[%d]", i)
+		if a == nil || a.Attribute == "" {
+			return Errorf(field+".attribute", "attribute name is missing")
+		}
+		typ, ok := c.Schema.TypeOf(a.Attribute)
+		if !ok {
+			return Errorf(field+".attribute", "unknown person attribute %q", a.Attribute)
+		}
+		if a.Op == "" {
+			if a.Value != nil || a.PersonTimeZone {
+				return Errorf(field+".op", "a value needs an operator")
+			}
+			continue
+		}
+		cond := segment.PropertyCondition{Property: "new", Op: a.Op, Value: a.Value, Type: typ, PersonTimeZone: a.PersonTimeZone}
+		if name, ok := placeholder(a.Value); ok {
+			if rest, ok := strings.CutPrefix(name, "entry.properties."); ok {
+				cond.Value = "{{entry." + rest + "}}"
+			}
+		}
+		where, err := segment.CompileWhere([]segment.PropertyCondition{cond}, segment.Options{Schema: c.Schema, Variables: c.Variables, Location: c.Location})
+		if err != nil {
+			var ce *segment.ConditionError
+			if errors.As(err, &ce) {
+				err = ce.Err
+			}
+			msg := strings.Replace(err.Error(), `property "new"`, "attribute "+a.Attribute, 1)
+			return Errorf(field, "%s", msg)
+		}
+		a.where = where
+	}
+	w.holding = "waiting indefinitely for a change of " + w.describe()
+	if !w.WaitFor.IsZero() {
+		w.holding = fmt.Sprintf("waiting up to %s for a change of %s", w.WaitFor, w.describe())
+		return w.WaitFor.Validate("waitFor")
+	}
+	return nil
+}
+
+// Run implements Element.
+func (w *WaitForChange) Run(_ context.Context, r *Run) (Outcome, error) {
+	var until time.Time
+	if !w.WaitFor.IsZero() {
+		until = w.WaitFor.After(r.Now, r.TimeZone(false))
+	}
+	return Hold(Wait{Until: until, Events: changeEvents}, w.holding), nil
+}
+
+// Resume implements Resumer.
+func (w *WaitForChange) Resume(_ context.Context, r *Run, wk Wake) (Outcome, error) {
+	if wk.Timer {
+		return Next(BranchNotChanged, fmt.Sprintf("no change of %s within %s", w.describe(), w.WaitFor)), nil
+	}
+	ev := wk.Event
+	if ev == nil || ev.Category != store.People || ev.Name != store.AttributeChanged {
+		return Hold(*r.Wait, ""), nil
+	}
+	attr, _ := ev.Properties["attribute"].(string)
+	for _, a := range w.Attributes {
+		if a.Attribute != attr {
+			continue
+		}
+		if a.where != nil {
+			sub := &segment.Subject{Person: r.Person, Now: r.Now, Location: r.Location, EnteredAt: r.EnteredAt, Vars: r.Vars, Entry: r.Entry}
+			ok, err := a.where.Match(ev, sub)
+			if err != nil {
+				return Outcome{}, fmt.Errorf("attribute %q: %w", attr, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		reason := fmt.Sprintf("%s changed from %s to %s", attr, describeValue(ev.Properties["old"]), describeValue(ev.Properties["new"]))
+		if a.Op != "" {
+			reason += " (" + a.describe() + ")"
+		}
+		return Next(BranchChanged, reason), nil
+	}
+	return Hold(*r.Wait, ""), nil
+}
+
+func describeValue(v any) string {
+	if v == nil {
+		return "empty"
+	}
+	return fmt.Sprintf("%q", FormatValue(v))
+}
+
+func (w *WaitForChange) describe() string {
+	names := make([]string, len(w.Attributes))
+	for i, a := range w.Attributes {
+		names[i] = a.Attribute
+		if a.Op != "" {
+			names[i] = a.describe()
+		}
+	}
+	return strings.Join(names, " or ")
+}
+
+func (a *AttributeChange) describe() string {
+	return describeCondition(a.Attribute, a.Op, a.Value)
+}
