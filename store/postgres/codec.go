@@ -1,0 +1,401 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
+)
+
+// Records are kept as JSON documents beside the columns that queries use.
+// JSON has no time type, so values held as `any` (custom attributes,
+// variables, wait state, event properties) are encoded with a tag for the
+// types JSON would lose:
+//
+//	time.Time           {"$t": "2030-01-15T09:30:00.000000001Z"}
+//	map with one key
+//	"$t" or "$o"         {"$o": {...the map...}}
+//
+// Strings, numbers, bools, lists and other maps are plain JSON. A value of
+// any other Go type (the store keeps flowkit's types, see store.Convert) is
+// written as encoding/json writes it and read back as the JSON type it
+// became.
+const (
+	tagTime   = "$t"
+	tagObject = "$o"
+)
+
+// encodeValue returns v as a tree encoding/json writes in the tagged form.
+func encodeValue(v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		return map[string]string{tagTime: x.UTC().Format(time.RFC3339Nano)}
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = encodeValue(e)
+		}
+		if len(x) == 1 {
+			for k := range x {
+				if k == tagTime || k == tagObject {
+					return map[string]any{tagObject: m}
+				}
+			}
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = encodeValue(e)
+		}
+		return l
+	}
+	return v
+}
+
+// encodeValues encodes a value map; nil and empty maps become nil, as
+// store.CloneValues makes them.
+func encodeValues(m map[string]any) map[string]any {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = encodeValue(v)
+	}
+	return out
+}
+
+// decodeValue turns a tree encoding/json read back into flowkit values, in
+// place where it can.
+func decodeValue(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 1 {
+			if s, ok := x[tagTime].(string); ok {
+				t, err := time.Parse(time.RFC3339Nano, s)
+				if err != nil {
+					return nil, fmt.Errorf("time value %q: %w", s, err)
+				}
+				return t.UTC(), nil
+			}
+			if inner, ok := x[tagObject].(map[string]any); ok {
+				x = inner
+			}
+		}
+		for k, e := range x {
+			d, err := decodeValue(e)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = d
+		}
+		return x, nil
+	case []any:
+		for i, e := range x {
+			d, err := decodeValue(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = d
+		}
+		return x, nil
+	}
+	return v, nil
+}
+
+// decodeValues decodes a value map read by encoding/json.
+func decodeValues(m map[string]any) (map[string]any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	for k, v := range m {
+		d, err := decodeValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", k, err)
+		}
+		m[k] = d
+	}
+	return m, nil
+}
+
+// utc returns t in UTC, keeping the zero time zero.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// ---------------------------------------------------------------------------
+// People
+
+// personDoc is the JSON form of a person; the ID is the row's key.
+type personDoc struct {
+	ExternalID        string                   `json:"externalId,omitempty"`
+	FirstName         string                   `json:"firstName,omitempty"`
+	LastName          string                   `json:"lastName,omitempty"`
+	Gender            string                   `json:"gender,omitempty"`
+	BirthDate         time.Time                `json:"birthDate,omitzero"`
+	City              string                   `json:"city,omitempty"`
+	Country           string                   `json:"country,omitempty"`
+	PreferredLanguage string                   `json:"preferredLanguage,omitempty"`
+	TimeZone          string                   `json:"timeZone,omitempty"`
+	Attributes        map[string]any           `json:"attributes,omitempty"`
+	Phones            []string                 `json:"phones"`
+	Emails            []string                 `json:"emails"`
+	Push              []store.PushRegistration `json:"push"`
+	Tags              []string                 `json:"tags"`
+	DoNotContact      []string                 `json:"doNotContact"`
+	LastContacted     map[string]time.Time     `json:"lastContacted"`
+	CreatedAt         time.Time                `json:"createdAt,omitzero"`
+	UpdatedAt         time.Time                `json:"updatedAt,omitzero"`
+}
+
+func encodePerson(p *store.Person) ([]byte, error) {
+	d := personDoc{
+		ExternalID:        p.ExternalID,
+		FirstName:         p.FirstName,
+		LastName:          p.LastName,
+		Gender:            p.Gender,
+		BirthDate:         p.BirthDate,
+		City:              p.City,
+		Country:           p.Country,
+		PreferredLanguage: p.PreferredLanguage,
+		TimeZone:          p.TimeZone,
+		Attributes:        encodeValues(p.Attributes),
+		Phones:            p.Phones,
+		Emails:            p.Emails,
+		Push:              p.Push,
+		Tags:              p.Tags,
+		DoNotContact:      p.DoNotContact,
+		LastContacted:     p.LastContacted,
+		CreatedAt:         p.CreatedAt,
+		UpdatedAt:         p.UpdatedAt,
+	}
+	b, err := json.Marshal(&d)
+	if err != nil {
+		return nil, fmt.Errorf("person %s: %w", p.ID, err)
+	}
+	return b, nil
+}
+
+func decodePerson(id uuid.UUID, b []byte) (*store.Person, error) {
+	var d personDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("person %s: %w", id, err)
+	}
+	attrs, err := decodeValues(d.Attributes)
+	if err != nil {
+		return nil, fmt.Errorf("person %s: attribute %w", id, err)
+	}
+	for k, t := range d.LastContacted {
+		d.LastContacted[k] = t.UTC()
+	}
+	return &store.Person{
+		ID:                id,
+		ExternalID:        d.ExternalID,
+		FirstName:         d.FirstName,
+		LastName:          d.LastName,
+		Gender:            d.Gender,
+		BirthDate:         utc(d.BirthDate),
+		City:              d.City,
+		Country:           d.Country,
+		PreferredLanguage: d.PreferredLanguage,
+		TimeZone:          d.TimeZone,
+		Attributes:        attrs,
+		Phones:            d.Phones,
+		Emails:            d.Emails,
+		Push:              d.Push,
+		Tags:              d.Tags,
+		DoNotContact:      d.DoNotContact,
+		LastContacted:     d.LastContacted,
+		CreatedAt:         utc(d.CreatedAt),
+		UpdatedAt:         utc(d.UpdatedAt),
+	}, nil
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+// eventDoc is the JSON form of the parts of an event that have no column
+// (in the events table), or of a whole event (a participant's entry).
+type eventDoc struct {
+	ID         string          `json:"id,omitempty"`
+	Person     store.PersonRef `json:"person,omitzero"`
+	PersonID   uuid.UUID       `json:"personId,omitzero"`
+	Category   store.Category  `json:"category,omitempty"`
+	Name       string          `json:"name,omitempty"`
+	Properties map[string]any  `json:"properties,omitempty"`
+	Time       time.Time       `json:"time,omitzero"`
+}
+
+// encodeEventData returns the JSON of an event's properties and person
+// reference, or nil when it has neither.
+func encodeEventData(e *store.Event) ([]byte, error) {
+	if len(e.Properties) == 0 && e.Person.IsZero() {
+		return nil, nil
+	}
+	b, err := json.Marshal(&eventDoc{Person: e.Person, Properties: encodeValues(e.Properties)})
+	if err != nil {
+		return nil, fmt.Errorf("event %q: %w", e.ID, err)
+	}
+	return b, nil
+}
+
+// decodeEventData fills e's properties and person reference from b.
+func decodeEventData(e *store.Event, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	var d eventDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return fmt.Errorf("event %q: %w", e.ID, err)
+	}
+	props, err := decodeValues(d.Properties)
+	if err != nil {
+		return fmt.Errorf("event %q: property %w", e.ID, err)
+	}
+	e.Person = d.Person
+	e.Properties = props
+	return nil
+}
+
+func eventToDoc(e *store.Event) *eventDoc {
+	if e == nil {
+		return nil
+	}
+	return &eventDoc{
+		ID:         e.ID,
+		Person:     e.Person,
+		PersonID:   e.PersonID,
+		Category:   e.Category,
+		Name:       e.Name,
+		Properties: encodeValues(e.Properties),
+		Time:       e.Time,
+	}
+}
+
+func docToEvent(d *eventDoc) (*store.Event, error) {
+	if d == nil {
+		return nil, nil
+	}
+	props, err := decodeValues(d.Properties)
+	if err != nil {
+		return nil, fmt.Errorf("event %q: property %w", d.ID, err)
+	}
+	return &store.Event{
+		ID:         d.ID,
+		Person:     d.Person,
+		PersonID:   d.PersonID,
+		Category:   d.Category,
+		Name:       d.Name,
+		Properties: props,
+		Time:       utc(d.Time),
+	}, nil
+}
+
+// ---------------------------------------------------------------------------
+// Participants
+
+// participantDoc is the JSON form of the parts of a participant that have
+// no column of their own.
+type participantDoc struct {
+	Vars           map[string]any `json:"vars,omitempty"`
+	Entry          *eventDoc      `json:"entry,omitempty"`
+	EnteredAt      time.Time      `json:"enteredAt,omitzero"`
+	ArrivedAt      time.Time      `json:"arrivedAt,omitzero"`
+	LastActivityAt time.Time      `json:"lastActivityAt,omitzero"`
+	ExitedAt       time.Time      `json:"exitedAt,omitzero"`
+	Reason         string         `json:"reason,omitempty"`
+	Seq            int64          `json:"seq,omitempty"`
+	Wait           *waitDoc       `json:"wait,omitempty"`
+	Journal        []store.Step   `json:"journal"`
+}
+
+type waitDoc struct {
+	Until    time.Time      `json:"until,omitzero"`
+	Deadline time.Time      `json:"deadline,omitzero"`
+	Events   []string       `json:"events"`
+	State    map[string]any `json:"state,omitempty"`
+	Parked   bool           `json:"parked,omitempty"`
+}
+
+func encodeParticipant(p *store.Participant) ([]byte, error) {
+	d := participantDoc{
+		Vars:           encodeValues(p.Vars),
+		Entry:          eventToDoc(p.Entry),
+		EnteredAt:      p.EnteredAt,
+		ArrivedAt:      p.ArrivedAt,
+		LastActivityAt: p.LastActivityAt,
+		ExitedAt:       p.ExitedAt,
+		Reason:         p.Reason,
+		Seq:            p.Seq,
+		Journal:        p.Journal,
+	}
+	if w := p.Wait; w != nil {
+		d.Wait = &waitDoc{Until: w.Until, Deadline: w.Deadline, Events: w.Events, State: encodeValues(w.State), Parked: w.Parked}
+	}
+	b, err := json.Marshal(&d)
+	if err != nil {
+		return nil, fmt.Errorf("participant %s: %w", p.ID, err)
+	}
+	return b, nil
+}
+
+// decodeParticipant fills the fields of p that have no column from b.
+func decodeParticipant(p *store.Participant, b []byte) error {
+	var d participantDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return fmt.Errorf("participant %s: %w", p.ID, err)
+	}
+	vars, err := decodeValues(d.Vars)
+	if err != nil {
+		return fmt.Errorf("participant %s: variable %w", p.ID, err)
+	}
+	entry, err := docToEvent(d.Entry)
+	if err != nil {
+		return fmt.Errorf("participant %s: entry %w", p.ID, err)
+	}
+	p.Vars = vars
+	p.Entry = entry
+	p.EnteredAt = utc(d.EnteredAt)
+	p.ArrivedAt = utc(d.ArrivedAt)
+	p.LastActivityAt = utc(d.LastActivityAt)
+	p.ExitedAt = utc(d.ExitedAt)
+	p.Reason = d.Reason
+	p.Seq = d.Seq
+	p.Journal = d.Journal
+	for i := range p.Journal {
+		p.Journal[i].At = utc(p.Journal[i].At)
+	}
+	p.Wait = nil
+	if w := d.Wait; w != nil {
+		state, err := decodeValues(w.State)
+		if err != nil {
+			return fmt.Errorf("participant %s: wait state %w", p.ID, err)
+		}
+		p.Wait = &store.Wait{Until: utc(w.Until), Deadline: utc(w.Deadline), Events: w.Events, State: state, Parked: w.Parked}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Times
+
+// splitTime splits t into the microseconds a timestamptz keeps and the
+// nanoseconds it would lose, so that a pair of columns keeps t exactly:
+// the engine matches a timer's Due against Wait.Until with Equal, and a
+// wait looks back to an event at the very nanosecond it entered.
+func splitTime(t time.Time) (time.Time, int16) {
+	t = t.UTC()
+	us := t.Truncate(time.Microsecond)
+	return us, int16(t.Sub(us))
+}
+
+// joinTime is the inverse of splitTime.
+func joinTime(us time.Time, ns int16) time.Time {
+	return us.UTC().Add(time.Duration(ns))
+}

@@ -1,0 +1,60 @@
+// Package postgres is the scale-out flowkit Store: every record in one
+// PostgreSQL database (through pgx), shared by any number of host
+// processes. Any process may deliver events, enter people or tick; killing
+// one loses nothing that committed.
+//
+//	s, err := postgres.New(ctx, postgres.Config{URL: "postgres://..."})
+//	eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clock.Real{}})
+//
+// # Schema
+//
+// New creates (see Store.Migrate) these tables in Config.Schema:
+//
+//   - flows, flow_versions: flow states and published documents.
+//   - people: one row per person, the profile as a JSON document.
+//   - person_keys: the external id, phones and emails of people; its
+//     primary key makes each name one person.
+//   - participants: one row per participation, with the columns queries
+//     need (person, flow, status, timer) and the rest as JSON; indexed by
+//     person, by (flow_id, id) for listing, and by due time for timers
+//     (only rows with an unparked timer).
+//   - events: each person's history, keyed by (person_id, id) so that an
+//     event ID is refused a second time; indexed by (person_id, time).
+//   - counters: per-element statistics, spread over a few shard rows each
+//     (see Config.CounterShards) and summed on read.
+//
+// # Transactions
+//
+// Store.Update is one database transaction that first takes an advisory
+// lock on the person, so updates of one person serialize across processes
+// and updates of different people run in parallel. Reads inside see the
+// transaction's own writes; writes are buffered and sent with the COMMIT
+// in one round trip. Counters are incremented in that transaction too.
+//
+// # Connections and processes
+//
+// An Update holds one connection of the pool while its function runs, and
+// the engine reads flow states through the Store from inside Updates,
+// which takes a second one. So the store runs at most
+// Config.MaxConcurrentUpdates Updates at once (three quarters of the pool
+// by default) and keeps the rest of the pool for those reads; size the
+// pool (pool_max_conns in a URL) for the parallelism wanted.
+//
+// Every process may deliver events and enter people. Any number may tick:
+// Store.DueTimers only reads, each ticker sees the same due timers, and the
+// engine re-checks each timer inside the person's Update, so it fires once.
+// Overlapping tickers waste reads and wait on each other's person locks,
+// though, so one ticker (or a few) is the efficient setup.
+//
+// # Values and times
+//
+// Records are stored as JSON (the json type, not jsonb: it keeps any Go
+// string, "\u0000" included). Values of the flowkit types round-trip with
+// their Go types: a time.Time inside custom attributes, variables, wait
+// state or event properties is written with a type tag, since JSON has no
+// time type. Times are stored as timestamptz in UTC plus, where the engine
+// compares them exactly (timers, event times), a column with the
+// nanoseconds a timestamptz drops; they come back in UTC. Flow times
+// (FlowVersion.PublishedAt, FlowState.UpdatedAt) keep microseconds. Every
+// time comes from the caller: the database's now() is never used.
+package postgres

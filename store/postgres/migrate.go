@@ -1,0 +1,151 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrations are the schema's versions, in order; migrations[i] takes the
+// schema from version i to i+1. A released migration never changes: a new
+// one is appended. Every statement is idempotent on its own as well, so a
+// half-applied schema from a crashed process is completed, not broken.
+//
+// {{s}} stands for the quoted schema name. Text columns that are keys or
+// orders use the "C" collation: byte order, as Go compares strings, and
+// cheaper than a linguistic one.
+var migrations = []string{
+	`
+CREATE TABLE IF NOT EXISTS {{s}}.flows (
+	id         text COLLATE "C" PRIMARY KEY,
+	status     text NOT NULL,
+	latest     integer NOT NULL,
+	updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS {{s}}.flow_versions (
+	flow_id      text COLLATE "C" NOT NULL REFERENCES {{s}}.flows (id),
+	version      integer NOT NULL,
+	document     json NOT NULL,
+	published_at timestamptz NOT NULL,
+	PRIMARY KEY (flow_id, version)
+);
+
+-- One row per person; the profile is a JSON document (see codec.go).
+CREATE TABLE IF NOT EXISTS {{s}}.people (
+	id         uuid PRIMARY KEY,
+	data       json NOT NULL,
+	updated_at timestamptz NOT NULL
+);
+
+-- The external id, phones and emails of people ("x:", "p:", "e:" +
+-- value, see store.Person.Keys): the primary key makes each one name one
+-- person.
+CREATE TABLE IF NOT EXISTS {{s}}.person_keys (
+	key       text COLLATE "C" PRIMARY KEY,
+	person_id uuid NOT NULL
+);
+CREATE INDEX IF NOT EXISTS person_keys_person ON {{s}}.person_keys (person_id);
+
+-- due_at + due_ns is Wait.Until to the nanosecond while the participant
+-- has a timer and has not left its flow, else NULL; parked timers keep
+-- theirs.
+CREATE TABLE IF NOT EXISTS {{s}}.participants (
+	id           uuid PRIMARY KEY,
+	person_id    uuid NOT NULL,
+	flow_id      text COLLATE "C" NOT NULL,
+	flow_version integer NOT NULL,
+	status       text NOT NULL,
+	element      text NOT NULL,
+	due_at       timestamptz,
+	due_ns       smallint NOT NULL DEFAULT 0,
+	parked       boolean NOT NULL DEFAULT false,
+	version      bigint NOT NULL,
+	data         json NOT NULL
+);
+CREATE INDEX IF NOT EXISTS participants_person ON {{s}}.participants (person_id);
+CREATE INDEX IF NOT EXISTS participants_flow ON {{s}}.participants (flow_id, id);
+CREATE INDEX IF NOT EXISTS participants_due ON {{s}}.participants (due_at, due_ns, id)
+	WHERE due_at IS NOT NULL AND NOT parked;
+
+-- A person's event history. (person_id, id) deduplicates; seq orders
+-- events of the same time as they were added.
+CREATE TABLE IF NOT EXISTS {{s}}.events (
+	person_id uuid NOT NULL,
+	id        text COLLATE "C" NOT NULL,
+	seq       bigint GENERATED ALWAYS AS IDENTITY,
+	time      timestamptz NOT NULL,
+	time_ns   smallint NOT NULL DEFAULT 0,
+	category  text COLLATE "C" NOT NULL,
+	name      text COLLATE "C" NOT NULL,
+	data      json,
+	PRIMARY KEY (person_id, id)
+);
+CREATE INDEX IF NOT EXISTS events_time ON {{s}}.events (person_id, time, time_ns, seq);
+
+-- Counters are spread over shards (by person) so that processes counting
+-- the same element do not queue on one row; reads sum the shards.
+CREATE TABLE IF NOT EXISTS {{s}}.counters (
+	flow_id      text COLLATE "C" NOT NULL,
+	flow_version integer NOT NULL,
+	element      text COLLATE "C" NOT NULL,
+	key          text COLLATE "C" NOT NULL,
+	shard        smallint NOT NULL,
+	n            bigint NOT NULL,
+	PRIMARY KEY (flow_id, flow_version, element, key, shard)
+);
+`,
+}
+
+// Migrate creates the schema and its tables, or brings an older schema up
+// to date. It is idempotent and safe to run from several processes at
+// once: they take turns on a transaction-scoped advisory lock named after
+// the schema. New runs it unless Config.SkipMigrate is set.
+func (s *Store) Migrate(ctx context.Context) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE of
+	// the same name (it may fail on a unique index of the catalog), hence
+	// the lock.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "flowkit migrate "+s.schema); err != nil {
+		return fmt.Errorf("postgres: migrate: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+s.q); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.q+`.schema_version (version integer NOT NULL)`); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	var version int
+	err = tx.QueryRow(ctx, `SELECT version FROM `+s.q+`.schema_version`).Scan(&version)
+	switch {
+	case err == pgx.ErrNoRows:
+		if _, err := tx.Exec(ctx, `INSERT INTO `+s.q+`.schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("postgres: migrate: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("postgres: migrate: schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("postgres: migrate: schema %s is at version %d, newer than this flowkit knows (%d)", s.schema, version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		// Simple protocol: one Exec runs a multi-statement script.
+		sql := strings.ReplaceAll(migrations[i], "{{s}}", s.q)
+		if _, err := tx.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("postgres: migrate to version %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE `+s.q+`.schema_version SET version = $1`, len(migrations)); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}

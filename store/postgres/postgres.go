@@ -1,0 +1,439 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Config configures a Store. The zero value of each field means its
+// default; one of Pool and URL is required.
+type Config struct {
+	// Pool is the connection pool the store uses. The caller keeps it:
+	// Store.Close does not close it. Defaults to a pool opened from URL.
+	Pool *pgxpool.Pool
+	// URL is a PostgreSQL connection string (see pgxpool.ParseConfig),
+	// used when Pool is nil. The store owns the pool it opens and closes
+	// it in Close.
+	URL string
+	// Schema is the PostgreSQL schema that holds flowkit's tables. Several
+	// stores may share one database under different schemas. Defaults to
+	// "flowkit".
+	Schema string
+	// SkipMigrate leaves the schema as it is: New does not call Migrate.
+	// For hosts that run migrations as a separate step. Defaults to false.
+	SkipMigrate bool
+	// CounterShards is how many rows each counter is spread over, so that
+	// processes counting the same element do not wait on one row lock.
+	// Reads add the shards up, so it may be changed at any time. From 1 to
+	// 256. Defaults to 16.
+	CounterShards int
+	// MaxConcurrentUpdates is how many Updates may run at once; more wait
+	// their turn. Each holds a connection of the pool while its function
+	// runs, and the engine reads flows through the Store from inside
+	// Updates, which needs a second connection: the pool must keep some
+	// for those reads, or Updates holding every connection would wait for
+	// one forever. Must be less than the pool's MaxConns (which a URL sets
+	// with pool_max_conns). Stores sharing one pool should split it.
+	// Defaults to three quarters of MaxConns, rounded up, and at most
+	// MaxConns - 1.
+	MaxConcurrentUpdates int
+}
+
+// Store is the PostgreSQL store.Store: many host processes share one
+// database. It is safe for concurrent use by many goroutines and
+// processes. Build it with New.
+type Store struct {
+	pool     *pgxpool.Pool
+	ownsPool bool
+	schema   string
+	q        string // the quoted schema name
+	shards   int
+	sql      queries
+	// updates holds a token per running Update (see
+	// Config.MaxConcurrentUpdates).
+	updates chan struct{}
+}
+
+// New returns a Store on the database cfg names and, unless
+// cfg.SkipMigrate is set, migrates its schema (see Store.Migrate).
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Schema == "" {
+		cfg.Schema = "flowkit"
+	}
+	if cfg.CounterShards == 0 {
+		cfg.CounterShards = 16
+	}
+	if cfg.CounterShards < 1 || cfg.CounterShards > 256 {
+		return nil, fmt.Errorf("postgres: counter shards %d: want 1 to 256", cfg.CounterShards)
+	}
+	s := &Store{
+		pool:   cfg.Pool,
+		schema: cfg.Schema,
+		q:      pgx.Identifier{cfg.Schema}.Sanitize(),
+		shards: cfg.CounterShards,
+	}
+	s.sql = newQueries(s.q)
+	if s.pool == nil {
+		if cfg.URL == "" {
+			return nil, errors.New("postgres: config needs a Pool or a URL")
+		}
+		pool, err := pgxpool.New(ctx, cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		s.pool, s.ownsPool = pool, true
+	}
+	maxConns := int(s.pool.Config().MaxConns)
+	if maxConns < 2 {
+		s.Close()
+		return nil, fmt.Errorf("postgres: the pool has %d connections: it needs 2 or more, for reads inside updates", maxConns)
+	}
+	if cfg.MaxConcurrentUpdates == 0 {
+		cfg.MaxConcurrentUpdates = maxConns - max(1, maxConns/4)
+	}
+	if cfg.MaxConcurrentUpdates < 1 || cfg.MaxConcurrentUpdates >= maxConns {
+		s.Close()
+		return nil, fmt.Errorf("postgres: max concurrent updates %d: want 1 to %d, one less than the pool's max conns", cfg.MaxConcurrentUpdates, maxConns-1)
+	}
+	s.updates = make(chan struct{}, cfg.MaxConcurrentUpdates)
+	if !cfg.SkipMigrate {
+		if err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Close closes the pool the store opened from Config.URL; a pool given as
+// Config.Pool stays open. The store must not be used after.
+func (s *Store) Close() {
+	if s.ownsPool {
+		s.pool.Close()
+	}
+}
+
+// queries holds the store's SQL, with the schema filled in.
+type queries struct {
+	publish, flowVersion, flow, flows, setStatus                      string
+	findByID, findByKey                                               string
+	lock, person, personParts                                         string
+	putPerson, deleteKeys, insertKeys                                 string
+	insertPart, updatePart, participant, hasEvent, insertEvent, count string
+	dueTimers, nextDue, counters                                      string
+	events, participants                                              string // prefixes of built queries
+}
+
+func newQueries(q string) queries {
+	r := strings.NewReplacer("{{s}}", q)
+	partCols := `id, person_id, flow_id, flow_version, status, element, version, data`
+	return queries{
+		publish: r.Replace(`
+WITH f AS (
+	INSERT INTO {{s}}.flows AS f (id, status, latest, updated_at) VALUES ($1, 'draft', 1, $2)
+	ON CONFLICT (id) DO UPDATE SET latest = f.latest + 1, updated_at = excluded.updated_at
+	RETURNING latest
+)
+INSERT INTO {{s}}.flow_versions (flow_id, version, document, published_at)
+SELECT $1, latest, $3, $2 FROM f
+RETURNING version`),
+		flowVersion: r.Replace(`SELECT document, published_at FROM {{s}}.flow_versions WHERE flow_id = $1 AND version = $2`),
+		flow:        r.Replace(`SELECT id, status, latest, updated_at FROM {{s}}.flows WHERE id = $1`),
+		flows:       r.Replace(`SELECT id, status, latest, updated_at FROM {{s}}.flows ORDER BY id`),
+		// The CTE's update is not visible to the outer select, which so
+		// reads the status before it.
+		setStatus: r.Replace(`
+WITH u AS (UPDATE {{s}}.flows SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2 RETURNING 1)
+SELECT (SELECT status FROM {{s}}.flows WHERE id = $1), EXISTS (SELECT 1 FROM u)`),
+
+		findByID:  r.Replace(`SELECT EXISTS (SELECT 1 FROM {{s}}.people WHERE id = $1)`),
+		findByKey: r.Replace(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
+
+		lock:        `SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))`,
+		person:      r.Replace(`SELECT data FROM {{s}}.people WHERE id = $1`),
+		personParts: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE person_id = $1 ORDER BY id`),
+
+		putPerson: r.Replace(`
+INSERT INTO {{s}}.people AS p (id, data, updated_at) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`),
+		deleteKeys: r.Replace(`DELETE FROM {{s}}.person_keys WHERE person_id = $1 AND key = ANY ($2)`),
+		// A plain insert: a key of another person fails with a unique
+		// violation, which rolls the whole update back as ErrConflict.
+		insertKeys: r.Replace(`INSERT INTO {{s}}.person_keys (key, person_id) SELECT k, $1 FROM unnest($2::text[]) AS k`),
+
+		insertPart: r.Replace(`
+INSERT INTO {{s}}.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (id) DO NOTHING`),
+		updatePart: r.Replace(`
+UPDATE {{s}}.participants
+SET flow_id = $2, flow_version = $3, status = $4, element = $5, due_at = $6, due_ns = $7, parked = $8, version = $9, data = $10
+WHERE id = $1`),
+		participant: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE id = $1`),
+		hasEvent:    r.Replace(`SELECT EXISTS (SELECT 1 FROM {{s}}.events WHERE person_id = $1 AND id = $2)`),
+		insertEvent: r.Replace(`
+INSERT INTO {{s}}.events (person_id, id, time, time_ns, category, name, data)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`),
+		count: r.Replace(`
+INSERT INTO {{s}}.counters AS c (flow_id, flow_version, element, key, shard, n) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (flow_id, flow_version, element, key, shard) DO UPDATE SET n = c.n + excluded.n`),
+
+		dueTimers: r.Replace(`
+SELECT due_at, due_ns, person_id, id FROM {{s}}.participants
+WHERE due_at IS NOT NULL AND NOT parked AND (due_at, due_ns) <= ($1, $2)
+ORDER BY due_at, due_ns, id
+LIMIT $3`),
+		nextDue: r.Replace(`
+SELECT due_at, due_ns FROM {{s}}.participants
+WHERE due_at IS NOT NULL AND NOT parked
+ORDER BY due_at, due_ns
+LIMIT 1`),
+		counters: r.Replace(`
+SELECT flow_version, element, key, sum(n)::bigint FROM {{s}}.counters
+WHERE flow_id = $1
+GROUP BY flow_version, element, key
+ORDER BY flow_version, element, key`),
+
+		events:       r.Replace(`SELECT id, time, time_ns, category, name, data FROM {{s}}.events WHERE person_id = $1`),
+		participants: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE flow_id = $1`),
+	}
+}
+
+// PublishFlow implements store.Store.
+func (s *Store) PublishFlow(ctx context.Context, v *store.FlowVersion) (int, error) {
+	var version int
+	if err := s.pool.QueryRow(ctx, s.sql.publish, v.FlowID, v.PublishedAt, v.Document).Scan(&version); err != nil {
+		return 0, fmt.Errorf("postgres: publish flow %q: %w", v.FlowID, err)
+	}
+	return version, nil
+}
+
+// FlowVersion implements store.Store.
+func (s *Store) FlowVersion(ctx context.Context, flowID string, version int) (*store.FlowVersion, error) {
+	v := &store.FlowVersion{FlowID: flowID, Version: version}
+	err := s.pool.QueryRow(ctx, s.sql.flowVersion, flowID, version).Scan(&v.Document, &v.PublishedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("flow %q version %d: %w", flowID, version, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: flow %q version %d: %w", flowID, version, err)
+	}
+	v.PublishedAt = v.PublishedAt.UTC()
+	return v, nil
+}
+
+// Flow implements store.Store.
+func (s *Store) Flow(ctx context.Context, flowID string) (*store.FlowState, error) {
+	var st store.FlowState
+	err := s.pool.QueryRow(ctx, s.sql.flow, flowID).Scan(&st.FlowID, &st.Status, &st.Latest, &st.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: flow %q: %w", flowID, err)
+	}
+	st.UpdatedAt = st.UpdatedAt.UTC()
+	return &st, nil
+}
+
+// Flows implements store.Store.
+func (s *Store) Flows(ctx context.Context) ([]store.FlowState, error) {
+	rows, _ := s.pool.Query(ctx, s.sql.flows)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.FlowState, error) {
+		var st store.FlowState
+		err := row.Scan(&st.FlowID, &st.Status, &st.Latest, &st.UpdatedAt)
+		st.UpdatedAt = st.UpdatedAt.UTC()
+		return st, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: flows: %w", err)
+	}
+	return out, nil
+}
+
+// SetFlowStatus implements store.Store.
+func (s *Store) SetFlowStatus(ctx context.Context, flowID string, from, to store.FlowStatus, at time.Time) error {
+	var status *string
+	var ok bool
+	if err := s.pool.QueryRow(ctx, s.sql.setStatus, flowID, string(from), string(to), at).Scan(&status, &ok); err != nil {
+		return fmt.Errorf("postgres: set flow %q status: %w", flowID, err)
+	}
+	switch {
+	case status == nil:
+		return fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
+	case !ok:
+		return fmt.Errorf("flow %q is %s, not %s: %w", flowID, *status, from, store.ErrConflict)
+	}
+	return nil
+}
+
+// FindPerson implements store.Store.
+func (s *Store) FindPerson(ctx context.Context, ref store.PersonRef) (uuid.UUID, error) {
+	if ref.ID != uuid.Nil {
+		var ok bool
+		if err := s.pool.QueryRow(ctx, s.sql.findByID, ref.ID).Scan(&ok); err != nil {
+			return uuid.Nil, fmt.Errorf("postgres: find person %s: %w", ref.ID, err)
+		}
+		if !ok {
+			return uuid.Nil, fmt.Errorf("person %s: %w", ref.ID, store.ErrNotFound)
+		}
+		return ref.ID, nil
+	}
+	key := ref.Key()
+	if key == "" {
+		return uuid.Nil, fmt.Errorf("person reference is empty: %w", store.ErrNotFound)
+	}
+	var id uuid.UUID
+	err := s.pool.QueryRow(ctx, s.sql.findByKey, key).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, fmt.Errorf("person %s: %w", key[2:], store.ErrNotFound)
+	}
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("postgres: find person %s: %w", key[2:], err)
+	}
+	return id, nil
+}
+
+// DueTimers implements store.Store. A timer stays due until its
+// participant's Wait changes, so a timer whose step failed is returned
+// again.
+//
+// Any number of processes may tick at once: each reads the same due timers
+// and the engine re-checks every one inside the person's Update, so a timer
+// fires once. Tickers that overlap do not fire anything twice, but they do
+// queue on the same people's locks and read the same rows, so a few tickers
+// (one is enough for most loads; events may be delivered by every process)
+// use the database best.
+func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]store.Timer, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	at, ns := splitTime(now)
+	rows, _ := s.pool.Query(ctx, s.sql.dueTimers, at, ns, limit)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Timer, error) {
+		var t store.Timer
+		var due time.Time
+		var dueNS int16
+		err := row.Scan(&due, &dueNS, &t.PersonID, &t.ParticipantID)
+		t.Due = joinTime(due, dueNS)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: due timers: %w", err)
+	}
+	return out, nil
+}
+
+// NextDue implements store.Store.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var due time.Time
+	var ns int16
+	err := s.pool.QueryRow(ctx, s.sql.nextDue).Scan(&due, &ns)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("postgres: next due: %w", err)
+	}
+	return joinTime(due, ns), true, nil
+}
+
+// Participant implements store.Store.
+func (s *Store) Participant(ctx context.Context, id uuid.UUID) (*store.Participant, error) {
+	rows, _ := s.pool.Query(ctx, s.sql.participant, id)
+	p, err := pgx.CollectExactlyOneRow(rows, scanParticipant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("participant %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: participant %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// Participants implements store.Store. Participants come in the byte order
+// of their IDs, which is PostgreSQL's uuid order.
+func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
+	var b strings.Builder
+	b.WriteString(s.sql.participants)
+	args := []any{q.FlowID}
+	if len(q.Statuses) > 0 {
+		statuses := make([]string, len(q.Statuses))
+		for i, st := range q.Statuses {
+			statuses[i] = string(st)
+		}
+		args = append(args, statuses)
+		fmt.Fprintf(&b, " AND status = ANY ($%d)", len(args))
+	}
+	if q.After != uuid.Nil {
+		args = append(args, q.After)
+		fmt.Fprintf(&b, " AND id > $%d", len(args))
+	}
+	b.WriteString(" ORDER BY id")
+	if q.Limit > 0 {
+		args = append(args, q.Limit)
+		fmt.Fprintf(&b, " LIMIT $%d", len(args))
+	}
+	rows, _ := s.pool.Query(ctx, b.String(), args...)
+	out, err := pgx.CollectRows(rows, scanParticipant)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: participants of flow %q: %w", q.FlowID, err)
+	}
+	return out, nil
+}
+
+// Counters implements store.Store.
+func (s *Store) Counters(ctx context.Context, flowID string) ([]store.Counter, error) {
+	rows, _ := s.pool.Query(ctx, s.sql.counters, flowID)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Counter, error) {
+		c := store.Counter{FlowID: flowID}
+		err := row.Scan(&c.FlowVersion, &c.Element, &c.Key, &c.N)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: counters of flow %q: %w", flowID, err)
+	}
+	return out, nil
+}
+
+// scanParticipant reads a row of the participant columns (see
+// queries.participant).
+func scanParticipant(row pgx.CollectableRow) (*store.Participant, error) {
+	p := &store.Participant{}
+	var data []byte
+	if err := row.Scan(&p.ID, &p.PersonID, &p.FlowID, &p.FlowVersion, &p.Status, &p.Element, &p.Version, &data); err != nil {
+		return nil, err
+	}
+	if err := decodeParticipant(p, data); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// participantArgs returns the column values of p that follow its ID in
+// queries.updatePart: flow_id, flow_version, status, element, due_at,
+// due_ns, parked, version, data.
+func participantArgs(p *store.Participant) ([]any, error) {
+	data, err := encodeParticipant(p)
+	if err != nil {
+		return nil, err
+	}
+	var due *time.Time
+	var dueNS int16
+	parked := false
+	if w := p.Wait; w != nil && !w.Until.IsZero() && !p.Status.Done() {
+		at, ns := splitTime(w.Until)
+		due, dueNS, parked = &at, ns, w.Parked
+	}
+	return []any{p.FlowID, p.FlowVersion, string(p.Status), p.Element, due, dueNS, parked, p.Version, data}, nil
+}
