@@ -57,13 +57,13 @@ func TestSplitAudienceValidate(t *testing.T) {
 		field    string
 		msg      string
 	}{
-		"one":       {[]element.Variant{{Name: "a", Percent: 100}}, "variants", "at least two"},
-		"sum":       {[]element.Variant{{Name: "a", Percent: 50}, {Name: "b", Percent: 40}}, "variants", "sum to 90, not 100"},
-		"zero":      {[]element.Variant{{Name: "a", Percent: 100}, {Name: "b", Percent: 0}}, "variants[1].percent", "above 0"},
-		"negative":  {[]element.Variant{{Name: "a", Percent: 120}, {Name: "b", Percent: -20}}, "variants[0].percent", "at most 100"},
-		"dup":       {[]element.Variant{{Name: "a", Percent: 50}, {Name: "a", Percent: 50}}, "variants[1].name", "two branches"},
-		"empty":     {[]element.Variant{{Name: "", Percent: 50}, {Name: "a", Percent: 50}}, "variants[0].name", "empty"},
-		"reserved":  {[]element.Variant{{Name: "error", Percent: 50}, {Name: "a", Percent: 50}}, "variants[0].name", "reserved"},
+		"one":      {[]element.Variant{{Name: "a", Percent: 100}}, "variants", "at least two"},
+		"sum":      {[]element.Variant{{Name: "a", Percent: 50}, {Name: "b", Percent: 40}}, "variants", "sum to 90, not 100"},
+		"zero":     {[]element.Variant{{Name: "a", Percent: 100}, {Name: "b", Percent: 0}}, "variants[1].percent", "above 0"},
+		"negative": {[]element.Variant{{Name: "a", Percent: 120}, {Name: "b", Percent: -20}}, "variants[0].percent", "at most 100"},
+		"dup":      {[]element.Variant{{Name: "a", Percent: 50}, {Name: "a", Percent: 50}}, "variants[1].name", "two branches"},
+		"empty":    {[]element.Variant{{Name: "", Percent: 50}, {Name: "a", Percent: 50}}, "variants[0].name", "empty"},
+		"reserved": {[]element.Variant{{Name: "error", Percent: 50}, {Name: "a", Percent: 50}}, "variants[0].name", "reserved"},
 	} {
 		err := (&element.SplitAudience{Variants: tc.variants}).Validate(&element.Compiler{})
 		var fe *element.FieldError

@@ -16,7 +16,8 @@ import (
 // Run is the engine's view of one step for one participant. Elements read
 // the person and variables, change variables in Vars, and change the person
 // only through Run's methods, which record the People events the engine
-// commits with the step.
+// commits with the step. A Run is valid only during the call it is given
+// to: the engine reuses it for the next step.
 type Run struct {
 	Now         time.Time
 	Location    *time.Location // the flow's time zone
@@ -211,6 +212,16 @@ func (r *Run) Count(key string, n int64) {
 // commits them whether or not the step failed: they count what happened,
 // such as messages sent before a failure.
 func (r *Run) Counters() []store.Counter { return r.counters }
+
+// Reset makes r the Run given, keeping the capacity of its effect lists, so
+// that an engine can reuse one Run value for many steps. The lists are
+// emptied: the engine must take the previous step's effects first.
+func (r *Run) Reset(to Run) {
+	emitted, counters := r.emitted[:0], r.counters[:0]
+	clear(r.emitted)
+	*r = to
+	r.emitted, r.counters = emitted, counters
+}
 
 // Effects returns what the step recorded: the person when it changed (nil
 // otherwise) and the events emitted. The engine calls it after Run or

@@ -38,7 +38,7 @@ func TestSegmentAudienceReferenceExample(t *testing.T) {
 		{"cat", 31, 6 * 24 * time.Hour, "older-push"},
 		{"dan", 45, 0, "no-push"},
 		{"eve", 22, 8 * 24 * time.Hour, "no-push"}, // viewed, but not within 7 days
-		{"fay", nil, time.Hour, "no-push"},          // age unknown
+		{"fay", nil, time.Hour, "no-push"},         // age unknown
 	}
 	for _, p := range people {
 		ref := store.PersonRef{ExternalID: p.id}

@@ -460,7 +460,10 @@ func (e *Engine) Person(ctx context.Context, who store.PersonRef) (*store.Person
 	}
 	var out *store.Person
 	err = e.store.Update(ctx, id, func(tx store.Tx) error {
-		out, err = tx.Person()
+		p, err := tx.Person()
+		if err == nil {
+			out = p.Clone() // the transaction's person is read-only
+		}
 		return err
 	})
 	return out, err

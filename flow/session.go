@@ -38,13 +38,14 @@ type session struct {
 	// entries are same-person flow entries requested by steps.
 	entries []pendingEntry
 	steps   map[uuid.UUID]int
-	states  map[string]*store.FlowState
+	states  []*store.FlowState // read once per session
 	// counts aggregates the session's counter changes, written to the
 	// transaction once each at the end.
 	counts []store.Counter
 	after  []func(context.Context) error
 
 	services *element.Services
+	run      *element.Run
 }
 
 type pendingEntry struct {
@@ -178,17 +179,16 @@ func (s *session) dirty(p *store.Participant) {
 }
 
 func (s *session) flowState(flowID string) (*store.FlowState, error) {
-	if st, ok := s.states[flowID]; ok {
-		return st, nil
+	for _, st := range s.states {
+		if st.FlowID == flowID {
+			return st, nil
+		}
 	}
 	st, err := s.e.store.Flow(s.ctx, flowID)
 	if err != nil {
 		return nil, err
 	}
-	if s.states == nil {
-		s.states = map[string]*store.FlowState{}
-	}
-	s.states[flowID] = st
+	s.states = append(s.states, st)
 	return st, nil
 }
 
@@ -342,11 +342,19 @@ func (s *session) newRun(c *compiled, p *store.Participant, ev *store.Event) *el
 		// without variables stores none.
 		vars = map[string]any{}
 	}
-	return &element.Run{
+	// One Run serves every step of the session: elements must not keep it
+	// past their call (see element.Run).
+	r := s.run
+	if r == nil {
+		r = &element.Run{}
+		s.run = r
+	}
+	r.Reset(element.Run{
 		Now: s.now, Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
 		Participant: p.ID, Seq: p.Seq + 1, EnteredAt: p.EnteredAt, ArrivedAt: p.ArrivedAt,
 		Person: s.person, Vars: vars, Entry: p.Entry, Event: ev, Services: s.servicesFor(),
-	}
+	})
+	return r
 }
 
 func callElement(f func() (element.Outcome, error)) (out element.Outcome, err error) {
@@ -586,6 +594,10 @@ func (s *session) flush() error {
 		}
 	}
 	for _, p := range s.changed {
+		if cap(p.Journal) > len(p.Journal)+len(p.Journal)/4+2 {
+			// Appending doubled the journal's array; keep what is used.
+			p.Journal = slices.Clone(p.Journal)
+		}
 		if err := s.tx.PutParticipant(p); err != nil {
 			return err
 		}

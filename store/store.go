@@ -67,18 +67,23 @@ type Store interface {
 }
 
 // Tx is a transaction over one person's records, valid only inside the
-// function given to Store.Update. Values it returns are copies the caller
-// may change; events are shared and must not be changed.
+// function given to Store.Update. Participants it returns are copies the
+// caller may change; the person and events it returns are read-only. What
+// the caller puts, the store may keep: the caller must not change it after.
+// These rules let the memory store run a step without copying records
+// twice.
 type Tx interface {
 	// Person returns the person, or ErrNotFound when it does not exist yet.
+	// The person is read-only: to change it, PutPerson a Clone.
 	Person() (*Person, error)
 	// PutPerson creates or replaces the person. Its ID must be the
-	// transaction's person ID.
+	// transaction's person ID. The store may keep p.
 	PutPerson(p *Person) error
-	// Participants returns the person's participants, in every flow.
+	// Participants returns copies of the person's participants, in every
+	// flow.
 	Participants() ([]*Participant, error)
 	// PutParticipant creates or replaces a participant of this person (see
-	// Participant.Version), and updates p.Version.
+	// Participant.Version), and updates p.Version. The store may keep p.
 	PutParticipant(p *Participant) error
 	// AddEvent appends an event to the person's history, or fails with
 	// ErrDuplicate when the history holds its ID. The store may keep e

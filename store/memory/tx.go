@@ -30,11 +30,12 @@ func (t *tx) Person() (*store.Person, error) {
 	if t.done {
 		return nil, errTxDone
 	}
+	// Read-only by contract (see store.Tx.Person): no copy.
 	switch {
 	case t.person != nil:
-		return t.person.Clone(), nil
+		return t.person, nil
 	case t.ps.person != nil:
-		return t.ps.person.Clone(), nil
+		return t.ps.person, nil
 	}
 	return nil, fmt.Errorf("person %s: %w", t.ps.id, store.ErrNotFound)
 }
@@ -46,7 +47,7 @@ func (t *tx) PutPerson(p *store.Person) error {
 	if p.ID != t.ps.id {
 		return fmt.Errorf("put person %s in the transaction of person %s", p.ID, t.ps.id)
 	}
-	t.person = p.Clone()
+	t.person = p // kept, by contract (see store.Tx.PutPerson)
 	return nil
 }
 
@@ -109,7 +110,7 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 		t.reserved = append(t.reserved, p.ID)
 	}
 	p.Version++
-	c := p.Clone()
+	c := p // kept, by contract (see store.Tx.PutParticipant)
 	if i := slices.IndexFunc(t.parts, func(q *store.Participant) bool { return q.ID == p.ID }); i >= 0 {
 		t.parts[i] = c
 	} else {
