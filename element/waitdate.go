@@ -74,9 +74,10 @@ const (
 // waits for the next birthday, so a flow that acts and loops back to the
 // wait acts once a year. February 29 falls on February 28 in years that are
 // not leap years. An every-year wait takes "missed" only for an empty
-// attribute. Note that the next occurrence may be up to 366 days away,
-// longer than the default inactivity limit of 365 days: hosts that run
-// yearly loops set the engine's InactivityLimit to at least 367 days.
+// attribute. The engine's default inactivity limit is one calendar year,
+// which every yearly loop fits in except a February 29 date, whose next
+// occurrence after a February 28 is 366 days and a calendar year plus a
+// day away: hosts with such loops set InactivityLimit to 367 days.
 //
 // When the attribute (or, with PersonTimeZone, the person's time zone)
 // changes while the participant waits, from the host's UpdatePerson or an

@@ -61,7 +61,8 @@ type Config struct {
 	// most recent. Defaults to 100.
 	JournalLimit int
 	// InactivityLimit is how long a participant may wait with no element
-	// activated before it leaves its flow. Defaults to 365 days.
+	// activated before it leaves its flow. Defaults to one calendar year in
+	// the flow's time zone (366 days across a February 29).
 	InactivityLimit time.Duration
 	// TickBatch is how many due timers Tick claims from the Store at a time.
 	// Defaults to 1000.
@@ -120,9 +121,6 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	if cfg.JournalLimit == 0 {
 		cfg.JournalLimit = 100
-	}
-	if cfg.InactivityLimit == 0 {
-		cfg.InactivityLimit = 365 * 24 * time.Hour
 	}
 	if cfg.TickBatch == 0 {
 		cfg.TickBatch = 1000

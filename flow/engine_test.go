@@ -535,3 +535,17 @@ func TestAddToFlow(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.Contains(ps[0].Journal[len(ps[0].Journal)-3].Reason, `flow "secondary" is canceled`), ps[0].Journal)
 }
+
+func TestInactivityIsACalendarYear(t *testing.T) {
+	h := newHarness(t, flow.Config{})
+	h.clk.Set(time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC))
+	f := flow.New("leap", "Leap").In("Europe/Zagreb").Add("w", pauseFor(800, element.Days), nil)
+	h.publish(t, f)
+	id, err := h.eng.Enter(h.ctx, "leap", store.PersonRef{ExternalID: "p"}, nil)
+	require.NoError(t, err)
+	_, err = flowtest.Advance(h.ctx, h.eng, h.clk, 400*24*time.Hour)
+	require.NoError(t, err)
+	p := h.participant(t, id)
+	require.Equal(t, time.Date(2028, 3, 1, 12, 0, 0, 0, time.UTC), p.ExitedAt.UTC(), "366 days across February 29")
+	require.Equal(t, "no element activated for a year: left the flow", p.Reason)
+}

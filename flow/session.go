@@ -317,7 +317,10 @@ func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) {
 	n := c.nodes[p.Element]
 	if w.Timer && (p.Wait.Deadline.IsZero() || s.now.Before(p.Wait.Deadline)) {
 		// The timer was the flow's bound, not the element's.
-		reason := fmt.Sprintf("no element activated for %s: left the flow", humanDuration(s.e.cfg.InactivityLimit))
+		reason := "no element activated for a year: left the flow"
+		if limit := s.e.cfg.InactivityLimit; limit > 0 {
+			reason = fmt.Sprintf("no element activated for %s: left the flow", humanDuration(limit))
+		}
 		if end := c.flow.Schedule.End; !end.IsZero() && !s.now.Before(end) {
 			reason = "flow schedule ended at " + end.Format(time.RFC3339) + ": left the flow"
 		}
@@ -450,7 +453,10 @@ func (s *session) leaveWait(c *compiled, p *store.Participant, wasWaiting bool) 
 // waitOf bounds an element's wait by the flow's schedule end and the
 // inactivity limit.
 func (s *session) waitOf(c *compiled, p *store.Participant, w *element.Wait) *store.Wait {
-	bound := p.LastActivityAt.Add(s.e.cfg.InactivityLimit)
+	bound := p.LastActivityAt.In(c.loc).AddDate(1, 0, 0)
+	if limit := s.e.cfg.InactivityLimit; limit > 0 {
+		bound = p.LastActivityAt.Add(limit)
+	}
 	if end := c.flow.Schedule.End; !end.IsZero() && end.Before(bound) {
 		bound = end
 	}
