@@ -258,7 +258,15 @@ var eventSample = map[string]any{"id": "", "name": "", "category": "", "time": t
 // env builds the part of the step's expression environment that names
 // uses.
 func (r *Run) env(names []string) map[string]any {
-	env := make(map[string]any, len(names))
+	// One map serves every evaluation of the Run: expr reads it only
+	// during Run.
+	env := r.envMap
+	if env == nil {
+		env = make(map[string]any, len(names))
+		r.envMap = env
+	} else {
+		clear(env)
+	}
 	for _, name := range names {
 		switch name {
 		case "person":

@@ -46,6 +46,7 @@ type Run struct {
 	Services *Services
 
 	emitted  []*store.Event
+	envMap   map[string]any
 	changed  bool
 	counters []store.Counter
 }
@@ -217,10 +218,10 @@ func (r *Run) Counters() []store.Counter { return r.counters }
 // that an engine can reuse one Run value for many steps. The lists are
 // emptied: the engine must take the previous step's effects first.
 func (r *Run) Reset(to Run) {
-	emitted, counters := r.emitted[:0], r.counters[:0]
+	emitted, counters, env := r.emitted[:0], r.counters[:0], r.envMap
 	clear(r.emitted)
 	*r = to
-	r.emitted, r.counters = emitted, counters
+	r.emitted, r.counters, r.envMap = emitted, counters, env
 }
 
 // Effects returns what the step recorded: the person when it changed (nil

@@ -499,6 +499,9 @@ func (s *session) count(c *compiled, elementID, key string, delta ...int64) {
 			return
 		}
 	}
+	if s.counts == nil {
+		s.counts = make([]store.Counter, 0, 16)
+	}
 	s.counts = append(s.counts, store.Counter{FlowID: c.flow.ID, FlowVersion: c.flow.Version, Element: elementID, Key: key, N: n})
 }
 
@@ -608,10 +611,8 @@ func (s *session) flush() error {
 			return err
 		}
 	}
-	for _, c := range s.counts {
-		if c.N != 0 {
-			s.tx.Count(c)
-		}
+	if len(s.counts) > 0 {
+		s.tx.Count(s.counts...)
 	}
 	return nil
 }

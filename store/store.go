@@ -92,6 +92,6 @@ type Tx interface {
 	// Events returns the person's events the query selects, oldest first
 	// (or newest first when q.Limit is set).
 	Events(q *EventQuery) ([]*Event, error)
-	// Count adds c.N to the counter c names.
-	Count(c Counter)
+	// Count adds each c.N to the counter c names.
+	Count(cs ...Counter)
 }

@@ -184,8 +184,8 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	return out, nil
 }
 
-func (t *tx) Count(c store.Counter) {
+func (t *tx) Count(cs ...store.Counter) {
 	if !t.done {
-		t.counts = append(t.counts, c)
+		t.counts = append(t.counts, cs...)
 	}
 }

@@ -381,11 +381,11 @@ func mergeEvents(a, b []*store.Event) []*store.Event {
 	return append(append(out, a...), b...)
 }
 
-func (t *tx) Count(c store.Counter) {
+func (t *tx) Count(cs ...store.Counter) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.check() == nil {
-		t.counts = append(t.counts, c)
+		t.counts = append(t.counts, cs...)
 	}
 }
 
