@@ -41,8 +41,9 @@ type session struct {
 	states  []*store.FlowState // read once per session
 	// counts aggregates the session's counter changes, written to the
 	// transaction once each at the end.
-	counts []store.Counter
-	after  []func(context.Context) error
+	counts   []store.Counter
+	countIdx map[countKey]int
+	after    []func(context.Context) error
 
 	services *element.Services
 	run      *element.Run
@@ -492,17 +493,39 @@ func (s *session) count(c *compiled, elementID, key string, delta ...int64) {
 	if len(delta) > 0 {
 		n = delta[0]
 	}
-	for i := range s.counts {
-		k := &s.counts[i]
-		if k.Key == key && k.Element == elementID && k.FlowVersion == c.flow.Version && k.FlowID == c.flow.ID {
-			k.N += n
-			return
+	k := countKey{c.flow.ID, c.flow.Version, elementID, key}
+	// Most calls touch a few counters: scan them; index long runs.
+	if s.countIdx == nil {
+		for i := len(s.counts) - 1; i >= 0; i-- { // recent counters first
+			if x := &s.counts[i]; x.Key == key && x.Element == elementID && x.FlowID == c.flow.ID && x.FlowVersion == c.flow.Version {
+				x.N += n
+				return
+			}
 		}
+		if len(s.counts) == 32 {
+			s.countIdx = make(map[countKey]int, 32)
+			for i, x := range s.counts {
+				s.countIdx[countKey{x.FlowID, x.FlowVersion, x.Element, x.Key}] = i
+			}
+		}
+	} else if i, ok := s.countIdx[k]; ok {
+		s.counts[i].N += n
+		return
 	}
 	if s.counts == nil {
-		s.counts = make([]store.Counter, 0, 16)
+		s.counts = make([]store.Counter, 0, 8)
+	}
+	if s.countIdx != nil {
+		s.countIdx[k] = len(s.counts)
 	}
 	s.counts = append(s.counts, store.Counter{FlowID: c.flow.ID, FlowVersion: c.flow.Version, Element: elementID, Key: key, N: n})
+}
+
+// countKey names a counter within a session.
+type countKey struct {
+	flowID       string
+	version      int
+	element, key string
 }
 
 // emit records an engine event about the participant.
