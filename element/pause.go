@@ -2,7 +2,6 @@ package element
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -44,6 +43,8 @@ type Pause struct {
 
 	weekday time.Weekday
 	date    time.Time // wall reading, in UTC
+	desc    string    // the pause in words, for the journal
+	over    string
 }
 
 // Kind implements Element.
@@ -53,7 +54,16 @@ func (*Pause) Kind() string { return "pause" }
 func (*Pause) Branches() []string { return []string{BranchNext} }
 
 // Validate implements Element.
-func (p *Pause) Validate(*Compiler) error {
+func (p *Pause) Validate(c *Compiler) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	p.desc = p.describe()
+	p.over = "pause over: " + p.desc
+	return nil
+}
+
+func (p *Pause) validate() error {
 	if !p.At.IsZero() && (p.At.Hour < 0 || p.At.Hour > 23 || p.At.Minute < 0 || p.At.Minute > 59) {
 		return Errorf("at", "time of day %s is not between 00:00 and 23:59", p.At)
 	}
@@ -99,9 +109,9 @@ func (p *Pause) Run(_ context.Context, r *Run) (Outcome, error) {
 	loc := r.TimeZone(p.PersonTimeZone)
 	until := p.target(r.Now, loc)
 	if !until.After(r.Now) {
-		return Next(BranchNext, "pause already over: "+p.describe()), nil
+		return Next(BranchNext, "pause already over: "+p.desc), nil
 	}
-	return Hold(Wait{Until: until}, fmt.Sprintf("pause %s: until %s", p.describe(), until.In(loc).Format("Mon 2006-01-02 15:04 MST"))), nil
+	return Hold(Wait{Until: until}, "pause "+p.desc+": until "+until.In(loc).Format("Mon 2006-01-02 15:04 MST")), nil
 }
 
 // Resume implements Resumer.
@@ -109,7 +119,7 @@ func (p *Pause) Resume(_ context.Context, r *Run, w Wake) (Outcome, error) {
 	if !w.Timer {
 		return Hold(*r.Wait, ""), nil
 	}
-	return Next(BranchNext, "pause over: "+p.describe()), nil
+	return Next(BranchNext, p.over), nil
 }
 
 func (p *Pause) target(now time.Time, loc *time.Location) time.Time {

@@ -2,7 +2,6 @@ package element
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -192,7 +191,7 @@ func (r *Run) Emit(c store.Category, name string, props map[string]any) {
 	props["participantId"] = r.Participant.String()
 	props["elementId"] = r.ElementID
 	r.emitted = append(r.emitted, &store.Event{
-		ID:         fmt.Sprintf("%s:%d:%d", r.Participant, r.Seq, len(r.emitted)),
+		ID:         r.IdempotencyKey() + ":" + strconv.Itoa(len(r.emitted)),
 		PersonID:   r.Person.ID,
 		Category:   c,
 		Name:       name,

@@ -509,6 +509,15 @@ func (e *Engine) checkPerson(p *store.Person) error {
 func (e *Engine) Tick(ctx context.Context) (int, error) {
 	now := e.clock.Now()
 	fired := 0
+	// One read of the flows' states serves the whole tick.
+	states, err := e.store.Flows(ctx)
+	if err != nil {
+		return 0, err
+	}
+	status := make(map[string]*store.FlowState, len(states))
+	for i := range states {
+		status[states[i].FlowID] = &states[i]
+	}
 	for {
 		due, err := e.store.DueTimers(ctx, now, e.cfg.TickBatch)
 		if err != nil || len(due) == 0 {
@@ -516,7 +525,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		}
 		progress := false
 		for _, t := range due {
-			ok, err := e.fire(ctx, t, now)
+			ok, err := e.fire(ctx, t, now, status)
 			if err != nil {
 				return fired, err
 			}
@@ -541,9 +550,10 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return e.store.NextDue(ctx)
 }
 
-func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time) (bool, error) {
+func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, states map[string]*store.FlowState) (bool, error) {
 	fired := false
 	err := e.update(ctx, t.PersonID, func(s *session) error {
+		s.known = states
 		p := s.participant(t.ParticipantID)
 		if p == nil || p.Status != store.Waiting || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !p.Due(now) {
 			return nil // moved on since the timer was read

@@ -39,6 +39,9 @@ type session struct {
 	entries []pendingEntry
 	steps   map[uuid.UUID]int
 	states  []*store.FlowState // read once per session
+	// known are flow states read before the session (by Tick), trusted
+	// for its duration.
+	known map[string]*store.FlowState
 	// counts aggregates the session's counter changes, written to the
 	// transaction once each at the end.
 	counts   []store.Counter
@@ -47,6 +50,9 @@ type session struct {
 
 	services *element.Services
 	run      *element.Run
+	// Held here so a session allocates them along with itself.
+	runBuf      element.Run
+	servicesBuf element.Services
 }
 
 type pendingEntry struct {
@@ -180,6 +186,9 @@ func (s *session) dirty(p *store.Participant) {
 }
 
 func (s *session) flowState(flowID string) (*store.FlowState, error) {
+	if st, ok := s.known[flowID]; ok {
+		return st, nil
+	}
 	for _, st := range s.states {
 		if st.FlowID == flowID {
 			return st, nil
@@ -350,7 +359,7 @@ func (s *session) newRun(c *compiled, p *store.Participant, ev *store.Event) *el
 	// past their call (see element.Run).
 	r := s.run
 	if r == nil {
-		r = &element.Run{}
+		r = &s.runBuf
 		s.run = r
 	}
 	r.Reset(element.Run{
@@ -643,10 +652,10 @@ func (s *session) flush() error {
 // servicesFor returns the services lent to this session's steps.
 func (s *session) servicesFor() *element.Services {
 	if s.services == nil {
-		sv := s.e.services
-		sv.History = func(q *store.EventQuery) ([]*store.Event, error) { return s.tx.Events(q) }
-		sv.Flows = sessionFlows{s}
-		s.services = &sv
+		s.servicesBuf = s.e.services
+		s.servicesBuf.History = s.tx.Events
+		s.servicesBuf.Flows = sessionFlows{s}
+		s.services = &s.servicesBuf
 	}
 	return s.services
 }

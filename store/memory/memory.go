@@ -39,6 +39,7 @@ type Store struct {
 	timers   timerHeap
 	armed    map[uuid.UUID]timerEntry // participant -> its live heap entry
 	timerSeq uint64                   // numbers heap entries
+	inflight []timerEntry             // handed out by DueTimers, not yet requeued
 
 	counterMu sync.Mutex
 	counters  map[counterKey]int64
@@ -402,9 +403,9 @@ func (ps *personState) hasEvent(id string) bool {
 func (s *Store) DueTimers(_ context.Context, now time.Time, limit int) ([]store.Timer, error) {
 	s.timerMu.Lock()
 	defer s.timerMu.Unlock()
+	s.requeue()
 	n := now.UnixNano()
 	var out []store.Timer
-	var keep []timerEntry
 	for len(s.timers) > 0 && len(out) < limit {
 		top := s.timers[0]
 		if top.due > n {
@@ -414,19 +415,30 @@ func (s *Store) DueTimers(_ context.Context, now time.Time, limit int) ([]store.
 		if !s.live(top) {
 			continue // stale: the participant moved on
 		}
-		keep = append(keep, top)
+		s.inflight = append(s.inflight, top)
 		out = append(out, store.Timer{Due: time.Unix(0, top.due).UTC(), PersonID: top.person, ParticipantID: top.part})
 	}
-	for _, e := range keep {
-		heap.Push(&s.timers, e)
-	}
 	return out, nil
+}
+
+// requeue puts back into the heap the timers handed out by the last
+// DueTimers whose participants have not moved on since (their step failed
+// or has not run yet), so they are handed out again. Timers that fired are
+// dropped here instead of costing a heap push each.
+func (s *Store) requeue() {
+	for _, e := range s.inflight {
+		if s.live(e) {
+			heap.Push(&s.timers, e)
+		}
+	}
+	s.inflight = s.inflight[:0]
 }
 
 // NextDue implements store.Store.
 func (s *Store) NextDue(context.Context) (time.Time, bool, error) {
 	s.timerMu.Lock()
 	defer s.timerMu.Unlock()
+	s.requeue()
 	for len(s.timers) > 0 {
 		top := s.timers[0]
 		if s.live(top) {
