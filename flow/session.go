@@ -32,12 +32,12 @@ type session struct {
 	// person's waiting participants and to flow triggers.
 	queue []*store.Event
 	qi    int
-	// arrivedQ is the queue length when a participant started its current
-	// wait: earlier events happened before it arrived and do not wake it.
-	arrivedQ map[uuid.UUID]int
+	// marks note per participant the steps run in this call and where in
+	// the queue it started its current wait; a session holds one
+	// participant or a few, so a slice beats a map.
+	marks []participantMarks
 	// entries are same-person flow entries requested by steps.
 	entries []pendingEntry
-	steps   map[uuid.UUID]int
 	states  []*store.FlowState // read once per session
 	// known are flow states read before the session (by Tick), trusted
 	// for its duration.
@@ -307,14 +307,12 @@ func (c *compiled) initialVars(given map[string]any) (map[string]any, error) {
 func (s *session) advance(c *compiled, p *store.Participant, ev *store.Event) {
 	for p.Status == store.Active {
 		n := c.nodes[p.Element]
-		if s.steps == nil {
-			s.steps = map[uuid.UUID]int{}
-		}
-		if s.steps[p.ID] >= s.e.cfg.MaxSteps {
+		m := s.marksOf(p)
+		if m.steps >= s.e.cfg.MaxSteps {
 			s.leave(c, p, store.Failed, fmt.Sprintf("ran %d steps in one call without waiting: a loop without a wait? (limit Config.MaxSteps)", s.e.cfg.MaxSteps))
 			return
 		}
-		s.steps[p.ID]++
+		m.steps++
 		r := s.newRun(c, p, ev)
 		out, err := callElement(func() (element.Outcome, error) { return n.element.Run(s.ctx, r) })
 		s.apply(c, p, n, r, out, err)
@@ -417,10 +415,8 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 	case out.Wait != nil:
 		if !wasWaiting {
 			s.count(c, n.id, keyWaiting)
-			if s.arrivedQ == nil {
-				s.arrivedQ = map[uuid.UUID]int{}
-			}
-			s.arrivedQ[p.ID] = len(s.queue)
+			m := s.marksOf(p)
+			m.arrivedQ, m.arrived = len(s.queue), true
 			p.LastActivityAt = s.now
 		}
 		p.Status = store.Waiting
@@ -522,7 +518,7 @@ func (s *session) count(c *compiled, elementID, key string, delta ...int64) {
 		return
 	}
 	if s.counts == nil {
-		s.counts = make([]store.Counter, 0, 8)
+		s.counts = make([]store.Counter, 0, 4)
 	}
 	if s.countIdx != nil {
 		s.countIdx[k] = len(s.counts)
@@ -590,7 +586,7 @@ func (s *session) dispatch(qi int, ev *store.Event) error {
 	waiting := make([]*store.Participant, 0, 2)
 	for _, p := range s.parts {
 		if p.Status == store.Waiting && p.Wait != nil && !p.Wait.Parked && slices.Contains(p.Wait.Events, ev.Name) {
-			if at, ok := s.arrivedQ[p.ID]; ok && qi < at {
+			if m := s.marksOf(p); m.arrived && qi < m.arrivedQ {
 				continue // happened before the participant reached its wait
 			}
 			waiting = append(waiting, p)
@@ -647,6 +643,27 @@ func (s *session) flush() error {
 		s.tx.Count(s.counts...)
 	}
 	return nil
+}
+
+// participantMarks are what a session notes about one participant: the
+// steps it ran in this call, and the queue length when it started its
+// current wait (events queued earlier happened before it arrived and do
+// not wake it).
+type participantMarks struct {
+	p        *store.Participant
+	steps    int
+	arrivedQ int
+	arrived  bool
+}
+
+func (s *session) marksOf(p *store.Participant) *participantMarks {
+	for i := range s.marks {
+		if s.marks[i].p == p {
+			return &s.marks[i]
+		}
+	}
+	s.marks = append(s.marks, participantMarks{p: p})
+	return &s.marks[len(s.marks)-1]
 }
 
 // servicesFor returns the services lent to this session's steps.
