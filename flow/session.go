@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flowkit/flowkit/element"
@@ -115,6 +116,8 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 // after the commit.
 func (e *Engine) update(ctx context.Context, personID uuid.UUID, fn func(*session) error) error {
 	var after []func(context.Context) error
+	s := sessions.Get().(*session)
+	defer s.release()
 	err := e.store.Update(ctx, personID, func(tx store.Tx) (err error) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -125,7 +128,7 @@ func (e *Engine) update(ctx context.Context, personID uuid.UUID, fn func(*sessio
 				err = se.err
 			}
 		}()
-		s := &session{e: e, ctx: ctx, tx: tx, personID: personID, now: e.clock.Now()}
+		s.reset(e, ctx, tx, personID)
 		p, err := tx.Person()
 		switch {
 		case err == nil:
@@ -151,6 +154,30 @@ func (e *Engine) update(ctx context.Context, personID uuid.UUID, fn func(*sessio
 		}
 	}
 	return nil
+}
+
+// sessions recycles sessions, and with them the buffers of their Run:
+// a call is short and the engine makes millions of them.
+var sessions = sync.Pool{New: func() any { return new(session) }}
+
+// reset readies a recycled session for a call, keeping its buffers.
+func (s *session) reset(e *Engine, ctx context.Context, tx store.Tx, personID uuid.UUID) {
+	run, counts, marks, queue, states := s.runBuf, s.counts[:0], s.marks[:0], s.queue[:0], s.states[:0]
+	*s = session{e: e, ctx: ctx, tx: tx, personID: personID, now: e.clock.Now()}
+	s.runBuf, s.counts, s.marks, s.queue, s.states = run, counts, marks, queue, states
+}
+
+// release clears what the session points to and returns it to the pool.
+// Nothing may use the session after.
+func (s *session) release() {
+	clear(s.counts[:cap(s.counts)])
+	clear(s.marks[:cap(s.marks)])
+	clear(s.queue[:cap(s.queue)])
+	clear(s.states[:cap(s.states)])
+	run := s.runBuf
+	run.Reset(element.Run{})
+	*s = session{runBuf: run, counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0], states: s.states[:0]}
+	sessions.Put(s)
 }
 
 func (s *session) loadParts() {
@@ -517,7 +544,7 @@ func (s *session) count(c *compiled, elementID, key string, delta ...int64) {
 		s.counts[i].N += n
 		return
 	}
-	if s.counts == nil {
+	if cap(s.counts) == 0 {
 		s.counts = make([]store.Counter, 0, 4)
 	}
 	if s.countIdx != nil {
