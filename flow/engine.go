@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -578,14 +579,33 @@ func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, states 
 	return fired, err
 }
 
-// Participant returns one participant, with its journal.
+// Participant returns one participant, with its journal. The host owns
+// the copy.
 func (e *Engine) Participant(ctx context.Context, id uuid.UUID) (*store.Participant, error) {
-	return e.store.Participant(ctx, id)
+	p, err := e.store.Participant(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return own(p), nil
 }
 
-// Participants returns a flow's participants, in id order.
+// Participants returns a flow's participants, in id order. The host owns
+// the copies.
 func (e *Engine) Participants(ctx context.Context, q store.ParticipantQuery) ([]*store.Participant, error) {
-	return e.store.Participants(ctx, &q)
+	ps, err := e.store.Participants(ctx, &q)
+	for _, p := range ps {
+		own(p)
+	}
+	return ps, err
+}
+
+// own unshares the parts of a participant copy that copies share inside
+// the engine (Wait.Events), so a host changing it changes nothing else.
+func own(p *store.Participant) *store.Participant {
+	if p.Wait != nil {
+		p.Wait.Events = slices.Clone(p.Wait.Events)
+	}
+	return p
 }
 
 // ElementStats are one element's statistics, over all versions of its

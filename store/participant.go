@@ -1,7 +1,6 @@
 package store
 
 import (
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -61,7 +60,8 @@ type Wait struct {
 	// when the flow's schedule end or the inactivity limit comes first.
 	Deadline time.Time
 	// Events are the names of the events that may wake the participant;
-	// profile changes arrive as AttributeChanged events.
+	// profile changes arrive as AttributeChanged events. The slice is
+	// shared between copies of a participant: replace it, never change it.
 	Events []string
 	// State is the waiting element's own state.
 	State map[string]any
@@ -91,11 +91,13 @@ func (p *Participant) Clone() *Participant {
 	c.Vars = cloneMap(p.Vars)
 	if p.Wait != nil {
 		w := *p.Wait
-		w.Events = slices.Clone(w.Events)
+		// Events is shared: waits are set whole, never changed in place.
 		w.State = cloneMap(w.State)
 		c.Wait = &w
 	}
-	c.Journal = slices.Clone(p.Journal)
+	// One spare slot: the engine appends a step to most participants it
+	// reads, and would otherwise copy the journal a second time.
+	c.Journal = append(make([]Step, 0, len(p.Journal)+1), p.Journal...)
 	return &c
 }
 
