@@ -216,24 +216,6 @@ func normalize(v any) any {
 	return v
 }
 
-func zeroOf(t store.Type) any {
-	switch t {
-	case store.Text:
-		return ""
-	case store.Number:
-		return 0.0
-	case store.Bool:
-		return false
-	case store.Date, store.DateTime:
-		return time.Time{}
-	case store.List:
-		return []any{}
-	case store.Object:
-		return map[string]any{}
-	}
-	return nil
-}
-
 func (c *Compiler) sampleEnv() map[string]any {
 	if c.env != nil {
 		return c.env
@@ -246,7 +228,7 @@ func (c *Compiler) sampleEnv() map[string]any {
 	}
 	for name, t := range c.Variables {
 		if _, reserved := env[name]; !reserved {
-			env[name] = zeroOf(t)
+			env[name] = store.Zero(t)
 		}
 	}
 	c.env = env

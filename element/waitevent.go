@@ -338,7 +338,7 @@ func saveEventVars(r *Run, ev *store.Event, sets []*EventVariable) (string, erro
 			}
 			raw = v
 		} else {
-			raw, _ = propertyOf(ev.Properties, s.Property)
+			raw, _ = store.Property(ev.Properties, s.Property)
 		}
 		v, err := store.Convert(s.typ, raw)
 		if err != nil {
@@ -363,28 +363,6 @@ func saveEventVars(r *Run, ev *store.Event, sets []*EventVariable) (string, erro
 		}
 	}
 	return strings.Join(words, ", "), nil
-}
-
-// propertyOf looks up an event property by its exact name, else by walking
-// a dotted name into nested objects, as segment conditions do.
-func propertyOf(props map[string]any, name string) (any, bool) {
-	if v, ok := props[name]; ok {
-		return v, true
-	}
-	if !strings.Contains(name, ".") {
-		return nil, false
-	}
-	var cur any = props
-	for part := range strings.SplitSeq(name, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
 }
 
 func (w *WaitForEvent) describe() string {

@@ -544,7 +544,7 @@ func (cp *compiler) inferType(p *PropertyCondition) (store.Type, error) {
 	case Period, *Period:
 		return "", fmt.Errorf("operator %q takes no period", p.Op)
 	}
-	if _, ok := toFloat(p.Value); ok {
+	if _, ok := store.Float(p.Value); ok {
 		return store.Number, nil
 	}
 	return "", fmt.Errorf("cannot infer a type from value %s; set \"type\"", describe(p.Value))
@@ -829,7 +829,7 @@ func describe(v any) string {
 	case []any:
 		return "a list"
 	}
-	if f, ok := toFloat(v); ok {
+	if f, ok := store.Float(v); ok {
 		return formatNumber(f)
 	}
 	return fmt.Sprintf("%v (%T)", v, v)
@@ -987,33 +987,15 @@ func computedVal(name string, k kind, out any) (val, error) {
 	return v, nil
 }
 
-func zeroOf(t store.Type) any {
-	switch t {
-	case store.Text:
-		return ""
-	case store.Number:
-		return 0.0
-	case store.Bool:
-		return false
-	case store.Date, store.DateTime:
-		return time.Time{}
-	case store.List:
-		return []any{}
-	case store.Object:
-		return map[string]any{}
-	}
-	return nil
-}
-
 // formula compiles a computed attribute's expression, type checked against
 // the person's attributes.
 func (cp *compiler) formula(c Computed) (*vm.Program, error) {
 	env := map[string]any{}
 	for name, t := range store.StandardAttributes {
-		env[name] = zeroOf(t)
+		env[name] = store.Zero(t)
 	}
 	for name, t := range cp.opts.Schema {
-		env[name] = zeroOf(t)
+		env[name] = store.Zero(t)
 	}
 	env["now"] = time.Time{}
 	prog, err := expr.Compile(c.Formula, expr.Env(env), expr.DisableBuiltin("now"))

@@ -239,7 +239,7 @@ func (c *evalCtx) resolve(t *test) (val, bool, error) {
 		if c.s.Entry == nil {
 			return val{}, false, nil
 		}
-		raw, _ := property(c.s.Entry.Properties, ph.name)
+		raw, _ := store.Property(c.s.Entry.Properties, ph.name)
 		if raw == nil {
 			return val{}, false, nil
 		}
@@ -643,7 +643,7 @@ func (c *evalCtx) where(w *Where, e *store.Event) (bool, error) {
 }
 
 func (c *evalCtx) prop(pc *propCond, e *store.Event) (bool, error) {
-	raw, _ := property(e.Properties, pc.name)
+	raw, _ := store.Property(e.Properties, pc.name)
 	want := pc.test.want
 	if want == kAny && pc.test.op != IsEmpty && pc.test.op != IsNotEmpty {
 		// Untyped: compare as whatever the operand is.
@@ -658,26 +658,4 @@ func (c *evalCtx) prop(pc *propCond, e *store.Event) (bool, error) {
 	}
 	a, _ := toVal(want, raw)
 	return c.run(&pc.test, a)
-}
-
-// property looks up an event property: by its exact name, else by walking a
-// dotted name into nested objects.
-func property(props map[string]any, name string) (any, bool) {
-	if v, ok := props[name]; ok {
-		return v, true
-	}
-	if !strings.Contains(name, ".") {
-		return nil, false
-	}
-	var cur any = props
-	for part := range strings.SplitSeq(name, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
 }

@@ -121,11 +121,11 @@ func toVal(want kind, v any) (val, bool) {
 			}
 			return val{k: kText, s: x.Format(time.RFC3339Nano)}, true
 		}
-		if f, ok := toFloat(v); ok {
+		if f, ok := store.Float(v); ok {
 			return val{k: kText, s: formatNumber(f)}, true
 		}
 	case kNumber:
-		if f, ok := toFloat(v); ok && !math.IsNaN(f) && !math.IsInf(f, 0) {
+		if f, ok := store.Float(v); ok && !math.IsNaN(f) && !math.IsInf(f, 0) {
 			return val{k: kNumber, f: f}, true
 		}
 	case kBool:
@@ -190,41 +190,11 @@ func toVal(want kind, v any) (val, bool) {
 		case map[string]any:
 			return toVal(kObject, x)
 		}
-		if f, ok := toFloat(v); ok {
+		if f, ok := store.Float(v); ok {
 			return toVal(kNumber, f)
 		}
 	}
 	return val{k: kBad}, false
-}
-
-func toFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case int8:
-		return float64(x), true
-	case int16:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case uint:
-		return float64(x), true
-	case uint8:
-		return float64(x), true
-	case uint16:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	}
-	return 0, false
 }
 
 func formatNumber(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

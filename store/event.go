@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -84,4 +85,26 @@ func (q *EventQuery) Matches(e *Event) bool {
 		(q.Category == "" || e.Category == q.Category) &&
 		(q.Since.IsZero() || !e.Time.Before(q.Since)) &&
 		(q.Until.IsZero() || e.Time.Before(q.Until))
+}
+
+// Property looks up a property by its exact name, else by walking a dotted
+// name ("cart.total") into nested objects.
+func Property(props map[string]any, name string) (any, bool) {
+	if v, ok := props[name]; ok {
+		return v, true
+	}
+	if !strings.Contains(name, ".") {
+		return nil, false
+	}
+	var cur any = props
+	for part := range strings.SplitSeq(name, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
 }

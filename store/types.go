@@ -52,11 +52,11 @@ func Convert(t Type, v any) (any, error) {
 		case time.Time:
 			return x.Format(time.RFC3339), nil
 		}
-		if f, ok := toFloat(v); ok {
+		if f, ok := Float(v); ok {
 			return fmt.Sprint(f), nil
 		}
 	case Number:
-		if f, ok := toFloat(v); ok {
+		if f, ok := Float(v); ok {
 			if math.IsNaN(f) || math.IsInf(f, 0) {
 				return nil, fmt.Errorf("%v is not a finite number", f)
 			}
@@ -128,7 +128,9 @@ func DateOf(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-func toFloat(v any) (float64, bool) {
+// Float returns a Go number of any integer or float kind as a float64,
+// and false for anything else.
+func Float(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:
 		return x, true
@@ -163,4 +165,24 @@ func kindOf(v any) string {
 		return string(t)
 	}
 	return "unsupported"
+}
+
+// Zero returns the empty value of a type in its Go form: "", 0, false, the
+// zero time, an empty list or object; nil for an unknown type.
+func Zero(t Type) any {
+	switch t {
+	case Text:
+		return ""
+	case Number:
+		return 0.0
+	case Bool:
+		return false
+	case Date, DateTime:
+		return time.Time{}
+	case List:
+		return []any{}
+	case Object:
+		return map[string]any{}
+	}
+	return nil
 }
