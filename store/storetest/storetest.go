@@ -620,7 +620,7 @@ func testValuesAreCopies(t *testing.T, s store.Store) {
 		q.Vars["n"] = 99.0
 		q.Vars["list"].([]any)[0] = "mutated"
 		q.Vars["obj"].(map[string]any)["k"] = "mutated"
-		q.Wait.Events[0] = "mutated"
+		q.Wait.Events = []string{"mutated"} // replaced, never changed in place: copies share it
 		q.Wait.State["s"] = "mutated"
 		q.Journal[0].Reason = "mutated"
 	}
