@@ -92,6 +92,7 @@ type Tx interface {
 	// Events returns the person's events the query selects, oldest first
 	// (or newest first when q.Limit is set).
 	Events(q *EventQuery) ([]*Event, error)
-	// Count adds each c.N to the counter c names.
+	// Count adds each c.N to the counter c names. The store may keep cs
+	// until the transaction ends.
 	Count(cs ...Counter)
 }

@@ -185,7 +185,11 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 }
 
 func (t *tx) Count(cs ...store.Counter) {
-	if !t.done {
-		t.counts = append(t.counts, cs...)
+	switch {
+	case t.done:
+	case t.counts == nil:
+		t.counts = cs // kept until commit (see store.Tx.Count)
+	default:
+		t.counts = append(slices.Clip(t.counts), cs...)
 	}
 }
