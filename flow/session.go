@@ -54,6 +54,7 @@ type session struct {
 	// Held here so a session allocates them along with itself.
 	runBuf      element.Run
 	servicesBuf element.Services
+	spareVars   map[string]any // empty; lent to steps of participants without variables
 }
 
 type pendingEntry struct {
@@ -162,9 +163,9 @@ var sessions = sync.Pool{New: func() any { return new(session) }}
 
 // reset readies a recycled session for a call, keeping its buffers.
 func (s *session) reset(e *Engine, ctx context.Context, tx store.Tx, personID uuid.UUID) {
-	run, counts, marks, queue, states := s.runBuf, s.counts[:0], s.marks[:0], s.queue[:0], s.states[:0]
+	run, counts, marks, queue, states, spare := s.runBuf, s.counts[:0], s.marks[:0], s.queue[:0], s.states[:0], s.spareVars
 	*s = session{e: e, ctx: ctx, tx: tx, personID: personID, now: e.clock.Now()}
-	s.runBuf, s.counts, s.marks, s.queue, s.states = run, counts, marks, queue, states
+	s.runBuf, s.counts, s.marks, s.queue, s.states, s.spareVars = run, counts, marks, queue, states, spare
 }
 
 // release clears what the session points to and returns it to the pool.
@@ -176,7 +177,11 @@ func (s *session) release() {
 	clear(s.states[:cap(s.states)])
 	run := s.runBuf
 	run.Reset(element.Run{})
-	*s = session{runBuf: run, counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0], states: s.states[:0]}
+	spare := s.spareVars
+	if len(spare) > 0 { // a failed step may have written into it
+		spare = nil
+	}
+	*s = session{runBuf: run, counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0], states: s.states[:0], spareVars: spare}
 	sessions.Put(s)
 }
 
@@ -377,8 +382,11 @@ func (s *session) newRun(c *compiled, p *store.Participant, ev *store.Event) *el
 	vars := p.Vars
 	if vars == nil {
 		// Kept only if a step sets a variable (see apply): a participant
-		// without variables stores none.
-		vars = map[string]any{}
+		// without variables stores none, and steps share one empty map.
+		if s.spareVars == nil {
+			s.spareVars = map[string]any{}
+		}
+		vars = s.spareVars
 	}
 	// One Run serves every step of the session: elements must not keep it
 	// past their call (see element.Run).
@@ -415,6 +423,7 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 	}
 	if p.Vars == nil && len(r.Vars) > 0 {
 		p.Vars = r.Vars
+		s.spareVars = nil // now the participant's
 	}
 	if err == nil {
 		person, events := r.Effects()
@@ -658,8 +667,9 @@ func (s *session) flush() error {
 		}
 	}
 	for _, p := range s.changed {
-		if cap(p.Journal) > len(p.Journal)+len(p.Journal)/4+2 {
-			// Appending doubled the journal's array; keep what is used.
+		if cap(p.Journal) > len(p.Journal) {
+			// Spare room from reading or growing the journal: store only
+			// what is used.
 			p.Journal = slices.Clone(p.Journal)
 		}
 		if err := s.tx.PutParticipant(p); err != nil {

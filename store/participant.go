@@ -95,9 +95,9 @@ func (p *Participant) Clone() *Participant {
 		w.State = cloneMap(w.State)
 		c.Wait = &w
 	}
-	// One spare slot: the engine appends a step to most participants it
-	// reads, and would otherwise copy the journal a second time.
-	c.Journal = append(make([]Step, 0, len(p.Journal)+1), p.Journal...)
+	// Two spare slots: the engine appends a step or two to most
+	// participants it reads, and would otherwise copy the journal again.
+	c.Journal = append(make([]Step, 0, len(p.Journal)+2), p.Journal...)
 	return &c
 }
 

@@ -405,7 +405,10 @@ func (s *Store) DueTimers(_ context.Context, now time.Time, limit int) ([]store.
 	defer s.timerMu.Unlock()
 	s.requeue()
 	n := now.UnixNano()
-	var out []store.Timer
+	if len(s.timers) == 0 || s.timers[0].due > n {
+		return nil, nil
+	}
+	out := make([]store.Timer, 0, min(limit, len(s.timers)))
 	for len(s.timers) > 0 && len(out) < limit {
 		top := s.timers[0]
 		if top.due > n {
