@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 )
 
@@ -162,9 +163,12 @@ func TestRegisterCustom(t *testing.T) {
 	c, err := element.NewCustom("test.webinarRegister", json.RawMessage(`{"webinar": "w"}`), map[string]string{"seats": "points"})
 	require.NoError(t, err)
 	require.NoError(t, c.Validate(&element.Compiler{Variables: apiVars}))
-	require.NoError(t, element.RegisterCustom("x.simple", element.CustomKind{Run: run}))
+	// The registry is global: a name of its own per run keeps -count=N green.
+	simple := "x.simple." + uuid.NewString()
+	require.NoError(t, element.RegisterCustom(simple, element.CustomKind{Run: run}))
+	require.ErrorContains(t, element.RegisterCustom(simple, element.CustomKind{Run: run}), "already registered")
 	require.ErrorContains(t, (&element.Custom{}).Validate(&element.Compiler{}), "NewCustom")
-	el, err := element.New("x.simple")
+	el, err := element.New(simple)
 	require.NoError(t, err)
 	require.Equal(t, []string{element.BranchNext}, el.Branches())
 	require.NoError(t, el.Validate(&element.Compiler{Variables: apiVars}))
