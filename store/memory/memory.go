@@ -41,8 +41,16 @@ type Store struct {
 	timerSeq uint64                   // numbers heap entries
 	inflight []timerEntry             // handed out by DueTimers, not yet requeued
 
-	counterMu sync.Mutex
-	counters  map[counterKey]int64
+	// counters are spread over shards by person, so that commits of
+	// different people seldom wait for one lock; Counters sums them.
+	counters [counterShards]counterShard
+}
+
+const counterShards = 8
+
+type counterShard struct {
+	mu sync.Mutex
+	m  map[counterKey]int64
 }
 
 type peopleShard struct {
@@ -79,11 +87,13 @@ func New() *Store {
 		versions: map[string][]*store.FlowVersion{},
 		keys:     map[string]uuid.UUID{},
 		armed:    map[uuid.UUID]timerEntry{},
-		counters: map[counterKey]int64{},
 	}
 	for i := range s.people {
 		s.people[i].m = map[uuid.UUID]*personState{}
 		s.parts[i].m = map[uuid.UUID]*personState{}
+	}
+	for i := range s.counters {
+		s.counters[i].m = map[counterKey]int64{}
 	}
 	return s
 }
@@ -299,11 +309,12 @@ func (s *Store) commit(ps *personState, tx *tx) error {
 		ps.addEvent(e)
 	}
 	if len(tx.counts) > 0 {
-		s.counterMu.Lock()
+		sh := &s.counters[int(ps.id[14])%counterShards]
+		sh.mu.Lock()
 		for _, c := range tx.counts {
-			s.counters[counterKey{c.FlowID, c.FlowVersion, c.Element, c.Key}] += c.N
+			sh.m[counterKey{c.FlowID, c.FlowVersion, c.Element, c.Key}] += c.N
 		}
-		s.counterMu.Unlock()
+		sh.mu.Unlock()
 	}
 	return nil
 }
@@ -508,13 +519,20 @@ func uuidLess(a, b uuid.UUID) bool { return bytes.Compare(a[:], b[:]) < 0 }
 
 // Counters implements store.Store.
 func (s *Store) Counters(_ context.Context, flowID string) ([]store.Counter, error) {
-	s.counterMu.Lock()
-	defer s.counterMu.Unlock()
-	var out []store.Counter
-	for k, n := range s.counters {
-		if k.flowID == flowID {
-			out = append(out, store.Counter{FlowID: k.flowID, FlowVersion: k.version, Element: k.element, Key: k.key, N: n})
+	sum := map[counterKey]int64{}
+	for i := range s.counters {
+		sh := &s.counters[i]
+		sh.mu.Lock()
+		for k, n := range sh.m {
+			if k.flowID == flowID {
+				sum[k] += n
+			}
 		}
+		sh.mu.Unlock()
+	}
+	out := make([]store.Counter, 0, len(sum))
+	for k, n := range sum {
+		out = append(out, store.Counter{FlowID: k.flowID, FlowVersion: k.version, Element: k.element, Key: k.key, N: n})
 	}
 	slices.SortFunc(out, func(a, b store.Counter) int {
 		if a.FlowVersion != b.FlowVersion {
