@@ -122,7 +122,7 @@ func (w *WaitForChange) Validate(c *Compiler) error {
 				cond.Value = "{{entry." + rest + "}}"
 			}
 		}
-		where, err := segment.CompileWhere([]segment.PropertyCondition{cond}, segment.Options{Schema: c.Schema, Variables: c.Variables, Location: c.Location})
+		where, err := segment.CompileWhere([]segment.PropertyCondition{cond}, c.SegmentOptions())
 		if err != nil {
 			var ce *segment.ConditionError
 			if errors.As(err, &ce) {

@@ -180,7 +180,7 @@ func compileWhere(c *Compiler, prefix string, conds []segment.PropertyCondition)
 			}
 		}
 	}
-	where, err := segment.CompileWhere(own, segment.Options{Schema: c.Schema, Variables: c.Variables, Location: c.Location})
+	where, err := segment.CompileWhere(own, c.SegmentOptions())
 	if err != nil {
 		var ce *segment.ConditionError
 		if errors.As(err, &ce) && ce.Path != "" {
