@@ -165,7 +165,7 @@ func (w *WaitForChange) Resume(_ context.Context, r *Run, wk Wake) (Outcome, err
 			continue
 		}
 		if a.where != nil {
-			sub := &segment.Subject{Person: r.Person, Now: r.Now, Location: r.Location, EnteredAt: r.EnteredAt, Vars: r.Vars, Entry: r.Entry}
+			sub := subjectOf(r)
 			ok, err := a.where.Match(ev, sub)
 			if err != nil {
 				return Outcome{}, fmt.Errorf("attribute %q: %w", attr, err)

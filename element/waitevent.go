@@ -268,7 +268,7 @@ func (w *WaitForEvent) matches(r *Run, ev *store.Event) (bool, error) {
 	if w.where == nil {
 		return true, nil
 	}
-	sub := &segment.Subject{Person: r.Person, Now: r.Now, Location: r.Location, EnteredAt: r.EnteredAt, Vars: r.Vars, Entry: r.Entry}
+	sub := subjectOf(r)
 	if r.Services != nil {
 		sub.Events = r.Services.History
 	}
