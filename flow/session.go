@@ -518,7 +518,7 @@ func (s *session) leave(c *compiled, p *store.Participant, status store.Status, 
 	p.Wait = nil
 	s.journal(p, p.Element, "", reason)
 	s.dirty(p)
-	s.emit(p, store.Product, store.ExitedFlow, map[string]any{"flowId": p.FlowID, "participantId": p.ID.String(), "reason": reason, "status": string(status)}, "exited")
+	s.emit(p, store.Product, store.ExitedFlow, c.exitProps(status, reason), "exited")
 }
 
 func (s *session) journal(p *store.Participant, elementID, branch, reason string) {

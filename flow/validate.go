@@ -3,6 +3,8 @@ package flow
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowkit/flowkit/element"
@@ -15,11 +17,15 @@ type compiled struct {
 	// enteredProps are the properties of this flow's EnteredFlow events,
 	// shared by all of them: stored events are immutable.
 	enteredProps map[string]any
-	flow         *Flow
-	loc          *time.Location
-	start        *node
-	nodes        map[string]*node
-	vars         map[string]store.Type
+	// exits shares the properties of ExitedFlow events by status and
+	// reason (a few per flow, but error reasons vary: it is capped).
+	exits     sync.Map // exitKey -> map[string]any
+	exitCount atomic.Int32
+	flow      *Flow
+	loc       *time.Location
+	start     *node
+	nodes     map[string]*node
+	vars      map[string]store.Type
 }
 
 type node struct {
@@ -29,6 +35,30 @@ type node struct {
 	next    map[string]*node
 	// left holds the counter key of each branch, made once.
 	left map[string]string
+}
+
+type exitKey struct {
+	status store.Status
+	reason string
+}
+
+// maxSharedExits caps how many distinct exit property maps a flow version
+// shares; beyond it each exit gets its own.
+const maxSharedExits = 256
+
+// exitProps returns the properties of an ExitedFlow event, shared between
+// the participants that leave alike: stored events are immutable.
+func (c *compiled) exitProps(status store.Status, reason string) map[string]any {
+	k := exitKey{status, reason}
+	if m, ok := c.exits.Load(k); ok {
+		return m.(map[string]any)
+	}
+	m := map[string]any{"flowId": c.flow.ID, "reason": reason, "status": string(status)}
+	if c.exitCount.Add(1) <= maxSharedExits {
+		actual, _ := c.exits.LoadOrStore(k, m)
+		return actual.(map[string]any)
+	}
+	return m
 }
 
 func (n *node) leftKey(branch string) string {

@@ -49,8 +49,9 @@ const (
 	AddedToDoNotContact     = "addedToDoNotContact"
 	RemovedFromDoNotContact = "removedFromDoNotContact"
 
-	// Product events; properties: "flowId", "participantId", and "reason"
-	// for ExitedFlow.
+	// Product events; properties: "flowId", and "reason" and "status" for
+	// ExitedFlow. They are shared between participants; the participant is
+	// in the event id ("<participant id>:entered", ":exited").
 	EnteredFlow = "enteredFlow"
 	ExitedFlow  = "exitedFlow"
 )
