@@ -29,6 +29,7 @@ func (s DoNotContactScope) validate() error {
 	return nil
 }
 
+// String returns the scope in words.
 func (s DoNotContactScope) String() string {
 	switch {
 	case s.MSISDN && s.Email:

@@ -88,6 +88,7 @@ type FieldError struct {
 	Err   error
 }
 
+// Error returns the field and the problem.
 func (e *FieldError) Error() string {
 	if e.Field == "" {
 		return e.Err.Error()
@@ -95,6 +96,7 @@ func (e *FieldError) Error() string {
 	return e.Field + ": " + e.Err.Error()
 }
 
+// Unwrap returns Err.
 func (e *FieldError) Unwrap() error { return e.Err }
 
 // Errorf returns a *FieldError for field.

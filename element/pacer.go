@@ -139,6 +139,7 @@ func (s *Speed) period() time.Duration {
 	return 0
 }
 
+// String returns the speed in words, such as "10 per minute".
 func (s *Speed) String() string { return fmt.Sprintf("%d per %s", s.Count, s.Per) }
 
 // TimeWindow is a daily time window: from Start to End in a time zone.
@@ -207,6 +208,7 @@ func (w *TimeWindow) At(now time.Time, loc *time.Location) (open bool, next time
 	return false, start
 }
 
+// String returns the window in words.
 func (w *TimeWindow) String() string {
 	s := w.Start.String() + "-" + w.End.String()
 	if w.TimeZone != "" {

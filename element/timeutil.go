@@ -84,6 +84,7 @@ func (p Period) Before(t time.Time, loc *time.Location) time.Time {
 	return Period{Amount: -p.Amount, Unit: p.Unit}.After(t, loc)
 }
 
+// String returns the period in words, such as "3 days".
 func (p Period) String() string {
 	u := strings.TrimSuffix(string(p.Unit), "s")
 	if p.Amount != 1 {
@@ -104,6 +105,7 @@ func At(hour, minute int) Clock { return Clock{Hour: hour, Minute: minute, set: 
 // IsZero reports whether the time of day is unset.
 func (c Clock) IsZero() bool { return !c.set }
 
+// String returns the time of day as "HH:MM".
 func (c Clock) String() string { return fmt.Sprintf("%02d:%02d", c.Hour, c.Minute) }
 
 // MarshalJSON implements json.Marshaler.

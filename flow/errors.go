@@ -29,6 +29,7 @@ type ValidationError struct {
 	Err       error
 }
 
+// Error names the element and field, then the problem.
 func (e *ValidationError) Error() string {
 	msg := ""
 	if e.ElementID != "" {
@@ -40,4 +41,5 @@ func (e *ValidationError) Error() string {
 	return msg + e.Err.Error()
 }
 
+// Unwrap returns Err.
 func (e *ValidationError) Unwrap() error { return e.Err }
