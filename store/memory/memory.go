@@ -36,7 +36,7 @@ type Store struct {
 
 	timerMu  sync.Mutex
 	timers   timerHeap
-	armed    map[uuid.UUID]timerEntry // participant -> its live heap entry
+	armed    map[uuid.UUID]armedTimer // participant -> its live heap entry
 	timerSeq uint64                   // numbers heap entries
 	inflight []timerEntry             // handed out by DueTimers, not yet requeued
 
@@ -71,10 +71,13 @@ type counterKey struct {
 
 // personState holds everything of one person; mu serializes Updates.
 type personState struct {
-	mu       sync.Mutex
-	id       uuid.UUID
-	person   *store.Person
-	parts    []*store.Participant
+	mu     sync.Mutex
+	id     uuid.UUID
+	person *store.Person
+	parts  []*store.Participant
+	// vars holds the variables of parts[i], which are stored without
+	// them: a slice of pairs takes a fraction of a map's memory.
+	vars     [][]varEntry
 	events   []*store.Event // by time
 	eventIDs map[string]struct{}
 }
@@ -85,7 +88,7 @@ func New() *Store {
 		flows:    map[string]*store.FlowState{},
 		versions: map[string][]*store.FlowVersion{},
 		keys:     map[string]uuid.UUID{},
-		armed:    map[uuid.UUID]timerEntry{},
+		armed:    map[uuid.UUID]armedTimer{},
 	}
 	for i := range s.people {
 		s.people[i].m = map[uuid.UUID]*personState{}
@@ -347,17 +350,49 @@ func (s *Store) reindex(ps *personState, p *store.Person) error {
 }
 
 func (s *Store) putParticipant(ps *personState, p *store.Participant) {
+	vars := compactVars(p.Vars)
+	p.Vars = nil // the store keeps p (see store.Tx.PutParticipant)
 	i := slices.IndexFunc(ps.parts, func(q *store.Participant) bool { return q.ID == p.ID })
 	if i < 0 {
 		ps.parts = append(ps.parts, p)
+		ps.vars = append(ps.vars, vars)
 		sh := &s.parts[shardOf(p.ID)]
 		sh.mu.Lock()
 		sh.m[p.ID] = ps
 		sh.mu.Unlock()
 	} else {
 		ps.parts[i] = p
+		ps.vars[i] = vars
 	}
 	s.arm(p)
+}
+
+type varEntry struct {
+	name  string
+	value any
+}
+
+func compactVars(m map[string]any) []varEntry {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]varEntry, 0, len(m))
+	for k, v := range m {
+		out = append(out, varEntry{k, v})
+	}
+	return out
+}
+
+// clone returns a copy of the stored parts[i], variables included.
+func (ps *personState) clone(i int) *store.Participant {
+	c := ps.parts[i].Clone()
+	if vs := ps.vars[i]; len(vs) > 0 {
+		c.Vars = make(map[string]any, len(vs))
+		for _, v := range vs {
+			c.Vars[v.name] = store.CloneValue(v.value)
+		}
+	}
+	return c
 }
 
 // arm keeps the timer heap in step with a participant's Wait.Until. Each
@@ -375,13 +410,20 @@ func (s *Store) arm(p *store.Participant) {
 	case on && (!had || old.due != p.Wait.Until.UnixNano()):
 		s.timerSeq++
 		e := timerEntry{due: p.Wait.Until.UnixNano(), seq: s.timerSeq, part: p.ID, person: p.PersonID}
-		s.armed[p.ID] = e
+		s.armed[p.ID] = armedTimer{due: e.due, seq: e.seq}
 		s.timers.push(e)
 	}
 }
 
 // live reports whether e is its participant's current heap entry.
-func (s *Store) live(e timerEntry) bool { return s.armed[e.part] == e }
+func (s *Store) live(e timerEntry) bool { return s.armed[e.part].seq == e.seq }
+
+// armedTimer identifies a participant's live heap entry; it is kept small
+// because every waiting participant has one.
+type armedTimer struct {
+	due int64
+	seq uint64
+}
 
 func (ps *personState) addEvent(e *store.Event) {
 	i := len(ps.events)
@@ -471,9 +513,9 @@ func (s *Store) Participant(_ context.Context, id uuid.UUID) (*store.Participant
 	if ps != nil {
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
-		for _, p := range ps.parts {
+		for i, p := range ps.parts {
 			if p.ID == id {
-				return p.Clone(), nil
+				return ps.clone(i), nil
 			}
 		}
 	}
@@ -496,14 +538,14 @@ func (s *Store) Participants(_ context.Context, q *store.ParticipantQuery) ([]*s
 	var out []*store.Participant
 	for ps := range states {
 		ps.mu.Lock()
-		for _, p := range ps.parts {
+		for i, p := range ps.parts {
 			if p.FlowID != q.FlowID || (q.After != uuid.Nil && !uuidLess(q.After, p.ID)) {
 				continue
 			}
 			if len(q.Statuses) > 0 && !slices.Contains(q.Statuses, p.Status) {
 				continue
 			}
-			out = append(out, p.Clone())
+			out = append(out, ps.clone(i))
 		}
 		ps.mu.Unlock()
 	}

@@ -56,11 +56,12 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 		return nil, errTxDone
 	}
 	out := make([]*store.Participant, 0, len(t.ps.parts)+len(t.parts))
-	for _, p := range t.ps.parts {
+	for i, p := range t.ps.parts {
 		if q := t.pending(p); q != nil {
-			p = q
+			out = append(out, q.Clone())
+		} else {
+			out = append(out, t.ps.clone(i))
 		}
-		out = append(out, p.Clone())
 	}
 	for _, p := range t.parts {
 		if !slices.ContainsFunc(t.ps.parts, func(q *store.Participant) bool { return q.ID == p.ID }) {
