@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,11 +167,15 @@ func BenchmarkPausedMemory(b *testing.B) {
 // campaign); in "tag-exit" it resumes, tags the person and leaves the flow.
 func BenchmarkTimers(b *testing.B) {
 	for _, bc := range []struct {
-		name  string
-		after func() element.Element
+		name    string
+		after   func() element.Element
+		tickers int
 	}{
-		{"rearm", func() element.Element { return pauseFor(1, element.Days) }},
-		{"tag-exit", func() element.Element { return &element.AddTag{Tag: "woke"} }},
+		{"rearm", func() element.Element { return pauseFor(1, element.Days) }, 1},
+		{"tag-exit", func() element.Element { return &element.AddTag{Tag: "woke"} }, 1},
+		// One Tick per core at once: the memory store claims disjoint
+		// batches (store.TimerClaimer).
+		{"rearm-parallel", func() element.Element { return pauseFor(1, element.Days) }, runtime.GOMAXPROCS(0)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			n := population()
@@ -184,11 +190,20 @@ func BenchmarkTimers(b *testing.B) {
 				runtime.GC()
 				b.StartTimer()
 				start := time.Now()
-				k, err := eng.Tick(ctx)
-				spent += time.Since(start)
-				if err != nil {
-					b.Fatal(err)
+				var total atomic.Int64
+				var wg sync.WaitGroup
+				for range bc.tickers {
+					wg.Go(func() {
+						k, err := eng.Tick(ctx)
+						if err != nil {
+							b.Error(err)
+						}
+						total.Add(int64(k))
+					})
 				}
+				wg.Wait()
+				spent += time.Since(start)
+				k := int(total.Load())
 				if k != n {
 					b.Fatalf("fired %d timers, want %d", k, n)
 				}

@@ -65,6 +65,10 @@ type Config struct {
 	// activated before it leaves its flow. Defaults to one calendar year in
 	// the flow's time zone (366 days across a February 29).
 	InactivityLimit time.Duration
+	// TimerLease is how long a timer Tick claimed stays with it, on stores
+	// that claim (store.TimerClaimer): other ticks skip it meanwhile, and
+	// a timer whose step failed fires again after it. Defaults to a minute.
+	TimerLease time.Duration
 	// TickBatch is how many due timers Tick claims from the Store at a time.
 	// Defaults to 1000.
 	TickBatch int
@@ -107,7 +111,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.Pacer = element.NewPacer()
 	}
 	switch {
-	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0,
+	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0, cfg.TimerLease < 0,
 		cfg.CallAPI.Timeout < 0, cfg.CallAPI.MaxResponseBytes < 0:
 		return nil, errors.New("flow: Config limits must not be negative")
 	}
@@ -122,6 +126,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	if cfg.JournalLimit == 0 {
 		cfg.JournalLimit = 100
+	}
+	if cfg.TimerLease == 0 {
+		cfg.TimerLease = time.Minute
 	}
 	if cfg.TickBatch == 0 {
 		cfg.TickBatch = 1000
@@ -506,7 +513,10 @@ func (e *Engine) checkPerson(p *store.Person) error {
 }
 
 // Tick fires every timer due at the clock's now, earliest first, each
-// step running at the tick's time. It returns how many fired.
+// step running at the tick's time. It returns how many fired. Several
+// goroutines or processes may tick at once: no step runs twice, and on a
+// Store that claims timers (store.TimerClaimer, as the memory store does)
+// each due timer goes to one of them, so ticking scales with cores.
 func (e *Engine) Tick(ctx context.Context) (int, error) {
 	now := e.clock.Now()
 	fired := 0
@@ -519,8 +529,14 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 	for i := range states {
 		status[states[i].FlowID] = &states[i]
 	}
+	claimer, claims := e.store.(store.TimerClaimer)
 	for {
-		due, err := e.store.DueTimers(ctx, now, e.cfg.TickBatch)
+		var due []store.Timer
+		if claims {
+			due, err = claimer.ClaimTimers(ctx, now, e.cfg.TickBatch, e.cfg.TimerLease)
+		} else {
+			due, err = e.store.DueTimers(ctx, now, e.cfg.TickBatch)
+		}
 		if err != nil || len(due) == 0 {
 			return fired, err
 		}

@@ -549,3 +549,35 @@ func TestInactivityIsACalendarYear(t *testing.T) {
 	require.Equal(t, time.Date(2028, 3, 1, 12, 0, 0, 0, time.UTC), p.ExitedAt.UTC(), "366 days across February 29")
 	require.Equal(t, "no element activated for a year: left the flow", p.Reason)
 }
+
+// Ticks running at once share the due timers out: each fires once, and the
+// counts add up.
+func TestConcurrentTicksShareTimers(t *testing.T) {
+	h := newHarness(t, flow.Config{TickBatch: 16})
+	h.publish(t, flow.New("ct", "CT").Add("p", pauseFor(1, element.Hours), flow.Next{"next": "t"}).Add("t", tag("woke"), nil))
+	const n = 500
+	for i := range n {
+		_, err := h.eng.Enter(h.ctx, "ct", store.PersonRef{ExternalID: fmt.Sprint("p", i)}, nil)
+		require.NoError(t, err)
+	}
+	h.clk.Advance(2 * time.Hour)
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			k, err := h.eng.Tick(h.ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			total.Add(int64(k))
+		})
+	}
+	wg.Wait()
+	require.EqualValues(t, n, total.Load())
+	st, err := h.eng.Stats(h.ctx, "ct")
+	require.NoError(t, err)
+	require.EqualValues(t, n, st["t"].Entered)
+	_, ok, err := h.eng.NextDue(h.ctx)
+	require.NoError(t, err)
+	require.False(t, ok)
+}

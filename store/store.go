@@ -96,3 +96,15 @@ type Tx interface {
 	// until the transaction ends.
 	Count(cs ...Counter)
 }
+
+// TimerClaimer is implemented by stores that hand each due timer to one
+// caller at a time, so several goroutines or processes can tick together
+// without doing the same work. The engine uses it when the Store has it.
+type TimerClaimer interface {
+	// ClaimTimers is DueTimers for one caller: the timers it returns are
+	// not returned again, by either method, until lease has passed after
+	// now (by the caller's clock), and then only if their participant's
+	// Wait.Until is unchanged. NextDue counts a claimed timer as due when
+	// its lease ends.
+	ClaimTimers(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Timer, error)
+}

@@ -38,7 +38,7 @@ type Store struct {
 	timers   timerHeap
 	armed    map[uuid.UUID]armedTimer // participant -> its live heap entry
 	timerSeq uint64                   // numbers heap entries
-	inflight []timerEntry             // handed out by DueTimers, not yet requeued
+	inflight []inflightTimer          // handed out, not yet requeued
 
 	// counters are spread over shards by person, so that commits of
 	// different people seldom wait for one lock; Counters sums them.
@@ -453,10 +453,23 @@ func (ps *personState) hasEvent(id string) bool {
 // participant's Wait.Until changes, so a timer whose step failed is
 // returned again.
 func (s *Store) DueTimers(_ context.Context, now time.Time, limit int) ([]store.Timer, error) {
+	return s.handOut(now, limit, 0)
+}
+
+// ClaimTimers implements store.TimerClaimer.
+func (s *Store) ClaimTimers(_ context.Context, now time.Time, limit int, lease time.Duration) ([]store.Timer, error) {
+	return s.handOut(now, limit, now.Add(max(lease, time.Nanosecond)).UnixNano())
+}
+
+var _ store.TimerClaimer = (*Store)(nil)
+
+// handOut pops up to limit due timers; until is when they may be handed
+// out again (0: at the next call).
+func (s *Store) handOut(now time.Time, limit int, until int64) ([]store.Timer, error) {
 	s.timerMu.Lock()
 	defer s.timerMu.Unlock()
-	s.requeue()
 	n := now.UnixNano()
+	s.requeue(n)
 	if len(s.timers) == 0 || s.timers[0].due > n {
 		return nil, nil
 	}
@@ -470,38 +483,62 @@ func (s *Store) DueTimers(_ context.Context, now time.Time, limit int) ([]store.
 		if !s.live(top) {
 			continue // stale: the participant moved on
 		}
-		s.inflight = append(s.inflight, top)
+		s.inflight = append(s.inflight, inflightTimer{timerEntry: top, until: until})
 		out = append(out, store.Timer{Due: time.Unix(0, top.due).UTC(), PersonID: top.person, ParticipantID: top.part})
 	}
 	return out, nil
 }
 
-// requeue puts back into the heap the timers handed out by the last
-// DueTimers whose participants have not moved on since (their step failed
-// or has not run yet), so they are handed out again. Timers that fired are
-// dropped here instead of costing a heap push each.
-func (s *Store) requeue() {
+// inflightTimer is a timer handed out and not yet back in the heap.
+type inflightTimer struct {
+	timerEntry
+	until int64 // when it may be handed out again; 0 for the next call
+}
+
+// requeue puts back into the heap the handed-out timers whose time to be
+// handed out again has come and whose participants have not moved on since
+// (their step failed or has not run yet). Timers that fired are dropped
+// here instead of costing a heap push each.
+func (s *Store) requeue(now int64) {
+	keep := s.inflight[:0]
 	for _, e := range s.inflight {
-		if s.live(e) {
-			s.timers.push(e)
+		switch {
+		case !s.live(e.timerEntry):
+		case e.until == 0 || e.until <= now:
+			s.timers.push(e.timerEntry)
+		default:
+			keep = append(keep, e)
 		}
 	}
-	s.inflight = s.inflight[:0]
+	clear(s.inflight[len(keep):])
+	s.inflight = keep
 }
 
 // NextDue implements store.Store.
 func (s *Store) NextDue(context.Context) (time.Time, bool, error) {
 	s.timerMu.Lock()
 	defer s.timerMu.Unlock()
-	s.requeue()
+	s.requeue(0)
+	next, ok := int64(0), false
+	for _, e := range s.inflight { // claimed: due again when the lease ends
+		if s.live(e.timerEntry) && (!ok || e.until < next) {
+			next, ok = e.until, true
+		}
+	}
 	for len(s.timers) > 0 {
 		top := s.timers[0]
 		if s.live(top) {
-			return time.Unix(0, top.due).UTC(), true, nil
+			if !ok || top.due < next {
+				next, ok = top.due, true
+			}
+			break
 		}
 		s.timers.pop()
 	}
-	return time.Time{}, false, nil
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, next).UTC(), true, nil
 }
 
 // Participant implements store.Store.

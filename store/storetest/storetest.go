@@ -1257,6 +1257,46 @@ var timerTests = []test{
 	{"DueUntilChanged", testDueUntilChanged},
 	{"DueOncePerParticipant", testDueOncePerParticipant},
 	{"NextDue", testNextDue},
+	{"ClaimTimers", testClaimTimers},
+}
+
+// testClaimTimers checks store.TimerClaimer, for stores that have it.
+func testClaimTimers(t *testing.T, s store.Store) {
+	c, ok := s.(store.TimerClaimer)
+	if !ok {
+		t.Skip("the store does not implement store.TimerClaimer: ticks share due timers through DueTimers")
+	}
+	ctx := t.Context()
+	flow := newFlow(t, s)
+	now := base.Add(time.Hour)
+	a := waiter(t, s, flow, now.Add(-3*time.Minute))
+	b := waiter(t, s, flow, now.Add(-2*time.Minute))
+	d := waiter(t, s, flow, now.Add(-time.Minute))
+
+	first, err := c.ClaimTimers(ctx, now, 2, time.Minute)
+	require.NoError(t, err)
+	requireTimers(t, first, a, b)
+	second, err := c.ClaimTimers(ctx, now, 10, time.Minute)
+	require.NoError(t, err)
+	requireTimers(t, second, d)
+	got, err := c.ClaimTimers(ctx, now, 10, time.Minute)
+	require.NoError(t, err)
+	require.Empty(t, got, "claimed timers are not handed out again during their lease")
+	got, err = s.DueTimers(ctx, now, 10)
+	require.NoError(t, err)
+	require.Empty(t, got, "nor by DueTimers")
+	next, ok, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, now.Add(time.Minute), next.UTC(), "a claimed timer is due again when its lease ends")
+
+	// a's participant moved on; b and d did not (their steps failed).
+	a.Wait = nil
+	a.Status = store.Completed
+	put(t, s, a)
+	got, err = c.ClaimTimers(ctx, now.Add(time.Minute), 10, time.Minute)
+	require.NoError(t, err)
+	requireTimers(t, got, b, d)
 }
 
 func testDueInOrder(t *testing.T, s store.Store) {
