@@ -1,0 +1,21 @@
+// Package flow is flowkit's front door: the flow graph (Flow, built in Go
+// with New and Add or read from JSON with Parse), its validation, and the
+// Engine that runs it.
+//
+// A host builds an Engine over a Store (store/memory embedded, or
+// store/postgres for many processes), publishes flows, activates them, and
+// then drives the engine: Enter puts people into flows, Deliver hands it
+// events, UpdatePerson changes profiles, and Tick fires due timers (NextDue
+// says when; Run is a ready loop). The engine never sleeps and starts no
+// goroutines; every call runs one person's steps in one store transaction,
+// so concurrent calls, in one process or many, never run a step twice.
+//
+// Participants are pinned to the flow version they entered, keep a journal
+// of their steps with the reason for each, and leave a flow by an exit, an
+// unconnected branch, an error, the flow's schedule end, a year without an
+// element activated, or the flow being canceled. Per-element statistics
+// come from Stats.
+//
+// Tests run months of waits in milliseconds on a clock.Fake with the
+// flowtest package.
+package flow
