@@ -76,8 +76,9 @@ type Config struct {
 
 // Engine runs flows. It is safe for concurrent use: any number of
 // goroutines (and, with a shared Store, processes) may call it at once. It
-// starts no goroutines and never sleeps; the host delivers events and calls
-// Tick.
+// never sleeps and starts no goroutines (except that a Call API element
+// not waiting for its response drains it on one); the host delivers events
+// and calls Tick.
 type Engine struct {
 	cfg      Config
 	store    store.Store
