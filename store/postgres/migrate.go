@@ -97,6 +97,14 @@ CREATE TABLE IF NOT EXISTS {{s}}.counters (
 	PRIMARY KEY (flow_id, flow_version, element, key, shard)
 );
 `,
+	// 2: timer claims (store.TimerClaimer). claimed_until is when a
+	// claimed timer may be handed out again; writes that move the timer
+	// clear it.
+	`
+ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS claimed_until timestamptz;
+CREATE INDEX IF NOT EXISTS participants_claimed ON {{s}}.participants (claimed_until)
+	WHERE claimed_until IS NOT NULL;
+`,
 }
 
 // Migrate creates the schema and its tables, or brings an older schema up

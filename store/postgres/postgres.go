@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,7 +132,7 @@ type queries struct {
 	lock, person, personParts                                         string
 	putPerson, deleteKeys, insertKeys                                 string
 	insertPart, updatePart, participant, hasEvent, insertEvent, count string
-	dueTimers, nextDue, counters                                      string
+	dueTimers, claimTimers, nextDue, counters                         string
 	events, participants                                              string // prefixes of built queries
 }
 
@@ -177,7 +179,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (id) DO NOTHING`),
 		updatePart: r.Replace(`
 UPDATE {{s}}.participants
-SET flow_id = $2, flow_version = $3, status = $4, element = $5, due_at = $6, due_ns = $7, parked = $8, version = $9, data = $10
+SET flow_id = $2, flow_version = $3, status = $4, element = $5, due_at = $6, due_ns = $7, parked = $8, version = $9, data = $10,
+	claimed_until = CASE WHEN due_at IS NOT DISTINCT FROM $6 AND due_ns = $7 AND parked = $8 THEN claimed_until END
 WHERE id = $1`),
 		participant: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE id = $1`),
 		hasEvent:    r.Replace(`SELECT EXISTS (SELECT 1 FROM {{s}}.events WHERE person_id = $1 AND id = $2)`),
@@ -191,12 +194,31 @@ ON CONFLICT (flow_id, flow_version, element, key, shard) DO UPDATE SET n = c.n +
 		dueTimers: r.Replace(`
 SELECT due_at, due_ns, person_id, id FROM {{s}}.participants
 WHERE due_at IS NOT NULL AND NOT parked AND (due_at, due_ns) <= ($1, $2)
+	AND (claimed_until IS NULL OR claimed_until <= $1)
 ORDER BY due_at, due_ns, id
 LIMIT $3`),
+		claimTimers: r.Replace(`
+UPDATE {{s}}.participants SET claimed_until = $4
+WHERE id IN (
+	SELECT id FROM {{s}}.participants
+	WHERE due_at IS NOT NULL AND NOT parked AND (due_at, due_ns) <= ($1, $2)
+		AND (claimed_until IS NULL OR claimed_until <= $1)
+	ORDER BY due_at, due_ns, id
+	LIMIT $3
+	FOR UPDATE SKIP LOCKED)
+RETURNING due_at, due_ns, person_id, id`),
+		// A claimed timer is due again when its claim ends.
 		nextDue: r.Replace(`
-SELECT due_at, due_ns FROM {{s}}.participants
-WHERE due_at IS NOT NULL AND NOT parked
-ORDER BY due_at, due_ns
+SELECT at, ns FROM (
+	(SELECT due_at AS at, due_ns AS ns FROM {{s}}.participants
+	 WHERE due_at IS NOT NULL AND NOT parked AND claimed_until IS NULL
+	 ORDER BY due_at, due_ns LIMIT 1)
+	UNION ALL
+	(SELECT claimed_until, 0::smallint FROM {{s}}.participants
+	 WHERE claimed_until IS NOT NULL AND due_at IS NOT NULL AND NOT parked
+	 ORDER BY claimed_until LIMIT 1)
+) AS next
+ORDER BY at, ns
 LIMIT 1`),
 		counters: r.Replace(`
 SELECT flow_version, element, key, sum(n)::bigint FROM {{s}}.counters
@@ -331,6 +353,39 @@ func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]stor
 	if err != nil {
 		return nil, fmt.Errorf("postgres: due timers: %w", err)
 	}
+	return out, nil
+}
+
+var _ store.TimerClaimer = (*Store)(nil)
+
+// ClaimTimers implements store.TimerClaimer: it marks up to limit due
+// timers claimed until now+lease, skipping rows other transactions hold,
+// so that processes ticking at once take different timers.
+func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.Timer, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	at, ns := splitTime(now)
+	until := now.Add(max(lease, time.Microsecond)).UTC()
+	rows, _ := s.pool.Query(ctx, s.sql.claimTimers, at, ns, limit, until)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Timer, error) {
+		var t store.Timer
+		var due time.Time
+		var dueNS int16
+		err := row.Scan(&due, &dueNS, &t.PersonID, &t.ParticipantID)
+		t.Due = joinTime(due, dueNS)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim timers: %w", err)
+	}
+	// RETURNING keeps no order.
+	slices.SortFunc(out, func(a, b store.Timer) int {
+		if c := a.Due.Compare(b.Due); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.ParticipantID[:], b.ParticipantID[:])
+	})
 	return out, nil
 }
 
