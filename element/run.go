@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -153,7 +152,7 @@ func (r *Run) SetAttribute(name string, v any) {
 			v = nil
 		}
 	}
-	if equalValues(old, v) {
+	if store.Equal(old, v) {
 		return
 	}
 	r.Edit().Set(name, v)
@@ -245,15 +244,4 @@ func (r *Run) TimeZone(personal bool) *time.Location {
 		return time.UTC
 	}
 	return r.Location
-}
-
-func equalValues(a, b any) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	if ta, ok := a.(time.Time); ok {
-		tb, ok := b.(time.Time)
-		return ok && ta.Equal(tb)
-	}
-	return reflect.DeepEqual(a, b)
 }

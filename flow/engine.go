@@ -302,19 +302,11 @@ func (e *Engine) transition(ctx context.Context, flowID string, to store.FlowSta
 	if err != nil {
 		return err
 	}
-	if !contains(statusStrings(from), string(st.Status)) {
+	if !slices.Contains(from, st.Status) {
 		return fmt.Errorf("flow %q is %s, cannot become %s: %w", flowID, st.Status, to, ErrBadTransition)
 	}
 	defer e.invalidateTriggers()
 	return e.store.SetFlowStatus(ctx, flowID, st.Status, to, e.clock.Now())
-}
-
-func statusStrings(s []store.FlowStatus) []string {
-	out := make([]string, len(s))
-	for i, x := range s {
-		out[i] = string(x)
-	}
-	return out
 }
 
 // unpark re-arms the timers parked while the flow was paused.
@@ -391,19 +383,18 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
 	case ev.Name == "":
 		return fmt.Errorf("%w: event %q has no name", ErrBadEvent, ev.ID)
 	}
-	for k, v := range ev.Properties {
-		if _, ok := store.TypeOf(v); !ok && v != nil {
-			if _, err := store.Convert(store.Number, v); err != nil {
-				return fmt.Errorf("%w: event %q: property %q has unsupported type %T", ErrBadEvent, ev.ID, k, v)
-			}
-		}
-	}
 	c := *ev
 	c.Properties = store.CloneValues(ev.Properties)
 	for k, v := range c.Properties {
-		if _, ok := store.TypeOf(v); !ok && v != nil {
-			c.Properties[k], _ = store.Convert(store.Number, v)
+		if _, ok := store.TypeOf(v); ok || v == nil {
+			continue
 		}
+		// Go integers and float32 become numbers; anything else is refused.
+		f, err := store.Convert(store.Number, v)
+		if err != nil {
+			return fmt.Errorf("%w: event %q: property %q has unsupported type %T", ErrBadEvent, ev.ID, k, v)
+		}
+		c.Properties[k] = f
 	}
 	if c.Time.IsZero() {
 		c.Time = e.clock.Now()
@@ -445,11 +436,8 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 		if err := e.checkPerson(after); err != nil {
 			return err
 		}
-		s.queue = append(s.queue, personEvents(before, after, s.now)...)
-		for _, ev := range s.queue {
-			if err := s.tx.AddEvent(ev); err != nil {
-				return err
-			}
+		for _, ev := range personEvents(before, after, s.now) {
+			s.record(ev)
 		}
 		s.person = after
 		s.personDirty = true
@@ -541,7 +529,6 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		if err != nil || len(due) == 0 {
 			return fired, err
 		}
-		progress := false
 		for _, t := range due {
 			ok, err := e.fire(ctx, t, now, status)
 			if err != nil {
@@ -550,9 +537,8 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 			if ok {
 				fired++
 			}
-			progress = true
 		}
-		if !progress || len(due) < e.cfg.TickBatch {
+		if len(due) < e.cfg.TickBatch {
 			// Timers fired in this round may have armed new ones already
 			// due; take another round only when there may be more.
 			if next, ok, err := e.store.NextDue(ctx); err != nil || !ok || next.After(now) {

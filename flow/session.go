@@ -780,7 +780,7 @@ func personEvents(before, after *store.Person, now time.Time) []*store.Event {
 		if !has {
 			cur = nil
 		}
-		if !sameValue(old, cur) {
+		if !store.Equal(old, cur) {
 			add(store.AttributeChanged, map[string]any{"attribute": n, "old": old, "new": cur})
 		}
 	}
@@ -805,14 +805,6 @@ func personEvents(before, after *store.Person, now time.Time) []*store.Event {
 		}
 	}
 	return out
-}
-
-func sameValue(a, b any) bool {
-	if ta, ok := a.(time.Time); ok {
-		tb, ok := b.(time.Time)
-		return ok && ta.Equal(tb)
-	}
-	return fmt.Sprint(a) == fmt.Sprint(b) && fmt.Sprintf("%T", a) == fmt.Sprintf("%T", b)
 }
 
 func humanDuration(d time.Duration) string {

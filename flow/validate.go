@@ -3,6 +3,7 @@ package flow
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,7 +173,7 @@ func compile(f *Flow, d decls) (*compiled, error) {
 		}
 		allowed := branchesOf(n)
 		for branch, target := range n.Next {
-			if !contains(allowed, branch) {
+			if !slices.Contains(allowed, branch) {
 				return nil, &ValidationError{ElementID: n.ID, Field: "next." + branch, Err: fmt.Errorf("%s has no branch %q (it has %v)", n.Element.Kind(), branch, allowed)}
 			}
 			if target == "" {
@@ -207,15 +208,6 @@ func compile(f *Flow, d decls) (*compiled, error) {
 
 // reservedNames are the names the expression environment uses.
 var reservedNames = map[string]bool{"person": true, "entry": true, "event": true, "now": true}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 func asValidation(err error) error {
 	var ve *ValidationError

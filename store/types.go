@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"time"
 )
 
@@ -185,4 +186,18 @@ func Zero(t Type) any {
 		return map[string]any{}
 	}
 	return nil
+}
+
+// Equal reports whether two values in their Go form are the same value:
+// times are compared as instants, lists and objects deeply, nil only
+// equals nil.
+func Equal(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	return reflect.DeepEqual(a, b)
 }
