@@ -176,9 +176,11 @@ func conditionErr(field string, err error) error {
 	return &FieldError{Field: field, Err: err}
 }
 
-// subjectOf is the segment view of a step.
+// subjectOf is the segment view of a step, valid until the next call: it
+// lives in r, so that a step allocates none.
 func subjectOf(r *Run) *segment.Subject {
-	sub := &segment.Subject{Person: r.Person, Now: r.Now, Location: r.Location, EnteredAt: r.EnteredAt, Vars: r.Vars, Entry: r.Entry}
+	sub := &r.subject
+	*sub = segment.Subject{Person: r.Person, Now: r.Now, Location: r.Location, EnteredAt: r.EnteredAt, Vars: r.Vars, Entry: r.Entry}
 	if r.Services != nil {
 		sub.Events = r.Services.History
 	}

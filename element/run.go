@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
@@ -47,6 +48,7 @@ type Run struct {
 	envMap   map[string]any
 	changed  bool
 	counters []store.Counter
+	subject  segment.Subject // lent by subjectOf, reused across steps
 }
 
 // Services are what the host and the engine lend to elements.
@@ -219,6 +221,7 @@ func (r *Run) Reset(to Run) {
 	emitted, counters, env := r.emitted[:0], r.counters[:0], r.envMap
 	clear(r.emitted)
 	*r = to
+	r.subject = segment.Subject{}
 	r.emitted, r.counters, r.envMap = emitted, counters, env
 }
 

@@ -307,15 +307,22 @@ func ownMessage(r *Run, ev *store.Event) (bool, error) {
 
 // occurred saves the variable sets and goes on by "occurred".
 func (w *WaitForEvent) occurred(r *Run, ev *store.Event, how string) (Outcome, error) {
-	reason := fmt.Sprintf("%s/%s occurred%s (event %s at %s)", w.Event.Category, w.Event.Name, how, ev.ID, ev.Time.In(r.TimeZone(false)).Format("2006-01-02 15:04 MST"))
 	saved, err := saveEventVars(r, ev, w.Set)
 	if err != nil {
 		return Outcome{}, err
 	}
+	// Appended rather than formatted: a wait for an event is the step a
+	// busy flow runs most.
+	var buf [160]byte
+	b := append(buf[:0], w.Event.Category...)
+	b = append(append(append(b, '/'), w.Event.Name...), " occurred"...)
+	b = append(append(append(b, how...), " (event "...), ev.ID...)
+	b = ev.Time.In(r.TimeZone(false)).AppendFormat(append(b, " at "...), "2006-01-02 15:04 MST")
+	b = append(b, ')')
 	if saved != "" {
-		reason += "; saved " + saved
+		b = append(append(b, "; saved "...), saved...)
 	}
-	return Next(BranchOccurred, reason), nil
+	return Next(BranchOccurred, string(b)), nil
 }
 
 // saveEventVars evaluates every variable set for ev, then assigns them all,

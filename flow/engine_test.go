@@ -581,3 +581,20 @@ func TestConcurrentTicksShareTimers(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok)
 }
+
+// Entering and leaving a flow are Product events in the person's history,
+// named by the participant, so that a host can tell whose they are.
+func TestProductEventsNameTheParticipant(t *testing.T) {
+	h := newHarness(t, flow.Config{})
+	h.publish(t, flow.New("f", "F").Add("a", tag("x"), nil))
+	who := store.PersonRef{ExternalID: "p1"}
+	id, err := h.eng.Enter(h.ctx, "f", who, nil)
+	require.NoError(t, err)
+	evs, err := h.eng.Events(h.ctx, who, store.EventQuery{Category: store.Product})
+	require.NoError(t, err)
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.Name+" "+ev.ID)
+	}
+	require.Equal(t, []string{store.EnteredFlow + " " + id.String() + ":entered", store.ExitedFlow + " " + id.String() + ":exited"}, got)
+}

@@ -22,6 +22,14 @@ type session struct {
 	tx       store.Tx
 	personID uuid.UUID
 	now      time.Time
+	// The call: fn runs in the person's transaction (txFn, bound once per
+	// session); newcomer names a person the session creates if missing,
+	// and byRef calls fail when the person is missing.
+	fn        func(*session) error
+	txFn      func(store.Tx) error
+	historyFn func(*store.EventQuery) ([]*store.Event, error) // history, bound once
+	newcomer  *store.PersonRef
+	byRef     bool
 
 	person      *store.Person
 	personDirty bool
@@ -54,6 +62,7 @@ type session struct {
 	// Held here so a session allocates them along with itself.
 	runBuf      element.Run
 	servicesBuf element.Services
+	waitBuf     element.Wait
 	spareVars   map[string]any // empty; lent to steps of participants without variables
 	spareWait   *store.Wait    // a wait left in this session, for the next one
 }
@@ -76,34 +85,20 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 	}
 	for attempt := 0; ; attempt++ {
 		id, err := e.store.FindPerson(ctx, who)
-		isNew := false
+		var newcomer *store.PersonRef
 		if errors.Is(err, store.ErrNotFound) && create && who.Key() != "" {
 			if id, err = uuid.NewV7(); err != nil {
 				return err
 			}
-			isNew = true
+			nc := who
+			newcomer = &nc
 		} else if err != nil {
 			return err
 		}
-		err = e.update(ctx, id, func(s *session) error {
-			if s.person == nil {
-				if !isNew {
-					return fmt.Errorf("person %s: %w", id, store.ErrNotFound)
-				}
-				s.person = &store.Person{ID: id, ExternalID: who.ExternalID, CreatedAt: s.now}
-				if who.Phone != "" {
-					s.person.Phones = []string{who.Phone}
-				}
-				if who.Email != "" {
-					s.person.Emails = []string{who.Email}
-				}
-				s.personDirty = true
-			}
-			return fn(s)
-		})
+		err = e.run(ctx, id, true, newcomer, fn)
 		// A person created by a concurrent call under the same key: find
 		// them and go again.
-		if isNew && errors.Is(err, store.ErrConflict) && attempt < 3 {
+		if newcomer != nil && errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue
 		}
 		if errors.Is(err, errDuplicateEvent) {
@@ -117,40 +112,20 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 // session's events and entries, and commits; effects on other people run
 // after the commit.
 func (e *Engine) update(ctx context.Context, personID uuid.UUID, fn func(*session) error) error {
-	var after []func(context.Context) error
+	return e.run(ctx, personID, false, nil, fn)
+}
+
+// run is update for withPerson (byRef): the person must exist, unless
+// newcomer is set, in which case the session creates them under
+// newcomer's keys.
+func (e *Engine) run(ctx context.Context, personID uuid.UUID, byRef bool, newcomer *store.PersonRef, fn func(*session) error) error {
 	s := sessions.Get().(*session)
 	defer s.release()
-	err := e.store.Update(ctx, personID, func(tx store.Tx) (err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				se, ok := v.(sessionError)
-				if !ok {
-					panic(v)
-				}
-				err = se.err
-			}
-		}()
-		s.reset(e, ctx, tx, personID)
-		p, err := tx.Person()
-		switch {
-		case err == nil:
-			s.person = p
-		case !errors.Is(err, store.ErrNotFound):
-			return err
-		}
-		if err := fn(s); err != nil {
-			return err
-		}
-		if err := s.drain(); err != nil {
-			return err
-		}
-		after = s.after
-		return s.flush()
-	})
-	if err != nil {
+	s.e, s.ctx, s.personID, s.byRef, s.newcomer, s.fn = e, ctx, personID, byRef, newcomer, fn
+	if err := e.store.Update(ctx, personID, s.txFn); err != nil {
 		return err
 	}
-	for _, f := range after {
+	for _, f := range s.after {
 		if err := f(ctx); err != nil {
 			e.log.WarnContext(ctx, "flowkit: entering another person into a flow failed", "err", err)
 		}
@@ -158,15 +133,74 @@ func (e *Engine) update(ctx context.Context, personID uuid.UUID, fn func(*sessio
 	return nil
 }
 
+// inTx is the session's transaction function, bound once per pooled
+// session so that a call allocates no closure for it.
+func (s *session) inTx(tx store.Tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			se, ok := v.(sessionError)
+			if !ok {
+				panic(v)
+			}
+			err = se.err
+		}
+	}()
+	s.reset(tx)
+	p, err := tx.Person()
+	switch {
+	case err == nil:
+		s.person = p
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	case s.newcomer == nil:
+		if s.byRef {
+			return fmt.Errorf("person %s: %w", s.personID, store.ErrNotFound)
+		}
+		// An engine call on a participant's person: fn decides.
+	default:
+		who := s.newcomer
+		s.person = &store.Person{ID: s.personID, ExternalID: who.ExternalID, CreatedAt: s.now}
+		if who.Phone != "" {
+			s.person.Phones = []string{who.Phone}
+		}
+		if who.Email != "" {
+			s.person.Emails = []string{who.Email}
+		}
+		s.personDirty = true
+	}
+	if err := s.fn(s); err != nil {
+		return err
+	}
+	if err := s.drain(); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
 // sessions recycles sessions, and with them the buffers of their Run:
 // a call is short and the engine makes millions of them.
-var sessions = sync.Pool{New: func() any { return new(session) }}
+var sessions = sync.Pool{New: func() any {
+	s := new(session)
+	s.txFn, s.historyFn = s.inTx, s.history
+	return s
+}}
 
 // reset readies a recycled session for a call, keeping its buffers.
-func (s *session) reset(e *Engine, ctx context.Context, tx store.Tx, personID uuid.UUID) {
-	run, counts, marks, queue, states, spare := s.runBuf, s.counts[:0], s.marks[:0], s.queue[:0], s.states[:0], s.spareVars
-	*s = session{e: e, ctx: ctx, tx: tx, personID: personID, now: e.clock.Now()}
-	s.runBuf, s.counts, s.marks, s.queue, s.states, s.spareVars = run, counts, marks, queue, states, spare
+// It keeps the call (engine, person, fn): a store may run the transaction
+// function more than once.
+func (s *session) reset(tx store.Tx) {
+	clear(s.counts[:cap(s.counts)])
+	clear(s.marks[:cap(s.marks)])
+	clear(s.queue[:cap(s.queue)])
+	clear(s.states[:cap(s.states)])
+	keep := session{
+		e: s.e, ctx: s.ctx, tx: tx, personID: s.personID, now: s.e.clock.Now(), newcomer: s.newcomer, byRef: s.byRef, fn: s.fn, txFn: s.txFn, historyFn: s.historyFn,
+		runBuf: s.runBuf, counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0], states: s.states[:0], spareVars: s.spareVars,
+	}
+	if len(keep.spareVars) > 0 { // a failed attempt may have written into it
+		keep.spareVars = nil
+	}
+	*s = keep
 }
 
 // release clears what the session points to and returns it to the pool.
@@ -182,7 +216,7 @@ func (s *session) release() {
 	if len(spare) > 0 { // a failed step may have written into it
 		spare = nil
 	}
-	*s = session{runBuf: run, counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0], states: s.states[:0], spareVars: spare}
+	*s = session{txFn: s.txFn, historyFn: s.historyFn, runBuf: run, counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0], states: s.states[:0], spareVars: spare}
 	sessions.Put(s)
 }
 
@@ -373,7 +407,8 @@ func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) {
 		return
 	}
 	r := s.newRun(c, p, w.Event)
-	r.Wait = &element.Wait{Until: p.Wait.Deadline, Events: p.Wait.Events, State: p.Wait.State}
+	s.waitBuf = element.Wait{Until: p.Wait.Deadline, Events: p.Wait.Events, State: p.Wait.State}
+	r.Wait = &s.waitBuf
 	out, err := callElement(func() (element.Outcome, error) { return n.resumer.Resume(s.ctx, r, w) })
 	s.apply(c, p, n, r, out, err)
 	s.advance(c, p, nil)
@@ -580,10 +615,24 @@ type countKey struct {
 
 // emit records an engine event about the participant.
 func (s *session) emit(p *store.Participant, cat store.Category, name string, props map[string]any, suffix string) {
+	var buf [64]byte
+	id := append(appendUUID(buf[:0], p.ID), ':')
 	s.record(&store.Event{
-		ID: p.ID.String() + ":" + suffix, PersonID: s.personID, Category: cat, Name: name,
+		ID: string(append(id, suffix...)), PersonID: s.personID, Category: cat, Name: name,
 		Properties: props, Time: s.now,
 	})
+}
+
+// appendUUID appends id in its canonical text form, as id.String() does.
+func appendUUID(b []byte, id uuid.UUID) []byte {
+	const digits = "0123456789abcdef"
+	for i, x := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, digits[x>>4], digits[x&0xf])
+	}
+	return b
 }
 
 // record stores an event and queues it for the person's participants.
@@ -716,12 +765,15 @@ func (s *session) marksOf(p *store.Participant) *participantMarks {
 func (s *session) servicesFor() *element.Services {
 	if s.services == nil {
 		s.servicesBuf = s.e.services
-		s.servicesBuf.History = s.tx.Events
+		s.servicesBuf.History = s.historyFn
 		s.servicesBuf.Flows = sessionFlows{s}
 		s.services = &s.servicesBuf
 	}
 	return s.services
 }
+
+// history reads the person's events in the session's transaction.
+func (s *session) history(q *store.EventQuery) ([]*store.Event, error) { return s.tx.Events(q) }
 
 // sessionFlows lets steps enter people into flows.
 type sessionFlows struct{ s *session }

@@ -41,7 +41,7 @@ func cartFlow() *flow.Flow {
 
 // fillWaiting makes an engine with n people, each with one participant
 // waiting in cartFlow.
-func fillWaiting(b *testing.B, n int) (*flow.Engine, []store.PersonRef) {
+func fillWaiting(b testing.TB, n int) (*flow.Engine, []store.PersonRef) {
 	b.Helper()
 	ctx := context.Background()
 	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(t0)})

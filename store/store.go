@@ -34,7 +34,8 @@ type Store interface {
 	PublishFlow(ctx context.Context, v *FlowVersion) (int, error)
 	// FlowVersion returns one published version.
 	FlowVersion(ctx context.Context, flowID string, version int) (*FlowVersion, error)
-	// Flow returns a flow's state.
+	// Flow returns a flow's state. The state is read-only: a store may
+	// hand out the record it keeps.
 	Flow(ctx context.Context, flowID string) (*FlowState, error)
 	// Flows returns every flow's state, ordered by flow ID.
 	Flows(ctx context.Context) ([]FlowState, error)
@@ -83,7 +84,8 @@ type Tx interface {
 	// flow.
 	Participants() ([]*Participant, error)
 	// PutParticipant creates or replaces a participant of this person (see
-	// Participant.Version), and updates p.Version. The store may keep p.
+	// Participant.Version), and updates p.Version. The store may keep p
+	// and reuse its maps: the caller must not use p after.
 	PutParticipant(p *Participant) error
 	// AddEvent appends an event to the person's history, or fails with
 	// ErrDuplicate when the history holds its ID. The store may keep e

@@ -106,10 +106,9 @@ func shardOf(id uuid.UUID) int { return int(id[15]) % shardCount }
 func (s *Store) PublishFlow(_ context.Context, v *store.FlowVersion) (int, error) {
 	s.flowMu.Lock()
 	defer s.flowMu.Unlock()
-	st, ok := s.flows[v.FlowID]
-	if !ok {
-		st = &store.FlowState{FlowID: v.FlowID, Status: store.FlowDraft}
-		s.flows[v.FlowID] = st
+	st := store.FlowState{FlowID: v.FlowID, Status: store.FlowDraft}
+	if cur, ok := s.flows[v.FlowID]; ok {
+		st = *cur
 	}
 	c := *v
 	c.Version = st.Latest + 1
@@ -117,6 +116,7 @@ func (s *Store) PublishFlow(_ context.Context, v *store.FlowVersion) (int, error
 	s.versions[v.FlowID] = append(s.versions[v.FlowID], &c)
 	st.Latest = c.Version
 	st.UpdatedAt = v.PublishedAt
+	s.flows[v.FlowID] = &st // replaced, never changed: Flow hands it out
 	return c.Version, nil
 }
 
@@ -141,8 +141,7 @@ func (s *Store) Flow(_ context.Context, flowID string) (*store.FlowState, error)
 	if !ok {
 		return nil, fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
 	}
-	c := *st
-	return &c, nil
+	return st, nil // read-only by contract (see store.Store.Flow)
 }
 
 // Flows implements store.Store.
@@ -168,8 +167,10 @@ func (s *Store) SetFlowStatus(_ context.Context, flowID string, from, to store.F
 	if st.Status != from {
 		return fmt.Errorf("flow %q is %s, not %s: %w", flowID, st.Status, from, store.ErrConflict)
 	}
-	st.Status = to
-	st.UpdatedAt = at
+	c := *st
+	c.Status = to
+	c.UpdatedAt = at
+	s.flows[flowID] = &c
 	return nil
 }
 
@@ -243,6 +244,7 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 // lock, also when fn panics.
 func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) error) error {
 	tx := &tx{s: s, ps: ps}
+	tx.parts, tx.events = tx.partsBuf[:0], tx.eventsBuf[:0]
 	committed := false
 	defer func() {
 		tx.done = true
@@ -351,7 +353,10 @@ func (s *Store) reindex(ps *personState, p *store.Person) error {
 
 func (s *Store) putParticipant(ps *personState, p *store.Participant) {
 	vars := compactVars(p.Vars)
-	p.Vars = nil // the store keeps p (see store.Tx.PutParticipant)
+	// The store owns p and its map (see store.Tx.PutParticipant): the map
+	// goes back to the pool the next read of a participant takes from.
+	recycleVars(p.Vars)
+	p.Vars = nil
 	i := slices.IndexFunc(ps.parts, func(q *store.Participant) bool { return q.ID == p.ID })
 	if i < 0 {
 		ps.parts = append(ps.parts, p)
@@ -383,11 +388,31 @@ func compactVars(m map[string]any) []varEntry {
 	return out
 }
 
+// varMaps recycles the variable maps of participants read for a step and
+// put back: every step of a participant with variables would otherwise
+// allocate one, and a small map is a few hundred bytes.
+var varMaps = sync.Pool{New: func() any { return make(map[string]any, 8) }}
+
+// maxPooledVars is the size above which a variable map is not recycled:
+// clearing it would cost more than allocating.
+const maxPooledVars = 8
+
+func recycleVars(m map[string]any) {
+	if m != nil && len(m) <= maxPooledVars {
+		clear(m)
+		varMaps.Put(m)
+	}
+}
+
 // clone returns a copy of the stored parts[i], variables included.
 func (ps *personState) clone(i int) *store.Participant {
 	c := ps.parts[i].Clone()
 	if vs := ps.vars[i]; len(vs) > 0 {
-		c.Vars = make(map[string]any, len(vs))
+		if len(vs) <= maxPooledVars {
+			c.Vars = varMaps.Get().(map[string]any)
+		} else {
+			c.Vars = make(map[string]any, len(vs))
+		}
 		for _, v := range vs {
 			c.Vars[v.name] = store.CloneValue(v.value)
 		}

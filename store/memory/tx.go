@@ -24,6 +24,9 @@ type tx struct {
 	// reserved holds the IDs of new participants claimed in the store's
 	// participant index; Update releases them unless the tx commits.
 	reserved []uuid.UUID
+	// Room for the writes of a typical step, allocated with the tx.
+	partsBuf  [1]*store.Participant
+	eventsBuf [2]*store.Event
 }
 
 func (t *tx) Person() (*store.Person, error) {
