@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sort"
 	"strings"
@@ -31,14 +32,20 @@ type Store struct {
 	people [shardCount]peopleShard
 	parts  [shardCount]partShard
 
-	keyMu sync.RWMutex
-	keys  map[string]uuid.UUID // Person.Keys() -> person
+	// keys find people by external id, phone and email, in shards by the
+	// key's hash so that lookups from many goroutines share no lock.
+	keys    [shardCount]keyShard
+	keySeed maphash.Seed
 
-	timerMu  sync.Mutex
-	timers   timerHeap
-	armed    map[uuid.UUID]armedTimer // participant -> its live heap entry
-	timerSeq uint64                   // numbers heap entries
-	inflight []inflightTimer          // handed out, not yet requeued
+	timerMu sync.Mutex
+	timers  timerHeap
+	// slots hold each armed participant's live heap entry; a participant
+	// names its slot in personState.slots, a heap entry in timerEntry.slot.
+	// Freed slots are reused: the entry's seq tells a stale entry apart.
+	slots     []armedTimer
+	freeSlots []uint32
+	timerSeq  uint64          // numbers heap entries
+	inflight  []inflightTimer // handed out, not yet requeued
 
 	// counters are spread over shards by person, so that commits of
 	// different people seldom wait for one lock; Counters sums them.
@@ -77,7 +84,9 @@ type personState struct {
 	parts  []*store.Participant
 	// vars holds the variables of parts[i], which are stored without
 	// them: a slice of pairs takes a fraction of a map's memory.
-	vars     [][]varEntry
+	vars [][]varEntry
+	// slots[i] is one past the timer slot of parts[i], 0 for none.
+	slots    []uint32
 	events   []*store.Event // by time
 	eventIDs map[string]struct{}
 }
@@ -87,12 +96,14 @@ func New() *Store {
 	s := &Store{
 		flows:    map[string]*store.FlowState{},
 		versions: map[string][]*store.FlowVersion{},
-		keys:     map[string]uuid.UUID{},
-		armed:    map[uuid.UUID]armedTimer{},
+		keySeed:  maphash.MakeSeed(),
 	}
 	for i := range s.people {
 		s.people[i].m = map[uuid.UUID]*personState{}
 		s.parts[i].m = map[uuid.UUID]*personState{}
+	}
+	for i := range s.keys {
+		s.keys[i].m = map[personKey]uuid.UUID{}
 	}
 	for i := range s.counters {
 		s.counters[i].m = map[counterKey]int64{}
@@ -191,15 +202,62 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 		}
 		return uuid.Nil, fmt.Errorf("person %s: %w", ref.ID, store.ErrNotFound)
 	}
-	key := ref.Key()
-	s.keyMu.RLock()
-	id, ok := s.keys[key]
-	s.keyMu.RUnlock()
+	k := keyOf(ref)
+	sh := s.keyShard(k)
+	sh.mu.RLock()
+	id, ok := sh.m[k]
+	sh.mu.RUnlock()
 	if !ok {
-		return uuid.Nil, fmt.Errorf("person %s: %w", strings.TrimLeft(key, "xpe:"), store.ErrNotFound)
+		return uuid.Nil, fmt.Errorf("person %s: %w", k.v, store.ErrNotFound)
 	}
 	return id, nil
 }
+
+// personKey is a lookup key: an external id, phone or email (kind 'x',
+// 'p' or 'e', as in store.Person.Keys). The value shares the person's
+// string.
+type personKey struct {
+	kind byte
+	v    string
+}
+
+type keyShard struct {
+	mu sync.RWMutex
+	m  map[personKey]uuid.UUID
+}
+
+func keyOf(ref store.PersonRef) personKey {
+	switch {
+	case ref.ExternalID != "":
+		return personKey{'x', ref.ExternalID}
+	case ref.Phone != "":
+		return personKey{'p', ref.Phone}
+	}
+	return personKey{'e', ref.Email}
+}
+
+func keysOf(p *store.Person) []personKey {
+	if p == nil {
+		return nil
+	}
+	keys := make([]personKey, 0, 1+len(p.Phones)+len(p.Emails))
+	if p.ExternalID != "" {
+		keys = append(keys, personKey{'x', p.ExternalID})
+	}
+	for _, ph := range p.Phones {
+		keys = append(keys, personKey{'p', ph})
+	}
+	for _, e := range p.Emails {
+		keys = append(keys, personKey{'e', e})
+	}
+	return keys
+}
+
+func (s *Store) keyShardIndex(k personKey) int {
+	return int(maphash.String(s.keySeed, k.v) % shardCount)
+}
+
+func (s *Store) keyShard(k personKey) *keyShard { return &s.keys[s.keyShardIndex(k)] }
 
 func (s *Store) state(id uuid.UUID, create bool) *personState {
 	sh := &s.people[shardOf(id)]
@@ -330,37 +388,53 @@ func (s *Store) reindex(ps *personState, p *store.Person) error {
 		slices.Equal(old.Phones, p.Phones) && slices.Equal(old.Emails, p.Emails) {
 		return nil // the common case: keys unchanged
 	}
-	newKeys := p.Keys()
-	var oldKeys []string
-	if ps.person != nil {
-		oldKeys = ps.person.Keys()
+	newKeys, oldKeys := keysOf(p), keysOf(ps.person)
+	// Lock every shard involved, in index order, so that the check and the
+	// move are one step for other writers.
+	var shards []int
+	for _, k := range slices.Concat(newKeys, oldKeys) {
+		shards = append(shards, s.keyShardIndex(k))
 	}
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
+	slices.Sort(shards)
+	shards = slices.Compact(shards)
+	for _, i := range shards {
+		s.keys[i].mu.Lock()
+	}
+	defer func() {
+		for _, i := range shards {
+			s.keys[i].mu.Unlock()
+		}
+	}()
 	for _, k := range newKeys {
-		if owner, ok := s.keys[k]; ok && owner != ps.id {
-			return fmt.Errorf("person %s: %s belongs to person %s: %w", ps.id, k[2:], owner, store.ErrConflict)
+		if owner, ok := s.keyShard(k).m[k]; ok && owner != ps.id {
+			return fmt.Errorf("person %s: %s belongs to person %s: %w", ps.id, k.v, owner, store.ErrConflict)
 		}
 	}
 	for _, k := range oldKeys {
-		delete(s.keys, k)
+		delete(s.keyShard(k).m, k)
 	}
 	for _, k := range newKeys {
-		s.keys[k] = ps.id
+		s.keyShard(k).m[k] = ps.id
 	}
 	return nil
 }
 
 func (s *Store) putParticipant(ps *personState, p *store.Participant) {
 	vars := compactVars(p.Vars)
-	// The store owns p and its map (see store.Tx.PutParticipant): the map
-	// goes back to the pool the next read of a participant takes from.
-	recycleVars(p.Vars)
-	p.Vars = nil
 	i := slices.IndexFunc(ps.parts, func(q *store.Participant) bool { return q.ID == p.ID })
+	if i >= 0 {
+		// The store owns p and its map (see store.Tx.PutParticipant): the
+		// map goes back to the pool reads take theirs from. Only a stored
+		// participant's: it was most likely read from the pool, and
+		// recycling new participants' maps would only grow the pool.
+		recycleVars(p.Vars)
+	}
+	p.Vars = nil
 	if i < 0 {
+		i = len(ps.parts)
 		ps.parts = append(ps.parts, p)
 		ps.vars = append(ps.vars, vars)
+		ps.slots = append(ps.slots, 0)
 		sh := &s.parts[shardOf(p.ID)]
 		sh.mu.Lock()
 		sh.m[p.ID] = ps
@@ -369,7 +443,7 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant) {
 		ps.parts[i] = p
 		ps.vars[i] = vars
 	}
-	s.arm(p)
+	s.arm(ps, i)
 }
 
 type varEntry struct {
@@ -420,28 +494,46 @@ func (ps *personState) clone(i int) *store.Participant {
 	return c
 }
 
-// arm keeps the timer heap in step with a participant's Wait.Until. Each
-// participant has at most one live heap entry, the one in armed; the others
-// are stale and skipped, even when their due time is the same (a timer moved
-// back to an earlier time, or parked and unparked).
-func (s *Store) arm(p *store.Participant) {
+// arm keeps the timer heap in step with the Wait.Until of ps.parts[i],
+// whose person's lock the caller holds. Each participant has at most one
+// live heap entry, the one its slot names; the others are stale and
+// skipped, even when their due time is the same (a timer moved back to an
+// earlier time, or parked and unparked).
+func (s *Store) arm(ps *personState, i int) {
+	p := ps.parts[i]
 	on := p.Wait != nil && !p.Wait.Until.IsZero() && !p.Wait.Parked && !p.Status.Done()
+	slot := ps.slots[i]
+	if !on && slot == 0 {
+		return // no timer, before or after
+	}
 	s.timerMu.Lock()
 	defer s.timerMu.Unlock()
-	old, had := s.armed[p.ID]
-	switch {
-	case !on && had:
-		delete(s.armed, p.ID)
-	case on && (!had || old.due != p.Wait.Until.UnixNano()):
+	if !on {
+		s.slots[slot-1] = armedTimer{} // its heap entries are stale now
+		s.freeSlots = append(s.freeSlots, slot-1)
+		ps.slots[i] = 0
+		return
+	}
+	if slot == 0 {
+		if n := len(s.freeSlots); n > 0 {
+			slot = s.freeSlots[n-1] + 1
+			s.freeSlots = s.freeSlots[:n-1]
+		} else {
+			s.slots = append(s.slots, armedTimer{})
+			slot = uint32(len(s.slots))
+		}
+		ps.slots[i] = slot
+	}
+	due := p.Wait.Until.UnixNano()
+	if cur := &s.slots[slot-1]; cur.seq == 0 || cur.due != due {
 		s.timerSeq++
-		e := timerEntry{due: p.Wait.Until.UnixNano(), seq: s.timerSeq, part: p.ID, person: p.PersonID}
-		s.armed[p.ID] = armedTimer{due: e.due, seq: e.seq}
-		s.timers.push(e)
+		*cur = armedTimer{due: due, seq: s.timerSeq}
+		s.timers.push(timerEntry{due: due, seq: s.timerSeq, slot: slot - 1, part: p.ID, person: p.PersonID})
 	}
 }
 
 // live reports whether e is its participant's current heap entry.
-func (s *Store) live(e timerEntry) bool { return s.armed[e.part].seq == e.seq }
+func (s *Store) live(e timerEntry) bool { return s.slots[e.slot].seq == e.seq }
 
 // armedTimer identifies a participant's live heap entry; it is kept small
 // because every waiting participant has one.
@@ -623,6 +715,9 @@ func uuidLess(a, b uuid.UUID) bool { return bytes.Compare(a[:], b[:]) < 0 }
 // Counters implements store.Store.
 func (s *Store) Counters(_ context.Context, flowID string) ([]store.Counter, error) {
 	sum := map[counterKey]int64{}
+	for i := range s.keys {
+		s.keys[i].m = map[personKey]uuid.UUID{}
+	}
 	for i := range s.counters {
 		sh := &s.counters[i]
 		sh.mu.Lock()
@@ -652,6 +747,7 @@ func (s *Store) Counters(_ context.Context, flowID string) ([]store.Counter, err
 type timerEntry struct {
 	due    int64
 	seq    uint64
+	slot   uint32 // index in Store.slots
 	part   uuid.UUID
 	person uuid.UUID
 }

@@ -6,8 +6,19 @@ import (
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/flowkit/flowkit/store/storetest"
+	"github.com/stretchr/testify/require"
 )
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(*testing.T) store.Store { return memory.New() })
+}
+
+// An unknown person is named in the error as the host named them.
+func TestFindPersonNamesTheUnknownKey(t *testing.T) {
+	s := memory.New()
+	for _, ref := range []store.PersonRef{{ExternalID: "emma"}, {Phone: "+4915112345678"}, {Email: "eve@example.com"}} {
+		_, err := s.FindPerson(t.Context(), ref)
+		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorContains(t, err, "person "+ref.ExternalID+ref.Phone+ref.Email+":")
+	}
 }
