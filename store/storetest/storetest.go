@@ -1258,6 +1258,42 @@ var timerTests = []test{
 	{"DueOncePerParticipant", testDueOncePerParticipant},
 	{"NextDue", testNextDue},
 	{"ClaimTimers", testClaimTimers},
+	{"EndedWaitsStayQuiet", testEndedWaitsStayQuiet},
+}
+
+// testEndedWaitsStayQuiet checks that a participant that stopped waiting
+// is never due again, while participants that start waiting after it (and
+// may take over what the store kept for its timer) are due at their own
+// times, once each.
+func testEndedWaitsStayQuiet(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	flow := newFlow(t, s)
+	now := base
+	for i := range 5 {
+		w := waiter(t, s, flow, now.Add(time.Duration(i+1)*time.Minute))
+		w.Status, w.Wait = store.Completed, nil
+		put(t, s, w)
+	}
+	var later []*store.Participant
+	for i := range 5 {
+		later = append(later, waiter(t, s, flow, now.Add(time.Duration(i+1)*time.Hour)))
+	}
+	got, err := s.DueTimers(ctx, now.Add(59*time.Minute), 100)
+	require.NoError(t, err)
+	require.Empty(t, got, "participants that stopped waiting are not due")
+	got, err = s.DueTimers(ctx, now.Add(5*time.Hour), 100)
+	require.NoError(t, err)
+	requireTimers(t, got, later...)
+	for _, w := range later {
+		w.Status, w.Wait = store.Completed, nil
+		put(t, s, w)
+	}
+	got, err = s.DueTimers(ctx, now.Add(6*time.Hour), 100)
+	require.NoError(t, err)
+	require.Empty(t, got)
+	_, ok, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	require.False(t, ok)
 }
 
 // testClaimTimers checks store.TimerClaimer, for stores that have it.
