@@ -384,17 +384,21 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
 		return fmt.Errorf("%w: event %q has no name", ErrBadEvent, ev.ID)
 	}
 	c := *ev
-	c.Properties = store.CloneValues(ev.Properties)
-	for k, v := range c.Properties {
-		if _, ok := store.TypeOf(v); ok || v == nil {
-			continue
+	c.Properties = nil
+	if len(ev.Properties) > 0 {
+		// The history keeps a deep copy, checked and converted in one pass.
+		c.Properties = make(map[string]any, len(ev.Properties))
+		for k, v := range ev.Properties {
+			if _, ok := store.TypeOf(v); !ok && v != nil {
+				// Go integers and float32 become numbers; anything else is refused.
+				f, err := store.Convert(store.Number, v)
+				if err != nil {
+					return fmt.Errorf("%w: event %q: property %q has unsupported type %T", ErrBadEvent, ev.ID, k, v)
+				}
+				v = f
+			}
+			c.Properties[k] = store.CloneValue(v)
 		}
-		// Go integers and float32 become numbers; anything else is refused.
-		f, err := store.Convert(store.Number, v)
-		if err != nil {
-			return fmt.Errorf("%w: event %q: property %q has unsupported type %T", ErrBadEvent, ev.ID, k, v)
-		}
-		c.Properties[k] = f
 	}
 	if c.Time.IsZero() {
 		c.Time = e.clock.Now()
