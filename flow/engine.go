@@ -313,7 +313,9 @@ func (e *Engine) transition(ctx context.Context, flowID string, to store.FlowSta
 func (e *Engine) unpark(ctx context.Context, flowID string) error {
 	return e.eachParticipant(ctx, flowID, func(s *session, p *store.Participant) error {
 		if p.Wait != nil && p.Wait.Parked {
-			p.Wait.Parked = false
+			w := *p.Wait // replaced, never changed (see store.Tx.Participants)
+			w.Parked = false
+			p.Wait = &w
 			s.dirty(p)
 		}
 		return nil
@@ -575,7 +577,9 @@ func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, states 
 			return err
 		}
 		if status == store.FlowPaused {
-			p.Wait.Parked = true
+			w := *p.Wait // replaced, never changed (see store.Tx.Participants)
+			w.Parked = true
+			p.Wait = &w
 			s.dirty(p)
 			return nil
 		}

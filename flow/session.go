@@ -64,7 +64,6 @@ type session struct {
 	servicesBuf element.Services
 	waitBuf     element.Wait
 	spareVars   map[string]any // empty; lent to steps of participants without variables
-	spareWait   *store.Wait    // a wait left in this session, for the next one
 }
 
 type pendingEntry struct {
@@ -524,9 +523,7 @@ func (s *session) moveTo(c *compiled, p *store.Participant, t *node) {
 func (s *session) leaveWait(c *compiled, p *store.Participant, wasWaiting bool) {
 	if wasWaiting {
 		s.count(c, p.Element, keyWaiting, -1)
-		// The wait was read in this session (a copy of the stored one), so
-		// the next wait may reuse it.
-		s.spareWait, p.Wait = p.Wait, nil
+		p.Wait = nil
 	}
 }
 
@@ -544,13 +541,7 @@ func (s *session) waitOf(c *compiled, p *store.Participant, w *element.Wait) *st
 	if until.IsZero() || until.After(bound) {
 		until = bound
 	}
-	sw := s.spareWait
-	if sw == nil {
-		sw = new(store.Wait)
-	}
-	s.spareWait = nil
-	*sw = store.Wait{Until: until, Deadline: w.Until, Events: w.Events, State: w.State}
-	return sw
+	return &store.Wait{Until: until, Deadline: w.Until, Events: w.Events, State: w.State}
 }
 
 // leave ends the participant's journey.

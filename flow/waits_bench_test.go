@@ -82,7 +82,9 @@ func orders(people []store.PersonRef) []*store.Event {
 func BenchmarkWaitDeliver(b *testing.B) { benchWaitDeliver(b, 1) }
 
 // BenchmarkWaitDeliverParallel is BenchmarkWaitDeliver with GOMAXPROCS
-// goroutines delivering, each to its own share of the people.
+// goroutines delivering, each to its own share of the people, as a host
+// does with one consumer per partition of its event stream: "events/s" is
+// then the machine's.
 func BenchmarkWaitDeliverParallel(b *testing.B) { benchWaitDeliver(b, runtime.GOMAXPROCS(0)) }
 
 func benchWaitDeliver(b *testing.B, workers int) {

@@ -81,7 +81,8 @@ type Tx interface {
 	// transaction's person ID. The store may keep p.
 	PutPerson(p *Person) error
 	// Participants returns copies of the person's participants, in every
-	// flow.
+	// flow. A copy's Wait may be the stored one: replace it, never change
+	// it in place.
 	Participants() ([]*Participant, error)
 	// PutParticipant creates or replaces a participant of this person (see
 	// Participant.Version), and updates p.Version. The store may keep p

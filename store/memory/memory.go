@@ -478,20 +478,38 @@ func recycleVars(m map[string]any) {
 	}
 }
 
-// clone returns a copy of the stored parts[i], variables included.
+// clone returns a deep copy of the stored parts[i], variables included.
 func (ps *personState) clone(i int) *store.Participant {
 	c := ps.parts[i].Clone()
+	c.Vars = ps.varsMap(i)
+	return c
+}
+
+// read returns a copy of the stored parts[i] for a transaction: as clone,
+// but sharing the stored wait, which the caller replaces rather than
+// changes (see store.Tx.Participants). Most reads end the wait they share.
+func (ps *personState) read(i int) *store.Participant {
+	c := *ps.parts[i]
+	// Two spare slots, as Participant.Clone leaves.
+	c.Journal = append(make([]store.Step, 0, len(c.Journal)+2), c.Journal...)
+	c.Vars = ps.varsMap(i)
+	return &c
+}
+
+// varsMap returns the variables of parts[i] as a map, nil for none.
+func (ps *personState) varsMap(i int) map[string]any {
+	var m map[string]any
 	if vs := ps.vars[i]; len(vs) > 0 {
 		if len(vs) <= maxPooledVars {
-			c.Vars = varMaps.Get().(map[string]any)
+			m = varMaps.Get().(map[string]any)
 		} else {
-			c.Vars = make(map[string]any, len(vs))
+			m = make(map[string]any, len(vs))
 		}
 		for _, v := range vs {
-			c.Vars[v.name] = store.CloneValue(v.value)
+			m[v.name] = store.CloneValue(v.value)
 		}
 	}
-	return c
+	return m
 }
 
 // arm keeps the timer heap in step with the Wait.Until of ps.parts[i],
@@ -715,9 +733,6 @@ func uuidLess(a, b uuid.UUID) bool { return bytes.Compare(a[:], b[:]) < 0 }
 // Counters implements store.Store.
 func (s *Store) Counters(_ context.Context, flowID string) ([]store.Counter, error) {
 	sum := map[counterKey]int64{}
-	for i := range s.keys {
-		s.keys[i].m = map[personKey]uuid.UUID{}
-	}
 	for i := range s.counters {
 		sh := &s.counters[i]
 		sh.mu.Lock()

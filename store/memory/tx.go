@@ -63,7 +63,7 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 		if q := t.pending(p); q != nil {
 			out = append(out, q.Clone())
 		} else {
-			out = append(out, t.ps.clone(i))
+			out = append(out, t.ps.read(i))
 		}
 	}
 	for _, p := range t.parts {

@@ -624,6 +624,14 @@ func testValuesAreCopies(t *testing.T, s store.Store) {
 		q.Wait.State["s"] = "mutated"
 		q.Journal[0].Reason = "mutated"
 	}
+	// A transaction's copy may share the stored wait: it is replaced,
+	// never changed in place (see store.Tx.Participants).
+	mutateTxPart := func(q *store.Participant) {
+		w := *q.Wait
+		w.State = map[string]any{"s": "x"}
+		q.Wait = &w
+		mutatePart(q)
+	}
 	check := func(what string) {
 		t.Helper()
 		got, err := txPerson(t, s, p.ID)
@@ -648,7 +656,7 @@ func testValuesAreCopies(t *testing.T, s store.Store) {
 		parts, err := tx.Participants()
 		require.NoError(t, err)
 		require.Len(t, parts, 1)
-		mutatePart(parts[0])
+		mutateTxPart(parts[0])
 		q, err = tx.Person()
 		require.NoError(t, err)
 		require.Equal(t, want, normPerson(q), "Tx.Person returns a copy")
@@ -1576,6 +1584,9 @@ func testCountersAccumulate(t *testing.T, s store.Store) {
 	}, counters(t, s, flow))
 	require.Equal(t, []store.Counter{c(other, 1, "a", "entered", 5)}, counters(t, s, other))
 	require.Empty(t, counters(t, s, uniq(t, "flow")))
+	// Reading counters changes nothing else.
+	requireFound(t, s, store.PersonRef{ExternalID: p.ExternalID}, p.ID)
+	requireFound(t, s, store.PersonRef{Email: q.Emails[0]}, q.ID)
 }
 
 // ---------------------------------------------------------------------------
@@ -1738,8 +1749,10 @@ func testReadsDuringWrites(t *testing.T, s store.Store) {
 						return err
 					}
 					for _, q := range parts {
-						q.Wait.Until = q.Wait.Until.Add(time.Second)
-						q.Wait.Parked = i%5 == 0
+						w := *q.Wait // replaced, never changed in place
+						w.Until = w.Until.Add(time.Second)
+						w.Parked = i%5 == 0
+						q.Wait = &w
 						if err := tx.PutParticipant(q); err != nil {
 							return err
 						}
