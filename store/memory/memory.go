@@ -420,8 +420,12 @@ func (s *Store) reindex(ps *personState, p *store.Person) error {
 }
 
 func (s *Store) putParticipant(ps *personState, p *store.Participant) {
-	vars := compactVars(p.Vars)
 	i := slices.IndexFunc(ps.parts, func(q *store.Participant) bool { return q.ID == p.ID })
+	var old []varEntry
+	if i >= 0 {
+		old = ps.vars[i]
+	}
+	vars := compactVars(old, p.Vars)
 	if i >= 0 {
 		// The store owns p and its map (see store.Tx.PutParticipant): the
 		// map goes back to the pool reads take theirs from. Only a stored
@@ -451,11 +455,16 @@ type varEntry struct {
 	value any
 }
 
-func compactVars(m map[string]any) []varEntry {
+// compactVars returns m as pairs, in old's array when it has the room
+// exactly: only the store holds it, and the commit replaces it.
+func compactVars(old []varEntry, m map[string]any) []varEntry {
 	if len(m) == 0 {
 		return nil
 	}
-	out := make([]varEntry, 0, len(m))
+	out := old[:0]
+	if cap(old) != len(m) {
+		out = make([]varEntry, 0, len(m))
+	}
 	for k, v := range m {
 		out = append(out, varEntry{k, v})
 	}
