@@ -190,6 +190,35 @@ func TestLoopWithWaitRunsForever(t *testing.T) {
 	require.Equal(t, 53.0, p.Vars["n"])
 	require.Len(t, p.Journal, 100, "the journal keeps the most recent steps")
 	require.Equal(t, p.Seq, p.Journal[len(p.Journal)-1].Seq)
+	for i := 1; i < len(p.Journal); i++ {
+		require.LessOrEqual(t, p.Journal[i-1].Seq, p.Journal[i].Seq, "oldest first")
+		require.LessOrEqual(t, p.Journal[i].Seq-p.Journal[i-1].Seq, int64(1), "no step missing")
+	}
+}
+
+// A journal limit holds within one call too: a chain longer than the
+// limit leaves the most recent steps, oldest first.
+func TestJournalLimitWithinOneCall(t *testing.T) {
+	h := newHarness(t, flow.Config{JournalLimit: 3})
+	f := flow.New("chain", "Chain")
+	for i := range 6 {
+		var next flow.Next
+		if i < 5 {
+			next = flow.Next{"next": fmt.Sprint("t", i+1)}
+		}
+		f.Add(fmt.Sprint("t", i), tag(fmt.Sprint("tag", i)), next)
+	}
+	h.publish(t, f)
+	id, err := h.eng.Enter(h.ctx, "chain", store.PersonRef{ExternalID: "p"}, nil)
+	require.NoError(t, err)
+	p := h.participant(t, id)
+	require.Equal(t, store.Completed, p.Status)
+	var got []string
+	for _, st := range p.Journal {
+		got = append(got, st.Element)
+	}
+	require.Equal(t, []string{"t4", "t5", "t5"}, got, "t4's branch, t5's branch, then leaving from t5")
+	require.Equal(t, p.Seq, p.Journal[2].Seq)
 }
 
 func TestInactivityAndScheduleEnd(t *testing.T) {

@@ -556,12 +556,27 @@ func (s *session) leave(c *compiled, p *store.Participant, status store.Status, 
 	s.emit(p, store.Product, store.ExitedFlow, c.exitProps(status, reason), "exited")
 }
 
+// journal appends a step to the participant's journal, dropping the
+// oldest past Config.JournalLimit. The journal read from the store may be
+// the stored one (see store.Tx.Participants): the first step of a session
+// writes into a new array, and later ones into that.
 func (s *session) journal(p *store.Participant, elementID, branch, reason string) {
-	if limit := s.e.cfg.JournalLimit; len(p.Journal) >= limit {
-		n := copy(p.Journal, p.Journal[len(p.Journal)-limit+1:])
-		p.Journal = p.Journal[:n]
+	m := s.marksOf(p)
+	j := p.Journal
+	limit := s.e.cfg.JournalLimit
+	switch {
+	case len(j) >= limit && m.ownJournal:
+		j = j[:copy(j, j[len(j)-limit+1:])]
+	case len(j) >= limit:
+		j = append(make([]store.Step, 0, limit), j[len(j)-limit+1:]...)
+	case !m.ownJournal && len(j) > 0:
+		// Room for one more step: a step that journals is most often
+		// followed by a wait or an exit that does too. Later steps grow
+		// the array as append does.
+		j = append(make([]store.Step, 0, len(j)+2), j...)
 	}
-	p.Journal = append(p.Journal, store.Step{Seq: p.Seq, At: s.now, Element: elementID, Branch: branch, Reason: reason})
+	m.ownJournal = true
+	p.Journal = append(j, store.Step{Seq: p.Seq, At: s.now, Element: elementID, Branch: branch, Reason: reason})
 }
 
 func (s *session) count(c *compiled, elementID, key string, delta ...int64) {
@@ -740,6 +755,8 @@ type participantMarks struct {
 	steps    int
 	arrivedQ int
 	arrived  bool
+	// ownJournal is set once p.Journal is an array of this session's.
+	ownJournal bool
 }
 
 func (s *session) marksOf(p *store.Participant) *participantMarks {

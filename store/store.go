@@ -81,8 +81,9 @@ type Tx interface {
 	// transaction's person ID. The store may keep p.
 	PutPerson(p *Person) error
 	// Participants returns copies of the person's participants, in every
-	// flow. A copy's Wait may be the stored one: replace it, never change
-	// it in place.
+	// flow. A copy's Wait and Journal may be the stored ones: replace
+	// them, never change them in place (appending to the journal is fine:
+	// it has no spare room).
 	Participants() ([]*Participant, error)
 	// PutParticipant creates or replaces a participant of this person (see
 	// Participant.Version), and updates p.Version. The store may keep p

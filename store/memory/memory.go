@@ -495,12 +495,12 @@ func (ps *personState) clone(i int) *store.Participant {
 }
 
 // read returns a copy of the stored parts[i] for a transaction: as clone,
-// but sharing the stored wait, which the caller replaces rather than
-// changes (see store.Tx.Participants). Most reads end the wait they share.
+// but sharing the stored wait and journal, which the caller replaces
+// rather than changes (see store.Tx.Participants). Most reads end the wait
+// they share, and a participant's journal can be a hundred steps long.
 func (ps *personState) read(i int) *store.Participant {
 	c := *ps.parts[i]
-	// Two spare slots, as Participant.Clone leaves.
-	c.Journal = append(make([]store.Step, 0, len(c.Journal)+2), c.Journal...)
+	c.Journal = c.Journal[:len(c.Journal):len(c.Journal)] // shared, and full: appending copies
 	c.Vars = ps.varsMap(i)
 	return &c
 }

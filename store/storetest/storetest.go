@@ -624,12 +624,15 @@ func testValuesAreCopies(t *testing.T, s store.Store) {
 		q.Wait.State["s"] = "mutated"
 		q.Journal[0].Reason = "mutated"
 	}
-	// A transaction's copy may share the stored wait: it is replaced,
-	// never changed in place (see store.Tx.Participants).
+	// A transaction's copy may share the stored wait and journal: they are
+	// replaced, never changed in place (see store.Tx.Participants).
 	mutateTxPart := func(q *store.Participant) {
 		w := *q.Wait
 		w.State = map[string]any{"s": "x"}
 		q.Wait = &w
+		// Appending is fine: the journal has no spare room, so the
+		// mutations below reach a new array.
+		q.Journal = append(q.Journal, store.Step{Reason: "appended"})
 		mutatePart(q)
 	}
 	check := func(what string) {
