@@ -78,10 +78,13 @@ type counterKey struct {
 
 // personState holds everything of one person; mu serializes Updates.
 type personState struct {
-	mu     sync.Mutex
-	id     uuid.UUID
-	person *store.Person
-	parts  []*store.Participant
+	mu sync.Mutex
+	// removed is set, under mu, when the state leaves the index: an Update
+	// that locked it meanwhile starts over.
+	removed bool
+	id      uuid.UUID
+	person  *store.Person
+	parts   []*store.Participant
 	// vars holds the variables of parts[i], which are stored without
 	// them: a slice of pairs takes a fraction of a map's memory.
 	vars [][]varEntry
@@ -284,13 +287,8 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	for {
 		ps := s.state(personID, true)
 		ps.mu.Lock()
-		// A state removed while we waited for its lock is stale; take the
-		// current one.
-		sh := &s.people[shardOf(personID)]
-		sh.mu.RLock()
-		cur := sh.m[personID]
-		sh.mu.RUnlock()
-		if cur != ps {
+		if ps.removed {
+			// Removed while we waited for its lock: take the current one.
 			ps.mu.Unlock()
 			continue
 		}
@@ -314,6 +312,7 @@ func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) e
 			sh.mu.Lock()
 			delete(sh.m, ps.id)
 			sh.mu.Unlock()
+			ps.removed = true
 		}
 		ps.mu.Unlock()
 	}()
