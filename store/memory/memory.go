@@ -106,7 +106,9 @@ func New() *Store {
 		s.parts[i].m = map[uuid.UUID]*personState{}
 	}
 	for i := range s.keys {
-		s.keys[i].m = map[personKey]uuid.UUID{}
+		for k := range s.keys[i].m {
+			s.keys[i].m[k] = map[string]uuid.UUID{}
+		}
 	}
 	for i := range s.counters {
 		s.counters[i].m = map[counterKey]int64{}
@@ -208,7 +210,7 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 	k := keyOf(ref)
 	sh := s.keyShard(k)
 	sh.mu.RLock()
-	id, ok := sh.m[k]
+	id, ok := sh.m[k.kind][k.v]
 	sh.mu.RUnlock()
 	if !ok {
 		return uuid.Nil, fmt.Errorf("person %s: %w", k.v, store.ErrNotFound)
@@ -216,27 +218,36 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 	return id, nil
 }
 
-// personKey is a lookup key: an external id, phone or email (kind 'x',
-// 'p' or 'e', as in store.Person.Keys). The value shares the person's
-// string.
+// personKey is a lookup key: an external id, phone or email. The value
+// shares the person's string.
 type personKey struct {
-	kind byte
+	kind keyKind
 	v    string
 }
 
+type keyKind uint8
+
+const (
+	byExternalID keyKind = iota
+	byPhone
+	byEmail
+)
+
+// keyShard holds a map per kind of key: plain string keys hash and
+// compare faster than a kind and a string together.
 type keyShard struct {
 	mu sync.RWMutex
-	m  map[personKey]uuid.UUID
+	m  [3]map[string]uuid.UUID
 }
 
 func keyOf(ref store.PersonRef) personKey {
 	switch {
 	case ref.ExternalID != "":
-		return personKey{'x', ref.ExternalID}
+		return personKey{byExternalID, ref.ExternalID}
 	case ref.Phone != "":
-		return personKey{'p', ref.Phone}
+		return personKey{byPhone, ref.Phone}
 	}
-	return personKey{'e', ref.Email}
+	return personKey{byEmail, ref.Email}
 }
 
 func keysOf(p *store.Person) []personKey {
@@ -245,13 +256,13 @@ func keysOf(p *store.Person) []personKey {
 	}
 	keys := make([]personKey, 0, 1+len(p.Phones)+len(p.Emails))
 	if p.ExternalID != "" {
-		keys = append(keys, personKey{'x', p.ExternalID})
+		keys = append(keys, personKey{byExternalID, p.ExternalID})
 	}
 	for _, ph := range p.Phones {
-		keys = append(keys, personKey{'p', ph})
+		keys = append(keys, personKey{byPhone, ph})
 	}
 	for _, e := range p.Emails {
-		keys = append(keys, personKey{'e', e})
+		keys = append(keys, personKey{byEmail, e})
 	}
 	return keys
 }
@@ -405,15 +416,15 @@ func (s *Store) reindex(ps *personState, p *store.Person) error {
 		}
 	}()
 	for _, k := range newKeys {
-		if owner, ok := s.keyShard(k).m[k]; ok && owner != ps.id {
+		if owner, ok := s.keyShard(k).m[k.kind][k.v]; ok && owner != ps.id {
 			return fmt.Errorf("person %s: %s belongs to person %s: %w", ps.id, k.v, owner, store.ErrConflict)
 		}
 	}
 	for _, k := range oldKeys {
-		delete(s.keyShard(k).m, k)
+		delete(s.keyShard(k).m[k.kind], k.v)
 	}
 	for _, k := range newKeys {
-		s.keyShard(k).m[k] = ps.id
+		s.keyShard(k).m[k.kind][k.v] = ps.id
 	}
 	return nil
 }
