@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowkit/flowkit/store"
@@ -36,6 +37,9 @@ type Store struct {
 	// key's hash so that lookups from many goroutines share no lock.
 	keys    [shardCount]keyShard
 	keySeed maphash.Seed
+	// recent holds, per shard, the person FindPerson found last, for the
+	// Update that follows it.
+	recent [shardCount]atomic.Pointer[personState]
 
 	timerMu sync.Mutex
 	timers  timerHeap
@@ -107,7 +111,7 @@ func New() *Store {
 	}
 	for i := range s.keys {
 		for k := range s.keys[i].m {
-			s.keys[i].m[k] = map[string]uuid.UUID{}
+			s.keys[i].m[k] = map[string]*personState{}
 		}
 	}
 	for i := range s.counters {
@@ -210,12 +214,14 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 	k := keyOf(ref)
 	sh := s.keyShard(k)
 	sh.mu.RLock()
-	id, ok := sh.m[k.kind][k.v]
+	ps := sh.m[k.kind][k.v]
 	sh.mu.RUnlock()
-	if !ok {
+	if ps == nil {
 		return uuid.Nil, fmt.Errorf("person %s: %w", k.v, store.ErrNotFound)
 	}
-	return id, nil
+	// The caller's Update most likely follows: spare it the lookup.
+	s.recent[shardOf(ps.id)].Store(ps)
+	return ps.id, nil
 }
 
 // personKey is a lookup key: an external id, phone or email. The value
@@ -237,7 +243,7 @@ const (
 // compare faster than a kind and a string together.
 type keyShard struct {
 	mu sync.RWMutex
-	m  [3]map[string]uuid.UUID
+	m  [3]map[string]*personState
 }
 
 func keyOf(ref store.PersonRef) personKey {
@@ -295,11 +301,17 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	if personID == uuid.Nil {
 		return fmt.Errorf("update: person id is nil: %w", store.ErrNotFound)
 	}
+	recent := &s.recent[shardOf(personID)]
 	for {
-		ps := s.state(personID, true)
+		ps := recent.Load()
+		if ps == nil || ps.id != personID {
+			ps = s.state(personID, true)
+		}
 		ps.mu.Lock()
 		if ps.removed {
-			// Removed while we waited for its lock: take the current one.
+			// Removed while we waited for its lock (or before FindPerson
+			// noted it): take the current one.
+			recent.CompareAndSwap(ps, nil)
 			ps.mu.Unlock()
 			continue
 		}
@@ -416,15 +428,15 @@ func (s *Store) reindex(ps *personState, p *store.Person) error {
 		}
 	}()
 	for _, k := range newKeys {
-		if owner, ok := s.keyShard(k).m[k.kind][k.v]; ok && owner != ps.id {
-			return fmt.Errorf("person %s: %s belongs to person %s: %w", ps.id, k.v, owner, store.ErrConflict)
+		if owner := s.keyShard(k).m[k.kind][k.v]; owner != nil && owner != ps {
+			return fmt.Errorf("person %s: %s belongs to person %s: %w", ps.id, k.v, owner.id, store.ErrConflict)
 		}
 	}
 	for _, k := range oldKeys {
 		delete(s.keyShard(k).m[k.kind], k.v)
 	}
 	for _, k := range newKeys {
-		s.keyShard(k).m[k.kind][k.v] = ps.id
+		s.keyShard(k).m[k.kind][k.v] = ps
 	}
 	return nil
 }
