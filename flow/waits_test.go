@@ -3,6 +3,7 @@ package flow_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -468,5 +469,61 @@ func TestWaitsJSON(t *testing.T) {
 		var ve *flow.ValidationError
 		require.ErrorAs(t, err, &ve)
 		require.ErrorContains(t, err, tc.want)
+	}
+}
+
+// Events for people waiting for them, delivered twice each from several
+// goroutines while others read the flow's statistics: every participant
+// wakes exactly once, and no event creates a second person.
+func TestConcurrentDeliveriesWakeEachOnce(t *testing.T) {
+	h := newHarness(t, flow.Config{})
+	h.publish(t, flow.New("cart", "Cart").Var("cartId", store.Text, nil).
+		Add("wait", &element.WaitForEvent{
+			Event:   segment.EventSpec{Category: store.External, Name: "OrderCompleted", Where: []segment.PropertyCondition{segment.Prop("cartId", segment.Is, "{{cartId}}")}},
+			WaitFor: element.Period{Amount: 4, Unit: element.Hours},
+		}, flow.Next{"occurred": "bought"}).
+		Add("bought", tag("bought"), nil))
+	const people = 300
+	ids := make([]uuid.UUID, people)
+	for i := range people {
+		var err error
+		ids[i], err = h.eng.Enter(h.ctx, "cart", store.PersonRef{ExternalID: fmt.Sprint("p", i)}, map[string]any{"cartId": fmt.Sprint("cart-", i)})
+		require.NoError(t, err)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for n := range 2 * people {
+				i := (n + g*people/4) % people
+				ev := &store.Event{ID: fmt.Sprint("order-", i), Person: store.PersonRef{ExternalID: fmt.Sprint("p", i)},
+					Category: store.External, Name: "OrderCompleted", Properties: map[string]any{"cartId": fmt.Sprint("cart-", i)}}
+				if err := h.eng.Deliver(h.ctx, ev); err != nil {
+					t.Error(err)
+					return
+				}
+				if n%50 == 0 {
+					if _, err := h.eng.Stats(h.ctx, "cart"); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st, err := h.eng.Stats(h.ctx, "cart")
+	require.NoError(t, err)
+	require.EqualValues(t, people, st["wait"].Left["occurred"])
+	require.EqualValues(t, people, st["bought"].Entered)
+	for i, id := range ids {
+		p := h.participant(t, id)
+		require.Equal(t, store.Completed, p.Status)
+		person, err := h.eng.Person(h.ctx, store.PersonRef{ExternalID: fmt.Sprint("p", i)})
+		require.NoError(t, err)
+		require.Equal(t, p.PersonID, person.ID, "the event found the participant's person")
+		require.Equal(t, []string{"bought"}, person.Tags)
+		evs, err := h.eng.Events(h.ctx, store.PersonRef{ID: person.ID}, store.EventQuery{Name: "OrderCompleted"})
+		require.NoError(t, err)
+		require.Len(t, evs, 1, "a redelivered event is kept once")
 	}
 }
