@@ -217,12 +217,20 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 	ps := sh.m[k.kind][k.v]
 	sh.mu.RUnlock()
 	if ps == nil {
-		return uuid.Nil, fmt.Errorf("person %s: %w", k.v, store.ErrNotFound)
+		return uuid.Nil, personNotFound(k.v)
 	}
 	// The caller's Update most likely follows: spare it the lookup.
 	s.recent[shardOf(ps.id)].Store(ps)
 	return ps.id, nil
 }
+
+// personNotFound is the error for an unknown person, named by key or id.
+// Entering a new person meets it twice, so it is formatted only when
+// read.
+type personNotFound string
+
+func (e personNotFound) Error() string { return "person " + string(e) + ": " + store.ErrNotFound.Error() }
+func (e personNotFound) Unwrap() error { return store.ErrNotFound }
 
 // personKey is a lookup key: an external id, phone or email. The value
 // shares the person's string.

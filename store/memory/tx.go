@@ -40,7 +40,7 @@ func (t *tx) Person() (*store.Person, error) {
 	case t.ps.person != nil:
 		return t.ps.person, nil
 	}
-	return nil, fmt.Errorf("person %s: %w", t.ps.id, store.ErrNotFound)
+	return nil, personNotFound(t.ps.id.String())
 }
 
 func (t *tx) PutPerson(p *store.Person) error {
