@@ -229,7 +229,10 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 // read.
 type personNotFound string
 
-func (e personNotFound) Error() string { return "person " + string(e) + ": " + store.ErrNotFound.Error() }
+func (e personNotFound) Error() string {
+	return "person " + string(e) + ": " + store.ErrNotFound.Error()
+}
+
 func (e personNotFound) Unwrap() error { return store.ErrNotFound }
 
 // personKey is a lookup key: an external id, phone or email. The value
