@@ -39,7 +39,7 @@ type Store struct {
 	keySeed maphash.Seed
 	// recent holds, per shard, the person FindPerson found last, for the
 	// Update that follows it.
-	recent [shardCount]atomic.Pointer[personState]
+	recent [shardCount]recentPerson
 
 	timerMu sync.Mutex
 	timers  timerHeap
@@ -220,8 +220,15 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 		return uuid.Nil, personNotFound(k.v)
 	}
 	// The caller's Update most likely follows: spare it the lookup.
-	s.recent[shardOf(ps.id)].Store(ps)
+	s.recent[shardOf(ps.id)].p.Store(ps)
 	return ps.id, nil
+}
+
+// recentPerson is one slot of Store.recent, a cache line to itself so
+// that goroutines noting different people do not contend.
+type recentPerson struct {
+	p atomic.Pointer[personState]
+	_ [56]byte
 }
 
 // personNotFound is the error for an unknown person, named by key or id.
@@ -312,7 +319,7 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	if personID == uuid.Nil {
 		return fmt.Errorf("update: person id is nil: %w", store.ErrNotFound)
 	}
-	recent := &s.recent[shardOf(personID)]
+	recent := &s.recent[shardOf(personID)].p
 	for {
 		ps := recent.Load()
 		if ps == nil || ps.id != personID {
