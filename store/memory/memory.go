@@ -262,6 +262,7 @@ const (
 type keyShard struct {
 	mu sync.RWMutex
 	m  [3]map[string]*personState
+	_  [16]byte // a cache line each: readers write the lock's count
 }
 
 func keyOf(ref store.PersonRef) personKey {
