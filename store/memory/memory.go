@@ -34,7 +34,7 @@ type Store struct {
 	parts  [shardCount]partShard
 
 	// keys find people by external id, phone and email, in shards by the
-	// key's hash so that lookups from many goroutines share no lock.
+	// key's hash so that lookups from many goroutines seldom share a lock.
 	keys    [shardCount]keyShard
 	keySeed maphash.Seed
 	// recent holds, per shard, the person FindPerson found last, for the
