@@ -225,7 +225,7 @@ func TestValueTypesRoundTrip(t *testing.T) {
 		"objLike":  map[string]any{"$o": map[string]any{"$t": "x"}},
 		"twoKeys":  map[string]any{"$t": "x", "$o": 1.0},
 	}
-	want := normValues(values)
+	want := storetest.InUTC(values).(map[string]any)
 	id := uuid.New()
 	part := &store.Participant{ID: uuid.New(), PersonID: id, FlowID: "f", FlowVersion: 1, Status: store.Waiting, Element: "w",
 		Vars: values, EnteredAt: at, Wait: &store.Wait{Until: at, State: values},
@@ -273,31 +273,6 @@ func TestValueTypesRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, at.UTC(), next)
-}
-
-// normValues returns what a store hands back for values: times in UTC.
-func normValues(m map[string]any) map[string]any {
-	var norm func(v any) any
-	norm = func(v any) any {
-		switch x := v.(type) {
-		case time.Time:
-			return x.UTC()
-		case map[string]any:
-			c := make(map[string]any, len(x))
-			for k, e := range x {
-				c[k] = norm(e)
-			}
-			return c
-		case []any:
-			c := make([]any, len(x))
-			for i, e := range x {
-				c[i] = norm(e)
-			}
-			return c
-		}
-		return v
-	}
-	return norm(m).(map[string]any)
 }
 
 // A database error inside fn breaks the transaction: later calls fail and

@@ -2020,7 +2020,7 @@ func normPerson(p *store.Person) *store.Person {
 	p.CreatedAt = p.CreatedAt.UTC()
 	p.UpdatedAt = p.UpdatedAt.UTC()
 	if p.Attributes != nil {
-		p.Attributes = normValue(p.Attributes).(map[string]any)
+		p.Attributes = InUTC(p.Attributes).(map[string]any)
 	}
 	for k, v := range p.LastContacted {
 		p.LastContacted[k] = v.UTC()
@@ -2034,7 +2034,7 @@ func normParticipant(p *store.Participant) *store.Participant {
 	p.LastActivityAt = p.LastActivityAt.UTC()
 	p.ExitedAt = p.ExitedAt.UTC()
 	if p.Vars != nil {
-		p.Vars = normValue(p.Vars).(map[string]any)
+		p.Vars = InUTC(p.Vars).(map[string]any)
 	}
 	if p.Entry != nil {
 		p.Entry = normEvent(p.Entry)
@@ -2043,7 +2043,7 @@ func normParticipant(p *store.Participant) *store.Participant {
 		p.Wait.Until = p.Wait.Until.UTC()
 		p.Wait.Deadline = p.Wait.Deadline.UTC()
 		if p.Wait.State != nil {
-			p.Wait.State = normValue(p.Wait.State).(map[string]any)
+			p.Wait.State = InUTC(p.Wait.State).(map[string]any)
 		}
 	}
 	for i := range p.Journal {
@@ -2057,26 +2057,28 @@ func normEvent(e *store.Event) *store.Event {
 	c := *e
 	c.Time = c.Time.UTC()
 	if c.Properties != nil {
-		c.Properties = normValue(c.Properties).(map[string]any)
+		c.Properties = InUTC(c.Properties).(map[string]any)
 	}
 	return &c
 }
 
-// normValue returns a copy of v with its times in UTC.
-func normValue(v any) any {
+// InUTC returns a deep copy of a stored value with its times in UTC, as
+// stores hand values back: compare what a store returns with InUTC of what
+// it was given.
+func InUTC(v any) any {
 	switch x := v.(type) {
 	case time.Time:
 		return x.UTC()
 	case map[string]any:
 		c := make(map[string]any, len(x))
 		for k, e := range x {
-			c[k] = normValue(e)
+			c[k] = InUTC(e)
 		}
 		return c
 	case []any:
 		c := make([]any, len(x))
 		for i, e := range x {
-			c[i] = normValue(e)
+			c[i] = InUTC(e)
 		}
 		return c
 	}
