@@ -342,18 +342,22 @@ func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]stor
 	}
 	at, ns := splitTime(now)
 	rows, _ := s.pool.Query(ctx, s.sql.dueTimers, at, ns, limit)
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Timer, error) {
-		var t store.Timer
-		var due time.Time
-		var dueNS int16
-		err := row.Scan(&due, &dueNS, &t.PersonID, &t.ParticipantID)
-		t.Due = joinTime(due, dueNS)
-		return t, err
-	})
+	out, err := pgx.CollectRows(rows, scanTimer)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: due timers: %w", err)
 	}
 	return out, nil
+}
+
+// scanTimer reads a row of due time, its nanoseconds, person and
+// participant, as the timer queries return them.
+func scanTimer(row pgx.CollectableRow) (store.Timer, error) {
+	var t store.Timer
+	var due time.Time
+	var dueNS int16
+	err := row.Scan(&due, &dueNS, &t.PersonID, &t.ParticipantID)
+	t.Due = joinTime(due, dueNS)
+	return t, err
 }
 
 var _ store.TimerClaimer = (*Store)(nil)
@@ -368,14 +372,7 @@ func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease
 	at, ns := splitTime(now)
 	until := now.Add(max(lease, time.Microsecond)).UTC()
 	rows, _ := s.pool.Query(ctx, s.sql.claimTimers, at, ns, limit, until)
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Timer, error) {
-		var t store.Timer
-		var due time.Time
-		var dueNS int16
-		err := row.Scan(&due, &dueNS, &t.PersonID, &t.ParticipantID)
-		t.Due = joinTime(due, dueNS)
-		return t, err
-	})
+	out, err := pgx.CollectRows(rows, scanTimer)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim timers: %w", err)
 	}
