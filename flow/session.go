@@ -184,22 +184,14 @@ var sessions = sync.Pool{New: func() any {
 	return s
 }}
 
-// reset readies a recycled session for a call, keeping its buffers.
+// reset readies a session for a call's transaction, keeping its buffers.
 // It keeps the call (engine, person, fn): a store may run the transaction
 // function more than once.
 func (s *session) reset(tx store.Tx) {
-	clear(s.counts[:cap(s.counts)])
-	clear(s.marks[:cap(s.marks)])
-	clear(s.queue[:cap(s.queue)])
-	clear(s.states[:cap(s.states)])
-	keep := session{
-		e: s.e, ctx: s.ctx, tx: tx, personID: s.personID, now: s.e.clock.Now(), newcomer: s.newcomer, byRef: s.byRef, fn: s.fn, txFn: s.txFn, historyFn: s.historyFn,
-		runBuf: s.runBuf, counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0], states: s.states[:0], spareVars: s.spareVars,
-	}
-	if len(keep.spareVars) > 0 { // a failed attempt may have written into it
-		keep.spareVars = nil
-	}
-	*s = keep
+	b := s.blank()
+	b.e, b.ctx, b.tx, b.personID, b.now = s.e, s.ctx, tx, s.personID, s.e.clock.Now()
+	b.newcomer, b.byRef, b.fn = s.newcomer, s.byRef, s.fn
+	*s = b
 }
 
 // release clears what the session points to and returns it to the pool.
@@ -209,14 +201,21 @@ func (s *session) release() {
 	clear(s.marks[:cap(s.marks)])
 	clear(s.queue[:cap(s.queue)])
 	clear(s.states[:cap(s.states)])
-	run := s.runBuf
-	run.Reset(element.Run{})
+	s.runBuf.Reset(element.Run{})
+	*s = s.blank()
+	sessions.Put(s)
+}
+
+// blank returns an empty session with s's buffers and bound functions.
+func (s *session) blank() session {
 	spare := s.spareVars
 	if len(spare) > 0 { // a failed step may have written into it
 		spare = nil
 	}
-	*s = session{txFn: s.txFn, historyFn: s.historyFn, runBuf: run, counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0], states: s.states[:0], spareVars: spare}
-	sessions.Put(s)
+	return session{
+		txFn: s.txFn, historyFn: s.historyFn, runBuf: s.runBuf, spareVars: spare,
+		counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0], states: s.states[:0],
+	}
 }
 
 func (s *session) loadParts() {
