@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -95,9 +96,7 @@ func (p *Participant) Clone() *Participant {
 		w.State = cloneMap(w.State)
 		c.Wait = &w
 	}
-	// Two spare slots: the engine appends a step or two to most
-	// participants it reads, and would otherwise copy the journal again.
-	c.Journal = append(make([]Step, 0, len(p.Journal)+2), p.Journal...)
+	c.Journal = slices.Clone(p.Journal)
 	return &c
 }
 
