@@ -731,8 +731,7 @@ func (s *session) flush() error {
 	}
 	for _, p := range s.changed {
 		if cap(p.Journal) > len(p.Journal) {
-			// Spare room from reading or growing the journal: store only
-			// what is used.
+			// Spare room left by journal: store only what is used.
 			p.Journal = slices.Clone(p.Journal)
 		}
 		if err := s.tx.PutParticipant(p); err != nil {
