@@ -313,13 +313,19 @@ func (e *Engine) transition(ctx context.Context, flowID string, to store.FlowSta
 func (e *Engine) unpark(ctx context.Context, flowID string) error {
 	return e.eachParticipant(ctx, flowID, func(s *session, p *store.Participant) error {
 		if p.Wait != nil && p.Wait.Parked {
-			w := *p.Wait // replaced, never changed (see store.Tx.Participants)
-			w.Parked = false
-			p.Wait = &w
+			setParked(p, false)
 			s.dirty(p)
 		}
 		return nil
 	})
+}
+
+// setParked parks or unparks p's timer in a copy of its wait: a wait read
+// in a transaction is replaced, never changed (see store.Tx.Participants).
+func setParked(p *store.Participant, parked bool) {
+	w := *p.Wait
+	w.Parked = parked
+	p.Wait = &w
 }
 
 // eachParticipant runs fn for every participant of the flow still in it,
@@ -577,9 +583,7 @@ func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, states 
 			return err
 		}
 		if status == store.FlowPaused {
-			w := *p.Wait // replaced, never changed (see store.Tx.Participants)
-			w.Parked = true
-			p.Wait = &w
+			setParked(p, true)
 			s.dirty(p)
 			return nil
 		}
