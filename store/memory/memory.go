@@ -209,7 +209,7 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 				return ref.ID, nil
 			}
 		}
-		return uuid.Nil, fmt.Errorf("person %s: %w", ref.ID, store.ErrNotFound)
+		return uuid.Nil, personNotFound(ref.ID.String())
 	}
 	k := keyOf(ref)
 	sh := s.keyShard(k)
