@@ -85,7 +85,7 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 	for attempt := 0; ; attempt++ {
 		id, err := e.store.FindPerson(ctx, who)
 		var newcomer *store.PersonRef
-		if errors.Is(err, store.ErrNotFound) && create && who.Key() != "" {
+		if errors.Is(err, store.ErrNotFound) && create && who.Key() != (store.Key{}) {
 			if id, err = uuid.NewV7(); err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -215,34 +216,64 @@ func (p *Person) Clone() *Person {
 	return &c
 }
 
+// Key is a lookup key of a person: an external id, a phone or an email.
+// No two people share one. The zero Key names nobody.
+type Key struct {
+	Kind  KeyKind
+	Value string
+}
+
+// KeyKind is what a Key holds.
+type KeyKind uint8
+
+// The key kinds.
+const (
+	ByExternalID KeyKind = iota
+	ByPhone
+	ByEmail
+)
+
+// String returns the key prefixed by its kind: "x:", "p:" or "e:".
+func (k Key) String() string {
+	switch k.Kind {
+	case ByExternalID:
+		return "x:" + k.Value
+	case ByPhone:
+		return "p:" + k.Value
+	case ByEmail:
+		return "e:" + k.Value
+	}
+	return fmt.Sprintf("kind%d:%s", k.Kind, k.Value)
+}
+
 // Keys returns the lookup keys of the person: the external id, phones and
-// emails, each prefixed by its kind ("x:", "p:", "e:").
-func (p *Person) Keys() []string {
-	keys := make([]string, 0, 1+len(p.Phones)+len(p.Emails))
+// emails.
+func (p *Person) Keys() []Key {
+	keys := make([]Key, 0, 1+len(p.Phones)+len(p.Emails))
 	if p.ExternalID != "" {
-		keys = append(keys, "x:"+p.ExternalID)
+		keys = append(keys, Key{ByExternalID, p.ExternalID})
 	}
 	for _, ph := range p.Phones {
-		keys = append(keys, "p:"+ph)
+		keys = append(keys, Key{ByPhone, ph})
 	}
 	for _, e := range p.Emails {
-		keys = append(keys, "e:"+e)
+		keys = append(keys, Key{ByEmail, e})
 	}
 	return keys
 }
 
 // Key returns the lookup key of a reference by external id, phone or email
-// (see Person.Keys), or "" when it names the person by ID only.
-func (r PersonRef) Key() string {
+// (see Person.Keys), or the zero Key when it names the person by ID only.
+func (r PersonRef) Key() Key {
 	switch {
 	case r.ExternalID != "":
-		return "x:" + r.ExternalID
+		return Key{ByExternalID, r.ExternalID}
 	case r.Phone != "":
-		return "p:" + r.Phone
+		return Key{ByPhone, r.Phone}
 	case r.Email != "":
-		return "e:" + r.Email
+		return Key{ByEmail, r.Email}
 	}
-	return ""
+	return Key{}
 }
 
 // cloneMap deep-copies maps and slices nested in a value map, so that a

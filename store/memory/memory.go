@@ -211,13 +211,13 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 		}
 		return uuid.Nil, personNotFound(ref.ID.String())
 	}
-	k := keyOf(ref)
+	k := ref.Key()
 	sh := s.keyShard(k)
 	sh.mu.RLock()
-	ps := sh.m[k.kind][k.v]
+	ps := sh.m[k.Kind][k.Value]
 	sh.mu.RUnlock()
 	if ps == nil {
-		return uuid.Nil, personNotFound(k.v)
+		return uuid.Nil, personNotFound(k.Value)
 	}
 	// The caller's Update most likely follows: spare it the lookup.
 	s.recent[shardOf(ps.id)].p.Store(ps)
@@ -242,61 +242,20 @@ func (e personNotFound) Error() string {
 
 func (e personNotFound) Unwrap() error { return store.ErrNotFound }
 
-// personKey is a lookup key: an external id, phone or email. The value
-// shares the person's string.
-type personKey struct {
-	kind keyKind
-	v    string
-}
-
-type keyKind uint8
-
-const (
-	byExternalID keyKind = iota
-	byPhone
-	byEmail
-)
-
 // keyShard holds a map per kind of key: plain string keys hash and
-// compare faster than a kind and a string together.
+// compare faster than a kind and a string together. The keys share the
+// people's strings.
 type keyShard struct {
 	mu sync.RWMutex
-	m  [3]map[string]*personState
-	_  [16]byte // a cache line each: readers write the lock's count
+	m  [3]map[string]*personState // by store.KeyKind
+	_  [16]byte                   // a cache line each: readers write the lock's count
 }
 
-func keyOf(ref store.PersonRef) personKey {
-	switch {
-	case ref.ExternalID != "":
-		return personKey{byExternalID, ref.ExternalID}
-	case ref.Phone != "":
-		return personKey{byPhone, ref.Phone}
-	}
-	return personKey{byEmail, ref.Email}
+func (s *Store) keyShardIndex(k store.Key) int {
+	return int(maphash.String(s.keySeed, k.Value) % shardCount)
 }
 
-func keysOf(p *store.Person) []personKey {
-	if p == nil {
-		return nil
-	}
-	keys := make([]personKey, 0, 1+len(p.Phones)+len(p.Emails))
-	if p.ExternalID != "" {
-		keys = append(keys, personKey{byExternalID, p.ExternalID})
-	}
-	for _, ph := range p.Phones {
-		keys = append(keys, personKey{byPhone, ph})
-	}
-	for _, e := range p.Emails {
-		keys = append(keys, personKey{byEmail, e})
-	}
-	return keys
-}
-
-func (s *Store) keyShardIndex(k personKey) int {
-	return int(maphash.String(s.keySeed, k.v) % shardCount)
-}
-
-func (s *Store) keyShard(k personKey) *keyShard { return &s.keys[s.keyShardIndex(k)] }
+func (s *Store) keyShard(k store.Key) *keyShard { return &s.keys[s.keyShardIndex(k)] }
 
 func (s *Store) state(id uuid.UUID, create bool) *personState {
 	sh := &s.people[shardOf(id)]
@@ -429,7 +388,11 @@ func (s *Store) reindex(ps *personState, p *store.Person) error {
 		slices.Equal(old.Phones, p.Phones) && slices.Equal(old.Emails, p.Emails) {
 		return nil // the common case: keys unchanged
 	}
-	newKeys, oldKeys := keysOf(p), keysOf(ps.person)
+	newKeys := p.Keys()
+	var oldKeys []store.Key
+	if ps.person != nil {
+		oldKeys = ps.person.Keys()
+	}
 	// Lock every shard involved, in index order, so that the check and the
 	// move are one step for other writers.
 	var shards []int
@@ -447,15 +410,15 @@ func (s *Store) reindex(ps *personState, p *store.Person) error {
 		}
 	}()
 	for _, k := range newKeys {
-		if owner := s.keyShard(k).m[k.kind][k.v]; owner != nil && owner != ps {
-			return fmt.Errorf("person %s: %s belongs to person %s: %w", ps.id, k.v, owner.id, store.ErrConflict)
+		if owner := s.keyShard(k).m[k.Kind][k.Value]; owner != nil && owner != ps {
+			return fmt.Errorf("person %s: %s belongs to person %s: %w", ps.id, k.Value, owner.id, store.ErrConflict)
 		}
 	}
 	for _, k := range oldKeys {
-		delete(s.keyShard(k).m[k.kind], k.v)
+		delete(s.keyShard(k).m[k.Kind], k.Value)
 	}
 	for _, k := range newKeys {
-		s.keyShard(k).m[k.kind][k.v] = ps
+		s.keyShard(k).m[k.Kind][k.Value] = ps
 	}
 	return nil
 }

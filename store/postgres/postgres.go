@@ -312,16 +312,16 @@ func (s *Store) FindPerson(ctx context.Context, ref store.PersonRef) (uuid.UUID,
 		return ref.ID, nil
 	}
 	key := ref.Key()
-	if key == "" {
+	if key == (store.Key{}) {
 		return uuid.Nil, fmt.Errorf("person reference is empty: %w", store.ErrNotFound)
 	}
 	var id uuid.UUID
-	err := s.pool.QueryRow(ctx, s.sql.findByKey, key).Scan(&id)
+	err := s.pool.QueryRow(ctx, s.sql.findByKey, key.String()).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, fmt.Errorf("person %s: %w", key[2:], store.ErrNotFound)
+		return uuid.Nil, fmt.Errorf("person %s: %w", key.Value, store.ErrNotFound)
 	}
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("postgres: find person %s: %w", key[2:], err)
+		return uuid.Nil, fmt.Errorf("postgres: find person %s: %w", key.Value, err)
 	}
 	return id, nil
 }

@@ -406,9 +406,9 @@ func (t *tx) commit() error {
 		b.Queue(q.putPerson, p.ID, data, p.UpdatedAt)
 		var old []string
 		if t.stored != nil {
-			old = t.stored.Keys()
+			old = keyStrings(t.stored)
 		}
-		cur := p.Keys()
+		cur := keyStrings(p)
 		if gone := minus(old, cur); len(gone) > 0 {
 			b.Queue(q.deleteKeys, p.ID, gone)
 		}
@@ -478,6 +478,17 @@ func (t *tx) commitError(err error) error {
 }
 
 // minus returns the distinct elements of a that b lacks.
+// keyStrings returns the person's lookup keys as the person_keys table
+// holds them.
+func keyStrings(p *store.Person) []string {
+	keys := p.Keys()
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.String()
+	}
+	return out
+}
+
 func minus(a, b []string) []string {
 	var out []string
 	for _, s := range a {
