@@ -191,6 +191,9 @@ type apiHeader struct {
 // Kind implements Element.
 func (*CallAPI) Kind() string { return "callApi" }
 
+// External implements External: it calls an HTTP API.
+func (*CallAPI) External() bool { return true }
+
 // Branches implements Element.
 func (c *CallAPI) Branches() []string {
 	if c.Async {

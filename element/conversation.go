@@ -36,6 +36,9 @@ type StartConversation struct {
 // Kind implements Element.
 func (*StartConversation) Kind() string { return "startConversation" }
 
+// External implements External: it starts a conversation through Conversations.
+func (*StartConversation) External() bool { return true }
+
 // Branches implements Element.
 func (*StartConversation) Branches() []string { return []string{BranchNext} }
 

@@ -142,6 +142,9 @@ type Custom struct {
 // Kind implements Element.
 func (c *Custom) Kind() string { return c.kind }
 
+// External implements External: its step is host code.
+func (*Custom) External() bool { return true }
+
 // Branches implements Element.
 func (c *Custom) Branches() []string {
 	if c.spec == nil {

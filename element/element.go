@@ -33,6 +33,22 @@ type Resumer interface {
 	Resume(ctx context.Context, r *Run, w Wake) (Outcome, error)
 }
 
+// External is implemented by kinds whose steps call outside the engine:
+// an API, a Sender, Conversations or host code. The engine never holds a
+// transaction while such a step runs: it commits the step's intent (the
+// participant is in flight, with its idempotency key and a lease), calls
+// Run or Resume with nothing held, and commits the result in a second
+// transaction. A step whose process dies meanwhile is run again after the
+// lease with the same Run.Seq, so its idempotency key is the same.
+//
+// Such a step sees the person and variables as they were when its intent
+// committed; its person changes are applied to the person as it is when
+// the result commits.
+type External interface {
+	// External reports whether steps of the element call outside.
+	External() bool
+}
+
 // Wake says why a waiting participant is resumed.
 type Wake struct {
 	// Timer is set when the wait's Until has come.

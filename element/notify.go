@@ -52,6 +52,9 @@ type Notify struct {
 // Kind implements Element.
 func (*Notify) Kind() string { return "notify" }
 
+// External implements External: it sends through the Sender.
+func (*Notify) External() bool { return true }
+
 // Branches implements Element.
 func (*Notify) Branches() []string { return []string{BranchNext} }
 

@@ -133,6 +133,9 @@ type SendMessage struct {
 // Kind implements Element.
 func (*SendMessage) Kind() string { return "sendMessage" }
 
+// External implements External: it sends through the Sender.
+func (*SendMessage) External() bool { return true }
+
 // Branches implements Element.
 func (*SendMessage) Branches() []string { return []string{BranchSent, BranchBlocked, BranchCapped} }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -72,13 +71,25 @@ type Config struct {
 	// TickBatch is how many due timers Tick claims from the Store at a time.
 	// Defaults to 1000.
 	TickBatch int
+	// EffectLease is how long a step that calls outside the engine (Call
+	// API, Send Message, Notify, Start a Conversation, custom elements)
+	// may take before another tick may run it again, with the same
+	// idempotency key, on the grounds that the process making the call
+	// died. It must be longer than the slowest call (Call API's timeout
+	// included). Defaults to two minutes.
+	EffectLease time.Duration
+	// EffectConcurrency is how many calls outside the engine one Tick
+	// makes at once, for the participants its timers run into external
+	// steps. Defaults to 32.
+	EffectConcurrency int
 }
 
 // Engine runs flows. It is safe for concurrent use: any number of
 // goroutines (and, with a shared Store, processes) may call it at once. It
-// never sleeps and starts no goroutines (except that a Call API element
-// not waiting for its response drains it on one); the host delivers events
-// and calls Tick.
+// never sleeps and leaves no goroutine running when a call returns, except
+// that a Call API element not waiting for its response drains it on one
+// (Tick overlaps the calls outside of the participants it runs, see
+// Config.EffectConcurrency); the host delivers events and calls Tick.
 type Engine struct {
 	cfg      Config
 	store    store.Store
@@ -86,7 +97,7 @@ type Engine struct {
 	log      *slog.Logger
 	services element.Services
 	flows    sync.Map // flowKey -> *compiled
-	triggers triggerCache
+	cat      catalog
 }
 
 type flowKey struct {
@@ -113,7 +124,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	switch {
 	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0, cfg.TimerLease < 0,
-		cfg.CallAPI.Timeout < 0, cfg.CallAPI.MaxResponseBytes < 0:
+		cfg.CallAPI.Timeout < 0, cfg.CallAPI.MaxResponseBytes < 0, cfg.EffectLease < 0, cfg.EffectConcurrency < 0:
 		return nil, errors.New("flow: Config limits must not be negative")
 	}
 	if err := cfg.FrequencyCap.Validate(); err != nil {
@@ -133,6 +144,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	if cfg.TickBatch == 0 {
 		cfg.TickBatch = 1000
+	}
+	if cfg.EffectLease == 0 {
+		cfg.EffectLease = 2 * time.Minute
+	}
+	if cfg.EffectConcurrency == 0 {
+		cfg.EffectConcurrency = 32
 	}
 	for name, t := range cfg.Schema {
 		if !t.Valid() {
@@ -187,7 +204,7 @@ func (e *Engine) Publish(ctx context.Context, f *Flow) (int, error) {
 	}
 	own.Version = v
 	e.flows.Store(flowKey{own.ID, v}, c)
-	e.invalidateTriggers()
+
 	return v, nil
 }
 
@@ -288,11 +305,9 @@ func (e *Engine) Cancel(ctx context.Context, flowID string) error {
 		return err
 	}
 	return e.eachParticipant(ctx, flowID, func(s *session, p *store.Participant) error {
-		c, err := e.compiled(s.ctx, p.FlowID, p.FlowVersion)
-		if err != nil {
-			return err
+		if c := s.compiled(p.FlowID, p.FlowVersion); c != nil {
+			s.leave(c, p, store.Canceled, "flow canceled")
 		}
-		s.leave(c, p, store.Canceled, "flow canceled")
 		return nil
 	})
 }
@@ -305,7 +320,7 @@ func (e *Engine) transition(ctx context.Context, flowID string, to store.FlowSta
 	if !slices.Contains(from, st.Status) {
 		return fmt.Errorf("flow %q is %s, cannot become %s: %w", flowID, st.Status, to, ErrBadTransition)
 	}
-	defer e.invalidateTriggers()
+
 	return e.store.SetFlowStatus(ctx, flowID, st.Status, to, e.clock.Now())
 }
 
@@ -331,7 +346,7 @@ func setParked(p *store.Participant, parked bool) {
 // eachParticipant runs fn for every participant of the flow still in it,
 // each in its own person's transaction.
 func (e *Engine) eachParticipant(ctx context.Context, flowID string, fn func(*session, *store.Participant) error) error {
-	q := &store.ParticipantQuery{FlowID: flowID, Statuses: []store.Status{store.Active, store.Waiting}, Limit: 1000}
+	q := &store.ParticipantQuery{FlowID: flowID, Statuses: []store.Status{store.Active, store.Waiting, store.InFlight}, Limit: 1000}
 	for {
 		page, err := e.store.Participants(ctx, q)
 		if err != nil {
@@ -522,13 +537,9 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 	now := e.clock.Now()
 	fired := 0
 	// One read of the flows' states serves the whole tick.
-	states, err := e.store.Flows(ctx)
+	cat, err := e.flowStates(ctx)
 	if err != nil {
 		return 0, err
-	}
-	status := make(map[string]*store.FlowState, len(states))
-	for i := range states {
-		status[states[i].FlowID] = &states[i]
 	}
 	claimer, claims := e.store.(store.TimerClaimer)
 	for {
@@ -541,14 +552,20 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		if err != nil || len(due) == 0 {
 			return fired, err
 		}
+		// The timers' steps run one after another; the calls outside
+		// that they run into are made together after them.
+		var effects []effect
 		for _, t := range due {
-			ok, err := e.fire(ctx, t, now, status)
+			ok, err := e.fire(ctx, t, now, cat, &effects)
 			if err != nil {
 				return fired, err
 			}
 			if ok {
 				fired++
 			}
+		}
+		if err := e.perform(ctx, effects); err != nil {
+			return fired, err
 		}
 		if len(due) < e.cfg.TickBatch {
 			// Timers fired in this round may have armed new ones already
@@ -566,31 +583,31 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return e.store.NextDue(ctx)
 }
 
-func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, states map[string]*store.FlowState) (bool, error) {
+func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *catalogSnapshot, effects *[]effect) (bool, error) {
 	fired := false
-	err := e.update(ctx, t.PersonID, func(s *session) error {
-		s.known = states
+	err := e.run(ctx, t.PersonID, func(s *session) error {
 		p := s.participant(t.ParticipantID)
-		if p == nil || p.Status != store.Waiting || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !p.Due(now) {
+		if p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !p.Due(now) ||
+			(p.Status != store.Waiting && p.Status != store.InFlight) {
 			return nil // moved on since the timer was read
 		}
-		c, err := e.compiled(s.ctx, p.FlowID, p.FlowVersion)
-		if err != nil {
-			return err
+		c := s.compiled(p.FlowID, p.FlowVersion)
+		if c == nil {
+			return nil
 		}
-		status, err := s.flowStatus(p.FlowID)
-		if err != nil {
-			return err
-		}
-		if status == store.FlowPaused {
+		if s.flowStatus(p.FlowID) == store.FlowPaused {
 			setParked(p, true)
 			s.dirty(p)
 			return nil
 		}
 		fired = true
+		if p.Status == store.InFlight {
+			s.retryEffect(p) // its lease ended
+			return nil
+		}
 		s.wake(c, p, element.Wake{Timer: true})
 		return nil
-	})
+	}, call{cat: cat, effects: effects})
 	return fired, err
 }
 
@@ -634,6 +651,9 @@ type ElementStats struct {
 	Waiting int64
 	// Errors counts failed steps.
 	Errors int64
+	// InFlight is how many participants are in a step that calls outside
+	// the engine at the element now.
+	InFlight int64
 	// Other counts kind-specific figures, such as sends.
 	Other map[string]int64
 }
@@ -658,6 +678,8 @@ func (e *Engine) Stats(ctx context.Context, flowID string) (map[string]*ElementS
 			st.Waiting += c.N
 		case c.Key == keyErrors:
 			st.Errors += c.N
+		case c.Key == keyInFlight:
+			st.InFlight += c.N
 		case len(c.Key) > len(keyLeft) && c.Key[:len(keyLeft)] == keyLeft:
 			st.Left[c.Key[len(keyLeft):]] += c.N
 		default:
@@ -669,12 +691,9 @@ func (e *Engine) Stats(ctx context.Context, flowID string) (map[string]*ElementS
 
 // The counter keys.
 const (
-	keyEntered = "entered"
-	keyWaiting = "waiting"
-	keyErrors  = "errors"
-	keyLeft    = "left:"
+	keyEntered  = "entered"
+	keyWaiting  = "waiting"
+	keyErrors   = "errors"
+	keyInFlight = "inflight"
+	keyLeft     = "left:"
 )
-
-func idempotencyKey(id uuid.UUID, seq int64) string {
-	return id.String() + ":" + strconv.FormatInt(seq, 10)
-}

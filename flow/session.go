@@ -15,21 +15,31 @@ import (
 )
 
 // session is one transaction over one person's records: every step run,
-// event recorded and participant changed in it commits together.
+// event recorded and participant changed in it commits together. Nothing
+// but the person's own records is read through the Store inside it: flow
+// states come from the catalog snapshot read before, and compiled
+// versions from the engine's cache (a miss ends the transaction, the
+// version is compiled outside it, and the call starts over).
+//
+// A store error ends the session: the first one is kept in err, steps
+// stop, and the transaction function returns it.
 type session struct {
 	e        *Engine
 	ctx      context.Context
 	tx       store.Tx
 	personID uuid.UUID
 	now      time.Time
-	// The call: fn runs in the person's transaction (txFn, bound once per
-	// session); newcomer names a person the session creates if missing,
-	// and byRef calls fail when the person is missing.
-	fn        func(*session) error
+	call     call
+	// cat holds the flows' states for this call; fresh says it was read
+	// for it, so a flow missing from it does not exist.
+	cat   *catalogSnapshot
+	fresh bool
+	fn    func(*session) error
+	// txFn and historyFn are bound once per pooled session, so that a
+	// call allocates no closure for them.
 	txFn      func(store.Tx) error
-	historyFn func(*store.EventQuery) ([]*store.Event, error) // history, bound once
-	newcomer  *store.PersonRef
-	byRef     bool
+	historyFn func(*store.EventQuery) ([]*store.Event, error)
+	err       error
 
 	person      *store.Person
 	personDirty bool
@@ -47,15 +57,15 @@ type session struct {
 	marks []participantMarks
 	// entries are same-person flow entries requested by steps.
 	entries []pendingEntry
-	states  []*store.FlowState // read once per session
-	// known are flow states read before the session (by Tick), trusted
-	// for its duration.
-	known map[string]*store.FlowState
 	// counts aggregates the session's counter changes, written to the
 	// transaction once each at the end.
 	counts   []store.Counter
 	countIdx map[countKey]int
 	after    []func(context.Context) error
+	// inFlight are the participants this session put in flight; effects
+	// their copies as committed, taken by flush.
+	inFlight []*store.Participant
+	effects  []effect
 
 	services *element.Services
 	run      *element.Run
@@ -64,6 +74,20 @@ type session struct {
 	servicesBuf element.Services
 	waitBuf     element.Wait
 	spareVars   map[string]any // empty; lent to steps of participants without variables
+}
+
+// call is how an engine call runs its session.
+type call struct {
+	// byRef: the person must exist, unless newcomer is set, in which case
+	// the session creates them under newcomer's keys.
+	byRef    bool
+	newcomer *store.PersonRef
+	// cat, when set, is a snapshot of flow states read before (by Tick)
+	// and trusted for the call.
+	cat *catalogSnapshot
+	// effects, when set, collects the effects the call's steps begin
+	// instead of performing them before the call returns.
+	effects *[]effect
 }
 
 type pendingEntry struct {
@@ -75,6 +99,22 @@ type pendingEntry struct {
 // maxSessionEvents bounds the events and entries one call may cascade into
 // for one person (events triggering flows that emit events ...).
 const maxSessionEvents = 10_000
+
+// needCompiled ends a transaction that needs a flow version the engine has
+// not compiled yet: it is read and compiled outside, and the call starts
+// over.
+type needCompiled struct {
+	flowID  string
+	version int
+}
+
+func (n *needCompiled) Error() string {
+	return fmt.Sprintf("flow %q version %d is not compiled yet", n.flowID, n.version)
+}
+
+// errStaleCatalog ends a transaction that looked for a flow missing from a
+// snapshot read before the call: the call starts over with a fresh one.
+var errStaleCatalog = errors.New("flow states changed")
 
 // withPerson resolves who (creating the person when asked and the
 // reference has a key) and runs fn in the person's transaction.
@@ -94,7 +134,7 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 		} else if err != nil {
 			return err
 		}
-		err = e.run(ctx, id, true, newcomer, fn)
+		err = e.run(ctx, id, fn, call{byRef: true, newcomer: newcomer})
 		// A person created by a concurrent call under the same key: find
 		// them and go again.
 		if newcomer != nil && errors.Is(err, store.ErrConflict) && attempt < 3 {
@@ -108,42 +148,66 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 }
 
 // update runs fn in a session over the person's records, drains the
-// session's events and entries, and commits; effects on other people run
-// after the commit.
+// session's events and entries, and commits; effects on other people and
+// calls outside run after the commit.
 func (e *Engine) update(ctx context.Context, personID uuid.UUID, fn func(*session) error) error {
-	return e.run(ctx, personID, false, nil, fn)
+	return e.run(ctx, personID, fn, call{})
 }
 
-// run is update for withPerson (byRef): the person must exist, unless
-// newcomer is set, in which case the session creates them under
-// newcomer's keys.
-func (e *Engine) run(ctx context.Context, personID uuid.UUID, byRef bool, newcomer *store.PersonRef, fn func(*session) error) error {
+// run runs fn in a session over the person's records as c says, then
+// what must follow the commit: entries of other people and the calls of
+// external steps (see effect.go).
+func (e *Engine) run(ctx context.Context, personID uuid.UUID, fn func(*session) error, c call) error {
 	s := sessions.Get().(*session)
 	defer s.release()
-	s.e, s.ctx, s.personID, s.byRef, s.newcomer, s.fn = e, ctx, personID, byRef, newcomer, fn
-	if err := e.store.Update(ctx, personID, s.txFn); err != nil {
-		return err
+	s.e, s.ctx, s.personID, s.fn, s.call = e, ctx, personID, fn, c
+	s.cat, s.fresh = c.cat, false
+	for attempt := 0; ; attempt++ {
+		if s.cat == nil {
+			cat, err := e.flowStates(ctx)
+			if err != nil {
+				return err
+			}
+			s.cat, s.fresh = cat, true
+		}
+		err := e.store.Update(ctx, personID, s.txFn)
+		if err == nil {
+			break
+		}
+		if attempt >= 8 {
+			return err
+		}
+		var nc *needCompiled
+		switch {
+		case errors.As(err, &nc):
+			if _, err := e.compiled(ctx, nc.flowID, nc.version); err != nil {
+				return err
+			}
+		case errors.Is(err, errStaleCatalog):
+			s.cat = nil
+		default:
+			return err
+		}
 	}
 	for _, f := range s.after {
 		if err := f(ctx); err != nil {
 			e.log.WarnContext(ctx, "flowkit: entering another person into a flow failed", "err", err)
 		}
 	}
-	return nil
+	if len(s.effects) == 0 {
+		return nil
+	}
+	effects := slices.Clone(s.effects)
+	if c.effects != nil {
+		*c.effects = append(*c.effects, effects...)
+		return nil
+	}
+	return e.perform(ctx, effects)
 }
 
 // inTx is the session's transaction function, bound once per pooled
-// session so that a call allocates no closure for it.
-func (s *session) inTx(tx store.Tx) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			se, ok := v.(sessionError)
-			if !ok {
-				panic(v)
-			}
-			err = se.err
-		}
-	}()
+// session.
+func (s *session) inTx(tx store.Tx) error {
 	s.reset(tx)
 	p, err := tx.Person()
 	switch {
@@ -151,13 +215,13 @@ func (s *session) inTx(tx store.Tx) (err error) {
 		s.person = p
 	case !errors.Is(err, store.ErrNotFound):
 		return err
-	case s.newcomer == nil:
-		if s.byRef {
+	case s.call.newcomer == nil:
+		if s.call.byRef {
 			return fmt.Errorf("person %s: %w", s.personID, store.ErrNotFound)
 		}
 		// An engine call on a participant's person: fn decides.
 	default:
-		who := s.newcomer
+		who := s.call.newcomer
 		s.person = &store.Person{ID: s.personID, ExternalID: who.ExternalID, CreatedAt: s.now}
 		if who.Phone != "" {
 			s.person.Phones = []string{who.Phone}
@@ -170,10 +234,20 @@ func (s *session) inTx(tx store.Tx) (err error) {
 	if err := s.fn(s); err != nil {
 		return err
 	}
-	if err := s.drain(); err != nil {
-		return err
+	if s.err == nil {
+		s.drain()
+	}
+	if s.err != nil {
+		return s.err
 	}
 	return s.flush()
+}
+
+// fail records the session's first store error; steps stop at it.
+func (s *session) fail(err error) {
+	if s.err == nil {
+		s.err = err
+	}
 }
 
 // sessions recycles sessions, and with them the buffers of their Run:
@@ -185,12 +259,12 @@ var sessions = sync.Pool{New: func() any {
 }}
 
 // reset readies a session for a call's transaction, keeping its buffers.
-// It keeps the call (engine, person, fn): a store may run the transaction
-// function more than once.
+// It keeps the call (engine, person, fn, catalog): a store may run the
+// transaction function more than once.
 func (s *session) reset(tx store.Tx) {
 	b := s.blank()
 	b.e, b.ctx, b.tx, b.personID, b.now = s.e, s.ctx, tx, s.personID, s.e.clock.Now()
-	b.newcomer, b.byRef, b.fn = s.newcomer, s.byRef, s.fn
+	b.call, b.cat, b.fresh, b.fn = s.call, s.cat, s.fresh, s.fn
 	*s = b
 }
 
@@ -200,7 +274,6 @@ func (s *session) release() {
 	clear(s.counts[:cap(s.counts)])
 	clear(s.marks[:cap(s.marks)])
 	clear(s.queue[:cap(s.queue)])
-	clear(s.states[:cap(s.states)])
 	s.runBuf.Reset(element.Run{})
 	*s = s.blank()
 	sessions.Put(s)
@@ -214,28 +287,32 @@ func (s *session) blank() session {
 	}
 	return session{
 		txFn: s.txFn, historyFn: s.historyFn, runBuf: s.runBuf, spareVars: spare,
-		counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0], states: s.states[:0],
+		counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0],
 	}
 }
 
-func (s *session) loadParts() {
+// loadParts reads the person's participants once per session; false on a
+// store error.
+func (s *session) loadParts() bool {
 	if s.partsLoaded {
-		return
+		return true
 	}
 	parts, err := s.tx.Participants()
 	if err != nil {
-		panic(sessionError{err})
+		s.fail(err)
+		return false
 	}
 	s.parts = parts
 	s.partsLoaded = true
+	return true
 }
 
-// sessionError carries a store error out from deep inside a step; update
-// recovers it and fails the transaction with the error.
-type sessionError struct{ err error }
-
+// participant returns one of the person's participants, nil when there
+// is none (or on a store error, kept in s.err).
 func (s *session) participant(id uuid.UUID) *store.Participant {
-	s.loadParts()
+	if !s.loadParts() {
+		return nil
+	}
 	for _, p := range s.parts {
 		if p.ID == id {
 			return p
@@ -250,29 +327,36 @@ func (s *session) dirty(p *store.Participant) {
 	}
 }
 
+// flowState returns a flow's state from the call's snapshot.
 func (s *session) flowState(flowID string) (*store.FlowState, error) {
-	if st, ok := s.known[flowID]; ok {
+	if st, ok := s.cat.states[flowID]; ok {
 		return st, nil
 	}
-	for _, st := range s.states {
-		if st.FlowID == flowID {
-			return st, nil
-		}
+	if !s.fresh {
+		s.fail(errStaleCatalog)
+		return nil, errStaleCatalog
 	}
-	st, err := s.e.store.Flow(s.ctx, flowID)
-	if err != nil {
-		return nil, err
-	}
-	s.states = append(s.states, st)
-	return st, nil
+	return nil, fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
 }
 
-func (s *session) flowStatus(flowID string) (store.FlowStatus, error) {
+// flowStatus returns a flow's status, "" for a flow that does not exist.
+func (s *session) flowStatus(flowID string) store.FlowStatus {
 	st, err := s.flowState(flowID)
 	if err != nil {
-		return "", err
+		return ""
 	}
-	return st.Status, nil
+	return st.Status
+}
+
+// compiled returns a compiled flow version, or nil when the engine has
+// not compiled it yet: the session then fails with needCompiled, and the
+// call starts over once it is.
+func (s *session) compiled(flowID string, version int) *compiled {
+	if c, ok := s.e.flows.Load(flowKey{flowID, version}); ok {
+		return c.(*compiled)
+	}
+	s.fail(&needCompiled{flowID, version})
+	return nil
 }
 
 // enter creates a participant in the flow's latest version and runs it.
@@ -288,12 +372,14 @@ func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, 
 	}
 	if key != "" {
 		id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("flowkit:"+flowID+":"+key))
-		if p := s.participant(id); p != nil {
-			return p, nil
+		if p := s.participant(id); p != nil || s.err != nil {
+			return p, s.err
 		}
 	}
+	if !s.loadParts() {
+		return nil, s.err
+	}
 	if !c.flow.Reentry {
-		s.loadParts()
 		for _, p := range s.parts {
 			if p.FlowID == flowID && !p.Status.Done() {
 				return nil, fmt.Errorf("flow %q, person %s: %w", flowID, s.personID, ErrAlreadyInFlow)
@@ -309,13 +395,12 @@ func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, 
 		Status: store.Active, Element: c.start.id, Vars: values, Entry: entry,
 		EnteredAt: s.now, ArrivedAt: s.now, LastActivityAt: s.now,
 	}
-	s.loadParts()
 	s.parts = append(s.parts, p)
 	s.dirty(p)
 	s.count(c, c.start.id, keyEntered)
 	s.emit(p, store.Product, store.EnteredFlow, c.enteredProps, "entered")
 	s.advance(c, p, entry)
-	return p, nil
+	return p, s.err
 }
 
 // checkEnter returns the flow version new participants enter, or why they
@@ -328,9 +413,9 @@ func (s *session) checkEnter(flowID string) (*compiled, error) {
 	if st.Status != store.FlowActive {
 		return nil, fmt.Errorf("flow %q is %s: %w", flowID, st.Status, ErrFlowNotActive)
 	}
-	c, err := s.e.compiled(s.ctx, flowID, st.Latest)
-	if err != nil {
-		return nil, err
+	c := s.compiled(flowID, st.Latest)
+	if c == nil {
+		return nil, s.err
 	}
 	sch := c.flow.Schedule
 	if !sch.Start.IsZero() && s.now.Before(sch.Start) {
@@ -368,9 +453,10 @@ func (c *compiled) initialVars(given map[string]any) (map[string]any, error) {
 	return vars, nil
 }
 
-// advance runs an active participant until it waits or leaves the flow.
+// advance runs an active participant until it waits, leaves the flow or
+// reaches a step that calls outside, which it puts in flight.
 func (s *session) advance(c *compiled, p *store.Participant, ev *store.Event) {
-	for p.Status == store.Active {
+	for p.Status == store.Active && s.err == nil {
 		n := c.nodes[p.Element]
 		m := s.marksOf(p)
 		if m.steps >= s.e.cfg.MaxSteps {
@@ -378,6 +464,10 @@ func (s *session) advance(c *compiled, p *store.Participant, ev *store.Event) {
 			return
 		}
 		m.steps++
+		if n.external {
+			s.beginEffect(c, p, n, nil, ev)
+			return
+		}
 		r := s.newRun(c, p, ev)
 		out, err := callElement(func() (element.Outcome, error) { return n.element.Run(s.ctx, r) })
 		s.apply(c, p, n, r, out, err)
@@ -402,6 +492,11 @@ func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) {
 	}
 	if n.resumer == nil {
 		s.leave(c, p, store.Failed, fmt.Sprintf("element %q (%s) cannot resume a wait", n.id, n.element.Kind()))
+		return
+	}
+	if n.external {
+		s.count(c, n.id, keyWaiting, -1)
+		s.beginEffect(c, p, n, p.Wait, w.Event)
 		return
 	}
 	r := s.newRun(c, p, w.Event)
@@ -437,12 +532,10 @@ func (s *session) newRun(c *compiled, p *store.Participant, ev *store.Event) *el
 	return r
 }
 
+// callElement runs an element's step, turning a panic into its error.
 func callElement(f func() (element.Outcome, error)) (out element.Outcome, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			if se, ok := v.(sessionError); ok {
-				panic(se)
-			}
 			out, err = element.Outcome{}, fmt.Errorf("element panicked: %v", v)
 		}
 	}()
@@ -546,6 +639,10 @@ func (s *session) waitOf(c *compiled, p *store.Participant, w *element.Wait) *st
 // leave ends the participant's journey.
 func (s *session) leave(c *compiled, p *store.Participant, status store.Status, reason string) {
 	s.leaveWait(c, p, p.Status == store.Waiting)
+	if p.Status == store.InFlight {
+		s.count(c, p.Element, keyInFlight, -1)
+		p.Effect = nil
+	}
 	p.Status = status
 	p.Reason = reason
 	p.ExitedAt = s.now
@@ -644,89 +741,102 @@ func appendUUID(b []byte, id uuid.UUID) []byte {
 func (s *session) record(ev *store.Event) {
 	ev.PersonID = s.personID
 	if err := s.tx.AddEvent(ev); err != nil {
-		if errors.Is(err, store.ErrDuplicate) {
-			return
+		if !errors.Is(err, store.ErrDuplicate) {
+			s.fail(err)
 		}
-		panic(sessionError{err})
+		return
 	}
 	s.queue = append(s.queue, ev)
 }
 
 // drain hands queued events to waiting participants and triggers, and runs
 // queued flow entries, until none are left.
-func (s *session) drain() error {
+func (s *session) drain() {
 	handled := 0
-	for s.qi < len(s.queue) || len(s.entries) > 0 {
+	for (s.qi < len(s.queue) || len(s.entries) > 0) && s.err == nil {
 		if handled++; handled > maxSessionEvents {
-			return fmt.Errorf("person %s: more than %d events and flow entries cascaded from one call: flows trigger each other in a loop", s.personID, maxSessionEvents)
+			s.fail(fmt.Errorf("person %s: more than %d events and flow entries cascaded from one call: flows trigger each other in a loop", s.personID, maxSessionEvents))
+			return
 		}
 		if len(s.entries) > 0 {
 			en := s.entries[0]
 			s.entries = s.entries[1:]
 			if _, err := s.enter(en.flowID, en.vars, nil, en.key); err != nil && !errors.Is(err, ErrAlreadyInFlow) && !errors.Is(err, ErrFlowNotActive) {
-				return err
+				s.fail(err)
 			}
 			continue
 		}
 		qi := s.qi
 		ev := s.queue[qi]
 		s.qi++
-		if err := s.dispatch(qi, ev); err != nil {
-			return err
-		}
+		s.dispatch(qi, ev)
 	}
-	return nil
 }
 
-// dispatch hands one event to the participants waiting for it and enters
-// the person into flows it triggers.
-func (s *session) dispatch(qi int, ev *store.Event) error {
-	s.loadParts()
-	waiting := make([]*store.Participant, 0, 2)
+// dispatch hands one event to the participants waiting for it (or holds
+// it for those in flight) and enters the person into flows it triggers.
+func (s *session) dispatch(qi int, ev *store.Event) {
+	if !s.loadParts() {
+		return
+	}
+	var buf [4]*store.Participant
+	offered := buf[:0]
 	for _, p := range s.parts {
-		if p.Status == store.Waiting && p.Wait != nil && !p.Wait.Parked && slices.Contains(p.Wait.Events, ev.Name) {
+		switch p.Status {
+		case store.InFlight:
+		case store.Waiting:
+			if p.Wait == nil || p.Wait.Parked || !slices.Contains(p.Wait.Events, ev.Name) {
+				continue
+			}
 			if m := s.marksOf(p); m.arrived && qi < m.arrivedQ {
 				continue // happened before the participant reached its wait
 			}
-			waiting = append(waiting, p)
-		}
-	}
-	for _, p := range waiting {
-		if p.Status != store.Waiting {
+		default:
 			continue
 		}
-		status, err := s.flowStatus(p.FlowID)
-		if err != nil {
-			return err
-		}
-		if status == store.FlowPaused || status == store.FlowCanceled {
-			continue
-		}
-		c, err := s.e.compiled(s.ctx, p.FlowID, p.FlowVersion)
-		if err != nil {
-			return err
-		}
-		s.wake(c, p, element.Wake{Event: ev})
+		offered = append(offered, p)
 	}
-	flows, err := s.e.triggered(s.ctx, ev)
-	if err != nil {
-		return err
+	for _, p := range offered {
+		if s.err != nil {
+			return
+		}
+		if p.Status == store.InFlight && s.inFlightSince(p, qi) {
+			continue // its own step's event, or one before it went in flight
+		}
+		s.offer(p, ev)
 	}
-	for _, flowID := range flows {
+	for _, flowID := range s.cat.triggered(ev) {
 		_, err := s.enter(flowID, nil, ev, "")
 		if err != nil && !errors.Is(err, ErrAlreadyInFlow) && !errors.Is(err, ErrFlowNotActive) {
-			return err
+			s.fail(err)
+			return
 		}
 	}
-	return nil
 }
 
-// flush writes the person and the changed participants.
+// inFlightSince reports whether p went in flight in this session after
+// the event at queue index qi was queued: the event came before the step,
+// which sees it (in the history) when it runs.
+func (s *session) inFlightSince(p *store.Participant, qi int) bool {
+	if !slices.Contains(s.inFlight, p) {
+		return false
+	}
+	m := s.marksOf(p)
+	return m.arrived && qi < m.arrivedQ
+}
+
+// flush writes the person and the changed participants, and takes the
+// copies that the calls of participants put in flight run on.
 func (s *session) flush() error {
 	if s.personDirty {
 		s.person.UpdatedAt = s.now
 		if err := s.tx.PutPerson(s.person); err != nil {
 			return err
+		}
+	}
+	for _, p := range s.inFlight {
+		if p.Status == store.InFlight && !slices.ContainsFunc(s.effects, func(e effect) bool { return e.part.ID == p.ID }) {
+			s.effects = append(s.effects, effect{part: p.Clone(), person: s.person.Clone(), steps: s.marksOf(p).steps})
 		}
 	}
 	for _, p := range s.changed {

@@ -33,7 +33,10 @@ type node struct {
 	id      string
 	element element.Element
 	resumer element.Resumer
-	next    map[string]*node
+	// external is set for elements whose steps call outside the engine
+	// (element.External): they run outside the person's transaction.
+	external bool
+	next     map[string]*node
 	// left holds the counter key of each branch, made once.
 	left map[string]string
 }
@@ -152,6 +155,9 @@ func compile(f *Flow, d decls) (*compiled, error) {
 			nd.left[b] = keyLeft + b
 		}
 		nd.resumer, _ = n.Element.(element.Resumer)
+		if x, ok := n.Element.(element.External); ok {
+			nd.external = x.External()
+		}
 		c.nodes[n.ID] = nd
 	}
 	start := f.Start

@@ -10,14 +10,18 @@ import (
 // Status is where a participant stands in its flow.
 type Status string
 
-// The participant statuses. Active and Waiting participants are in the flow;
-// the others have left it.
+// The participant statuses. Active, Waiting and InFlight participants are
+// in the flow; the others have left it.
 const (
 	Active    Status = "active"    // between steps, about to run
 	Waiting   Status = "waiting"   // held by a wait until a time, an event or a change
 	Completed Status = "completed" // left the flow by an exit or an unconnected branch
 	Failed    Status = "failed"    // left the flow on an error, recorded in Reason
 	Canceled  Status = "canceled"  // removed because its flow was canceled
+	// InFlight participants are in a step that calls outside the engine
+	// (an API, a Sender, host code): the call runs with no transaction
+	// held, and Effect says which step and until when it is leased.
+	InFlight Status = "inflight"
 )
 
 // Done reports whether a participant with this status has left its flow.
@@ -47,6 +51,8 @@ type Participant struct {
 	Wait *Wait
 	// Journal holds the most recent steps, oldest first.
 	Journal []Step
+	// Effect is the step in flight while Status is InFlight, else nil.
+	Effect *Effect
 	// Version is the optimistic-concurrency version, set by the Store: a
 	// PutParticipant with a Version other than the stored one fails with
 	// ErrConflict, and a successful one increments it.
@@ -69,6 +75,30 @@ type Wait struct {
 	// Parked is set while the flow is paused: the timer stays due but does
 	// not fire until the flow resumes.
 	Parked bool
+}
+
+// Effect is a step in flight: its intent is committed, its call outside
+// the engine is under way with no transaction held, and its result is
+// committed by a second transaction that checks Seq and Attempt. While a
+// participant is in flight its Wait.Until is the lease's end: when the
+// process performing the call dies, the timer fires and the step is
+// tried again with the same idempotency key.
+type Effect struct {
+	// Seq is the step's sequence number: the step's idempotency key is
+	// the participant's ID and Seq, the same on every attempt.
+	Seq int64
+	// Attempt counts the attempts; a result is committed only by the
+	// attempt that is still current.
+	Attempt int
+	// Started is when the current attempt began.
+	Started time.Time
+	// Resumed is the wait the step resumes, nil when the participant
+	// arrived at the element; Event is the event that woke it, if any.
+	Resumed *Wait
+	Event   *Event
+	// Held are the person's events delivered while the step was in
+	// flight, handed to the participant once its result is committed.
+	Held []*Event
 }
 
 // Step is one journal entry: what a participant did at one element.
@@ -97,6 +127,16 @@ func (p *Participant) Clone() *Participant {
 		c.Wait = &w
 	}
 	c.Journal = slices.Clone(p.Journal)
+	if p.Effect != nil {
+		e := *p.Effect
+		if e.Resumed != nil {
+			w := *e.Resumed
+			w.State = cloneMap(w.State)
+			e.Resumed = &w
+		}
+		e.Held = slices.Clone(e.Held)
+		c.Effect = &e
+	}
 	return &c
 }
 

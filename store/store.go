@@ -39,6 +39,12 @@ type Store interface {
 	Flow(ctx context.Context, flowID string) (*FlowState, error)
 	// Flows returns every flow's state, ordered by flow ID.
 	Flows(ctx context.Context) ([]FlowState, error)
+	// FlowsRevision returns a number that changes whenever PublishFlow or
+	// SetFlowStatus changes any flow, in any process sharing the store:
+	// the engine caches flow states and compiled versions and reads them
+	// again only when it moves, so that no step reads them inside a
+	// person's transaction.
+	FlowsRevision(ctx context.Context) (int64, error)
 	// SetFlowStatus moves a flow from status from to status to, failing
 	// with ErrConflict when its status is not from.
 	SetFlowStatus(ctx context.Context, flowID string, from, to FlowStatus, at time.Time) error

@@ -27,6 +27,7 @@ var _ store.Store = (*Store)(nil)
 // Store is an in-memory store.Store. The zero value is not usable; call New.
 type Store struct {
 	flowMu   sync.RWMutex
+	flowRev  atomic.Int64 // bumped by every flow change
 	flows    map[string]*store.FlowState
 	versions map[string][]*store.FlowVersion
 
@@ -137,6 +138,7 @@ func (s *Store) PublishFlow(_ context.Context, v *store.FlowVersion) (int, error
 	st.Latest = c.Version
 	st.UpdatedAt = v.PublishedAt
 	s.flows[v.FlowID] = &st // replaced, never changed: Flow hands it out
+	s.flowRev.Add(1)
 	return c.Version, nil
 }
 
@@ -191,8 +193,12 @@ func (s *Store) SetFlowStatus(_ context.Context, flowID string, from, to store.F
 	c.Status = to
 	c.UpdatedAt = at
 	s.flows[flowID] = &c
+	s.flowRev.Add(1)
 	return nil
 }
+
+// FlowsRevision implements store.Store.
+func (s *Store) FlowsRevision(context.Context) (int64, error) { return s.flowRev.Load(), nil }
 
 // FindPerson implements store.Store.
 func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, error) {

@@ -313,6 +313,34 @@ type participantDoc struct {
 	Seq            int64          `json:"seq,omitempty"`
 	Wait           *waitDoc       `json:"wait,omitempty"`
 	Journal        []store.Step   `json:"journal"`
+	Effect         *effectDoc     `json:"effect,omitempty"`
+}
+
+type effectDoc struct {
+	Seq     int64       `json:"seq"`
+	Attempt int         `json:"attempt,omitempty"`
+	Started time.Time   `json:"started,omitzero"`
+	Resumed *waitDoc    `json:"resumed,omitempty"`
+	Event   *eventDoc   `json:"event,omitempty"`
+	Held    []*eventDoc `json:"held,omitempty"`
+}
+
+func toWaitDoc(w *store.Wait) *waitDoc {
+	if w == nil {
+		return nil
+	}
+	return &waitDoc{Until: w.Until, Deadline: w.Deadline, Events: w.Events, State: encodeValues(w.State), Parked: w.Parked}
+}
+
+func fromWaitDoc(w *waitDoc) (*store.Wait, error) {
+	if w == nil {
+		return nil, nil
+	}
+	state, err := decodeValues(w.State)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Wait{Until: utc(w.Until), Deadline: utc(w.Deadline), Events: w.Events, State: state, Parked: w.Parked}, nil
 }
 
 type waitDoc struct {
@@ -335,8 +363,12 @@ func encodeParticipant(p *store.Participant) ([]byte, error) {
 		Seq:            p.Seq,
 		Journal:        p.Journal,
 	}
-	if w := p.Wait; w != nil {
-		d.Wait = &waitDoc{Until: w.Until, Deadline: w.Deadline, Events: w.Events, State: encodeValues(w.State), Parked: w.Parked}
+	d.Wait = toWaitDoc(p.Wait)
+	if e := p.Effect; e != nil {
+		d.Effect = &effectDoc{Seq: e.Seq, Attempt: e.Attempt, Started: e.Started, Resumed: toWaitDoc(e.Resumed), Event: eventToDoc(e.Event)}
+		for _, h := range e.Held {
+			d.Effect.Held = append(d.Effect.Held, eventToDoc(h))
+		}
 	}
 	b, err := json.Marshal(&d)
 	if err != nil {
@@ -371,13 +403,26 @@ func decodeParticipant(p *store.Participant, b []byte) error {
 	for i := range p.Journal {
 		p.Journal[i].At = utc(p.Journal[i].At)
 	}
-	p.Wait = nil
-	if w := d.Wait; w != nil {
-		state, err := decodeValues(w.State)
-		if err != nil {
-			return fmt.Errorf("participant %s: wait state %w", p.ID, err)
+	if p.Wait, err = fromWaitDoc(d.Wait); err != nil {
+		return fmt.Errorf("participant %s: wait state %w", p.ID, err)
+	}
+	p.Effect = nil
+	if e := d.Effect; e != nil {
+		eff := &store.Effect{Seq: e.Seq, Attempt: e.Attempt, Started: utc(e.Started)}
+		if eff.Resumed, err = fromWaitDoc(e.Resumed); err != nil {
+			return fmt.Errorf("participant %s: effect wait state %w", p.ID, err)
 		}
-		p.Wait = &store.Wait{Until: utc(w.Until), Deadline: utc(w.Deadline), Events: w.Events, State: state, Parked: w.Parked}
+		if eff.Event, err = docToEvent(e.Event); err != nil {
+			return fmt.Errorf("participant %s: effect event %w", p.ID, err)
+		}
+		for _, h := range e.Held {
+			ev, err := docToEvent(h)
+			if err != nil {
+				return fmt.Errorf("participant %s: held event %w", p.ID, err)
+			}
+			eff.Held = append(eff.Held, ev)
+		}
+		p.Effect = eff
 	}
 	return nil
 }

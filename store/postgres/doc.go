@@ -33,18 +33,15 @@
 //
 // # Connections and processes
 //
-// An Update holds one connection of the pool while its function runs, and
-// the engine reads flow states through the Store from inside Updates,
-// which takes a second one. So the store runs at most
-// Config.MaxConcurrentUpdates Updates at once (three quarters of the pool
-// by default) and keeps the rest of the pool for those reads; size the
-// pool (pool_max_conns in a URL) for the parallelism wanted.
+// An Update holds one connection of the pool while its function runs,
+// and nothing else: the engine reads flow states before it, and calls
+// outside (HTTP, senders) between two short Updates rather than inside
+// one. Size the pool (pool_max_conns in a URL) for the parallelism wanted.
 //
 // Every process may deliver events and enter people. Any number may tick:
-// Store.DueTimers only reads, each ticker sees the same due timers, and the
-// engine re-checks each timer inside the person's Update, so it fires once.
-// Overlapping tickers waste reads and wait on each other's person locks,
-// though, so one ticker (or a few) is the efficient setup.
+// Store.ClaimTimers hands each due timer to one ticker for a lease
+// (FOR UPDATE SKIP LOCKED), so tickers share the work, and the engine
+// re-checks each timer inside the person's Update, so it fires once.
 //
 // # Values and times
 //

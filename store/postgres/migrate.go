@@ -105,6 +105,11 @@ ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS claimed_until timestampt
 CREATE INDEX IF NOT EXISTS participants_claimed ON {{s}}.participants (claimed_until)
 	WHERE claimed_until IS NOT NULL;
 `,
+	// 3: flow revisions (store.Store.FlowsRevision), bumped by every
+	// publish and status change.
+	`
+ALTER TABLE {{s}}.flows ADD COLUMN IF NOT EXISTS revision bigint NOT NULL DEFAULT 1;
+`,
 }
 
 // Migrate creates the schema and its tables, or brings an older schema up

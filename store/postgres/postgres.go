@@ -39,16 +39,6 @@ type Config struct {
 	// Reads add the shards up, so it may be changed at any time. From 1 to
 	// 256. Defaults to 16.
 	CounterShards int
-	// MaxConcurrentUpdates is how many Updates may run at once; more wait
-	// their turn. Each holds a connection of the pool while its function
-	// runs, and the engine reads flows through the Store from inside
-	// Updates, which needs a second connection: the pool must keep some
-	// for those reads, or Updates holding every connection would wait for
-	// one forever. Must be less than the pool's MaxConns (which a URL sets
-	// with pool_max_conns). Stores sharing one pool should split it.
-	// Defaults to three quarters of MaxConns, rounded up, and at most
-	// MaxConns - 1.
-	MaxConcurrentUpdates int
 }
 
 // Store is the PostgreSQL store.Store: many host processes share one
@@ -61,9 +51,6 @@ type Store struct {
 	q        string // the quoted schema name
 	shards   int
 	sql      queries
-	// updates holds a token per running Update (see
-	// Config.MaxConcurrentUpdates).
-	updates chan struct{}
 }
 
 // New returns a Store on the database cfg names and, unless
@@ -95,19 +82,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		s.pool, s.ownsPool = pool, true
 	}
-	maxConns := int(s.pool.Config().MaxConns)
-	if maxConns < 2 {
-		s.Close()
-		return nil, fmt.Errorf("postgres: the pool has %d connections: it needs 2 or more, for reads inside updates", maxConns)
-	}
-	if cfg.MaxConcurrentUpdates == 0 {
-		cfg.MaxConcurrentUpdates = maxConns - max(1, maxConns/4)
-	}
-	if cfg.MaxConcurrentUpdates < 1 || cfg.MaxConcurrentUpdates >= maxConns {
-		s.Close()
-		return nil, fmt.Errorf("postgres: max concurrent updates %d: want 1 to %d, one less than the pool's max conns", cfg.MaxConcurrentUpdates, maxConns-1)
-	}
-	s.updates = make(chan struct{}, cfg.MaxConcurrentUpdates)
 	if !cfg.SkipMigrate {
 		if err := s.Migrate(ctx); err != nil {
 			s.Close()
@@ -127,7 +101,7 @@ func (s *Store) Close() {
 
 // queries holds the store's SQL, with the schema filled in.
 type queries struct {
-	publish, flowVersion, flow, flows, setStatus                      string
+	publish, flowVersion, flow, flows, flowsRevision, setStatus       string
 	findByID, findByKey                                               string
 	lock, person, personParts                                         string
 	putPerson, deleteKeys, insertKeys                                 string
@@ -143,7 +117,7 @@ func newQueries(q string) queries {
 		publish: r.Replace(`
 WITH f AS (
 	INSERT INTO {{s}}.flows AS f (id, status, latest, updated_at) VALUES ($1, 'draft', 1, $2)
-	ON CONFLICT (id) DO UPDATE SET latest = f.latest + 1, updated_at = excluded.updated_at
+	ON CONFLICT (id) DO UPDATE SET latest = f.latest + 1, updated_at = excluded.updated_at, revision = f.revision + 1
 	RETURNING latest
 )
 INSERT INTO {{s}}.flow_versions (flow_id, version, document, published_at)
@@ -152,10 +126,13 @@ RETURNING version`),
 		flowVersion: r.Replace(`SELECT document, published_at FROM {{s}}.flow_versions WHERE flow_id = $1 AND version = $2`),
 		flow:        r.Replace(`SELECT id, status, latest, updated_at FROM {{s}}.flows WHERE id = $1`),
 		flows:       r.Replace(`SELECT id, status, latest, updated_at FROM {{s}}.flows ORDER BY id`),
+		// Each flow's revision only grows and flows are never deleted, so
+		// the sum moves on every change.
+		flowsRevision: r.Replace(`SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows`),
 		// The CTE's update is not visible to the outer select, which so
 		// reads the status before it.
 		setStatus: r.Replace(`
-WITH u AS (UPDATE {{s}}.flows SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2 RETURNING 1)
+WITH u AS (UPDATE {{s}}.flows SET status = $3, updated_at = $4, revision = revision + 1 WHERE id = $1 AND status = $2 RETURNING 1)
 SELECT (SELECT status FROM {{s}}.flows WHERE id = $1), EXISTS (SELECT 1 FROM u)`),
 
 		findByID:  r.Replace(`SELECT EXISTS (SELECT 1 FROM {{s}}.people WHERE id = $1)`),
@@ -281,6 +258,15 @@ func (s *Store) Flows(ctx context.Context) ([]store.FlowState, error) {
 		return nil, fmt.Errorf("postgres: flows: %w", err)
 	}
 	return out, nil
+}
+
+// FlowsRevision implements store.Store.
+func (s *Store) FlowsRevision(ctx context.Context) (int64, error) {
+	var rev int64
+	if err := s.pool.QueryRow(ctx, s.sql.flowsRevision).Scan(&rev); err != nil {
+		return 0, fmt.Errorf("postgres: flows revision: %w", err)
+	}
+	return rev, nil
 }
 
 // SetFlowStatus implements store.Store.

@@ -82,10 +82,6 @@ func TestConfig(t *testing.T) {
 	require.ErrorContains(t, err, "needs a Pool or a URL")
 	_, err = postgres.New(t.Context(), postgres.Config{URL: "postgres://x", CounterShards: 1000})
 	require.ErrorContains(t, err, "counter shards")
-
-	p := testPool(t)
-	_, err = postgres.New(t.Context(), postgres.Config{Pool: p, Schema: newSchema(t, p), MaxConcurrentUpdates: int(p.Config().MaxConns)})
-	require.ErrorContains(t, err, "max concurrent updates")
 }
 
 // TestURL opens a store by URL with the default schema name taken from a

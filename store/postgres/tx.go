@@ -35,12 +35,6 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	if personID == uuid.Nil {
 		return fmt.Errorf("update: person id is nil: %w", store.ErrNotFound)
 	}
-	select {
-	case s.updates <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("postgres: update person %s: %w", personID, context.Cause(ctx))
-	}
-	defer func() { <-s.updates }()
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: update person %s: %w", personID, err)

@@ -1,0 +1,85 @@
+package flow
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/flowkit/flowkit/store"
+)
+
+// catalog caches the flows' states and their event triggers, so that no
+// step reads them through the Store inside a person's transaction. It is
+// keyed by store.Store.FlowsRevision: a publish or status change made by
+// any process moves the revision, and the next engine call reads the
+// states again.
+type catalog struct {
+	snap   atomic.Pointer[catalogSnapshot]
+	reload sync.Mutex
+}
+
+// catalogSnapshot is an immutable view of every flow's state.
+type catalogSnapshot struct {
+	rev    int64
+	states map[string]*store.FlowState
+	// triggers lists the active flows an event enters its person into, by
+	// event name.
+	triggers map[string][]triggerEntry
+}
+
+type triggerEntry struct {
+	flowID   string
+	category store.Category
+}
+
+// flowStates returns the flows' states as of now: the cached snapshot
+// when the store's revision has not moved, else a fresh one.
+func (e *Engine) flowStates(ctx context.Context) (*catalogSnapshot, error) {
+	rev, err := e.store.FlowsRevision(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s := e.cat.snap.Load(); s != nil && s.rev == rev {
+		return s, nil
+	}
+	e.cat.reload.Lock()
+	defer e.cat.reload.Unlock()
+	if s := e.cat.snap.Load(); s != nil && s.rev >= rev {
+		return s, nil
+	}
+	// The revision is read before the states: a change landing between
+	// the two reads leaves a snapshot newer than its revision, which the
+	// next call replaces.
+	states, err := e.store.Flows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &catalogSnapshot{rev: rev, states: make(map[string]*store.FlowState, len(states)), triggers: map[string][]triggerEntry{}}
+	for i := range states {
+		st := &states[i]
+		s.states[st.FlowID] = st
+		if st.Status != store.FlowActive {
+			continue
+		}
+		c, err := e.compiled(ctx, st.FlowID, st.Latest)
+		if err != nil {
+			return nil, err
+		}
+		if t := c.flow.Trigger; t != nil {
+			s.triggers[t.Name] = append(s.triggers[t.Name], triggerEntry{flowID: st.FlowID, category: t.Category})
+		}
+	}
+	e.cat.snap.Store(s)
+	return s, nil
+}
+
+// triggered returns the active flows an event enters its person into.
+func (s *catalogSnapshot) triggered(ev *store.Event) []string {
+	var out []string
+	for _, te := range s.triggers[ev.Name] {
+		if te.category == ev.Category {
+			out = append(out, te.flowID)
+		}
+	}
+	return out
+}

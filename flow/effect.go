@@ -1,0 +1,356 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/store"
+)
+
+// A step of an External element runs in three moves:
+//
+//  1. In the person's transaction the participant is marked in flight
+//     (store.InFlight, with a store.Effect naming the step and a lease as
+//     its timer), and the transaction commits.
+//  2. The element runs with no transaction, lock or connection held, on a
+//     copy of the participant and the person as they were committed.
+//  3. A second short transaction commits the result, if the participant
+//     is still in flight on the same step and attempt, and runs it on.
+//
+// A process that dies between the moves leaves the participant in flight;
+// its lease timer fires and the step runs again with the same Seq, so the
+// same idempotency key. Only the current attempt commits a result, so a
+// participant never moves on twice.
+
+// maxHeldEvents bounds the events kept for a participant in flight, to be
+// handed to it after its result commits. Later events stay in the history,
+// where waits that look back still find them.
+const maxHeldEvents = 100
+
+// effect is a step whose intent committed and whose call is to be made.
+type effect struct {
+	part   *store.Participant // as committed in move 1, the engine's copy
+	person *store.Person      // likewise
+	// steps are the steps the participant ran in this engine call, so that
+	// Config.MaxSteps bounds loops through external elements too.
+	steps int
+}
+
+// beginEffect marks p in flight at node n: move 1. resumed is the wait the
+// step resumes (nil on arrival) and ev the event that woke or entered it.
+func (s *session) beginEffect(c *compiled, p *store.Participant, n *node, resumed *store.Wait, ev *store.Event) {
+	var held []*store.Event
+	if p.Effect != nil {
+		held = p.Effect.Held // carried over from a previous external step
+	}
+	p.Status = store.InFlight
+	p.Effect = &store.Effect{Seq: p.Seq + 1, Started: s.now, Resumed: resumed, Event: ev, Held: held}
+	p.Wait = &store.Wait{Until: s.now.Add(s.e.cfg.EffectLease)}
+	s.count(c, n.id, keyInFlight)
+	s.dirty(p)
+	s.inFlight = append(s.inFlight, p)
+	// Events queued from here on are held for it (see dispatch).
+	m := s.marksOf(p)
+	m.arrivedQ, m.arrived = len(s.queue), true
+}
+
+// retryEffect starts another attempt of p's step in flight, whose lease
+// ended: the process that made the call did not commit its result.
+func (s *session) retryEffect(p *store.Participant) {
+	e := *p.Effect
+	e.Attempt++
+	e.Started = s.now
+	p.Effect = &e
+	p.Wait = &store.Wait{Until: s.now.Add(s.e.cfg.EffectLease)}
+	s.journal(p, p.Element, "", fmt.Sprintf("the call in flight since its lease began did not finish: calling again (attempt %d, same idempotency key)", e.Attempt+1))
+	s.dirty(p)
+	s.inFlight = append(s.inFlight, p)
+}
+
+// hold keeps an event delivered while p is in flight, for after its
+// result commits.
+func (s *session) hold(p *store.Participant, ev *store.Event) {
+	e := *p.Effect
+	if len(e.Held) >= maxHeldEvents || slices.ContainsFunc(e.Held, func(h *store.Event) bool { return h.ID == ev.ID }) {
+		return
+	}
+	e.Held = append(slices.Clip(e.Held), ev)
+	p.Effect = &e
+	s.dirty(p)
+}
+
+// perform makes the calls of effects, move 2, and commits each result,
+// move 3; results that run on into other external steps are performed in
+// turn. Effects start in order, each once the one before it has begun its
+// outside call (or finished): what a step does before calling (delivery
+// windows, sending-speed slots, frequency caps) happens in due order, and
+// up to Config.EffectConcurrency slow calls overlap.
+func (e *Engine) perform(ctx context.Context, effects []effect) error {
+	if len(effects) == 1 { // one person's call: no one to overlap with
+		var first error
+		for len(effects) > 0 {
+			more, err := e.performOne(ctx, effects[0], func() {})
+			effects = append(effects[1:], more...)
+			if first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	slots := make(chan struct{}, e.cfg.EffectConcurrency)
+	for _, ef := range effects {
+		slots <- struct{}{}
+		calling := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			var once sync.Once
+			signal := func() { once.Do(func() { close(calling) }) }
+			defer signal()
+			pending := []effect{ef}
+			for len(pending) > 0 {
+				more, err := e.performOne(ctx, pending[0], signal)
+				signal = func() {} // chained steps start on their own
+				pending = append(pending[1:], more...)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+		<-calling
+	}
+	wg.Wait()
+	return first
+}
+
+// performOne calls one effect's element and commits its result. It
+// returns the effects the participant ran into next.
+// calling is called when the element begins a call outside.
+func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]effect, error) {
+	p := ef.part
+	c, err := e.compiled(ctx, p.FlowID, p.FlowVersion)
+	if err != nil {
+		return nil, err
+	}
+	n := c.nodes[p.Element]
+	if n == nil {
+		return nil, fmt.Errorf("flow %q version %d has no element %q", p.FlowID, p.FlowVersion, p.Element)
+	}
+	vars := p.Vars
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	services := e.services
+	personID := p.PersonID
+	services.History = func(q *store.EventQuery) ([]*store.Event, error) {
+		var out []*store.Event
+		err := e.store.Update(ctx, personID, func(tx store.Tx) error {
+			var err error
+			out, err = tx.Events(q)
+			return err
+		})
+		return out, err
+	}
+	services.Flows = noFlows{}
+	if services.HTTP != nil {
+		services.HTTP = signalDoer{services.HTTP, calling}
+	}
+	if services.Sender != nil {
+		services.Sender = signalSender{services.Sender, calling}
+	}
+	if services.Conversations != nil {
+		services.Conversations = signalConversations{services.Conversations, calling}
+	}
+	if _, custom := n.element.(*element.Custom); custom {
+		calling() // host code: any of it may call outside
+	}
+	eff := p.Effect
+	r := &element.Run{
+		Now: e.clock.Now(), Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
+		Participant: p.ID, Seq: eff.Seq, EnteredAt: p.EnteredAt, ArrivedAt: p.ArrivedAt,
+		Person: ef.person, Vars: vars, Entry: p.Entry, Event: eff.Event, Services: &services,
+	}
+	var out element.Outcome
+	if w := eff.Resumed; w != nil && n.resumer != nil {
+		r.Wait = &element.Wait{Until: w.Deadline, Events: w.Events, State: w.State}
+		out, err = callElement(func() (element.Outcome, error) {
+			return n.resumer.Resume(ctx, r, element.Wake{Timer: eff.Event == nil, Event: eff.Event})
+		})
+	} else {
+		out, err = callElement(func() (element.Outcome, error) { return n.element.Run(ctx, r) })
+	}
+	var next []effect
+	uerr := e.run(ctx, personID, func(s *session) error {
+		s.settle(c, n, ef, r, out, err)
+		return nil
+	}, call{effects: &next})
+	return next, uerr
+}
+
+// settle commits an effect's result, move 3: unless the participant moved
+// on or another attempt superseded this one, it takes the step's outcome
+// and runs on, and then receives the events held while it was in flight.
+func (s *session) settle(c *compiled, n *node, ef effect, r *element.Run, out element.Outcome, err error) {
+	p := s.participant(ef.part.ID)
+	if p == nil || p.Status != store.InFlight || p.Effect == nil ||
+		p.Effect.Seq != ef.part.Effect.Seq || p.Effect.Attempt != ef.part.Effect.Attempt {
+		return // superseded: another attempt commits, or did
+	}
+	held := p.Effect.Held
+	s.count(c, n.id, keyInFlight, -1)
+	if w := p.Effect.Resumed; w != nil {
+		p.Status, p.Wait = store.Waiting, w
+		s.count(c, n.id, keyWaiting)
+	} else {
+		p.Status, p.Wait = store.Active, nil
+	}
+	p.Effect = nil
+	if len(r.Vars) > 0 || p.Vars != nil {
+		p.Vars = r.Vars
+	}
+	if changed, _ := r.Effects(); changed != nil {
+		// The person may have changed since the intent committed: apply
+		// what the step changed to the person as they are now.
+		r.Person = mergePerson(ef.person, changed, s.person)
+	}
+	m := s.marksOf(p)
+	m.steps = ef.steps
+	s.apply(c, p, n, r, out, err)
+	s.advance(c, p, nil)
+	for _, ev := range held {
+		s.offer(p, ev)
+	}
+}
+
+// offer hands one event to one participant: it wakes it when it waits
+// for the event, and holds it when the participant is in flight.
+func (s *session) offer(p *store.Participant, ev *store.Event) {
+	switch {
+	case p.Status == store.InFlight:
+		s.hold(p, ev)
+	case p.Status == store.Waiting && p.Wait != nil && !p.Wait.Parked && slices.Contains(p.Wait.Events, ev.Name):
+		status := s.flowStatus(p.FlowID)
+		if status == store.FlowPaused || status == store.FlowCanceled {
+			return
+		}
+		if c := s.compiled(p.FlowID, p.FlowVersion); c != nil {
+			s.wake(c, p, element.Wake{Event: ev})
+		}
+	}
+}
+
+// mergePerson applies to cur what a step changed from base to changed.
+func mergePerson(base, changed, cur *store.Person) *store.Person {
+	out := cur.Clone()
+	names := slices.Collect(maps.Keys(store.StandardAttributes))
+	names = slices.AppendSeq(names, maps.Keys(base.Attributes))
+	names = slices.AppendSeq(names, maps.Keys(changed.Attributes))
+	for _, name := range names {
+		was, _ := base.Get(name)
+		now, ok := changed.Get(name)
+		if !ok {
+			now = nil
+		}
+		if !store.Equal(was, now) {
+			out.Set(name, store.CloneValue(now))
+		}
+	}
+	for _, t := range changed.Tags {
+		if !base.HasTag(t) {
+			out.AddTag(t)
+		}
+	}
+	for _, t := range base.Tags {
+		if !changed.HasTag(t) {
+			out.RemoveTag(t)
+		}
+	}
+	out.Phones = mergeSet(base.Phones, changed.Phones, out.Phones)
+	out.Emails = mergeSet(base.Emails, changed.Emails, out.Emails)
+	out.DoNotContact = mergeSet(base.DoNotContact, changed.DoNotContact, out.DoNotContact)
+	for ch, at := range changed.LastContacted {
+		if was, ok := base.LastContacted[ch]; !ok || !was.Equal(at) {
+			if out.LastContacted == nil {
+				out.LastContacted = map[string]time.Time{}
+			}
+			out.LastContacted[ch] = at
+		}
+	}
+	if !slices.Equal(base.Push, changed.Push) {
+		out.Push = slices.Clone(changed.Push)
+	}
+	return out
+}
+
+// mergeSet applies to cur the members added and removed from base to
+// changed.
+func mergeSet(base, changed, cur []string) []string {
+	out := slices.Clone(cur)
+	for _, v := range changed {
+		if !slices.Contains(base, v) && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	for _, v := range base {
+		if !slices.Contains(changed, v) {
+			out = slices.DeleteFunc(out, func(x string) bool { return x == v })
+		}
+	}
+	return out
+}
+
+// signalDoer, signalSender and signalConversations tell perform that a
+// step begins its call outside.
+type signalDoer struct {
+	element.HTTPDoer
+	calling func()
+}
+
+func (d signalDoer) Do(r *http.Request) (*http.Response, error) {
+	d.calling()
+	return d.HTTPDoer.Do(r)
+}
+
+type signalSender struct {
+	element.Sender
+	calling func()
+}
+
+func (s signalSender) Send(ctx context.Context, m *element.Message) (string, error) {
+	s.calling()
+	return s.Sender.Send(ctx, m)
+}
+
+type signalConversations struct {
+	element.Conversations
+	calling func()
+}
+
+func (c signalConversations) Start(ctx context.Context, conv *element.Conversation) (string, error) {
+	c.calling()
+	return c.Conversations.Start(ctx, conv)
+}
+
+// noFlows is the Flows of a step in flight: entering flows is for steps
+// that run in the person's transaction (Add to Flow).
+type noFlows struct{}
+
+func (noFlows) Enter(context.Context, string, store.PersonRef, map[string]any, string) error {
+	return fmt.Errorf("an external step cannot enter people into flows: use an Add to Flow element")
+}
