@@ -1,0 +1,268 @@
+package flow_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/segment"
+	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/store/memory"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+)
+
+// watchedStore counts the Updates in progress, and can fail the ones a
+// test picks, as a process dying before it commits would.
+type watchedStore struct {
+	*memory.Store
+	open atomic.Int32
+	// failNext fails that many of the next Updates that put a participant
+	// out of flight.
+	failSettle atomic.Int32
+}
+
+func (w *watchedStore) Update(ctx context.Context, id uuid.UUID, fn func(store.Tx) error) error {
+	w.open.Add(1)
+	defer w.open.Add(-1)
+	return w.Store.Update(ctx, id, func(tx store.Tx) error {
+		before, _ := tx.Participants()
+		inFlight := map[uuid.UUID]bool{}
+		for _, p := range before {
+			inFlight[p.ID] = p.Status == store.InFlight
+		}
+		return fn(settleWatch{tx, w, inFlight})
+	})
+}
+
+type settleWatch struct {
+	store.Tx
+	w        *watchedStore
+	inFlight map[uuid.UUID]bool
+}
+
+func (s settleWatch) PutParticipant(p *store.Participant) error {
+	if s.inFlight[p.ID] && p.Status != store.InFlight && s.w.failSettle.Load() > 0 {
+		s.w.failSettle.Add(-1)
+		return errors.New("the process died before its result committed")
+	}
+	return s.Tx.PutParticipant(p)
+}
+
+// gateSender blocks each send until released, recording what it saw.
+type gateSender struct {
+	w       *watchedStore
+	mu      sync.Mutex
+	keys    []string
+	openTx  []int32
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (g *gateSender) Send(ctx context.Context, m *element.Message) (string, error) {
+	g.mu.Lock()
+	g.keys = append(g.keys, m.IdempotencyKey)
+	g.openTx = append(g.openTx, g.w.open.Load())
+	g.mu.Unlock()
+	if g.arrived != nil {
+		g.arrived <- struct{}{}
+	}
+	if g.release != nil {
+		<-g.release
+	}
+	return "m-" + m.IdempotencyKey, nil
+}
+
+func effectFlow() *flow.Flow {
+	return flow.New("fx", "Effects").Var("n", store.Number, 0).
+		Add("send", &element.SendMessage{Channel: "email", Body: "hi"}, flow.Next{"sent": "wait"}).
+		Add("wait", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Clicked"},
+			WaitFor: element.Period{Amount: 1, Unit: element.Days}}, flow.Next{"occurred": "count", "timeout": "done"}).
+		Add("count", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "done"}).
+		Add("done", &element.Exit{}, nil)
+}
+
+func effectEngine(t *testing.T, w *watchedStore, clk clock.Clock, s element.Sender) *flow.Engine {
+	t.Helper()
+	eng, err := flow.NewEngine(flow.Config{Store: w, Clock: clk, Sender: s, EffectLease: time.Minute})
+	require.NoError(t, err)
+	_, err = eng.Publish(t.Context(), effectFlow())
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(t.Context(), "fx"))
+	return eng
+}
+
+// A send runs with no transaction of the store open; the participant is
+// in flight meanwhile, in the statistics too, and events delivered then
+// are handed to it once its result commits.
+func TestEffectRunsOutsideTransaction(t *testing.T) {
+	ctx := t.Context()
+	w := &watchedStore{Store: memory.New()}
+	clk := clock.NewFake(t0)
+	g := &gateSender{w: w, arrived: make(chan struct{}), release: make(chan struct{})}
+	eng := effectEngine(t, w, clk, g)
+
+	ana := store.PersonRef{Email: "ana@example.com"}
+	entered := make(chan uuid.UUID, 1)
+	failed := make(chan error, 1)
+	go func() {
+		id, err := eng.Enter(ctx, "fx", ana, nil)
+		if err != nil {
+			failed <- err
+			return
+		}
+		entered <- id
+	}()
+	select {
+	case <-g.arrived:
+	case err := <-failed:
+		t.Fatal(err)
+	case id := <-entered:
+		t.Fatalf("entered without sending: %+v", id)
+	}
+	ps, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: "fx"})
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	require.Equal(t, store.InFlight, ps[0].Status)
+	stats, err := eng.Stats(ctx, "fx")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), stats["send"].InFlight)
+
+	// The click comes while the send is in flight: it is kept, and wakes
+	// the participant once it reaches the wait.
+	require.NoError(t, eng.Deliver(ctx, &store.Event{ID: "c1", Person: ana, Category: store.External, Name: "Clicked"}))
+	close(g.release)
+	id := <-entered
+
+	p, err := eng.Participant(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, store.Completed, p.Status, "%+v", p.Journal)
+	require.Equal(t, 1.0, p.Vars["n"], "the held click counted once")
+	require.Nil(t, p.Effect)
+	require.Equal(t, []int32{0}, g.openTx, "no Update was open during the send")
+	stats, err = eng.Stats(ctx, "fx")
+	require.NoError(t, err)
+	require.Zero(t, stats["send"].InFlight)
+	require.Zero(t, stats["wait"].Waiting)
+	require.Equal(t, int64(1), stats["wait"].Left["occurred"])
+}
+
+// A process that dies between the call and its result leaves the
+// participant in flight; after the lease a tick calls again with the same
+// idempotency key, and the participant moves on once.
+func TestEffectRetriedAfterLease(t *testing.T) {
+	ctx := t.Context()
+	w := &watchedStore{Store: memory.New()}
+	clk := clock.NewFake(t0)
+	g := &gateSender{w: w}
+	eng := effectEngine(t, w, clk, g)
+
+	w.failSettle.Store(1)
+	_, err := eng.Enter(ctx, "fx", store.PersonRef{Email: "bo@example.com"}, nil)
+	require.ErrorContains(t, err, "died")
+	ps, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: "fx"})
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	require.Equal(t, store.InFlight, ps[0].Status)
+	id := ps[0].ID
+
+	// Within the lease nothing is due; after it the step runs again.
+	n, err := flowtest.Advance(ctx, eng, clk, 30*time.Second)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	n, err = flowtest.Advance(ctx, eng, clk, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	p, err := eng.Participant(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, store.Waiting, p.Status, "%+v", p.Journal)
+	require.Equal(t, "wait", p.Element)
+	require.Len(t, g.keys, 2)
+	require.Equal(t, g.keys[0], g.keys[1], "the retry carries the same idempotency key")
+	sends := 0
+	for _, s := range p.Journal {
+		if s.Element == "send" && s.Branch == "sent" {
+			sends++
+		}
+	}
+	require.Equal(t, 1, sends, "the step moved on once: %+v", p.Journal)
+	stats, err := eng.Stats(ctx, "fx")
+	require.NoError(t, err)
+	require.Zero(t, stats["send"].InFlight)
+	require.Equal(t, int64(1), stats["send"].Left["sent"])
+	require.Equal(t, int64(1), stats["wait"].Waiting)
+}
+
+// A result that comes after another attempt took over is dropped: only the
+// current attempt commits.
+func TestEffectStaleAttemptDropped(t *testing.T) {
+	ctx := t.Context()
+	w := &watchedStore{Store: memory.New()}
+	clk := clock.NewFake(t0)
+	g := &gateSender{w: w, arrived: make(chan struct{}, 2), release: make(chan struct{})}
+	eng := effectEngine(t, w, clk, g)
+
+	done := make(chan error)
+	go func() {
+		_, err := eng.Enter(ctx, "fx", store.PersonRef{Email: "cy@example.com"}, nil)
+		done <- err
+	}()
+	<-g.arrived // the first attempt is calling, and hangs past its lease
+	clk.Advance(2 * time.Minute)
+	ticked := make(chan error)
+	go func() {
+		_, err := eng.Tick(ctx)
+		ticked <- err
+	}()
+	<-g.arrived // the second attempt calls too
+	g.release <- struct{}{}
+	require.NoError(t, <-done) // the first attempt's result: dropped
+	g.release <- struct{}{}
+	require.NoError(t, <-ticked)
+
+	ps, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: "fx"})
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	p := ps[0]
+	require.Equal(t, store.Waiting, p.Status)
+	require.Equal(t, g.keys[0], g.keys[1])
+	stats, err := eng.Stats(ctx, "fx")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), stats["send"].Left["sent"], "one result committed")
+	require.Equal(t, int64(1), stats["wait"].Entered)
+}
+
+// A flow paused by another engine on the same store is paused for this
+// one at once: flow states are cached by the store's revision, not for a
+// while.
+func TestFlowStatesFollowOtherEngines(t *testing.T) {
+	ctx := t.Context()
+	st := memory.New()
+	clk := clock.NewFake(t0)
+	a, err := flow.NewEngine(flow.Config{Store: st, Clock: clk})
+	require.NoError(t, err)
+	b, err := flow.NewEngine(flow.Config{Store: st, Clock: clk})
+	require.NoError(t, err)
+	f := flow.New("t", "Triggered").Add("tag", tag("x"), nil)
+	f.Trigger = &flow.Trigger{Category: store.External, Name: "Signed"}
+	_, err = a.Publish(ctx, f)
+	require.NoError(t, err)
+	require.NoError(t, a.Activate(ctx, "t"))
+	ev := func(id string) *store.Event {
+		return &store.Event{ID: id, Person: store.PersonRef{ExternalID: id}, Category: store.External, Name: "Signed"}
+	}
+	require.NoError(t, b.Deliver(ctx, ev("p1")))
+	require.NoError(t, a.Pause(ctx, "t"))
+	require.NoError(t, b.Deliver(ctx, ev("p2")))
+	ps, err := b.Participants(ctx, store.ParticipantQuery{FlowID: "t"})
+	require.NoError(t, err)
+	require.Len(t, ps, 1, "the paused flow took no one in")
+}
