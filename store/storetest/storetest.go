@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Timers", timerTests},
 		{"Counters", counterTests},
 		{"Concurrency", concurrencyTests},
+		{"Effects", effectTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -2048,6 +2049,21 @@ func normParticipant(p *store.Participant) *store.Participant {
 	}
 	for i := range p.Journal {
 		p.Journal[i].At = p.Journal[i].At.UTC()
+	}
+	if e := p.Effect; e != nil {
+		e.Started = e.Started.UTC()
+		if w := e.Resumed; w != nil {
+			w.Until, w.Deadline = w.Until.UTC(), w.Deadline.UTC()
+			if w.State != nil {
+				w.State = InUTC(w.State).(map[string]any)
+			}
+		}
+		if e.Event != nil {
+			e.Event = normEvent(e.Event)
+		}
+		for i, h := range e.Held {
+			e.Held[i] = normEvent(h)
+		}
 	}
 	return p
 }
