@@ -2,7 +2,6 @@ package flow_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
-	"github.com/flowkit/flowkit/flowtest"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -19,41 +17,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// watchedStore counts the Updates in progress, and can fail the ones a
-// test picks, as a process dying before it commits would.
+// watchedStore counts the Updates in progress.
 type watchedStore struct {
 	*memory.Store
 	open atomic.Int32
-	// failNext fails that many of the next Updates that put a participant
-	// out of flight.
-	failSettle atomic.Int32
 }
 
 func (w *watchedStore) Update(ctx context.Context, id uuid.UUID, fn func(store.Tx) error) error {
 	w.open.Add(1)
 	defer w.open.Add(-1)
-	return w.Store.Update(ctx, id, func(tx store.Tx) error {
-		before, _ := tx.Participants()
-		inFlight := map[uuid.UUID]bool{}
-		for _, p := range before {
-			inFlight[p.ID] = p.Status == store.InFlight
-		}
-		return fn(settleWatch{tx, w, inFlight})
-	})
-}
-
-type settleWatch struct {
-	store.Tx
-	w        *watchedStore
-	inFlight map[uuid.UUID]bool
-}
-
-func (s settleWatch) PutParticipant(p *store.Participant) error {
-	if s.inFlight[p.ID] && p.Status != store.InFlight && s.w.failSettle.Load() > 0 {
-		s.w.failSettle.Add(-1)
-		return errors.New("the process died before its result committed")
-	}
-	return s.Tx.PutParticipant(p)
+	return w.Store.Update(ctx, id, fn)
 }
 
 // gateSender blocks each send until released, recording what it saw.
@@ -152,92 +125,6 @@ func TestEffectRunsOutsideTransaction(t *testing.T) {
 	require.Zero(t, stats["send"].InFlight)
 	require.Zero(t, stats["wait"].Waiting)
 	require.Equal(t, int64(1), stats["wait"].Left["occurred"])
-}
-
-// A process that dies between the call and its result leaves the
-// participant in flight; after the lease a tick calls again with the same
-// idempotency key, and the participant moves on once.
-func TestEffectRetriedAfterLease(t *testing.T) {
-	ctx := t.Context()
-	w := &watchedStore{Store: memory.New()}
-	clk := clock.NewFake(t0)
-	g := &gateSender{w: w}
-	eng := effectEngine(t, w, clk, g)
-
-	w.failSettle.Store(1)
-	_, err := eng.Enter(ctx, "fx", store.PersonRef{Email: "bo@example.com"}, nil)
-	require.ErrorContains(t, err, "died")
-	ps, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: "fx"})
-	require.NoError(t, err)
-	require.Len(t, ps, 1)
-	require.Equal(t, store.InFlight, ps[0].Status)
-	id := ps[0].ID
-
-	// Within the lease nothing is due; after it the step runs again.
-	n, err := flowtest.Advance(ctx, eng, clk, 30*time.Second)
-	require.NoError(t, err)
-	require.Zero(t, n)
-	n, err = flowtest.Advance(ctx, eng, clk, time.Minute)
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-
-	p, err := eng.Participant(ctx, id)
-	require.NoError(t, err)
-	require.Equal(t, store.Waiting, p.Status, "%+v", p.Journal)
-	require.Equal(t, "wait", p.Element)
-	require.Len(t, g.keys, 2)
-	require.Equal(t, g.keys[0], g.keys[1], "the retry carries the same idempotency key")
-	sends := 0
-	for _, s := range p.Journal {
-		if s.Element == "send" && s.Branch == "sent" {
-			sends++
-		}
-	}
-	require.Equal(t, 1, sends, "the step moved on once: %+v", p.Journal)
-	stats, err := eng.Stats(ctx, "fx")
-	require.NoError(t, err)
-	require.Zero(t, stats["send"].InFlight)
-	require.Equal(t, int64(1), stats["send"].Left["sent"])
-	require.Equal(t, int64(1), stats["wait"].Waiting)
-}
-
-// A result that comes after another attempt took over is dropped: only the
-// current attempt commits.
-func TestEffectStaleAttemptDropped(t *testing.T) {
-	ctx := t.Context()
-	w := &watchedStore{Store: memory.New()}
-	clk := clock.NewFake(t0)
-	g := &gateSender{w: w, arrived: make(chan struct{}, 2), release: make(chan struct{})}
-	eng := effectEngine(t, w, clk, g)
-
-	done := make(chan error)
-	go func() {
-		_, err := eng.Enter(ctx, "fx", store.PersonRef{Email: "cy@example.com"}, nil)
-		done <- err
-	}()
-	<-g.arrived // the first attempt is calling, and hangs past its lease
-	clk.Advance(2 * time.Minute)
-	ticked := make(chan error)
-	go func() {
-		_, err := eng.Tick(ctx)
-		ticked <- err
-	}()
-	<-g.arrived // the second attempt calls too
-	g.release <- struct{}{}
-	require.NoError(t, <-done) // the first attempt's result: dropped
-	g.release <- struct{}{}
-	require.NoError(t, <-ticked)
-
-	ps, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: "fx"})
-	require.NoError(t, err)
-	require.Len(t, ps, 1)
-	p := ps[0]
-	require.Equal(t, store.Waiting, p.Status)
-	require.Equal(t, g.keys[0], g.keys[1])
-	stats, err := eng.Stats(ctx, "fx")
-	require.NoError(t, err)
-	require.Equal(t, int64(1), stats["send"].Left["sent"], "one result committed")
-	require.Equal(t, int64(1), stats["wait"].Entered)
 }
 
 // A flow paused by another engine on the same store is paused for this

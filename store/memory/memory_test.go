@@ -22,3 +22,17 @@ func TestFindPersonNamesTheUnknownKey(t *testing.T) {
 		require.ErrorContains(t, err, "person "+ref.ExternalID+ref.Phone+ref.Email+":")
 	}
 }
+
+func TestEngine(t *testing.T) {
+	storetest.RunEngine(t, storetest.Backend{
+		New: func(*testing.T) store.Store { return memory.New() },
+		Processes: func(_ *testing.T, n int) []store.Store {
+			s := memory.New()
+			out := make([]store.Store, n)
+			for i := range out {
+				out[i] = s
+			}
+			return out
+		},
+	})
+}
