@@ -50,7 +50,7 @@ type Contact struct {
 func (*AddToFlow) Kind() string { return "addToFlow" }
 
 // Branches implements Element.
-func (*AddToFlow) Branches() []string { return []string{BranchNext, "failed"} }
+func (*AddToFlow) Branches() []string { return []string{BranchNext, BranchFailed} }
 
 // Validate implements Element.
 func (a *AddToFlow) Validate(c *Compiler) error {
@@ -109,7 +109,7 @@ func (a *AddToFlow) Run(ctx context.Context, r *Run) (Outcome, error) {
 		who.Phone = strings.TrimSpace(s)
 		whom = "phone " + who.Phone
 		if who.Phone != "" && store.NormalizePhone(who.Phone) == "" {
-			return Next("failed", fmt.Sprintf("not added to flow %q: the participant's phone %q is not a phone number", a.Flow, who.Phone)), nil
+			return Next(BranchFailed, fmt.Sprintf("not added to flow %q: the participant's phone %q is not a phone number", a.Flow, who.Phone)), nil
 		}
 	case a.email != nil:
 		s, err := a.email.Render(r, Plain)
@@ -120,10 +120,10 @@ func (a *AddToFlow) Run(ctx context.Context, r *Run) (Outcome, error) {
 		whom = "email " + who.Email
 	}
 	if a.Participant != nil && who.IsZero() {
-		return Next("failed", fmt.Sprintf("not added to flow %q: the participant's contact is empty", a.Flow)), nil
+		return Next(BranchFailed, fmt.Sprintf("not added to flow %q: the participant's contact is empty", a.Flow)), nil
 	}
 	if err := r.Services.Flows.Enter(ctx, a.Flow, who, vars, r.IdempotencyKey()); err != nil {
-		return Next("failed", fmt.Sprintf("not added %s to flow %q: %v", whom, a.Flow, err)), nil
+		return Next(BranchFailed, fmt.Sprintf("not added %s to flow %q: %v", whom, a.Flow, err)), nil
 	}
 	reason := fmt.Sprintf("added %s to flow %q", whom, a.Flow)
 	if len(names) > 0 {

@@ -76,8 +76,11 @@ func Hold(w Wait, reason string) Outcome { return Outcome{Wait: &w, Reason: reas
 
 // The branch names shared by many kinds.
 const (
-	BranchNext     = "next"
-	BranchError    = "error"
+	BranchNext  = "next"
+	BranchError = "error"
+	// BranchFailed is the exit "in all other cases" of Add to Flow and
+	// "in case of any error" of Call API.
+	BranchFailed   = "failed"
 	BranchOccurred = "occurred"
 	BranchTimeout  = "timeout"
 )
