@@ -5,6 +5,7 @@ import (
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
 )
@@ -43,4 +44,62 @@ func TestAddToFlowFindsAFriendInAnySpelling(t *testing.T) {
 	got, err := h.eng.Person(h.ctx, store.PersonRef{ID: bob.ID})
 	require.NoError(t, err)
 	require.Equal(t, []string{"bob@example.com"}, got.Emails, "the profile keeps its own spelling")
+}
+
+// A participant waiting for a change of email wakes when the host adds
+// an address; another spelling of an address the person has is no change.
+func TestWaitForChangeOfEmailWakesOnHostUpdate(t *testing.T) {
+	h := newHarness(t, flow.Config{})
+	h.publish(t, flow.New("confirm", "Confirm").
+		Add("w", &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "email", Op: segment.IsNotEmpty}},
+			WaitFor: element.Period{Amount: 7, Unit: element.Days}}, flow.Next{"changed": "yes", "notChanged": "no"}).
+		Add("yes", tag("has-email"), nil).
+		Add("no", tag("no-email"), nil))
+	who := store.PersonRef{Phone: "+385 91 234 5678"}
+	id, err := h.eng.Enter(h.ctx, "confirm", who, nil)
+	require.NoError(t, err)
+	_, err = h.eng.UpdatePerson(h.ctx, who, func(p *store.Person) error {
+		p.Emails = []string{"ann@old.example"}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, store.Completed, h.participant(t, id).Status, "an address added wakes the wait")
+
+	id, err = h.eng.Enter(h.ctx, "confirm", store.PersonRef{Email: "ANN@old.example"}, nil)
+	require.NoError(t, err, "the same person, found by another spelling, enters again")
+	_, err = h.eng.UpdatePerson(h.ctx, who, func(p *store.Person) error {
+		p.Emails = []string{"Ann@Old.Example"} // respelt: no change
+		p.Phones = []string{"00385912345678"}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, store.Waiting, h.participant(t, id).Status, "a respelt address is no change")
+	_, err = h.eng.UpdatePerson(h.ctx, who, func(p *store.Person) error {
+		p.Emails = nil // a removal is a change, but not the one awaited
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, store.Waiting, h.participant(t, id).Status)
+	_, err = h.eng.UpdatePerson(h.ctx, who, func(p *store.Person) error {
+		p.Emails = []string{"ann@new.example"}
+		return nil
+	})
+	require.NoError(t, err)
+	p := h.participant(t, id)
+	require.Equal(t, store.Completed, p.Status)
+	require.Equal(t, `email "ann@new.example" added (email isNotEmpty)`, p.Journal[1].Reason, "%+v", p.Journal)
+
+	evs, err := h.eng.Events(h.ctx, who, store.EventQuery{Category: store.People})
+	require.NoError(t, err)
+	var got []string
+	for _, ev := range evs {
+		if ev.Name != store.TagAdded {
+			got = append(got, ev.Name+" "+ev.Properties["address"].(string))
+		}
+	}
+	require.Equal(t, []string{
+		store.EmailAdded + " ann@old.example",
+		store.EmailRemoved + " Ann@Old.Example",
+		store.EmailAdded + " ann@new.example",
+	}, got)
 }

@@ -90,3 +90,14 @@ func SameAddress(a, b string) bool {
 	na := NormalizeAddress(a)
 	return na != "" && na == NormalizeAddress(b)
 }
+
+// HasAddress reports whether list holds address in any spelling (see
+// SameAddress).
+func HasAddress(list []string, address string) bool {
+	for _, a := range list {
+		if SameAddress(a, address) {
+			return true
+		}
+	}
+	return false
+}

@@ -205,7 +205,7 @@ func (p *Person) RemoveTag(tag string) bool {
 // Blocked reports whether an address (phone number or email) is on the
 // person's Do Not Contact list, in any spelling (see SameAddress).
 func (p *Person) Blocked(address string) bool {
-	return slices.ContainsFunc(p.DoNotContact, func(a string) bool { return SameAddress(a, address) })
+	return HasAddress(p.DoNotContact, address)
 }
 
 // Clone returns a deep copy of p.

@@ -129,3 +129,31 @@ func TestEngineAddToFlowFindsAnySpelling(t *testing.T) {
 	require.Len(t, ps, 1)
 	require.Equal(t, bob.ID, ps[0].PersonID)
 }
+
+// On PostgreSQL too, a host adding an email wakes a participant waiting
+// for a change of email.
+func TestEngineWaitForEmailAdded(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t)
+	eng := newEngine(t, s, clock.NewFake(start))
+	f := flow.New("confirm", "Confirm").
+		Add("w", &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "email"}}}, flow.Next{"changed": "yes"}).
+		Add("yes", &element.AddTag{Tag: "has-email"}, nil)
+	_, err := eng.Publish(ctx, f)
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(ctx, "confirm"))
+	who := store.PersonRef{Phone: "+385 91 234 5678"}
+	id, err := eng.Enter(ctx, "confirm", who, nil)
+	require.NoError(t, err)
+	_, err = eng.UpdatePerson(ctx, store.PersonRef{Phone: "385912345678"}, func(p *store.Person) error {
+		p.Emails = []string{"ann@example.com"}
+		return nil
+	})
+	require.NoError(t, err)
+	p, err := eng.Participant(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, store.Completed, p.Status, "%+v", p.Journal)
+	person, err := eng.Person(ctx, store.PersonRef{Email: "Ann@Example.com"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"has-email"}, person.Tags)
+}
