@@ -40,8 +40,6 @@ const (
 	// BranchOther is taken on any other status (1XX, 3XX the client did
 	// not follow).
 	BranchOther = "other"
-	// BranchFailed (BranchFailed, "failed") is Call API's "in case of any
-	// error" exit, for flows that do not split 4XX and 5XX: see CallAPI.
 	// BranchSent is the only branch of an Async call: the request went
 	// out.
 	BranchSent = "sent"

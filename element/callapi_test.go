@@ -714,16 +714,25 @@ func FuzzCallAPIResponse(f *testing.F) {
 		ResponseBody: []*element.JSONPathVariable{
 			{Path: "$.loyalty_points", Variable: "points"}, {Path: "$.tier", Variable: "tier"}, {Path: "$[0].x", Variable: "name"}}}
 	require.NoError(f, el.Validate(&element.Compiler{Variables: apiVars, Location: time.UTC}))
+	// The same call in a flow that connects "in case of any error".
+	anyError := *el
+	require.NoError(f, anyError.Validate(&element.Compiler{Variables: apiVars, Location: time.UTC, Connected: []string{"2xx", "failed"}}))
 	f.Fuzz(func(t *testing.T, status int, header, body string) {
 		if status < 100 || status > 999 {
 			status = 200
 		}
-		r := apiRun(apiT0)
-		r.Services.HTTP = apiDoer(func(req *http.Request) (*http.Response, error) {
+		doer := apiDoer(func(req *http.Request) (*http.Response, error) {
 			return &http.Response{StatusCode: status, Header: http.Header{"X-Since": {header}},
 				Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
 		})
-		out, err := el.Run(context.Background(), r)
+		r := apiRun(apiT0)
+		r.Services.HTTP = doer
+		out, err := anyError.Run(context.Background(), r)
+		require.NoError(t, err, "with \"failed\" connected, no answer fails the participant")
+		require.Contains(t, []string{"2xx", "failed"}, out.Branch)
+		r = apiRun(apiT0)
+		r.Services.HTTP = doer
+		out, err = el.Run(context.Background(), r)
 		if err != nil {
 			require.NotContains(t, err.Error(), "panic")
 			return

@@ -76,13 +76,13 @@ func Hold(w Wait, reason string) Outcome { return Outcome{Wait: &w, Reason: reas
 
 // The branch names shared by many kinds.
 const (
-	BranchNext  = "next"
-	BranchError = "error"
-	// BranchFailed is the exit "in all other cases" of Add to Flow and
-	// "in case of any error" of Call API.
-	BranchFailed   = "failed"
+	BranchNext     = "next"
+	BranchError    = "error"
 	BranchOccurred = "occurred"
 	BranchTimeout  = "timeout"
+	// BranchFailed is the exit "in all other cases" of Add to Flow and
+	// "in case of any error" of Call API.
+	BranchFailed = "failed"
 )
 
 // FieldError is a configuration error in one field of an element.

@@ -261,18 +261,21 @@ func (p *Person) Keys() []Key {
 	if p.ExternalID != "" {
 		keys = append(keys, Key{ByExternalID, p.ExternalID})
 	}
-	add := func(k Key) {
-		if k.Value != "" && !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
 	for _, ph := range p.Phones {
-		add(Key{ByPhone, NormalizePhone(ph)})
+		keys = appendKey(keys, Key{ByPhone, NormalizePhone(ph)})
 	}
 	for _, e := range p.Emails {
-		add(Key{ByEmail, NormalizeEmail(e)})
+		keys = appendKey(keys, Key{ByEmail, NormalizeEmail(e)})
 	}
 	return keys
+}
+
+// appendKey appends k unless it is empty or already there.
+func appendKey(keys []Key, k Key) []Key {
+	if k.Value == "" || slices.Contains(keys, k) {
+		return keys
+	}
+	return append(keys, k)
 }
 
 // Key returns the lookup key of a reference by external id, phone or email
