@@ -138,8 +138,8 @@ var ErrAddressBlocked = errors.New("address is loopback, private or link-local, 
 // Async goes on at once by BranchSent, without waiting for the response:
 // the step waits only until the request has been written to the server,
 // which keeps the call at-least-once (a failure to connect or to write is
-// an error as above, "failed" included, and a step retried after a crash sends again with the
-// same Idempotency-Key). The response is then read and discarded in the
+// an error as above, "failed" included, and a step retried after a crash
+// sends again with the same Idempotency-Key). The response is then read and discarded in the
 // background, within the per-request timeout, so the person's transaction
 // is never held by a slow server. Async calls read no response values.
 //
