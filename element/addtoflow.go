@@ -23,8 +23,12 @@ func init() {
 // flows. With Participant set, another person enters instead, named by a
 // phone number or email address (usually from a variable: {"email":
 // "{{friendEmail}}"}); a person not yet known is created with that
-// contact. Another person enters after this step commits, exactly once per
-// step even when the step is retried.
+// contact. The contact finds the person in any spelling (see
+// store.NormalizePhone, store.NormalizeEmail): "Bob@Example.com" is the
+// person known as "bob@example.com"; a person created by it keeps the
+// spelling given, trimmed of spaces. A phone that is not a phone number
+// goes on by "failed". Another person enters after this step commits,
+// exactly once per step even when the step is retried.
 type AddToFlow struct {
 	Flow        string            `json:"flow"`
 	Variables   map[string]string `json:"variables,omitempty"`
@@ -46,7 +50,7 @@ type Contact struct {
 func (*AddToFlow) Kind() string { return "addToFlow" }
 
 // Branches implements Element.
-func (*AddToFlow) Branches() []string { return []string{BranchNext, "failed"} }
+func (*AddToFlow) Branches() []string { return []string{BranchNext, BranchFailed} }
 
 // Validate implements Element.
 func (a *AddToFlow) Validate(c *Compiler) error {
@@ -102,21 +106,24 @@ func (a *AddToFlow) Run(ctx context.Context, r *Run) (Outcome, error) {
 		if err != nil {
 			return Outcome{}, err
 		}
-		who.Phone = strings.TrimPrefix(strings.TrimSpace(s), "+")
+		who.Phone = strings.TrimSpace(s)
 		whom = "phone " + who.Phone
+		if who.Phone != "" && store.NormalizePhone(who.Phone) == "" {
+			return Next(BranchFailed, fmt.Sprintf("not added to flow %q: the participant's phone %q is not a phone number", a.Flow, who.Phone)), nil
+		}
 	case a.email != nil:
 		s, err := a.email.Render(r, Plain)
 		if err != nil {
 			return Outcome{}, err
 		}
-		who.Email = strings.ToLower(strings.TrimSpace(s))
+		who.Email = strings.TrimSpace(s)
 		whom = "email " + who.Email
 	}
 	if a.Participant != nil && who.IsZero() {
-		return Next("failed", fmt.Sprintf("not added to flow %q: the participant's contact is empty", a.Flow)), nil
+		return Next(BranchFailed, fmt.Sprintf("not added to flow %q: the participant's contact is empty", a.Flow)), nil
 	}
 	if err := r.Services.Flows.Enter(ctx, a.Flow, who, vars, r.IdempotencyKey()); err != nil {
-		return Next("failed", fmt.Sprintf("not added %s to flow %q: %v", whom, a.Flow, err)), nil
+		return Next(BranchFailed, fmt.Sprintf("not added %s to flow %q: %v", whom, a.Flow, err)), nil
 	}
 	reason := fmt.Sprintf("added %s to flow %q", whom, a.Flow)
 	if len(names) > 0 {

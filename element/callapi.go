@@ -112,7 +112,12 @@ var ErrAddressBlocked = errors.New("address is loopback, private or link-local, 
 // sequence), unless Headers sets one.
 //
 // The response: unless Async, the step waits for the response and goes on
-// by Branch2xx, Branch4xx, Branch5xx or BranchOther. On a 2XX response,
+// by Branch2xx, Branch4xx, Branch5xx or BranchOther. When the flow
+// connects BranchFailed ("failed", "in case of any error"), a non-2XX
+// answer whose own exit is not connected goes on by it instead, so a flow
+// may connect only "2xx" and "failed", or split off "4xx" and leave the
+// rest to "failed"; flows that connect no "failed" branch route by status
+// alone. On a 2XX response,
 // ResponseHeaders copy response headers into variables (an absent header
 // empties the variable) and ResponseBody reads values of a JSON body into
 // variables by JSONPath (github.com/PaesslerAG/jsonpath, compiled at
@@ -122,15 +127,19 @@ var ErrAddressBlocked = errors.New("address is loopback, private or link-local, 
 // timeouts, connection failures, a body larger than the limit, one that is
 // not JSON when values are read from it, a path that reads no single value
 // — fails the step, which takes the element's "error" branch when it has
-// one (variables read so far are kept, failed ones are null) and fails the
-// participant otherwise, with the reason in its journal. Reasons name the
-// method, host and path but never header values or bodies.
+// one, as any element's failure does, else "failed" when connected, and
+// fails the participant otherwise, with the reason in its journal;
+// variables read so far are kept, failed ones are null. A path that points
+// to an array or an object is the error the reference names: it never
+// fails the participant, but takes "error" when connected and "failed"
+// otherwise (leaving the flow when that is not connected either). Reasons
+// name the method, host and path but never header values or bodies.
 //
 // Async goes on at once by BranchSent, without waiting for the response:
 // the step waits only until the request has been written to the server,
 // which keeps the call at-least-once (a failure to connect or to write is
-// an error as above, and a step retried after a crash sends again with the
-// same Idempotency-Key). The response is then read and discarded in the
+// an error as above, "failed" included, and a step retried after a crash
+// sends again with the same Idempotency-Key). The response is then read and discarded in the
 // background, within the per-request timeout, so the person's transaction
 // is never held by a slow server. Async calls read no response values.
 //
@@ -166,6 +175,7 @@ type CallAPI struct {
 	bodyText *Template
 	timeout  time.Duration
 	vars     map[string]store.Type
+	exits    map[string]bool // the branches the flow connects
 }
 
 // HeaderVariable copies a response header into a flow variable.
@@ -197,9 +207,9 @@ func (*CallAPI) External() bool { return true }
 // Branches implements Element.
 func (c *CallAPI) Branches() []string {
 	if c.Async {
-		return []string{BranchSent}
+		return []string{BranchSent, BranchFailed}
 	}
-	return []string{Branch2xx, Branch4xx, Branch5xx, BranchOther}
+	return []string{Branch2xx, Branch4xx, Branch5xx, BranchOther, BranchFailed}
 }
 
 var apiMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}
@@ -208,6 +218,10 @@ var apiMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.
 func (c *CallAPI) Validate(comp *Compiler) error {
 	if err := c.validateURL(comp); err != nil {
 		return err
+	}
+	c.exits = make(map[string]bool, len(comp.Connected))
+	for _, b := range comp.Connected {
+		c.exits[b] = true
 	}
 	c.method = strings.ToUpper(strings.TrimSpace(c.Method))
 	if c.method == "" {
@@ -454,7 +468,16 @@ func validHeaderName(s string) bool {
 
 // Run implements Element.
 func (c *CallAPI) Run(ctx context.Context, r *Run) (Outcome, error) {
-	return c.attempt(ctx, r, time.Time{})
+	return c.settle(c.attempt(ctx, r, time.Time{}))
+}
+
+// settle routes a failed step: to "error" when the flow connects it (the
+// engine takes it), else to "failed" when connected.
+func (c *CallAPI) settle(out Outcome, err error) (Outcome, error) {
+	if err != nil && !c.exits[BranchError] && c.exits[BranchFailed] {
+		return Next(BranchFailed, "in case of any error: "+err.Error()), nil
+	}
+	return out, err
 }
 
 // Resume implements Resumer: the window opened or the participant's slot
@@ -467,7 +490,7 @@ func (c *CallAPI) Resume(ctx context.Context, r *Run, w Wake) (Outcome, error) {
 	if s, ok := r.Wait.State["slot"].(string); ok {
 		slot, _ = time.Parse(time.RFC3339Nano, s)
 	}
-	return c.attempt(ctx, r, slot)
+	return c.settle(c.attempt(ctx, r, slot))
 }
 
 // attempt calls the API when the window is open and the participant has a
@@ -539,14 +562,21 @@ func (c *CallAPI) call(ctx context.Context, r *Run) (Outcome, error) {
 	defer resp.Body.Close()
 	branch := statusBranch(resp.StatusCode)
 	reason := fmt.Sprintf("%s: %d", target, resp.StatusCode)
+	if branch != Branch2xx && !c.exits[branch] && c.exits[BranchFailed] {
+		branch, reason = BranchFailed, reason+", in case of any error"
+	}
 	if branch != Branch2xx || (len(c.ResponseHeaders) == 0 && len(c.ResponseBody) == 0) {
 		// Read what is left, within the limit, so that the connection
 		// can be reused; what it holds does not matter.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, limit))
 		return Next(branch, reason), nil
 	}
-	if err := c.capture(r, resp, limit, timeout); err != nil {
-		return Outcome{}, fmt.Errorf("%s: %w", target, err)
+	if shapes, err := c.capture(r, resp, limit, timeout); err != nil {
+		err = fmt.Errorf("%s: %w", target, err)
+		if shapes && !c.exits[BranchError] {
+			return Next(BranchFailed, "in case of any error: "+err.Error()), nil
+		}
+		return Outcome{}, err
 	}
 	return Next(branch, reason), nil
 }
@@ -668,8 +698,9 @@ func statusBranch(code int) string {
 }
 
 // capture reads response values into variables. Every variable it names is
-// set: to its value, or to null when reading it failed.
-func (c *CallAPI) capture(r *Run, resp *http.Response, limit int64, timeout time.Duration) error {
+// set: to its value, or to null when reading it failed. shapes reports
+// that every failure was a path pointing to an array or an object.
+func (c *CallAPI) capture(r *Run, resp *http.Response, limit int64, timeout time.Duration) (shapes bool, err error) {
 	for _, h := range c.ResponseHeaders {
 		var v any
 		if s := resp.Header.Get(h.Header); s != "" {
@@ -678,13 +709,13 @@ func (c *CallAPI) capture(r *Run, resp *http.Response, limit int64, timeout time
 		cv, err := store.Convert(c.vars[h.Variable], v)
 		if err != nil {
 			r.Vars[h.Variable] = nil
-			return fmt.Errorf("response header %s does not convert to %s", h.Header, c.vars[h.Variable])
+			return false, fmt.Errorf("response header %s does not convert to %s", h.Header, c.vars[h.Variable])
 		}
 		r.Vars[h.Variable] = cv
 	}
 	if len(c.ResponseBody) == 0 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, limit))
-		return nil
+		return false, nil
 	}
 	fail := func(err error) error {
 		for _, p := range c.ResponseBody {
@@ -694,9 +725,10 @@ func (c *CallAPI) capture(r *Run, resp *http.Response, limit int64, timeout time
 	}
 	data, err := readJSONBody(resp.Body, limit)
 	if err != nil {
-		return fail(transportError(err, timeout))
+		return false, fail(transportError(err, timeout))
 	}
 	var errs []error
+	shapes = true
 	for _, p := range c.ResponseBody {
 		v, err := readJSONPath(p.eval, data)
 		if err == nil {
@@ -705,6 +737,7 @@ func (c *CallAPI) capture(r *Run, resp *http.Response, limit int64, timeout time
 				err = fmt.Errorf("the value does not convert to %s", c.vars[p.Variable])
 			}
 		}
+		shapes = shapes && (err == nil || errors.Is(err, errNotSingle))
 		if err != nil {
 			r.Vars[p.Variable] = nil
 			errs = append(errs, fmt.Errorf("response %s into %s: %w", strings.TrimSpace(p.Path), p.Variable, err))
@@ -712,8 +745,12 @@ func (c *CallAPI) capture(r *Run, resp *http.Response, limit int64, timeout time
 		}
 		r.Vars[p.Variable] = v
 	}
-	return errors.Join(errs...)
+	return shapes, errors.Join(errs...)
 }
+
+// errNotSingle is wrapped by readJSONPath's errors for a path that points
+// to an array or an object.
+var errNotSingle = errors.New("not a single value")
 
 // errBodyTooLarge is returned for a response body over the size limit.
 type errBodyTooLarge int64
@@ -764,9 +801,9 @@ func readJSONPath(ev gval.Evaluable, data any) (v any, err error) {
 	}
 	switch v.(type) {
 	case map[string]any:
-		return nil, errors.New("the path points to an object, not a single value")
+		return nil, fmt.Errorf("the path points to an object, %w", errNotSingle)
 	case []any:
-		return nil, errors.New("the path points to an array, not a single value")
+		return nil, fmt.Errorf("the path points to an array, %w", errNotSingle)
 	case nil, string, float64, bool:
 		return v, nil
 	}

@@ -314,23 +314,24 @@ func TestCallAPIResponseValues(t *testing.T) {
 		name, path, variable string
 		want                 any
 		err                  string
+		shape                bool // an array or object: "failed", not a failed step
 	}{
-		{"number", "$.loyalty_points", "points", 1250.0, ""},
-		{"text", "$.tier", "tier", "gold", ""},
-		{"bool", "$.active", "ok", true, ""},
-		{"number into text", "$.loyalty_points", "tier", "1250", ""},
-		{"null", "$.gone", "tier", nil, ""},
-		{"nested index", "$.nested.deep[0].v", "tier", "x", ""},
-		{"date-time", "$.since", "since", time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), ""},
-		{"bracket key", `$["tier"]`, "tier", "gold", ""},
-		{"missing key", "$.nope", "points", nil, "no value at this path"},
-		{"array", "$.list", "points", nil, "points to an array"},
-		{"object", "$.obj", "points", nil, "points to an object"},
-		{"wildcard gives an array", "$.list[*]", "points", nil, "points to an array"},
-		{"list into a list variable is still an error", "$.list", "items", nil, "points to an array"},
-		{"out of range", "$.list[5]", "points", nil, "no value at this path"},
-		{"text into number", "$.num_text", "points", nil, "does not convert to number"},
-		{"through a scalar", "$.tier.x", "points", nil, "no value at this path"},
+		{"number", "$.loyalty_points", "points", 1250.0, "", false},
+		{"text", "$.tier", "tier", "gold", "", false},
+		{"bool", "$.active", "ok", true, "", false},
+		{"number into text", "$.loyalty_points", "tier", "1250", "", false},
+		{"null", "$.gone", "tier", nil, "", false},
+		{"nested index", "$.nested.deep[0].v", "tier", "x", "", false},
+		{"date-time", "$.since", "since", time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), "", false},
+		{"bracket key", `$["tier"]`, "tier", "gold", "", false},
+		{"missing key", "$.nope", "points", nil, "no value at this path", false},
+		{"array", "$.list", "points", nil, "points to an array", true},
+		{"object", "$.obj", "points", nil, "points to an object", true},
+		{"wildcard gives an array", "$.list[*]", "points", nil, "points to an array", true},
+		{"list into a list variable is still an error", "$.list", "items", nil, "points to an array", true},
+		{"out of range", "$.list[5]", "points", nil, "no value at this path", false},
+		{"text into number", "$.num_text", "points", nil, "does not convert to number", false},
+		{"through a scalar", "$.tier.x", "points", nil, "no value at this path", false},
 	}
 	srv := newAPIRecorder(t, apiReply(200, body))
 	for _, tc := range cases {
@@ -340,6 +341,15 @@ func TestCallAPIResponseValues(t *testing.T) {
 			r := apiRun(apiT0)
 			r.Vars[tc.variable] = "before"
 			out, err := el.Run(context.Background(), r)
+			if tc.shape {
+				require.NoError(t, err, "a path to an array or object does not fail the participant")
+				require.Equal(t, element.BranchFailed, out.Branch)
+				require.Contains(t, out.Reason, tc.err)
+				require.Contains(t, out.Reason, tc.path)
+				require.Contains(t, r.Vars, tc.variable)
+				require.Nil(t, r.Vars[tc.variable], "the variable is set to null")
+				return
+			}
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
 				require.ErrorContains(t, err, tc.path)
@@ -364,8 +374,10 @@ func TestCallAPIResponseValuesPartlyRead(t *testing.T) {
 		}}
 	apiCompile(t, el)
 	r := apiRun(apiT0)
-	_, err := el.Run(context.Background(), r)
-	require.ErrorContains(t, err, "response $.list into tier: the path points to an array")
+	out, err := el.Run(context.Background(), r)
+	require.NoError(t, err)
+	require.Equal(t, element.BranchFailed, out.Branch)
+	require.Contains(t, out.Reason, "response $.list into tier: the path points to an array")
 	require.Equal(t, 5.0, r.Vars["points"], "values read before the failure are kept")
 	require.Equal(t, "req-42", r.Vars["reqId"])
 	require.Nil(t, r.Vars["tier"])
@@ -438,7 +450,7 @@ func TestCallAPIAsync(t *testing.T) {
 	defer close(release)
 	el := &element.CallAPI{URL: srv.URL, Method: "POST", Async: true, Body: json.RawMessage(`{"id": "{{person.externalId}}"}`)}
 	apiCompile(t, el)
-	require.Equal(t, []string{element.BranchSent}, el.Branches())
+	require.Equal(t, []string{element.BranchSent, element.BranchFailed}, el.Branches())
 	start := time.Now()
 	out, err := el.Run(context.Background(), apiRun(apiT0))
 	require.NoError(t, err)
@@ -458,6 +470,13 @@ func TestCallAPIAsync(t *testing.T) {
 	apiCompile(t, el)
 	_, err = el.Run(context.Background(), apiRun(apiT0))
 	require.ErrorContains(t, err, "connection refused")
+	// ... which "failed" takes when the flow connects it.
+	el = &element.CallAPI{URL: closed.URL, Async: true}
+	require.NoError(t, el.Validate(&element.Compiler{Variables: apiVars, Location: time.UTC, Connected: []string{element.BranchFailed, element.BranchSent}}))
+	out, err = el.Run(context.Background(), apiRun(apiT0))
+	require.NoError(t, err)
+	require.Equal(t, element.BranchFailed, out.Branch)
+	require.Contains(t, out.Reason, "connection refused")
 }
 
 func TestCallAPIAddressGuard(t *testing.T) {
@@ -695,16 +714,25 @@ func FuzzCallAPIResponse(f *testing.F) {
 		ResponseBody: []*element.JSONPathVariable{
 			{Path: "$.loyalty_points", Variable: "points"}, {Path: "$.tier", Variable: "tier"}, {Path: "$[0].x", Variable: "name"}}}
 	require.NoError(f, el.Validate(&element.Compiler{Variables: apiVars, Location: time.UTC}))
+	// The same call in a flow that connects "in case of any error".
+	anyError := *el
+	require.NoError(f, anyError.Validate(&element.Compiler{Variables: apiVars, Location: time.UTC, Connected: []string{"2xx", "failed"}}))
 	f.Fuzz(func(t *testing.T, status int, header, body string) {
 		if status < 100 || status > 999 {
 			status = 200
 		}
-		r := apiRun(apiT0)
-		r.Services.HTTP = apiDoer(func(req *http.Request) (*http.Response, error) {
+		doer := apiDoer(func(req *http.Request) (*http.Response, error) {
 			return &http.Response{StatusCode: status, Header: http.Header{"X-Since": {header}},
 				Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
 		})
-		out, err := el.Run(context.Background(), r)
+		r := apiRun(apiT0)
+		r.Services.HTTP = doer
+		out, err := anyError.Run(context.Background(), r)
+		require.NoError(t, err, "with \"failed\" connected, no answer fails the participant")
+		require.Contains(t, []string{"2xx", "failed"}, out.Branch)
+		r = apiRun(apiT0)
+		r.Services.HTTP = doer
+		out, err = el.Run(context.Background(), r)
 		if err != nil {
 			require.NotContains(t, err.Error(), "panic")
 			return
@@ -748,4 +776,70 @@ func TestCallAPIConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A flow that does not split 4XX and 5XX connects "failed", Call API's
+// "in case of any error" exit: every non-2XX answer without an exit of its
+// own and every failure takes it; flows without it keep routing by status,
+// and the "error" branch keeps the failures it takes from any element.
+func TestCallAPIAnyErrorExit(t *testing.T) {
+	body := `{"points": 9, "list": [1, 2]}`
+	ok := newAPIRecorder(t, apiReply(200, body))
+	notFound := newAPIRecorder(t, apiReply(404, `{"error": "no such cart"}`))
+	broken := newAPIRecorder(t, apiReply(503, `<html>down</html>`))
+	notJSON := newAPIRecorder(t, apiReply(200, `<html>oops</html>`))
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+
+	const fail = "(error)" // the step fails: "error" or the participant's failure
+	exits := []struct {
+		name      string
+		connected []string
+	}{
+		{"2xx+failed", []string{"2xx", "failed"}},
+		{"2xx+4xx+failed", []string{"2xx", "4xx", "failed"}},
+		{"by status", []string{"2xx", "4xx", "5xx", "other"}},
+		{"2xx+failed+error", []string{"2xx", "error", "failed"}},
+		{"2xx only", []string{"2xx"}},
+	}
+	answers := []struct {
+		name, url, path string
+		want            []string // by exits, in order
+	}{
+		{"200", ok.URL, "$.points", []string{"2xx", "2xx", "2xx", "2xx", "2xx"}},
+		{"404", notFound.URL, "$.points", []string{"failed", "4xx", "4xx", "failed", "4xx"}},
+		{"503", broken.URL, "$.points", []string{"failed", "failed", "5xx", "failed", "5xx"}},
+		{"connection refused", closed.URL, "$.points", []string{"failed", "failed", fail, fail, fail}},
+		{"200 not JSON", notJSON.URL, "$.points", []string{"failed", "failed", fail, fail, fail}},
+		{"200 missing key", ok.URL, "$.nope", []string{"failed", "failed", fail, fail, fail}},
+		{"200 path to an array", ok.URL, "$.list", []string{"failed", "failed", "failed", fail, "failed"}},
+	}
+	for _, a := range answers {
+		for i, x := range exits {
+			t.Run(a.name+"/"+x.name, func(t *testing.T) {
+				el := &element.CallAPI{URL: a.url + "/c", ResponseBody: []*element.JSONPathVariable{{Path: a.path, Variable: "points"}}}
+				require.NoError(t, el.Validate(&element.Compiler{Variables: apiVars, Location: time.UTC, Connected: x.connected}))
+				r := apiRun(apiT0)
+				out, err := el.Run(context.Background(), r)
+				if a.want[i] == fail {
+					require.Error(t, err)
+					if strings.HasPrefix(a.name, "200") {
+						require.Nil(t, r.Vars["points"], "a failed read sets the variable to null")
+					}
+					return
+				}
+				require.NoError(t, err)
+				require.Equal(t, a.want[i], out.Branch, out.Reason)
+				require.Contains(t, out.Reason, "GET "+a.url+"/c")
+				switch {
+				case a.want[i] == "2xx":
+					require.Equal(t, 9.0, r.Vars["points"])
+				case strings.HasPrefix(a.name, "200"):
+					require.Nil(t, r.Vars["points"], "a failed read sets the variable to null")
+				default:
+					require.Equal(t, 7.0, r.Vars["points"], "variables are left alone without a 2XX answer")
+				}
+			})
+		}
+	}
 }

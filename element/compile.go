@@ -29,6 +29,11 @@ type Compiler struct {
 	Location *time.Location
 	// Computed are the host's computed person attributes, for segments.
 	Computed map[string]segment.Computed
+	// Connected lists the element's branches that lead to another
+	// element of the flow ("error" included), for kinds whose outcome
+	// depends on which exits the flow uses, such as Call API's
+	// BranchFailed. Nil when nothing is connected.
+	Connected []string
 
 	env map[string]any
 }

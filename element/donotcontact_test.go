@@ -30,6 +30,8 @@ func TestDoNotContact(t *testing.T) {
 		{"phones", element.DoNotContactScope{MSISDN: true}, nil, []string{"385911234567", "385922222222"}},
 		{"emails", element.DoNotContactScope{Email: true}, nil, []string{"ann@example.com"}},
 		{"both", element.DoNotContactScope{MSISDN: true, Email: true}, []string{"385911234567"}, []string{"385922222222", "ann@example.com"}},
+		// An address on the list in another spelling is on the list.
+		{"spellings", element.DoNotContactScope{MSISDN: true, Email: true}, []string{"+385 91 123 4567", "Ann@Example.com"}, []string{"385922222222"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

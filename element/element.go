@@ -96,6 +96,9 @@ const (
 	BranchError    = "error"
 	BranchOccurred = "occurred"
 	BranchTimeout  = "timeout"
+	// BranchFailed is the exit "in all other cases" of Add to Flow and
+	// "in case of any error" of Call API.
+	BranchFailed = "failed"
 )
 
 // FieldError is a configuration error in one field of an element.

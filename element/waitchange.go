@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,17 +34,27 @@ const (
 // ({"attribute": "plan", "op": "is", "value": "premium"}; "isEmpty" waits
 // for the attribute to be emptied); without one any change counts.
 //
-// Changes are the store.AttributeChanged People events: from the host's
-// Engine.UpdatePerson and from Update Person Profile elements of any flow
-// the person is in, this one included. Only changes after the participant
-// reached the element count. WaitFor is the waiting period; zero waits
+// Attribute "phone" or "email" (unless the schema declares a custom
+// attribute of that name) watches the person's phone numbers or email
+// addresses: a number or address added or removed is a change. Its
+// condition tests the address added, as the profile spells it, and
+// reads empty for one removed: "isNotEmpty" waits for an addition,
+// "isEmpty" for a removal, {"op": "endsWith", "value": "@example.com"}
+// for a work address.
+//
+// Changes are the People events: store.AttributeChanged, and
+// store.PhoneAdded, PhoneRemoved, EmailAdded and EmailRemoved for
+// contacts, from the host's Engine.UpdatePerson and from elements of any
+// flow the person is in, this one included. Only changes after the
+// participant reached the element count. WaitFor is the waiting period; zero waits
 // indefinitely, bounded by the flow's schedule end and the engine's
 // inactivity limit.
 type WaitForChange struct {
 	Attributes []*AttributeChange `json:"attributes"`
 	WaitFor    Period             `json:"waitFor,omitzero"`
 
-	holding string // the journal reason of the wait, made once
+	holding string   // the journal reason of the wait, made once
+	events  []string // the event names that wake the wait
 }
 
 // AttributeChange names an attribute to watch and, optionally, a condition
@@ -57,7 +68,8 @@ type AttributeChange struct {
 	// zone.
 	PersonTimeZone bool `json:"personTimeZone,omitempty"`
 
-	where *segment.Where
+	where   *segment.Where
+	contact bool // a phone or email watch
 }
 
 // UnmarshalJSON reads an attribute change strictly. Its value is read as
@@ -101,14 +113,26 @@ func (w *WaitForChange) Validate(c *Compiler) error {
 	if len(w.Attributes) == 0 {
 		return Errorf("attributes", "no attributes to watch")
 	}
+	w.events = nil
 	for i, a := range w.Attributes {
 		field := fmt.Sprintf("attributes[%d]", i)
 		if a == nil || a.Attribute == "" {
 			return Errorf(field+".attribute", "attribute name is missing")
 		}
 		typ, ok := c.Schema.TypeOf(a.Attribute)
-		if !ok {
+		_, custom := c.Schema[a.Attribute]
+		a.contact = false
+		switch {
+		case !custom && a.Attribute == segment.ContactPhone:
+			typ, a.contact = store.Text, true
+			w.watch(store.PhoneAdded, store.PhoneRemoved)
+		case !custom && a.Attribute == segment.ContactEmail:
+			typ, a.contact = store.Text, true
+			w.watch(store.EmailAdded, store.EmailRemoved)
+		case !ok:
 			return Errorf(field+".attribute", "unknown person attribute %q", a.Attribute)
+		default:
+			w.watch(store.AttributeChanged)
 		}
 		if a.Op == "" {
 			if a.Value != nil || a.PersonTimeZone {
@@ -147,7 +171,28 @@ func (w *WaitForChange) Run(_ context.Context, r *Run) (Outcome, error) {
 	if !w.WaitFor.IsZero() {
 		until = w.WaitFor.After(r.Now, r.TimeZone(false))
 	}
-	return Hold(Wait{Until: until, Events: changeEvents}, w.holding), nil
+	return Hold(Wait{Until: until, Events: w.events}, w.holding), nil
+}
+
+// watch adds event names to those that wake the wait.
+func (w *WaitForChange) watch(names ...string) {
+	for _, n := range names {
+		if !slices.Contains(w.events, n) {
+			w.events = append(w.events, n)
+		}
+	}
+}
+
+// contactChanges maps the contact events to the watched name and whether
+// the address was added.
+var contactChanges = map[string]struct {
+	attribute string
+	added     bool
+}{
+	store.PhoneAdded:   {segment.ContactPhone, true},
+	store.PhoneRemoved: {segment.ContactPhone, false},
+	store.EmailAdded:   {segment.ContactEmail, true},
+	store.EmailRemoved: {segment.ContactEmail, false},
 }
 
 // Resume implements Resumer.
@@ -156,12 +201,28 @@ func (w *WaitForChange) Resume(_ context.Context, r *Run, wk Wake) (Outcome, err
 		return Next(BranchNotChanged, fmt.Sprintf("no change of %s within %s", w.describe(), w.WaitFor)), nil
 	}
 	ev := wk.Event
-	if ev == nil || ev.Category != store.People || ev.Name != store.AttributeChanged {
+	if ev == nil || ev.Category != store.People {
 		return Hold(*r.Wait, ""), nil
 	}
-	attr, _ := ev.Properties["attribute"].(string)
+	var attr string
+	contact, isContact := contactChanges[ev.Name]
+	switch {
+	case isContact:
+		// The condition reads the address added as the new value.
+		attr = contact.attribute
+		var added any
+		if contact.added {
+			added = ev.Properties["address"]
+		}
+		ev = &store.Event{ID: ev.ID, PersonID: ev.PersonID, Category: ev.Category, Name: ev.Name, Time: ev.Time,
+			Properties: map[string]any{"new": added}}
+	case ev.Name == store.AttributeChanged:
+		attr, _ = ev.Properties["attribute"].(string)
+	default:
+		return Hold(*r.Wait, ""), nil
+	}
 	for _, a := range w.Attributes {
-		if a.Attribute != attr {
+		if a.Attribute != attr || a.contact != isContact {
 			continue
 		}
 		if a.where != nil {
@@ -175,6 +236,13 @@ func (w *WaitForChange) Resume(_ context.Context, r *Run, wk Wake) (Outcome, err
 			}
 		}
 		reason := fmt.Sprintf("%s changed from %s to %s", attr, describeValue(ev.Properties["old"]), describeValue(ev.Properties["new"]))
+		if isContact {
+			verb := "removed"
+			if contact.added {
+				verb = "added"
+			}
+			reason = fmt.Sprintf("%s %s %s", attr, describeValue(wk.Event.Properties["address"]), verb)
+		}
 		if a.Op != "" {
 			reason += " (" + a.describe() + ")"
 		}

@@ -76,3 +76,48 @@ func TestWaitForChange(t *testing.T) {
 		require.Equal(t, tc.reason, out.Reason)
 	}
 }
+
+// "phone" and "email" watch the person's contacts: an address added or
+// removed is a change, and a condition tests the address added.
+func TestWaitForChangeOfContacts(t *testing.T) {
+	ctx := context.Background()
+	el := validated(t, &element.WaitForChange{
+		Attributes: []*element.AttributeChange{
+			{Attribute: "email", Op: segment.EndsWith, Value: "@work.example"},
+			{Attribute: "phone", Op: segment.IsEmpty},
+		},
+	}, time.UTC, nil).(*element.WaitForChange)
+	r := &element.Run{Now: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC), Location: time.UTC, Person: &store.Person{}}
+	out, err := el.Run(ctx, r)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{store.EmailAdded, store.EmailRemoved, store.PhoneAdded, store.PhoneRemoved}, out.Wait.Events,
+		"only the contact events wake it")
+	r.Wait = out.Wait
+	ev := func(name, address string) element.Wake {
+		return element.Wake{Event: &store.Event{Category: store.People, Name: name, Properties: map[string]any{"address": address}}}
+	}
+	for _, tc := range []struct {
+		wake   element.Wake
+		branch string
+		reason string
+	}{
+		{ev(store.EmailAdded, "ann@home.example"), "", ""},
+		{ev(store.EmailRemoved, "ann@work.example"), "", ""},
+		{ev(store.PhoneAdded, "385911234567"), "", ""},
+		{element.Wake{Event: &store.Event{Category: store.People, Name: store.AttributeChanged, Properties: map[string]any{"attribute": "email", "old": nil, "new": "x@work.example"}}}, "", ""},
+		{ev(store.EmailAdded, "ann@work.example"), "changed", `email "ann@work.example" added (email endsWith "@work.example")`},
+		{ev(store.PhoneRemoved, "385911234567"), "changed", `phone "385911234567" removed (phone isEmpty)`},
+	} {
+		out, err := el.Resume(ctx, r, tc.wake)
+		require.NoError(t, err)
+		require.Equal(t, tc.branch, out.Branch, out.Reason)
+		require.Equal(t, tc.reason, out.Reason)
+	}
+
+	// A custom attribute named "email" is watched as declared.
+	custom := &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "email"}}}
+	require.NoError(t, custom.Validate(&element.Compiler{Schema: store.Schema{"email": store.Text}, Location: time.UTC}))
+	out, err = custom.Run(ctx, r)
+	require.NoError(t, err)
+	require.Equal(t, []string{store.AttributeChanged}, out.Wait.Events)
+}

@@ -21,7 +21,8 @@ func init() {
 var predefinedEvents = map[store.Category][]string{
 	store.Channel: {store.MessageSent, store.MessageDelivered, store.MessageSeen, store.MessageClicked, store.MessageFailed},
 	store.People: {store.AttributeChanged, store.TagAdded, store.TagRemoved,
-		store.AddedToDoNotContact, store.RemovedFromDoNotContact},
+		store.AddedToDoNotContact, store.RemovedFromDoNotContact,
+		store.PhoneAdded, store.PhoneRemoved, store.EmailAdded, store.EmailRemoved},
 	store.Product: {store.EnteredFlow, store.ExitedFlow},
 }
 

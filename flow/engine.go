@@ -446,9 +446,11 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
 var errDuplicateEvent = errors.New("duplicate event")
 
 // UpdatePerson changes a person's profile as the host: fn changes a copy,
-// and each changed attribute, tag and Do Not Contact address becomes a
-// People event that wakes participants waiting for it. The person is
-// created when the reference names an unknown external id, phone or email.
+// and each changed attribute, tag, phone number, email address and Do Not
+// Contact address becomes a People event that wakes participants waiting
+// for it (a respelt phone number or email address is no change). The
+// person is created when the reference names an unknown external id,
+// phone or email, found in any spelling (see store.NormalizePhone).
 // Custom attributes must be declared in Config.Schema and hold values of
 // their types (converted where unambiguous). It returns the saved person.
 func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error) (*store.Person, error) {

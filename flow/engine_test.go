@@ -318,9 +318,10 @@ func TestUpdatePersonEmitsPeopleEvents(t *testing.T) {
 	require.NoError(t, err)
 	var names []string
 	for _, e := range evs {
-		names = append(names, fmt.Sprintf("%s:%v:%v", e.Name, e.Properties["attribute"], e.Properties["tag"]))
+		names = append(names, fmt.Sprintf("%s:%v:%v:%v", e.Name, e.Properties["attribute"], e.Properties["tag"], e.Properties["address"]))
 	}
-	require.ElementsMatch(t, []string{"attributeChanged:age:<nil>", "attributeChanged:firstName:<nil>", "tagAdded:<nil>:vip"}, names)
+	require.ElementsMatch(t, []string{"attributeChanged:age:<nil>:<nil>", "attributeChanged:firstName:<nil>:<nil>", "tagAdded:<nil>:vip:<nil>",
+		"emailAdded:<nil>:<nil>:ana@example.com"}, names)
 
 	_, err = h.eng.UpdatePerson(h.ctx, who, func(p *store.Person) error { p.Set("shoeSize", 42); return nil })
 	require.ErrorContains(t, err, `attribute "shoeSize" is not declared`)

@@ -165,43 +165,66 @@ func TestLoyaltyPoints(t *testing.T) {
 	require.True(t, clk.Now().Equal(person.LastContacted["sms"]))
 }
 
-// Call API errors take the element's error branch when it has one and fail
-// the participant otherwise, with the reason in the journal.
-func TestCallAPIErrorBranch(t *testing.T) {
+// A Call API path that points to an array sets its variable to null and
+// takes the "error" branch when the flow connects it, else "in case of any
+// error" ("failed"): it never fails the participant. A non-2XX answer
+// takes "failed" when its own exit is not connected, and a failed call
+// with no "error" branch too.
+func TestCallAPIErrorExits(t *testing.T) {
 	ctx := context.Background()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, `{"loyalty_points": [1, 2]}`)
+		switch r.URL.Path {
+		case "/missing":
+			w.WriteHeader(http.StatusNotFound)
+		case "/html":
+			_, _ = io.WriteString(w, `<html>not JSON</html>`)
+		default:
+			_, _ = io.WriteString(w, `{"loyalty_points": [1, 2]}`)
+		}
 	}))
 	defer srv.Close()
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	eng := integEngine(t, clk, flow.Config{})
-	for _, withBranch := range []bool{true, false} {
-		id := fmt.Sprintf("f-%v", withBranch)
-		next := flow.Next{"2xx": "done"}
-		if withBranch {
-			next["error"] = "failed"
-		}
-		f := flow.New(id, "").Var("points", store.Number, 5).
-			Add("call", &element.CallAPI{URL: srv.URL, ResponseBody: []*element.JSONPathVariable{{Path: "$.loyalty_points", Variable: "points"}}}, next).
-			Add("done", &element.Exit{}, nil).Add("failed", &element.Exit{Reason: "api failed"}, nil)
-		if !withBranch {
-			f.Elements = f.Elements[:2]
-		}
-		integPublish(t, eng, f)
-		pid, err := eng.Enter(ctx, id, store.PersonRef{ExternalID: "bob"}, nil)
-		require.NoError(t, err)
-		p := integParticipant(t, eng, pid)
-		require.Nil(t, p.Vars["points"], "the variable is null after the failed read")
-		if withBranch {
-			require.Equal(t, store.Completed, p.Status)
-			require.Equal(t, "api failed", p.Reason)
-			require.Contains(t, integStep(t, p, "call").Reason, "points to an array")
-			require.Equal(t, "error", integStep(t, p, "call").Branch)
-		} else {
-			require.Equal(t, store.Failed, p.Status)
-			require.Contains(t, p.Reason, `element "call" failed`)
-			require.Contains(t, p.Reason, "response $.loyalty_points into points: the path points to an array")
-		}
+	for i, tc := range []struct {
+		name, path string
+		next       flow.Next
+		status     store.Status
+		branch     string // the call's exit
+		reason     string // in the call's journal step, or the participant's
+	}{
+		{"array, error connected", "/points", flow.Next{"2xx": "done", "error": "oops", "failed": "oops"}, store.Completed, "error", "points to an array"},
+		{"array, failed connected", "/points", flow.Next{"2xx": "done", "failed": "oops"}, store.Completed, "failed", "points to an array"},
+		{"array, neither", "/points", flow.Next{"2xx": "done", "4xx": "oops"}, store.Completed, "failed", "response $.loyalty_points into points: the path points to an array"},
+		{"404, failed connected", "/missing", flow.Next{"2xx": "done", "failed": "oops"}, store.Completed, "failed", "404, in case of any error"},
+		{"404, 4xx connected too", "/missing", flow.Next{"2xx": "done", "4xx": "oops", "failed": "done"}, store.Completed, "4xx", ": 404"},
+		{"not JSON, failed connected", "/html", flow.Next{"2xx": "done", "failed": "oops"}, store.Completed, "failed", "response body is not JSON"},
+		{"not JSON, neither", "/html", flow.Next{"2xx": "done", "4xx": "oops"}, store.Failed, "", "response body is not JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprint("f-", i)
+			f := flow.New(id, "").Var("points", store.Number, 5).
+				Add("call", &element.CallAPI{URL: srv.URL + tc.path, ResponseBody: []*element.JSONPathVariable{{Path: "$.loyalty_points", Variable: "points"}}}, tc.next).
+				Add("done", &element.Exit{}, nil).Add("oops", &element.Exit{Reason: "api failed"}, nil)
+			integPublish(t, eng, f)
+			pid, err := eng.Enter(ctx, id, store.PersonRef{ExternalID: "bob"}, nil)
+			require.NoError(t, err)
+			p := integParticipant(t, eng, pid)
+			require.Equal(t, tc.status, p.Status, "%+v", p.Journal)
+			if tc.path != "/missing" {
+				require.Nil(t, p.Vars["points"], "the variable is null after the failed read")
+			}
+			if tc.status == store.Failed {
+				require.Contains(t, p.Reason, `element "call" failed`)
+				require.Contains(t, p.Reason, tc.reason)
+				return
+			}
+			step := integStep(t, p, "call")
+			require.Equal(t, tc.branch, step.Branch)
+			require.Contains(t, step.Reason, tc.reason)
+			if tc.next[tc.branch] == "oops" {
+				require.Equal(t, "api failed", p.Reason)
+			}
+		})
 	}
 }
 

@@ -962,14 +962,24 @@ func personEvents(before, after *store.Person, now time.Time) []*store.Event {
 			add(store.TagRemoved, map[string]any{"tag": t})
 		}
 	}
-	for _, a := range after.DoNotContact {
-		if !before.Blocked(a) {
-			add(store.AddedToDoNotContact, map[string]any{"address": a})
-		}
+	contacts := []struct {
+		before, after []string
+		added, gone   string
+	}{
+		{before.DoNotContact, after.DoNotContact, store.AddedToDoNotContact, store.RemovedFromDoNotContact},
+		{before.Phones, after.Phones, store.PhoneAdded, store.PhoneRemoved},
+		{before.Emails, after.Emails, store.EmailAdded, store.EmailRemoved},
 	}
-	for _, a := range before.DoNotContact {
-		if !after.Blocked(a) {
-			add(store.RemovedFromDoNotContact, map[string]any{"address": a})
+	for _, c := range contacts {
+		for i, a := range c.after { // each address once, in any spelling
+			if !store.HasAddress(c.before, a) && !store.HasAddress(c.after[:i], a) {
+				add(c.added, map[string]any{"address": a})
+			}
+		}
+		for i, a := range c.before {
+			if !store.HasAddress(c.after, a) && !store.HasAddress(c.before[:i], a) {
+				add(c.gone, map[string]any{"address": a})
+			}
 		}
 	}
 	return out

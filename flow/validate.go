@@ -168,7 +168,8 @@ func compile(f *Flow, d decls) (*compiled, error) {
 		return nil, bad("start", "start element %q does not exist", start)
 	}
 	for _, n := range f.Elements {
-		comp := &element.Compiler{FlowID: f.ID, ElementID: n.ID, Variables: c.vars, Schema: d.schema, Computed: d.computed, Location: c.loc}
+		comp := &element.Compiler{FlowID: f.ID, ElementID: n.ID, Variables: c.vars, Schema: d.schema, Computed: d.computed, Location: c.loc,
+			Connected: connected(n)}
 		if err := n.Element.Validate(comp); err != nil {
 			ve := &ValidationError{ElementID: n.ID, Err: err}
 			var fe *element.FieldError
@@ -210,6 +211,18 @@ func compile(f *Flow, d decls) (*compiled, error) {
 		}
 	}
 	return c, nil
+}
+
+// connected lists the branches of n that lead to an element, sorted.
+func connected(n *Node) []string {
+	var out []string
+	for b, t := range n.Next {
+		if t != "" {
+			out = append(out, b)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // reservedNames are the names the expression environment uses.

@@ -42,12 +42,19 @@ const (
 	MessageFailed    = "messageFailed"
 
 	// People events; properties: "attribute", "old", "new" for
-	// AttributeChanged, "tag" for tags, "address" for Do Not Contact.
+	// AttributeChanged, "tag" for tags, "address" for Do Not Contact and
+	// for phone numbers and email addresses added to or removed from
+	// Person.Phones and Person.Emails (compared in their normalized forms:
+	// another spelling of an address the person has is no change).
 	AttributeChanged        = "attributeChanged"
 	TagAdded                = "tagAdded"
 	TagRemoved              = "tagRemoved"
 	AddedToDoNotContact     = "addedToDoNotContact"
 	RemovedFromDoNotContact = "removedFromDoNotContact"
+	PhoneAdded              = "phoneAdded"
+	PhoneRemoved            = "phoneRemoved"
+	EmailAdded              = "emailAdded"
+	EmailRemoved            = "emailRemoved"
 
 	// Product events; properties: "flowId", and "reason" and "status" for
 	// ExitedFlow. They are shared between participants; the participant is

@@ -29,7 +29,11 @@ type Person struct {
 	// Type (see Convert).
 	Attributes map[string]any
 
-	Phones []string // MSISDNs, such as "385911234567"
+	// Phones are MSISDNs in international form, such as "385911234567"
+	// or "+385 91 123 4567", and Emails are email addresses. They are kept
+	// as given; lookups by them are by their normalized forms (see
+	// NormalizePhone, NormalizeEmail), so any spelling finds the person.
+	Phones []string
 	Emails []string
 	Push   []PushRegistration
 
@@ -51,7 +55,8 @@ type PushRegistration struct {
 }
 
 // PersonRef names a person by any one of their keys. The first non-empty
-// field in the order ID, ExternalID, Phone, Email is used.
+// field in the order ID, ExternalID, Phone, Email is used. A phone or
+// email finds the person in any spelling (see PersonRef.Key).
 type PersonRef struct {
 	ID         uuid.UUID `json:"id,omitzero"`
 	ExternalID string    `json:"externalId,omitempty"`
@@ -198,9 +203,9 @@ func (p *Person) RemoveTag(tag string) bool {
 }
 
 // Blocked reports whether an address (phone number or email) is on the
-// person's Do Not Contact list.
+// person's Do Not Contact list, in any spelling (see SameAddress).
 func (p *Person) Blocked(address string) bool {
-	return slices.Contains(p.DoNotContact, address)
+	return HasAddress(p.DoNotContact, address)
 }
 
 // Clone returns a deep copy of p.
@@ -246,32 +251,49 @@ func (k Key) String() string {
 	return fmt.Sprintf("kind%d:%s", k.Kind, k.Value)
 }
 
-// Keys returns the lookup keys of the person: the external id, phones and
-// emails.
+// Keys returns the lookup keys of the person: the external id, and the
+// phones and emails in their normalized forms (see NormalizePhone and
+// NormalizeEmail), each once. A phone or email that normalizes to nothing
+// has no key. The profile keeps the spellings it was given; only keys are
+// normalized.
 func (p *Person) Keys() []Key {
 	keys := make([]Key, 0, 1+len(p.Phones)+len(p.Emails))
 	if p.ExternalID != "" {
 		keys = append(keys, Key{ByExternalID, p.ExternalID})
 	}
 	for _, ph := range p.Phones {
-		keys = append(keys, Key{ByPhone, ph})
+		keys = appendKey(keys, Key{ByPhone, NormalizePhone(ph)})
 	}
 	for _, e := range p.Emails {
-		keys = append(keys, Key{ByEmail, e})
+		keys = appendKey(keys, Key{ByEmail, NormalizeEmail(e)})
 	}
 	return keys
 }
 
+// appendKey appends k unless it is empty or already there.
+func appendKey(keys []Key, k Key) []Key {
+	if k.Value == "" || slices.Contains(keys, k) {
+		return keys
+	}
+	return append(keys, k)
+}
+
 // Key returns the lookup key of a reference by external id, phone or email
-// (see Person.Keys), or the zero Key when it names the person by ID only.
+// (see Person.Keys), normalized as Person.Keys normalizes them, or the
+// zero Key when it names the person by ID only, or names a phone or email
+// that normalizes to nothing (such as a phone number with letters).
 func (r PersonRef) Key() Key {
 	switch {
 	case r.ExternalID != "":
 		return Key{ByExternalID, r.ExternalID}
 	case r.Phone != "":
-		return Key{ByPhone, r.Phone}
+		if v := NormalizePhone(r.Phone); v != "" {
+			return Key{ByPhone, v}
+		}
 	case r.Email != "":
-		return Key{ByEmail, r.Email}
+		if v := NormalizeEmail(r.Email); v != "" {
+			return Key{ByEmail, v}
+		}
 	}
 	return Key{}
 }

@@ -218,17 +218,34 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 		return uuid.Nil, personNotFound(ref.ID.String())
 	}
 	k := ref.Key()
+	if k == (store.Key{}) {
+		return uuid.Nil, errNoKey
+	}
 	sh := s.keyShard(k)
 	sh.mu.RLock()
 	ps := sh.m[k.Kind][k.Value]
 	sh.mu.RUnlock()
 	if ps == nil {
-		return uuid.Nil, personNotFound(k.Value)
+		return uuid.Nil, personNotFound(spelling(ref, k))
 	}
 	// The caller's Update most likely follows: spare it the lookup.
 	s.recent[shardOf(ps.id)].p.Store(ps)
 	return ps.id, nil
 }
+
+// spelling returns the key as the reference gave it, for errors.
+func spelling(ref store.PersonRef, k store.Key) string {
+	switch k.Kind {
+	case store.ByPhone:
+		return ref.Phone
+	case store.ByEmail:
+		return ref.Email
+	}
+	return ref.ExternalID
+}
+
+// errNoKey is FindPerson's error for a reference with no usable key.
+var errNoKey = fmt.Errorf("person reference names no id, external id, phone number or email address: %w", store.ErrNotFound)
 
 // recentPerson is one slot of Store.recent, a cache line to itself so
 // that goroutines noting different people do not contend.

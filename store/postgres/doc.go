@@ -12,8 +12,9 @@
 //
 //   - flows, flow_versions: flow states and published documents.
 //   - people: one row per person, the profile as a JSON document.
-//   - person_keys: the external id, phones and emails of people; its
-//     primary key makes each name one person.
+//   - person_keys: the external id, phones and emails of people, the
+//     latter two normalized (store.NormalizePhone, store.NormalizeEmail);
+//     its primary key makes each name one person.
 //   - participants: one row per participation, with the columns queries
 //     need (person, flow, status, timer) and the rest as JSON; indexed by
 //     person, by (flow_id, id) for listing, and by due time for timers

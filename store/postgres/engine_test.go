@@ -3,7 +3,10 @@ package postgres_test
 import (
 	"os"
 	"testing"
+	"time"
 
+	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
 	"github.com/flowkit/flowkit/store/storetest"
@@ -28,4 +31,14 @@ func TestEngine(t *testing.T) {
 			return out
 		},
 	})
+}
+
+// start is a time with nanoseconds, which a timestamptz alone would lose.
+var start = time.Date(2026, 1, 5, 10, 0, 0, 123456789, time.UTC)
+
+func newEngine(t *testing.T, s store.Store, clk clock.Clock) *flow.Engine {
+	t.Helper()
+	eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clk, Schema: store.Schema{"score": store.Number}})
+	require.NoError(t, err)
+	return eng
 }

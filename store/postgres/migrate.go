@@ -1,10 +1,14 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -105,11 +109,93 @@ ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS claimed_until timestampt
 CREATE INDEX IF NOT EXISTS participants_claimed ON {{s}}.participants (claimed_until)
 	WHERE claimed_until IS NOT NULL;
 `,
-	// 3: flow revisions (store.Store.FlowsRevision), bumped by every
+	// 3: phone and email keys in their normalized forms (see
+	// normalizeKeys, which does the work).
+	`SELECT 1`,
+	// 4: flow revisions (store.Store.FlowsRevision), bumped by every
 	// publish and status change.
 	`
 ALTER TABLE {{s}}.flows ADD COLUMN IF NOT EXISTS revision bigint NOT NULL DEFAULT 1;
 `,
+}
+
+// migrationCode runs, for a migration index, Go code after that
+// migration's SQL and in its transaction: for rewrites that must use the
+// same Go function as the store (SQL's lower() is not strings.ToLower).
+var migrationCode = map[int]func(ctx context.Context, tx pgx.Tx, q string) error{
+	2: normalizeKeys,
+}
+
+// normalizeKeys rewrites the phone and email keys of person_keys, written
+// as given before flowkit normalized them, to the forms store.Person.Keys
+// gives (store.NormalizePhone, store.NormalizeEmail). Profiles are not
+// touched: they keep the spellings they were given. Where two people held
+// spellings of one address, one keeps the key: the owner of the spelling
+// that already was normal, else the owner of the spelling first in byte
+// order; the other person's profile still lists the address, which then
+// finds the first. A phone key that normalizes to nothing is dropped.
+func normalizeKeys(ctx context.Context, tx pgx.Tx, q string) error {
+	rows, err := tx.Query(ctx, `SELECT key, person_id FROM `+q+`.person_keys WHERE key LIKE 'p:%' OR key LIKE 'e:%'`)
+	if err != nil {
+		return err
+	}
+	type rekey struct {
+		old, new string
+		person   uuid.UUID
+	}
+	var changes []rekey
+	var k string
+	var id uuid.UUID
+	_, err = pgx.ForEachRow(rows, []any{&k, &id}, func() error {
+		n := normalKey(k)
+		if n != k {
+			changes = append(changes, rekey{k, n, id})
+		}
+		return nil
+	})
+	if err != nil || len(changes) == 0 {
+		return err
+	}
+	slices.SortFunc(changes, func(a, b rekey) int {
+		return cmp.Or(strings.Compare(a.new, b.new), strings.Compare(a.old, b.old))
+	})
+	olds := make([]string, 0, len(changes))
+	news := make([]string, 0, len(changes))
+	people := make([]uuid.UUID, 0, len(changes))
+	for _, c := range changes {
+		olds = append(olds, c.old)
+		if c.new != "" {
+			news, people = append(news, c.new), append(people, c.person)
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM `+q+`.person_keys WHERE key = ANY ($1)`, olds); err != nil {
+		return err
+	}
+	// In order, first come first kept; a key that was already normal
+	// stays with its owner.
+	_, err = tx.Exec(ctx, `INSERT INTO `+q+`.person_keys (key, person_id)
+		SELECT k, p FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY AS u(k, p, i) ORDER BY i
+		ON CONFLICT (key) DO NOTHING`, news, people)
+	return err
+}
+
+// normalKey returns a person_keys key in its normalized form, "" for a
+// phone key that normalizes to nothing.
+func normalKey(k string) string {
+	kind, v := k[:min(2, len(k))], k[min(2, len(k)):]
+	var n string
+	switch kind {
+	case "p:":
+		n = store.NormalizePhone(v)
+	case "e:":
+		n = store.NormalizeEmail(v)
+	default:
+		return k
+	}
+	if n == "" {
+		return ""
+	}
+	return kind + n
 }
 
 // Migrate creates the schema and its tables, or brings an older schema up
@@ -152,6 +238,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		sql := strings.ReplaceAll(migrations[i], "{{s}}", s.q)
 		if _, err := tx.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
 			return fmt.Errorf("postgres: migrate to version %d: %w", i+1, err)
+		}
+		if code := migrationCode[i]; code != nil {
+			if err := code(ctx, tx, s.q); err != nil {
+				return fmt.Errorf("postgres: migrate to version %d: %w", i+1, err)
+			}
 		}
 	}
 	if _, err := tx.Exec(ctx, `UPDATE `+s.q+`.schema_version SET version = $1`, len(migrations)); err != nil {

@@ -299,7 +299,7 @@ func (s *Store) FindPerson(ctx context.Context, ref store.PersonRef) (uuid.UUID,
 	}
 	key := ref.Key()
 	if key == (store.Key{}) {
-		return uuid.Nil, fmt.Errorf("person reference is empty: %w", store.ErrNotFound)
+		return uuid.Nil, fmt.Errorf("person reference names no id, external id, phone number or email address: %w", store.ErrNotFound)
 	}
 	var id uuid.UUID
 	err := s.pool.QueryRow(ctx, s.sql.findByKey, key.String()).Scan(&id)

@@ -223,6 +223,7 @@ func testSetFlowStatus(t *testing.T, s store.Store) {
 var peopleTests = []test{
 	{"FindPerson", testFindPerson},
 	{"PersonRoundTrip", testPersonRoundTrip},
+	{"FindPersonByAnySpelling", testFindPersonByAnySpelling},
 	{"KeyOfAnotherPersonConflicts", testKeyOfAnotherPersonConflicts},
 	{"ChangedKeysAreReindexed", testChangedKeysAreReindexed},
 	{"PutPersonOfAnotherID", testPutPersonOfAnotherID},
@@ -274,6 +275,51 @@ func testFindPerson(t *testing.T, s store.Store) {
 	}
 }
 
+// Phones and emails are keys in their normalized forms: any spelling
+// finds the person, the profile keeps the spellings it was given, and two
+// spellings of one number on one person are one key.
+func testFindPersonByAnySpelling(t *testing.T, s store.Store) {
+	id := newID(t)
+	ph := phone(id, 3)
+	em := email(id, 3)
+	p := &store.Person{
+		ID:        id,
+		Phones:    []string{spaced(ph), "00" + ph},
+		Emails:    []string{"Bob." + strings.ToUpper(em)},
+		CreatedAt: base,
+		UpdatedAt: base,
+	}
+	c := p.Clone()
+	update(t, s, id, func(tx store.Tx) error { return tx.PutPerson(c) })
+	got, err := txPerson(t, s, id)
+	require.NoError(t, err)
+	require.Equal(t, p, normPerson(got), "the profile keeps the spellings it was given")
+
+	for _, ref := range []store.PersonRef{
+		{Phone: ph}, {Phone: "+" + ph}, {Phone: "00" + ph}, {Phone: spaced(ph)},
+		{Phone: " +" + ph[:3] + "-" + ph[3:] + " "}, {Phone: "+" + ph[:3] + " (0)" + ph[3:]},
+		{Email: "bob." + em}, {Email: "BOB." + strings.ToUpper(em)}, {Email: "  Bob." + em + "\t"},
+	} {
+		requireFound(t, s, ref, id)
+	}
+	for _, ref := range []store.PersonRef{
+		{Phone: ph + "1"}, {Phone: "tel:" + ph}, {Phone: "+ "}, {Email: " "}, {Email: em},
+	} {
+		requireNotFound(t, s, ref)
+	}
+
+	// Another spelling of the same number keeps the key; dropping the
+	// number frees it in every spelling.
+	p.Phones = []string{ph}
+	update(t, s, id, func(tx store.Tx) error { return tx.PutPerson(p.Clone()) })
+	requireFound(t, s, store.PersonRef{Phone: spaced(ph)}, id)
+	p.Phones, p.Emails = nil, []string{em}
+	update(t, s, id, func(tx store.Tx) error { return tx.PutPerson(p.Clone()) })
+	requireNotFound(t, s, store.PersonRef{Phone: "+" + ph})
+	requireNotFound(t, s, store.PersonRef{Email: "bob." + em})
+	requireFound(t, s, store.PersonRef{Email: strings.ToUpper(em)}, id)
+}
+
 func testPersonRoundTrip(t *testing.T, s store.Store) {
 	id := newID(t)
 	p := &store.Person{
@@ -320,6 +366,9 @@ func testKeyOfAnotherPersonConflicts(t *testing.T, s store.Store) {
 		{"externalId", func(p, owner *store.Person) { p.ExternalID = owner.ExternalID }},
 		{"phone", func(p, owner *store.Person) { p.Phones = append(p.Phones, owner.Phones[0]) }},
 		{"email", func(p, owner *store.Person) { p.Emails = append(p.Emails, owner.Emails[0]) }},
+		// Keys are normalized: another spelling is the same key.
+		{"phoneSpelling", func(p, owner *store.Person) { p.Phones = append(p.Phones, spaced(owner.Phones[0])) }},
+		{"emailSpelling", func(p, owner *store.Person) { p.Emails = append(p.Emails, " "+strings.ToUpper(owner.Emails[0])) }},
 	} {
 		for _, existing := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/existing=%v", tc.name, existing), func(t *testing.T) {
@@ -1820,6 +1869,9 @@ func email(id uuid.UUID, n int) string { return fmt.Sprintf("p%d-%s@example.com"
 func phone(id uuid.UUID, n int) string {
 	return fmt.Sprintf("385%d%d", n, binary.BigEndian.Uint64(id[8:])>>1)
 }
+
+// spaced writes a phone number as people type it: "+385 91 234 5678".
+func spaced(ph string) string { return "+" + ph[:3] + " " + ph[3:5] + " " + ph[5:8] + " " + ph[8:] }
 
 func doc(flowID string) []byte { return fmt.Appendf(nil, `{"id":%q}`, flowID) }
 
