@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/suggest"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -166,7 +167,7 @@ func New(kind string) (Element, error) {
 	f, ok := registry.m[kind]
 	registry.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownKind, kind)
+		return nil, fmt.Errorf("%w %q%s", ErrUnknownKind, kind, suggest.DidYouMean(kind, Kinds()))
 	}
 	return f(), nil
 }

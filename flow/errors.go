@@ -43,3 +43,26 @@ func (e *ValidationError) Error() string {
 
 // Unwrap returns Err.
 func (e *ValidationError) Unwrap() error { return e.Err }
+
+// ValidationErrors returns the *ValidationError values in err, in order:
+// the problems Parse, Validate or Publish found. It returns nil when err
+// holds none.
+func ValidationErrors(err error) []*ValidationError {
+	var out []*ValidationError
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *ValidationError:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}

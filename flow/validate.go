@@ -3,12 +3,14 @@ package flow
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/suggest"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
@@ -74,7 +76,9 @@ func (n *node) leftKey(branch string) string {
 
 // Validate checks the flow against a schema of custom person attributes
 // without publishing it, compiling every expression, template and segment.
-// It returns a *ValidationError naming the element and field at fault.
+// It reports every problem it finds, each a *ValidationError naming the
+// element and field at fault, joined with errors.Join (see
+// ValidationErrors).
 func (f *Flow) Validate(schema store.Schema) error {
 	c, err := f.Clone()
 	if err != nil {
@@ -90,43 +94,59 @@ type decls struct {
 	computed map[string]segment.Computed
 }
 
+// problems collects a flow's validation errors in document order.
+type problems []error
+
+func (p *problems) add(elementID, field string, err error) {
+	*p = append(*p, &ValidationError{ElementID: elementID, Field: field, Err: err})
+}
+
+func (p *problems) addf(field, format string, args ...any) {
+	p.add("", field, fmt.Errorf(format, args...))
+}
+
 // compile validates f and compiles its elements in place; f must be a
-// private copy.
+// private copy. It checks as much as it can and returns every problem,
+// joined.
 func compile(f *Flow, d decls) (*compiled, error) {
-	bad := func(field, format string, args ...any) error {
-		return &ValidationError{Field: field, Err: fmt.Errorf(format, args...)}
-	}
+	var bad problems
 	if f.ID == "" {
-		return nil, bad("id", "flow id is missing")
+		bad.addf("id", "flow id is missing")
 	}
 	if len(f.Elements) == 0 {
-		return nil, bad("elements", "flow has no elements")
+		bad.addf("elements", "flow has no elements")
+		return nil, errors.Join(bad...)
 	}
 	if len(f.Elements) > MaxElements {
-		return nil, bad("elements", "flow has %d elements, at most %d are allowed: split it with Add to Flow", len(f.Elements), MaxElements)
+		bad.addf("elements", "flow has %d elements, at most %d are allowed: split it with Add to Flow", len(f.Elements), MaxElements)
+		return nil, errors.Join(bad...)
 	}
 	c := &compiled{enteredProps: map[string]any{"flowId": f.ID}, flow: f, loc: time.UTC, nodes: map[string]*node{}, vars: map[string]store.Type{}}
 	if f.TimeZone != "" {
 		loc, err := element.LoadLocation(f.TimeZone)
 		if err != nil {
-			return nil, bad("timezone", "%q is not an IANA time zone", f.TimeZone)
+			bad.addf("timezone", "%q is not an IANA time zone", f.TimeZone)
+		} else {
+			c.loc = loc
 		}
-		c.loc = loc
 	}
 	if !f.Schedule.Start.IsZero() && !f.Schedule.End.IsZero() && !f.Schedule.End.After(f.Schedule.Start) {
-		return nil, bad("schedule.end", "end %s is not after start %s", f.Schedule.End.Format(time.RFC3339), f.Schedule.Start.Format(time.RFC3339))
+		bad.addf("schedule.end", "end %s is not after start %s", f.Schedule.End.Format(time.RFC3339), f.Schedule.Start.Format(time.RFC3339))
 	}
-	for name, v := range f.Variables {
+	for _, name := range slices.Sorted(maps.Keys(f.Variables)) {
+		v := f.Variables[name]
 		field := "variables." + name
 		if name == "" || reservedNames[name] {
-			return nil, bad(field, "%q cannot be a variable name", name)
+			bad.addf(field, "%q cannot be a variable name", name)
+			continue
 		}
 		if !v.Type.Valid() {
-			return nil, bad(field+".type", "unknown type %q", v.Type)
+			bad.addf(field+".type", "unknown type %q", v.Type)
+			continue
 		}
 		def, err := store.Convert(v.Type, v.Default)
 		if err != nil {
-			return nil, bad(field+".default", "%v", err)
+			bad.addf(field+".default", "%v", err)
 		}
 		v.Default = def
 		f.Variables[name] = v
@@ -134,21 +154,27 @@ func compile(f *Flow, d decls) (*compiled, error) {
 	}
 	if t := f.Trigger; t != nil {
 		if !t.Category.Valid() {
-			return nil, bad("trigger.category", "unknown event category %q", t.Category)
+			bad.addf("trigger.category", "unknown event category %q", t.Category)
 		}
 		if t.Name == "" {
-			return nil, bad("trigger.name", "event name is missing")
+			bad.addf("trigger.name", "event name is missing")
 		}
 	}
+	// accepted marks the elements with a usable, unique id: the others are
+	// reported once here and left out of the checks below.
+	accepted := make([]bool, len(f.Elements))
 	for i, n := range f.Elements {
 		if n == nil || n.Element == nil {
-			return nil, bad(fmt.Sprintf("elements[%d]", i), "element has no configuration")
+			bad.addf(fmt.Sprintf("elements[%d]", i), "element has no configuration")
+			continue
 		}
 		if n.ID == "" {
-			return nil, bad(fmt.Sprintf("elements[%d].id", i), "element id is missing")
+			bad.addf(fmt.Sprintf("elements[%d].id", i), "element id is missing")
+			continue
 		}
 		if _, dup := c.nodes[n.ID]; dup {
-			return nil, &ValidationError{ElementID: n.ID, Field: "id", Err: errors.New("two elements have this id")}
+			bad.add(n.ID, "id", errors.New("two elements have this id"))
+			continue
 		}
 		nd := &node{id: n.ID, element: n.Element, next: map[string]*node{}, left: map[string]string{}}
 		for _, b := range branchesOf(n) {
@@ -159,56 +185,74 @@ func compile(f *Flow, d decls) (*compiled, error) {
 			nd.external = x.External()
 		}
 		c.nodes[n.ID] = nd
+		accepted[i] = true
 	}
 	start := f.Start
-	if start == "" {
+	if start == "" && f.Elements[0] != nil {
 		start = f.Elements[0].ID
 	}
 	if c.start = c.nodes[start]; c.start == nil {
-		return nil, bad("start", "start element %q does not exist", start)
+		bad.addf("start", "start element %q does not exist", start)
 	}
-	for _, n := range f.Elements {
+	// links are the edges as written, wrong branch names included, so that
+	// a misspelt branch is not also reported as unreachable elements.
+	links := map[*node][]*node{}
+	for i, n := range f.Elements {
+		if !accepted[i] {
+			continue
+		}
 		comp := &element.Compiler{FlowID: f.ID, ElementID: n.ID, Variables: c.vars, Schema: d.schema, Computed: d.computed, Location: c.loc,
 			Connected: connected(n)}
 		if err := n.Element.Validate(comp); err != nil {
-			ve := &ValidationError{ElementID: n.ID, Err: err}
+			field := ""
 			var fe *element.FieldError
 			if errors.As(err, &fe) {
-				ve.Field, ve.Err = fe.Field, fe.Err
+				field, err = fe.Field, fe.Err
 			}
-			return nil, ve
+			bad.add(n.ID, field, err)
 		}
 		allowed := branchesOf(n)
-		for branch, target := range n.Next {
+		for _, branch := range slices.Sorted(maps.Keys(n.Next)) {
+			target := n.Next[branch]
+			if t := c.nodes[target]; t != nil {
+				links[c.nodes[n.ID]] = append(links[c.nodes[n.ID]], t)
+			}
 			if !slices.Contains(allowed, branch) {
-				return nil, &ValidationError{ElementID: n.ID, Field: "next." + branch, Err: fmt.Errorf("%s has no branch %q (it has %v)", n.Element.Kind(), branch, allowed)}
+				bad.add(n.ID, "next."+branch, fmt.Errorf("%s has no branch %q (it has %v)%s", n.Element.Kind(), branch, allowed, suggest.DidYouMean(branch, allowed)))
+				continue
 			}
 			if target == "" {
 				continue
 			}
 			t := c.nodes[target]
 			if t == nil {
-				return nil, &ValidationError{ElementID: n.ID, Field: "next." + branch, Err: fmt.Errorf("target element %q does not exist", target)}
+				bad.add(n.ID, "next."+branch, fmt.Errorf("target element %q does not exist%s", target, suggest.DidYouMean(target, slices.Collect(maps.Keys(c.nodes)))))
+				continue
 			}
 			c.nodes[n.ID].next[branch] = t
 		}
 	}
-	reached := map[string]bool{}
-	var walk func(*node)
-	walk = func(n *node) {
-		if reached[n.id] {
-			return
+	if c.start != nil {
+		reached := map[string]bool{}
+		var walk func(*node)
+		walk = func(n *node) {
+			if reached[n.id] {
+				return
+			}
+			reached[n.id] = true
+			for _, t := range links[n] {
+				walk(t)
+			}
 		}
-		reached[n.id] = true
-		for _, t := range n.next {
-			walk(t)
+		walk(c.start)
+		for i, n := range f.Elements {
+			if accepted[i] && !reached[n.ID] {
+				bad.add(n.ID, "", fmt.Errorf("element cannot be reached from the start element %q", start))
+			}
 		}
 	}
-	walk(c.start)
-	for _, n := range f.Elements {
-		if !reached[n.ID] {
-			return nil, &ValidationError{ElementID: n.ID, Err: fmt.Errorf("element cannot be reached from the start element %q", start)}
-		}
+	if len(bad) > 0 {
+		return nil, errors.Join(bad...)
 	}
 	return c, nil
 }

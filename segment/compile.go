@@ -13,6 +13,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/flowkit/flowkit/internal/suggest"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -375,7 +376,7 @@ func (cp *compiler) tag(n *node, c *Condition) error {
 	case "":
 		return fmt.Errorf("%s: no operator (has or hasNot)", what)
 	default:
-		return fmt.Errorf("%s: operator %q does not apply to tags (has or hasNot)", what, c.Op)
+		return fmt.Errorf("%s: operator %q does not apply to tags (has or hasNot)%s", what, c.Op, suggest.DidYouMean(string(c.Op), opNames([]Op{Has, HasNot})))
 	}
 	if c.Value != nil {
 		return fmt.Errorf("%s: operator %q takes no value", what, c.Op)
@@ -438,7 +439,7 @@ func (cp *compiler) event(n *node, c *Condition, path string) error {
 	case "":
 		return fmt.Errorf("%s: no operator (happened, didNotHappen, atLeast or atMost)", what)
 	default:
-		return fmt.Errorf("%s: operator %q does not apply to events (happened, didNotHappen, atLeast or atMost)", what, c.Op)
+		return fmt.Errorf("%s: operator %q does not apply to events (happened, didNotHappen, atLeast or atMost)%s", what, c.Op, suggest.DidYouMean(string(c.Op), opNames([]Op{Happened, DidNotHappen, AtLeast, AtMost})))
 	}
 	if c.Value != nil {
 		return fmt.Errorf("%s: event conditions take no value (use count)", what)
@@ -571,6 +572,14 @@ func Operators(t store.Type) []Op {
 	return slices.Clone(opsByType[t])
 }
 
+func opNames(ops []Op) []string {
+	out := make([]string, len(ops))
+	for i, op := range ops {
+		out[i] = string(op)
+	}
+	return out
+}
+
 var knownOps = func() map[Op]bool {
 	m := map[Op]bool{Has: true, HasNot: true, Happened: true, DidNotHappen: true, AtLeast: true, AtMost: true}
 	for _, ops := range opsByType {
@@ -606,7 +615,8 @@ func (cp *compiler) test(op Op, t store.Type, value any, personTZ bool) (test, e
 	case op == "":
 		return tst, errors.New("no operator")
 	case !knownOps[op]:
-		return tst, fmt.Errorf("unknown operator %q", op)
+		valid := opNames(opsByType[t])
+		return tst, fmt.Errorf("unknown operator %q%s (%s takes %s)", op, suggest.DidYouMean(string(op), valid), typeName(t), strings.Join(valid, ", "))
 	case !slices.Contains(opsByType[t], op):
 		return tst, fmt.Errorf("operator %q does not apply to %s", op, typeName(t))
 	}

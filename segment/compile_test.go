@@ -28,7 +28,7 @@ func TestCompileErrors(t *testing.T) {
 		{"operator does not fit", `{"all":[{"tag":"vip","op":"has"},{"attribute":"age","op":"contains","value":"3"}]}`,
 			"all[1]", `attribute "age": operator "contains" does not apply to number`},
 		{"unknown operator", `{"attribute":"age","op":"lessOrEqualTo","value":3}`,
-			"", `attribute "age": unknown operator "lessOrEqualTo"`},
+			"", `attribute "age": unknown operator "lessOrEqualTo": did you mean "lessOrEqual"? (number takes is, isNot, lessThan, lessOrEqual, greaterThan, greaterOrEqual, isEmpty, isNotEmpty)`},
 		{"no operator", `{"attribute":"age"}`,
 			"", `attribute "age": no operator`},
 		{"wrong value type", `{"any":[{"attribute":"age","op":"is","value":"thirty"}]}`,
