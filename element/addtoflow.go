@@ -49,6 +49,11 @@ type Contact struct {
 // Kind implements Element.
 func (*AddToFlow) Kind() string { return "addToFlow" }
 
+// External implements External: entering another person is a step of its
+// own, in that person's transaction, made after this one's intent commits
+// and made once however often the step is tried.
+func (a *AddToFlow) External() bool { return a.Participant != nil }
+
 // Branches implements Element.
 func (*AddToFlow) Branches() []string { return []string{BranchNext, BranchFailed} }
 

@@ -323,3 +323,12 @@ func LoadLocation(name string) (*time.Location, error) {
 	locations.Store(name, l)
 	return l, nil
 }
+
+// Where compiles the property conditions of an event selection, as Wait
+// for an Event does: values may name the participant's variables
+// ("{{cartId}}") and the entry event's properties
+// ("{{entry.properties.cartId}}"). Errors name the field under prefix.
+// It returns nil for no conditions.
+func (c *Compiler) Where(prefix string, conds []segment.PropertyCondition) (*segment.Where, error) {
+	return compileWhere(c, prefix, conds)
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -30,6 +32,9 @@ type catalogSnapshot struct {
 type triggerEntry struct {
 	flowID   string
 	category store.Category
+	where    *segment.Where // nil for no conditions
+	loc      *time.Location
+	label    string // how the journal names the entry
 }
 
 // flowStates returns the flows' states as of now: the cached snapshot
@@ -65,21 +70,10 @@ func (e *Engine) flowStates(ctx context.Context) (*catalogSnapshot, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t := c.flow.Trigger; t != nil {
-			s.triggers[t.Name] = append(s.triggers[t.Name], triggerEntry{flowID: st.FlowID, category: t.Category})
+		for _, en := range c.journey.events {
+			s.triggers[en.name] = append(s.triggers[en.name], triggerEntry{flowID: st.FlowID, category: en.category, where: en.where, loc: c.loc, label: en.label})
 		}
 	}
 	e.cat.snap.Store(s)
 	return s, nil
-}
-
-// triggered returns the active flows an event enters its person into.
-func (s *catalogSnapshot) triggered(ev *store.Event) []string {
-	var out []string
-	for _, te := range s.triggers[ev.Name] {
-		if te.category == ev.Category {
-			out = append(out, te.flowID)
-		}
-	}
-	return out
 }

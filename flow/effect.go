@@ -76,6 +76,9 @@ func (s *session) retryEffect(p *store.Participant) {
 // hold keeps an event delivered while p is in flight, for after its
 // result commits.
 func (s *session) hold(p *store.Participant, ev *store.Event) {
+	if p.Effect == nil {
+		return
+	}
 	e := *p.Effect
 	if len(e.Held) >= maxHeldEvents || slices.ContainsFunc(e.Held, func(h *store.Event) bool { return h.ID == ev.ID }) {
 		return
@@ -167,7 +170,7 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 		})
 		return out, err
 	}
-	services.Flows = noFlows{}
+	services.Flows = effectFlows{e}
 	if services.HTTP != nil {
 		services.HTTP = signalDoer{services.HTTP, calling}
 	}
@@ -234,24 +237,34 @@ func (s *session) settle(c *compiled, n *node, ef effect, r *element.Run, out el
 	s.apply(c, p, n, r, out, err)
 	s.advance(c, p, nil)
 	for _, ev := range held {
-		s.offer(p, ev)
+		s.offer(p, ev, -1)
 	}
 }
 
-// offer hands one event to one participant: it wakes it when it waits
-// for the event, and holds it when the participant is in flight.
-func (s *session) offer(p *store.Participant, ev *store.Event) {
-	switch {
-	case p.Status == store.InFlight:
+// offer hands one event to one participant: the flow's exit rules and
+// goals look at it, it wakes the participant when it waits for it, and it
+// is held when the participant is in flight. qi is the event's index in
+// the session's queue, -1 for an event from before the session.
+func (s *session) offer(p *store.Participant, ev *store.Event, qi int) {
+	if p.Status == store.InFlight {
 		s.hold(p, ev)
-	case p.Status == store.Waiting && p.Wait != nil && !p.Wait.Parked && slices.Contains(p.Wait.Events, ev.Name):
-		status := s.flowStatus(p.FlowID)
-		if status == store.FlowPaused || status == store.FlowCanceled {
-			return
-		}
-		if c := s.compiled(p.FlowID, p.FlowVersion); c != nil {
-			s.wake(c, p, element.Wake{Event: ev})
-		}
+		return
+	}
+	if s.rules(p, ev, qi) {
+		return // it left the flow
+	}
+	if p.Status != store.Waiting || p.Wait == nil || p.Wait.Parked || !slices.Contains(p.Wait.Events, ev.Name) {
+		return
+	}
+	if m := s.marksOf(p); qi >= 0 && m.arrived && qi < m.arrivedQ {
+		return // happened before the participant reached its wait
+	}
+	status := s.flowStatus(p.FlowID)
+	if status == store.FlowPaused || status == store.FlowCanceled {
+		return
+	}
+	if c := s.compiled(p.FlowID, p.FlowVersion); c != nil {
+		s.wake(c, p, element.Wake{Event: ev})
 	}
 }
 
@@ -347,10 +360,13 @@ func (c signalConversations) Start(ctx context.Context, conv *element.Conversati
 	return c.Conversations.Start(ctx, conv)
 }
 
-// noFlows is the Flows of a step in flight: entering flows is for steps
-// that run in the person's transaction (Add to Flow).
-type noFlows struct{}
+// effectFlows is the Flows of a step in flight: it enters other people
+// (Add to Flow with a participant of its own).
+type effectFlows struct{ e *Engine }
 
-func (noFlows) Enter(context.Context, string, store.PersonRef, map[string]any, string) error {
-	return fmt.Errorf("an external step cannot enter people into flows: use an Add to Flow element")
+func (f effectFlows) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
+	if who.IsZero() {
+		return fmt.Errorf("a step in flight enters other people only")
+	}
+	return f.e.enterOther(ctx, flowID, who, vars, key)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -194,6 +195,9 @@ func (e *Engine) Publish(ctx context.Context, f *Flow) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := e.checkTargets(ctx, c); err != nil {
+		return 0, err
+	}
 	doc, err := json.Marshal(own)
 	if err != nil {
 		return 0, err
@@ -206,6 +210,36 @@ func (e *Engine) Publish(ctx context.Context, f *Flow) (int, error) {
 	e.flows.Store(flowKey{own.ID, v}, c)
 
 	return v, nil
+}
+
+// checkTargets refuses Add to Flow elements whose target flow is known and
+// takes no one by its Existing Flow entry point; unknown targets are
+// checked when the step runs.
+func (e *Engine) checkTargets(ctx context.Context, c *compiled) error {
+	var bad problems
+	for _, n := range c.flow.Elements {
+		a, ok := n.Element.(*element.AddToFlow)
+		if !ok {
+			continue
+		}
+		target := c
+		if a.Flow != c.flow.ID {
+			st, err := e.store.Flow(ctx, a.Flow)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if target, err = e.compiled(ctx, a.Flow, st.Latest); err != nil {
+				return err
+			}
+		}
+		if !target.allows(EntryExistingFlow) {
+			bad.add(n.ID, "flow", fmt.Errorf("flow %q declares no existingFlow entry, so Add to Flow cannot enter it", a.Flow))
+		}
+	}
+	return errors.Join(bad...)
 }
 
 func (e *Engine) decls() decls { return decls{schema: e.cfg.Schema, computed: e.cfg.Computed} }
@@ -375,11 +409,24 @@ func (e *Engine) eachParticipant(ctx context.Context, flowID string, fn func(*se
 // point, with variables (converted to their declared types; undeclared
 // ones are refused), and runs the participant until it waits or leaves.
 // The person is created when the reference names an unknown external id,
-// phone or email. It returns the participant's id.
-func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any) (uuid.UUID, error) {
+// phone or email. It returns the participant's id. A refusal by the
+// flow's rules is ErrFlowNotActive, ErrAlreadyInFlow (naming the re-entry
+// rule) or ErrNoEntryPoint.
+func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, opts ...EnterOption) (uuid.UUID, error) {
+	var o enterOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var id uuid.UUID
 	err := e.withPerson(ctx, who, true, func(s *session) error {
-		p, err := s.enter(flowID, vars, nil, "")
+		c, err := s.checkEnter(flowID)
+		if err != nil {
+			return err
+		}
+		if !c.allows(EntryAPI) {
+			return fmt.Errorf("flow %q declares no api entry: %w", flowID, ErrNoEntryPoint)
+		}
+		p, err := s.enter(flowID, vars, nil, o.key, "the API")
 		if p != nil {
 			id = p.ID
 		}
@@ -387,6 +434,16 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 	})
 	return id, err
 }
+
+// EnterOption changes how Enter enters.
+type EnterOption func(*enterOptions)
+
+type enterOptions struct{ key string }
+
+// WithKey makes an entry idempotent: entering again with the same key (a
+// retry after an unclear error, say) returns the participant the first
+// entry made, and enters no one. Keys are per flow.
+func WithKey(key string) EnterOption { return func(o *enterOptions) { o.key = "api:" + key } }
 
 // Deliver records an event in its person's history and hands it to the
 // person's participants waiting for it, and to the flows it triggers. A
@@ -656,6 +713,16 @@ type ElementStats struct {
 	// InFlight is how many participants are in a step that calls outside
 	// the engine at the element now.
 	InFlight int64
+	// ExitRules counts participants that exit rules took out of the flow
+	// here, by rule.
+	ExitRules map[string]int64
+	// Conversions counts participants that reached the element and then
+	// converted, by goal.
+	Conversions map[string]int64
+	// BranchConversions counts participants that left the element by a
+	// branch and then converted, by branch and goal: with Left, the
+	// conversion rate of each variant of a Split Audience.
+	BranchConversions map[string]map[string]int64
 	// Other counts kind-specific figures, such as sends.
 	Other map[string]int64
 }
@@ -682,6 +749,27 @@ func (e *Engine) Stats(ctx context.Context, flowID string) (map[string]*ElementS
 			st.Errors += c.N
 		case c.Key == keyInFlight:
 			st.InFlight += c.N
+		case strings.HasPrefix(c.Key, keyExitRule):
+			if st.ExitRules == nil {
+				st.ExitRules = map[string]int64{}
+			}
+			st.ExitRules[c.Key[len(keyExitRule):]] += c.N
+		case strings.HasPrefix(c.Key, keyGoal):
+			goal, branch := goalKey(c.Key)
+			if branch == "" {
+				if st.Conversions == nil {
+					st.Conversions = map[string]int64{}
+				}
+				st.Conversions[goal] += c.N
+				break
+			}
+			if st.BranchConversions == nil {
+				st.BranchConversions = map[string]map[string]int64{}
+			}
+			if st.BranchConversions[branch] == nil {
+				st.BranchConversions[branch] = map[string]int64{}
+			}
+			st.BranchConversions[branch][goal] += c.N
 		case len(c.Key) > len(keyLeft) && c.Key[:len(keyLeft)] == keyLeft:
 			st.Left[c.Key[len(keyLeft):]] += c.N
 		default:

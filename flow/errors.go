@@ -10,9 +10,13 @@ var (
 	// ErrFlowNotActive is returned by Enter for a flow that is not active
 	// (draft, paused, finished, canceled) or outside its schedule.
 	ErrFlowNotActive = errors.New("flow is not active")
-	// ErrAlreadyInFlow is returned by Enter for a person already in a flow
-	// that does not allow reentry.
+	// ErrAlreadyInFlow is returned by Enter for a person the flow's
+	// re-entry rule (Flow.Reentry) refuses; the error names the rule.
 	ErrAlreadyInFlow = errors.New("person is already in the flow")
+	// ErrNoEntryPoint is returned by Enter, and taken as Add to Flow's
+	// failed branch, for a flow that declares no entry point of that kind
+	// (Flow.Entries: api, existingFlow).
+	ErrNoEntryPoint = errors.New("flow has no such entry point")
 	// ErrBadEvent is returned by Deliver for an event without an id, a
 	// person, a valid category or a name.
 	ErrBadEvent = errors.New("bad event")

@@ -35,12 +35,19 @@ type Flow struct {
 	// Variables are the flow's declared variables, by name.
 	Variables map[string]Variable `json:"variables,omitempty"`
 	// Trigger, when set, enters people into the flow when a matching event
-	// is delivered.
+	// is delivered: the short form of an event entry without conditions.
 	Trigger *Trigger `json:"trigger,omitempty"`
-	// Reentry lets a person be in the flow more than once at a time.
-	// Defaults to false: entering a person already in the flow fails with
-	// ErrAlreadyInFlow.
-	Reentry bool `json:"reentry,omitempty"`
+	// Entries are the flow's entry points (see Entry). Defaults to the API
+	// and Existing Flow entries, plus the Trigger.
+	Entries []*Entry `json:"entries,omitempty"`
+	// Reentry says when a person may enter again. Defaults to after their
+	// previous participation ended (ReenterAfterExit); a refused entry
+	// fails with ErrAlreadyInFlow, naming the rule.
+	Reentry *Reentry `json:"reentry,omitempty"`
+	// ExitRules take participants out wherever they are.
+	ExitRules []*ExitRule `json:"exitRules,omitempty"`
+	// Goals are the flow's conversions.
+	Goals []*Goal `json:"goals,omitempty"`
 	// Start is the id of the element participants enter at. Defaults to the
 	// first element.
 	Start    string  `json:"start,omitempty"`

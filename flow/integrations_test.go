@@ -308,17 +308,17 @@ func TestDoNotContactAcrossChannels(t *testing.T) {
 	sender := &integSender{clk: clk}
 	eng := integEngine(t, clk, flow.Config{Sender: sender})
 	promo := flow.New("promo", "Promo")
-	promo.Reentry = true
+	promo.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 	promo.Add("sms", &element.SendMessage{Channel: "sms", Body: "sms"}, flow.Next{"sent": "email", "blocked": "email"}).
 		Add("email", &element.SendMessage{Channel: "email", Subject: "s", Body: "email"}, flow.Next{"sent": "push", "blocked": "push"}).
 		Add("push", &element.SendMessage{Channel: "push", Body: "push"}, flow.Next{"sent": "done", "blocked": "done"}).
 		Add("done", &element.Exit{}, nil)
 	integPublish(t, eng, promo)
 	optOut := flow.New("optout", "").Add("dnc", &element.AddToDoNotContact{DoNotContactScope: element.DoNotContactScope{MSISDN: true, Email: true}}, nil)
-	optOut.Reentry = true
+	optOut.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 	integPublish(t, eng, optOut)
 	optIn := flow.New("optin", "").Add("dnc", &element.RemoveFromDoNotContact{DoNotContactScope: element.DoNotContactScope{MSISDN: true, Email: true}}, nil)
-	optIn.Reentry = true
+	optIn.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 	integPublish(t, eng, optIn)
 	ann := store.PersonRef{ExternalID: "ann"}
 	_, err := eng.UpdatePerson(ctx, ann, func(p *store.Person) error {
@@ -382,7 +382,7 @@ func TestFrequencyCapAndQuietHours(t *testing.T) {
 	for _, id := range []string{"a", "b", "c", "otp"} {
 		f := flow.New(id, "").In("Europe/Zagreb").Add("send", &element.SendMessage{Channel: "sms", Body: id, IgnoreFrequencyCap: id == "otp", IgnoreQuietHours: id == "otp"},
 			flow.Next{"sent": "", "capped": "", "blocked": ""})
-		f.Reentry = true
+		f.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 		integPublish(t, eng, f)
 	}
 	ann := store.PersonRef{Phone: "385911234567"}

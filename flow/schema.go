@@ -64,6 +64,14 @@ func Schema() []byte {
 		t["properties"].(obj)["name"] = obj{"type": "string", "minLength": 1}
 	}
 	props["id"] = obj{"type": "string", "minLength": 1}
+	if r, ok := g.defs["flow.Reentry"].(obj); ok {
+		r["properties"].(obj)["rule"] = obj{"enum": []string{ReenterAfterExit, ReenterOnce, ReenterAfterCoolDown, ReenterConcurrent}}
+		props["reentry"] = obj{"description": "When a person may enter again: a rule, or true for as often as they like.",
+			"oneOf": []any{obj{"type": "boolean"}, obj{"$ref": "#/$defs/flow.Reentry"}}}
+	}
+	if en, ok := g.defs["flow.Entry"].(obj); ok {
+		en["properties"].(obj)["type"] = obj{"enum": entryTypes}
+	}
 	data, err := json.MarshalIndent(root, "", "  ")
 	if err != nil {
 		// Every value above is a map, slice, string or number.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
@@ -359,9 +360,11 @@ func (s *session) compiled(flowID string, version int) *compiled {
 	return nil
 }
 
-// enter creates a participant in the flow's latest version and runs it.
-// A non-empty key makes the entry idempotent.
-func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, key string) (*store.Participant, error) {
+// enter creates a participant in the flow's latest version, entered by
+// the entry point via (an Entry type, or an entry's label), and runs it.
+// A non-empty key makes the entry idempotent: entering again with it
+// returns the participant it made.
+func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, key, via string) (*store.Participant, error) {
 	c, err := s.checkEnter(flowID)
 	if err != nil {
 		return nil, err
@@ -376,15 +379,8 @@ func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, 
 			return p, s.err
 		}
 	}
-	if !s.loadParts() {
-		return nil, s.err
-	}
-	if !c.flow.Reentry {
-		for _, p := range s.parts {
-			if p.FlowID == flowID && !p.Status.Done() {
-				return nil, fmt.Errorf("flow %q, person %s: %w", flowID, s.personID, ErrAlreadyInFlow)
-			}
-		}
+	if err := s.checkReentry(c); err != nil {
+		return nil, err
 	}
 	values, err := c.initialVars(vars)
 	if err != nil {
@@ -392,15 +388,77 @@ func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, 
 	}
 	p := &store.Participant{
 		ID: id, PersonID: s.personID, FlowID: flowID, FlowVersion: c.flow.Version,
-		Status: store.Active, Element: c.start.id, Vars: values, Entry: entry,
+		Status: store.Active, Element: c.start.id, Vars: values, Entry: entry, EnteredBy: via,
 		EnteredAt: s.now, ArrivedAt: s.now, LastActivityAt: s.now,
 	}
 	s.parts = append(s.parts, p)
 	s.dirty(p)
+	s.marksOf(p).enteredQ = len(s.queue) + 1 // after its own EnteredFlow event
 	s.count(c, c.start.id, keyEntered)
 	s.emit(p, store.Product, store.EnteredFlow, c.enteredProps, "entered")
 	s.advance(c, p, entry)
 	return p, s.err
+}
+
+// checkReentry applies the flow's re-entry rule to the person.
+func (s *session) checkReentry(c *compiled) error {
+	if !s.loadParts() {
+		return s.err
+	}
+	r := c.journey.reentry
+	in, last := 0, time.Time{}
+	var ever bool
+	for _, p := range s.parts {
+		if p.FlowID != c.flow.ID {
+			continue
+		}
+		ever = true
+		if !p.Status.Done() {
+			in++
+		}
+		if p.EnteredAt.After(last) {
+			last = p.EnteredAt
+		}
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("flow %q, person %s: re-entry rule %s: %s: %w", c.flow.ID, s.personID, r.Rule, why, ErrAlreadyInFlow)
+	}
+	switch r.Rule {
+	case ReenterOnce:
+		if ever {
+			return refuse("entered once already")
+		}
+	case ReenterConcurrent:
+		if r.Max > 0 && in >= r.Max {
+			return refuse(fmt.Sprintf("in the flow %d times at once already", in))
+		}
+	case ReenterAfterCoolDown:
+		if in > 0 {
+			return refuse("still in the flow")
+		}
+		if ever {
+			if next := r.CoolDown.After(last, c.loc); s.now.Before(next) {
+				return refuse(fmt.Sprintf("last entered %s, cool-down %s ends %s", last.UTC().Format(time.RFC3339), r.CoolDown, next.UTC().Format(time.RFC3339)))
+			}
+		}
+	default:
+		if in > 0 {
+			return refuse("still in the flow")
+		}
+	}
+	return nil
+}
+
+// allows reports whether the flow version takes people by an entry point
+// of the given type.
+func (c *compiled) allows(entryType string) bool {
+	switch entryType {
+	case EntryAPI:
+		return c.journey.api
+	case EntryExistingFlow:
+		return c.journey.existing
+	}
+	return true
 }
 
 // checkEnter returns the flow version new participants enter, or why they
@@ -761,7 +819,7 @@ func (s *session) drain() {
 		if len(s.entries) > 0 {
 			en := s.entries[0]
 			s.entries = s.entries[1:]
-			if _, err := s.enter(en.flowID, en.vars, nil, en.key); err != nil && !errors.Is(err, ErrAlreadyInFlow) && !errors.Is(err, ErrFlowNotActive) {
+			if _, err := s.enter(en.flowID, en.vars, nil, en.key, "another flow"); err != nil && !refused(err) {
 				s.fail(err)
 			}
 			continue
@@ -782,19 +840,9 @@ func (s *session) dispatch(qi int, ev *store.Event) {
 	var buf [4]*store.Participant
 	offered := buf[:0]
 	for _, p := range s.parts {
-		switch p.Status {
-		case store.InFlight:
-		case store.Waiting:
-			if p.Wait == nil || p.Wait.Parked || !slices.Contains(p.Wait.Events, ev.Name) {
-				continue
-			}
-			if m := s.marksOf(p); m.arrived && qi < m.arrivedQ {
-				continue // happened before the participant reached its wait
-			}
-		default:
-			continue
+		if !p.Status.Done() {
+			offered = append(offered, p)
 		}
-		offered = append(offered, p)
 	}
 	for _, p := range offered {
 		if s.err != nil {
@@ -803,15 +851,46 @@ func (s *session) dispatch(qi int, ev *store.Event) {
 		if p.Status == store.InFlight && s.inFlightSince(p, qi) {
 			continue // its own step's event, or one before it went in flight
 		}
-		s.offer(p, ev)
+		s.offer(p, ev, qi)
 	}
-	for _, flowID := range s.cat.triggered(ev) {
-		_, err := s.enter(flowID, nil, ev, "")
-		if err != nil && !errors.Is(err, ErrAlreadyInFlow) && !errors.Is(err, ErrFlowNotActive) {
+	for _, te := range s.cat.triggers[ev.Name] {
+		if te.category != ev.Category {
+			continue
+		}
+		if te.where != nil {
+			ok, err := te.where.Match(ev, s.subject(nil, ev, te.loc))
+			if err != nil {
+				s.e.log.WarnContext(s.ctx, "flowkit: an event entry's conditions could not be evaluated", "flow", te.flowID, "event", ev.ID, "err", err)
+				continue
+			}
+			if !ok {
+				continue
+			}
+		}
+		_, err := s.enter(te.flowID, nil, ev, "", te.label)
+		if err != nil && !refused(err) {
 			s.fail(err)
 			return
 		}
 	}
+}
+
+// refused reports whether an entry was refused by the flow's rules rather
+// than failed.
+func refused(err error) bool {
+	return errors.Is(err, ErrAlreadyInFlow) || errors.Is(err, ErrFlowNotActive) || errors.Is(err, ErrNoEntryPoint)
+}
+
+// subject is the segment subject of the person, for a participant (nil
+// for none) and an event being matched.
+func (s *session) subject(p *store.Participant, ev *store.Event, loc *time.Location) *segment.Subject {
+	sub := &segment.Subject{Person: s.person, Now: s.now, Location: loc, Events: s.historyFn}
+	if p != nil {
+		sub.Vars, sub.Entry, sub.EnteredAt = p.Vars, p.Entry, p.EnteredAt
+	} else {
+		sub.Entry = ev
+	}
+	return sub
 }
 
 // inFlightSince reports whether p went in flight in this session after
@@ -865,6 +944,11 @@ type participantMarks struct {
 	arrived  bool
 	// ownJournal is set once p.Journal is an array of this session's.
 	ownJournal bool
+	// enteredQ is one past the queue index of the participant's
+	// EnteredFlow event when it entered in this session: events queued
+	// before do not apply its exit rules and goals. 0 for a participant
+	// that entered before the session.
+	enteredQ int
 }
 
 func (s *session) marksOf(p *store.Participant) *participantMarks {
@@ -896,28 +980,42 @@ type sessionFlows struct{ s *session }
 
 func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
 	s := f.s
+	if !who.IsZero() && who.ID != s.personID {
+		return s.e.enterOther(ctx, flowID, who, vars, key)
+	}
 	c, err := s.checkEnter(flowID)
 	if err != nil {
+		return err
+	}
+	if !c.allows(EntryExistingFlow) {
+		return fmt.Errorf("flow %q declares no existingFlow entry: %w", flowID, ErrNoEntryPoint)
+	}
+	if err := s.checkReentry(c); err != nil {
 		return err
 	}
 	if _, err := c.initialVars(vars); err != nil {
 		return err
 	}
-	if who.IsZero() || who.ID == s.personID {
-		s.entries = append(s.entries, pendingEntry{flowID: flowID, vars: store.CloneValues(vars), key: key})
-		return nil
-	}
-	vars = store.CloneValues(vars)
-	s.after = append(s.after, func(ctx context.Context) error {
-		return s.e.withPerson(ctx, who, true, func(o *session) error {
-			_, err := o.enter(flowID, vars, nil, key)
-			if errors.Is(err, ErrAlreadyInFlow) {
-				return nil
-			}
-			return err
-		})
-	})
+	s.entries = append(s.entries, pendingEntry{flowID: flowID, vars: store.CloneValues(vars), key: key})
 	return nil
+}
+
+// enterOther enters another person into a flow by its Existing Flow entry,
+// for a step that calls outside its own person's transaction (Add to Flow
+// with a participant of its own, see element.External). key makes the
+// entry happen once however often the step is tried.
+func (e *Engine) enterOther(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
+	return e.withPerson(ctx, who, true, func(o *session) error {
+		c, err := o.checkEnter(flowID)
+		if err != nil {
+			return err
+		}
+		if !c.allows(EntryExistingFlow) {
+			return fmt.Errorf("flow %q declares no existingFlow entry: %w", flowID, ErrNoEntryPoint)
+		}
+		_, err = o.enter(flowID, vars, nil, key, "another flow")
+		return err
+	})
 }
 
 // personEvents lists the People events that turn before into after.

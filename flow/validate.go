@@ -29,6 +29,7 @@ type compiled struct {
 	start     *node
 	nodes     map[string]*node
 	vars      map[string]store.Type
+	journey   journey
 }
 
 type node struct {
@@ -152,14 +153,7 @@ func compile(f *Flow, d decls) (*compiled, error) {
 		f.Variables[name] = v
 		c.vars[name] = v.Type
 	}
-	if t := f.Trigger; t != nil {
-		if !t.Category.Valid() {
-			bad.addf("trigger.category", "unknown event category %q", t.Category)
-		}
-		if t.Name == "" {
-			bad.addf("trigger.name", "event name is missing")
-		}
-	}
+	c.compileJourney(f, d, &bad)
 	// accepted marks the elements with a usable, unique id: the others are
 	// reported once here and left out of the checks below.
 	accepted := make([]bool, len(f.Elements))

@@ -39,6 +39,10 @@ type Participant struct {
 	Vars    map[string]any
 	// Entry is the event that entered the participant into the flow, if any.
 	Entry *Event
+	// EnteredBy says in words by which entry point the participant came
+	// in: "the API", "event OrderCompleted", "another flow", "audience",
+	// "date birthDate".
+	EnteredBy string
 
 	EnteredAt      time.Time
 	ArrivedAt      time.Time // when it reached Element
@@ -51,6 +55,8 @@ type Participant struct {
 	Wait *Wait
 	// Journal holds the most recent steps, oldest first.
 	Journal []Step
+	// Goals are the flow's goals the participant converted on.
+	Goals []string
 	// Effect is the step in flight while Status is InFlight, else nil.
 	Effect *Effect
 	// Version is the optimistic-concurrency version, set by the Store: a
@@ -127,6 +133,7 @@ func (p *Participant) Clone() *Participant {
 		c.Wait = &w
 	}
 	c.Journal = slices.Clone(p.Journal)
+	c.Goals = slices.Clone(p.Goals)
 	if p.Effect != nil {
 		e := *p.Effect
 		if e.Resumed != nil {

@@ -314,6 +314,8 @@ type participantDoc struct {
 	Wait           *waitDoc       `json:"wait,omitempty"`
 	Journal        []store.Step   `json:"journal"`
 	Effect         *effectDoc     `json:"effect,omitempty"`
+	Goals          []string       `json:"goals,omitempty"`
+	EnteredBy      string         `json:"enteredBy,omitempty"`
 }
 
 type effectDoc struct {
@@ -362,6 +364,8 @@ func encodeParticipant(p *store.Participant) ([]byte, error) {
 		Reason:         p.Reason,
 		Seq:            p.Seq,
 		Journal:        p.Journal,
+		Goals:          p.Goals,
+		EnteredBy:      p.EnteredBy,
 	}
 	d.Wait = toWaitDoc(p.Wait)
 	if e := p.Effect; e != nil {
@@ -400,6 +404,8 @@ func decodeParticipant(p *store.Participant, b []byte) error {
 	p.Reason = d.Reason
 	p.Seq = d.Seq
 	p.Journal = d.Journal
+	p.Goals = d.Goals
+	p.EnteredBy = d.EnteredBy
 	for i := range p.Journal {
 		p.Journal[i].At = utc(p.Journal[i].At)
 	}

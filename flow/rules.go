@@ -1,0 +1,130 @@
+package flow
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/flowkit/flowkit/segment"
+	"github.com/flowkit/flowkit/store"
+)
+
+// rules applies the exit rules and goals of p's flow to an event, and
+// reports whether p left the flow. qi is the event's index in the
+// session's queue (-1 for an event from before the session): events
+// queued before the participant entered do not count.
+func (s *session) rules(p *store.Participant, ev *store.Event, qi int) bool {
+	c := s.compiled(p.FlowID, p.FlowVersion)
+	if c == nil {
+		return false
+	}
+	j := &c.journey
+	if !j.unlessAny && !j.watch[ev.Name] {
+		return false
+	}
+	if m := s.marksOf(p); qi >= 0 && qi < m.enteredQ {
+		return false
+	}
+	if st := s.flowStatus(p.FlowID); st == store.FlowPaused || st == store.FlowCanceled {
+		return false
+	}
+	for i := range j.goals {
+		g := &j.goals[i]
+		if g.category != ev.Category || g.event != ev.Name || slices.Contains(p.Goals, g.name) {
+			continue
+		}
+		if !g.within.IsZero() && s.now.After(g.within.After(p.EnteredAt, c.loc)) {
+			continue
+		}
+		if !s.matchWhere(c, p, g.where, ev) {
+			continue
+		}
+		s.convert(c, p, g.name)
+		if g.exit {
+			s.leave(c, p, store.Completed, fmt.Sprintf("goal %q reached: %s occurred", g.name, ev.Name))
+			return true
+		}
+	}
+	for i := range j.exits {
+		x := &j.exits[i]
+		if x.unless != nil {
+			ok, err := x.unless.Match(s.subject(p, nil, c.loc))
+			if err != nil {
+				s.e.log.WarnContext(s.ctx, "flowkit: an exit rule's segment could not be evaluated", "flow", p.FlowID, "participant", p.ID, "rule", x.name, "err", err)
+				continue
+			}
+			if !ok {
+				s.exitBy(c, p, x.name, "no longer in the rule's segment")
+				return true
+			}
+			continue
+		}
+		if x.category == ev.Category && x.event == ev.Name && s.matchWhere(c, p, x.where, ev) {
+			s.exitBy(c, p, x.name, ev.Name+" occurred")
+			return true
+		}
+	}
+	return false
+}
+
+// matchWhere reports whether ev meets property conditions (nil for none),
+// which may name p's variables and entry event.
+func (s *session) matchWhere(c *compiled, p *store.Participant, w *segment.Where, ev *store.Event) bool {
+	if w == nil {
+		return true
+	}
+	ok, err := w.Match(ev, s.subject(p, ev, c.loc))
+	if err != nil {
+		s.e.log.WarnContext(s.ctx, "flowkit: conditions on an event could not be evaluated", "flow", p.FlowID, "participant", p.ID, "event", ev.ID, "err", err)
+		return false
+	}
+	return ok
+}
+
+// exitBy takes p out of the flow by an exit rule.
+func (s *session) exitBy(c *compiled, p *store.Participant, rule, why string) {
+	s.count(c, p.Element, keyExitRule+rule)
+	s.leave(c, p, store.Completed, fmt.Sprintf("exit rule %q: %s: left the flow", rule, why))
+}
+
+// convert records p's conversion on a goal, counted at every element p
+// reached and, by branch, at every element it left (as far as its journal
+// goes back: Config.JournalLimit steps).
+func (s *session) convert(c *compiled, p *store.Participant, goal string) {
+	p.Goals = append(slices.Clip(p.Goals), goal)
+	s.dirty(p)
+	type visit struct{ element, branch string }
+	seen := map[visit]bool{}
+	add := func(v visit) {
+		if v.element == "" || seen[v] {
+			return
+		}
+		seen[v] = true
+		key := keyGoal + goal
+		if v.branch != "" {
+			key += "|" + v.branch
+		}
+		s.count(c, v.element, key)
+	}
+	for _, st := range p.Journal {
+		add(visit{st.Element, ""})
+		if st.Branch != "" {
+			add(visit{st.Element, st.Branch})
+		}
+	}
+	add(visit{p.Element, ""})
+	s.journal(p, p.Element, "", fmt.Sprintf("converted on goal %q", goal))
+}
+
+// The counter key prefixes of exit rules and goals.
+const (
+	keyExitRule = "exit:"
+	keyGoal     = "goal:"
+)
+
+// goalKey splits a goal counter key: the goal and the branch ("" for the
+// element itself).
+func goalKey(key string) (goal, branch string) {
+	goal, branch, _ = strings.Cut(strings.TrimPrefix(key, keyGoal), "|")
+	return goal, branch
+}
