@@ -1,0 +1,150 @@
+package flow
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+)
+
+// Inspection: what a host's console or support tool reads about flows,
+// their versions, their statistics and a person's participations.
+
+// Flows returns every flow's status and latest version, ordered by flow
+// id. Each FlowInfo's Flow is a copy the host owns.
+func (e *Engine) Flows(ctx context.Context) ([]*FlowInfo, error) {
+	states, err := e.store.Flows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*FlowInfo, 0, len(states))
+	for _, st := range states {
+		f, err := e.FlowVersion(ctx, st.FlowID, st.Latest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &FlowInfo{Status: st.Status, UpdatedAt: st.UpdatedAt, Flow: f})
+	}
+	return out, nil
+}
+
+// VersionInfo describes one published version of a flow.
+type VersionInfo struct {
+	Version     int
+	PublishedAt time.Time
+}
+
+// Versions returns a flow's published versions, oldest first, or an error
+// wrapping store.ErrNotFound for an unknown flow.
+func (e *Engine) Versions(ctx context.Context, flowID string) ([]VersionInfo, error) {
+	st, err := e.store.Flow(ctx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VersionInfo, 0, st.Latest)
+	for v := 1; v <= st.Latest; v++ {
+		fv, err := e.store.FlowVersion(ctx, flowID, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, VersionInfo{Version: v, PublishedAt: fv.PublishedAt})
+	}
+	return out, nil
+}
+
+// FlowVersion returns a copy of one published version of a flow, with
+// Version set, or an error wrapping store.ErrNotFound when the flow or the
+// version does not exist.
+func (e *Engine) FlowVersion(ctx context.Context, flowID string, version int) (*Flow, error) {
+	c, err := e.compiled(ctx, flowID, version)
+	if err != nil {
+		return nil, err
+	}
+	f, err := c.flow.Clone()
+	if err != nil {
+		return nil, err
+	}
+	f.Version = version
+	return f, nil
+}
+
+// VersionStats returns the statistics of one version of a flow, by element
+// id, with an entry for every element of that version and, in Left, for
+// each of its branches, zero where nothing happened yet. It returns an
+// error wrapping store.ErrNotFound when the flow or the version does not
+// exist.
+func (e *Engine) VersionStats(ctx context.Context, flowID string, version int) (map[string]*ElementStats, error) {
+	c, err := e.compiled(ctx, flowID, version)
+	if err != nil {
+		return nil, err
+	}
+	counters, err := e.store.Counters(ctx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*ElementStats, len(c.flow.Elements))
+	for _, n := range c.flow.Elements {
+		st := &ElementStats{Left: map[string]int64{}, Other: map[string]int64{}}
+		for _, b := range n.Element.Branches() {
+			st.Left[b] = 0
+		}
+		out[n.ID] = st
+	}
+	for _, ct := range counters {
+		if ct.FlowVersion != version {
+			continue
+		}
+		st := out[ct.Element]
+		if st == nil { // not an element of the version: kept, not hidden
+			st = &ElementStats{Left: map[string]int64{}, Other: map[string]int64{}}
+			out[ct.Element] = st
+		}
+		addCounter(st, ct)
+	}
+	return out, nil
+}
+
+// addCounter adds a counter to the figure its key names.
+func addCounter(st *ElementStats, c store.Counter) {
+	switch {
+	case c.Key == keyEntered:
+		st.Entered += c.N
+	case c.Key == keyWaiting:
+		st.Waiting += c.N
+	case c.Key == keyErrors:
+		st.Errors += c.N
+	case strings.HasPrefix(c.Key, keyLeft) && len(c.Key) > len(keyLeft):
+		st.Left[c.Key[len(keyLeft):]] += c.N
+	default:
+		st.Other[c.Key] += c.N
+	}
+}
+
+// Participations returns every participation of a person, in every flow,
+// oldest entry first, or an error wrapping store.ErrNotFound for an
+// unknown person. The host owns the copies.
+func (e *Engine) Participations(ctx context.Context, who store.PersonRef) ([]*store.Participant, error) {
+	id, err := e.store.FindPerson(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	var out []*store.Participant
+	err = e.store.Update(ctx, id, func(tx store.Tx) error {
+		ps, err := tx.Participants()
+		if err != nil {
+			return err
+		}
+		out = make([]*store.Participant, len(ps))
+		for i, p := range ps {
+			out[i] = own(p.Clone()) // the transaction's copies share their wait and journal
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b *store.Participant) int { return a.EnteredAt.Compare(b.EnteredAt) })
+	return out, nil
+}
