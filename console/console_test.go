@@ -159,7 +159,7 @@ func TestFlows(t *testing.T) {
 }
 
 type elementJSON struct {
-	ID, Type                string
+	ID, Type                 string
 	Entered, Waiting, Errors int64
 	Left                     map[string]int64
 }
