@@ -193,52 +193,54 @@ func (a *api) flowOf(ctx context.Context, info *flow.FlowInfo) (flowJSON, error)
 	return fj, nil
 }
 
-// flowVersion reads the {flow} and {version} of a request, authorizes it
-// and returns that version's document.
-func (a *api) flowVersion(w http.ResponseWriter, r *http.Request) (*flow.Flow, bool) {
-	flowID := r.PathValue("flow")
+// versionParam authorizes a request for one version of a flow and reads
+// the version from its path.
+func (a *api) versionParam(w http.ResponseWriter, r *http.Request, flowID string) (int, bool) {
 	if !a.allow(w, r, Access{Action: Read, FlowID: flowID}) || !a.noParams(w, r) {
-		return nil, false
+		return 0, false
 	}
 	v, err := version(r.PathValue("version"))
 	if err != nil {
 		a.fail(w, r, err)
-		return nil, false
+		return 0, false
 	}
-	f, err := a.eng.FlowVersion(r.Context(), flowID, v)
-	if err != nil {
-		a.fail(w, r, err)
-		return nil, false
-	}
-	return f, true
+	return v, true
 }
 
 // GET /api/flows/{flow}/versions/{version}: one version's document.
 func (a *api) document(w http.ResponseWriter, r *http.Request) {
-	if f, ok := a.flowVersion(w, r); ok {
-		writeJSON(w, documentJSON{FlowID: f.ID, Version: f.Version, Document: f})
+	flowID := r.PathValue("flow")
+	v, ok := a.versionParam(w, r, flowID)
+	if !ok {
+		return
 	}
+	f, err := a.eng.FlowVersion(r.Context(), flowID, v)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, documentJSON{FlowID: f.ID, Version: f.Version, Document: f})
 }
 
 // GET /api/flows/{flow}/versions/{version}/stats: one version's counts,
 // a row for every element in document order.
 func (a *api) stats(w http.ResponseWriter, r *http.Request) {
-	f, ok := a.flowVersion(w, r)
+	flowID := r.PathValue("flow")
+	v, ok := a.versionParam(w, r, flowID)
 	if !ok {
 		return
 	}
-	st, err := a.eng.VersionStats(r.Context(), f.ID, f.Version)
+	st, err := a.eng.VersionStats(r.Context(), flowID, v)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := statsJSON{FlowID: f.ID, Version: f.Version, Elements: make([]elementJSON, 0, len(f.Elements))}
-	for _, n := range f.Elements {
-		s := st[n.ID]
-		out.Elements = append(out.Elements, elementJSON{
-			ID: n.ID, Type: n.Element.Kind(), Name: n.Name,
+	out := statsJSON{FlowID: flowID, Version: v, Elements: make([]elementJSON, len(st))}
+	for i, s := range st {
+		out.Elements[i] = elementJSON{
+			ID: s.ID, Type: s.Kind, Name: s.Name,
 			Entered: s.Entered, Waiting: s.Waiting, Errors: s.Errors, Left: s.Left, Other: s.Other,
-		})
+		}
 	}
 	writeJSON(w, out)
 }

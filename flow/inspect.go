@@ -70,12 +70,20 @@ func (e *Engine) FlowVersion(ctx context.Context, flowID string, version int) (*
 	return f, nil
 }
 
-// VersionStats returns the statistics of one version of a flow, by element
-// id, with an entry for every element of that version and, in Left, for
-// each of its branches, zero where nothing happened yet. It returns an
-// error wrapping store.ErrNotFound when the flow or the version does not
-// exist.
-func (e *Engine) VersionStats(ctx context.Context, flowID string, version int) (map[string]*ElementStats, error) {
+// ElementReport is one element of a flow version with its statistics.
+type ElementReport struct {
+	// ID, Kind and Name are the element's; Kind is "" for figures
+	// counted at an element the version does not have.
+	ID, Kind, Name string
+	ElementStats
+}
+
+// VersionStats returns the statistics of one version of a flow: a report
+// for every element of that version, in document order, with an entry in
+// Left for each of its branches, zero where nothing happened yet. It
+// returns an error wrapping store.ErrNotFound when the flow or the version
+// does not exist.
+func (e *Engine) VersionStats(ctx context.Context, flowID string, version int) ([]ElementReport, error) {
 	c, err := e.compiled(ctx, flowID, version)
 	if err != nil {
 		return nil, err
@@ -84,24 +92,27 @@ func (e *Engine) VersionStats(ctx context.Context, flowID string, version int) (
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*ElementStats, len(c.flow.Elements))
-	for _, n := range c.flow.Elements {
-		st := &ElementStats{Left: map[string]int64{}, Other: map[string]int64{}}
+	out := make([]ElementReport, len(c.flow.Elements))
+	at := make(map[string]int, len(out))
+	for i, n := range c.flow.Elements {
+		out[i] = ElementReport{ID: n.ID, Kind: n.Element.Kind(), Name: n.Name,
+			ElementStats: ElementStats{Left: map[string]int64{}, Other: map[string]int64{}}}
 		for _, b := range n.Element.Branches() {
-			st.Left[b] = 0
+			out[i].Left[b] = 0
 		}
-		out[n.ID] = st
+		at[n.ID] = i
 	}
 	for _, ct := range counters {
 		if ct.FlowVersion != version {
 			continue
 		}
-		st := out[ct.Element]
-		if st == nil { // not an element of the version: kept, not hidden
-			st = &ElementStats{Left: map[string]int64{}, Other: map[string]int64{}}
-			out[ct.Element] = st
+		i, ok := at[ct.Element]
+		if !ok { // not an element of the version: kept, not hidden
+			i = len(out)
+			at[ct.Element] = i
+			out = append(out, ElementReport{ID: ct.Element, ElementStats: ElementStats{Left: map[string]int64{}, Other: map[string]int64{}}})
 		}
-		addCounter(st, ct)
+		addCounter(&out[i].ElementStats, ct)
 	}
 	return out, nil
 }

@@ -54,14 +54,14 @@ func TestInspectVersionsAndStats(t *testing.T) {
 
 	s1, err := h.eng.VersionStats(h.ctx, "f", 1)
 	require.NoError(t, err)
-	require.Equal(t, map[string]*flow.ElementStats{
-		"wait": {Entered: 2, Left: map[string]int64{"next": 2}, Other: map[string]int64{}},
-		"tag":  {Entered: 2, Left: map[string]int64{"next": 2}, Other: map[string]int64{}},
+	require.Equal(t, []flow.ElementReport{
+		{ID: "wait", Kind: "pause", ElementStats: flow.ElementStats{Entered: 2, Left: map[string]int64{"next": 2}, Other: map[string]int64{}}},
+		{ID: "tag", Kind: "addTag", ElementStats: flow.ElementStats{Entered: 2, Left: map[string]int64{"next": 2}, Other: map[string]int64{}}},
 	}, s1)
 	s2, err := h.eng.VersionStats(h.ctx, "f", 2)
 	require.NoError(t, err)
-	require.Equal(t, map[string]*flow.ElementStats{
-		"hold": {Entered: 1, Waiting: 1, Left: map[string]int64{"next": 0}, Other: map[string]int64{}},
+	require.Equal(t, []flow.ElementReport{
+		{ID: "hold", Kind: "pause", ElementStats: flow.ElementStats{Entered: 1, Waiting: 1, Left: map[string]int64{"next": 0}, Other: map[string]int64{}}},
 	}, s2, "one version's figures only, zero rows included")
 
 	for _, bad := range []struct {

@@ -98,6 +98,9 @@ func TestBrowserShowsCountsAndJourney(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, bytes.HasPrefix(shot, []byte("\x89PNG")), "a PNG")
 	file := filepath.Join(t.TempDir(), "console.png")
+	if dir := os.Getenv("FLOWKIT_SCREENSHOT_DIR"); dir != "" {
+		file = filepath.Join(dir, "console.png")
+	}
 	require.NoError(t, os.WriteFile(file, shot, 0o644))
 	t.Logf("screenshot: %s (%d bytes)", file, len(shot))
 }

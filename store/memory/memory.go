@@ -711,29 +711,33 @@ func (s *Store) Participant(_ context.Context, id uuid.UUID) (*store.Participant
 // page: a page of 50 out of 100,000 participants keeps the 50 smallest
 // IDs after q.After in a bounded heap instead of sorting them all.
 func (s *Store) Participants(_ context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
-	// A person with several participations is listed once per
-	// participation; each visit takes only the participant listed.
+	var out []*store.Participant
+	// full reports whether out holds a page of IDs all smaller than id.
+	full := func(id uuid.UUID) bool { return q.Limit > 0 && len(out) == q.Limit && !uuidLess(id, out[0].ID) }
+	// A shard's candidates are taken under its lock, then checked under
+	// their person's: a person with several participations is visited
+	// once per participation, for the participant listed only.
 	var found []partRef
 	for i := range s.parts {
 		sh := &s.parts[i]
+		found = found[:0]
 		sh.mu.RLock()
 		for id, ps := range sh.m {
-			if q.After == uuid.Nil || uuidLess(q.After, id) {
+			if (q.After == uuid.Nil || uuidLess(q.After, id)) && !full(id) {
 				found = append(found, partRef{id, ps})
 			}
 		}
 		sh.mu.RUnlock()
-	}
-	var out []*store.Participant
-	for _, f := range found {
-		if q.Limit > 0 && len(out) == q.Limit && !uuidLess(f.id, out[0].ID) {
-			continue // out is full of smaller IDs
+		for _, f := range found {
+			if full(f.id) {
+				continue
+			}
+			f.ps.mu.Lock()
+			if p := f.ps.matching(f.id, q); p != nil {
+				out = pushPage(out, p, q.Limit)
+			}
+			f.ps.mu.Unlock()
 		}
-		f.ps.mu.Lock()
-		if p := f.ps.matching(f.id, q); p != nil {
-			out = pushPage(out, p, q.Limit)
-		}
-		f.ps.mu.Unlock()
 	}
 	slices.SortFunc(out, func(a, b *store.Participant) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	return out, nil
