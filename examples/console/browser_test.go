@@ -88,7 +88,7 @@ func TestBrowserShowsCountsAndJourney(t *testing.T) {
 	// Clicking an element lists the participants there.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`.node[data-element="lost"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#participants li[data-participant]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#participants[data-element="lost"] li[data-participant]`)),
 	))
 	filter, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#participants-filter")))
 	require.NoError(t, err)

@@ -243,6 +243,7 @@ async function loadParticipants(first) {
     el("span", { class: "muted" }, "v" + p.flowVersion + " · since " + when(p.arrivedAt)), el("br"),
     el("span", { class: "mono muted" }, p.id))));
   if (!page.participants.length) list.append(el("li", { class: "muted" }, "No participants here."));
+  list.dataset.element = state.element; // what the list shows, once it shows it
   const next = $("participants-next");
   next.disabled = !page.next;
   next.onclick = () => { state.pages.push(page.next); loadParticipants(false); };
