@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/flowkit/flowkit/flow"
@@ -135,15 +136,36 @@ type (
 	}
 )
 
-// GET /api/flows: every flow with its status and versions.
-func (a *api) flows(w http.ResponseWriter, r *http.Request) {
-	if !a.allow(w, r, Access{Action: Read}) || !a.noParams(w, r) {
-		return
+// endpoint answers one API request, given its query parameters, with a
+// value to encode or an error for fail.
+type endpoint func(r *http.Request, q url.Values) (any, error)
+
+// serve adapts an endpoint: it authorizes the request for act on the
+// path's {flow}, if any, refuses query parameters other than params, and
+// writes the answer.
+func (a *api) serve(act Action, fn endpoint, params ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !a.allow(w, r, Access{Action: act, FlowID: r.PathValue("flow")}) {
+			return
+		}
+		q, err := query(r.URL, params...)
+		var v any
+		if err == nil {
+			v, err = fn(r, q)
+		}
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, v)
 	}
+}
+
+// GET /api/flows: every flow with its status and versions.
+func (a *api) flows(r *http.Request, _ url.Values) (any, error) {
 	infos, err := a.eng.Flows(r.Context())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	out := struct {
 		Flows []flowJSON `json:"flows"`
@@ -151,31 +173,20 @@ func (a *api) flows(w http.ResponseWriter, r *http.Request) {
 	for _, info := range infos {
 		fj, err := a.flowOf(r.Context(), info)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return nil, err
 		}
 		out.Flows = append(out.Flows, fj)
 	}
-	writeJSON(w, out)
+	return out, nil
 }
 
 // GET /api/flows/{flow}: one flow with its status and versions.
-func (a *api) flow(w http.ResponseWriter, r *http.Request) {
-	flowID := r.PathValue("flow")
-	if !a.allow(w, r, Access{Action: Read, FlowID: flowID}) || !a.noParams(w, r) {
-		return
-	}
-	info, err := a.eng.Flow(r.Context(), flowID)
+func (a *api) flow(r *http.Request, _ url.Values) (any, error) {
+	info, err := a.eng.Flow(r.Context(), r.PathValue("flow"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
-	fj, err := a.flowOf(r.Context(), info)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, fj)
+	return a.flowOf(r.Context(), info)
 }
 
 func (a *api) flowOf(ctx context.Context, info *flow.FlowInfo) (flowJSON, error) {
@@ -193,47 +204,30 @@ func (a *api) flowOf(ctx context.Context, info *flow.FlowInfo) (flowJSON, error)
 	return fj, nil
 }
 
-// versionParam authorizes a request for one version of a flow and reads
-// the version from its path.
-func (a *api) versionParam(w http.ResponseWriter, r *http.Request, flowID string) (int, bool) {
-	if !a.allow(w, r, Access{Action: Read, FlowID: flowID}) || !a.noParams(w, r) {
-		return 0, false
-	}
+// GET /api/flows/{flow}/versions/{version}: one version's document.
+func (a *api) document(r *http.Request, _ url.Values) (any, error) {
 	v, err := version(r.PathValue("version"))
 	if err != nil {
-		a.fail(w, r, err)
-		return 0, false
+		return nil, err
 	}
-	return v, true
-}
-
-// GET /api/flows/{flow}/versions/{version}: one version's document.
-func (a *api) document(w http.ResponseWriter, r *http.Request) {
-	flowID := r.PathValue("flow")
-	v, ok := a.versionParam(w, r, flowID)
-	if !ok {
-		return
-	}
-	f, err := a.eng.FlowVersion(r.Context(), flowID, v)
+	f, err := a.eng.FlowVersion(r.Context(), r.PathValue("flow"), v)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, documentJSON{FlowID: f.ID, Version: f.Version, Document: f})
+	return documentJSON{FlowID: f.ID, Version: f.Version, Document: f}, nil
 }
 
 // GET /api/flows/{flow}/versions/{version}/stats: one version's counts,
 // a row for every element in document order.
-func (a *api) stats(w http.ResponseWriter, r *http.Request) {
+func (a *api) stats(r *http.Request, _ url.Values) (any, error) {
 	flowID := r.PathValue("flow")
-	v, ok := a.versionParam(w, r, flowID)
-	if !ok {
-		return
+	v, err := version(r.PathValue("version"))
+	if err != nil {
+		return nil, err
 	}
 	st, err := a.eng.VersionStats(r.Context(), flowID, v)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	out := statsJSON{FlowID: flowID, Version: v, Elements: make([]elementJSON, len(st))}
 	for i, s := range st {
@@ -242,47 +236,35 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 			Entered: s.Entered, Waiting: s.Waiting, Errors: s.Errors, Left: s.Left, Other: s.Other,
 		}
 	}
-	writeJSON(w, out)
+	return out, nil
 }
 
 // GET /api/flows/{flow}/participants?status=&element=&after=&limit=: a
 // page of a flow's participants in id order, without their journals.
-func (a *api) participants(w http.ResponseWriter, r *http.Request) {
+func (a *api) participants(r *http.Request, q url.Values) (any, error) {
 	flowID := r.PathValue("flow")
-	if !a.allow(w, r, Access{Action: Read, FlowID: flowID}) {
-		return
-	}
-	q, err := query(r.URL, "status", "element", "after", "limit")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	pq := store.ParticipantQuery{FlowID: flowID, Element: q.Get("element")}
+	var err error
 	if pq.Statuses, err = statusList(q.Get("status")); err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	if q.Has("after") {
 		if pq.After, err = id("after", q.Get("after")); err != nil {
-			a.fail(w, r, err)
-			return
+			return nil, err
 		}
 	}
 	n, err := limit(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	// An unknown flow is a 404, not an empty list.
 	if _, err := a.eng.Versions(r.Context(), flowID); err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	pq.Limit = n + 1 // one more tells whether a next page exists
 	ps, err := a.eng.Participants(r.Context(), pq)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	out := participantsJSON{Participants: make([]participantJSON, 0, min(len(ps), n))}
 	if len(ps) > n {
@@ -292,113 +274,82 @@ func (a *api) participants(w http.ResponseWriter, r *http.Request) {
 	for _, p := range ps {
 		out.Participants = append(out.Participants, participantOf(p, false))
 	}
-	writeJSON(w, out)
+	return out, nil
 }
 
 // GET /api/participants/{id}: one participant with its journal.
-func (a *api) participant(w http.ResponseWriter, r *http.Request) {
-	if !a.allow(w, r, Access{Action: Read}) || !a.noParams(w, r) {
-		return
-	}
+func (a *api) participant(r *http.Request, _ url.Values) (any, error) {
 	pid, err := id("id", r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	p, err := a.eng.Participant(r.Context(), pid)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, participantOf(p, true))
+	return participantOf(p, true), nil
 }
 
 // GET /api/person?id=|externalId=|phone=|email=: one person and their
 // participations in every flow, with journals.
-func (a *api) person(w http.ResponseWriter, r *http.Request) {
-	if !a.allow(w, r, Access{Action: Read}) {
-		return
-	}
-	q, err := query(r.URL, personKeys...)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *api) person(r *http.Request, q url.Values) (any, error) {
 	ref, err := personRef(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	p, err := a.eng.Person(r.Context(), ref)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	ps, err := a.eng.Participations(r.Context(), store.PersonRef{ID: p.ID})
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	out := personPageJSON{Person: personOf(p), Participations: make([]participantJSON, len(ps))}
 	for i, part := range ps {
 		out.Participations[i] = participantOf(part, true)
 	}
-	writeJSON(w, out)
+	return out, nil
 }
 
 // GET /api/person/events?<person>&before=&limit=: a page of a person's
 // event history, newest first. Events that share the time of a page's
 // oldest event all come in that page, so it may hold more than limit.
-func (a *api) events(w http.ResponseWriter, r *http.Request) {
-	if !a.allow(w, r, Access{Action: Read}) {
-		return
-	}
-	q, err := query(r.URL, append([]string{"before", "limit"}, personKeys...)...)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *api) events(r *http.Request, q url.Values) (any, error) {
 	ref, err := personRef(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	until, err := before(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	n, err := limit(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	ctx := r.Context()
 	evs, err := a.eng.Events(ctx, ref, store.EventQuery{Until: until, Limit: n + 1})
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	var out eventsJSON
 	if len(evs) > n {
-		oldest := evs[n-1].Time
-		if evs[n].Time.Equal(oldest) {
+		oldest, straddles := evs[n-1].Time, evs[n].Time.Equal(evs[n-1].Time)
+		evs = evs[:n]
+		if straddles {
 			// The page's oldest time goes on past it: take all of that
 			// time's events here, so the next page can start before it.
-			evs = evs[:n]
 			for len(evs) > 0 && evs[len(evs)-1].Time.Equal(oldest) {
 				evs = evs[:len(evs)-1]
 			}
 			same, err := a.eng.Events(ctx, ref, store.EventQuery{Since: oldest, Until: oldest.Add(1)})
 			if err != nil {
-				a.fail(w, r, err)
-				return
+				return nil, err
 			}
 			for i := len(same) - 1; i >= 0; i-- { // oldest first: newest first
 				evs = append(evs, same[i])
 			}
-		} else {
-			evs = evs[:n]
 		}
 		out.Next = oldest.Format(time.RFC3339Nano)
 	}
@@ -406,49 +357,23 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 	for i, e := range evs {
 		out.Events[i] = eventJSON{ID: e.ID, Category: string(e.Category), Name: e.Name, Properties: e.Properties, Time: e.Time}
 	}
-	writeJSON(w, out)
+	return out, nil
 }
 
-// lifecycleActions are the Engine's flow lifecycle methods by Action.
-var lifecycleActions = map[Action]func(*flow.Engine, context.Context, string) error{
-	Activate: (*flow.Engine).Activate,
-	Pause:    (*flow.Engine).Pause,
-	Resume:   (*flow.Engine).Resume,
-	Finish:   (*flow.Engine).Finish,
-	Cancel:   (*flow.Engine).Cancel,
-}
-
-// POST /api/flows/{flow}/{action}: activate, pause, resume, finish or
-// cancel a flow; it answers with the flow's new status.
-func (a *api) lifecycle(w http.ResponseWriter, r *http.Request) {
-	flowID, act := r.PathValue("flow"), Action(r.PathValue("action"))
-	do, ok := lifecycleActions[act]
-	if !ok {
-		writeError(w, http.StatusNotFound, "no such action "+jsonString(string(act))+": want activate, pause, resume, finish or cancel")
-		return
+// lifecycle returns the endpoint of a flow lifecycle action, POST
+// /api/flows/{flow}/{action}; it answers with the flow's new status.
+func (a *api) lifecycle(do func(*flow.Engine, context.Context, string) error) endpoint {
+	return func(r *http.Request, _ url.Values) (any, error) {
+		flowID := r.PathValue("flow")
+		if err := do(a.eng, r.Context(), flowID); err != nil {
+			return nil, err
+		}
+		info, err := a.eng.Flow(r.Context(), flowID)
+		if err != nil {
+			return nil, err
+		}
+		return statusJSON{FlowID: flowID, Status: string(info.Status)}, nil
 	}
-	if !a.allow(w, r, Access{Action: act, FlowID: flowID}) || !a.noParams(w, r) {
-		return
-	}
-	if err := do(a.eng, r.Context(), flowID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	info, err := a.eng.Flow(r.Context(), flowID)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, statusJSON{FlowID: flowID, Status: string(info.Status)})
-}
-
-// noParams refuses query parameters on endpoints that take none.
-func (a *api) noParams(w http.ResponseWriter, r *http.Request) bool {
-	if _, err := query(r.URL); err != nil {
-		a.fail(w, r, err)
-		return false
-	}
-	return true
 }
 
 func participantOf(p *store.Participant, journal bool) participantJSON {
@@ -532,9 +457,4 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	w.Write(append(b, '\n'))
-}
-
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }

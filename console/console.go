@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"io"
@@ -87,15 +88,23 @@ func Handler(eng *flow.Engine, opts Options) http.Handler {
 		setPageHeaders(w)
 		assets.ServeHTTP(w, r)
 	})
-	mux.HandleFunc("GET /api/flows", a.flows)
-	mux.HandleFunc("GET /api/flows/{flow}", a.flow)
-	mux.HandleFunc("GET /api/flows/{flow}/versions/{version}", a.document)
-	mux.HandleFunc("GET /api/flows/{flow}/versions/{version}/stats", a.stats)
-	mux.HandleFunc("GET /api/flows/{flow}/participants", a.participants)
-	mux.HandleFunc("POST /api/flows/{flow}/{action}", a.lifecycle)
-	mux.HandleFunc("GET /api/participants/{id}", a.participant)
-	mux.HandleFunc("GET /api/person", a.person)
-	mux.HandleFunc("GET /api/person/events", a.events)
+	mux.HandleFunc("GET /api/flows", a.serve(Read, a.flows))
+	mux.HandleFunc("GET /api/flows/{flow}", a.serve(Read, a.flow))
+	mux.HandleFunc("GET /api/flows/{flow}/versions/{version}", a.serve(Read, a.document))
+	mux.HandleFunc("GET /api/flows/{flow}/versions/{version}/stats", a.serve(Read, a.stats))
+	mux.HandleFunc("GET /api/flows/{flow}/participants", a.serve(Read, a.participants, "status", "element", "after", "limit"))
+	mux.HandleFunc("GET /api/participants/{id}", a.serve(Read, a.participant))
+	mux.HandleFunc("GET /api/person", a.serve(Read, a.person, personKeys...))
+	mux.HandleFunc("GET /api/person/events", a.serve(Read, a.events, append([]string{"before", "limit"}, personKeys...)...))
+	for _, act := range []struct {
+		action Action
+		do     func(*flow.Engine, context.Context, string) error
+	}{
+		{Activate, (*flow.Engine).Activate}, {Pause, (*flow.Engine).Pause}, {Resume, (*flow.Engine).Resume},
+		{Finish, (*flow.Engine).Finish}, {Cancel, (*flow.Engine).Cancel},
+	} {
+		mux.HandleFunc("POST /api/flows/{flow}/"+string(act.action), a.serve(act.action, a.lifecycle(act.do)))
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -47,7 +47,7 @@ type fixture struct {
 	h   http.Handler
 }
 
-func newFixture(t *testing.T, opts console.Options) *fixture {
+func newFixture(t testing.TB, opts console.Options) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	clk := clock.NewFake(t0)
@@ -453,7 +453,7 @@ func TestLifecycle(t *testing.T) {
 	fx.fails(t, "POST", "/api/flows/cart/pause", 409, "flow status does not allow this")
 	post("resume", "active")
 	fx.fails(t, "POST", "/api/flows/cart/activate", 409, "does not allow")
-	fx.fails(t, "POST", "/api/flows/cart/explode", 404, `no such action "explode"`)
+	fx.fails(t, "POST", "/api/flows/cart/explode", 404, "no such endpoint: POST /api/flows/cart/explode")
 	fx.fails(t, "POST", "/api/flows/nope/pause", 404, `flow "nope"`)
 	fx.fails(t, "POST", "/api/flows/cart/pause?now=1", 400, `parameter "now"`)
 	require.Equal(t, "active", status(), "refused actions change nothing")
