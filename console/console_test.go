@@ -49,9 +49,41 @@ type fixture struct {
 
 func newFixture(t testing.TB, opts console.Options) *fixture {
 	t.Helper()
+	return newFixtureOn(t, memory.New(), opts)
+}
+
+// storeMaker returns a new, empty store for a test.
+type storeMaker func(testing.TB) store.Store
+
+// TestAPI runs the endpoint tests on the memory store and, when
+// FLOWKIT_TEST_POSTGRES names a database, on PostgreSQL.
+func TestAPI(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, storeMaker)
+	}{
+		{"Flows", testFlows}, {"DocumentAndStats", testDocumentAndStats}, {"Participants", testParticipants},
+		{"Participant", testParticipant}, {"Person", testPerson}, {"PersonEventsPaging", testPersonEventsPaging},
+		{"Lifecycle", testLifecycle},
+	}
+	stores := []struct {
+		name string
+		mk   storeMaker
+	}{{"memory", func(testing.TB) store.Store { return memory.New() }}, {"postgres", postgresStore}}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, st.mk) })
+			}
+		})
+	}
+}
+
+func newFixtureOn(t testing.TB, s store.Store, opts console.Options) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	clk := clock.NewFake(t0)
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk})
+	eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clk})
 	require.NoError(t, err)
 	f, err := flow.Parse([]byte(cartFlow))
 	require.NoError(t, err)
@@ -134,8 +166,8 @@ type flowJSON struct {
 	}
 }
 
-func TestFlows(t *testing.T) {
-	fx := newFixture(t, readAll)
+func testFlows(t *testing.T, mk storeMaker) {
+	fx := newFixtureOn(t, mk(t), readAll)
 	var list struct{ Flows []flowJSON }
 	fx.get(t, "/api/flows", &list)
 	require.Len(t, list.Flows, 1)
@@ -164,8 +196,8 @@ type elementJSON struct {
 	Left                     map[string]int64
 }
 
-func TestDocumentAndStats(t *testing.T) {
-	fx := newFixture(t, readAll)
+func testDocumentAndStats(t *testing.T, mk storeMaker) {
+	fx := newFixtureOn(t, mk(t), readAll)
 	var doc struct {
 		FlowID   string
 		Version  int
@@ -265,8 +297,8 @@ func (fx *fixture) collect(t *testing.T, query string, limit int) []participantJ
 	return nil
 }
 
-func TestParticipants(t *testing.T) {
-	fx := newFixture(t, readAll)
+func testParticipants(t *testing.T, mk storeMaker) {
+	fx := newFixtureOn(t, mk(t), readAll)
 	var first participantsPage
 	fx.get(t, "/api/flows/cart/participants", &first)
 	require.Len(t, first.Participants, 14, "a default page holds them all")
@@ -319,8 +351,8 @@ func TestParticipants(t *testing.T) {
 	fx.fails(t, "GET", "/api/flows/nope/participants", 404, `flow "nope"`)
 }
 
-func TestParticipant(t *testing.T) {
-	fx := newFixture(t, readAll)
+func testParticipant(t *testing.T, mk storeMaker) {
+	fx := newFixtureOn(t, mk(t), readAll)
 	var lost participantsPage
 	fx.get(t, "/api/flows/cart/participants?element=lost&limit=1", &lost)
 	var p participantJSON
@@ -339,8 +371,8 @@ func TestParticipant(t *testing.T) {
 	fx.fails(t, "GET", "/api/participants/0190c9d2-3f4b-7000-8000-000000000000", 404, "not found")
 }
 
-func TestPerson(t *testing.T) {
-	fx := newFixture(t, readAll)
+func testPerson(t *testing.T, mk storeMaker) {
+	fx := newFixtureOn(t, mk(t), readAll)
 	type personPage struct {
 		Person struct {
 			ID, ExternalID, FirstName string
@@ -377,8 +409,8 @@ func TestPerson(t *testing.T) {
 	fx.fails(t, "GET", "/api/person?id=0190c9d2-3f4b-7000-8000-000000000000", 404, "not found")
 }
 
-func TestPersonEventsPaging(t *testing.T) {
-	fx := newFixture(t, readAll)
+func testPersonEventsPaging(t *testing.T, mk storeMaker) {
+	fx := newFixtureOn(t, mk(t), readAll)
 	ctx := context.Background()
 	ref := store.PersonRef{ExternalID: "shopper-9"}
 	// shopper-9 has CartAbandoned and the engine's entered/exited events;
@@ -435,8 +467,8 @@ func TestPersonEventsPaging(t *testing.T) {
 	fx.fails(t, "GET", "/api/person/events?externalId=nobody", 404, "not found")
 }
 
-func TestLifecycle(t *testing.T) {
-	fx := newFixture(t, allowAll)
+func testLifecycle(t *testing.T, mk storeMaker) {
+	fx := newFixtureOn(t, mk(t), allowAll)
 	status := func() string {
 		var f flowJSON
 		fx.get(t, "/api/flows/cart", &f)
