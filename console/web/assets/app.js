@@ -85,11 +85,16 @@ async function loadFlows() {
 async function pickFlow(id) {
   $("flow").value = id;
   state.flow = await api("flows/" + encodeURIComponent(id));
+  showVersions();
+  showStatus();
+  await pickVersion(state.flow.latest);
+}
+
+function showVersions() {
   const vs = $("version");
   vs.replaceChildren(...state.flow.versions.slice().reverse().map((v) =>
     el("option", { value: v.version }, "v" + v.version + (v.version === state.flow.latest ? " (latest)" : "") + " · " + when(v.publishedAt))));
-  showStatus();
-  await pickVersion(state.flow.latest);
+  if (state.version) vs.value = String(state.version);
 }
 
 function showStatus() {
@@ -349,8 +354,12 @@ function schedule() {
       try {
         await refreshStats();
         const f = await api("flows/" + encodeURIComponent(state.flow.id));
-        state.flow.status = f.status;
-        showStatus();
+        if (f.id === state.flow.id) {
+          const published = f.latest !== state.flow.latest;
+          state.flow = f;
+          if (published) showVersions(); // a new version appears in the picker
+          showStatus();
+        }
       } catch (err) { show(err.message); }
     }
     schedule();
