@@ -47,7 +47,7 @@ func browser(t *testing.T) context.Context {
 // counts.
 func TestBrowserLargeFlow(t *testing.T) {
 	n := bigPopulation()
-	h := bigFlow(t, n)
+	h, _ := bigFlow(t, n)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	ctx := browser(t)
