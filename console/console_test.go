@@ -16,6 +16,7 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/console"
+	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
 	"github.com/flowkit/flowkit/store"
@@ -491,10 +492,17 @@ func testLifecycle(t *testing.T, mk storeMaker) {
 	require.Equal(t, "active", status(), "refused actions change nothing")
 	fx.fails(t, "GET", "/api/flows/cart/pause", 404, "no such endpoint")
 
+	post("finish", "finished")
 	post("cancel", "canceled")
 	var waiting participantsPage
 	fx.get(t, "/api/flows/cart/participants?status=waiting", &waiting)
 	require.Empty(t, waiting.Participants, "cancel took everyone out")
+
+	_, err := fx.eng.Publish(context.Background(), flow.New("draft", "Draft").Add("hold", &element.Exit{}, nil))
+	require.NoError(t, err)
+	code, body := fx.do(t, http.MethodPost, "/api/flows/draft/activate")
+	require.Equal(t, 200, code, "%s", body)
+	require.JSONEq(t, `{"flowId":"draft","status":"active"}`, string(body))
 }
 
 func TestAuthorization(t *testing.T) {
