@@ -110,6 +110,9 @@ func TestBrowserLargeFlow(t *testing.T) {
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), "large-flow.png")
+	if dir := os.Getenv("FLOWKIT_SCREENSHOT_DIR"); dir != "" {
+		file = filepath.Join(dir, "large-flow.png")
+	}
 	require.NoError(t, os.WriteFile(file, shot, 0o644))
 	t.Logf("screenshot: %s (%d bytes)", file, len(shot))
 }

@@ -160,33 +160,37 @@ function drawGraph() {
   const edges = svg("g", { class: "edges" });
   const nodes = svg("g", { class: "nodes" });
   g.append(edges, nodes);
+  const incoming = new Map(); // labels placed so far by target, to stack them
   for (const e of doc.elements || []) {
     const p = pos.get(e.id);
-    const branches = Object.entries(e.next || {});
-    branches.forEach(([branch, target], i) => {
-      const x1 = p.x + NODE_W, y1 = p.y + 14 + i * 14;
+    // Edges leave from the element's right side and carry their label
+    // near the element they reach, where labels of a wide split do not
+    // pile up; branches that leave the flow are listed beside it.
+    let exits = 0;
+    for (const [branch, target] of Object.entries(e.next || {})) {
+      const x1 = p.x + NODE_W, y1 = p.y + NODE_H / 2;
       const label = svg("text", { class: "edge-label", "data-left": e.id + ":" + branch });
       const q = target && pos.get(target);
       if (q) {
         const x2 = q.x, y2 = q.y + NODE_H / 2;
         const dx = Math.max(40, Math.abs(x2 - x1) / 2);
-        const back = x2 <= x1;
-        const d = back
-          ? `M${x1},${y1} C${x1 + 60},${y1} ${x2 - 60},${y2 - NODE_H} ${x2},${y2}`
+        const d = x2 <= x1
+          ? `M${x1},${y1} C${x1 + 60},${y1 - NODE_H} ${x2 - 60},${y2 - NODE_H} ${x2},${y2}`
           : `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
         edges.append(svg("path", { class: "edge", d }));
-        label.setAttribute("x", x1 + 6);
-        label.setAttribute("y", y1 - 3);
+        const k = incoming.get(target) || 0;
+        incoming.set(target, k + 1);
+        label.setAttribute("x", x2 - COL_GAP + 34);
+        label.setAttribute("y", y2 - 5 - 13 * k);
       } else {
         label.setAttribute("class", "exit-label");
         label.setAttribute("x", x1 + 6);
-        label.setAttribute("y", y1 + 4);
+        label.setAttribute("y", p.y + 14 + 14 * exits++);
+        label.dataset.exit = "1";
       }
-      label.dataset.branch = branch;
-      label.dataset.exit = q ? "" : "1";
       label.textContent = branch + (q ? "" : " → leaves");
       edges.append(label);
-    });
+    }
     const node = svg("g", { class: "node", "data-element": e.id, transform: `translate(${p.x},${p.y})`, tabindex: "0", role: "button" });
     node.append(svg("rect", { width: NODE_W, height: NODE_H }));
     node.append(svg("text", { class: "title", x: 10, y: 18 }, truncate(e.name || e.id, 26)));
