@@ -158,6 +158,7 @@ type Timer struct {
 type ParticipantQuery struct {
 	FlowID   string    // required
 	Statuses []Status  // empty for any
+	Element  string    // only participants at (or, when they left, last at) this element; "" for any
 	After    uuid.UUID // page after this participant ID; participants come in ID order
 	Limit    int       // 0 for all
 }

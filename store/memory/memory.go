@@ -730,38 +730,99 @@ func (s *Store) Participant(_ context.Context, id uuid.UUID) (*store.Participant
 	return nil, fmt.Errorf("participant %s: %w", id, store.ErrNotFound)
 }
 
-// Participants implements store.Store.
+// Participants implements store.Store. With a Limit it copies only the
+// page: a page of 50 out of 100,000 participants keeps the 50 smallest
+// IDs after q.After in a bounded heap instead of sorting them all.
 func (s *Store) Participants(_ context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
-	states := map[*personState]struct{}{}
+	var out []*store.Participant
+	// full reports whether out holds a page of IDs all smaller than id.
+	full := func(id uuid.UUID) bool { return q.Limit > 0 && len(out) == q.Limit && !uuidLess(id, out[0].ID) }
+	// A shard's candidates are taken under its lock, then checked under
+	// their person's: a person with several participations is visited
+	// once per participation, for the participant listed only.
+	var found []partRef
 	for i := range s.parts {
 		sh := &s.parts[i]
+		found = found[:0]
 		sh.mu.RLock()
 		for id, ps := range sh.m {
-			if q.After == uuid.Nil || uuidLess(q.After, id) {
-				states[ps] = struct{}{}
+			if (q.After == uuid.Nil || uuidLess(q.After, id)) && !full(id) {
+				found = append(found, partRef{id, ps})
 			}
 		}
 		sh.mu.RUnlock()
-	}
-	var out []*store.Participant
-	for ps := range states {
-		ps.mu.Lock()
-		for i, p := range ps.parts {
-			if p.FlowID != q.FlowID || (q.After != uuid.Nil && !uuidLess(q.After, p.ID)) {
+		for _, f := range found {
+			if full(f.id) {
 				continue
 			}
-			if len(q.Statuses) > 0 && !slices.Contains(q.Statuses, p.Status) {
-				continue
+			f.ps.mu.Lock()
+			if p := f.ps.matching(f.id, q); p != nil {
+				out = pushPage(out, p, q.Limit)
 			}
-			out = append(out, ps.clone(i))
+			f.ps.mu.Unlock()
 		}
-		ps.mu.Unlock()
 	}
 	slices.SortFunc(out, func(a, b *store.Participant) int { return bytes.Compare(a.ID[:], b.ID[:]) })
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
-	}
 	return out, nil
+}
+
+// partRef is a participant ID and the state of its person.
+type partRef struct {
+	id uuid.UUID
+	ps *personState
+}
+
+// matching returns a copy of participant id when the query selects it, or
+// nil. ps.mu must be held.
+func (ps *personState) matching(id uuid.UUID, q *store.ParticipantQuery) *store.Participant {
+	for i, p := range ps.parts {
+		if p.ID != id {
+			continue
+		}
+		if p.FlowID != q.FlowID || (q.Element != "" && p.Element != q.Element) ||
+			(len(q.Statuses) > 0 && !slices.Contains(q.Statuses, p.Status)) {
+			return nil
+		}
+		return ps.clone(i)
+	}
+	return nil // it left the index meanwhile
+}
+
+// pushPage adds p to page, which holds up to limit participants (all when
+// limit is 0) as a max-heap by ID: page[0] is the largest, the first to go
+// when a smaller ID arrives at a full page.
+func pushPage(page []*store.Participant, p *store.Participant, limit int) []*store.Participant {
+	if limit <= 0 {
+		return append(page, p)
+	}
+	less := func(i, j int) bool { return uuidLess(page[j].ID, page[i].ID) } // max-heap
+	if len(page) < limit {
+		page = append(page, p)
+		for i := len(page) - 1; i > 0; {
+			parent := (i - 1) / 2
+			if !less(i, parent) {
+				break
+			}
+			page[i], page[parent] = page[parent], page[i]
+			i = parent
+		}
+		return page
+	}
+	page[0] = p
+	for i := 0; ; {
+		big, l, r := i, 2*i+1, 2*i+2
+		if l < len(page) && less(l, big) {
+			big = l
+		}
+		if r < len(page) && less(r, big) {
+			big = r
+		}
+		if big == i {
+			return page
+		}
+		page[i], page[big] = page[big], page[i]
+		i = big
+	}
 }
 
 func uuidLess(a, b uuid.UUID) bool { return bytes.Compare(a[:], b[:]) < 0 }

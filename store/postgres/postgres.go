@@ -413,6 +413,10 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 		args = append(args, statuses)
 		fmt.Fprintf(&b, " AND status = ANY ($%d)", len(args))
 	}
+	if q.Element != "" {
+		args = append(args, q.Element)
+		fmt.Fprintf(&b, " AND element = $%d", len(args))
+	}
 	if q.After != uuid.Nil {
 		args = append(args, q.After)
 		fmt.Fprintf(&b, " AND id > $%d", len(args))

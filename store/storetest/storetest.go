@@ -1031,6 +1031,9 @@ func testParticipantsQuery(t *testing.T, s store.Store) {
 	for i, st := range statuses {
 		parts[i] = newParticipant(t, people[i%3].ID, flow)
 		parts[i].Status = st
+		if i%2 == 1 {
+			parts[i].Element = "later"
+		}
 	}
 	for _, i := range []int{3, 0, 5, 1, 4, 2} { // not in ID order
 		put(t, s, parts[i])
@@ -1084,6 +1087,14 @@ func testParticipantsQuery(t *testing.T, s store.Store) {
 
 	waiting := where(func(p *store.Participant) bool { return p.Status == store.Waiting })
 	require.Equal(t, waiting[1:], query(store.ParticipantQuery{Statuses: []store.Status{store.Waiting}, After: waiting[0], Limit: 1}))
+
+	later := where(func(p *store.Participant) bool { return p.Element == "later" })
+	require.Len(t, later, 3)
+	require.Equal(t, later, query(store.ParticipantQuery{Element: "later"}), "by element")
+	require.Equal(t, where(func(p *store.Participant) bool { return p.Element == "later" && p.Status == store.Waiting }),
+		query(store.ParticipantQuery{Element: "later", Statuses: []store.Status{store.Waiting}}), "by element and status")
+	require.Equal(t, later[1:2], query(store.ParticipantQuery{Element: "later", After: later[0], Limit: 1}), "by element, paged")
+	require.Empty(t, query(store.ParticipantQuery{Element: "nowhere"}))
 
 	require.Empty(t, participants(t, s, &store.ParticipantQuery{FlowID: uniq(t, "flow")}))
 }

@@ -1,0 +1,118 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// browser starts a headless Chromium for the test, or skips the test when
+// the machine has none (.ci/run installs Debian's chromium).
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		t.Skip("no Chromium binary on PATH (chromium, chromium-browser, google-chrome): install Debian's chromium package to run the browser test")
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	require.NoError(t, chromedp.Do(ctx), "start Chromium") // the first Run starts it, without a timeout
+	return ctx
+}
+
+// TestBrowserLargeFlow loads the page of a 100-element flow with 100,000
+// participants (10,000 with -short), reads an element's counts and a
+// participant's journey, and logs how long the page took to show its
+// counts.
+func TestBrowserLargeFlow(t *testing.T) {
+	n := bigPopulation()
+	h, _ := bigFlow(t, n)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	ctx := browser(t)
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+
+	start := time.Now()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/?flow=big"),
+		chromedp.WaitVisible(chromedp.CSS(`#graph[data-loaded="1"]`)),
+	))
+	loaded := time.Since(start)
+	t.Logf("page of %d elements and %d participants showed its counts in %v", bigElements, n, loaded)
+	require.Less(t, loaded, 10*time.Second, "a generous bound: the machine is shared")
+
+	nodes, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#graph .node").length`))
+	require.NoError(t, err)
+	require.Equal(t, bigElements, nodes, "every element drawn")
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/flows/big/versions/1/stats", nil))
+	var st struct {
+		Elements []struct {
+			ID               string
+			Entered, Waiting int64
+		}
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &st))
+	count := func(element, key string) int64 {
+		t.Helper()
+		text, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`.node[data-element="`+element+`"] [data-count="`+key+`"]`)))
+		require.NoError(t, err)
+		v, err := strconv.ParseInt(strings.ReplaceAll(text, ",", ""), 10, 64)
+		require.NoError(t, err, "count %q", text)
+		return v
+	}
+	require.EqualValues(t, n, count("split", "entered"))
+	var sum int64
+	for _, e := range st.Elements {
+		if e.ID == "hold-42" {
+			require.Positive(t, e.Waiting)
+			require.Equal(t, e.Entered, count("hold-42", "entered"))
+			require.Equal(t, e.Waiting, count("hold-42", "waiting"))
+		}
+		sum += e.Waiting
+	}
+	require.EqualValues(t, n, sum, "everyone waits somewhere")
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`.node[data-element="hold-42"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#participants[data-element="hold-42"] li[data-participant]`)),
+		chromedp.Click(chromedp.CSS(`#participants li[data-participant]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline li`)),
+	))
+	journey, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#timeline")))
+	require.NoError(t, err)
+	require.Contains(t, journey, "split → v42")
+	require.Contains(t, journey, "hold-42")
+
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "large-flow.png")
+	if dir := os.Getenv("FLOWKIT_SCREENSHOT_DIR"); dir != "" {
+		file = filepath.Join(dir, "large-flow.png")
+	}
+	require.NoError(t, os.WriteFile(file, shot, 0o644))
+	t.Logf("screenshot: %s (%d bytes)", file, len(shot))
+}
