@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -740,41 +739,7 @@ func (e *Engine) Stats(ctx context.Context, flowID string) (map[string]*ElementS
 			st = &ElementStats{Left: map[string]int64{}, Other: map[string]int64{}}
 			out[c.Element] = st
 		}
-		switch {
-		case c.Key == keyEntered:
-			st.Entered += c.N
-		case c.Key == keyWaiting:
-			st.Waiting += c.N
-		case c.Key == keyErrors:
-			st.Errors += c.N
-		case c.Key == keyInFlight:
-			st.InFlight += c.N
-		case strings.HasPrefix(c.Key, keyExitRule):
-			if st.ExitRules == nil {
-				st.ExitRules = map[string]int64{}
-			}
-			st.ExitRules[c.Key[len(keyExitRule):]] += c.N
-		case strings.HasPrefix(c.Key, keyGoal):
-			goal, branch := goalKey(c.Key)
-			if branch == "" {
-				if st.Conversions == nil {
-					st.Conversions = map[string]int64{}
-				}
-				st.Conversions[goal] += c.N
-				break
-			}
-			if st.BranchConversions == nil {
-				st.BranchConversions = map[string]map[string]int64{}
-			}
-			if st.BranchConversions[branch] == nil {
-				st.BranchConversions[branch] = map[string]int64{}
-			}
-			st.BranchConversions[branch][goal] += c.N
-		case len(c.Key) > len(keyLeft) && c.Key[:len(keyLeft)] == keyLeft:
-			st.Left[c.Key[len(keyLeft):]] += c.N
-		default:
-			st.Other[c.Key] += c.N
-		}
+		addCounter(st, c)
 	}
 	return out, nil
 }

@@ -126,7 +126,30 @@ func addCounter(st *ElementStats, c store.Counter) {
 		st.Waiting += c.N
 	case c.Key == keyErrors:
 		st.Errors += c.N
-	case strings.HasPrefix(c.Key, keyLeft) && len(c.Key) > len(keyLeft):
+	case c.Key == keyInFlight:
+		st.InFlight += c.N
+	case strings.HasPrefix(c.Key, keyExitRule):
+		if st.ExitRules == nil {
+			st.ExitRules = map[string]int64{}
+		}
+		st.ExitRules[c.Key[len(keyExitRule):]] += c.N
+	case strings.HasPrefix(c.Key, keyGoal):
+		goal, branch := goalKey(c.Key)
+		if branch == "" {
+			if st.Conversions == nil {
+				st.Conversions = map[string]int64{}
+			}
+			st.Conversions[goal] += c.N
+			break
+		}
+		if st.BranchConversions == nil {
+			st.BranchConversions = map[string]map[string]int64{}
+		}
+		if st.BranchConversions[branch] == nil {
+			st.BranchConversions[branch] = map[string]int64{}
+		}
+		st.BranchConversions[branch][goal] += c.N
+	case len(c.Key) > len(keyLeft) && c.Key[:len(keyLeft)] == keyLeft:
 		st.Left[c.Key[len(keyLeft):]] += c.N
 	default:
 		st.Other[c.Key] += c.N
