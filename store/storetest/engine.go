@@ -35,7 +35,7 @@ type Backend struct {
 // works with the engine.
 func RunEngine(t *testing.T, b Backend) {
 	t.Helper()
-	for _, tc := range []struct {
+	for _, tc := range append([]struct {
 		name string
 		run  func(*testing.T, Backend)
 	}{
@@ -44,7 +44,7 @@ func RunEngine(t *testing.T, b Backend) {
 		{"InFlight", testEngineInFlight},
 		{"DiesMidEffect", testEngineDiesMidEffect},
 		{"LeaseTakenOver", testEngineLeaseTakenOver},
-	} {
+	}, journeyTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, b)
