@@ -51,7 +51,9 @@ func (s *session) beginEffect(c *compiled, p *store.Participant, n *node, resume
 	}
 	p.Status = store.InFlight
 	p.Effect = &store.Effect{Seq: p.Seq + 1, Started: s.now, Resumed: resumed, Event: ev, Held: held}
-	p.Wait = &store.Wait{Until: s.now.Add(s.e.cfg.EffectLease)}
+	// The lease runs from the clock's time: a step run as of an earlier
+	// time (see overdue) still gets its whole lease.
+	p.Wait = &store.Wait{Until: s.e.Now().Add(s.e.cfg.EffectLease)}
 	s.count(c, n.id, keyInFlight)
 	s.dirty(p)
 	s.inFlight = append(s.inFlight, p)
@@ -185,7 +187,7 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 	}
 	eff := p.Effect
 	r := &element.Run{
-		Now: e.clock.Now(), Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
+		Now: e.Now(), Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
 		Participant: p.ID, Seq: eff.Seq, EnteredAt: p.EnteredAt, ArrivedAt: p.ArrivedAt,
 		Person: ef.person, Vars: vars, Entry: p.Entry, Event: eff.Event, Services: &services,
 	}
@@ -250,6 +252,9 @@ func (s *session) offer(p *store.Participant, ev *store.Event, qi int) {
 		s.hold(p, ev)
 		return
 	}
+	if s.overdue(p, ev.Name+" arrived") || p.Status.Done() {
+		return
+	}
 	if s.rules(p, ev, qi) {
 		return // it left the flow
 	}
@@ -265,6 +270,51 @@ func (s *session) offer(p *store.Participant, ev *store.Event, qi int) {
 	}
 	if c := s.compiled(p.FlowID, p.FlowVersion); c != nil {
 		s.wake(c, p, element.Wake{Event: ev})
+	}
+}
+
+// overdue applies a waiting participant's timer when it came due before
+// what now reaches it (why), as the tick would have had it not been late:
+// the participant times out, or leaves by the flow's bound, as of the
+// timer's time. It reports whether the participant moved.
+func (s *session) overdue(p *store.Participant, why string) bool {
+	if p.Status != store.Waiting || p.Wait == nil || p.Wait.Parked || p.Wait.Until.IsZero() || s.now.Before(p.Wait.Until) {
+		return false
+	}
+	if st := s.flowStatus(p.FlowID); st != store.FlowActive && st != store.FlowFinished {
+		return false
+	}
+	c := s.compiled(p.FlowID, p.FlowVersion)
+	if c == nil {
+		return false
+	}
+	due, now := p.Wait.Until, s.now
+	s.journal(p, p.Element, "", fmt.Sprintf("its timer was due at %s, before %s at %s: the timer goes first", due.UTC().Format(time.RFC3339Nano), why, now.UTC().Format(time.RFC3339Nano)))
+	s.now = due
+	s.wake(c, p, element.Wake{Timer: true})
+	s.now = now
+	return true
+}
+
+// catchUp fires the person's overdue timers, earliest first, before a
+// host call changes anything: a late tick must not let an event, a
+// profile change or an entry overtake a deadline that has passed.
+func (s *session) catchUp(why string) {
+	if !s.loadParts() {
+		return
+	}
+	var due []*store.Participant
+	for _, p := range s.parts {
+		if p.Status == store.Waiting && p.Wait != nil && !p.Wait.Parked && !p.Wait.Until.IsZero() && !s.now.Before(p.Wait.Until) {
+			due = append(due, p)
+		}
+	}
+	slices.SortFunc(due, func(a, b *store.Participant) int { return a.Wait.Until.Compare(b.Wait.Until) })
+	for _, p := range due {
+		if s.err != nil {
+			return
+		}
+		s.overdue(p, why)
 	}
 }
 

@@ -177,8 +177,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Now returns the engine's clock reading.
-func (e *Engine) Now() time.Time { return e.clock.Now() }
+// Now returns the engine's clock reading, without a monotonic reading:
+// every time the engine keeps or compares is a wall-clock time, so that a
+// timer a store finds due is due for the engine too.
+func (e *Engine) Now() time.Time { return e.clock.Now().Round(0) }
 
 // Publish validates the flow and stores it as a new immutable version,
 // which new participants enter from then on; participants already in the
@@ -201,7 +203,7 @@ func (e *Engine) Publish(ctx context.Context, f *Flow) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: own.ID, Document: doc, PublishedAt: e.clock.Now()})
+	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: own.ID, Document: doc, PublishedAt: e.Now()})
 	if err != nil {
 		return 0, err
 	}
@@ -354,7 +356,7 @@ func (e *Engine) transition(ctx context.Context, flowID string, to store.FlowSta
 		return fmt.Errorf("flow %q is %s, cannot become %s: %w", flowID, st.Status, to, ErrBadTransition)
 	}
 
-	return e.store.SetFlowStatus(ctx, flowID, st.Status, to, e.clock.Now())
+	return e.store.SetFlowStatus(ctx, flowID, st.Status, to, e.Now())
 }
 
 // unpark re-arms the timers parked while the flow was paused.
@@ -417,7 +419,7 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 		opt(&o)
 	}
 	var id uuid.UUID
-	err := e.withPerson(ctx, who, true, func(s *session) error {
+	err := e.withPerson(ctx, who, true, "an entry", func(s *session) error {
 		c, err := s.checkEnter(flowID)
 		if err != nil {
 			return err
@@ -480,13 +482,13 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
 		}
 	}
 	if c.Time.IsZero() {
-		c.Time = e.clock.Now()
+		c.Time = e.Now()
 	}
 	who := c.Person
 	if c.PersonID != uuid.Nil {
 		who = store.PersonRef{ID: c.PersonID}
 	}
-	return e.withPerson(ctx, who, true, func(s *session) error {
+	return e.withPerson(ctx, who, true, "event "+c.Name+" arrived", func(s *session) error {
 		c.PersonID = s.personID
 		if err := s.tx.AddEvent(&c); err != nil {
 			if errors.Is(err, store.ErrDuplicate) {
@@ -511,7 +513,7 @@ var errDuplicateEvent = errors.New("duplicate event")
 // their types (converted where unambiguous). It returns the saved person.
 func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error) (*store.Person, error) {
 	var out *store.Person
-	err := e.withPerson(ctx, who, true, func(s *session) error {
+	err := e.withPerson(ctx, who, true, "a profile change", func(s *session) error {
 		before := s.person.Clone()
 		after := s.person.Clone()
 		if err := fn(after); err != nil {
@@ -592,7 +594,7 @@ func (e *Engine) checkPerson(p *store.Person) error {
 // Store that claims timers (store.TimerClaimer, as the memory store does)
 // each due timer goes to one of them, so ticking scales with cores.
 func (e *Engine) Tick(ctx context.Context) (int, error) {
-	now := e.clock.Now()
+	now := e.Now()
 	fired := 0
 	// One read of the flows' states serves the whole tick.
 	cat, err := e.flowStates(ctx)

@@ -89,6 +89,9 @@ type call struct {
 	// effects, when set, collects the effects the call's steps begin
 	// instead of performing them before the call returns.
 	effects *[]effect
+	// why names a host call for the journal ("event Paid arrived"); the
+	// person's overdue timers fire before it (see catchUp).
+	why string
 }
 
 type pendingEntry struct {
@@ -119,7 +122,7 @@ var errStaleCatalog = errors.New("flow states changed")
 
 // withPerson resolves who (creating the person when asked and the
 // reference has a key) and runs fn in the person's transaction.
-func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, fn func(*session) error) error {
+func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, why string, fn func(*session) error) error {
 	if who.IsZero() {
 		return errors.New("flow: person reference is empty")
 	}
@@ -135,7 +138,7 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 		} else if err != nil {
 			return err
 		}
-		err = e.run(ctx, id, fn, call{byRef: true, newcomer: newcomer})
+		err = e.run(ctx, id, fn, call{byRef: true, newcomer: newcomer, why: why})
 		// A person created by a concurrent call under the same key: find
 		// them and go again.
 		if newcomer != nil && errors.Is(err, store.ErrConflict) && attempt < 3 {
@@ -232,6 +235,9 @@ func (s *session) inTx(tx store.Tx) error {
 		}
 		s.personDirty = true
 	}
+	if s.call.why != "" && s.person != nil && !s.personDirty {
+		s.catchUp(s.call.why)
+	}
 	if err := s.fn(s); err != nil {
 		return err
 	}
@@ -264,7 +270,7 @@ var sessions = sync.Pool{New: func() any {
 // transaction function more than once.
 func (s *session) reset(tx store.Tx) {
 	b := s.blank()
-	b.e, b.ctx, b.tx, b.personID, b.now = s.e, s.ctx, tx, s.personID, s.e.clock.Now()
+	b.e, b.ctx, b.tx, b.personID, b.now = s.e, s.ctx, tx, s.personID, s.e.Now()
 	b.call, b.cat, b.fresh, b.fn = s.call, s.cat, s.fresh, s.fn
 	*s = b
 }
@@ -1005,7 +1011,7 @@ func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.Person
 // with a participant of its own, see element.External). key makes the
 // entry happen once however often the step is tried.
 func (e *Engine) enterOther(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
-	return e.withPerson(ctx, who, true, func(o *session) error {
+	return e.withPerson(ctx, who, true, "an entry from another flow", func(o *session) error {
 		c, err := o.checkEnter(flowID)
 		if err != nil {
 			return err

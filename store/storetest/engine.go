@@ -44,7 +44,7 @@ func RunEngine(t *testing.T, b Backend) {
 		{"InFlight", testEngineInFlight},
 		{"DiesMidEffect", testEngineDiesMidEffect},
 		{"LeaseTakenOver", testEngineLeaseTakenOver},
-	}, journeyTests...) {
+	}, append(journeyTests, lateTests...)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, b)
