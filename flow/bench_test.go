@@ -59,12 +59,20 @@ func refs(n int) []store.PersonRef {
 // BenchmarkSteps runs participants through a chain of simple steps
 // (variable updates and tags) within one call each.
 func BenchmarkSteps(b *testing.B) {
-	const chain = 50
 	eng, _ := benchEngine(b)
+	benchSteps(b, eng)
+}
+
+// stepsChain is how many elements BenchmarkSteps' flow chains.
+const stepsChain = 50
+
+// benchSteps publishes BenchmarkSteps' flow on eng and runs b.N people
+// through it.
+func benchSteps(b *testing.B, eng *flow.Engine) {
 	f := flow.New("steps", "Steps").Var("n", store.Number, 0).Var("plan", store.Text, nil)
-	for i := range chain {
+	for i := range stepsChain {
 		next := flow.Next{"next": fmt.Sprint("s", i+1)}
-		if i == chain-1 {
+		if i == stepsChain-1 {
 			next = nil
 		}
 		var el element.Element
@@ -89,7 +97,7 @@ func BenchmarkSteps(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N*chain)/time.Since(start).Seconds(), "steps/s")
+	b.ReportMetric(float64(b.N*stepsChain)/time.Since(start).Seconds(), "steps/s")
 }
 
 // BenchmarkEnter enters new people into a flow whose first element is a

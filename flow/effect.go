@@ -192,6 +192,7 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 		Person: ef.person, Vars: vars, Entry: p.Entry, Event: eff.Event, Services: &services,
 	}
 	var out element.Outcome
+	start := time.Now()
 	if w := eff.Resumed; w != nil && n.resumer != nil {
 		r.Wait = &element.Wait{Until: w.Deadline, Events: w.Events, State: w.State}
 		out, err = callElement(func() (element.Outcome, error) {
@@ -200,8 +201,10 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 	} else {
 		out, err = callElement(func() (element.Outcome, error) { return n.element.Run(ctx, r) })
 	}
+	took := time.Since(start)
 	var next []effect
 	uerr := e.run(ctx, personID, func(s *session) error {
+		s.took = took
 		s.settle(c, n, ef, r, out, err)
 		return nil
 	}, call{effects: &next})
@@ -236,6 +239,14 @@ func (s *session) settle(c *compiled, n *node, ef effect, r *element.Run, out el
 	}
 	m := s.marksOf(p)
 	m.steps = ef.steps
+	what := ObservedCall
+	if k := n.element.Kind(); k == "sendMessage" || k == "notify" {
+		what = ObservedSend
+	}
+	if out.Wait == nil { // a step that holds made no call
+		s.observe(Observation{What: what, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: n.id, Kind: n.element.Kind(),
+			Participant: p.ID, Branch: out.Branch, Reason: out.Reason, Duration: s.took, Err: err})
+	}
 	s.apply(c, p, n, r, out, err)
 	s.advance(c, p, nil)
 	for _, ev := range held {

@@ -51,8 +51,14 @@ type Config struct {
 	QuietHours element.QuietHours
 	// Conversations starts conversations with agents. Defaults to none.
 	Conversations element.Conversations
-	// Logger receives the engine's logs. Defaults to discarding them.
+	// Logger receives the engine's logs: a debug record per step, wait,
+	// resume and exit, and a warning per failed step, with flow, element
+	// and participant attributes. Defaults to discarding them.
 	Logger *slog.Logger
+	// Observer sees every step, wait, resume, exit, failure, entry, send
+	// and call outside, with its duration and reason, once each after it
+	// committed. Defaults to none.
+	Observer Observer
 	// MaxSteps bounds the steps one call runs for one participant, so a
 	// loop without a wait fails that participant instead of hanging the
 	// host. Defaults to 1000.
@@ -98,6 +104,9 @@ type Engine struct {
 	services element.Services
 	flows    sync.Map // flowKey -> *compiled
 	cat      catalog
+	// debug is set when the logger records debug records; observing when
+	// there is an observer or debug logging, so steps are timed.
+	debug, observing bool
 }
 
 type flowKey struct {
@@ -163,6 +172,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("flow: Config.Computed: %w", err)
 	}
 	e := &Engine{cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger}
+	e.debug = cfg.Logger.Enabled(context.Background(), slog.LevelDebug)
+	e.observing = e.debug || cfg.Observer != nil
 	e.services = element.Services{
 		Schema:        cfg.Schema,
 		Logger:        cfg.Logger,

@@ -67,6 +67,11 @@ type session struct {
 	// their copies as committed, taken by flush.
 	inFlight []*store.Participant
 	effects  []effect
+	// observed and failures are handed to the observer and the logger
+	// once the session commits; took is how long the current step's
+	// element call took, when the engine is observing.
+	observed, failures []Observation
+	took               time.Duration
 
 	services *element.Services
 	run      *element.Run
@@ -198,6 +203,9 @@ func (e *Engine) run(ctx context.Context, personID uuid.UUID, fn func(*session) 
 			e.log.WarnContext(ctx, "flowkit: entering another person into a flow failed", "err", err)
 		}
 	}
+	if len(s.observed) > 0 || len(s.failures) > 0 {
+		e.emitObservations(ctx, s.observed, s.failures)
+	}
 	if len(s.effects) == 0 {
 		return nil
 	}
@@ -281,6 +289,8 @@ func (s *session) release() {
 	clear(s.counts[:cap(s.counts)])
 	clear(s.marks[:cap(s.marks)])
 	clear(s.queue[:cap(s.queue)])
+	clear(s.observed[:cap(s.observed)])
+	clear(s.failures[:cap(s.failures)])
 	s.runBuf.Reset(element.Run{})
 	*s = s.blank()
 	sessions.Put(s)
@@ -295,6 +305,7 @@ func (s *session) blank() session {
 	return session{
 		txFn: s.txFn, historyFn: s.historyFn, runBuf: s.runBuf, spareVars: spare,
 		counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0],
+		observed: s.observed[:0], failures: s.failures[:0],
 	}
 }
 
@@ -402,6 +413,7 @@ func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, 
 	s.marksOf(p).enteredQ = len(s.queue) + 1 // after its own EnteredFlow event
 	s.count(c, c.start.id, keyEntered)
 	s.emit(p, store.Product, store.EnteredFlow, c.enteredProps, "entered")
+	s.observe(Observation{What: ObservedEnter, FlowID: flowID, FlowVersion: c.flow.Version, ElementID: c.start.id, Participant: p.ID, Reason: "entered by " + via})
 	s.advance(c, p, entry)
 	return p, s.err
 }
@@ -533,7 +545,14 @@ func (s *session) advance(c *compiled, p *store.Participant, ev *store.Event) {
 			return
 		}
 		r := s.newRun(c, p, ev)
+		var start time.Time
+		if s.e.observing {
+			start = time.Now()
+		}
 		out, err := callElement(func() (element.Outcome, error) { return n.element.Run(s.ctx, r) })
+		if s.e.observing {
+			s.took = time.Since(start)
+		}
 		s.apply(c, p, n, r, out, err)
 		ev = nil
 	}
@@ -559,6 +578,7 @@ func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) {
 		return
 	}
 	if n.external {
+		s.observeResume(c, p, n, w)
 		s.count(c, n.id, keyWaiting, -1)
 		s.beginEffect(c, p, n, p.Wait, w.Event)
 		return
@@ -566,7 +586,15 @@ func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) {
 	r := s.newRun(c, p, w.Event)
 	s.waitBuf = element.Wait{Until: p.Wait.Deadline, Events: p.Wait.Events, State: p.Wait.State}
 	r.Wait = &s.waitBuf
+	s.observeResume(c, p, n, w)
+	var start time.Time
+	if s.e.observing {
+		start = time.Now()
+	}
 	out, err := callElement(func() (element.Outcome, error) { return n.resumer.Resume(s.ctx, r, w) })
+	if s.e.observing {
+		s.took = time.Since(start)
+	}
 	s.apply(c, p, n, r, out, err)
 	s.advance(c, p, nil)
 }
@@ -628,6 +656,9 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 	}
 	s.dirty(p)
 	wasWaiting := p.Status == store.Waiting
+	if s.e.observing || err != nil {
+		s.observeStep(c, p, n, out, err)
+	}
 	switch {
 	case err != nil:
 		s.count(c, n.id, keyErrors)
@@ -714,6 +745,11 @@ func (s *session) leave(c *compiled, p *store.Participant, status store.Status, 
 	s.journal(p, p.Element, "", reason)
 	s.dirty(p)
 	s.emit(p, store.Product, store.ExitedFlow, c.exitProps(status, reason), "exited")
+	what := ObservedExit
+	if status == store.Failed {
+		what = ObservedFailure
+	}
+	s.observe(Observation{What: what, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element, Participant: p.ID, Reason: reason})
 }
 
 // journal appends a step to the participant's journal, dropping the
