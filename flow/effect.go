@@ -92,10 +92,7 @@ func (s *session) hold(p *store.Participant, ev *store.Event) {
 
 // perform makes the calls of effects, move 2, and commits each result,
 // move 3; results that run on into other external steps are performed in
-// turn. Effects start in order, each once the one before it has begun its
-// outside call (or finished): what a step does before calling (delivery
-// windows, sending-speed slots, frequency caps) happens in due order, and
-// up to Config.EffectConcurrency slow calls overlap.
+// turn. See performer for the order and overlap of the calls.
 func (e *Engine) perform(ctx context.Context, effects []effect) error {
 	if len(effects) == 1 { // one person's call: no one to overlap with
 		var first error
@@ -108,40 +105,88 @@ func (e *Engine) perform(ctx context.Context, effects []effect) error {
 		}
 		return first
 	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	slots := make(chan struct{}, e.cfg.EffectConcurrency)
+	pf := e.newPerformer(ctx)
+	pf.start(effects)
+	return pf.wait()
+}
+
+// performer makes the calls of effects as they are started, up to
+// Config.EffectConcurrency at once. Effects start in order, each once the
+// one before it has begun its outside call (or finished): what a step
+// does before calling (delivery windows, sending-speed slots, frequency
+// caps) happens in due order, and slow calls overlap.
+//
+// Tick starts each timer's effects as soon as their intents commit, and
+// reserves a slot before it fires the timer: an effect's lease runs from
+// its intent, so an effect that waited for the rest of the tick's timers
+// to fire, or for a slot, could see its lease end before its call began,
+// and another process would call again and supersede it, over and over
+// when firing a batch takes longer than the lease.
+type performer struct {
+	e        *Engine
+	ctx      context.Context
+	slots    chan struct{}
+	reserved bool // a slot is held for the next effect started
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	first    error
+}
+
+func (e *Engine) newPerformer(ctx context.Context) *performer {
+	return &performer{e: e, ctx: ctx, slots: make(chan struct{}, e.cfg.EffectConcurrency)}
+}
+
+// reserve waits for a free slot and holds it for the next effect started.
+func (pf *performer) reserve() {
+	if !pf.reserved {
+		pf.slots <- struct{}{}
+		pf.reserved = true
+	}
+}
+
+// start begins the calls of effects, each on a goroutine of its own, and
+// returns once the last has begun its outside call.
+func (pf *performer) start(effects []effect) {
 	for _, ef := range effects {
-		slots <- struct{}{}
+		if !pf.reserved {
+			pf.slots <- struct{}{}
+		}
+		pf.reserved = false
 		calling := make(chan struct{})
-		wg.Add(1)
+		pf.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
+			defer pf.wg.Done()
+			defer func() { <-pf.slots }()
 			var once sync.Once
 			signal := func() { once.Do(func() { close(calling) }) }
 			defer signal()
 			pending := []effect{ef}
 			for len(pending) > 0 {
-				more, err := e.performOne(ctx, pending[0], signal)
+				more, err := pf.e.performOne(pf.ctx, pending[0], signal)
 				signal = func() {} // chained steps start on their own
 				pending = append(pending[1:], more...)
 				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
+					pf.mu.Lock()
+					if pf.first == nil {
+						pf.first = err
 					}
-					mu.Unlock()
+					pf.mu.Unlock()
 				}
 			}
 		}()
 		<-calling
 	}
-	wg.Wait()
-	return first
+}
+
+// wait waits for the calls started to finish and their results to
+// commit, and returns the first error.
+func (pf *performer) wait() error {
+	if pf.reserved {
+		<-pf.slots
+		pf.reserved = false
+	}
+	pf.wg.Wait()
+	return pf.first
 }
 
 // performOne calls one effect's element and commits its result. It

@@ -624,18 +624,23 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 			return fired, err
 		}
 		// The timers' steps run one after another; the calls outside
-		// that they run into are made together after them.
+		// that they run into start as each step commits, and overlap.
+		pf := e.newPerformer(ctx)
 		var effects []effect
 		for _, t := range due {
+			pf.reserve()
+			effects = effects[:0]
 			ok, err := e.fire(ctx, t, now, cat, &effects)
+			pf.start(effects)
 			if err != nil {
+				_ = pf.wait()
 				return fired, err
 			}
 			if ok {
 				fired++
 			}
 		}
-		if err := e.perform(ctx, effects); err != nil {
+		if err := pf.wait(); err != nil {
 			return fired, err
 		}
 		if len(due) < e.cfg.TickBatch {

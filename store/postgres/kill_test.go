@@ -1,0 +1,461 @@
+package postgres_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/store/postgres"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+)
+
+// envKillSize sets how many people TestKill runs (see killPeople).
+const envKillSize = "FLOWKIT_TEST_KILL_PEOPLE"
+
+// The environment of a TestKill worker process. The test binary runs
+// itself as the worker (TestKillHelper) with these set.
+const (
+	envKillWorker  = "FLOWKIT_KILL_WORKER"  // the worker's index, 0 to workers-1
+	envKillWorkers = "FLOWKIT_KILL_WORKERS" // how many workers share the people
+	envKillPeople  = "FLOWKIT_KILL_PEOPLE"  // how many people in all
+	envKillSchema  = "FLOWKIT_KILL_SCHEMA"  // the schema TestKill created
+)
+
+const (
+	killFlow      = "kill"
+	killWorkerHdr = "X-Kill-Worker" // names the worker process that made a call
+	killLease     = 2 * time.Second // EffectLease and TimerLease of the workers
+	killCallDelay = 30 * time.Millisecond
+)
+
+// killFlowDef pauses a second (so that the calls come from timers, in
+// whichever process claims them), calls the API, counts the call in a
+// variable and in the person's profile, and exits.
+func killFlowDef(api string) *flow.Flow {
+	return flow.New(killFlow, "Kill").Var("calls", store.Number, 0).
+		Add("pause", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Seconds}}, flow.Next{"next": "call"}).
+		Add("call", &element.CallAPI{URL: api, Method: http.MethodPost, Body: []byte(`{"person":"{{person.externalId}}"}`)}, flow.Next{element.Branch2xx: "count"}).
+		Add("count", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "calls", Formula: "calls + 1"}}}, flow.Next{"next": "profile"}).
+		Add("profile", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "hits", Formula: "(person.hits ?? 0) + 1"}}}, flow.Next{"next": "done"}).
+		Add("done", &element.Exit{}, nil)
+}
+
+// killAPI is the API the flow calls: it records each request's
+// idempotency key and worker, and answers after killCallDelay. Its gate
+// holds answers back while the test kills a worker, so that the calls the
+// worker has outstanding then are known never to have been answered.
+type killAPI struct {
+	mu          sync.Mutex
+	requests    int
+	keys        map[string]int            // idempotency key -> requests
+	outstanding map[string]map[string]int // worker -> key -> requests not answered yet
+	gate        sync.RWMutex
+}
+
+func newKillAPI() *killAPI {
+	return &killAPI{keys: map[string]int{}, outstanding: map[string]map[string]int{}}
+}
+
+func (a *killAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key, worker := r.Header.Get("Idempotency-Key"), r.Header.Get(killWorkerHdr)
+	_, _ = io.Copy(io.Discard, r.Body)
+	a.mu.Lock()
+	a.requests++
+	a.keys[key]++
+	if a.outstanding[worker] == nil {
+		a.outstanding[worker] = map[string]int{}
+	}
+	a.outstanding[worker][key]++
+	a.mu.Unlock()
+
+	time.Sleep(killCallDelay)
+	a.gate.RLock()
+	a.mu.Lock()
+	if a.outstanding[worker][key]--; a.outstanding[worker][key] == 0 {
+		delete(a.outstanding[worker], key)
+	}
+	a.mu.Unlock()
+	a.gate.RUnlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"ok":true}`)
+}
+
+// stats returns the requests seen so far and the worker with the most
+// requests outstanding, with how many.
+func (a *killAPI) stats() (requests int, busiest string, outstanding int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for w, keys := range a.outstanding {
+		if len(keys) > outstanding {
+			busiest, outstanding = w, len(keys)
+		}
+	}
+	return a.requests, busiest, outstanding
+}
+
+// killWorker is one worker process as TestKill sees it.
+type killWorker struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	entered chan error // one value: nil once the worker entered its share
+	stderr  syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestKill runs a flow with an external call in three processes that
+// share one database, SIGKILLs one of them while it has calls in flight,
+// and checks that the others finish its work: every participant
+// completes, each step is applied once, and a call is repeated only with
+// the idempotency key of the step that committed.
+func TestKill(t *testing.T) {
+	p := testPool(t)
+	people := killPeople(t)
+	const workers = 3
+	ctx := t.Context()
+	began := time.Now()
+
+	schema := newSchema(t, p)
+	s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+	require.NoError(t, err)
+	api := newKillAPI()
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	eng, err := flow.NewEngine(flow.Config{Store: s, Schema: store.Schema{"hits": store.Number}})
+	require.NoError(t, err)
+	_, err = eng.Publish(ctx, killFlowDef(srv.URL+"/hit"))
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(ctx, killFlow))
+
+	ws := make([]*killWorker, workers)
+	for i := range ws {
+		ws[i] = startKillWorker(t, i, workers, people, schema)
+	}
+	for i, w := range ws {
+		select {
+		case err := <-w.entered:
+			require.NoError(t, err, "worker %d entering its people; stderr:\n%s", i, w.stderr.String())
+		case <-time.After(90 * time.Second):
+			t.Fatalf("worker %d did not enter its people in time; stderr:\n%s", i, w.stderr.String())
+		}
+	}
+	t.Logf("%d people entered by %d processes in %v", people, workers, time.Since(began).Round(time.Millisecond))
+
+	// Kill the process with the most calls outstanding, once a good part
+	// of the calls have been made.
+	deadline := time.Now().Add(60 * time.Second)
+	var victim int
+	var unanswered map[string]int
+	for {
+		requests, busiest, n := api.stats()
+		if requests >= people/4 && n > 0 {
+			api.gate.Lock() // no answers from here until the victim is dead
+			api.mu.Lock()
+			unanswered = maps.Clone(api.outstanding[busiest])
+			api.mu.Unlock()
+			victim, err = strconv.Atoi(busiest)
+			require.NoError(t, err)
+			require.NoError(t, ws[victim].cmd.Process.Kill())
+			_ = ws[victim].cmd.Wait()
+			api.gate.Unlock()
+			t.Logf("worker %d killed with %d calls outstanding, after %d requests, at %v", victim, len(unanswered), requests, time.Since(began).Round(time.Millisecond))
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no worker had calls outstanding after %d requests", requests)
+		time.Sleep(time.Millisecond)
+	}
+	require.NotEmpty(t, unanswered)
+
+	// The others take over: wait until no one is left in the flow.
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		left, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: killFlow, Statuses: []store.Status{store.Active, store.Waiting, store.InFlight}})
+		require.NoError(t, err)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			attempts := map[int]int{} // attempts of the calls in flight -> participants
+			for _, p := range left {
+				if p.Effect != nil {
+					attempts[p.Effect.Attempt+1]++
+				}
+			}
+			t.Fatalf("%d participants still in the flow 90s after the kill; in flight by attempt: %v; such as %+v", len(left), attempts, left[0])
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	for i, w := range ws {
+		if i == victim {
+			continue
+		}
+		require.NoError(t, w.stdin.Close())
+		require.NoError(t, w.cmd.Wait(), "worker %d; stderr:\n%s", i, w.stderr.String())
+		require.NotContains(t, w.stderr.String(), "level=ERROR", "worker %d logged errors", i)
+	}
+	elapsed := time.Since(began)
+
+	parts, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: killFlow})
+	require.NoError(t, err)
+	require.Len(t, parts, people, "one participant per person")
+	callKey := map[uuid.UUID]string{} // participant -> the key of its committed call
+	for _, p := range parts {
+		require.Equal(t, store.Completed, p.Status, "participant %s: %s", p.ID, p.Reason)
+		require.Equal(t, float64(1), p.Vars["calls"], "participant %s: the step after the call ran once", p.ID)
+		left := map[string]int{}
+		for _, st := range p.Journal {
+			if st.Branch != "" {
+				left[st.Element]++
+			}
+			if st.Element == "call" && st.Branch == element.Branch2xx {
+				callKey[p.ID] = p.ID.String() + ":" + strconv.FormatInt(st.Seq, 10)
+			}
+		}
+		require.Equal(t, map[string]int{"pause": 1, "call": 1, "count": 1, "profile": 1}, left, "participant %s: each step once: %+v", p.ID, p.Journal)
+	}
+	hits := make([]any, people)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := g; i < people; i += 16 {
+				person, err := eng.Person(ctx, store.PersonRef{ExternalID: fmt.Sprint("kill-", i)})
+				if err != nil {
+					hits[i] = err
+					continue
+				}
+				hits[i] = person.Attributes["hits"]
+			}
+		})
+	}
+	wg.Wait()
+	for i, n := range hits {
+		require.Equal(t, float64(1), n, "person kill-%d: the profile was updated once", i)
+	}
+
+	// Every key the API saw is the key of one participant's committed
+	// call: a call was repeated, if at all, with the same key.
+	api.mu.Lock()
+	keys := maps.Clone(api.keys)
+	requests := api.requests
+	api.mu.Unlock()
+	committed := map[string]bool{}
+	for _, k := range callKey {
+		committed[k] = true
+	}
+	require.Len(t, committed, people)
+	repeated, extra := 0, 0
+	for k, n := range keys {
+		require.True(t, committed[k], "the API saw key %q, which no committed call has", k)
+		if n > 1 {
+			repeated++
+			extra += n - 1
+		}
+	}
+	require.Len(t, keys, people, "every participant's call reached the API")
+	for k := range unanswered {
+		require.GreaterOrEqual(t, keys[k], 2, "the call %s the killed worker had outstanding was made again", k)
+	}
+
+	stats, err := eng.Stats(ctx, killFlow)
+	require.NoError(t, err)
+	for _, el := range []string{"pause", "call", "count", "profile", "done"} {
+		require.Equal(t, int64(people), stats[el].Entered, "element %s entered once per participant", el)
+		require.Zero(t, stats[el].Waiting, "element %s", el)
+		require.Zero(t, stats[el].InFlight, "element %s", el)
+	}
+	t.Logf("%d participants, 0 lost, 0 stuck; %d requests for %d calls: %d calls repeated (%d extra requests), %d of them outstanding at the kill; %v",
+		people, requests, len(keys), repeated, extra, len(unanswered), elapsed.Round(time.Millisecond))
+}
+
+// killPeople returns how many people TestKill runs: the number
+// FLOWKIT_TEST_KILL_PEOPLE gives (at least 2,000; 10,000 is the full
+// size), else 3,000, or 2,000 under -short. Ten thousand take about two
+// minutes under the race detector on two shared cores, more than CI's
+// budget allows one test.
+func killPeople(t *testing.T) int {
+	t.Helper()
+	if v := os.Getenv(envKillSize); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err, "%s", envKillSize)
+		require.GreaterOrEqual(t, n, 2_000, "%s: at least 2,000 people", envKillSize)
+		return n
+	}
+	if testing.Short() {
+		return 2_000
+	}
+	return 3_000
+}
+
+// startKillWorker starts worker i of TestKill.
+func startKillWorker(t *testing.T, i, workers, people int, schema string) *killWorker {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(),
+		envKillWorker+"="+strconv.Itoa(i), envKillWorkers+"="+strconv.Itoa(workers),
+		envKillPeople+"="+strconv.Itoa(people), envKillSchema+"="+schema)
+	w := &killWorker{cmd: cmd, entered: make(chan error, 1)}
+	cmd.Stderr = &w.stderr
+	var err error
+	w.stdin, err = cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		reported := false
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case reported:
+			case line == "kill-worker: entered":
+				w.entered <- nil
+				reported = true
+			case strings.HasPrefix(line, "kill-worker: "):
+				w.entered <- fmt.Errorf("%s", line)
+				reported = true
+			}
+		}
+		if !reported {
+			w.entered <- fmt.Errorf("worker %d ended before entering its people", i)
+		}
+	}()
+	return w
+}
+
+// TestKillHelper is a TestKill worker process: it runs an engine on the
+// shared schema, enters its share of the people, and ticks until its
+// standard input closes (or it is killed).
+func TestKillHelper(t *testing.T) {
+	idx := os.Getenv(envKillWorker)
+	if idx == "" {
+		t.Skip("a worker process of TestKill: runs only when TestKill starts it")
+	}
+	if err := runKillWorker(idx); err != nil {
+		fmt.Println("kill-worker:", err)
+		os.Exit(1)
+	}
+}
+
+func runKillWorker(idx string) error {
+	i, _ := strconv.Atoi(idx)
+	workers, _ := strconv.Atoi(os.Getenv(envKillWorkers))
+	people, _ := strconv.Atoi(os.Getenv(envKillPeople))
+	u, err := url.Parse(os.Getenv(envURL))
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "8")
+	u.RawQuery = q.Encode()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool, err := pgxpool.New(ctx, u.String())
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	s, err := postgres.New(ctx, postgres.Config{Pool: pool, Schema: os.Getenv(envKillSchema), SkipMigrate: true})
+	if err != nil {
+		return err
+	}
+	eng, err := flow.NewEngine(flow.Config{
+		Store: s, Clock: clock.Real{}, Schema: store.Schema{"hits": store.Number},
+		HTTP:        workerDoer{element.NewHTTPClient(element.HTTPClientOptions{}), idx},
+		EffectLease: killLease, TimerLease: killLease,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return err
+	}
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		_ = eng.Run(ctx, 50*time.Millisecond)
+	}()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for n := range next {
+				if _, err := eng.Enter(ctx, killFlow, store.PersonRef{ExternalID: fmt.Sprint("kill-", n)}, nil); err != nil {
+					errs <- fmt.Errorf("entering kill-%d: %w", n, err)
+					return
+				}
+			}
+		})
+	}
+	for n := i; n < people; n += workers {
+		select {
+		case next <- n:
+		case err := <-errs:
+			return err
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	fmt.Println("kill-worker: entered")
+
+	_, _ = io.Copy(io.Discard, os.Stdin) // until TestKill is done with us
+	cancel()
+	<-ran
+	return nil
+}
+
+// workerDoer names the worker process in each request it makes.
+type workerDoer struct {
+	element.HTTPDoer
+	worker string
+}
+
+func (d workerDoer) Do(r *http.Request) (*http.Response, error) {
+	r.Header.Set(killWorkerHdr, d.worker)
+	return d.HTTPDoer.Do(r)
+}
