@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
@@ -72,10 +73,12 @@ type Config struct {
 	InactivityLimit time.Duration
 	// TimerLease is how long a timer Tick claimed stays with it, on stores
 	// that claim (store.TimerClaimer): other ticks skip it meanwhile, and
-	// a timer whose step failed fires again after it. Defaults to a minute.
+	// a timer whose step failed, or whose ticker died, fires again after
+	// it. Tick claims no more timers at a time than it fires within half
+	// the lease. Defaults to 15 seconds.
 	TimerLease time.Duration
-	// TickBatch is how many due timers Tick claims from the Store at a time.
-	// Defaults to 1000.
+	// TickBatch is the most due timers Tick claims from the Store at a
+	// time. Defaults to 1000.
 	TickBatch int
 	// EffectLease is how long a step that calls outside the engine (Call
 	// API, Send Message, Notify, Start a Conversation, custom elements)
@@ -104,6 +107,9 @@ type Engine struct {
 	services element.Services
 	flows    sync.Map // flowKey -> *compiled
 	cat      catalog
+	// tickNanos is the moving average of one timer's fire, in ns (see
+	// claimSize).
+	tickNanos atomic.Int64
 	// debug is set when the logger records debug records; observing when
 	// there is an observer or debug logging, so steps are timed.
 	debug, observing bool
@@ -149,7 +155,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.JournalLimit = 100
 	}
 	if cfg.TimerLease == 0 {
-		cfg.TimerLease = time.Minute
+		cfg.TimerLease = 15 * time.Second
 	}
 	if cfg.TickBatch == 0 {
 		cfg.TickBatch = 1000
@@ -613,44 +619,91 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	claimer, claims := e.store.(store.TimerClaimer)
+	var first error
 	for {
 		var due []store.Timer
+		limit := e.claimSize()
 		if claims {
-			due, err = claimer.ClaimTimers(ctx, now, e.cfg.TickBatch, e.cfg.TimerLease)
+			due, err = claimer.ClaimTimers(ctx, now, limit, e.cfg.TimerLease)
 		} else {
-			due, err = e.store.DueTimers(ctx, now, e.cfg.TickBatch)
+			due, err = e.store.DueTimers(ctx, now, limit)
 		}
 		if err != nil || len(due) == 0 {
-			return fired, err
+			return fired, errors.Join(first, err)
 		}
 		// The timers' steps run one after another; the calls outside
 		// that they run into start as each step commits, and overlap.
+		// A timer whose step fails is left to fire again after its
+		// lease; the others fire.
 		pf := e.newPerformer(ctx)
 		var effects []effect
+		start := time.Now()
+		failed := 0
 		for _, t := range due {
+			if ctx.Err() != nil {
+				break // the rest fire again after their lease
+			}
 			pf.reserve()
 			effects = effects[:0]
 			ok, err := e.fire(ctx, t, now, cat, &effects)
 			pf.start(effects)
 			if err != nil {
-				_ = pf.wait()
-				return fired, err
+				failed++
+				e.log.WarnContext(ctx, "flowkit: a timer's step failed; it fires again after its lease",
+					"participant", t.ParticipantID.String(), "err", err)
+				if first == nil {
+					first = err
+				}
+				continue
 			}
 			if ok {
 				fired++
 			}
 		}
-		if err := pf.wait(); err != nil {
-			return fired, err
+		e.noteTickRate(time.Since(start), len(due))
+		if err := pf.wait(); err != nil && first == nil {
+			first = err
 		}
-		if len(due) < e.cfg.TickBatch {
+		if ctx.Err() != nil {
+			return fired, errors.Join(first, ctx.Err())
+		}
+		if failed == len(due) {
+			return fired, first // the store is likely down: do not spin
+		}
+		if len(due) < limit {
 			// Timers fired in this round may have armed new ones already
 			// due; take another round only when there may be more.
 			if next, ok, err := e.store.NextDue(ctx); err != nil || !ok || next.After(now) {
-				return fired, err
+				return fired, errors.Join(first, err)
 			}
 		}
 	}
+}
+
+// claimSize is how many timers Tick claims at a time: TickBatch, or fewer
+// when the ticks so far show that many would not fire within half the
+// lease, so that claims never outlive it and other tickers do not take
+// the same timers over and queue on the same people.
+func (e *Engine) claimSize() int {
+	per := time.Duration(e.tickNanos.Load())
+	if per <= 0 {
+		return e.cfg.TickBatch
+	}
+	n := int((e.cfg.TimerLease / 2) / per)
+	return max(1, min(n, e.cfg.TickBatch))
+}
+
+// noteTickRate keeps a moving average of the time one timer takes to fire.
+func (e *Engine) noteTickRate(took time.Duration, n int) {
+	if n == 0 {
+		return
+	}
+	per := int64(took) / int64(n)
+	old := e.tickNanos.Load()
+	if old > 0 {
+		per = (old*3 + per) / 4
+	}
+	e.tickNanos.Store(max(per, 1))
 }
 
 // NextDue returns when the earliest timer is due, so a host can sleep until
