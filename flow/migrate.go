@@ -134,7 +134,9 @@ const (
 // looks back itself (Wait for Event's IncludeFromEntrance).
 //
 // A participant is refused, and stays where it is, when it is in flight
-// (in a step that calls outside: migrate again once it has its result),
+// (in a step that calls outside: migrate again once it has its result) or
+// waits for its turn to make such a call (Send Message in quiet hours,
+// Call API outside its sending window),
 // when its position has no element in To (unless m.ExitUnmapped, which
 // makes it leave the flow), when it waits and the element of To cannot
 // hold a waiting participant or would not wait from its arrival (a
@@ -326,6 +328,11 @@ func (mg *migrator) one(s *session, id uuid.UUID) (row MigrationRow, skipped boo
 	}
 	if p.Status == store.InFlight {
 		return refuse(reasonInFlight)
+	}
+	if at := mg.from.nodes[p.Element]; p.Status == store.Waiting && at != nil && !holdsWait(at) {
+		// Quiet hours or a sending window: its wait ends in a call
+		// outside, which re-arming it would make.
+		return refuse(fmt.Sprintf("waiting at %s %q for its turn to call outside: migrate it once it has gone on", at.element.Kind(), at.id))
 	}
 	targetID, explicit := mg.m.Map[p.Element]
 	if !explicit {

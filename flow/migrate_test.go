@@ -279,3 +279,36 @@ func BenchmarkMigrate(b *testing.B) {
 	require.Equal(b, b.N, rep.Moved)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "participants/s")
 }
+
+// A send held by quiet hours waits for its turn to call outside: it is
+// refused, also when the host asks to exit the unmapped, and sent when
+// the quiet hours end.
+func TestMigrateRefusesWaitsToCallOutside(t *testing.T) {
+	ctx := t.Context()
+	w := &watchedStore{Store: memory.New()}
+	clk := clock.NewFake(time.Date(2026, 5, 4, 22, 0, 0, 0, time.UTC))
+	g := &gateSender{w: w}
+	eng, err := flow.NewEngine(flow.Config{Store: w, Clock: clk, Sender: g,
+		QuietHours: element.QuietHours{Start: element.At(21, 0), End: element.At(8, 0)}})
+	require.NoError(t, err)
+	_, err = eng.Publish(ctx, effectFlow())
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(ctx, "fx"))
+	id, err := eng.Enter(ctx, "fx", store.PersonRef{Email: "ana@example.com"}, nil)
+	require.NoError(t, err)
+	p, err := eng.Participant(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, store.Waiting, p.Status)
+	require.Equal(t, "send", p.Element)
+	_, err = eng.Publish(ctx, flow.New("fx", "Effects").Add("wait", waitPoke(1), flow.Next{"occurred": "done", "timeout": "done"}).
+		Add("done", &element.Exit{}, nil))
+	require.NoError(t, err)
+
+	rep, err := eng.Migrate(ctx, flow.Migration{FlowID: "fx", From: 1, To: 2, ExitUnmapped: true})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{`waiting at sendMessage "send" for its turn to call outside: migrate it once it has gone on`: 1}, rep.Refusals)
+	require.Zero(t, rep.Exited)
+	_, err = flowtest.AdvanceTo(ctx, eng, clk, time.Date(2026, 5, 5, 8, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	require.Len(t, g.keys, 1, "sent once the quiet hours ended")
+}
