@@ -243,7 +243,7 @@ func (e *Engine) prepareMigration(ctx context.Context, m *Migration) (*migrator,
 	}
 	st, err := e.store.Flow(ctx, m.FlowID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &MigrationError{Field: "FlowID", Err: fmt.Errorf("flow %q does not exist: %w", m.FlowID, err)}
+		return nil, &MigrationError{Field: "FlowID", Err: fmt.Errorf("flow %q does not exist: %w", m.FlowID, store.ErrNotFound)}
 	}
 	if err != nil {
 		return nil, err
