@@ -136,10 +136,10 @@ const (
 // A participant is refused, and stays where it is, when it is in flight
 // (in a step that calls outside: migrate again once it has its result) or
 // waits for its turn to make such a call (Send Message in quiet hours,
-// Call API outside its sending window),
-// when its position has no element in To (unless m.ExitUnmapped, which
-// makes it leave the flow), when it waits and the element of To cannot
-// hold a waiting participant or would not wait from its arrival (a
+// Call API outside its sending window), when its position has no place
+// in To (no element, or for a waiting participant an element of its id
+// that is no waiting kind; m.ExitUnmapped makes these leave the flow
+// instead), or when the element of To would not wait from its arrival (a
 // Pause until a day already reached). Re-arming runs the To element's
 // step at the arrival time only to compute the wait: what else the step
 // records is dropped.
@@ -334,8 +334,8 @@ func (mg *migrator) one(s *session, id uuid.UUID) (row MigrationRow, skipped boo
 		// outside, which re-arming it would make.
 		return refuse(fmt.Sprintf("waiting at %s %q for its turn to call outside: migrate it once it has gone on", at.element.Kind(), at.id))
 	}
-	targetID, explicit := mg.m.Map[p.Element]
-	if !explicit {
+	targetID, ok := mg.m.Map[p.Element]
+	if !ok {
 		targetID = p.Element
 	}
 	n := mg.to.nodes[targetID]
@@ -345,11 +345,8 @@ func (mg *migrator) one(s *session, id uuid.UUID) (row MigrationRow, skipped boo
 	var wait *store.Wait
 	if p.Status == store.Waiting {
 		if !holdsWait(n) {
-			reason := fmt.Sprintf("element %q of version %d is %s, which cannot hold a waiting participant", n.id, mg.m.To, n.element.Kind())
-			if explicit {
-				return refuse(reason)
-			}
-			return unmapped(reason)
+			// Only by its own id: Migrate refused such a mapping.
+			return unmapped(fmt.Sprintf("element %q of version %d is %s, which cannot hold a waiting participant", n.id, mg.m.To, n.element.Kind()))
 		}
 		var why string
 		if wait, why = mg.rearm(s, p, n); wait == nil {
