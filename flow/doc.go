@@ -10,7 +10,8 @@
 // goroutines; every call runs one person's steps in one store transaction,
 // so concurrent calls, in one process or many, never run a step twice.
 //
-// Participants are pinned to the flow version they entered, keep a journal
+// Participants are pinned to the flow version they entered (Migrate moves
+// them to another version, keeping their arrival times), keep a journal
 // of their steps with the reason for each, and leave a flow by an exit, an
 // unconnected branch, an error, the flow's schedule end, a year without an
 // element activated, or the flow being canceled. Per-element statistics
