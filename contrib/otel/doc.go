@@ -16,9 +16,15 @@
 // "flowkit.step <kind>", from the engine's time of the step less the
 // element call's duration to the engine's time of the step, a child of
 // the span in the context of the engine call that ran it (Deliver, Tick,
-// Enter). Spans carry the flow, version, element, kind, branch,
-// participant and person as attributes; a failure's span has status Error
-// with the error.
+// Enter). Spans carry the attributes flowkit.flow.id,
+// flowkit.flow.version, flowkit.element.id, flowkit.element.kind,
+// flowkit.branch (when the step took one), flowkit.observed ("step",
+// "wait" or "failure"), flowkit.participant.id and flowkit.person.id. A
+// failure's span has status Error with the error, recorded as an
+// exception event too. A participant that fails without an error branch
+// to take is observed without its element's kind and call duration: its
+// span is a moment named "flowkit.step", with the failure's reason as its
+// status.
 //
 // The metrics, each with the attributes flowkit.flow.id,
 // flowkit.element.id, and flowkit.element.kind and flowkit.branch where
