@@ -749,7 +749,11 @@ func (s *session) leave(c *compiled, p *store.Participant, status store.Status, 
 	if status == store.Failed {
 		what = ObservedFailure
 	}
-	s.observe(Observation{What: what, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element, Participant: p.ID, Reason: reason})
+	kind := ""
+	if n := c.nodes[p.Element]; n != nil {
+		kind = n.element.Kind()
+	}
+	s.observe(Observation{What: what, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element, Kind: kind, Participant: p.ID, Reason: reason, Duration: s.took})
 }
 
 // journal appends a step to the participant's journal, dropping the
