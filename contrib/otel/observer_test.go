@@ -233,7 +233,7 @@ func TestSpansPerStep(t *testing.T) {
 	require.Equal(t, full, j.spansOf("ana"))
 	require.Equal(t, full, j.spansOf("bob"))
 	require.Equal(t, full[:4], j.spansOf("cy"), "cy's call took the error branch to the exit")
-	require.Equal(t, []string{"flowkit.step"}, j.spansOf("dan"), "a failed participant's observation has no element kind")
+	require.Equal(t, []string{"flowkit.step callApi"}, j.spansOf("dan"), "a failed participant's span names its element kind")
 
 	call := j.span(t, "ana", "call")
 	require.Equal(t, map[string]string{
