@@ -44,14 +44,15 @@ type session struct {
 
 	person      *store.Person
 	personDirty bool
+	parts       []*store.Participant
+	partsLoaded bool
+	changed     []*store.Participant
+
 	// startPerson is the person as the transaction found them (nil for a
 	// newcomer), and entriesChecked is set once the audience and date
 	// entries have looked at what the session changed (see entries.go).
 	startPerson    *store.Person
 	entriesChecked bool
-	parts       []*store.Participant
-	partsLoaded bool
-	changed     []*store.Participant
 
 	// queue holds events recorded in this session, to be handed to the
 	// person's waiting participants and to flow triggers.
