@@ -27,6 +27,12 @@ type catalogSnapshot struct {
 	// triggers lists the active flows an event enters its person into, by
 	// event name.
 	triggers map[string][]triggerEntry
+	// bulk lists the active flows with audience or date entries; matching
+	// and dates their entries that look at each person's changes (see
+	// entries.go).
+	bulk     []*compiled
+	matching []matchHook
+	dates    []dateHook
 }
 
 type triggerEntry struct {
@@ -73,6 +79,7 @@ func (e *Engine) flowStates(ctx context.Context) (*catalogSnapshot, error) {
 		for _, en := range c.journey.events {
 			s.triggers[en.name] = append(s.triggers[en.name], triggerEntry{flowID: st.FlowID, category: en.category, where: en.where, loc: c.loc, label: en.label})
 		}
+		s.addBulk(c)
 	}
 	e.cat.snap.Store(s)
 	return s, nil

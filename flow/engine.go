@@ -91,6 +91,13 @@ type Config struct {
 	// makes at once, for the participants its timers run into external
 	// steps. Defaults to 32.
 	EffectConcurrency int
+	// AudiencePage is how many people an audience or date entry's run
+	// looks at in one page: one store read, and one bulk insert of the
+	// participants of those who enter. Defaults to 1000.
+	AudiencePage int
+	// AudiencePagesPerTick bounds the pages of audience and date runs one
+	// Tick works through before it fires timers. Defaults to 10.
+	AudiencePagesPerTick int
 }
 
 // Engine runs flows. It is safe for concurrent use: any number of
@@ -113,6 +120,7 @@ type Engine struct {
 	// debug is set when the logger records debug records; observing when
 	// there is an observer or debug logging, so steps are timed.
 	debug, observing bool
+	runs             runCache
 }
 
 type flowKey struct {
@@ -139,7 +147,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	switch {
 	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0, cfg.TimerLease < 0,
-		cfg.CallAPI.Timeout < 0, cfg.CallAPI.MaxResponseBytes < 0, cfg.EffectLease < 0, cfg.EffectConcurrency < 0:
+		cfg.CallAPI.Timeout < 0, cfg.CallAPI.MaxResponseBytes < 0, cfg.EffectLease < 0, cfg.EffectConcurrency < 0,
+		cfg.AudiencePage < 0, cfg.AudiencePagesPerTick < 0:
 		return nil, errors.New("flow: Config limits must not be negative")
 	}
 	if err := cfg.FrequencyCap.Validate(); err != nil {
@@ -165,6 +174,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	if cfg.EffectConcurrency == 0 {
 		cfg.EffectConcurrency = 32
+	}
+	if cfg.AudiencePage == 0 {
+		cfg.AudiencePage = 1000
+	}
+	if cfg.AudiencePagesPerTick == 0 {
+		cfg.AudiencePagesPerTick = 10
 	}
 	for name, t := range cfg.Schema {
 		if !t.Valid() {
@@ -214,6 +229,9 @@ func (e *Engine) Publish(ctx context.Context, f *Flow) (int, error) {
 		return 0, err
 	}
 	if err := e.checkTargets(ctx, c); err != nil {
+		return 0, err
+	}
+	if err := e.checkBulkEntries(c); err != nil {
 		return 0, err
 	}
 	doc, err := json.Marshal(own)
@@ -323,8 +341,12 @@ func (e *Engine) Flow(ctx context.Context, flowID string) (*FlowInfo, error) {
 }
 
 // Activate moves a draft flow to active: people may enter it.
+// Audience and date entries start their first runs (see AudienceRuns).
 func (e *Engine) Activate(ctx context.Context, flowID string) error {
-	return e.transition(ctx, flowID, store.FlowActive, store.FlowDraft)
+	if err := e.transition(ctx, flowID, store.FlowActive, store.FlowDraft); err != nil {
+		return err
+	}
+	return e.activateEntries(ctx, flowID)
 }
 
 // Pause stops an active flow for a while: no one enters, timers that come
@@ -357,6 +379,10 @@ func (e *Engine) Cancel(ctx context.Context, flowID string) error {
 		return err
 	}
 	return e.eachParticipant(ctx, flowID, func(s *session, p *store.Participant) error {
+		if pending(p) {
+			s.drop(p) // it has not entered: nothing to leave
+			return nil
+		}
 		if c := s.compiled(p.FlowID, p.FlowVersion); c != nil {
 			s.leave(c, p, store.Canceled, "flow canceled")
 		}
@@ -618,6 +644,9 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := e.advanceRuns(ctx, now, cat); err != nil {
+		return 0, err
+	}
 	claimer, claims := e.store.(store.TimerClaimer)
 	var first error
 	for {
@@ -707,9 +736,15 @@ func (e *Engine) noteTickRate(took time.Duration, n int) {
 }
 
 // NextDue returns when the earliest timer is due, so a host can sleep until
-// then; false when no timer is armed.
+// then; false when no timer is armed. The runs of audience and date
+// entries count as timers: due now while one has people left to look
+// at, and at the next scheduled run.
 func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
-	return e.store.NextDue(ctx)
+	next, ok, err := e.store.NextDue(ctx)
+	if err != nil {
+		return next, ok, err
+	}
+	return e.nextRunDue(ctx, next, ok)
 }
 
 func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *catalogSnapshot, effects *[]effect) (bool, error) {
@@ -717,7 +752,7 @@ func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *ca
 	err := e.run(ctx, t.PersonID, func(s *session) error {
 		p := s.participant(t.ParticipantID)
 		if p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !p.Due(now) ||
-			(p.Status != store.Waiting && p.Status != store.InFlight) {
+			(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
 			return nil // moved on since the timer was read
 		}
 		c := s.compiled(p.FlowID, p.FlowVersion)
@@ -730,6 +765,10 @@ func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *ca
 			return nil
 		}
 		fired = true
+		if pending(p) {
+			s.startPending(c, p)
+			return nil
+		}
 		if p.Status == store.InFlight {
 			s.retryEffect(p) // its lease ended
 			return nil

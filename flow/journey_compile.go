@@ -17,7 +17,7 @@ type journey struct {
 	api, existing bool
 	events        []eventEntry // event entries, the Trigger among them
 	audiences     []*compiledAudience
-	dates         []*Entry
+	dates         []*compiledDate
 	reentry       Reentry
 	coolDown      element.Period
 	exits         []compiledExit
@@ -37,7 +37,14 @@ type eventEntry struct {
 
 type compiledAudience struct {
 	entry   *Entry
+	key     string // names the entry across versions (see entryKey)
 	segment *segment.Segment
+}
+
+type compiledDate struct {
+	entry *Entry
+	key   string
+	typ   store.Type // of the attribute
 }
 
 type compiledExit struct {
@@ -126,7 +133,7 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 					bad.add("", field+".schedule."+problemField(err, ""), errOf(err))
 				}
 			}
-			j.audiences = append(j.audiences, &compiledAudience{entry: en, segment: seg})
+			j.audiences = append(j.audiences, &compiledAudience{entry: en, key: entryKey(en), segment: seg})
 		case EntryDate:
 			if en.Date == nil || en.Date.Attribute == "" {
 				bad.addf(field+".date.attribute", "a date entry needs a date attribute")
@@ -143,8 +150,16 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 			}
 			if p := en.Date.Offset; !p.IsZero() && p.Unit != element.Days && p.Unit != element.Weeks {
 				bad.addf(field+".date.offset.unit", "an offset counts days or weeks, not %q", p.Unit)
+				continue
+			} else if days := offsetDays(p); days > maxDateOffsetDays || days < -maxDateOffsetDays {
+				bad.addf(field+".date.offset.amount", "an offset of %d %s is too long (at most %d days either way)", p.Amount, p.Unit, maxDateOffsetDays)
+				continue
 			}
-			j.dates = append(j.dates, en)
+			if at := en.Date.At; !at.IsZero() && (at.Hour < 0 || at.Hour > 23 || at.Minute < 0 || at.Minute > 59) {
+				bad.addf(field+".date.at", "time of day %s is not a time of day", at)
+				continue
+			}
+			j.dates = append(j.dates, &compiledDate{entry: en, key: entryKey(en), typ: t})
 		case "":
 			bad.addf(field+".type", "entry type is missing (one of %s)", strings.Join(entryTypes, ", "))
 		default:
@@ -234,6 +249,9 @@ var entryTypes = []string{EntryAPI, EntryEvent, EntryAudience, EntryDate, EntryE
 
 // validate checks a recurrence.
 func (r *Recurrence) validate() error {
+	if r.At.Hour < 0 || r.At.Hour > 23 || r.At.Minute < 0 || r.At.Minute > 59 {
+		return element.Errorf("at", "time of day %s is not a time of day", r.At)
+	}
 	switch r.Every {
 	case "day":
 	case "week":

@@ -48,6 +48,12 @@ type session struct {
 	partsLoaded bool
 	changed     []*store.Participant
 
+	// startPerson is the person as the transaction found them (nil for a
+	// newcomer), and entriesChecked is set once the audience and date
+	// entries have looked at what the session changed (see entries.go).
+	startPerson    *store.Person
+	entriesChecked bool
+
 	// queue holds events recorded in this session, to be handed to the
 	// person's waiting participants and to flow triggers.
 	queue []*store.Event
@@ -224,7 +230,7 @@ func (s *session) inTx(tx store.Tx) error {
 	p, err := tx.Person()
 	switch {
 	case err == nil:
-		s.person = p
+		s.person, s.startPerson = p, p
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	case s.call.newcomer == nil:
@@ -409,13 +415,19 @@ func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, 
 		EnteredAt: s.now, ArrivedAt: s.now, LastActivityAt: s.now,
 	}
 	s.parts = append(s.parts, p)
+	s.begin(c, p, entry)
+	return p, s.err
+}
+
+// begin counts a participant's entry, records its EnteredFlow event and
+// runs its first steps.
+func (s *session) begin(c *compiled, p *store.Participant, entry *store.Event) {
 	s.dirty(p)
 	s.marksOf(p).enteredQ = len(s.queue) + 1 // after its own EnteredFlow event
 	s.count(c, c.start.id, keyEntered)
 	s.emit(p, store.Product, store.EnteredFlow, c.enteredProps, "entered")
-	s.observe(Observation{What: ObservedEnter, FlowID: flowID, FlowVersion: c.flow.Version, ElementID: c.start.id, Participant: p.ID, Reason: "entered by " + via})
+	s.observe(Observation{What: ObservedEnter, FlowID: p.FlowID, FlowVersion: c.flow.Version, ElementID: c.start.id, Participant: p.ID, Reason: "entered by " + p.EnteredBy})
 	s.advance(c, p, entry)
-	return p, s.err
 }
 
 // checkReentry applies the flow's re-entry rule to the person.
@@ -427,8 +439,8 @@ func (s *session) checkReentry(c *compiled) error {
 	in, last := 0, time.Time{}
 	var ever bool
 	for _, p := range s.parts {
-		if p.FlowID != c.flow.ID {
-			continue
+		if p.FlowID != c.flow.ID || pending(p) {
+			continue // pending entries have not entered yet
 		}
 		ever = true
 		if !p.Status.Done() {
@@ -875,6 +887,9 @@ func (s *session) drain() {
 		s.qi++
 		s.dispatch(qi, ev)
 	}
+	if s.err == nil && s.personEntries() {
+		s.drain()
+	}
 }
 
 // dispatch hands one event to the participants waiting for it (or holds
@@ -886,7 +901,7 @@ func (s *session) dispatch(qi int, ev *store.Event) {
 	var buf [4]*store.Participant
 	offered := buf[:0]
 	for _, p := range s.parts {
-		if !p.Status.Done() {
+		if !p.Status.Done() && !pending(p) {
 			offered = append(offered, p)
 		}
 	}

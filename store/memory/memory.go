@@ -55,6 +55,9 @@ type Store struct {
 	// counters are spread over shards by person, so that commits of
 	// different people seldom wait for one lock; Counters sums them.
 	counters [counterShards]counterShard
+
+	// audience lists people and keeps audience runs (see people.go).
+	audience audienceState
 }
 
 const counterShards = 8
@@ -293,6 +296,7 @@ func (s *Store) state(id uuid.UUID, create bool) *personState {
 	if ps = sh.m[id]; ps == nil {
 		ps = &personState{id: id}
 		sh.m[id] = ps
+		s.audience.note(id)
 	}
 	return ps
 }
@@ -390,6 +394,7 @@ func (s *Store) commit(ps *personState, tx *tx) error {
 	for _, p := range tx.parts {
 		s.putParticipant(ps, p)
 	}
+	s.removeParticipants(ps, tx.removed)
 	for _, e := range tx.events {
 		ps.addEvent(e)
 	}

@@ -24,6 +24,9 @@ type tx struct {
 	// reserved holds the IDs of new participants claimed in the store's
 	// participant index; Update releases them unless the tx commits.
 	reserved []uuid.UUID
+	// removed holds the IDs of stored participants to remove at commit
+	// (see RemoveParticipant).
+	removed []uuid.UUID
 	// Room for the writes of a typical step, allocated with the tx.
 	partsBuf  [1]*store.Participant
 	eventsBuf [2]*store.Event
@@ -60,6 +63,9 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 	}
 	out := make([]*store.Participant, 0, len(t.ps.parts)+len(t.parts))
 	for i, p := range t.ps.parts {
+		if slices.Contains(t.removed, p.ID) {
+			continue
+		}
 		if q := t.pending(p); q != nil {
 			out = append(out, q.Clone())
 		} else {

@@ -117,6 +117,28 @@ CREATE INDEX IF NOT EXISTS participants_claimed ON {{s}}.participants (claimed_u
 	`
 ALTER TABLE {{s}}.flows ADD COLUMN IF NOT EXISTS revision bigint NOT NULL DEFAULT 1;
 `,
+	// 5: audience runs (store.AudienceRuns): the progress of bulk
+	// entries, advanced page by page in the transaction that inserts the
+	// page's participants.
+	`
+CREATE TABLE IF NOT EXISTS {{s}}.audience_runs (
+	id           uuid PRIMARY KEY,
+	flow_id      text COLLATE "C" NOT NULL,
+	flow_version integer NOT NULL,
+	entry        text NOT NULL,
+	started_at   timestamptz NOT NULL,
+	window_from  timestamptz,
+	window_to    timestamptz,
+	cursor_id    uuid NOT NULL,
+	scanned      bigint NOT NULL DEFAULT 0,
+	entered      bigint NOT NULL DEFAULT 0,
+	total        bigint NOT NULL DEFAULT 0,
+	done         boolean NOT NULL DEFAULT false,
+	finished_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS audience_runs_flow ON {{s}}.audience_runs (flow_id, started_at, id);
+CREATE INDEX IF NOT EXISTS audience_runs_unfinished ON {{s}}.audience_runs (started_at, id) WHERE NOT done;
+`,
 }
 
 // migrationCode runs, for a migration index, Go code after that

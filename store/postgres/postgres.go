@@ -108,6 +108,7 @@ type queries struct {
 	insertPart, updatePart, participant, hasEvent, insertEvent, count string
 	dueTimers, claimTimers, nextDue, counters                         string
 	events, participants                                              string // prefixes of built queries
+	audience                                                          audienceQueries
 }
 
 func newQueries(q string) queries {
@@ -205,6 +206,7 @@ ORDER BY flow_version, element, key`),
 
 		events:       r.Replace(`SELECT id, time, time_ns, category, name, data FROM {{s}}.events WHERE person_id = $1`),
 		participants: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE flow_id = $1`),
+		audience:     newAudienceQueries(r),
 	}
 }
 

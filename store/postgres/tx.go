@@ -81,6 +81,8 @@ type partState struct {
 	// dirty is set when cur is not in the database yet: a new
 	// participant's row is inserted by its first PutParticipant.
 	dirty bool
+	// removed is set by RemoveParticipant: commit deletes the row.
+	removed bool
 }
 
 func (p *partState) latest() *store.Participant {
@@ -207,9 +209,11 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	out := make([]*store.Participant, len(t.parts))
-	for i, ps := range t.parts {
-		out[i] = ps.latest().Clone()
+	out := make([]*store.Participant, 0, len(t.parts))
+	for _, ps := range t.parts {
+		if !ps.removed {
+			out = append(out, ps.latest().Clone())
+		}
 	}
 	return out, nil
 }
@@ -411,6 +415,10 @@ func (t *tx) commit() error {
 		}
 	}
 	for _, ps := range t.parts {
+		if ps.removed {
+			b.Queue(q.audience.deletePart, ps.latest().ID)
+			continue
+		}
 		if !ps.dirty {
 			continue
 		}

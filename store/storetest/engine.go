@@ -44,6 +44,10 @@ func RunEngine(t *testing.T, b Backend) {
 		{"InFlight", testEngineInFlight},
 		{"DiesMidEffect", testEngineDiesMidEffect},
 		{"LeaseTakenOver", testEngineLeaseTakenOver},
+		{"AudienceEntry", testEngineAudienceEntry},
+		{"ScheduledAudience", testEngineScheduledAudience},
+		{"DateEntry", testEngineDateEntry},
+		{"WhenMatching", testEngineWhenMatching},
 	}, append(journeyTests, lateTests...)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

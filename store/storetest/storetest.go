@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Counters", counterTests},
 		{"Concurrency", concurrencyTests},
 		{"Effects", effectTests},
+		{"Audience", audienceTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

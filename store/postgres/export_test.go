@@ -1,0 +1,4 @@
+package postgres
+
+// EncodePerson lets tests write people rows in bulk.
+var EncodePerson = encodePerson
