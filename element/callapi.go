@@ -505,7 +505,11 @@ func (c *CallAPI) attempt(ctx context.Context, r *Run, slot time.Time) (Outcome,
 		}
 		closes = next
 	}
-	if c.Speed != nil && (slot.IsZero() || r.Now.Before(slot)) {
+	// A slot the participant reached late (a tick that came after it by
+	// more than one slot's spacing) is spent: calling on it would bunch
+	// the late participants' calls together at the endpoint, so it books
+	// a new one from now.
+	if c.Speed != nil && (slot.IsZero() || r.Now.Before(slot) || r.Now.Sub(slot) > c.Speed.period()/time.Duration(c.Speed.Count)) {
 		p := r.Services.Pacer
 		if p == nil {
 			return Outcome{}, errors.New("the engine lends no Pacer, which a sending speed needs")
@@ -522,6 +526,15 @@ func (c *CallAPI) attempt(ctx context.Context, r *Run, slot time.Time) (Outcome,
 		if s.After(r.Now) {
 			return Hold(Wait{Until: s, State: map[string]any{"slot": s.UTC().Format(time.RFC3339Nano)}},
 				fmt.Sprintf("sending speed %s: waits for its slot at %s", c.Speed, s.UTC().Format(time.RFC3339Nano))), nil
+		}
+		slot = s
+	}
+	if c.Speed != nil {
+		// The slot has come: the call itself must also keep its distance
+		// from the last one made, which a late step may be close to.
+		if ok, retry := r.Services.Pacer.Claim(r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now); !ok {
+			return Hold(Wait{Until: retry, State: map[string]any{"slot": retry.UTC().Format(time.RFC3339Nano)}},
+				fmt.Sprintf("sending speed %s: the last call was made less than a slot ago; waits until %s", c.Speed, retry.UTC().Format(time.RFC3339Nano))), nil
 		}
 	}
 	return c.call(ctx, r)

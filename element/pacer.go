@@ -18,6 +18,12 @@ type Pacer interface {
 	// not come before notAfter (when notAfter is non-zero) is not booked:
 	// Reserve then returns false and the budget is left as it was.
 	Reserve(key string, n int, per time.Duration, now, notAfter time.Time) (slot time.Time, ok bool)
+	// Claim records an action under key at the time it is made, and
+	// refuses it when the last action claimed under key was less than
+	// per/n before: the caller then waits until retry. Slots booked by
+	// Reserve space participants out; Claim keeps the actions themselves
+	// that far apart when participants reach their slots late.
+	Claim(key string, n int, per time.Duration, at time.Time) (ok bool, retry time.Time)
 }
 
 // NewPacer returns a Pacer that keeps one token bucket per key in memory
@@ -45,9 +51,10 @@ type RatePacer struct {
 var _ Pacer = (*RatePacer)(nil)
 
 type pace struct {
-	lim   *rate.Limiter
-	limit rate.Limit
-	last  time.Time // latest reservation time, so that reservations never go back in time
+	lim     *rate.Limiter
+	limit   rate.Limit
+	last    time.Time // latest reservation time, so that reservations never go back in time
+	claimed time.Time // latest action claimed
 }
 
 // Reserve implements Pacer.
@@ -89,6 +96,36 @@ func (p *RatePacer) Reserve(key string, n int, per time.Duration, now, notAfter 
 	}
 	pc.last = now
 	return slot, true
+}
+
+// Claim implements Pacer.
+func (p *RatePacer) Claim(key string, n int, per time.Duration, at time.Time) (bool, time.Time) {
+	if n <= 0 || per <= 0 {
+		return false, time.Time{}
+	}
+	gap := ceilDuration(per / time.Duration(n))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pc := p.m[key]
+	if pc == nil {
+		pc = &pace{lim: rate.NewLimiter(rate.Limit(float64(n)/per.Seconds()), 1), limit: rate.Limit(float64(n) / per.Seconds())}
+		p.m[key] = pc
+	}
+	if !pc.claimed.IsZero() {
+		if next := pc.claimed.Add(gap); at.Before(next) {
+			return false, next
+		}
+	}
+	pc.claimed = at
+	return true, time.Time{}
+}
+
+// ceilDuration rounds d up to the millisecond, as slots are.
+func ceilDuration(d time.Duration) time.Duration {
+	if r := d.Truncate(time.Millisecond); r < d {
+		return r + time.Millisecond
+	}
+	return d
 }
 
 func ceilMillisecond(t time.Time) time.Time {

@@ -1,0 +1,62 @@
+package flow_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/store"
+	"github.com/stretchr/testify/require"
+)
+
+// maxInWindow returns the most times within any window of length d.
+func maxInWindow(at []time.Time, d time.Duration) int {
+	s := slices.Clone(at)
+	slices.SortFunc(s, func(a, b time.Time) int { return a.Compare(b) })
+	most, lo := 0, 0
+	for hi := range s {
+		for s[hi].Sub(s[lo]) >= d {
+			lo++
+		}
+		most = max(most, hi-lo+1)
+	}
+	return most
+}
+
+// A Call API element at 10 calls a minute never makes more than 10 calls
+// in any minute at the endpoint, whether ticks come on time or one comes
+// 30 minutes late; no call is lost.
+func TestSendingSpeedAtTheEndpoint(t *testing.T) {
+	for _, gap := range []time.Duration{0, 30 * time.Minute} {
+		t.Run(fmt.Sprint("gap=", gap), func(t *testing.T) {
+			ctx := t.Context()
+			srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			defer srv.Close()
+			clk := clock.NewFake(t0)
+			doer := &clockedDoer{clk: clk, next: srv.Client()}
+			eng := integEngine(t, clk, flow.Config{HTTP: doer})
+			integPublish(t, eng, flow.New("paced", "Paced").
+				Add("call", &element.CallAPI{URL: srv.URL, Speed: &element.Speed{Count: 10, Per: element.PerMinute}}, nil))
+			const people = 1000
+			for i := range people {
+				_, err := eng.Enter(ctx, "paced", store.PersonRef{ExternalID: fmt.Sprint("p", i)}, nil)
+				require.NoError(t, err)
+			}
+			if gap > 0 {
+				clk.Advance(gap) // no tick meanwhile
+			}
+			_, err := flowtest.Advance(ctx, eng, clk, 4*time.Hour)
+			require.NoError(t, err)
+			require.Len(t, doer.at, people, "every call made")
+			require.Len(t, doer.keys, people, "each once")
+			require.LessOrEqual(t, maxInWindow(doer.at, time.Minute), 10)
+		})
+	}
+}
