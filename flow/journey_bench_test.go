@@ -22,7 +22,10 @@ import (
 // the events its steps emit are handed out after it left and the rules
 // never look at them. In "chain-wait" the chain ends in a pause of a day:
 // the participant is waiting when its events are handed out, and every
-// rule looks at each of them, which is the rules' whole cost per step.
+// rule looks at each of them (two: its entry and its first tag). In
+// "tags-wait" each of its 16 tag steps adds a tag of its own, so 17 events
+// reach the waiting participant and every rule: the most the rules can
+// cost a chain of steps.
 func BenchmarkStepsWithRules(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
@@ -31,6 +34,7 @@ func BenchmarkStepsWithRules(b *testing.B) {
 	}{
 		{"chain", stepsFlow, stepsChain},
 		{"chain-wait", stepsThenWait, stepsChain + 1},
+		{"tags-wait", tagsThenWait, stepsChain + 1},
 	} {
 		b.Run(tc.name+"/plain", func(b *testing.B) {
 			eng, _ := benchEngine(b)
@@ -49,6 +53,18 @@ func stepsThenWait() *flow.Flow {
 	last := fmt.Sprint("s", stepsChain-1)
 	f.Node(last).Next = flow.Next{"next": "hold"}
 	return f.Add("hold", pauseFor(1, element.Days), nil)
+}
+
+// tagsThenWait is stepsThenWait with a tag of its own at each tag step,
+// each emitting a TagAdded event.
+func tagsThenWait() *flow.Flow {
+	f := stepsThenWait()
+	for _, n := range f.Elements {
+		if t, ok := n.Element.(*element.AddTag); ok {
+			t.Tag = "t-" + n.ID
+		}
+	}
+	return f
 }
 
 // withRules puts BenchmarkStepsWithRules' exit rules and goal on f.
