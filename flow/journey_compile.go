@@ -225,8 +225,12 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 			bad.addf(field, "goal is empty")
 			continue
 		}
-		if g.Name == "" || goals[g.Name] {
-			bad.addf(field+".name", "a goal needs a name of its own")
+		if g.Name == "" {
+			bad.addf(field+".name", "a goal needs a name")
+			continue
+		}
+		if goals[g.Name] {
+			bad.addf(field+".name", "two goals are named %q", g.Name)
 			continue
 		}
 		goals[g.Name] = true

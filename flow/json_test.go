@@ -234,6 +234,9 @@ func FuzzParse(f *testing.F) {
 		`{"id":"f","elements":[{"id":"a","type":"pause","mode":"date","date":"2028-02-29T10:00","next":{"next":"a"}}]}`,
 		`{"id":"f","variables":{"n":{"type":"number","default":1}},"elements":[{"id":"v","type":"updateVariable","set":[{"variable":"n","formula":"n * 2"}]}]}`,
 		`{"id":"f","elements":[{"id":"a","type":"exit","next":"b"}]}`,
+		`{"id":"f","reentry":true,"elements":[{"id":"a","type":"exit"}]}`,
+		`{"id":"f","reentry":{"rule":"afterCoolDown","coolDown":{"amount":2,"unit":"days"}},"elements":[{"id":"a","type":"exit"}]}`,
+		`{"id":"f","entries":[{"type":"event","event":{"category":"external","name":"Signup","where":[{"property":"plan","op":"is","value":"gold"}]}},{"type":"date","date":{"attribute":"birthDate","everyYear":true,"at":"09:00"}}],"exitRules":[{"name":"bought","event":{"category":"external","name":"OrderCompleted"}},{"unless":{"tag":"vip","op":"has"}}],"goals":[{"name":"ordered","event":{"category":"external","name":"OrderCompleted"},"within":{"amount":7,"unit":"days"},"exit":true}],"elements":[{"id":"a","type":"exit"}]}`,
 	} {
 		f.Add([]byte(doc))
 	}

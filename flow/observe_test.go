@@ -94,5 +94,5 @@ func BenchmarkStepsObserved(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchSteps(b, eng)
+	benchSteps(b, eng, stepsFlow(), stepsChain)
 }

@@ -28,6 +28,16 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) bool {
 	if st := s.flowStatus(p.FlowID); st == store.FlowPaused || st == store.FlowCanceled {
 		return false
 	}
+	// Every rule sees the same person, participant and time: one subject
+	// serves them all, made when the first condition needs it (a subject
+	// per condition was most of what the rules allocated).
+	var sub *segment.Subject
+	subject := func() *segment.Subject {
+		if sub == nil {
+			sub = s.subject(p, ev, c.loc)
+		}
+		return sub
+	}
 	for i := range j.goals {
 		g := &j.goals[i]
 		if g.category != ev.Category || g.event != ev.Name || slices.Contains(p.Goals, g.name) {
@@ -36,7 +46,7 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) bool {
 		if !g.within.IsZero() && s.now.After(g.within.After(p.EnteredAt, c.loc)) {
 			continue
 		}
-		if !s.matchWhere(c, p, g.where, ev) {
+		if !s.matchWhere(p, g.where, ev, subject) {
 			continue
 		}
 		s.convert(c, p, g.name)
@@ -48,7 +58,7 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) bool {
 	for i := range j.exits {
 		x := &j.exits[i]
 		if x.unless != nil {
-			ok, err := x.unless.Match(s.subject(p, nil, c.loc))
+			ok, err := x.unless.Match(subject())
 			if err != nil {
 				s.e.log.WarnContext(s.ctx, "flowkit: an exit rule's segment could not be evaluated", "flow", p.FlowID, "participant", p.ID, "rule", x.name, "err", err)
 				continue
@@ -59,7 +69,7 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) bool {
 			}
 			continue
 		}
-		if x.category == ev.Category && x.event == ev.Name && s.matchWhere(c, p, x.where, ev) {
+		if x.category == ev.Category && x.event == ev.Name && s.matchWhere(p, x.where, ev, subject) {
 			s.exitBy(c, p, x.name, ev.Name+" occurred")
 			return true
 		}
@@ -68,12 +78,12 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) bool {
 }
 
 // matchWhere reports whether ev meets property conditions (nil for none),
-// which may name p's variables and entry event.
-func (s *session) matchWhere(c *compiled, p *store.Participant, w *segment.Where, ev *store.Event) bool {
+// which may name p's variables and entry event, those of sub.
+func (s *session) matchWhere(p *store.Participant, w *segment.Where, ev *store.Event, sub func() *segment.Subject) bool {
 	if w == nil {
 		return true
 	}
-	ok, err := w.Match(ev, s.subject(p, ev, c.loc))
+	ok, err := w.Match(ev, sub())
 	if err != nil {
 		s.e.log.WarnContext(s.ctx, "flowkit: conditions on an event could not be evaluated", "flow", p.FlowID, "participant", p.ID, "event", ev.ID, "err", err)
 		return false
