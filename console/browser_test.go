@@ -99,8 +99,10 @@ func TestBrowserLargeFlow(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`.node[data-element="hold-42"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#participants[data-element="hold-42"] li[data-participant]`)),
-		chromedp.Click(chromedp.CSS(`#participants li[data-participant]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#timeline li`)),
+		chromedp.Click(chromedp.CSS(`#participants[data-element="hold-42"] li[data-participant]`)),
+		// The list refreshes live: wait for the journey of a participant
+		// at hold-42, not for whichever timeline shows first.
+		chromedp.Poll[chromedp.Void](`((document.querySelector("#timeline") || {}).textContent || "").includes("hold-42")`, chromedp.WithPollingTimeout(30*time.Second)),
 	))
 	journey, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#timeline")))
 	require.NoError(t, err)
