@@ -136,7 +136,7 @@ func (s *Store) PublishFlow(_ context.Context, v *store.FlowVersion) (int, error
 	s.versions[v.FlowID] = append(s.versions[v.FlowID], &c)
 	st.Latest = c.Version
 	st.UpdatedAt = v.PublishedAt
-	s.flows[v.FlowID] = &st // replaced, never changed: Flow hands it out
+	s.flows[v.FlowID] = &st
 	return c.Version, nil
 }
 
@@ -161,7 +161,8 @@ func (s *Store) Flow(_ context.Context, flowID string) (*store.FlowState, error)
 	if !ok {
 		return nil, fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
 	}
-	return st, nil // read-only by contract (see store.Store.Flow)
+	c := *st
+	return &c, nil
 }
 
 // Flows implements store.Store.
@@ -279,6 +280,26 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	if personID == uuid.Nil {
 		return fmt.Errorf("update: person id is nil: %w", store.ErrNotFound)
 	}
+	return s.locked(ctx, personID, fn, false)
+}
+
+var _ store.Eraser = (*Store)(nil)
+
+// Erase implements store.Eraser. The person's timers leave the timer heap
+// at once, which takes a pass over the heap.
+func (s *Store) Erase(ctx context.Context, personID uuid.UUID, fn func(store.Tx) error) error {
+	if personID == uuid.Nil {
+		return fmt.Errorf("erase: person id is nil: %w", store.ErrNotFound)
+	}
+	if fn == nil {
+		fn = func(store.Tx) error { return nil }
+	}
+	return s.locked(ctx, personID, fn, true)
+}
+
+// locked runs fn over the person's state under its lock, and commits or,
+// when erase is set, erases the person.
+func (s *Store) locked(ctx context.Context, personID uuid.UUID, fn func(store.Tx) error, erase bool) error {
 	recent := &s.recent[shardOf(personID)].p
 	for {
 		ps := recent.Load()
@@ -293,28 +314,22 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 			ps.mu.Unlock()
 			continue
 		}
-		return s.update(ctx, ps, fn)
+		return s.update(ctx, ps, fn, erase)
 	}
 }
 
-// update runs fn over ps, whose lock the caller holds, and releases the
-// lock, also when fn panics.
-func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) error) error {
+// update runs fn over ps, whose lock the caller holds, commits or erases,
+// and releases the lock, also when fn panics.
+func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) error, erase bool) error {
 	tx := &tx{s: s, ps: ps}
-	tx.parts, tx.events = tx.partsBuf[:0], tx.eventsBuf[:0]
+	tx.parts, tx.events, tx.counts = tx.partsBuf[:0], tx.eventsBuf[:0], tx.countsBuf[:0]
 	committed := false
 	defer func() {
 		tx.done = true
 		if !committed {
 			s.release(tx)
 		}
-		if ps.person == nil && len(ps.parts) == 0 && len(ps.events) == 0 {
-			sh := &s.people[shardOf(ps.id)]
-			sh.mu.Lock()
-			delete(sh.m, ps.id)
-			sh.mu.Unlock()
-			ps.removed = true
-		}
+		s.dropIfEmpty(ps)
 		ps.mu.Unlock()
 	}()
 	if err := ctx.Err(); err != nil {
@@ -323,11 +338,129 @@ func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) e
 	if err := fn(tx); err != nil {
 		return err
 	}
+	if erase {
+		s.release(tx) // participants fn created are erased with the rest
+		tx.person, tx.parts, tx.events = nil, nil, nil
+		s.commit(ps, tx) // the counts
+		committed = true
+		s.erase(ps)
+		return nil
+	}
 	if err := s.commit(ps, tx); err != nil {
 		return err
 	}
 	committed = true
 	return nil
+}
+
+// dropIfEmpty takes ps, whose lock the caller holds, out of the index of
+// people when it holds nothing.
+func (s *Store) dropIfEmpty(ps *personState) {
+	if ps.person == nil && len(ps.parts) == 0 && len(ps.events) == 0 {
+		sh := &s.people[shardOf(ps.id)]
+		sh.mu.Lock()
+		delete(sh.m, ps.id)
+		sh.mu.Unlock()
+		ps.removed = true
+		s.recent[shardOf(ps.id)].p.CompareAndSwap(ps, nil)
+	}
+}
+
+// erase removes everything of ps, whose lock the caller holds, from the
+// store's indexes, timers included; dropIfEmpty then drops ps itself.
+func (s *Store) erase(ps *personState) {
+	if p := ps.person; p != nil {
+		for _, k := range p.Keys() {
+			sh := s.keyShard(k)
+			sh.mu.Lock()
+			if sh.m[k.Kind][k.Value] == ps {
+				delete(sh.m[k.Kind], k.Value)
+			}
+			sh.mu.Unlock()
+		}
+	}
+	for i, p := range ps.parts {
+		sh := &s.parts[shardOf(p.ID)]
+		sh.mu.Lock()
+		if sh.m[p.ID] == ps {
+			delete(sh.m, p.ID)
+		}
+		sh.mu.Unlock()
+		if slot := ps.slots[i]; slot != 0 {
+			s.timerMu.Lock()
+			s.slots[slot-1] = armedTimer{}
+			s.freeSlots = append(s.freeSlots, slot-1)
+			s.timerMu.Unlock()
+		}
+	}
+	if len(ps.parts) > 0 {
+		// Stale heap entries would still name the person until they came
+		// due, which may be a year away.
+		s.timerMu.Lock()
+		s.timers.removeFunc(func(e *timerEntry) bool { return e.person == ps.id })
+		s.inflight = slices.DeleteFunc(s.inflight, func(e inflightTimer) bool { return e.person == ps.id })
+		s.timerMu.Unlock()
+	}
+	ps.person, ps.parts, ps.vars, ps.slots, ps.events, ps.eventIDs = nil, nil, nil, nil, nil, nil
+}
+
+var _ store.HistoryPruner = (*Store)(nil)
+
+// PruneEvents implements store.HistoryPruner. It visits every person,
+// taking each one's lock in turn.
+func (s *Store) PruneEvents(ctx context.Context, q *store.PruneParams) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if q.Before.IsZero() {
+		return 0, fmt.Errorf("prune events: the cutoff is zero: %w", store.ErrInvalid)
+	}
+	var states []*personState
+	for i := range s.people {
+		sh := &s.people[i]
+		sh.mu.RLock()
+		for _, ps := range sh.m {
+			states = append(states, ps)
+		}
+		sh.mu.RUnlock()
+	}
+	pruned := 0
+	for _, ps := range states {
+		if err := ctx.Err(); err != nil {
+			return pruned, err
+		}
+		ps.mu.Lock()
+		if !ps.removed {
+			pruned += ps.prune(q.Before)
+			s.dropIfEmpty(ps)
+		}
+		ps.mu.Unlock()
+	}
+	return pruned, nil
+}
+
+// prune drops the events before the cutoff, or before the entrance of the
+// earliest participant still in its flow, and returns how many.
+func (ps *personState) prune(before time.Time) int {
+	for _, p := range ps.parts {
+		if !p.Status.Done() && p.EnteredAt.Before(before) {
+			before = p.EnteredAt
+		}
+	}
+	n, _ := slices.BinarySearchFunc(ps.events, before, func(e *store.Event, at time.Time) int {
+		if e.Time.Before(at) {
+			return -1
+		}
+		return 1
+	})
+	if n == 0 {
+		return 0
+	}
+	for _, e := range ps.events[:n] {
+		delete(ps.eventIDs, e.ID)
+	}
+	ps.events = slices.Delete(ps.events, 0, n)
+	return n
 }
 
 // reserve claims a new participant ID for ps in the participant index, so
@@ -430,13 +563,8 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant) {
 		old = ps.vars[i]
 	}
 	vars := compactVars(old, p.Vars)
-	if i >= 0 {
-		// The store owns p and its map (see store.Tx.PutParticipant): the
-		// map goes back to the pool reads take theirs from. Only a stored
-		// participant's: it was most likely read from the pool, and
-		// recycling new participants' maps would only grow the pool.
-		recycleVars(p.Vars)
-	}
+	// p is the store's own copy (see own): its map goes back to the pool.
+	recycleVars(p.Vars)
 	p.Vars = nil
 	if i < 0 {
 		i = len(ps.parts)
@@ -475,9 +603,10 @@ func compactVars(old []varEntry, m map[string]any) []varEntry {
 	return out
 }
 
-// varMaps recycles the variable maps of participants read for a step and
-// put back: every step of a participant with variables would otherwise
-// allocate one, and a small map is a few hundred bytes.
+// varMaps recycles the variable maps the store copies put participants
+// into until it stores their variables as pairs: every step of a
+// participant with variables would otherwise allocate one, and a small
+// map is a few hundred bytes.
 var varMaps = sync.Pool{New: func() any { return make(map[string]any, 8) }}
 
 // maxPooledVars is the size above which a variable map is not recycled:
@@ -498,31 +627,27 @@ func (ps *personState) clone(i int) *store.Participant {
 	return c
 }
 
-// read returns a copy of the stored parts[i] for a transaction: as clone,
-// but sharing the stored wait and journal, which the caller replaces
-// rather than changes (see store.Tx.Participants). Most reads end the wait
-// they share, and a participant's journal can be a hundred steps long.
-func (ps *personState) read(i int) *store.Participant {
-	c := *ps.parts[i]
-	c.Journal = c.Journal[:len(c.Journal):len(c.Journal)] // shared, and full: appending copies
-	c.Vars = ps.varsMap(i)
-	return &c
-}
-
-// varsMap returns the variables of parts[i] as a map, nil for none.
+// varsMap returns a copy of the variables of parts[i] as a map, nil for
+// none.
 func (ps *personState) varsMap(i int) map[string]any {
-	var m map[string]any
-	if vs := ps.vars[i]; len(vs) > 0 {
-		if len(vs) <= maxPooledVars {
-			m = varMaps.Get().(map[string]any)
-		} else {
-			m = make(map[string]any, len(vs))
-		}
-		for _, v := range vs {
-			m[v.name] = store.CloneValue(v.value)
-		}
+	vs := ps.vars[i]
+	if len(vs) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(vs))
+	for _, v := range vs {
+		m[v.name] = store.CloneValue(v.value)
 	}
 	return m
+}
+
+// newVarsMap returns an empty map for n variables, from the pool when it
+// is small.
+func newVarsMap(n int) map[string]any {
+	if n <= maxPooledVars {
+		return varMaps.Get().(map[string]any)
+	}
+	return make(map[string]any, n)
 }
 
 // arm keeps the timer heap in step with the Wait.Until of ps.parts[i],
@@ -807,14 +932,29 @@ func (h *timerHeap) push(e timerEntry) {
 	}
 }
 
+// removeFunc removes the entries del reports and restores the heap order.
+func (h *timerHeap) removeFunc(del func(*timerEntry) bool) {
+	t := slices.DeleteFunc(*h, func(e timerEntry) bool { return del(&e) })
+	clear((*h)[len(t):])
+	*h = t
+	for i := (len(t) - 2) / 4; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
 func (h *timerHeap) pop() timerEntry {
 	t := *h
 	top := t[0]
 	last := len(t) - 1
 	t[0] = t[last]
-	t = t[:last]
-	*h = t
-	i := 0
+	*h = t[:last]
+	h.down(0)
+	return top
+}
+
+// down moves the entry at i down to its place.
+func (h *timerHeap) down(i int) {
+	t := *h
 	for {
 		first := 4*i + 1
 		if first >= len(t) {
@@ -832,5 +972,4 @@ func (h *timerHeap) pop() timerEntry {
 		t[i], t[least] = t[least], t[i]
 		i = least
 	}
-	return top
 }

@@ -27,18 +27,36 @@ type tx struct {
 	// Room for the writes of a typical step, allocated with the tx.
 	partsBuf  [1]*store.Participant
 	eventsBuf [2]*store.Event
+	countsBuf [4]store.Counter
+}
+
+// own returns the store's copy of a participant put: a deep copy whose
+// variables are in a pooled map, which the commit recycles once it has
+// stored them as pairs.
+func own(p *store.Participant) *store.Participant {
+	c := *p
+	c.Vars = nil
+	if len(p.Vars) > 0 {
+		c.Vars = newVarsMap(len(p.Vars))
+		for k, v := range p.Vars {
+			c.Vars[k] = store.CloneValue(v)
+		}
+	}
+	c.Entry = p.Entry.Clone()
+	c.Wait = p.Wait.Clone()
+	c.Journal = slices.Clone(p.Journal)
+	return &c
 }
 
 func (t *tx) Person() (*store.Person, error) {
 	if t.done {
 		return nil, errTxDone
 	}
-	// Read-only by contract (see store.Tx.Person): no copy.
 	switch {
 	case t.person != nil:
-		return t.person, nil
+		return t.person.Clone(), nil
 	case t.ps.person != nil:
-		return t.ps.person, nil
+		return t.ps.person.Clone(), nil
 	}
 	return nil, personNotFound(t.ps.id.String())
 }
@@ -50,7 +68,7 @@ func (t *tx) PutPerson(p *store.Person) error {
 	if p.ID != t.ps.id {
 		return fmt.Errorf("put person %s in the transaction of person %s", p.ID, t.ps.id)
 	}
-	t.person = p // kept, by contract (see store.Tx.PutPerson)
+	t.person = p.Clone()
 	return nil
 }
 
@@ -63,7 +81,7 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 		if q := t.pending(p); q != nil {
 			out = append(out, q.Clone())
 		} else {
-			out = append(out, t.ps.read(i))
+			out = append(out, t.ps.clone(i))
 		}
 	}
 	for _, p := range t.parts {
@@ -114,7 +132,7 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 		t.reserved = append(t.reserved, p.ID)
 	}
 	p.Version++
-	c := p // kept, by contract (see store.Tx.PutParticipant)
+	c := own(p)
 	if i := slices.IndexFunc(t.parts, func(q *store.Participant) bool { return q.ID == p.ID }); i >= 0 {
 		t.parts[i] = c
 	} else {
@@ -130,11 +148,8 @@ func (t *tx) AddEvent(e *store.Event) error {
 	if t.ps.hasEvent(e.ID) || slices.ContainsFunc(t.events, func(q *store.Event) bool { return q.ID == e.ID }) {
 		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
 	}
-	// Kept as given (see store.Tx.AddEvent): engine events share their
-	// immutable properties, and a copy per event would double the memory
-	// a large history takes.
 	e.PersonID = t.ps.id
-	t.events = append(t.events, e)
+	t.events = append(t.events, e.Clone())
 	return nil
 }
 
@@ -158,7 +173,7 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 		// Newest first: walk back and stop at Limit.
 		for i := len(stored) - 1; i >= 0 && len(out) < q.Limit; i-- {
 			if q.Matches(stored[i]) {
-				out = append(out, stored[i])
+				out = append(out, stored[i].Clone())
 			}
 		}
 		return out, nil
@@ -168,13 +183,13 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 			break
 		}
 		if q.Matches(e) {
-			out = append(out, e)
+			out = append(out, e.Clone())
 		}
 	}
 	if len(t.events) > 0 {
 		for _, e := range t.events {
 			if q.Matches(e) {
-				out = append(out, e)
+				out = append(out, e.Clone())
 			}
 		}
 		slices.SortStableFunc(out, func(a, b *store.Event) int { return a.Time.Compare(b.Time) })
@@ -189,11 +204,7 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 }
 
 func (t *tx) Count(cs ...store.Counter) {
-	switch {
-	case t.done:
-	case t.counts == nil:
-		t.counts = cs // kept until commit (see store.Tx.Count)
-	default:
-		t.counts = append(slices.Clip(t.counts), cs...)
+	if !t.done {
+		t.counts = append(t.counts, cs...)
 	}
 }

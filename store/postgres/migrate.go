@@ -105,6 +105,21 @@ ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS claimed_until timestampt
 CREATE INDEX IF NOT EXISTS participants_claimed ON {{s}}.participants (claimed_until)
 	WHERE claimed_until IS NOT NULL;
 `,
+	// 3: the nanoseconds of flow times, and participants' entrance times
+	// for history pruning (store.HistoryPruner), which keeps the events
+	// at or after the entrance of a participant still in its flow. Rows
+	// written before get their entrance a microsecond early (a timestamptz
+	// parse rounds the nanoseconds away), so pruning keeps what they may
+	// look back to.
+	`
+ALTER TABLE {{s}}.flows ADD COLUMN IF NOT EXISTS updated_ns smallint NOT NULL DEFAULT 0;
+ALTER TABLE {{s}}.flow_versions ADD COLUMN IF NOT EXISTS published_ns smallint NOT NULL DEFAULT 0;
+ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS entered_at timestamptz;
+ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS entered_ns smallint NOT NULL DEFAULT 0;
+UPDATE {{s}}.participants
+SET entered_at = COALESCE((data->>'enteredAt')::timestamptz - interval '1 microsecond', '-infinity')
+WHERE entered_at IS NULL;
+`,
 }
 
 // Migrate creates the schema and its tables, or brings an older schema up
