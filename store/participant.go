@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -105,6 +106,20 @@ func (w *Wait) Clone() *Wait {
 	c.Events = slices.Clone(w.Events)
 	c.State = cloneMap(w.State)
 	return &c
+}
+
+// CheckParticipant returns an error wrapping ErrInvalid when p lacks an
+// ID, a PersonID or a FlowID, which every stored participant has.
+func CheckParticipant(p *Participant) error {
+	switch {
+	case p.ID == uuid.Nil:
+		return fmt.Errorf("participant of person %s in flow %q: participant id is nil: %w", p.PersonID, p.FlowID, ErrInvalid)
+	case p.PersonID == uuid.Nil:
+		return fmt.Errorf("participant %s: person id is nil: %w", p.ID, ErrInvalid)
+	case p.FlowID == "":
+		return fmt.Errorf("participant %s: flow id is empty: %w", p.ID, ErrInvalid)
+	}
+	return nil
 }
 
 // Timer names a participant whose timer is due.

@@ -23,10 +23,12 @@ var (
 	// history already holds, and by Tx.PutParticipant for a new participant
 	// whose ID exists.
 	ErrDuplicate = errors.New("duplicate")
-	// ErrInvalid is returned when a record to write lacks the id that
-	// names it: a FlowVersion with an empty FlowID, a Participant with a
-	// nil ID or PersonID or an empty FlowID, an Event with an empty ID.
-	// Reads by an empty reference (a zero PersonRef, uuid.Nil, an empty
+	// ErrInvalid is returned when a record to write or a query lacks a
+	// required field: a FlowVersion with an empty FlowID, a Participant
+	// with a nil ID or PersonID or an empty FlowID, an Event with an empty
+	// ID, a nil or flowless ParticipantQuery, Counters of an empty flow
+	// id, a nil EventQuery, PruneParams with a zero Before. Lookups of one
+	// record by an empty reference (a zero PersonRef, uuid.Nil, an empty
 	// flow id) find nothing and return ErrNotFound.
 	ErrInvalid = errors.New("invalid")
 )

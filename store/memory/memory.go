@@ -123,7 +123,13 @@ func New() *Store {
 func shardOf(id uuid.UUID) int { return int(id[15]) % shardCount }
 
 // PublishFlow implements store.Store.
-func (s *Store) PublishFlow(_ context.Context, v *store.FlowVersion) (int, error) {
+func (s *Store) PublishFlow(ctx context.Context, v *store.FlowVersion) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if v.FlowID == "" {
+		return 0, fmt.Errorf("publish flow: flow id is empty: %w", store.ErrInvalid)
+	}
 	s.flowMu.Lock()
 	defer s.flowMu.Unlock()
 	st := store.FlowState{FlowID: v.FlowID, Status: store.FlowDraft}
@@ -141,7 +147,10 @@ func (s *Store) PublishFlow(_ context.Context, v *store.FlowVersion) (int, error
 }
 
 // FlowVersion implements store.Store.
-func (s *Store) FlowVersion(_ context.Context, flowID string, version int) (*store.FlowVersion, error) {
+func (s *Store) FlowVersion(ctx context.Context, flowID string, version int) (*store.FlowVersion, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.flowMu.RLock()
 	defer s.flowMu.RUnlock()
 	vs := s.versions[flowID]
@@ -154,7 +163,10 @@ func (s *Store) FlowVersion(_ context.Context, flowID string, version int) (*sto
 }
 
 // Flow implements store.Store.
-func (s *Store) Flow(_ context.Context, flowID string) (*store.FlowState, error) {
+func (s *Store) Flow(ctx context.Context, flowID string) (*store.FlowState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.flowMu.RLock()
 	defer s.flowMu.RUnlock()
 	st, ok := s.flows[flowID]
@@ -166,7 +178,10 @@ func (s *Store) Flow(_ context.Context, flowID string) (*store.FlowState, error)
 }
 
 // Flows implements store.Store.
-func (s *Store) Flows(context.Context) ([]store.FlowState, error) {
+func (s *Store) Flows(ctx context.Context) ([]store.FlowState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.flowMu.RLock()
 	defer s.flowMu.RUnlock()
 	out := make([]store.FlowState, 0, len(s.flows))
@@ -178,7 +193,10 @@ func (s *Store) Flows(context.Context) ([]store.FlowState, error) {
 }
 
 // SetFlowStatus implements store.Store.
-func (s *Store) SetFlowStatus(_ context.Context, flowID string, from, to store.FlowStatus, at time.Time) error {
+func (s *Store) SetFlowStatus(ctx context.Context, flowID string, from, to store.FlowStatus, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.flowMu.Lock()
 	defer s.flowMu.Unlock()
 	st, ok := s.flows[flowID]
@@ -196,7 +214,10 @@ func (s *Store) SetFlowStatus(_ context.Context, flowID string, from, to store.F
 }
 
 // FindPerson implements store.Store.
-func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, error) {
+func (s *Store) FindPerson(ctx context.Context, ref store.PersonRef) (uuid.UUID, error) {
+	if err := ctx.Err(); err != nil {
+		return uuid.Nil, err
+	}
 	if ref.ID != uuid.Nil {
 		sh := &s.people[shardOf(ref.ID)]
 		sh.mu.RLock()
@@ -213,6 +234,9 @@ func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, e
 		return uuid.Nil, personNotFound(ref.ID.String())
 	}
 	k := ref.Key()
+	if k == (store.Key{}) {
+		return uuid.Nil, fmt.Errorf("person reference is empty: %w", store.ErrNotFound)
+	}
 	sh := s.keyShard(k)
 	sh.mu.RLock()
 	ps := sh.m[k.Kind][k.Value]
@@ -300,6 +324,9 @@ func (s *Store) Erase(ctx context.Context, personID uuid.UUID, fn func(store.Tx)
 // locked runs fn over the person's state under its lock, and commits or,
 // when erase is set, erases the person.
 func (s *Store) locked(ctx context.Context, personID uuid.UUID, fn func(store.Tx) error, erase bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	recent := &s.recent[shardOf(personID)].p
 	for {
 		ps := recent.Load()
@@ -725,12 +752,18 @@ func (ps *personState) hasEvent(id string) bool {
 // DueTimers implements store.Store. Returned timers stay armed until their
 // participant's Wait.Until changes, so a timer whose step failed is
 // returned again.
-func (s *Store) DueTimers(_ context.Context, now time.Time, limit int) ([]store.Timer, error) {
+func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]store.Timer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return s.handOut(now, limit, 0)
 }
 
 // ClaimTimers implements store.TimerClaimer.
-func (s *Store) ClaimTimers(_ context.Context, now time.Time, limit int, lease time.Duration) ([]store.Timer, error) {
+func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.Timer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return s.handOut(now, limit, now.Add(max(lease, time.Nanosecond)).UnixNano())
 }
 
@@ -788,7 +821,10 @@ func (s *Store) requeue(now int64) {
 }
 
 // NextDue implements store.Store.
-func (s *Store) NextDue(context.Context) (time.Time, bool, error) {
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, false, err
+	}
 	s.timerMu.Lock()
 	defer s.timerMu.Unlock()
 	s.requeue(0)
@@ -815,7 +851,10 @@ func (s *Store) NextDue(context.Context) (time.Time, bool, error) {
 }
 
 // Participant implements store.Store.
-func (s *Store) Participant(_ context.Context, id uuid.UUID) (*store.Participant, error) {
+func (s *Store) Participant(ctx context.Context, id uuid.UUID) (*store.Participant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	sh := &s.parts[shardOf(id)]
 	sh.mu.RLock()
 	ps := sh.m[id]
@@ -833,7 +872,13 @@ func (s *Store) Participant(_ context.Context, id uuid.UUID) (*store.Participant
 }
 
 // Participants implements store.Store.
-func (s *Store) Participants(_ context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
+func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if q == nil || q.FlowID == "" {
+		return nil, fmt.Errorf("participants: the query names no flow: %w", store.ErrInvalid)
+	}
 	states := map[*personState]struct{}{}
 	for i := range s.parts {
 		sh := &s.parts[i]
@@ -869,7 +914,13 @@ func (s *Store) Participants(_ context.Context, q *store.ParticipantQuery) ([]*s
 func uuidLess(a, b uuid.UUID) bool { return bytes.Compare(a[:], b[:]) < 0 }
 
 // Counters implements store.Store.
-func (s *Store) Counters(_ context.Context, flowID string) ([]store.Counter, error) {
+func (s *Store) Counters(ctx context.Context, flowID string) ([]store.Counter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if flowID == "" {
+		return nil, fmt.Errorf("counters: flow id is empty: %w", store.ErrInvalid)
+	}
 	sum := map[counterKey]int64{}
 	for i := range s.counters {
 		sh := &s.counters[i]

@@ -105,6 +105,9 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 	if t.done {
 		return errTxDone
 	}
+	if err := store.CheckParticipant(p); err != nil {
+		return err
+	}
 	if p.PersonID != t.ps.id {
 		return fmt.Errorf("put participant %s of person %s in the transaction of person %s", p.ID, p.PersonID, t.ps.id)
 	}
@@ -145,6 +148,9 @@ func (t *tx) AddEvent(e *store.Event) error {
 	if t.done {
 		return errTxDone
 	}
+	if e.ID == "" {
+		return fmt.Errorf("add event %q: event id is empty: %w", e.Name, store.ErrInvalid)
+	}
 	if t.ps.hasEvent(e.ID) || slices.ContainsFunc(t.events, func(q *store.Event) bool { return q.ID == e.ID }) {
 		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
 	}
@@ -156,6 +162,9 @@ func (t *tx) AddEvent(e *store.Event) error {
 func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	if t.done {
 		return nil, errTxDone
+	}
+	if q == nil {
+		return nil, fmt.Errorf("events: no query: %w", store.ErrInvalid)
 	}
 	// The history is sorted by time: start at Since, stop at Until.
 	stored := t.ps.events

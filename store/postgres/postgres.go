@@ -354,14 +354,9 @@ func (s *Store) FindPerson(ctx context.Context, ref store.PersonRef) (uuid.UUID,
 
 // DueTimers implements store.Store. A timer stays due until its
 // participant's Wait changes, so a timer whose step failed is returned
-// again.
-//
-// Any number of processes may tick at once: each reads the same due timers
-// and the engine re-checks every one inside the person's Update, so a timer
-// fires once. Tickers that overlap do not fire anything twice, but they do
-// queue on the same people's locks and read the same rows, so a few tickers
-// (one is enough for most loads; events may be delivered by every process)
-// use the database best.
+// again. It only reads, so callers that use it together see the same
+// timers; the engine ticks with ClaimTimers, which hands each due timer
+// to one caller at a time.
 func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]store.Timer, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -442,6 +437,9 @@ func (s *Store) Participant(ctx context.Context, id uuid.UUID) (*store.Participa
 // Participants implements store.Store. Participants come in the byte order
 // of their IDs, which is PostgreSQL's uuid order.
 func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
+	if q == nil || q.FlowID == "" {
+		return nil, fmt.Errorf("participants: the query names no flow: %w", store.ErrInvalid)
+	}
 	var b strings.Builder
 	b.WriteString(s.sql.participants)
 	args := []any{q.FlowID}
@@ -472,6 +470,9 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 
 // Counters implements store.Store.
 func (s *Store) Counters(ctx context.Context, flowID string) ([]store.Counter, error) {
+	if flowID == "" {
+		return nil, fmt.Errorf("counters: flow id is empty: %w", store.ErrInvalid)
+	}
 	rows, _ := s.pool.Query(ctx, s.sql.counters, flowID)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Counter, error) {
 		c := store.Counter{FlowID: flowID}

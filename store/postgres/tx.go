@@ -267,6 +267,9 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if err := store.CheckParticipant(p); err != nil {
+		return err
+	}
 	if p.PersonID != t.personID {
 		return fmt.Errorf("put participant %s of person %s in the transaction of person %s", p.ID, p.PersonID, t.personID)
 	}
@@ -315,6 +318,9 @@ func (t *tx) AddEvent(e *store.Event) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if e.ID == "" {
+		return fmt.Errorf("add event %q: event id is empty: %w", e.Name, store.ErrInvalid)
+	}
 	if _, ok := t.ids[e.ID]; ok {
 		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
 	}
@@ -341,6 +347,9 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	defer t.mu.Unlock()
 	if err := t.check(); err != nil {
 		return nil, err
+	}
+	if q == nil {
+		return nil, fmt.Errorf("events: no query: %w", store.ErrInvalid)
 	}
 	var b strings.Builder
 	b.WriteString(t.s.sql.events)

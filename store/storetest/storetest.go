@@ -31,13 +31,23 @@ import (
 // Run runs the conformance suite against the stores newStore returns.
 //
 // Every subtest calls newStore once, with its own *testing.T, and runs in
-// parallel with the others. The store it gets must be empty of timers:
-// DueTimers and NextDue see the whole store, so the timer subtests need a
-// store of their own (a new memory store, a fresh database schema). Every
-// other subtest uses fresh ids (uuid.NewV7 and flow ids made from them), so
-// newStore may hand them one shared store.
-func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+// parallel with the others. The store it gets must be empty of timers and
+// events: DueTimers, NextDue and HistoryPruner.PruneEvents see the whole
+// store, so the timer and retention subtests need a store of their own (a
+// new memory store, a fresh database schema). Every other subtest uses
+// fresh ids (uuid.NewV7 and flow ids made from them), so newStore may hand
+// them one shared store.
+//
+// Optional features (see Feature) are checked when the store has them. A
+// store that lacks one declares it with Without and a reason, and its
+// subtests are skipped with that reason; a store that lacks a feature it
+// did not declare fails, and so does one that declares a feature it has.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	groups := []struct {
 		name  string
 		tests []test
@@ -50,6 +60,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Timers", timerTests},
 		{"Counters", counterTests},
 		{"Concurrency", concurrencyTests},
+		{"Times", timeTests},
+		{"Cancellation", cancelTests},
+		{"EmptyReferences", emptyRefTests},
+		{"Erase", eraseTests},
+		{"Retention", retentionTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -57,16 +72,95 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 			for _, tc := range g.tests {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					tc.run(t, newStore(t))
+					s := newStore(t)
+					if f, ok := featureOf[g.name+"/"+tc.name]; ok {
+						o.check(t, s, f)
+					}
+					tc.run(t, s)
 				})
 			}
 		})
 	}
 }
 
+// Feature is an optional store interface the suite checks when a store
+// implements it.
+type Feature string
+
+// The optional features.
+const (
+	// ClaimTimers is store.TimerClaimer: ticks that run at once take
+	// different timers.
+	ClaimTimers Feature = "store.TimerClaimer"
+	// Erase is store.Eraser, which flow.Engine.Erase needs.
+	Erase Feature = "store.Eraser"
+	// PruneHistory is store.HistoryPruner, which a history retention
+	// (flow.Config.HistoryRetention) needs.
+	PruneHistory Feature = "store.HistoryPruner"
+)
+
+// implementedBy reports whether s implements the feature.
+func (f Feature) implementedBy(s store.Store) bool {
+	switch f {
+	case ClaimTimers:
+		_, ok := s.(store.TimerClaimer)
+		return ok
+	case Erase:
+		_, ok := s.(store.Eraser)
+		return ok
+	case PruneHistory:
+		_, ok := s.(store.HistoryPruner)
+		return ok
+	}
+	return false
+}
+
+// Option changes what Run expects of a store.
+type Option func(*options)
+
+// Without declares that the store lacks an optional feature, and why: Run
+// skips the feature's subtests, naming the reason.
+func Without(f Feature, reason string) Option {
+	return func(o *options) {
+		if o.without == nil {
+			o.without = map[Feature]string{}
+		}
+		o.without[f] = reason
+	}
+}
+
+type options struct {
+	without map[Feature]string
+}
+
+// check skips or fails a subtest of a feature the store lacks.
+func (o *options) check(t *testing.T, s store.Store, f Feature) {
+	t.Helper()
+	reason, declared := o.without[f]
+	switch has := f.implementedBy(s); {
+	case has && declared:
+		t.Fatalf("the store implements %s, declared missing with storetest.Without (%s)", f, reason)
+	case !has && declared:
+		t.Skipf("the store does not implement %s: %s", f, reason)
+	case !has:
+		t.Fatalf("the store does not implement %s: declare it with storetest.Without(storetest.%s, reason)", f, featureNames[f])
+	}
+}
+
+var featureNames = map[Feature]string{ClaimTimers: "ClaimTimers", Erase: "Erase", PruneHistory: "PruneHistory"}
+
 type test struct {
 	name string
 	run  func(t *testing.T, s store.Store)
+}
+
+// featureOf names the optional feature each group/subtest checks.
+var featureOf = map[string]Feature{
+	"Timers/ClaimTimers":                 ClaimTimers,
+	"Erase/RemovesEverything":            Erase,
+	"Erase/FailedFnErasesNothing":        Erase,
+	"Erase/UnknownPerson":                Erase,
+	"Retention/KeepsWhatWaitsLookBackTo": PruneHistory,
 }
 
 // base is the time the suite's records are about. Times stay on whole
@@ -1209,12 +1303,9 @@ func testEndedWaitsStayQuiet(t *testing.T, s store.Store) {
 	require.False(t, ok)
 }
 
-// testClaimTimers checks store.TimerClaimer, for stores that have it.
+// testClaimTimers checks store.TimerClaimer.
 func testClaimTimers(t *testing.T, s store.Store) {
-	c, ok := s.(store.TimerClaimer)
-	if !ok {
-		t.Skip("the store does not implement store.TimerClaimer: ticks share due timers through DueTimers")
-	}
+	c := s.(store.TimerClaimer)
 	ctx := t.Context()
 	flow := newFlow(t, s)
 	now := base.Add(time.Hour)
