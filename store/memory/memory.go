@@ -94,7 +94,7 @@ type personState struct {
 	vars [][]varEntry
 	// slots[i] is one past the timer slot of parts[i], 0 for none.
 	slots    []uint32
-	events   []*store.Event // by time
+	events   []*event // by time
 	eventIDs map[string]struct{}
 }
 
@@ -474,7 +474,7 @@ func (ps *personState) prune(before time.Time) int {
 			before = p.EnteredAt
 		}
 	}
-	n, _ := slices.BinarySearchFunc(ps.events, before, func(e *store.Event, at time.Time) int {
+	n, _ := slices.BinarySearchFunc(ps.events, before, func(e *event, at time.Time) int {
 		if e.Time.Before(at) {
 			return -1
 		}
@@ -649,9 +649,32 @@ func recycleVars(m map[string]any) {
 
 // clone returns a deep copy of the stored parts[i], variables included.
 func (ps *personState) clone(i int) *store.Participant {
-	c := ps.parts[i].Clone()
+	c := copyOut(ps.parts[i])
 	c.Vars = ps.varsMap(i)
 	return c
+}
+
+// outParticipant is a participant with room for its wait, so that a copy
+// handed out takes one allocation for both.
+type outParticipant struct {
+	p store.Participant
+	w store.Wait
+}
+
+// copyOut returns a deep copy of p for a caller, but for the variables,
+// which the caller sets.
+func copyOut(p *store.Participant) *store.Participant {
+	c := &outParticipant{p: *p}
+	c.p.Vars = nil
+	c.p.Entry = p.Entry.Clone()
+	if p.Wait != nil {
+		c.w = *p.Wait
+		c.w.Events = slices.Clone(p.Wait.Events)
+		c.w.State = store.CloneValues(p.Wait.State)
+		c.p.Wait = &c.w
+	}
+	c.p.Journal = slices.Clone(p.Journal)
+	return &c.p
 }
 
 // varsMap returns a copy of the variables of parts[i] as a map, nil for
@@ -725,7 +748,39 @@ type armedTimer struct {
 	seq uint64
 }
 
-func (ps *personState) addEvent(e *store.Event) {
+// event is an event as the store keeps it: the properties as pairs,
+// which take a fraction of a map's memory (most events have a few).
+type event struct {
+	store.Event // Properties is nil
+	props       []varEntry
+}
+
+// keepEvent returns the store's copy of e.
+func keepEvent(e *store.Event) *event {
+	k := &event{Event: *e}
+	k.Properties = nil
+	if len(e.Properties) > 0 {
+		k.props = make([]varEntry, 0, len(e.Properties))
+		for name, v := range e.Properties {
+			k.props = append(k.props, varEntry{name, store.CloneValue(v)})
+		}
+	}
+	return k
+}
+
+// copy returns a copy of the event for a caller.
+func (k *event) copy() *store.Event {
+	e := k.Event
+	if len(k.props) > 0 {
+		e.Properties = make(map[string]any, len(k.props))
+		for _, p := range k.props {
+			e.Properties[p.name] = store.CloneValue(p.value)
+		}
+	}
+	return &e
+}
+
+func (ps *personState) addEvent(e *event) {
 	i := len(ps.events)
 	for i > 0 && ps.events[i-1].Time.After(e.Time) {
 		i--
@@ -746,7 +801,7 @@ func (ps *personState) hasEvent(id string) bool {
 		_, ok := ps.eventIDs[id]
 		return ok
 	}
-	return slices.ContainsFunc(ps.events, func(e *store.Event) bool { return e.ID == id })
+	return slices.ContainsFunc(ps.events, func(e *event) bool { return e.ID == id })
 }
 
 // DueTimers implements store.Store. Returned timers stay armed until their

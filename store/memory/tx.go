@@ -19,14 +19,14 @@ type tx struct {
 	done   bool
 	person *store.Person
 	parts  []*store.Participant
-	events []*store.Event
+	events []*event
 	counts []store.Counter
 	// reserved holds the IDs of new participants claimed in the store's
 	// participant index; Update releases them unless the tx commits.
 	reserved []uuid.UUID
 	// Room for the writes of a typical step, allocated with the tx.
 	partsBuf  [1]*store.Participant
-	eventsBuf [2]*store.Event
+	eventsBuf [2]*event
 	countsBuf [4]store.Counter
 }
 
@@ -151,11 +151,11 @@ func (t *tx) AddEvent(e *store.Event) error {
 	if e.ID == "" {
 		return fmt.Errorf("add event %q: event id is empty: %w", e.Name, store.ErrInvalid)
 	}
-	if t.ps.hasEvent(e.ID) || slices.ContainsFunc(t.events, func(q *store.Event) bool { return q.ID == e.ID }) {
+	if t.ps.hasEvent(e.ID) || slices.ContainsFunc(t.events, func(q *event) bool { return q.ID == e.ID }) {
 		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
 	}
 	e.PersonID = t.ps.id
-	t.events = append(t.events, e.Clone())
+	t.events = append(t.events, keepEvent(e))
 	return nil
 }
 
@@ -169,7 +169,7 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	// The history is sorted by time: start at Since, stop at Until.
 	stored := t.ps.events
 	if !q.Since.IsZero() {
-		i, _ := slices.BinarySearchFunc(stored, q.Since, func(e *store.Event, at time.Time) int {
+		i, _ := slices.BinarySearchFunc(stored, q.Since, func(e *event, at time.Time) int {
 			if e.Time.Before(at) {
 				return -1
 			}
@@ -181,8 +181,8 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	if q.Limit > 0 && len(t.events) == 0 {
 		// Newest first: walk back and stop at Limit.
 		for i := len(stored) - 1; i >= 0 && len(out) < q.Limit; i-- {
-			if q.Matches(stored[i]) {
-				out = append(out, stored[i].Clone())
+			if q.Matches(&stored[i].Event) {
+				out = append(out, stored[i].copy())
 			}
 		}
 		return out, nil
@@ -191,14 +191,14 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 		if !q.Until.IsZero() && !e.Time.Before(q.Until) {
 			break
 		}
-		if q.Matches(e) {
-			out = append(out, e.Clone())
+		if q.Matches(&e.Event) {
+			out = append(out, e.copy())
 		}
 	}
 	if len(t.events) > 0 {
 		for _, e := range t.events {
-			if q.Matches(e) {
-				out = append(out, e.Clone())
+			if q.Matches(&e.Event) {
+				out = append(out, e.copy())
 			}
 		}
 		slices.SortStableFunc(out, func(a, b *store.Event) int { return a.Time.Compare(b.Time) })
