@@ -8,8 +8,14 @@
 // The suite checks the behaviour documented in package store: flow
 // versions and states, people and their lookup keys, the atomicity and
 // isolation of Store.Update, participant versioning, the event history,
-// timers, counters, and concurrent use. A change to what a Store does lands
-// here first.
+// timers, counters, concurrent use, the copy-in, copy-out rule, exact time
+// round-trips, canceled contexts, empty references, and the optional
+// features (timer claims, erasure, history pruning) of stores that have
+// them. A change to what a Store does lands here first.
+//
+// A store without an optional feature says so, and why:
+//
+//	storetest.Run(t, newStore, storetest.Without(storetest.ClaimTimers, "one ticker per database"))
 package storetest
 
 import (
