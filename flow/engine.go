@@ -98,6 +98,10 @@ type Config struct {
 	// AudiencePagesPerTick bounds the pages of audience and date runs one
 	// Tick works through before it fires timers. Defaults to 10.
 	AudiencePagesPerTick int
+	// HistoryRetention is how long PruneHistory keeps events in people's
+	// histories; it needs a Store with store.HistoryPruner. Defaults to 0:
+	// events are kept forever.
+	HistoryRetention time.Duration
 }
 
 // Engine runs flows. It is safe for concurrent use: any number of
@@ -148,8 +152,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 	switch {
 	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0, cfg.TimerLease < 0,
 		cfg.CallAPI.Timeout < 0, cfg.CallAPI.MaxResponseBytes < 0, cfg.EffectLease < 0, cfg.EffectConcurrency < 0,
-		cfg.AudiencePage < 0, cfg.AudiencePagesPerTick < 0:
+		cfg.AudiencePage < 0, cfg.AudiencePagesPerTick < 0, cfg.HistoryRetention < 0:
 		return nil, errors.New("flow: Config limits must not be negative")
+	}
+	if err := checkRetention(cfg); err != nil {
+		return nil, err
 	}
 	if err := cfg.FrequencyCap.Validate(); err != nil {
 		return nil, fmt.Errorf("flow: Config.FrequencyCap: %w", err)

@@ -18,7 +18,7 @@ import (
 // compiled is a validated flow version, ready to run.
 type compiled struct {
 	// enteredProps are the properties of this flow's EnteredFlow events,
-	// shared by all of them: stored events are immutable.
+	// shared by all of them: the store copies the events it is given.
 	enteredProps map[string]any
 	// exits shares the properties of ExitedFlow events by status and
 	// reason (a few per flow, but error reasons vary: it is capped).
@@ -54,7 +54,8 @@ type exitKey struct {
 const maxSharedExits = 256
 
 // exitProps returns the properties of an ExitedFlow event, shared between
-// the participants that leave alike: stored events are immutable.
+// the participants that leave alike: the store copies the events it is
+// given.
 func (c *compiled) exitProps(status store.Status, reason string) map[string]any {
 	k := exitKey{status, reason}
 	if m, ok := c.exits.Load(k); ok {

@@ -57,15 +57,15 @@ const (
 	EmailRemoved            = "emailRemoved"
 
 	// Product events; properties: "flowId", and "reason" and "status" for
-	// ExitedFlow. They are shared between participants; the participant is
-	// in the event id ("<participant id>:entered", ":exited").
+	// ExitedFlow. The participant is in the event id ("<participant
+	// id>:entered", ":exited").
 	EnteredFlow = "enteredFlow"
 	ExitedFlow  = "exitedFlow"
 )
 
 // Event is something that happened to a person. Its ID is a deduplication
 // key: a second event with the same ID for the same person is refused with
-// ErrDuplicate. Stored events are shared and must not be modified.
+// ErrDuplicate.
 type Event struct {
 	ID string `json:"id"`
 	// Person names whom the event is about; the engine resolves it and sets
@@ -76,6 +76,16 @@ type Event struct {
 	Name       string         `json:"name"`
 	Properties map[string]any `json:"properties,omitempty"`
 	Time       time.Time      `json:"time"`
+}
+
+// Clone returns a deep copy of e, Properties included, nil for nil.
+func (e *Event) Clone() *Event {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Properties = cloneMap(e.Properties)
+	return &c
 }
 
 // EventQuery selects events from one person's history.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -73,8 +74,7 @@ type Wait struct {
 	// when the flow's schedule end or the inactivity limit comes first.
 	Deadline time.Time
 	// Events are the names of the events that may wake the participant;
-	// profile changes arrive as AttributeChanged events. The slice is
-	// shared between copies of a participant: replace it, never change it.
+	// profile changes arrive as AttributeChanged events.
 	Events []string
 	// State is the waiting element's own state.
 	State map[string]any
@@ -121,17 +121,14 @@ func (p *Participant) Due(now time.Time) bool {
 	return p.Wait != nil && !p.Wait.Until.IsZero() && !p.Wait.Parked && !p.Wait.Until.After(now)
 }
 
-// Clone returns a deep copy of p. The Entry event is shared: events are
-// immutable.
+// Clone returns a deep copy of p: Vars, Entry, Wait (Events and State
+// included) and Journal are copied, so changing the copy, in place or
+// nested, never changes p.
 func (p *Participant) Clone() *Participant {
 	c := *p
 	c.Vars = cloneMap(p.Vars)
-	if p.Wait != nil {
-		w := *p.Wait
-		// Events is shared: waits are set whole, never changed in place.
-		w.State = cloneMap(w.State)
-		c.Wait = &w
-	}
+	c.Entry = p.Entry.Clone()
+	c.Wait = p.Wait.Clone()
 	c.Journal = slices.Clone(p.Journal)
 	c.Goals = slices.Clone(p.Goals)
 	if p.Effect != nil {
@@ -145,6 +142,31 @@ func (p *Participant) Clone() *Participant {
 		c.Effect = &e
 	}
 	return &c
+}
+
+// Clone returns a deep copy of w, nil for nil.
+func (w *Wait) Clone() *Wait {
+	if w == nil {
+		return nil
+	}
+	c := *w
+	c.Events = slices.Clone(w.Events)
+	c.State = cloneMap(w.State)
+	return &c
+}
+
+// CheckParticipant returns an error wrapping ErrInvalid when p lacks an
+// ID, a PersonID or a FlowID, which every stored participant has.
+func CheckParticipant(p *Participant) error {
+	switch {
+	case p.ID == uuid.Nil:
+		return fmt.Errorf("participant of person %s in flow %q: participant id is nil: %w", p.PersonID, p.FlowID, ErrInvalid)
+	case p.PersonID == uuid.Nil:
+		return fmt.Errorf("participant %s: person id is nil: %w", p.ID, ErrInvalid)
+	case p.FlowID == "":
+		return fmt.Errorf("participant %s: flow id is empty: %w", p.ID, ErrInvalid)
+	}
+	return nil
 }
 
 // Timer names a participant whose timer is due.
@@ -194,7 +216,8 @@ type FlowState struct {
 }
 
 // Counter is a per-element statistic: Key counts something at an element of
-// a flow version ("entered", "errors", "branch:<name>", "waiting").
+// a flow version ("entered", "errors", "left:<branch>", "waiting", or a
+// kind-specific figure such as a send).
 type Counter struct {
 	FlowID      string
 	FlowVersion int

@@ -23,10 +23,42 @@ var (
 	// history already holds, and by Tx.PutParticipant for a new participant
 	// whose ID exists.
 	ErrDuplicate = errors.New("duplicate")
+	// ErrInvalid is returned when a record to write or a query lacks a
+	// required field: a FlowVersion with an empty FlowID, a Participant
+	// with a nil ID or PersonID or an empty FlowID, an Event with an empty
+	// ID, a nil or flowless ParticipantQuery, Counters of an empty flow
+	// id, a nil EventQuery, PruneParams with a zero Before. Lookups of one
+	// record by an empty reference (a zero PersonRef, uuid.Nil, an empty
+	// flow id) find nothing and return ErrNotFound.
+	ErrInvalid = errors.New("invalid")
 )
 
 // Store keeps flowkit's records. Implementations are safe for concurrent use
 // by many goroutines and, for shared stores, many processes.
+//
+// Copy in, copy out: what a Store or Tx method returns belongs to the
+// caller, who may change it, nested lists and maps included, without
+// changing what the store holds or what it returns to anybody else; what
+// the caller passes in is copied, never kept by reference, recycled or
+// shared, so the caller may change or reuse it after the call. A store
+// keeps whatever layout it likes inside itself.
+//
+// Times round-trip exactly, to the nanosecond, in every field that holds
+// one (participant times, Wait.Until and Wait.Deadline, event and journal
+// times, FlowVersion.PublishedAt, FlowState.UpdatedAt, Person times); they
+// may come back in another location (UTC) and without a monotonic reading.
+// The engine relies on it: a Timer's Due equals, by time.Time.Equal, the
+// Wait.Until of the participant it names, and a wait looking back to its
+// participant's entrance finds the event stamped at that very instant.
+//
+// Every method that takes a ctx returns an error wrapping ctx's error
+// (context.Canceled, context.DeadlineExceeded) when ctx is done before it
+// starts, and then writes nothing.
+//
+// Optional features are interfaces a Store may also implement, found by
+// type assertion: TimerClaimer, Eraser and HistoryPruner. store/storetest
+// checks the whole contract, the optional features of a store that has
+// them included.
 type Store interface {
 	// PublishFlow stores a new immutable version of a flow, numbering it
 	// one past the latest (1 for a new flow, which starts as FlowDraft),
@@ -34,8 +66,7 @@ type Store interface {
 	PublishFlow(ctx context.Context, v *FlowVersion) (int, error)
 	// FlowVersion returns one published version.
 	FlowVersion(ctx context.Context, flowID string, version int) (*FlowVersion, error)
-	// Flow returns a flow's state. The state is read-only: a store may
-	// hand out the record it keeps.
+	// Flow returns a flow's state.
 	Flow(ctx context.Context, flowID string) (*FlowState, error)
 	// Flows returns every flow's state, ordered by flow ID.
 	Flows(ctx context.Context) ([]FlowState, error)
@@ -74,36 +105,33 @@ type Store interface {
 }
 
 // Tx is a transaction over one person's records, valid only inside the
-// function given to Store.Update. Participants it returns are copies the
-// caller may change; the person and events it returns are read-only. What
-// the caller puts, the store may keep: the caller must not change it after.
-// These rules let the memory store run a step without copying records
-// twice.
+// function given to Store.Update. It follows the Store's copy-in,
+// copy-out rule: the person, participants and events it returns are the
+// caller's to change, and it copies what the caller puts, so the caller
+// may change or reuse it after. Reads see the transaction's own writes.
 type Tx interface {
-	// Person returns the person, or ErrNotFound when it does not exist yet.
-	// The person is read-only: to change it, PutPerson a Clone.
+	// Person returns a copy of the person, or ErrNotFound when it does
+	// not exist yet.
 	Person() (*Person, error)
-	// PutPerson creates or replaces the person. Its ID must be the
-	// transaction's person ID. The store may keep p.
+	// PutPerson creates or replaces the person with a copy of p. Its ID
+	// must be the transaction's person ID.
 	PutPerson(p *Person) error
 	// Participants returns copies of the person's participants, in every
-	// flow. A copy's Wait and Journal may be the stored ones: replace
-	// them, never change them in place (appending to the journal is fine:
-	// it has no spare room).
+	// flow, Vars, Entry, Wait (Events and State included) and Journal
+	// included.
 	Participants() ([]*Participant, error)
-	// PutParticipant creates or replaces a participant of this person (see
-	// Participant.Version), and updates p.Version. The store may keep p
-	// and reuse its maps: the caller must not use p after.
+	// PutParticipant creates or replaces a participant of this person
+	// with a copy of p (see Participant.Version), and updates p.Version.
 	PutParticipant(p *Participant) error
-	// AddEvent appends an event to the person's history, or fails with
-	// ErrDuplicate when the history holds its ID. The store may keep e
-	// itself, Properties included: the caller must not change it after.
+	// AddEvent appends a copy of e, Properties included, to the person's
+	// history, or fails with ErrDuplicate when the history holds its ID.
+	// It sets e.PersonID to the transaction's person.
 	AddEvent(e *Event) error
-	// Events returns the person's events the query selects, oldest first
-	// (or newest first when q.Limit is set).
+	// Events returns copies of the person's events the query selects,
+	// oldest first (or newest first when q.Limit is set).
 	Events(q *EventQuery) ([]*Event, error)
-	// Count adds each c.N to the counter c names. The store may keep cs
-	// until the transaction ends.
+	// Count adds each c.N to the counter c names, when the transaction
+	// commits. It copies cs.
 	Count(cs ...Counter)
 }
 
@@ -117,4 +145,38 @@ type TimerClaimer interface {
 	// Wait.Until is unchanged. NextDue counts a claimed timer as due when
 	// its lease ends.
 	ClaimTimers(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Timer, error)
+}
+
+// Eraser is implemented by stores that can erase a person, for the right
+// to erasure. flow.Engine.Erase needs it.
+type Eraser interface {
+	// Erase removes everything the store holds of one person: the
+	// profile, its lookup keys, the event history and every participant,
+	// with its timer and in-flight state, so that nothing the store holds
+	// names the person's ID, keys or events after. It runs fn (when not
+	// nil) in the person's transaction first, as Update does, and erases
+	// as that transaction commits: fn may read the person's records and
+	// Count the statistics the erasure changes (counters belong to flows,
+	// not to people, and stay); its other writes are erased with the rest.
+	// When fn returns an error, nothing is erased and Erase returns it.
+	// Erasing a person the store does not hold succeeds.
+	Erase(ctx context.Context, personID uuid.UUID, fn func(Tx) error) error
+}
+
+// HistoryPruner is implemented by stores that can drop old events, for a
+// history retention limit. flow.Engine.PruneHistory needs it.
+type HistoryPruner interface {
+	// PruneEvents deletes the events the params select from every
+	// person's history and returns how many it deleted. A deleted event's
+	// ID may be added again.
+	PruneEvents(ctx context.Context, p *PruneParams) (int, error)
+}
+
+// PruneParams selects the events HistoryPruner.PruneEvents deletes.
+type PruneParams struct {
+	// Before is the retention cutoff: events whose Time is before it are
+	// deleted, except those at or after the EnteredAt of a participant of
+	// their person that is still in its flow (Status not Done), which a
+	// wait looking back to its entrance may read. Required.
+	Before time.Time
 }

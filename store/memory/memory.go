@@ -98,7 +98,7 @@ type personState struct {
 	vars [][]varEntry
 	// slots[i] is one past the timer slot of parts[i], 0 for none.
 	slots    []uint32
-	events   []*store.Event // by time
+	events   []*event // by time
 	eventIDs map[string]struct{}
 }
 
@@ -127,7 +127,13 @@ func New() *Store {
 func shardOf(id uuid.UUID) int { return int(id[15]) % shardCount }
 
 // PublishFlow implements store.Store.
-func (s *Store) PublishFlow(_ context.Context, v *store.FlowVersion) (int, error) {
+func (s *Store) PublishFlow(ctx context.Context, v *store.FlowVersion) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if v.FlowID == "" {
+		return 0, fmt.Errorf("publish flow: flow id is empty: %w", store.ErrInvalid)
+	}
 	s.flowMu.Lock()
 	defer s.flowMu.Unlock()
 	st := store.FlowState{FlowID: v.FlowID, Status: store.FlowDraft}
@@ -140,13 +146,16 @@ func (s *Store) PublishFlow(_ context.Context, v *store.FlowVersion) (int, error
 	s.versions[v.FlowID] = append(s.versions[v.FlowID], &c)
 	st.Latest = c.Version
 	st.UpdatedAt = v.PublishedAt
-	s.flows[v.FlowID] = &st // replaced, never changed: Flow hands it out
+	s.flows[v.FlowID] = &st
 	s.flowRev.Add(1)
 	return c.Version, nil
 }
 
 // FlowVersion implements store.Store.
-func (s *Store) FlowVersion(_ context.Context, flowID string, version int) (*store.FlowVersion, error) {
+func (s *Store) FlowVersion(ctx context.Context, flowID string, version int) (*store.FlowVersion, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.flowMu.RLock()
 	defer s.flowMu.RUnlock()
 	vs := s.versions[flowID]
@@ -159,18 +168,25 @@ func (s *Store) FlowVersion(_ context.Context, flowID string, version int) (*sto
 }
 
 // Flow implements store.Store.
-func (s *Store) Flow(_ context.Context, flowID string) (*store.FlowState, error) {
+func (s *Store) Flow(ctx context.Context, flowID string) (*store.FlowState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.flowMu.RLock()
 	defer s.flowMu.RUnlock()
 	st, ok := s.flows[flowID]
 	if !ok {
 		return nil, fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
 	}
-	return st, nil // read-only by contract (see store.Store.Flow)
+	c := *st
+	return &c, nil
 }
 
 // Flows implements store.Store.
-func (s *Store) Flows(context.Context) ([]store.FlowState, error) {
+func (s *Store) Flows(ctx context.Context) ([]store.FlowState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.flowMu.RLock()
 	defer s.flowMu.RUnlock()
 	out := make([]store.FlowState, 0, len(s.flows))
@@ -182,7 +198,10 @@ func (s *Store) Flows(context.Context) ([]store.FlowState, error) {
 }
 
 // SetFlowStatus implements store.Store.
-func (s *Store) SetFlowStatus(_ context.Context, flowID string, from, to store.FlowStatus, at time.Time) error {
+func (s *Store) SetFlowStatus(ctx context.Context, flowID string, from, to store.FlowStatus, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.flowMu.Lock()
 	defer s.flowMu.Unlock()
 	st, ok := s.flows[flowID]
@@ -204,7 +223,10 @@ func (s *Store) SetFlowStatus(_ context.Context, flowID string, from, to store.F
 func (s *Store) FlowsRevision(context.Context) (int64, error) { return s.flowRev.Load(), nil }
 
 // FindPerson implements store.Store.
-func (s *Store) FindPerson(_ context.Context, ref store.PersonRef) (uuid.UUID, error) {
+func (s *Store) FindPerson(ctx context.Context, ref store.PersonRef) (uuid.UUID, error) {
+	if err := ctx.Err(); err != nil {
+		return uuid.Nil, err
+	}
 	if ref.ID != uuid.Nil {
 		sh := &s.people[shardOf(ref.ID)]
 		sh.mu.RLock()
@@ -306,6 +328,29 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	if personID == uuid.Nil {
 		return fmt.Errorf("update: person id is nil: %w", store.ErrNotFound)
 	}
+	return s.locked(ctx, personID, fn, false)
+}
+
+var _ store.Eraser = (*Store)(nil)
+
+// Erase implements store.Eraser. The person's timers leave the timer heap
+// at once, which takes a pass over the heap.
+func (s *Store) Erase(ctx context.Context, personID uuid.UUID, fn func(store.Tx) error) error {
+	if personID == uuid.Nil {
+		return fmt.Errorf("erase: person id is nil: %w", store.ErrNotFound)
+	}
+	if fn == nil {
+		fn = func(store.Tx) error { return nil }
+	}
+	return s.locked(ctx, personID, fn, true)
+}
+
+// locked runs fn over the person's state under its lock, and commits or,
+// when erase is set, erases the person.
+func (s *Store) locked(ctx context.Context, personID uuid.UUID, fn func(store.Tx) error, erase bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	recent := &s.recent[shardOf(personID)].p
 	for {
 		ps := recent.Load()
@@ -320,28 +365,22 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 			ps.mu.Unlock()
 			continue
 		}
-		return s.update(ctx, ps, fn)
+		return s.update(ctx, ps, fn, erase)
 	}
 }
 
-// update runs fn over ps, whose lock the caller holds, and releases the
-// lock, also when fn panics.
-func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) error) error {
+// update runs fn over ps, whose lock the caller holds, commits or erases,
+// and releases the lock, also when fn panics.
+func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) error, erase bool) error {
 	tx := &tx{s: s, ps: ps}
-	tx.parts, tx.events = tx.partsBuf[:0], tx.eventsBuf[:0]
+	tx.parts, tx.events, tx.counts = tx.partsBuf[:0], tx.eventsBuf[:0], tx.countsBuf[:0]
 	committed := false
 	defer func() {
 		tx.done = true
 		if !committed {
 			s.release(tx)
 		}
-		if ps.person == nil && len(ps.parts) == 0 && len(ps.events) == 0 {
-			sh := &s.people[shardOf(ps.id)]
-			sh.mu.Lock()
-			delete(sh.m, ps.id)
-			sh.mu.Unlock()
-			ps.removed = true
-		}
+		s.dropIfEmpty(ps)
 		ps.mu.Unlock()
 	}()
 	if err := ctx.Err(); err != nil {
@@ -350,11 +389,129 @@ func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) e
 	if err := fn(tx); err != nil {
 		return err
 	}
+	if erase {
+		s.release(tx) // participants fn created are erased with the rest
+		tx.person, tx.parts, tx.events = nil, nil, nil
+		s.commit(ps, tx) // the counts
+		committed = true
+		s.erase(ps)
+		return nil
+	}
 	if err := s.commit(ps, tx); err != nil {
 		return err
 	}
 	committed = true
 	return nil
+}
+
+// dropIfEmpty takes ps, whose lock the caller holds, out of the index of
+// people when it holds nothing.
+func (s *Store) dropIfEmpty(ps *personState) {
+	if ps.person == nil && len(ps.parts) == 0 && len(ps.events) == 0 {
+		sh := &s.people[shardOf(ps.id)]
+		sh.mu.Lock()
+		delete(sh.m, ps.id)
+		sh.mu.Unlock()
+		ps.removed = true
+		s.recent[shardOf(ps.id)].p.CompareAndSwap(ps, nil)
+	}
+}
+
+// erase removes everything of ps, whose lock the caller holds, from the
+// store's indexes, timers included; dropIfEmpty then drops ps itself.
+func (s *Store) erase(ps *personState) {
+	if p := ps.person; p != nil {
+		for _, k := range p.Keys() {
+			sh := s.keyShard(k)
+			sh.mu.Lock()
+			if sh.m[k.Kind][k.Value] == ps {
+				delete(sh.m[k.Kind], k.Value)
+			}
+			sh.mu.Unlock()
+		}
+	}
+	for i, p := range ps.parts {
+		sh := &s.parts[shardOf(p.ID)]
+		sh.mu.Lock()
+		if sh.m[p.ID] == ps {
+			delete(sh.m, p.ID)
+		}
+		sh.mu.Unlock()
+		if slot := ps.slots[i]; slot != 0 {
+			s.timerMu.Lock()
+			s.slots[slot-1] = armedTimer{}
+			s.freeSlots = append(s.freeSlots, slot-1)
+			s.timerMu.Unlock()
+		}
+	}
+	if len(ps.parts) > 0 {
+		// Stale heap entries would still name the person until they came
+		// due, which may be a year away.
+		s.timerMu.Lock()
+		s.timers.removeFunc(func(e *timerEntry) bool { return e.person == ps.id })
+		s.inflight = slices.DeleteFunc(s.inflight, func(e inflightTimer) bool { return e.person == ps.id })
+		s.timerMu.Unlock()
+	}
+	ps.person, ps.parts, ps.vars, ps.slots, ps.events, ps.eventIDs = nil, nil, nil, nil, nil, nil
+}
+
+var _ store.HistoryPruner = (*Store)(nil)
+
+// PruneEvents implements store.HistoryPruner. It visits every person,
+// taking each one's lock in turn.
+func (s *Store) PruneEvents(ctx context.Context, q *store.PruneParams) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if q.Before.IsZero() {
+		return 0, fmt.Errorf("prune events: the cutoff is zero: %w", store.ErrInvalid)
+	}
+	var states []*personState
+	for i := range s.people {
+		sh := &s.people[i]
+		sh.mu.RLock()
+		for _, ps := range sh.m {
+			states = append(states, ps)
+		}
+		sh.mu.RUnlock()
+	}
+	pruned := 0
+	for _, ps := range states {
+		if err := ctx.Err(); err != nil {
+			return pruned, err
+		}
+		ps.mu.Lock()
+		if !ps.removed {
+			pruned += ps.prune(q.Before)
+			s.dropIfEmpty(ps)
+		}
+		ps.mu.Unlock()
+	}
+	return pruned, nil
+}
+
+// prune drops the events before the cutoff, or before the entrance of the
+// earliest participant still in its flow, and returns how many.
+func (ps *personState) prune(before time.Time) int {
+	for _, p := range ps.parts {
+		if !p.Status.Done() && p.EnteredAt.Before(before) {
+			before = p.EnteredAt
+		}
+	}
+	n, _ := slices.BinarySearchFunc(ps.events, before, func(e *event, at time.Time) int {
+		if e.Time.Before(at) {
+			return -1
+		}
+		return 1
+	})
+	if n == 0 {
+		return 0
+	}
+	for _, e := range ps.events[:n] {
+		delete(ps.eventIDs, e.ID)
+	}
+	ps.events = slices.Delete(ps.events, 0, n)
+	return n
 }
 
 // reserve claims a new participant ID for ps in the participant index, so
@@ -458,13 +615,8 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant) {
 		old = ps.vars[i]
 	}
 	vars := compactVars(old, p.Vars)
-	if i >= 0 {
-		// The store owns p and its map (see store.Tx.PutParticipant): the
-		// map goes back to the pool reads take theirs from. Only a stored
-		// participant's: it was most likely read from the pool, and
-		// recycling new participants' maps would only grow the pool.
-		recycleVars(p.Vars)
-	}
+	// p is the store's own copy (see own): its map goes back to the pool.
+	recycleVars(p.Vars)
 	p.Vars = nil
 	if i < 0 {
 		i = len(ps.parts)
@@ -503,9 +655,10 @@ func compactVars(old []varEntry, m map[string]any) []varEntry {
 	return out
 }
 
-// varMaps recycles the variable maps of participants read for a step and
-// put back: every step of a participant with variables would otherwise
-// allocate one, and a small map is a few hundred bytes.
+// varMaps recycles the variable maps the store copies put participants
+// into until it stores their variables as pairs: every step of a
+// participant with variables would otherwise allocate one, and a small
+// map is a few hundred bytes.
 var varMaps = sync.Pool{New: func() any { return make(map[string]any, 8) }}
 
 // maxPooledVars is the size above which a variable map is not recycled:
@@ -521,36 +674,55 @@ func recycleVars(m map[string]any) {
 
 // clone returns a deep copy of the stored parts[i], variables included.
 func (ps *personState) clone(i int) *store.Participant {
-	c := ps.parts[i].Clone()
+	c := copyOut(ps.parts[i])
 	c.Vars = ps.varsMap(i)
 	return c
 }
 
-// read returns a copy of the stored parts[i] for a transaction: as clone,
-// but sharing the stored wait and journal, which the caller replaces
-// rather than changes (see store.Tx.Participants). Most reads end the wait
-// they share, and a participant's journal can be a hundred steps long.
-func (ps *personState) read(i int) *store.Participant {
-	c := *ps.parts[i]
-	c.Journal = c.Journal[:len(c.Journal):len(c.Journal)] // shared, and full: appending copies
-	c.Vars = ps.varsMap(i)
-	return &c
+// outParticipant is a participant with room for its wait, so that a copy
+// handed out takes one allocation for both.
+type outParticipant struct {
+	p store.Participant
+	w store.Wait
 }
 
-// varsMap returns the variables of parts[i] as a map, nil for none.
+// copyOut returns a deep copy of p for a caller, but for the variables,
+// which the caller sets.
+func copyOut(p *store.Participant) *store.Participant {
+	c := &outParticipant{p: *p}
+	c.p.Vars = nil
+	c.p.Entry = p.Entry.Clone()
+	if p.Wait != nil {
+		c.w = *p.Wait
+		c.w.Events = slices.Clone(p.Wait.Events)
+		c.w.State = store.CloneValues(p.Wait.State)
+		c.p.Wait = &c.w
+	}
+	c.p.Journal = slices.Clone(p.Journal)
+	return &c.p
+}
+
+// varsMap returns a copy of the variables of parts[i] as a map, nil for
+// none.
 func (ps *personState) varsMap(i int) map[string]any {
-	var m map[string]any
-	if vs := ps.vars[i]; len(vs) > 0 {
-		if len(vs) <= maxPooledVars {
-			m = varMaps.Get().(map[string]any)
-		} else {
-			m = make(map[string]any, len(vs))
-		}
-		for _, v := range vs {
-			m[v.name] = store.CloneValue(v.value)
-		}
+	vs := ps.vars[i]
+	if len(vs) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(vs))
+	for _, v := range vs {
+		m[v.name] = store.CloneValue(v.value)
 	}
 	return m
+}
+
+// newVarsMap returns an empty map for n variables, from the pool when it
+// is small.
+func newVarsMap(n int) map[string]any {
+	if n <= maxPooledVars {
+		return varMaps.Get().(map[string]any)
+	}
+	return make(map[string]any, n)
 }
 
 // arm keeps the timer heap in step with the Wait.Until of ps.parts[i],
@@ -601,7 +773,39 @@ type armedTimer struct {
 	seq uint64
 }
 
-func (ps *personState) addEvent(e *store.Event) {
+// event is an event as the store keeps it: the properties as pairs,
+// which take a fraction of a map's memory (most events have a few).
+type event struct {
+	store.Event // Properties is nil
+	props       []varEntry
+}
+
+// keepEvent returns the store's copy of e.
+func keepEvent(e *store.Event) *event {
+	k := &event{Event: *e}
+	k.Properties = nil
+	if len(e.Properties) > 0 {
+		k.props = make([]varEntry, 0, len(e.Properties))
+		for name, v := range e.Properties {
+			k.props = append(k.props, varEntry{name, store.CloneValue(v)})
+		}
+	}
+	return k
+}
+
+// copy returns a copy of the event for a caller.
+func (k *event) copy() *store.Event {
+	e := k.Event
+	if len(k.props) > 0 {
+		e.Properties = make(map[string]any, len(k.props))
+		for _, p := range k.props {
+			e.Properties[p.name] = store.CloneValue(p.value)
+		}
+	}
+	return &e
+}
+
+func (ps *personState) addEvent(e *event) {
 	i := len(ps.events)
 	for i > 0 && ps.events[i-1].Time.After(e.Time) {
 		i--
@@ -622,18 +826,24 @@ func (ps *personState) hasEvent(id string) bool {
 		_, ok := ps.eventIDs[id]
 		return ok
 	}
-	return slices.ContainsFunc(ps.events, func(e *store.Event) bool { return e.ID == id })
+	return slices.ContainsFunc(ps.events, func(e *event) bool { return e.ID == id })
 }
 
 // DueTimers implements store.Store. Returned timers stay armed until their
 // participant's Wait.Until changes, so a timer whose step failed is
 // returned again.
-func (s *Store) DueTimers(_ context.Context, now time.Time, limit int) ([]store.Timer, error) {
+func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]store.Timer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return s.handOut(now, limit, 0)
 }
 
 // ClaimTimers implements store.TimerClaimer.
-func (s *Store) ClaimTimers(_ context.Context, now time.Time, limit int, lease time.Duration) ([]store.Timer, error) {
+func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.Timer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return s.handOut(now, limit, now.Add(max(lease, time.Nanosecond)).UnixNano())
 }
 
@@ -691,7 +901,10 @@ func (s *Store) requeue(now int64) {
 }
 
 // NextDue implements store.Store.
-func (s *Store) NextDue(context.Context) (time.Time, bool, error) {
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, false, err
+	}
 	s.timerMu.Lock()
 	defer s.timerMu.Unlock()
 	s.requeue(0)
@@ -718,7 +931,10 @@ func (s *Store) NextDue(context.Context) (time.Time, bool, error) {
 }
 
 // Participant implements store.Store.
-func (s *Store) Participant(_ context.Context, id uuid.UUID) (*store.Participant, error) {
+func (s *Store) Participant(ctx context.Context, id uuid.UUID) (*store.Participant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	sh := &s.parts[shardOf(id)]
 	sh.mu.RLock()
 	ps := sh.m[id]
@@ -738,7 +954,13 @@ func (s *Store) Participant(_ context.Context, id uuid.UUID) (*store.Participant
 // Participants implements store.Store. With a Limit it copies only the
 // page: a page of 50 out of 100,000 participants keeps the 50 smallest
 // IDs after q.After in a bounded heap instead of sorting them all.
-func (s *Store) Participants(_ context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
+func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if q == nil || q.FlowID == "" {
+		return nil, fmt.Errorf("participants: the query names no flow: %w", store.ErrInvalid)
+	}
 	var out []*store.Participant
 	// full reports whether out holds a page of IDs all smaller than id.
 	full := func(id uuid.UUID) bool { return q.Limit > 0 && len(out) == q.Limit && !uuidLess(id, out[0].ID) }
@@ -833,7 +1055,13 @@ func pushPage(page []*store.Participant, p *store.Participant, limit int) []*sto
 func uuidLess(a, b uuid.UUID) bool { return bytes.Compare(a[:], b[:]) < 0 }
 
 // Counters implements store.Store.
-func (s *Store) Counters(_ context.Context, flowID string) ([]store.Counter, error) {
+func (s *Store) Counters(ctx context.Context, flowID string) ([]store.Counter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if flowID == "" {
+		return nil, fmt.Errorf("counters: flow id is empty: %w", store.ErrInvalid)
+	}
 	sum := map[counterKey]int64{}
 	for i := range s.counters {
 		sh := &s.counters[i]
@@ -896,14 +1124,29 @@ func (h *timerHeap) push(e timerEntry) {
 	}
 }
 
+// removeFunc removes the entries del reports and restores the heap order.
+func (h *timerHeap) removeFunc(del func(*timerEntry) bool) {
+	t := slices.DeleteFunc(*h, func(e timerEntry) bool { return del(&e) })
+	clear((*h)[len(t):])
+	*h = t
+	for i := (len(t) - 2) / 4; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
 func (h *timerHeap) pop() timerEntry {
 	t := *h
 	top := t[0]
 	last := len(t) - 1
 	t[0] = t[last]
-	t = t[:last]
-	*h = t
-	i := 0
+	*h = t[:last]
+	h.down(0)
+	return top
+}
+
+// down moves the entry at i down to its place.
+func (h *timerHeap) down(i int) {
+	t := *h
 	for {
 		first := 4*i + 1
 		if first >= len(t) {
@@ -921,5 +1164,4 @@ func (h *timerHeap) pop() timerEntry {
 		t[i], t[least] = t[least], t[i]
 		i = least
 	}
-	return top
 }

@@ -19,7 +19,7 @@ type tx struct {
 	done   bool
 	person *store.Person
 	parts  []*store.Participant
-	events []*store.Event
+	events []*event
 	counts []store.Counter
 	// reserved holds the IDs of new participants claimed in the store's
 	// participant index; Update releases them unless the tx commits.
@@ -29,19 +29,37 @@ type tx struct {
 	removed []uuid.UUID
 	// Room for the writes of a typical step, allocated with the tx.
 	partsBuf  [1]*store.Participant
-	eventsBuf [2]*store.Event
+	eventsBuf [2]*event
+	countsBuf [4]store.Counter
+}
+
+// own returns the store's copy of a participant put: a deep copy whose
+// variables are in a pooled map, which the commit recycles once it has
+// stored them as pairs.
+func own(p *store.Participant) *store.Participant {
+	c := *p
+	c.Vars = nil
+	if len(p.Vars) > 0 {
+		c.Vars = newVarsMap(len(p.Vars))
+		for k, v := range p.Vars {
+			c.Vars[k] = store.CloneValue(v)
+		}
+	}
+	c.Entry = p.Entry.Clone()
+	c.Wait = p.Wait.Clone()
+	c.Journal = slices.Clone(p.Journal)
+	return &c
 }
 
 func (t *tx) Person() (*store.Person, error) {
 	if t.done {
 		return nil, errTxDone
 	}
-	// Read-only by contract (see store.Tx.Person): no copy.
 	switch {
 	case t.person != nil:
-		return t.person, nil
+		return t.person.Clone(), nil
 	case t.ps.person != nil:
-		return t.ps.person, nil
+		return t.ps.person.Clone(), nil
 	}
 	return nil, personNotFound(t.ps.id.String())
 }
@@ -53,7 +71,7 @@ func (t *tx) PutPerson(p *store.Person) error {
 	if p.ID != t.ps.id {
 		return fmt.Errorf("put person %s in the transaction of person %s", p.ID, t.ps.id)
 	}
-	t.person = p // kept, by contract (see store.Tx.PutPerson)
+	t.person = p.Clone()
 	return nil
 }
 
@@ -69,7 +87,7 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 		if q := t.pending(p); q != nil {
 			out = append(out, q.Clone())
 		} else {
-			out = append(out, t.ps.read(i))
+			out = append(out, t.ps.clone(i))
 		}
 	}
 	for _, p := range t.parts {
@@ -92,6 +110,9 @@ func (t *tx) pending(p *store.Participant) *store.Participant {
 func (t *tx) PutParticipant(p *store.Participant) error {
 	if t.done {
 		return errTxDone
+	}
+	if err := store.CheckParticipant(p); err != nil {
+		return err
 	}
 	if p.PersonID != t.ps.id {
 		return fmt.Errorf("put participant %s of person %s in the transaction of person %s", p.ID, p.PersonID, t.ps.id)
@@ -120,7 +141,7 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 		t.reserved = append(t.reserved, p.ID)
 	}
 	p.Version++
-	c := p // kept, by contract (see store.Tx.PutParticipant)
+	c := own(p)
 	if i := slices.IndexFunc(t.parts, func(q *store.Participant) bool { return q.ID == p.ID }); i >= 0 {
 		t.parts[i] = c
 	} else {
@@ -133,14 +154,14 @@ func (t *tx) AddEvent(e *store.Event) error {
 	if t.done {
 		return errTxDone
 	}
-	if t.ps.hasEvent(e.ID) || slices.ContainsFunc(t.events, func(q *store.Event) bool { return q.ID == e.ID }) {
+	if e.ID == "" {
+		return fmt.Errorf("add event %q: event id is empty: %w", e.Name, store.ErrInvalid)
+	}
+	if t.ps.hasEvent(e.ID) || slices.ContainsFunc(t.events, func(q *event) bool { return q.ID == e.ID }) {
 		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
 	}
-	// Kept as given (see store.Tx.AddEvent): engine events share their
-	// immutable properties, and a copy per event would double the memory
-	// a large history takes.
 	e.PersonID = t.ps.id
-	t.events = append(t.events, e)
+	t.events = append(t.events, keepEvent(e))
 	return nil
 }
 
@@ -148,10 +169,13 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	if t.done {
 		return nil, errTxDone
 	}
+	if q == nil {
+		return nil, fmt.Errorf("events: no query: %w", store.ErrInvalid)
+	}
 	// The history is sorted by time: start at Since, stop at Until.
 	stored := t.ps.events
 	if !q.Since.IsZero() {
-		i, _ := slices.BinarySearchFunc(stored, q.Since, func(e *store.Event, at time.Time) int {
+		i, _ := slices.BinarySearchFunc(stored, q.Since, func(e *event, at time.Time) int {
 			if e.Time.Before(at) {
 				return -1
 			}
@@ -163,8 +187,8 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	if q.Limit > 0 && len(t.events) == 0 {
 		// Newest first: walk back and stop at Limit.
 		for i := len(stored) - 1; i >= 0 && len(out) < q.Limit; i-- {
-			if q.Matches(stored[i]) {
-				out = append(out, stored[i])
+			if q.Matches(&stored[i].Event) {
+				out = append(out, stored[i].copy())
 			}
 		}
 		return out, nil
@@ -173,14 +197,14 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 		if !q.Until.IsZero() && !e.Time.Before(q.Until) {
 			break
 		}
-		if q.Matches(e) {
-			out = append(out, e)
+		if q.Matches(&e.Event) {
+			out = append(out, e.copy())
 		}
 	}
 	if len(t.events) > 0 {
 		for _, e := range t.events {
-			if q.Matches(e) {
-				out = append(out, e)
+			if q.Matches(&e.Event) {
+				out = append(out, e.copy())
 			}
 		}
 		slices.SortStableFunc(out, func(a, b *store.Event) int { return a.Time.Compare(b.Time) })
@@ -195,11 +219,7 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 }
 
 func (t *tx) Count(cs ...store.Counter) {
-	switch {
-	case t.done:
-	case t.counts == nil:
-		t.counts = cs // kept until commit (see store.Tx.Count)
-	default:
-		t.counts = append(slices.Clip(t.counts), cs...)
+	if !t.done {
+		t.counts = append(t.counts, cs...)
 	}
 }

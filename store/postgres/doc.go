@@ -16,7 +16,7 @@
 //     latter two normalized (store.NormalizePhone, store.NormalizeEmail);
 //     its primary key makes each name one person.
 //   - participants: one row per participation, with the columns queries
-//     need (person, flow, status, timer) and the rest as JSON; indexed by
+//     need (person, flow, status, timer, entrance) and the rest as JSON; indexed by
 //     person, by (flow_id, id) for listing, and by due time for timers
 //     (only rows with an unparked timer).
 //   - events: each person's history, keyed by (person_id, id) so that an
@@ -39,10 +39,13 @@
 // outside (HTTP, senders) between two short Updates rather than inside
 // one. Size the pool (pool_max_conns in a URL) for the parallelism wanted.
 //
-// Every process may deliver events and enter people. Any number may tick:
-// Store.ClaimTimers hands each due timer to one ticker for a lease
-// (FOR UPDATE SKIP LOCKED), so tickers share the work, and the engine
-// re-checks each timer inside the person's Update, so it fires once.
+// Every process may deliver events and enter people, and any number may
+// tick. The engine takes due timers with Store.ClaimTimers
+// (store.TimerClaimer), which marks each claimed row (claimed_until) with
+// FOR UPDATE SKIP LOCKED, so tickers running at once take different
+// timers; a timer whose step failed is claimed again when its lease ends.
+// The engine re-checks each timer inside the person's Update as well, so
+// a timer fires once even where leases overlap.
 //
 // # Values and times
 //
@@ -51,8 +54,16 @@
 // their Go types: a time.Time inside custom attributes, variables, wait
 // state or event properties is written with a type tag, since JSON has no
 // time type. Times are stored as timestamptz in UTC plus, where the engine
-// compares them exactly (timers, event times), a column with the
-// nanoseconds a timestamptz drops; they come back in UTC. Flow times
-// (FlowVersion.PublishedAt, FlowState.UpdatedAt) keep microseconds. Every
-// time comes from the caller: the database's now() is never used.
+// compares them exactly (timers, entrances, event and flow times), a
+// column with the nanoseconds a timestamptz drops; they come back in UTC,
+// to the nanosecond. Every time comes from the caller: the database's
+// now() is never used.
+//
+// # Erasure and retention
+//
+// Store.Erase (store.Eraser) deletes a person's rows from people,
+// person_keys, participants and events in one transaction. PruneEvents
+// (store.HistoryPruner) is one DELETE of old events that spares those at
+// or after the entrance of a participant still in its flow; it scans the
+// events table, so run it off-peak.
 package postgres

@@ -139,6 +139,21 @@ CREATE TABLE IF NOT EXISTS {{s}}.audience_runs (
 CREATE INDEX IF NOT EXISTS audience_runs_flow ON {{s}}.audience_runs (flow_id, started_at, id);
 CREATE INDEX IF NOT EXISTS audience_runs_unfinished ON {{s}}.audience_runs (started_at, id) WHERE NOT done;
 `,
+	// 6: the nanoseconds of flow times, and participants' entrance times
+	// for history pruning (store.HistoryPruner), which keeps the events
+	// at or after the entrance of a participant still in its flow. Rows
+	// written before get their entrance a microsecond early (a timestamptz
+	// parse rounds the nanoseconds away), so pruning keeps what they may
+	// look back to.
+	`
+ALTER TABLE {{s}}.flows ADD COLUMN IF NOT EXISTS updated_ns smallint NOT NULL DEFAULT 0;
+ALTER TABLE {{s}}.flow_versions ADD COLUMN IF NOT EXISTS published_ns smallint NOT NULL DEFAULT 0;
+ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS entered_at timestamptz;
+ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS entered_ns smallint NOT NULL DEFAULT 0;
+UPDATE {{s}}.participants
+SET entered_at = COALESCE((data->>'enteredAt')::timestamptz - interval '1 microsecond', '-infinity')
+WHERE entered_at IS NULL;
+`,
 }
 
 // migrationCode runs, for a migration index, Go code after that

@@ -107,6 +107,7 @@ type queries struct {
 	putPerson, deleteKeys, insertKeys                                 string
 	insertPart, updatePart, participant, hasEvent, insertEvent, count string
 	dueTimers, claimTimers, nextDue, counters                         string
+	eraseParts, eraseEvents, eraseKeys, erasePerson, prune            string
 	events, participants                                              string // prefixes of built queries
 	audience                                                          audienceQueries
 }
@@ -117,23 +118,23 @@ func newQueries(q string) queries {
 	return queries{
 		publish: r.Replace(`
 WITH f AS (
-	INSERT INTO {{s}}.flows AS f (id, status, latest, updated_at) VALUES ($1, 'draft', 1, $2)
-	ON CONFLICT (id) DO UPDATE SET latest = f.latest + 1, updated_at = excluded.updated_at, revision = f.revision + 1
+	INSERT INTO {{s}}.flows AS f (id, status, latest, updated_at, updated_ns) VALUES ($1, 'draft', 1, $2, $4)
+	ON CONFLICT (id) DO UPDATE SET latest = f.latest + 1, updated_at = excluded.updated_at, updated_ns = excluded.updated_ns, revision = f.revision + 1
 	RETURNING latest
 )
-INSERT INTO {{s}}.flow_versions (flow_id, version, document, published_at)
-SELECT $1, latest, $3, $2 FROM f
+INSERT INTO {{s}}.flow_versions (flow_id, version, document, published_at, published_ns)
+SELECT $1, latest, $3, $2, $4 FROM f
 RETURNING version`),
-		flowVersion: r.Replace(`SELECT document, published_at FROM {{s}}.flow_versions WHERE flow_id = $1 AND version = $2`),
-		flow:        r.Replace(`SELECT id, status, latest, updated_at FROM {{s}}.flows WHERE id = $1`),
-		flows:       r.Replace(`SELECT id, status, latest, updated_at FROM {{s}}.flows ORDER BY id`),
+		flowVersion: r.Replace(`SELECT document, published_at, published_ns FROM {{s}}.flow_versions WHERE flow_id = $1 AND version = $2`),
+		flow:        r.Replace(`SELECT id, status, latest, updated_at, updated_ns FROM {{s}}.flows WHERE id = $1`),
+		flows:       r.Replace(`SELECT id, status, latest, updated_at, updated_ns FROM {{s}}.flows ORDER BY id`),
 		// Each flow's revision only grows and flows are never deleted, so
 		// the sum moves on every change.
 		flowsRevision: r.Replace(`SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows`),
 		// The CTE's update is not visible to the outer select, which so
 		// reads the status before it.
 		setStatus: r.Replace(`
-WITH u AS (UPDATE {{s}}.flows SET status = $3, updated_at = $4, revision = revision + 1 WHERE id = $1 AND status = $2 RETURNING 1)
+WITH u AS (UPDATE {{s}}.flows SET status = $3, updated_at = $4, updated_ns = $5, revision = revision + 1 WHERE id = $1 AND status = $2 RETURNING 1)
 SELECT (SELECT status FROM {{s}}.flows WHERE id = $1), EXISTS (SELECT 1 FROM u)`),
 
 		findByID:  r.Replace(`SELECT EXISTS (SELECT 1 FROM {{s}}.people WHERE id = $1)`),
@@ -152,12 +153,13 @@ ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updat
 		insertKeys: r.Replace(`INSERT INTO {{s}}.person_keys (key, person_id) SELECT k, $1 FROM unnest($2::text[]) AS k`),
 
 		insertPart: r.Replace(`
-INSERT INTO {{s}}.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+INSERT INTO {{s}}.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (id) DO NOTHING`),
 		updatePart: r.Replace(`
 UPDATE {{s}}.participants
 SET flow_id = $2, flow_version = $3, status = $4, element = $5, due_at = $6, due_ns = $7, parked = $8, version = $9, data = $10,
+	entered_at = $11, entered_ns = $12,
 	claimed_until = CASE WHEN due_at IS NOT DISTINCT FROM $6 AND due_ns = $7 AND parked = $8 THEN claimed_until END
 WHERE id = $1`),
 		participant: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE id = $1`),
@@ -204,6 +206,21 @@ WHERE flow_id = $1
 GROUP BY flow_version, element, key
 ORDER BY flow_version, element, key`),
 
+		eraseParts:  r.Replace(`DELETE FROM {{s}}.participants WHERE person_id = $1`),
+		eraseEvents: r.Replace(`DELETE FROM {{s}}.events WHERE person_id = $1`),
+		eraseKeys:   r.Replace(`DELETE FROM {{s}}.person_keys WHERE person_id = $1`),
+		erasePerson: r.Replace(`DELETE FROM {{s}}.people WHERE id = $1`),
+		// The events before the cutoff, except those a participant still
+		// in its flow may look back to: at or after its entrance.
+		prune: r.Replace(`
+DELETE FROM {{s}}.events AS e
+WHERE (e.time, e.time_ns) < ($1, $2)
+	AND NOT EXISTS (
+		SELECT 1 FROM {{s}}.participants AS p
+		WHERE p.person_id = e.person_id
+			AND p.status NOT IN ('completed', 'failed', 'canceled')
+			AND (p.entered_at, p.entered_ns) <= (e.time, e.time_ns))`),
+
 		events:       r.Replace(`SELECT id, time, time_ns, category, name, data FROM {{s}}.events WHERE person_id = $1`),
 		participants: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE flow_id = $1`),
 		audience:     newAudienceQueries(r),
@@ -212,8 +229,12 @@ ORDER BY flow_version, element, key`),
 
 // PublishFlow implements store.Store.
 func (s *Store) PublishFlow(ctx context.Context, v *store.FlowVersion) (int, error) {
+	if v.FlowID == "" {
+		return 0, fmt.Errorf("publish flow: flow id is empty: %w", store.ErrInvalid)
+	}
 	var version int
-	if err := s.pool.QueryRow(ctx, s.sql.publish, v.FlowID, v.PublishedAt, v.Document).Scan(&version); err != nil {
+	at, ns := splitTime(v.PublishedAt)
+	if err := s.pool.QueryRow(ctx, s.sql.publish, v.FlowID, at, v.Document, ns).Scan(&version); err != nil {
 		return 0, fmt.Errorf("postgres: publish flow %q: %w", v.FlowID, err)
 	}
 	return version, nil
@@ -222,40 +243,35 @@ func (s *Store) PublishFlow(ctx context.Context, v *store.FlowVersion) (int, err
 // FlowVersion implements store.Store.
 func (s *Store) FlowVersion(ctx context.Context, flowID string, version int) (*store.FlowVersion, error) {
 	v := &store.FlowVersion{FlowID: flowID, Version: version}
-	err := s.pool.QueryRow(ctx, s.sql.flowVersion, flowID, version).Scan(&v.Document, &v.PublishedAt)
+	var ns int16
+	err := s.pool.QueryRow(ctx, s.sql.flowVersion, flowID, version).Scan(&v.Document, &v.PublishedAt, &ns)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("flow %q version %d: %w", flowID, version, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: flow %q version %d: %w", flowID, version, err)
 	}
-	v.PublishedAt = v.PublishedAt.UTC()
+	v.PublishedAt = joinTime(v.PublishedAt, ns)
 	return v, nil
 }
 
 // Flow implements store.Store.
 func (s *Store) Flow(ctx context.Context, flowID string) (*store.FlowState, error) {
-	var st store.FlowState
-	err := s.pool.QueryRow(ctx, s.sql.flow, flowID).Scan(&st.FlowID, &st.Status, &st.Latest, &st.UpdatedAt)
+	rows, _ := s.pool.Query(ctx, s.sql.flow, flowID)
+	st, err := pgx.CollectExactlyOneRow(rows, scanFlowState)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: flow %q: %w", flowID, err)
 	}
-	st.UpdatedAt = st.UpdatedAt.UTC()
 	return &st, nil
 }
 
 // Flows implements store.Store.
 func (s *Store) Flows(ctx context.Context) ([]store.FlowState, error) {
 	rows, _ := s.pool.Query(ctx, s.sql.flows)
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.FlowState, error) {
-		var st store.FlowState
-		err := row.Scan(&st.FlowID, &st.Status, &st.Latest, &st.UpdatedAt)
-		st.UpdatedAt = st.UpdatedAt.UTC()
-		return st, err
-	})
+	out, err := pgx.CollectRows(rows, scanFlowState)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: flows: %w", err)
 	}
@@ -271,11 +287,21 @@ func (s *Store) FlowsRevision(ctx context.Context) (int64, error) {
 	return rev, nil
 }
 
+// scanFlowState reads a row of the flow state columns (see queries.flow).
+func scanFlowState(row pgx.CollectableRow) (store.FlowState, error) {
+	var st store.FlowState
+	var ns int16
+	err := row.Scan(&st.FlowID, &st.Status, &st.Latest, &st.UpdatedAt, &ns)
+	st.UpdatedAt = joinTime(st.UpdatedAt, ns)
+	return st, err
+}
+
 // SetFlowStatus implements store.Store.
 func (s *Store) SetFlowStatus(ctx context.Context, flowID string, from, to store.FlowStatus, at time.Time) error {
 	var status *string
 	var ok bool
-	if err := s.pool.QueryRow(ctx, s.sql.setStatus, flowID, string(from), string(to), at).Scan(&status, &ok); err != nil {
+	us, ns := splitTime(at)
+	if err := s.pool.QueryRow(ctx, s.sql.setStatus, flowID, string(from), string(to), us, ns).Scan(&status, &ok); err != nil {
 		return fmt.Errorf("postgres: set flow %q status: %w", flowID, err)
 	}
 	switch {
@@ -316,14 +342,9 @@ func (s *Store) FindPerson(ctx context.Context, ref store.PersonRef) (uuid.UUID,
 
 // DueTimers implements store.Store. A timer stays due until its
 // participant's Wait changes, so a timer whose step failed is returned
-// again.
-//
-// Any number of processes may tick at once: each reads the same due timers
-// and the engine re-checks every one inside the person's Update, so a timer
-// fires once. Tickers that overlap do not fire anything twice, but they do
-// queue on the same people's locks and read the same rows, so a few tickers
-// (one is enough for most loads; events may be delivered by every process)
-// use the database best.
+// again. It only reads, so callers that use it together see the same
+// timers; the engine ticks with ClaimTimers, which hands each due timer
+// to one caller at a time.
 func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]store.Timer, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -404,6 +425,9 @@ func (s *Store) Participant(ctx context.Context, id uuid.UUID) (*store.Participa
 // Participants implements store.Store. Participants come in the byte order
 // of their IDs, which is PostgreSQL's uuid order.
 func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
+	if q == nil || q.FlowID == "" {
+		return nil, fmt.Errorf("participants: the query names no flow: %w", store.ErrInvalid)
+	}
 	var b strings.Builder
 	b.WriteString(s.sql.participants)
 	args := []any{q.FlowID}
@@ -438,6 +462,9 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 
 // Counters implements store.Store.
 func (s *Store) Counters(ctx context.Context, flowID string) ([]store.Counter, error) {
+	if flowID == "" {
+		return nil, fmt.Errorf("counters: flow id is empty: %w", store.ErrInvalid)
+	}
 	rows, _ := s.pool.Query(ctx, s.sql.counters, flowID)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Counter, error) {
 		c := store.Counter{FlowID: flowID}
@@ -466,7 +493,7 @@ func scanParticipant(row pgx.CollectableRow) (*store.Participant, error) {
 
 // participantArgs returns the column values of p that follow its ID in
 // queries.updatePart: flow_id, flow_version, status, element, due_at,
-// due_ns, parked, version, data.
+// due_ns, parked, version, data, entered_at, entered_ns.
 func participantArgs(p *store.Participant) ([]any, error) {
 	data, err := encodeParticipant(p)
 	if err != nil {
@@ -479,5 +506,6 @@ func participantArgs(p *store.Participant) ([]any, error) {
 		at, ns := splitTime(w.Until)
 		due, dueNS, parked = &at, ns, w.Parked
 	}
-	return []any{p.FlowID, p.FlowVersion, string(p.Status), p.Element, due, dueNS, parked, p.Version, data}, nil
+	entered, enteredNS := splitTime(p.EnteredAt)
+	return []any{p.FlowID, p.FlowVersion, string(p.Status), p.Element, due, dueNS, parked, p.Version, data, entered, enteredNS}, nil
 }

@@ -372,3 +372,49 @@ func TestTxSharedByGoroutines(t *testing.T) {
 		return nil
 	}))
 }
+
+// After Erase, no row of any table of the schema holds the person's id,
+// keys, participant ids or event ids, in any column.
+func TestEraseLeavesNoTrace(t *testing.T) {
+	p := testPool(t)
+	ctx := t.Context()
+	schema := newSchema(t, p)
+	s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+	require.NoError(t, err)
+	_, err = s.PublishFlow(ctx, &store.FlowVersion{FlowID: "f", Document: []byte(`{}`), PublishedAt: time.Now()})
+	require.NoError(t, err)
+	due := time.Date(2030, 1, 15, 10, 0, 0, 0, time.UTC)
+	gone := storetest.EraseRecords(t, s, "f", due)
+	kept := storetest.EraseRecords(t, s, "f", due)
+	// A claimed timer leaves a trace in its row until the row goes.
+	_, err = s.ClaimTimers(ctx, due, 10, time.Hour)
+	require.NoError(t, err)
+
+	count := func(needle string) map[string]int {
+		rows, err := p.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1`, schema)
+		require.NoError(t, err)
+		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Contains(t, tables, "participants")
+		found := map[string]int{}
+		for _, tbl := range tables {
+			var n int
+			q := `SELECT count(*) FROM ` + pgx.Identifier{schema, tbl}.Sanitize() + ` AS t WHERE strpos(t::text, $1) > 0`
+			require.NoError(t, p.QueryRow(ctx, q, needle).Scan(&n))
+			if n > 0 {
+				found[tbl] = n
+			}
+		}
+		return found
+	}
+	for _, needle := range gone.Needles() {
+		require.NotEmpty(t, count(needle), "%s is stored before the erasure", needle)
+	}
+	require.NoError(t, s.Erase(ctx, gone.Person.ID, nil))
+	for _, needle := range gone.Needles() {
+		require.Empty(t, count(needle), "%s is still stored", needle)
+	}
+	for _, needle := range kept.Needles() {
+		require.NotEmpty(t, count(needle), "%s of another person is gone", needle)
+	}
+}

@@ -35,11 +35,49 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	if personID == uuid.Nil {
 		return fmt.Errorf("update: person id is nil: %w", store.ErrNotFound)
 	}
+	return s.update(ctx, personID, fn, false)
+}
+
+var _ store.Eraser = (*Store)(nil)
+
+// Erase implements store.Eraser: it runs fn as Update does, then deletes
+// the person's rows from the people, person_keys, participants and events
+// tables in the commit's round trip.
+func (s *Store) Erase(ctx context.Context, personID uuid.UUID, fn func(store.Tx) error) error {
+	if personID == uuid.Nil {
+		return fmt.Errorf("erase: person id is nil: %w", store.ErrNotFound)
+	}
+	if fn == nil {
+		fn = func(store.Tx) error { return nil }
+	}
+	return s.update(ctx, personID, fn, true)
+}
+
+var _ store.HistoryPruner = (*Store)(nil)
+
+// PruneEvents implements store.HistoryPruner in one DELETE statement: an
+// anti-join against the participants still in their flows.
+func (s *Store) PruneEvents(ctx context.Context, q *store.PruneParams) (int, error) {
+	if q.Before.IsZero() {
+		return 0, fmt.Errorf("prune events: the cutoff is zero: %w", store.ErrInvalid)
+	}
+	at, ns := splitTime(q.Before)
+	tag, err := s.pool.Exec(ctx, s.sql.prune, at, ns)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune events: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func (s *Store) update(ctx context.Context, personID uuid.UUID, fn func(store.Tx) error, erase bool) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("postgres: update person %s: %w", personID, err)
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: update person %s: %w", personID, err)
 	}
-	t := &tx{s: s, ctx: ctx, conn: conn, personID: personID}
+	t := &tx{s: s, ctx: ctx, conn: conn, personID: personID, erase: erase}
 	defer t.end()
 	if err := t.begin(); err != nil {
 		return err
@@ -59,6 +97,9 @@ type tx struct {
 	ctx      context.Context
 	conn     *pgxpool.Conn
 	personID uuid.UUID
+	// erase makes the commit delete the person's rows instead of writing
+	// the buffered records (see Store.Erase).
+	erase bool
 
 	mu   sync.Mutex
 	done bool
@@ -224,6 +265,9 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if err := store.CheckParticipant(p); err != nil {
+		return err
+	}
 	if p.PersonID != t.personID {
 		return fmt.Errorf("put participant %s of person %s in the transaction of person %s", p.ID, p.PersonID, t.personID)
 	}
@@ -272,6 +316,9 @@ func (t *tx) AddEvent(e *store.Event) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if e.ID == "" {
+		return fmt.Errorf("add event %q: event id is empty: %w", e.Name, store.ErrInvalid)
+	}
 	if _, ok := t.ids[e.ID]; ok {
 		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
 	}
@@ -285,7 +332,7 @@ func (t *tx) AddEvent(e *store.Event) error {
 		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
 	}
 	e.PersonID = t.personID
-	t.events = append(t.events, e)
+	t.events = append(t.events, e.Clone())
 	if t.ids == nil {
 		t.ids = map[string]struct{}{}
 	}
@@ -298,6 +345,9 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	defer t.mu.Unlock()
 	if err := t.check(); err != nil {
 		return nil, err
+	}
+	if q == nil {
+		return nil, fmt.Errorf("events: no query: %w", store.ErrInvalid)
 	}
 	var b strings.Builder
 	b.WriteString(t.s.sql.events)
@@ -349,7 +399,7 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	var pending []*store.Event
 	for _, e := range t.events {
 		if q.Matches(e) {
-			pending = append(pending, e)
+			pending = append(pending, e.Clone())
 		}
 	}
 	if len(pending) > 0 {
@@ -396,6 +446,15 @@ func (t *tx) commit() error {
 	}
 	q := &t.s.sql
 	b := &pgx.Batch{}
+	if t.erase {
+		t.person, t.events = nil, nil
+		for _, ps := range t.parts {
+			ps.dirty = false
+		}
+		for _, sql := range []string{q.eraseParts, q.eraseEvents, q.eraseKeys, q.erasePerson} {
+			b.Queue(sql, t.personID)
+		}
+	}
 	if p := t.person; p != nil {
 		data, err := encodePerson(p)
 		if err != nil {

@@ -8,8 +8,14 @@
 // The suite checks the behaviour documented in package store: flow
 // versions and states, people and their lookup keys, the atomicity and
 // isolation of Store.Update, participant versioning, the event history,
-// timers, counters, and concurrent use. A change to what a Store does lands
-// here first.
+// timers, counters, concurrent use, the copy-in, copy-out rule, exact time
+// round-trips, canceled contexts, empty references, and the optional
+// features (timer claims, erasure, history pruning) of stores that have
+// them. A change to what a Store does lands here first.
+//
+// A store without an optional feature says so, and why:
+//
+//	storetest.Run(t, newStore, storetest.Without(storetest.ClaimTimers, "one ticker per database"))
 package storetest
 
 import (
@@ -31,13 +37,23 @@ import (
 // Run runs the conformance suite against the stores newStore returns.
 //
 // Every subtest calls newStore once, with its own *testing.T, and runs in
-// parallel with the others. The store it gets must be empty of timers:
-// DueTimers and NextDue see the whole store, so the timer subtests need a
-// store of their own (a new memory store, a fresh database schema). Every
-// other subtest uses fresh ids (uuid.NewV7 and flow ids made from them), so
-// newStore may hand them one shared store.
-func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+// parallel with the others. The store it gets must be empty of timers and
+// events: DueTimers, NextDue and HistoryPruner.PruneEvents see the whole
+// store, so the timer and retention subtests need a store of their own (a
+// new memory store, a fresh database schema). Every other subtest uses
+// fresh ids (uuid.NewV7 and flow ids made from them), so newStore may hand
+// them one shared store.
+//
+// Optional features (see Feature) are checked when the store has them. A
+// store that lacks one declares it with Without and a reason, and its
+// subtests are skipped with that reason; a store that lacks a feature it
+// did not declare fails, and so does one that declares a feature it has.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	groups := []struct {
 		name  string
 		tests []test
@@ -52,6 +68,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Concurrency", concurrencyTests},
 		{"Effects", effectTests},
 		{"Audience", audienceTests},
+		{"Times", timeTests},
+		{"Cancellation", cancelTests},
+		{"EmptyReferences", emptyRefTests},
+		{"Erase", eraseTests},
+		{"Retention", retentionTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -59,16 +80,95 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 			for _, tc := range g.tests {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					tc.run(t, newStore(t))
+					s := newStore(t)
+					if f, ok := featureOf[g.name+"/"+tc.name]; ok {
+						o.check(t, s, f)
+					}
+					tc.run(t, s)
 				})
 			}
 		})
 	}
 }
 
+// Feature is an optional store interface the suite checks when a store
+// implements it.
+type Feature string
+
+// The optional features.
+const (
+	// ClaimTimers is store.TimerClaimer: ticks that run at once take
+	// different timers.
+	ClaimTimers Feature = "store.TimerClaimer"
+	// Erase is store.Eraser, which flow.Engine.Erase needs.
+	Erase Feature = "store.Eraser"
+	// PruneHistory is store.HistoryPruner, which a history retention
+	// (flow.Config.HistoryRetention) needs.
+	PruneHistory Feature = "store.HistoryPruner"
+)
+
+// implementedBy reports whether s implements the feature.
+func (f Feature) implementedBy(s store.Store) bool {
+	switch f {
+	case ClaimTimers:
+		_, ok := s.(store.TimerClaimer)
+		return ok
+	case Erase:
+		_, ok := s.(store.Eraser)
+		return ok
+	case PruneHistory:
+		_, ok := s.(store.HistoryPruner)
+		return ok
+	}
+	return false
+}
+
+// Option changes what Run expects of a store.
+type Option func(*options)
+
+// Without declares that the store lacks an optional feature, and why: Run
+// skips the feature's subtests, naming the reason.
+func Without(f Feature, reason string) Option {
+	return func(o *options) {
+		if o.without == nil {
+			o.without = map[Feature]string{}
+		}
+		o.without[f] = reason
+	}
+}
+
+type options struct {
+	without map[Feature]string
+}
+
+// check skips or fails a subtest of a feature the store lacks.
+func (o *options) check(t *testing.T, s store.Store, f Feature) {
+	t.Helper()
+	reason, declared := o.without[f]
+	switch has := f.implementedBy(s); {
+	case has && declared:
+		t.Fatalf("the store implements %s, declared missing with storetest.Without (%s)", f, reason)
+	case !has && declared:
+		t.Skipf("the store does not implement %s: %s", f, reason)
+	case !has:
+		t.Fatalf("the store does not implement %s: declare it with storetest.Without(storetest.%s, reason)", f, featureNames[f])
+	}
+}
+
+var featureNames = map[Feature]string{ClaimTimers: "ClaimTimers", Erase: "Erase", PruneHistory: "PruneHistory"}
+
 type test struct {
 	name string
 	run  func(t *testing.T, s store.Store)
+}
+
+// featureOf names the optional feature each group/subtest checks.
+var featureOf = map[string]Feature{
+	"Timers/ClaimTimers":                 ClaimTimers,
+	"Erase/RemovesEverything":            Erase,
+	"Erase/FailedFnErasesNothing":        Erase,
+	"Erase/UnknownPerson":                Erase,
+	"Retention/KeepsWhatWaitsLookBackTo": PruneHistory,
 }
 
 // base is the time the suite's records are about. Times stay on whole
@@ -85,6 +185,7 @@ var flowTests = []test{
 	{"PublishNumbersVersions", testPublishNumbersVersions},
 	{"FlowVersion", testFlowVersion},
 	{"FlowVersionIsCopied", testFlowVersionIsCopied},
+	{"FlowStatesAreCopies", testFlowStatesAreCopies},
 	{"FlowNotFound", testFlowNotFound},
 	{"FlowsOrderedByID", testFlowsOrderedByID},
 	{"SetFlowStatus", testSetFlowStatus},
@@ -241,8 +342,7 @@ func testFindPerson(t *testing.T, s store.Store) {
 		CreatedAt:  base,
 		UpdatedAt:  base,
 	}
-	c := p.Clone() // the store may keep what it is given
-	update(t, s, id, func(tx store.Tx) error { return tx.PutPerson(c) })
+	update(t, s, id, func(tx store.Tx) error { return tx.PutPerson(p) })
 	other := newPerson(t, s)
 
 	for _, ref := range []store.PersonRef{
@@ -352,8 +452,7 @@ func testPersonRoundTrip(t *testing.T, s store.Store) {
 		CreatedAt:     base.Add(-24 * time.Hour),
 		UpdatedAt:     base,
 	}
-	c := p.Clone() // the store may keep what it is given
-	update(t, s, id, func(tx store.Tx) error { return tx.PutPerson(c) })
+	update(t, s, id, func(tx store.Tx) error { return tx.PutPerson(p) })
 	got, err := txPerson(t, s, id)
 	require.NoError(t, err)
 	require.Equal(t, p, normPerson(got))
@@ -535,7 +634,6 @@ func testFailedUpdateKeepsExistingRecords(t *testing.T, s store.Store) {
 	err := s.Update(ctx, p.ID, func(tx store.Tx) error {
 		q, err := tx.Person()
 		require.NoError(t, err)
-		q = q.Clone() // Tx.Person is read-only
 		q.FirstName = "Changed"
 		q.Emails = []string{email(p.ID, 5)}
 		require.NoError(t, tx.PutPerson(q))
@@ -637,103 +735,6 @@ func testReadsSeeOwnWrites(t *testing.T, s store.Store) {
 		evs, err = tx.Events(&store.EventQuery{Limit: 2})
 		require.NoError(t, err)
 		require.Equal(t, []string{e1.ID, e3.ID}, eventIDs(evs))
-		return errRollback
-	})
-	require.ErrorIs(t, err, errRollback)
-}
-
-func testValuesAreCopies(t *testing.T, s store.Store) {
-	ctx := t.Context()
-	p := newPerson(t, s)
-	p.Attributes = map[string]any{"plan": "gold", "pets": []any{"cat"}, "address": map[string]any{"city": "Split"}}
-	p.Tags = []string{"vip"}
-	update(t, s, p.ID, func(tx store.Tx) error { return tx.PutPerson(p.Clone()) })
-	want := p.Clone()
-	flow := newFlow(t, s)
-	part := newParticipant(t, p.ID, flow)
-	part.Status = store.Waiting
-	part.Vars = map[string]any{"n": 1.0, "list": []any{"a"}, "obj": map[string]any{"k": "v"}}
-	part.Wait = &store.Wait{Until: base.Add(time.Hour), Events: []string{"Clicked"}, State: map[string]any{"s": "x"}}
-	part.Journal = []store.Step{{Seq: 1, At: base, Element: "start", Reason: "entered"}}
-	put(t, s, part)
-	wantPart := part.Clone()
-
-	mutatePerson := func(q *store.Person) {
-		q.FirstName = "Mutated"
-		q.Attributes["plan"] = "mutated"
-		q.Attributes["pets"].([]any)[0] = "mutated"
-		q.Attributes["address"].(map[string]any)["city"] = "mutated"
-		q.Emails[0] = "mutated"
-		q.Tags[0] = "mutated"
-	}
-	mutatePart := func(q *store.Participant) {
-		q.Element = "mutated"
-		q.Vars["n"] = 99.0
-		q.Vars["list"].([]any)[0] = "mutated"
-		q.Vars["obj"].(map[string]any)["k"] = "mutated"
-		q.Wait.Events = []string{"mutated"} // replaced, never changed in place: copies share it
-		q.Wait.State["s"] = "mutated"
-		q.Journal[0].Reason = "mutated"
-	}
-	// A transaction's copy may share the stored wait and journal: they are
-	// replaced, never changed in place (see store.Tx.Participants).
-	mutateTxPart := func(q *store.Participant) {
-		w := *q.Wait
-		w.State = map[string]any{"s": "x"}
-		q.Wait = &w
-		// Appending is fine: the journal has no spare room, so the
-		// mutations below reach a new array.
-		q.Journal = append(q.Journal, store.Step{Reason: "appended"})
-		mutatePart(q)
-	}
-	check := func(what string) {
-		t.Helper()
-		got, err := txPerson(t, s, p.ID)
-		require.NoError(t, err)
-		require.Equal(t, want, normPerson(got), what)
-		require.Equal(t, wantPart, normParticipant(participant(t, s, part.ID)), what)
-	}
-
-	mutatePart(participant(t, s, part.ID))
-	check("Store.Participant returns a copy")
-
-	list := participants(t, s, &store.ParticipantQuery{FlowID: flow})
-	require.Len(t, list, 1)
-	mutatePart(list[0])
-	check("Store.Participants returns copies")
-
-	update(t, s, p.ID, func(tx store.Tx) error {
-		q, err := tx.Person()
-		require.NoError(t, err)
-		q = q.Clone() // Tx.Person is read-only
-		mutatePerson(q)
-		parts, err := tx.Participants()
-		require.NoError(t, err)
-		require.Len(t, parts, 1)
-		mutateTxPart(parts[0])
-		q, err = tx.Person()
-		require.NoError(t, err)
-		require.Equal(t, want, normPerson(q), "Tx.Person returns a copy")
-		parts, err = tx.Participants()
-		require.NoError(t, err)
-		require.Equal(t, wantPart, normParticipant(parts[0]), "Tx.Participants returns copies")
-		return nil
-	})
-	check("a transaction that changed returned values committed")
-
-	// Pending writes read back inside their transaction are copies too.
-	err := s.Update(ctx, p.ID, func(tx store.Tx) error {
-		c := want.Clone()
-		c.FirstName = "Pending"
-		require.NoError(t, tx.PutPerson(c))
-		q, err := tx.Person()
-		require.NoError(t, err)
-		q = q.Clone() // Tx.Person is read-only
-		mutatePerson(q)
-		q, err = tx.Person()
-		require.NoError(t, err)
-		require.Equal(t, "Pending", q.FirstName)
-		require.Equal(t, "gold", q.Attributes["plan"])
 		return errRollback
 	})
 	require.ErrorIs(t, err, errRollback)
@@ -1105,6 +1106,7 @@ func testParticipantsQuery(t *testing.T, s store.Store) {
 
 var eventTests = []test{
 	{"DuplicateID", testEventDuplicateID},
+	{"EventsAreCopies", testEventsAreCopies},
 	{"DuplicateIDInLongHistory", testEventDuplicateIDInLongHistory},
 	{"Query", testEventQuery},
 	{"InsertedByTime", testEventsInsertedByTime},
@@ -1369,12 +1371,9 @@ func testEndedWaitsStayQuiet(t *testing.T, s store.Store) {
 	require.False(t, ok)
 }
 
-// testClaimTimers checks store.TimerClaimer, for stores that have it.
+// testClaimTimers checks store.TimerClaimer.
 func testClaimTimers(t *testing.T, s store.Store) {
-	c, ok := s.(store.TimerClaimer)
-	if !ok {
-		t.Skip("the store does not implement store.TimerClaimer: ticks share due timers through DueTimers")
-	}
+	c := s.(store.TimerClaimer)
 	ctx := t.Context()
 	flow := newFlow(t, s)
 	now := base.Add(time.Hour)
@@ -1601,6 +1600,7 @@ func testNextDue(t *testing.T, s store.Store) {
 
 var counterTests = []test{
 	{"Accumulate", testCountersAccumulate},
+	{"CountsAreCopies", testCountsAreCopies},
 }
 
 func testCountersAccumulate(t *testing.T, s store.Store) {
@@ -1741,7 +1741,6 @@ func testPeopleUpdateInParallel(t *testing.T, s store.Store) {
 				if err != nil {
 					return err
 				}
-				q = q.Clone() // Tx.Person is read-only
 				q.FirstName = "Parallel"
 				return tx.PutPerson(q)
 			})
@@ -1804,7 +1803,6 @@ func testReadsDuringWrites(t *testing.T, s store.Store) {
 					if err != nil {
 						return err
 					}
-					p = p.Clone() // Tx.Person is read-only
 					p.Attributes = map[string]any{"i": float64(i)}
 					if err := tx.PutPerson(p); err != nil {
 						return err
@@ -1925,8 +1923,7 @@ func newPerson(t *testing.T, s store.Store) *store.Person {
 		CreatedAt:  base,
 		UpdatedAt:  base,
 	}
-	c := p.Clone() // the store may keep what it is given
-	update(t, s, id, func(tx store.Tx) error { return tx.PutPerson(c) })
+	update(t, s, id, func(tx store.Tx) error { return tx.PutPerson(p) })
 	return p
 }
 
@@ -1972,9 +1969,7 @@ func newParticipant(t *testing.T, personID uuid.UUID, flowID string) *store.Part
 // put stores p in its own transaction; p.Version follows.
 func put(t *testing.T, s store.Store, p *store.Participant) {
 	t.Helper()
-	c := p.Clone() // the store may keep what it is given
-	update(t, s, p.PersonID, func(tx store.Tx) error { return tx.PutParticipant(c) })
-	p.Version = c.Version
+	update(t, s, p.PersonID, func(tx store.Tx) error { return tx.PutParticipant(p) })
 }
 
 // waiter stores a new person with one participant waiting until until.
@@ -2078,7 +2073,7 @@ func within(t *testing.T, d time.Duration, what string, fn func() error) {
 
 // Stores may hand back times in another location or without a monotonic
 // reading; the norm functions put every time of a record in UTC so that
-// records compare with require.Equal. They never change shared events.
+// records compare with require.Equal.
 
 func normPerson(p *store.Person) *store.Person {
 	p.BirthDate = p.BirthDate.UTC()
