@@ -36,3 +36,15 @@ func TestEngine(t *testing.T) {
 		},
 	})
 }
+
+// bare hides the memory store's optional features.
+type bare struct{ store.Store }
+
+// A store without the optional features passes the suite when it declares
+// them missing: their subtests are skipped with the reason.
+func TestStoreWithoutOptionalFeatures(t *testing.T) {
+	storetest.Run(t, func(*testing.T) store.Store { return bare{memory.New()} },
+		storetest.Without(storetest.ClaimTimers, "bare: one ticker at a time"),
+		storetest.Without(storetest.Erase, "bare: no erasure"),
+		storetest.Without(storetest.PruneHistory, "bare: history kept forever"))
+}
