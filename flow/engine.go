@@ -51,6 +51,17 @@ type Config struct {
 	QuietHours element.QuietHours
 	// Conversations starts conversations with agents. Defaults to none.
 	Conversations element.Conversations
+	// Settings looks up the host settings that flow documents read with
+	// {{env.NAME}} placeholders (a Call API base URL, an API key). It is
+	// called when a step runs, so a changed setting applies from the next
+	// step on without a new version; values never enter versions, and
+	// the engine takes them out of journals, reasons, errors and
+	// observations (see element.Run.Redact). A setting it reports unset
+	// fails the step. It must be safe for concurrent use. Defaults to
+	// os.LookupEnv: flows may then read any environment variable of the
+	// process, so a host whose flow authors are less trusted than the
+	// host serves only the settings flows may see.
+	Settings func(name string) (value string, ok bool)
 	// Logger receives the engine's logs: a debug record per step, wait,
 	// resume and exit, and a warning per failed step, with flow, element
 	// and participant attributes. Defaults to discarding them.
@@ -184,6 +195,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		CallAPI:       cfg.CallAPI,
 		FrequencyCap:  cfg.FrequencyCap,
 		QuietHours:    cfg.QuietHours,
+		Settings:      cfg.Settings,
 	}
 	return e, nil
 }

@@ -636,6 +636,7 @@ func callElement(f func() (element.Outcome, error)) (out element.Outcome, err er
 
 // apply commits a step's outcome to the participant.
 func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.Run, out element.Outcome, err error) {
+	out, err = r.RedactOutcome(out, err) // no host setting's value is kept
 	p.Seq = r.Seq
 	for _, k := range r.Counters() { // element counters count what happened, failed step or not
 		s.count(c, n.id, k.Key, k.N)
