@@ -210,29 +210,51 @@ func (e *Engine) Now() time.Time { return e.clock.Now().Round(0) }
 // flow stay on the version they entered. It returns the version number. A
 // new flow starts as a draft: Activate it to let people in.
 func (e *Engine) Publish(ctx context.Context, f *Flow) (int, error) {
+	p, err := e.prepare(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	return e.publish(ctx, p, 0)
+}
+
+// prepared is a flow validated and compiled for publishing, with the
+// document to store.
+type prepared struct {
+	flow *Flow
+	c    *compiled
+	doc  []byte
+}
+
+// prepare validates and compiles a copy of f, and writes its document.
+func (e *Engine) prepare(ctx context.Context, f *Flow) (*prepared, error) {
 	own, err := f.Clone()
 	if err != nil {
-		return 0, asValidation(err)
+		return nil, asValidation(err)
 	}
 	own.Version = 0
 	c, err := compile(own, e.decls())
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := e.checkTargets(ctx, c); err != nil {
-		return 0, err
+		return nil, err
 	}
 	doc, err := json.Marshal(own)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: own.ID, Document: doc, PublishedAt: e.Now()})
+	return &prepared{flow: own, c: c, doc: doc}, nil
+}
+
+// publish stores a prepared flow as a new version, expected to be number
+// expect (0 for any, see store.Store.PublishFlow).
+func (e *Engine) publish(ctx context.Context, p *prepared, expect int) (int, error) {
+	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: p.flow.ID, Version: expect, Document: p.doc, PublishedAt: e.Now()})
 	if err != nil {
 		return 0, err
 	}
-	own.Version = v
-	e.flows.Store(flowKey{own.ID, v}, c)
-
+	p.flow.Version = v
+	e.flows.Store(flowKey{p.flow.ID, v}, p.c)
 	return v, nil
 }
 

@@ -102,6 +102,7 @@ func (s *Store) Close() {
 // queries holds the store's SQL, with the schema filled in.
 type queries struct {
 	publish, flowVersion, flow, flows, flowsRevision, setStatus       string
+	publishFirst, publishNext                                         string
 	findByID, findByKey                                               string
 	lock, person, personParts                                         string
 	putPerson, deleteKeys, insertKeys                                 string
@@ -118,6 +119,26 @@ func newQueries(q string) queries {
 WITH f AS (
 	INSERT INTO {{s}}.flows AS f (id, status, latest, updated_at) VALUES ($1, 'draft', 1, $2)
 	ON CONFLICT (id) DO UPDATE SET latest = f.latest + 1, updated_at = excluded.updated_at, revision = f.revision + 1
+	RETURNING latest
+)
+INSERT INTO {{s}}.flow_versions (flow_id, version, document, published_at)
+SELECT $1, latest, $3, $2 FROM f
+RETURNING version`),
+		// A publish of an expected version: the first one inserts the
+		// flow, a later one moves it on from the version before only.
+		publishFirst: r.Replace(`
+WITH f AS (
+	INSERT INTO {{s}}.flows (id, status, latest, updated_at) VALUES ($1, 'draft', 1, $2)
+	ON CONFLICT (id) DO NOTHING
+	RETURNING latest
+)
+INSERT INTO {{s}}.flow_versions (flow_id, version, document, published_at)
+SELECT $1, latest, $3, $2 FROM f
+RETURNING version`),
+		publishNext: r.Replace(`
+WITH f AS (
+	UPDATE {{s}}.flows SET latest = latest + 1, updated_at = $2, revision = revision + 1
+	WHERE id = $1 AND latest = $4 - 1
 	RETURNING latest
 )
 INSERT INTO {{s}}.flow_versions (flow_id, version, document, published_at)
@@ -211,7 +232,19 @@ ORDER BY flow_version, element, key`),
 // PublishFlow implements store.Store.
 func (s *Store) PublishFlow(ctx context.Context, v *store.FlowVersion) (int, error) {
 	var version int
-	if err := s.pool.QueryRow(ctx, s.sql.publish, v.FlowID, v.PublishedAt, v.Document).Scan(&version); err != nil {
+	var err error
+	switch {
+	case v.Version == 0:
+		err = s.pool.QueryRow(ctx, s.sql.publish, v.FlowID, v.PublishedAt, v.Document).Scan(&version)
+	case v.Version == 1:
+		err = s.pool.QueryRow(ctx, s.sql.publishFirst, v.FlowID, v.PublishedAt, v.Document).Scan(&version)
+	default:
+		err = s.pool.QueryRow(ctx, s.sql.publishNext, v.FlowID, v.PublishedAt, v.Document, v.Version).Scan(&version)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("postgres: publish flow %q as version %d: another version was published: %w", v.FlowID, v.Version, store.ErrConflict)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("postgres: publish flow %q: %w", v.FlowID, err)
 	}
 	return version, nil
