@@ -749,28 +749,28 @@ func own(p *store.Participant) *store.Participant {
 // flow.
 type ElementStats struct {
 	// Entered counts participants that reached the element.
-	Entered int64
+	Entered int64 `json:"entered"`
 	// Left counts participants that went on, by branch.
-	Left map[string]int64
+	Left map[string]int64 `json:"left"`
 	// Waiting is how many participants wait at the element now.
-	Waiting int64
+	Waiting int64 `json:"waiting"`
 	// Errors counts failed steps.
-	Errors int64
+	Errors int64 `json:"errors"`
 	// InFlight is how many participants are in a step that calls outside
 	// the engine at the element now.
-	InFlight int64
+	InFlight int64 `json:"inFlight"`
 	// ExitRules counts participants that exit rules took out of the flow
 	// here, by rule.
-	ExitRules map[string]int64
+	ExitRules map[string]int64 `json:"exitRules,omitempty"`
 	// Conversions counts participants that reached the element and then
 	// converted, by goal.
-	Conversions map[string]int64
+	Conversions map[string]int64 `json:"conversions,omitempty"`
 	// BranchConversions counts participants that left the element by a
 	// branch and then converted, by branch and goal: with Left, the
 	// conversion rate of each variant of a Split Audience.
-	BranchConversions map[string]map[string]int64
+	BranchConversions map[string]map[string]int64 `json:"branchConversions,omitempty"`
 	// Other counts kind-specific figures, such as sends.
-	Other map[string]int64
+	Other map[string]int64 `json:"other"`
 }
 
 // Stats returns per-element statistics of a flow, by element id.
