@@ -70,6 +70,13 @@ type Config struct {
 	// and call outside, with its duration and reason, once each after it
 	// committed. Defaults to none.
 	Observer Observer
+	// RefuseUnknownPeople makes Deliver, Enter and Add to Flow refuse a
+	// reference to a person the store does not know, with an *InputError
+	// wrapping store.ErrNotFound that names the reference, instead of
+	// creating the person; people are then created by UpdatePerson only.
+	// Defaults to false: unknown external ids, phones and emails create
+	// people.
+	RefuseUnknownPeople bool
 	// MaxSteps bounds the steps one call runs for one participant, so a
 	// loop without a wait fails that participant instead of hanging the
 	// host. Defaults to 1000.
@@ -464,7 +471,7 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 		opt(&o)
 	}
 	var id uuid.UUID
-	err := e.withPerson(ctx, who, true, "an entry", func(s *session) error {
+	err := e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry", func(s *session) error {
 		c, err := s.checkEnter(flowID)
 		if err != nil {
 			return err
@@ -478,6 +485,10 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 		}
 		return err
 	})
+	var ie *InputError
+	if errors.As(err, &ie) {
+		err = inputError(who, "", err) // a variable that does not fit
+	}
 	return id, err
 }
 
@@ -497,17 +508,25 @@ func WithKey(key string) EnterOption { return func(o *enterOptions) { o.key = "a
 // An event for an unknown external id, phone or email creates the person.
 // Time defaults to the clock's now.
 func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
+	if ev == nil {
+		return &InputError{Err: fmt.Errorf("%w: event is nil", ErrBadEvent)}
+	}
+	who := ev.Person
+	if ev.PersonID != uuid.Nil {
+		who = store.PersonRef{ID: ev.PersonID}
+	}
+	bad := func(field, format string, args ...any) error {
+		return &InputError{Ref: refName(who), Field: field, Err: fmt.Errorf("%w: "+format, append([]any{ErrBadEvent}, args...)...)}
+	}
 	switch {
-	case ev == nil:
-		return fmt.Errorf("%w: event is nil", ErrBadEvent)
 	case ev.ID == "":
-		return fmt.Errorf("%w: event has no id", ErrBadEvent)
-	case ev.Person.IsZero() && ev.PersonID == uuid.Nil:
-		return fmt.Errorf("%w: event %q names no person", ErrBadEvent, ev.ID)
+		return bad("id", "event has no id")
+	case who.IsZero():
+		return bad("person", "event %q names no person", ev.ID)
 	case !ev.Category.Valid():
-		return fmt.Errorf("%w: event %q: unknown category %q", ErrBadEvent, ev.ID, ev.Category)
+		return bad("category", "event %q: unknown category %q", ev.ID, ev.Category)
 	case ev.Name == "":
-		return fmt.Errorf("%w: event %q has no name", ErrBadEvent, ev.ID)
+		return bad("name", "event %q has no name", ev.ID)
 	}
 	c := *ev
 	c.Properties = nil
@@ -519,7 +538,7 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
 				// Go integers and float32 become numbers; anything else is refused.
 				f, err := store.Convert(store.Number, v)
 				if err != nil {
-					return fmt.Errorf("%w: event %q: property %q has unsupported type %T", ErrBadEvent, ev.ID, k, v)
+					return bad("properties."+k, "event %q: property %q has unsupported type %T", ev.ID, k, v)
 				}
 				v = f
 			}
@@ -529,11 +548,7 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
 	if c.Time.IsZero() {
 		c.Time = e.Now()
 	}
-	who := c.Person
-	if c.PersonID != uuid.Nil {
-		who = store.PersonRef{ID: c.PersonID}
-	}
-	return e.withPerson(ctx, who, true, "event "+c.Name+" arrived", func(s *session) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "event "+c.Name+" arrived", func(s *session) error {
 		c.PersonID = s.personID
 		if err := s.tx.AddEvent(&c); err != nil {
 			if errors.Is(err, store.ErrDuplicate) {
@@ -566,7 +581,7 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 		}
 		after.ID = s.personID
 		if err := e.checkPerson(after); err != nil {
-			return err
+			return inputError(who, "", err)
 		}
 		for _, ev := range personEvents(before, after, s.now) {
 			s.record(ev)
@@ -579,9 +594,30 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 	return out, err
 }
 
+// findPerson returns the id of the person who names. A reference that
+// names no one usable, or an unknown person, is an *InputError naming the
+// reference as given (wrapping store.ErrNotFound for an unknown person).
+func (e *Engine) findPerson(ctx context.Context, who store.PersonRef) (uuid.UUID, error) {
+	switch {
+	case who.IsZero():
+		return uuid.Nil, &InputError{Err: errors.New("person reference is empty: give an id, externalId, phone or email")}
+	case who.ID == uuid.Nil && who.Key() == (store.Key{}):
+		field, what := "email", "an email address"
+		if who.ExternalID == "" && who.Phone != "" {
+			field, what = "phone", "a phone number"
+		}
+		return uuid.Nil, &InputError{Ref: refName(who), Field: field, Err: fmt.Errorf("is not %s", what)}
+	}
+	id, err := e.store.FindPerson(ctx, who)
+	if errors.Is(err, store.ErrNotFound) {
+		return uuid.Nil, &InputError{Ref: refName(who), Err: store.ErrNotFound}
+	}
+	return id, err
+}
+
 // Person returns a person's profile.
 func (e *Engine) Person(ctx context.Context, who store.PersonRef) (*store.Person, error) {
-	id, err := e.store.FindPerson(ctx, who)
+	id, err := e.findPerson(ctx, who)
 	if err != nil {
 		return nil, err
 	}
@@ -598,7 +634,7 @@ func (e *Engine) Person(ctx context.Context, who store.PersonRef) (*store.Person
 
 // Events returns a person's event history that the query selects.
 func (e *Engine) Events(ctx context.Context, who store.PersonRef, q store.EventQuery) ([]*store.Event, error) {
-	id, err := e.store.FindPerson(ctx, who)
+	id, err := e.findPerson(ctx, who)
 	if err != nil {
 		return nil, err
 	}
@@ -610,15 +646,17 @@ func (e *Engine) Events(ctx context.Context, who store.PersonRef, q store.EventQ
 	return out, err
 }
 
+// checkPerson checks and converts a profile the host changed; its errors
+// are *InputError values naming the field.
 func (e *Engine) checkPerson(p *store.Person) error {
 	for name, v := range p.Attributes {
 		t, ok := e.cfg.Schema[name]
 		if !ok {
-			return fmt.Errorf("person %s: attribute %q is not declared in the schema", p.ID, name)
+			return &InputError{Field: "attributes." + name, Err: fmt.Errorf("attribute %q is not declared in the schema", name)}
 		}
 		cv, err := store.Convert(t, v)
 		if err != nil {
-			return fmt.Errorf("person %s: attribute %q: %w", p.ID, name, err)
+			return &InputError{Field: "attributes." + name, Err: fmt.Errorf("attribute %q: %w", name, err)}
 		}
 		p.Attributes[name] = cv
 	}
@@ -627,7 +665,7 @@ func (e *Engine) checkPerson(p *store.Person) error {
 	}
 	if p.TimeZone != "" {
 		if _, err := element.LoadLocation(p.TimeZone); err != nil {
-			return fmt.Errorf("person %s: time zone %q is not an IANA name", p.ID, p.TimeZone)
+			return &InputError{Field: "timeZone", Err: fmt.Errorf("time zone %q is not an IANA name", p.TimeZone)}
 		}
 	}
 	return nil

@@ -128,13 +128,10 @@ var errStaleCatalog = errors.New("flow states changed")
 // withPerson resolves who (creating the person when asked and the
 // reference has a key) and runs fn in the person's transaction.
 func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, why string, fn func(*session) error) error {
-	if who.IsZero() {
-		return errors.New("flow: person reference is empty")
-	}
 	for attempt := 0; ; attempt++ {
-		id, err := e.store.FindPerson(ctx, who)
+		id, err := e.findPerson(ctx, who)
 		var newcomer *store.PersonRef
-		if errors.Is(err, store.ErrNotFound) && create && who.Key() != (store.Key{}) {
+		if errors.Is(err, store.ErrNotFound) && create && who.ID == uuid.Nil {
 			if id, err = uuid.NewV7(); err != nil {
 				return err
 			}
@@ -518,11 +515,11 @@ func (c *compiled) initialVars(given map[string]any) (map[string]any, error) {
 	for name, v := range given {
 		t, ok := c.vars[name]
 		if !ok {
-			return nil, fmt.Errorf("flow %q: variable %q is not declared", c.flow.ID, name)
+			return nil, &InputError{Field: "vars." + name, Err: fmt.Errorf("flow %q: variable %q is not declared", c.flow.ID, name)}
 		}
 		cv, err := store.Convert(t, v)
 		if err != nil {
-			return nil, fmt.Errorf("flow %q: variable %q: %w", c.flow.ID, name, err)
+			return nil, &InputError{Field: "vars." + name, Err: fmt.Errorf("flow %q: variable %q: %w", c.flow.ID, name, err)}
 		}
 		vars[name] = store.CloneValue(cv)
 	}
@@ -1048,7 +1045,7 @@ func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.Person
 // with a participant of its own, see element.External). key makes the
 // entry happen once however often the step is tried.
 func (e *Engine) enterOther(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
-	return e.withPerson(ctx, who, true, "an entry from another flow", func(o *session) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", func(o *session) error {
 		c, err := o.checkEnter(flowID)
 		if err != nil {
 			return err
