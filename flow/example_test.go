@@ -50,7 +50,7 @@ func Example() {
 	// Wed 15:00 UTC  monday        pause Monday 09:00: until Mon 2026-11-30 09:00 CET
 	// Mon 08:00 UTC  monday   next pause over: Monday 09:00
 	// Mon 08:00 UTC  welcomed next tagged "welcomed"
-	// Mon 08:00 UTC  welcomed      branch "next" leads nowhere: left the flow
+	// Mon 08:00 UTC  welcomed      left the flow after welcomed (no element after branch "next")
 	// completed
 }
 

@@ -690,7 +690,7 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 		t := n.next[out.Branch]
 		if t == nil {
 			p.Status = store.Active // leave reads the status it leaves from
-			s.leave(c, p, store.Completed, fmt.Sprintf("branch %q leads nowhere: left the flow", out.Branch))
+			s.leave(c, p, store.Completed, fmt.Sprintf("left the flow after %s (no element after branch %q)", n.id, out.Branch))
 			return
 		}
 		s.moveTo(c, p, t)
