@@ -81,6 +81,9 @@ type Services struct {
 	// Settings looks up the host settings that {{env.NAME}} placeholders
 	// read, when a step runs; nil reads environment variables.
 	Settings func(name string) (value string, ok bool)
+	// Variants, when set, may choose a Split Audience's variant for a
+	// person instead of the split's hash (see SplitAudience).
+	Variants func(flowID, elementID string, person *store.Person) (variant string, ok bool)
 }
 
 // HTTPDoer performs HTTP requests; *http.Client implements it.

@@ -62,6 +62,13 @@ type Config struct {
 	// process, so a host whose flow authors are less trusted than the
 	// host serves only the settings flows may see.
 	Settings func(name string) (value string, ok bool)
+	// Variants, when set, chooses a Split Audience's variant for a person
+	// (ok true) instead of the split's hash: for experiments assigned by
+	// another system, and for tests that need to know who gets which
+	// variant (see flowtest.ForceVariants). A variant the split lacks
+	// fails the step. It must be safe for concurrent use. Defaults to
+	// none: splits go by the hash.
+	Variants func(flowID, elementID string, person *store.Person) (variant string, ok bool)
 	// Logger receives the engine's logs: a debug record per step, wait,
 	// resume and exit, and a warning per failed step, with flow, element
 	// and participant attributes. Defaults to discarding them.
@@ -203,6 +210,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		FrequencyCap:  cfg.FrequencyCap,
 		QuietHours:    cfg.QuietHours,
 		Settings:      cfg.Settings,
+		Variants:      cfg.Variants,
 	}
 	return e, nil
 }
