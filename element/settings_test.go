@@ -2,6 +2,7 @@ package element_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/flowkit/flowkit/element"
@@ -80,4 +81,40 @@ func TestCallAPIBaseURLSetting(t *testing.T) {
 	require.NoError(t, (&element.CallAPI{URL: "{{env.API_URL}}/points/{{cartId}}"}).Validate(exprCompiler()))
 	err := (&element.CallAPI{URL: "{{cartId}}/points"}).Validate(exprCompiler())
 	require.ErrorContains(t, err, "URL must start with http:// or https://")
+}
+
+// FuzzRedact renders a template holding a setting around arbitrary text,
+// in every encoding: after Redact, no stretch of text between the
+// placeholders it wrote holds the value (a value such as "}0" may still
+// read across a placeholder's edge: "}{{env.KEY}}0").
+func FuzzRedact(f *testing.F) {
+	for _, seed := range [][3]string{
+		{"GET ", "/x", "https://api.example.com"}, {"", "", "k"}, {"a", "b", "a%2Fb"}, {"key=", "&", "s3cr3t/+ ="},
+		{"{", "}", "}{"}, {"", "", "KEY}}"}, {"http://", "/p", "host:8080"}, {"", "", "\xff"},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	f.Fuzz(func(t *testing.T, prefix, suffix, value string) {
+		if value == "" {
+			return
+		}
+		prefix, suffix = strings.ReplaceAll(prefix, "{{", ""), strings.ReplaceAll(suffix, "{{", "")
+		tmpl, err := exprCompiler().Template("t", prefix+"{{env.KEY}}"+suffix)
+		if err != nil {
+			return // a stray "{{" joined across the placeholder
+		}
+		for _, enc := range []element.Encoding{element.Plain, element.URL, element.JSON} {
+			r := settingsRun(map[string]string{"KEY": value})
+			out, err := tmpl.Render(r, enc)
+			if err != nil {
+				continue
+			}
+			red := r.Redact(out)
+			for _, piece := range strings.Split(red, "{{env.KEY}}") {
+				if strings.Contains(piece, value) {
+					t.Fatalf("encoding %d: %q redacted to %q still holds %q", enc, out, red, value)
+				}
+			}
+		}
+	})
 }
