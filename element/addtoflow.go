@@ -23,7 +23,8 @@ func init() {
 // flows. With Participant set, another person enters instead, named by a
 // phone number or email address (usually from a variable: {"email":
 // "{{friendEmail}}"}); a person not yet known is created with that
-// contact. The contact finds the person in any spelling (see
+// contact, unless the engine refuses unknown people (which goes on by
+// "failed"). The contact finds the person in any spelling (see
 // store.NormalizePhone, store.NormalizeEmail): "Bob@Example.com" is the
 // person known as "bob@example.com"; a person created by it keeps the
 // spelling given, trimmed of spaces. A phone that is not a phone number

@@ -86,7 +86,10 @@ func (s *SegmentAudience) Run(_ context.Context, r *Run) (Outcome, error) {
 // for experiments with content or channels; each variant's name is its
 // branch. The assignment is a hash of the participant and element ids: the
 // same participant always lands in the same variant, in any process, and
-// large audiences land close to the percentages.
+// large audiences land close to the percentages. When the engine's
+// Services.Variants chooses a variant for the person, the participant
+// goes there instead (an experiment assigned elsewhere, or a test); a
+// variant name the split lacks fails the step.
 type SplitAudience struct {
 	Variants []Variant `json:"variants"`
 }
@@ -134,6 +137,16 @@ func (s *SplitAudience) Validate(*Compiler) error {
 
 // Run implements Element.
 func (s *SplitAudience) Run(_ context.Context, r *Run) (Outcome, error) {
+	if r.Services != nil && r.Services.Variants != nil {
+		if name, ok := r.Services.Variants(r.FlowID, r.ElementID, r.Person); ok {
+			for _, v := range s.Variants {
+				if v.Name == name {
+					return Next(v.Name, fmt.Sprintf("split: variant %q, chosen by the host", v.Name)), nil
+				}
+			}
+			return Outcome{}, fmt.Errorf("the host chose variant %q, which the split does not have (it has %s)", name, strings.Join(s.Branches(), ", "))
+		}
+	}
 	h := fnv.New64a()
 	h.Write(r.Participant[:])
 	h.Write([]byte(r.ElementID))

@@ -97,7 +97,9 @@ var ErrAddressBlocked = errors.New("address is loopback, private or link-local, 
 //
 // The request: URL may hold placeholders, URL-encoded (path escaping before
 // the "?", query escaping after it); it must start with http:// or
-// https://. Method is GET (the default), POST, PUT, DELETE or PATCH.
+// https://, or with a host setting that holds the base URL
+// ("{{env.API_URL}}/points", see Services.Settings), which is written as it
+// is. Method is GET (the default), POST, PUT, DELETE or PATCH.
 // Headers hold placeholders as text; a value with a line break (CR or LF)
 // is refused, at Publish for literal text and at run time for placeholder
 // values. Body is a JSON value whose strings may hold placeholders: a
@@ -322,10 +324,6 @@ func (c *CallAPI) validateURL(comp *Compiler) error {
 	if strings.TrimSpace(c.URL) == "" {
 		return Errorf("url", "URL is missing")
 	}
-	lower := strings.ToLower(c.URL)
-	if !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") {
-		return Errorf("url", "URL must start with http:// or https://")
-	}
 	if strings.ContainsAny(c.URL, " \r\n\t") {
 		return Errorf("url", "URL must not hold spaces or line breaks")
 	}
@@ -333,12 +331,22 @@ func (c *CallAPI) validateURL(comp *Compiler) error {
 	if err != nil {
 		return err
 	}
+	// A URL may start with a host setting holding the base URL, checked
+	// when the step runs.
+	base := len(t.parts) > 0 && t.parts[0].setting
+	lower := strings.ToLower(c.URL)
+	if !base && !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") {
+		return Errorf("url", "URL must start with http:// or https://, or with a setting holding the base URL ({{env.API_URL}})")
+	}
 	// Placeholders stand for a plain word here; the shape must hold.
 	var sample strings.Builder
-	for _, p := range t.parts {
-		if p.prog == nil {
+	for i, p := range t.parts {
+		switch {
+		case p.prog == nil:
 			sample.WriteString(p.text)
-		} else {
+		case i == 0 && base:
+			sample.WriteString("http://x")
+		default:
 			sample.WriteString("x")
 		}
 	}

@@ -47,7 +47,9 @@ func (c *Compiler) SegmentOptions() segment.Options {
 // Program is a compiled expr expression. Its environment holds the flow
 // variables by name, "person" (the person's attributes, tags, phones and
 // emails), "entry" and "event" (the entry event and the event being handled:
-// name, category, time and properties), and "now". The builtin now() is
+// name, category, time and properties), "now", and "env" (the host's
+// settings as text, read by name when the step runs: env.API_URL; see
+// Services.Settings). The builtin now() is
 // replaced by the variable now, which reads the engine's clock.
 type Program struct {
 	Source string
@@ -58,6 +60,8 @@ type Program struct {
 	// Type is the statically known result type, or "" when it is only known
 	// at run time.
 	Type store.Type
+	// settings are the host settings ({{env.NAME}}) the expression reads.
+	settings []string
 }
 
 // Expr compiles an expression for field. Errors keep expr's line and column.
@@ -72,7 +76,11 @@ func (c *Compiler) Expr(field, source string) (*Program, error) {
 	if err := c.checkPersonRefs(source, prog.Node()); err != nil {
 		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
 	}
-	return &Program{Source: source, prog: prog, names: identifiers(prog.Node()), Type: staticType(prog.Node().Type())}, nil
+	settings, err := settingNames(source, prog.Node())
+	if err != nil {
+		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
+	}
+	return &Program{Source: source, prog: prog, names: identifiers(prog.Node()), Type: staticType(prog.Node().Type()), settings: settings}, nil
 }
 
 // identifiers lists the environment names an expression reads.
@@ -162,7 +170,15 @@ func (p *Program) Fits(t store.Type) bool {
 
 // Eval runs the program for a step.
 func (p *Program) Eval(r *Run) (any, error) {
-	out, err := expr.Run(p.prog, r.env(p.names))
+	env := r.env(p.names)
+	if len(p.settings) > 0 {
+		s, err := r.settings(p.settings)
+		if err != nil {
+			return nil, fmt.Errorf("expression %q: %w", p.Source, err)
+		}
+		env[envName] = s
+	}
+	out, err := expr.Run(p.prog, env)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", p.Source, err)
 	}
@@ -230,6 +246,7 @@ func (c *Compiler) sampleEnv() map[string]any {
 		"entry":  eventSample,
 		"event":  eventSample,
 		"now":    time.Time{},
+		envName:  map[string]string{},
 	}
 	for name, t := range c.Variables {
 		if _, reserved := env[name]; !reserved {
@@ -264,6 +281,7 @@ func (r *Run) env(names []string) map[string]any {
 			env[name] = eventEnv(r.Event)
 		case "now":
 			env[name] = r.Now
+		case envName: // filled by Eval
 		default:
 			if v, ok := r.Vars[name]; ok {
 				env[name] = v

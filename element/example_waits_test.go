@@ -60,7 +60,7 @@ func ExampleWaitForDate() {
 	// Mar 05 12:00 wait    -        trialExpiry changed: trialExpiry is in 4 hours (2026-03-31T14:00:00+02:00): waiting until Tue 2026-03-31 10:00 CEST
 	// Mar 31 10:00 wait    reached  trialExpiry is in 4 hours: reached
 	// Mar 31 10:00 remind  next     tagged "trial-reminder"
-	// Mar 31 10:00 remind  -        branch "next" leads nowhere: left the flow
+	// Mar 31 10:00 remind  -        left the flow after remind (no element after branch "next")
 }
 
 // printer is a Sender that prints each message.
@@ -162,5 +162,5 @@ func ExampleWaitForChange() {
 	// Mar 02 09:00 wait    -        waiting up to 7 days for a change of plan is "premium"
 	// Mar 05 16:30 wait    changed  plan changed from "basic" to "premium" (plan is "premium")
 	// Mar 05 16:30 thanks  next     tagged "upgraded"
-	// Mar 05 16:30 thanks  -        branch "next" leads nowhere: left the flow
+	// Mar 05 16:30 thanks  -        left the flow after thanks (no element after branch "next")
 }

@@ -49,6 +49,9 @@ type Run struct {
 	changed  bool
 	counters []store.Counter
 	subject  segment.Subject // lent by subjectOf, reused across steps
+
+	// revealed are the host settings the step read (see Redact).
+	revealed []revealedSetting
 }
 
 // Services are what the host and the engine lend to elements.
@@ -75,6 +78,12 @@ type Services struct {
 	FrequencyCap FrequencyCap
 	// QuietHours are when Send Message sends nothing.
 	QuietHours QuietHours
+	// Settings looks up the host settings that {{env.NAME}} placeholders
+	// read, when a step runs; nil reads environment variables.
+	Settings func(name string) (value string, ok bool)
+	// Variants, when set, may choose a Split Audience's variant for a
+	// person instead of the split's hash (see SplitAudience).
+	Variants func(flowID, elementID string, person *store.Person) (variant string, ok bool)
 }
 
 // HTTPDoer performs HTTP requests; *http.Client implements it.

@@ -29,6 +29,10 @@ type templatePart struct {
 	inQuotes bool
 	// inQuery is set for a placeholder after the "?" of a URL.
 	inQuery bool
+	// setting is set for a placeholder that is one host setting,
+	// {{env.NAME}}: before the "?" of a URL it is written as it is, so
+	// that a setting may hold a base URL or a path.
+	setting bool
 }
 
 // Encoding says how placeholder values are written into a template.
@@ -39,7 +43,9 @@ const (
 	// Plain writes values as text.
 	Plain Encoding = iota
 	// URL escapes values: path escaping before the "?", query escaping
-	// after it.
+	// after it. A placeholder that is one host setting ({{env.API_URL}})
+	// is written as it is before the "?": settings come from the host,
+	// not from people, and may hold a base URL.
 	URL
 	// JSON writes values as JSON; inside a JSON string ("{{x}}",
 	// "Hi {{x}}!") the value is written as escaped string content.
@@ -84,6 +90,7 @@ func (c *Compiler) Template(field, text string) (*Template, error) {
 			prog:     prog,
 			inQuotes: inString,
 			inQuery:  seenQuery,
+			setting:  prog.isSetting(),
 		})
 		rest = after
 	}
@@ -151,7 +158,9 @@ func (t *Template) Render(r *Run, enc Encoding) (string, error) {
 		}
 		switch enc {
 		case URL:
-			if p.inQuery {
+			if p.setting && !p.inQuery {
+				b.WriteString(FormatValue(v))
+			} else if p.inQuery {
 				b.WriteString(url.QueryEscape(FormatValue(v)))
 			} else {
 				b.WriteString(url.PathEscape(FormatValue(v)))

@@ -53,8 +53,9 @@ type WaitForChange struct {
 	Attributes []*AttributeChange `json:"attributes"`
 	WaitFor    Period             `json:"waitFor,omitzero"`
 
-	holding string   // the journal reason of the wait, made once
+	holding string   // the journal reason of the wait, made once unless shown
 	events  []string // the event names that wake the wait
+	shown   bool     // some condition value is a placeholder, shown resolved
 }
 
 // AttributeChange names an attribute to watch and, optionally, a condition
@@ -69,7 +70,8 @@ type AttributeChange struct {
 	PersonTimeZone bool `json:"personTimeZone,omitempty"`
 
 	where   *segment.Where
-	contact bool // a phone or email watch
+	contact bool     // a phone or email watch
+	shown   *Program // the value's placeholder, for reasons
 }
 
 // UnmarshalJSON reads an attribute change strictly. Its value is read as
@@ -156,13 +158,23 @@ func (w *WaitForChange) Validate(c *Compiler) error {
 			return Errorf(field, "%s", msg)
 		}
 		a.where = where
+		a.shown = shownValue(c, a.Value)
+		w.shown = w.shown || a.shown != nil
 	}
-	w.holding = "waiting indefinitely for a change of " + w.describe()
+	w.holding = w.holdingReason(nil)
 	if !w.WaitFor.IsZero() {
-		w.holding = fmt.Sprintf("waiting up to %s for a change of %s", w.WaitFor, w.describe())
 		return w.WaitFor.Validate("waitFor")
 	}
 	return nil
+}
+
+// holdingReason is the journal reason of the wait, with r's values of
+// placeholders (r nil: as written).
+func (w *WaitForChange) holdingReason(r *Run) string {
+	if w.WaitFor.IsZero() {
+		return "waiting indefinitely for a change of " + w.describe(r)
+	}
+	return fmt.Sprintf("waiting up to %s for a change of %s", w.WaitFor, w.describe(r))
 }
 
 // Run implements Element.
@@ -171,7 +183,11 @@ func (w *WaitForChange) Run(_ context.Context, r *Run) (Outcome, error) {
 	if !w.WaitFor.IsZero() {
 		until = w.WaitFor.After(r.Now, r.TimeZone(false))
 	}
-	return Hold(Wait{Until: until, Events: w.events}, w.holding), nil
+	reason := w.holding
+	if w.shown {
+		reason = w.holdingReason(r)
+	}
+	return Hold(Wait{Until: until, Events: w.events}, reason), nil
 }
 
 // watch adds event names to those that wake the wait.
@@ -198,7 +214,7 @@ var contactChanges = map[string]struct {
 // Resume implements Resumer.
 func (w *WaitForChange) Resume(_ context.Context, r *Run, wk Wake) (Outcome, error) {
 	if wk.Timer {
-		return Next(BranchNotChanged, fmt.Sprintf("no change of %s within %s", w.describe(), w.WaitFor)), nil
+		return Next(BranchNotChanged, fmt.Sprintf("no change of %s within %s", w.describe(r), w.WaitFor)), nil
 	}
 	ev := wk.Event
 	if ev == nil || ev.Category != store.People {
@@ -244,7 +260,7 @@ func (w *WaitForChange) Resume(_ context.Context, r *Run, wk Wake) (Outcome, err
 			reason = fmt.Sprintf("%s %s %s", attr, describeValue(wk.Event.Properties["address"]), verb)
 		}
 		if a.Op != "" {
-			reason += " (" + a.describe() + ")"
+			reason += " (" + a.describe(r) + ")"
 		}
 		return Next(BranchChanged, reason), nil
 	}
@@ -258,17 +274,19 @@ func describeValue(v any) string {
 	return fmt.Sprintf("%q", FormatValue(v))
 }
 
-func (w *WaitForChange) describe() string {
+// describe writes the attributes watched in words, with r's values of
+// placeholders (r nil: as written).
+func (w *WaitForChange) describe(r *Run) string {
 	names := make([]string, len(w.Attributes))
 	for i, a := range w.Attributes {
 		names[i] = a.Attribute
 		if a.Op != "" {
-			names[i] = a.describe()
+			names[i] = a.describe(r)
 		}
 	}
 	return strings.Join(names, " or ")
 }
 
-func (a *AttributeChange) describe() string {
-	return describeCondition(a.Attribute, a.Op, a.Value)
+func (a *AttributeChange) describe(r *Run) string {
+	return describeShown(a.Attribute, a.Op, a.Value, a.shown, r)
 }

@@ -81,9 +81,14 @@ type WaitForEvent struct {
 	// AnyMessage lets channel events about any message of the person count.
 	AnyMessage bool `json:"anyMessage,omitempty"`
 
-	where   *segment.Where
-	events  []string
-	holding string // the journal reason of the wait, made once
+	where  *segment.Where
+	events []string
+	// shown are the programs of the conditions' placeholder values, for
+	// reasons; nil when no value is a placeholder.
+	shown []*Program
+	// holding is the journal reason of the wait, made once when no
+	// condition value is a placeholder.
+	holding string
 }
 
 // EventVariable saves one value of the matching event into a flow
@@ -134,10 +139,16 @@ func (w *WaitForEvent) Validate(c *Compiler) error {
 	}
 	w.where = where
 	w.events = []string{ev.Name}
-	w.holding = "waiting indefinitely for " + w.describe()
-	if !w.WaitFor.IsZero() {
-		w.holding = fmt.Sprintf("waiting up to %s for %s", w.WaitFor, w.describe())
+	w.shown = nil
+	for i, cond := range ev.Where {
+		if p := shownValue(c, cond.Value); p != nil {
+			if w.shown == nil {
+				w.shown = make([]*Program, len(ev.Where))
+			}
+			w.shown[i] = p
+		}
 	}
+	w.holding = w.holdingReason(nil)
 	for i, s := range w.Set {
 		field := fmt.Sprintf("set[%d]", i)
 		if s == nil || s.Variable == "" {
@@ -235,13 +246,26 @@ func (w *WaitForEvent) Run(_ context.Context, r *Run) (Outcome, error) {
 	if !w.WaitFor.IsZero() {
 		until = w.WaitFor.After(r.Now, r.TimeZone(false))
 	}
-	return Hold(Wait{Until: until, Events: w.events}, w.holding), nil
+	reason := w.holding
+	if w.shown != nil {
+		reason = w.holdingReason(r)
+	}
+	return Hold(Wait{Until: until, Events: w.events}, reason), nil
+}
+
+// holdingReason is the journal reason of the wait, with r's values of
+// placeholders (r nil: as written).
+func (w *WaitForEvent) holdingReason(r *Run) string {
+	if w.WaitFor.IsZero() {
+		return "waiting indefinitely for " + w.describe(r)
+	}
+	return fmt.Sprintf("waiting up to %s for %s", w.WaitFor, w.describe(r))
 }
 
 // Resume implements Resumer.
 func (w *WaitForEvent) Resume(_ context.Context, r *Run, wk Wake) (Outcome, error) {
 	if wk.Timer {
-		return Next(BranchTimeout, fmt.Sprintf("no %s within %s", w.describe(), w.WaitFor)), nil
+		return Next(BranchTimeout, fmt.Sprintf("no %s within %s", w.describe(r), w.WaitFor)), nil
 	}
 	ok, err := w.matches(r, wk.Event)
 	if err != nil {
@@ -373,7 +397,9 @@ func saveEventVars(r *Run, ev *store.Event, sets []*EventVariable) (string, erro
 	return strings.Join(words, ", "), nil
 }
 
-func (w *WaitForEvent) describe() string {
+// describe writes the event waited for in words, with r's values of
+// placeholders (r nil: as written).
+func (w *WaitForEvent) describe(r *Run) string {
 	s := string(w.Event.Category) + "/" + w.Event.Name
 	for i, c := range w.Event.Where {
 		if i == 0 {
@@ -381,7 +407,11 @@ func (w *WaitForEvent) describe() string {
 		} else {
 			s += " and "
 		}
-		s += describeCondition(c.Property, c.Op, c.Value)
+		var shown *Program
+		if w.shown != nil {
+			shown = w.shown[i]
+		}
+		s += describeShown(c.Property, c.Op, c.Value, shown, r)
 	}
 	return s
 }

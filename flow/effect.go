@@ -284,6 +284,7 @@ func (s *session) settle(c *compiled, n *node, ef effect, r *element.Run, out el
 	}
 	m := s.marksOf(p)
 	m.steps = ef.steps
+	out, err = r.RedactOutcome(out, err) // before the observer sees them
 	what := ObservedCall
 	if k := n.element.Kind(); k == "sendMessage" || k == "notify" {
 		what = ObservedSend

@@ -52,6 +52,24 @@ type Config struct {
 	QuietHours element.QuietHours
 	// Conversations starts conversations with agents. Defaults to none.
 	Conversations element.Conversations
+	// Settings looks up the host settings that flow documents read with
+	// {{env.NAME}} placeholders (a Call API base URL, an API key). It is
+	// called when a step runs, so a changed setting applies from the next
+	// step on without a new version; values never enter versions, and
+	// the engine takes them out of journals, reasons, errors and
+	// observations (see element.Run.Redact). A setting it reports unset
+	// fails the step. It must be safe for concurrent use. Defaults to
+	// os.LookupEnv: flows may then read any environment variable of the
+	// process, so a host whose flow authors are less trusted than the
+	// host serves only the settings flows may see.
+	Settings func(name string) (value string, ok bool)
+	// Variants, when set, chooses a Split Audience's variant for a person
+	// (ok true) instead of the split's hash: for experiments assigned by
+	// another system, and for tests that need to know who gets which
+	// variant (see flowtest.ForceVariants). A variant the split lacks
+	// fails the step. It must be safe for concurrent use. Defaults to
+	// none: splits go by the hash.
+	Variants func(flowID, elementID string, person *store.Person) (variant string, ok bool)
 	// Logger receives the engine's logs: a debug record per step, wait,
 	// resume and exit, and a warning per failed step, with flow, element
 	// and participant attributes. Defaults to discarding them.
@@ -60,6 +78,13 @@ type Config struct {
 	// and call outside, with its duration and reason, once each after it
 	// committed. Defaults to none.
 	Observer Observer
+	// RefuseUnknownPeople makes Deliver, Enter and Add to Flow refuse a
+	// reference to a person the store does not know, with an *InputError
+	// wrapping store.ErrNotFound that names the reference, instead of
+	// creating the person; people are then created by UpdatePerson only.
+	// Defaults to false: unknown external ids, phones and emails create
+	// people.
+	RefuseUnknownPeople bool
 	// MaxSteps bounds the steps one call runs for one participant, so a
 	// loop without a wait fails that participant instead of hanging the
 	// host. Defaults to 1000.
@@ -212,6 +237,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		CallAPI:       cfg.CallAPI,
 		FrequencyCap:  cfg.FrequencyCap,
 		QuietHours:    cfg.QuietHours,
+		Settings:      cfg.Settings,
+		Variants:      cfg.Variants,
 	}
 	return e, nil
 }
@@ -226,32 +253,54 @@ func (e *Engine) Now() time.Time { return e.clock.Now().Round(0) }
 // flow stay on the version they entered. It returns the version number. A
 // new flow starts as a draft: Activate it to let people in.
 func (e *Engine) Publish(ctx context.Context, f *Flow) (int, error) {
+	p, err := e.prepare(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	return e.publish(ctx, p, 0)
+}
+
+// prepared is a flow validated and compiled for publishing, with the
+// document to store.
+type prepared struct {
+	flow *Flow
+	c    *compiled
+	doc  []byte
+}
+
+// prepare validates and compiles a copy of f, and writes its document.
+func (e *Engine) prepare(ctx context.Context, f *Flow) (*prepared, error) {
 	own, err := f.Clone()
 	if err != nil {
-		return 0, asValidation(err)
+		return nil, asValidation(err)
 	}
 	own.Version = 0
 	c, err := compile(own, e.decls())
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := e.checkTargets(ctx, c); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := e.checkBulkEntries(c); err != nil {
-		return 0, err
+		return nil, err
 	}
 	doc, err := json.Marshal(own)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: own.ID, Document: doc, PublishedAt: e.Now()})
+	return &prepared{flow: own, c: c, doc: doc}, nil
+}
+
+// publish stores a prepared flow as a new version, expected to be number
+// expect (0 for any, see store.Store.PublishFlow).
+func (e *Engine) publish(ctx context.Context, p *prepared, expect int) (int, error) {
+	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: p.flow.ID, Version: expect, Document: p.doc, PublishedAt: e.Now()})
 	if err != nil {
 		return 0, err
 	}
-	own.Version = v
-	e.flows.Store(flowKey{own.ID, v}, c)
-
+	p.flow.Version = v
+	e.flows.Store(flowKey{p.flow.ID, v}, p.c)
 	return v, nil
 }
 
@@ -469,7 +518,7 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 		opt(&o)
 	}
 	var id uuid.UUID
-	err := e.withPerson(ctx, who, true, "an entry", func(s *session) error {
+	err := e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry", func(s *session) error {
 		c, err := s.checkEnter(flowID)
 		if err != nil {
 			return err
@@ -483,6 +532,10 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 		}
 		return err
 	})
+	var ie *InputError
+	if errors.As(err, &ie) {
+		err = inputError(who, "", err) // a variable that does not fit
+	}
 	return id, err
 }
 
@@ -502,17 +555,25 @@ func WithKey(key string) EnterOption { return func(o *enterOptions) { o.key = "a
 // An event for an unknown external id, phone or email creates the person.
 // Time defaults to the clock's now.
 func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
+	if ev == nil {
+		return &InputError{Err: fmt.Errorf("%w: event is nil", ErrBadEvent)}
+	}
+	who := ev.Person
+	if ev.PersonID != uuid.Nil {
+		who = store.PersonRef{ID: ev.PersonID}
+	}
+	bad := func(field, format string, args ...any) error {
+		return &InputError{Ref: refName(who), Field: field, Err: fmt.Errorf("%w: "+format, append([]any{ErrBadEvent}, args...)...)}
+	}
 	switch {
-	case ev == nil:
-		return fmt.Errorf("%w: event is nil", ErrBadEvent)
 	case ev.ID == "":
-		return fmt.Errorf("%w: event has no id", ErrBadEvent)
-	case ev.Person.IsZero() && ev.PersonID == uuid.Nil:
-		return fmt.Errorf("%w: event %q names no person", ErrBadEvent, ev.ID)
+		return bad("id", "event has no id")
+	case who.IsZero():
+		return bad("person", "event %q names no person", ev.ID)
 	case !ev.Category.Valid():
-		return fmt.Errorf("%w: event %q: unknown category %q", ErrBadEvent, ev.ID, ev.Category)
+		return bad("category", "event %q: unknown category %q", ev.ID, ev.Category)
 	case ev.Name == "":
-		return fmt.Errorf("%w: event %q has no name", ErrBadEvent, ev.ID)
+		return bad("name", "event %q has no name", ev.ID)
 	}
 	c := *ev
 	c.Properties = nil
@@ -524,7 +585,7 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
 				// Go integers and float32 become numbers; anything else is refused.
 				f, err := store.Convert(store.Number, v)
 				if err != nil {
-					return fmt.Errorf("%w: event %q: property %q has unsupported type %T", ErrBadEvent, ev.ID, k, v)
+					return bad("properties."+k, "event %q: property %q has unsupported type %T", ev.ID, k, v)
 				}
 				v = f
 			}
@@ -534,11 +595,7 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
 	if c.Time.IsZero() {
 		c.Time = e.Now()
 	}
-	who := c.Person
-	if c.PersonID != uuid.Nil {
-		who = store.PersonRef{ID: c.PersonID}
-	}
-	return e.withPerson(ctx, who, true, "event "+c.Name+" arrived", func(s *session) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "event "+c.Name+" arrived", func(s *session) error {
 		c.PersonID = s.personID
 		if err := s.tx.AddEvent(&c); err != nil {
 			if errors.Is(err, store.ErrDuplicate) {
@@ -571,7 +628,7 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 		}
 		after.ID = s.personID
 		if err := e.checkPerson(after); err != nil {
-			return err
+			return inputError(who, "", err)
 		}
 		for _, ev := range personEvents(before, after, s.now) {
 			s.record(ev)
@@ -584,9 +641,30 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 	return out, err
 }
 
+// findPerson returns the id of the person who names. A reference that
+// names no one usable, or an unknown person, is an *InputError naming the
+// reference as given (wrapping store.ErrNotFound for an unknown person).
+func (e *Engine) findPerson(ctx context.Context, who store.PersonRef) (uuid.UUID, error) {
+	switch {
+	case who.IsZero():
+		return uuid.Nil, &InputError{Err: errors.New("person reference is empty: give an id, externalId, phone or email")}
+	case who.ID == uuid.Nil && who.Key() == (store.Key{}):
+		field, what := "email", "an email address"
+		if who.ExternalID == "" && who.Phone != "" {
+			field, what = "phone", "a phone number"
+		}
+		return uuid.Nil, &InputError{Ref: refName(who), Field: field, Err: fmt.Errorf("is not %s", what)}
+	}
+	id, err := e.store.FindPerson(ctx, who)
+	if errors.Is(err, store.ErrNotFound) {
+		return uuid.Nil, &InputError{Ref: refName(who), Err: store.ErrNotFound}
+	}
+	return id, err
+}
+
 // Person returns a person's profile.
 func (e *Engine) Person(ctx context.Context, who store.PersonRef) (*store.Person, error) {
-	id, err := e.store.FindPerson(ctx, who)
+	id, err := e.findPerson(ctx, who)
 	if err != nil {
 		return nil, err
 	}
@@ -603,7 +681,7 @@ func (e *Engine) Person(ctx context.Context, who store.PersonRef) (*store.Person
 
 // Events returns a person's event history that the query selects.
 func (e *Engine) Events(ctx context.Context, who store.PersonRef, q store.EventQuery) ([]*store.Event, error) {
-	id, err := e.store.FindPerson(ctx, who)
+	id, err := e.findPerson(ctx, who)
 	if err != nil {
 		return nil, err
 	}
@@ -615,15 +693,17 @@ func (e *Engine) Events(ctx context.Context, who store.PersonRef, q store.EventQ
 	return out, err
 }
 
+// checkPerson checks and converts a profile the host changed; its errors
+// are *InputError values naming the field.
 func (e *Engine) checkPerson(p *store.Person) error {
 	for name, v := range p.Attributes {
 		t, ok := e.cfg.Schema[name]
 		if !ok {
-			return fmt.Errorf("person %s: attribute %q is not declared in the schema", p.ID, name)
+			return &InputError{Field: "attributes." + name, Err: fmt.Errorf("attribute %q is not declared in the schema", name)}
 		}
 		cv, err := store.Convert(t, v)
 		if err != nil {
-			return fmt.Errorf("person %s: attribute %q: %w", p.ID, name, err)
+			return &InputError{Field: "attributes." + name, Err: fmt.Errorf("attribute %q: %w", name, err)}
 		}
 		p.Attributes[name] = cv
 	}
@@ -632,7 +712,7 @@ func (e *Engine) checkPerson(p *store.Person) error {
 	}
 	if p.TimeZone != "" {
 		if _, err := element.LoadLocation(p.TimeZone); err != nil {
-			return fmt.Errorf("person %s: time zone %q is not an IANA name", p.ID, p.TimeZone)
+			return &InputError{Field: "timeZone", Err: fmt.Errorf("time zone %q is not an IANA name", p.TimeZone)}
 		}
 	}
 	return nil
@@ -819,28 +899,28 @@ func own(p *store.Participant) *store.Participant {
 // flow.
 type ElementStats struct {
 	// Entered counts participants that reached the element.
-	Entered int64
+	Entered int64 `json:"entered"`
 	// Left counts participants that went on, by branch.
-	Left map[string]int64
+	Left map[string]int64 `json:"left"`
 	// Waiting is how many participants wait at the element now.
-	Waiting int64
+	Waiting int64 `json:"waiting"`
 	// Errors counts failed steps.
-	Errors int64
+	Errors int64 `json:"errors"`
 	// InFlight is how many participants are in a step that calls outside
 	// the engine at the element now.
-	InFlight int64
+	InFlight int64 `json:"inFlight"`
 	// ExitRules counts participants that exit rules took out of the flow
 	// here, by rule.
-	ExitRules map[string]int64
+	ExitRules map[string]int64 `json:"exitRules,omitempty"`
 	// Conversions counts participants that reached the element and then
 	// converted, by goal.
-	Conversions map[string]int64
+	Conversions map[string]int64 `json:"conversions,omitempty"`
 	// BranchConversions counts participants that left the element by a
 	// branch and then converted, by branch and goal: with Left, the
 	// conversion rate of each variant of a Split Audience.
-	BranchConversions map[string]map[string]int64
+	BranchConversions map[string]map[string]int64 `json:"branchConversions,omitempty"`
 	// Other counts kind-specific figures, such as sends.
-	Other map[string]int64
+	Other map[string]int64 `json:"other"`
 }
 
 // Stats returns per-element statistics of a flow, by element id.

@@ -3,6 +3,9 @@ package flow
 import (
 	"errors"
 	"strconv"
+
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
 )
 
 // Sentinel errors of the engine.
@@ -69,4 +72,69 @@ func ValidationErrors(err error) []*ValidationError {
 	}
 	walk(err)
 	return out
+}
+
+// InputError is host input the engine refuses: a person reference that
+// names nobody it may use, an attribute or variable value that does not
+// fit its declaration, or a bad event. It names the person as the host
+// referred to them, never by an id the host did not give. A host serving
+// HTTP maps it to 400 Bad Request, or to 404 Not Found when it wraps
+// store.ErrNotFound (an unknown person, see Config.RefuseUnknownPeople).
+type InputError struct {
+	// Ref is the person reference as given, such as `externalId "ann-1"`;
+	// empty when the input names no person.
+	Ref string
+	// Field is the part of the input at fault, such as
+	// `attributes.shoeSize`, `timeZone`, `vars.cartId` or `category`;
+	// empty when it is the reference itself.
+	Field string
+	// Err is the problem; it wraps ErrBadEvent for a bad event and
+	// store.ErrNotFound for an unknown person.
+	Err error
+}
+
+// Error names the person and the field, then the problem.
+func (e *InputError) Error() string {
+	msg := ""
+	if e.Ref != "" {
+		msg = "person " + e.Ref + ": "
+	}
+	if e.Field != "" {
+		msg += e.Field + ": "
+	}
+	return msg + e.Err.Error()
+}
+
+// Unwrap returns Err.
+func (e *InputError) Unwrap() error { return e.Err }
+
+// refName writes a person reference as the host gave it: by the field
+// the engine goes by (see store.PersonRef).
+func refName(r store.PersonRef) string {
+	switch {
+	case r.ID != uuid.Nil:
+		return "id " + r.ID.String()
+	case r.ExternalID != "":
+		return "externalId " + strconv.Quote(r.ExternalID)
+	case r.Phone != "":
+		return "phone " + strconv.Quote(r.Phone)
+	case r.Email != "":
+		return "email " + strconv.Quote(r.Email)
+	}
+	return ""
+}
+
+// inputError returns err as an *InputError about who, keeping one that
+// is one already and giving it the reference it lacks.
+func inputError(who store.PersonRef, field string, err error) error {
+	var ie *InputError
+	if errors.As(err, &ie) {
+		if ie.Ref == "" {
+			c := *ie
+			c.Ref = refName(who)
+			return &c
+		}
+		return err
+	}
+	return &InputError{Ref: refName(who), Field: field, Err: err}
 }

@@ -50,7 +50,7 @@ func Example() {
 	// Wed 15:00 UTC  monday        pause Monday 09:00: until Mon 2026-11-30 09:00 CET
 	// Mon 08:00 UTC  monday   next pause over: Monday 09:00
 	// Mon 08:00 UTC  welcomed next tagged "welcomed"
-	// Mon 08:00 UTC  welcomed      branch "next" leads nowhere: left the flow
+	// Mon 08:00 UTC  welcomed      left the flow after welcomed (no element after branch "next")
 	// completed
 }
 
@@ -102,4 +102,53 @@ func ExampleParse() {
 	// Output:
 	// cart 2 pause <nil>
 	// element "a": type: unknown element kind "teleport"
+}
+
+// Deploy at start-up publishes a flow only when it changed, and activates
+// it when it is new.
+func ExampleEngine_Deploy() {
+	ctx := context.Background()
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New()})
+	if err != nil {
+		panic(err)
+	}
+	doc := func(tag string) *flow.Flow {
+		f, err := flow.Parse([]byte(`{"id": "welcome", "elements": [{"id": "tag", "type": "addTag", "tag": "` + tag + `"}]}`))
+		if err != nil {
+			panic(err)
+		}
+		return f
+	}
+	for _, tag := range []string{"new", "new", "fresh"} {
+		v, changed, err := eng.Deploy(ctx, doc(tag))
+		fmt.Println(v, changed, err)
+	}
+	info, _ := eng.Flow(ctx, "welcome")
+	fmt.Println(info.Status)
+	// Output:
+	// 1 true <nil>
+	// 1 false <nil>
+	// 2 true <nil>
+	// active
+}
+
+// A profile change the schema does not allow is an *InputError naming the
+// person as the host referred to them and the field at fault.
+func ExampleInputError() {
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Schema: store.Schema{"score": store.Number}})
+	if err != nil {
+		panic(err)
+	}
+	_, err = eng.UpdatePerson(context.Background(), store.PersonRef{ExternalID: "ann-1"}, func(p *store.Person) error {
+		p.Attributes = map[string]any{"score": "high"}
+		return nil
+	})
+	var ie *flow.InputError
+	if errors.As(err, &ie) {
+		fmt.Println(ie.Ref, "|", ie.Field)
+	}
+	fmt.Println(err)
+	// Output:
+	// externalId "ann-1" | attributes.score
+	// person externalId "ann-1": attributes.score: attribute "score": text value high (string) is not a number
 }

@@ -134,13 +134,10 @@ var errStaleCatalog = errors.New("flow states changed")
 // withPerson resolves who (creating the person when asked and the
 // reference has a key) and runs fn in the person's transaction.
 func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, why string, fn func(*session) error) error {
-	if who.IsZero() {
-		return errors.New("flow: person reference is empty")
-	}
 	for attempt := 0; ; attempt++ {
-		id, err := e.store.FindPerson(ctx, who)
+		id, err := e.findPerson(ctx, who)
 		var newcomer *store.PersonRef
-		if errors.Is(err, store.ErrNotFound) && create && who.Key() != (store.Key{}) {
+		if errors.Is(err, store.ErrNotFound) && create && who.ID == uuid.Nil {
 			if id, err = uuid.NewV7(); err != nil {
 				return err
 			}
@@ -530,11 +527,11 @@ func (c *compiled) initialVars(given map[string]any) (map[string]any, error) {
 	for name, v := range given {
 		t, ok := c.vars[name]
 		if !ok {
-			return nil, fmt.Errorf("flow %q: variable %q is not declared", c.flow.ID, name)
+			return nil, &InputError{Field: "vars." + name, Err: fmt.Errorf("flow %q: variable %q is not declared", c.flow.ID, name)}
 		}
 		cv, err := store.Convert(t, v)
 		if err != nil {
-			return nil, fmt.Errorf("flow %q: variable %q: %w", c.flow.ID, name, err)
+			return nil, &InputError{Field: "vars." + name, Err: fmt.Errorf("flow %q: variable %q: %w", c.flow.ID, name, err)}
 		}
 		vars[name] = store.CloneValue(cv)
 	}
@@ -648,6 +645,7 @@ func callElement(f func() (element.Outcome, error)) (out element.Outcome, err er
 
 // apply commits a step's outcome to the participant.
 func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.Run, out element.Outcome, err error) {
+	out, err = r.RedactOutcome(out, err) // no host setting's value is kept
 	p.Seq = r.Seq
 	for _, k := range r.Counters() { // element counters count what happened, failed step or not
 		s.count(c, n.id, k.Key, k.N)
@@ -704,7 +702,7 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 		t := n.next[out.Branch]
 		if t == nil {
 			p.Status = store.Active // leave reads the status it leaves from
-			s.leave(c, p, store.Completed, fmt.Sprintf("branch %q leads nowhere: left the flow", out.Branch))
+			s.leave(c, p, store.Completed, fmt.Sprintf("left the flow after %s (no element after branch %q)", n.id, out.Branch))
 			return
 		}
 		s.moveTo(c, p, t)
@@ -1066,7 +1064,7 @@ func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.Person
 // with a participant of its own, see element.External). key makes the
 // entry happen once however often the step is tried.
 func (e *Engine) enterOther(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
-	return e.withPerson(ctx, who, true, "an entry from another flow", func(o *session) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", func(o *session) error {
 		c, err := o.checkEnter(flowID)
 		if err != nil {
 			return err

@@ -265,7 +265,7 @@ func connected(n *Node) []string {
 }
 
 // reservedNames are the names the expression environment uses.
-var reservedNames = map[string]bool{"person": true, "entry": true, "event": true, "now": true}
+var reservedNames = map[string]bool{"person": true, "entry": true, "event": true, "now": true, "env": true}
 
 func asValidation(err error) error {
 	var ve *ValidationError

@@ -30,57 +30,57 @@ func (s Status) Done() bool { return s == Completed || s == Failed || s == Cance
 
 // Participant is one person in one flow version.
 type Participant struct {
-	ID          uuid.UUID
-	PersonID    uuid.UUID
-	FlowID      string
-	FlowVersion int
-	Status      Status
+	ID          uuid.UUID `json:"id"`
+	PersonID    uuid.UUID `json:"personId"`
+	FlowID      string    `json:"flowId"`
+	FlowVersion int       `json:"flowVersion"`
+	Status      Status    `json:"status"`
 	// Element is the id of the element the participant is at (or left from).
-	Element string
-	Vars    map[string]any
+	Element string         `json:"element"`
+	Vars    map[string]any `json:"vars,omitempty"`
 	// Entry is the event that entered the participant into the flow, if any.
-	Entry *Event
+	Entry *Event `json:"entry,omitempty"`
 	// EnteredBy says in words by which entry point the participant came
 	// in: "the API", "event OrderCompleted", "another flow", "audience",
 	// "date birthDate".
-	EnteredBy string
+	EnteredBy string `json:"enteredBy,omitempty"`
 
-	EnteredAt      time.Time
-	ArrivedAt      time.Time // when it reached Element
-	LastActivityAt time.Time // when an element was last activated
-	ExitedAt       time.Time
-	Reason         string // why it left the flow, in words
+	EnteredAt      time.Time `json:"enteredAt"`
+	ArrivedAt      time.Time `json:"arrivedAt"`      // when it reached Element
+	LastActivityAt time.Time `json:"lastActivityAt"` // when an element was last activated
+	ExitedAt       time.Time `json:"exitedAt,omitzero"`
+	Reason         string    `json:"reason,omitempty"` // why it left the flow, in words
 
 	// Seq counts the steps taken; with ID it makes idempotency keys.
-	Seq  int64
-	Wait *Wait
+	Seq  int64 `json:"seq"`
+	Wait *Wait `json:"wait,omitempty"`
 	// Journal holds the most recent steps, oldest first.
-	Journal []Step
+	Journal []Step `json:"journal,omitempty"`
 	// Goals are the flow's goals the participant converted on.
-	Goals []string
+	Goals []string `json:"goals,omitempty"`
 	// Effect is the step in flight while Status is InFlight, else nil.
-	Effect *Effect
+	Effect *Effect `json:"effect,omitempty"`
 	// Version is the optimistic-concurrency version, set by the Store: a
 	// PutParticipant with a Version other than the stored one fails with
 	// ErrConflict, and a successful one increments it.
-	Version int64
+	Version int64 `json:"version"`
 }
 
 // Wait is what a waiting participant waits for.
 type Wait struct {
 	// Until is when the participant's timer fires; zero for no timer.
-	Until time.Time
+	Until time.Time `json:"until,omitzero"`
 	// Deadline is the element's own time limit; Until may come earlier
 	// when the flow's schedule end or the inactivity limit comes first.
-	Deadline time.Time
+	Deadline time.Time `json:"deadline,omitzero"`
 	// Events are the names of the events that may wake the participant;
 	// profile changes arrive as AttributeChanged events.
-	Events []string
+	Events []string `json:"events,omitempty"`
 	// State is the waiting element's own state.
-	State map[string]any
+	State map[string]any `json:"state,omitempty"`
 	// Parked is set while the flow is paused: the timer stays due but does
 	// not fire until the flow resumes.
-	Parked bool
+	Parked bool `json:"parked,omitempty"`
 }
 
 // Effect is a step in flight: its intent is committed, its call outside
@@ -92,19 +92,19 @@ type Wait struct {
 type Effect struct {
 	// Seq is the step's sequence number: the step's idempotency key is
 	// the participant's ID and Seq, the same on every attempt.
-	Seq int64
+	Seq int64 `json:"seq"`
 	// Attempt counts the attempts; a result is committed only by the
 	// attempt that is still current.
-	Attempt int
+	Attempt int `json:"attempt"`
 	// Started is when the current attempt began.
-	Started time.Time
+	Started time.Time `json:"started"`
 	// Resumed is the wait the step resumes, nil when the participant
 	// arrived at the element; Event is the event that woke it, if any.
-	Resumed *Wait
-	Event   *Event
+	Resumed *Wait  `json:"resumed,omitempty"`
+	Event   *Event `json:"event,omitempty"`
 	// Held are the person's events delivered while the step was in
 	// flight, handed to the participant once its result is committed.
-	Held []*Event
+	Held []*Event `json:"held,omitempty"`
 }
 
 // Step is one journal entry: what a participant did at one element.

@@ -12,40 +12,40 @@ import (
 // Person is one person's profile: standard attributes, typed custom
 // attributes, contact information, tags and channel history.
 type Person struct {
-	ID         uuid.UUID
-	ExternalID string
+	ID         uuid.UUID `json:"id"`
+	ExternalID string    `json:"externalId,omitempty"`
 
 	// Standard attributes.
-	FirstName         string
-	LastName          string
-	Gender            string
-	BirthDate         time.Time // a Date value; zero when unknown
-	City              string
-	Country           string
-	PreferredLanguage string
-	TimeZone          string // IANA name, such as "Europe/Zagreb"
+	FirstName         string    `json:"firstName,omitempty"`
+	LastName          string    `json:"lastName,omitempty"`
+	Gender            string    `json:"gender,omitempty"`
+	BirthDate         time.Time `json:"birthDate,omitzero"` // a Date value; zero when unknown
+	City              string    `json:"city,omitempty"`
+	Country           string    `json:"country,omitempty"`
+	PreferredLanguage string    `json:"preferredLanguage,omitempty"`
+	TimeZone          string    `json:"timeZone,omitempty"` // IANA name, such as "Europe/Zagreb"
 
 	// Attributes holds custom attributes by name, each in the Go form of its
 	// Type (see Convert).
-	Attributes map[string]any
+	Attributes map[string]any `json:"attributes,omitempty"`
 
 	// Phones are MSISDNs in international form, such as "385911234567"
 	// or "+385 91 123 4567", and Emails are email addresses. They are kept
 	// as given; lookups by them are by their normalized forms (see
 	// NormalizePhone, NormalizeEmail), so any spelling finds the person.
-	Phones []string
-	Emails []string
-	Push   []PushRegistration
+	Phones []string           `json:"phones,omitempty"`
+	Emails []string           `json:"emails,omitempty"`
+	Push   []PushRegistration `json:"push,omitempty"`
 
-	Tags []string // sorted, no duplicates
+	Tags []string `json:"tags,omitempty"` // sorted, no duplicates
 	// DoNotContact lists the person's phone numbers and email addresses that
 	// must not be contacted on any channel.
-	DoNotContact []string
+	DoNotContact []string `json:"doNotContact,omitempty"`
 	// LastContacted is when a message was last sent on each channel.
-	LastContacted map[string]time.Time
+	LastContacted map[string]time.Time `json:"lastContacted,omitempty"`
 
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // PushRegistration is one app installation that can receive push messages.

@@ -16,8 +16,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict is returned when a write lost a race: a participant whose
 	// Version is not the stored one, a flow status that is not the expected
-	// one, or a person whose external id, phone or email belongs to another
-	// person.
+	// one, a flow version published under a number that is not the next
+	// (see Store.PublishFlow), or a person whose external id, phone or
+	// email belongs to another person.
 	ErrConflict = errors.New("conflict")
 	// ErrDuplicate is returned by Tx.AddEvent for an event ID the person's
 	// history already holds, and by Tx.PutParticipant for a new participant
@@ -62,7 +63,10 @@ var (
 type Store interface {
 	// PublishFlow stores a new immutable version of a flow, numbering it
 	// one past the latest (1 for a new flow, which starts as FlowDraft),
-	// and returns the version number. v.Version is ignored.
+	// and returns the version number. A v.Version other than 0 is the
+	// number the caller expects the version to get: when the latest is
+	// not v.Version-1 (another caller published meanwhile) nothing is
+	// stored and PublishFlow fails with ErrConflict.
 	PublishFlow(ctx context.Context, v *FlowVersion) (int, error)
 	// FlowVersion returns one published version.
 	FlowVersion(ctx context.Context, flowID string, version int) (*FlowVersion, error)

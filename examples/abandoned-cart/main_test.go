@@ -5,7 +5,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/store/memory"
 	"github.com/stretchr/testify/require"
 )
 
@@ -48,4 +54,54 @@ Cid  completed: never came back
 	has("Tue 14:30  Cid  flow: wait-again -> timeout", "within 1 day")
 	has("Tue 14:30  Cid  flow: lost", "never came back")
 	require.Equal(t, 2, strings.Count(text, "email to "))
+}
+
+// The example's flow with flowtest's kit: a recording Sender on the fake
+// clock, and each shopper's path through the flow.
+func TestAbandonedCartPaths(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(start)
+	sender := flowtest.NewSender(clk)
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Sender: sender})
+	require.NoError(t, err)
+	f, err := flow.Parse([]byte(cartFlow))
+	require.NoError(t, err)
+	_, _, err = eng.Deploy(ctx, f)
+	require.NoError(t, err)
+
+	shop := func(id, who, name, cart string) {
+		t.Helper()
+		require.NoError(t, eng.Deliver(ctx, &store.Event{ID: id, Person: store.PersonRef{ExternalID: who}, Category: store.External,
+			Name: name, Properties: map[string]any{"cartId": cart, "items": 1, "total": 20}}))
+	}
+	for _, who := range []string{"ana", "ben"} {
+		_, err := eng.UpdatePerson(ctx, store.PersonRef{ExternalID: who}, func(p *store.Person) error {
+			p.FirstName, p.Emails = who, []string{who + "@example.com"}
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	shop("a1", "ana", "CartAbandoned", "c-1")
+	shop("b1", "ben", "CartAbandoned", "c-2")
+	_, err = flowtest.Advance(ctx, eng, clk, time.Hour)
+	require.NoError(t, err)
+	shop("a2", "ana", "OrderCompleted", "c-1")
+	_, err = flowtest.Advance(ctx, eng, clk, 2*24*time.Hour)
+	require.NoError(t, err)
+
+	sent := sender.Sent()
+	require.Len(t, sent, 1, "only Ben is reminded")
+	require.Equal(t, "ben@example.com", sent[0].To)
+	require.Equal(t, start.Add(4*time.Hour), sent[0].At, "four hours after he left his cart")
+
+	for who, path := range map[string][]string{
+		"ana": {"wait-order:occurred", "bought"},
+		"ben": {"wait-order:timeout", "remind:sent", "wait-again:timeout", "lost"},
+	} {
+		ps, err := eng.Participations(ctx, store.PersonRef{ExternalID: who})
+		require.NoError(t, err)
+		require.Len(t, ps, 1)
+		flowtest.RequirePath(t, eng, ps[0].ID, path...)
+	}
 }

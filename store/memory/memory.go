@@ -140,6 +140,9 @@ func (s *Store) PublishFlow(ctx context.Context, v *store.FlowVersion) (int, err
 	if cur, ok := s.flows[v.FlowID]; ok {
 		st = *cur
 	}
+	if v.Version != 0 && v.Version != st.Latest+1 {
+		return 0, fmt.Errorf("flow %q: version %d asked for, but the latest is %d: %w", v.FlowID, v.Version, st.Latest, store.ErrConflict)
+	}
 	c := *v
 	c.Version = st.Latest + 1
 	c.Document = slices.Clone(v.Document)

@@ -102,6 +102,7 @@ func (s *Store) Close() {
 // queries holds the store's SQL, with the schema filled in.
 type queries struct {
 	publish, flowVersion, flow, flows, flowsRevision, setStatus       string
+	publishFirst, publishNext                                         string
 	findByID, findByKey                                               string
 	lock, person, personParts                                         string
 	putPerson, deleteKeys, insertKeys                                 string
@@ -120,6 +121,26 @@ func newQueries(q string) queries {
 WITH f AS (
 	INSERT INTO {{s}}.flows AS f (id, status, latest, updated_at, updated_ns) VALUES ($1, 'draft', 1, $2, $4)
 	ON CONFLICT (id) DO UPDATE SET latest = f.latest + 1, updated_at = excluded.updated_at, updated_ns = excluded.updated_ns, revision = f.revision + 1
+	RETURNING latest
+)
+INSERT INTO {{s}}.flow_versions (flow_id, version, document, published_at, published_ns)
+SELECT $1, latest, $3, $2, $4 FROM f
+RETURNING version`),
+		// A publish of an expected version: the first one inserts the
+		// flow, a later one moves it on from the version before only.
+		publishFirst: r.Replace(`
+WITH f AS (
+	INSERT INTO {{s}}.flows (id, status, latest, updated_at, updated_ns) VALUES ($1, 'draft', 1, $2, $4)
+	ON CONFLICT (id) DO NOTHING
+	RETURNING latest
+)
+INSERT INTO {{s}}.flow_versions (flow_id, version, document, published_at, published_ns)
+SELECT $1, latest, $3, $2, $4 FROM f
+RETURNING version`),
+		publishNext: r.Replace(`
+WITH f AS (
+	UPDATE {{s}}.flows SET latest = latest + 1, updated_at = $2, updated_ns = $4, revision = revision + 1
+	WHERE id = $1 AND latest = $5 - 1
 	RETURNING latest
 )
 INSERT INTO {{s}}.flow_versions (flow_id, version, document, published_at, published_ns)
@@ -234,7 +255,19 @@ func (s *Store) PublishFlow(ctx context.Context, v *store.FlowVersion) (int, err
 	}
 	var version int
 	at, ns := splitTime(v.PublishedAt)
-	if err := s.pool.QueryRow(ctx, s.sql.publish, v.FlowID, at, v.Document, ns).Scan(&version); err != nil {
+	var err error
+	switch {
+	case v.Version == 0:
+		err = s.pool.QueryRow(ctx, s.sql.publish, v.FlowID, at, v.Document, ns).Scan(&version)
+	case v.Version == 1:
+		err = s.pool.QueryRow(ctx, s.sql.publishFirst, v.FlowID, at, v.Document, ns).Scan(&version)
+	default:
+		err = s.pool.QueryRow(ctx, s.sql.publishNext, v.FlowID, at, v.Document, ns, v.Version).Scan(&version)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("postgres: publish flow %q as version %d: another version was published: %w", v.FlowID, v.Version, store.ErrConflict)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("postgres: publish flow %q: %w", v.FlowID, err)
 	}
 	return version, nil

@@ -41,6 +41,7 @@ func RunEngine(t *testing.T, b Backend) {
 	}{
 		{"Journey", testEngineJourney},
 		{"TwoProcessesTick", testEngineTwoProcessesTick},
+		{"DeployAtStartUp", testEngineDeployAtStartUp},
 		{"InFlight", testEngineInFlight},
 		{"DiesMidEffect", testEngineDiesMidEffect},
 		{"LeaseTakenOver", testEngineLeaseTakenOver},
@@ -191,6 +192,62 @@ func testEngineTwoProcessesTick(t *testing.T, b Backend) {
 	require.NoError(t, err)
 	require.Equal(t, int64(people), stats["calc"].Entered, "each participant left the pause once")
 	require.Equal(t, int64(people), stats["done"].Entered)
+}
+
+// Eight goroutines over two processes deploy the same flow at start-up,
+// twice over: it is published and activated once, and a changed flow
+// deployed the same way is published once more.
+func testEngineDeployAtStartUp(t *testing.T, b Backend) {
+	if b.Processes == nil {
+		t.Skip("the backend declares no Processes: the store cannot be shared by several processes")
+	}
+	ctx := t.Context()
+	clk := clock.NewFake(engineStart)
+	var engines []*flow.Engine
+	for _, s := range b.Processes(t, 2) {
+		engines = append(engines, newEngine(t, s, clk, flow.Config{}))
+	}
+	deployAll := func(f func() *flow.Flow) (versions []int, published int) {
+		versions = make([]int, 8)
+		var n atomic.Int32
+		var wg sync.WaitGroup
+		for i := range versions {
+			wg.Go(func() {
+				v, changed, err := engines[i%2].Deploy(ctx, f())
+				require.NoError(t, err)
+				versions[i] = v
+				if changed {
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		return versions, int(n.Load())
+	}
+	for round := range 2 {
+		versions, published := deployAll(welcome)
+		require.Equal(t, []int{1, 1, 1, 1, 1, 1, 1, 1}, versions, "round %d", round)
+		want := 1
+		if round > 0 {
+			want = 0
+		}
+		require.Equal(t, want, published, "round %d: publishes", round)
+	}
+	changed := func() *flow.Flow {
+		f := welcome()
+		f.Elements[0].Element = &element.AddTag{Tag: "changed"}
+		return f
+	}
+	versions, published := deployAll(changed)
+	require.Equal(t, []int{2, 2, 2, 2, 2, 2, 2, 2}, versions)
+	require.Equal(t, 1, published)
+	info, err := engines[1].Flow(ctx, "welcome")
+	require.NoError(t, err)
+	require.Equal(t, store.FlowActive, info.Status)
+	require.Equal(t, 2, info.Flow.Version)
+	vs, err := engines[0].Versions(ctx, "welcome")
+	require.NoError(t, err)
+	require.Len(t, vs, 2)
 }
 
 // api is an HTTP endpoint that records each call's idempotency key and can

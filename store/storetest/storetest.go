@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,6 +184,8 @@ var errRollback = errors.New("storetest: roll back")
 
 var flowTests = []test{
 	{"PublishNumbersVersions", testPublishNumbersVersions},
+	{"PublishExpectedVersion", testPublishExpectedVersion},
+	{"PublishExpectedVersionRace", testPublishExpectedVersionRace},
 	{"FlowVersion", testFlowVersion},
 	{"FlowVersionIsCopied", testFlowVersionIsCopied},
 	{"FlowStatesAreCopies", testFlowStatesAreCopies},
@@ -197,7 +200,6 @@ func testPublishNumbersVersions(t *testing.T, s store.Store) {
 	for want := 1; want <= 3; want++ {
 		v, err := s.PublishFlow(ctx, &store.FlowVersion{
 			FlowID:      id,
-			Version:     42, // ignored
 			Document:    doc(id),
 			PublishedAt: base.Add(time.Duration(want) * time.Hour),
 		})
@@ -210,6 +212,75 @@ func testPublishNumbersVersions(t *testing.T, s store.Store) {
 		require.Equal(t, want, st.Latest)
 	}
 	require.Equal(t, 1, publish(t, s, uniq(t, "flow")), "versions are numbered per flow")
+}
+
+// A publish that names the version it expects stores it only when that
+// is the next one.
+func testPublishExpectedVersion(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	id := uniq(t, "flow")
+	for _, v := range []int{2, -1} {
+		_, err := s.PublishFlow(ctx, &store.FlowVersion{FlowID: id, Version: v, Document: doc(id), PublishedAt: base})
+		require.ErrorIs(t, err, store.ErrConflict, "version %d of a new flow", v)
+		_, err = s.Flow(ctx, id)
+		require.ErrorIs(t, err, store.ErrNotFound, "a refused first version creates no flow")
+	}
+	for want := 1; want <= 2; want++ {
+		v, err := s.PublishFlow(ctx, &store.FlowVersion{FlowID: id, Version: want, Document: doc(id), PublishedAt: base.Add(time.Duration(want) * time.Hour)})
+		require.NoError(t, err)
+		require.Equal(t, want, v)
+	}
+	rev, err := s.FlowsRevision(ctx)
+	require.NoError(t, err)
+	for _, v := range []int{1, 2, 4} {
+		_, err := s.PublishFlow(ctx, &store.FlowVersion{FlowID: id, Version: v, Document: []byte(`{"refused":true}`), PublishedAt: base.Add(5 * time.Hour)})
+		require.ErrorIs(t, err, store.ErrConflict, "version %d after 2", v)
+	}
+	st, err := s.Flow(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Latest, "refused publishes store nothing")
+	requireTime(t, base.Add(2*time.Hour), st.UpdatedAt)
+	_, err = s.FlowVersion(ctx, id, 3)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	after, err := s.FlowsRevision(ctx)
+	require.NoError(t, err)
+	require.Equal(t, rev, after, "a refused publish changes no flow")
+	v, err := s.PublishFlow(ctx, &store.FlowVersion{FlowID: id, Document: doc(id), PublishedAt: base.Add(6 * time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 3, v, "a publish without an expected version still numbers on")
+}
+
+// Callers racing to publish the same next version: one wins, the others
+// get ErrConflict.
+func testPublishExpectedVersionRace(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, expect := range []int{1, 2} {
+		id := uniq(t, "flow")
+		if expect == 2 {
+			publish(t, s, id)
+		}
+		var wg sync.WaitGroup
+		var won, lost atomic.Int32
+		for range 8 {
+			wg.Go(func() {
+				_, err := s.PublishFlow(ctx, &store.FlowVersion{FlowID: id, Version: expect, Document: doc(id), PublishedAt: base})
+				switch {
+				case err == nil:
+					won.Add(1)
+				case errors.Is(err, store.ErrConflict):
+					lost.Add(1)
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, int32(1), won.Load(), "version %d", expect)
+		require.Equal(t, int32(7), lost.Load(), "version %d", expect)
+		st, err := s.Flow(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, expect, st.Latest)
+	}
 }
 
 func testFlowVersion(t *testing.T, s store.Store) {
