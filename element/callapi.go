@@ -24,10 +24,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("callApi", func() Element { return &CallAPI{} })
-}
-
 // The branches of Call API.
 const (
 	// Branch2xx is taken on a 2XX response, after the response values

@@ -11,10 +11,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("sendMessage", func() Element { return &SendMessage{} })
-}
-
 // The branches of Send Message.
 const (
 	// BranchBlocked is taken when the person is on the Do Not Contact

@@ -14,10 +14,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("waitForChange", func() Element { return &WaitForChange{} })
-}
-
 // The WaitForChange branches.
 const (
 	BranchChanged    = "changed"

@@ -8,10 +8,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("waitForDate", func() Element { return &WaitForDate{} })
-}
-
 // The WaitForDate options: when, relative to the date in the attribute, the
 // participant goes on.
 const (

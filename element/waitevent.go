@@ -12,10 +12,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("waitForEvent", func() Element { return &WaitForEvent{} })
-}
-
 // predefinedEvents lists the event names of the categories whose events
 // flowkit and its channels define; external events are named by the host.
 var predefinedEvents = map[store.Category][]string{

@@ -31,6 +31,12 @@ type Config struct {
 	// Computed registers computed person attributes that segments may use:
 	// an expr formula or a Go function each. Defaults to none.
 	Computed map[string]segment.Computed
+	// Elements are the element kinds this engine's flows may use, custom
+	// kinds included: Publish, Validate and the versions the engine reads
+	// back from the Store make their elements from it. It must not lose
+	// kinds while the engine runs. Defaults to element.NewRegistry(): the
+	// built-in kinds.
+	Elements *element.Registry
 	// Sender sends messages. Defaults to none: sending elements fail.
 	Sender element.Sender
 	// HTTP performs Call API requests. Each request carries its own
@@ -164,6 +170,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
+	}
+	if cfg.Elements == nil {
+		cfg.Elements = element.NewRegistry()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -357,7 +366,7 @@ func (e *Engine) compiled(ctx context.Context, id string, version int) (*compile
 	if err != nil {
 		return nil, err
 	}
-	f, err := Parse(fv.Document)
+	f, err := ParseWith(fv.Document, e.cfg.Elements)
 	if err != nil {
 		return nil, fmt.Errorf("flow %q version %d: %w", id, version, err)
 	}
