@@ -72,6 +72,10 @@ type CallAPIOptions struct {
 	// default). A host that brings its own HTTPDoer guards its dials
 	// itself. Defaults to false.
 	BlockPrivateAddresses bool
+	// Pacer spaces out the calls of elements with a sending speed. The
+	// engine defaults it to NewPacer(), which keeps its budgets in its
+	// process.
+	Pacer Pacer
 }
 
 func (o CallAPIOptions) withDefaults() CallAPIOptions {
@@ -514,7 +518,7 @@ func (c *CallAPI) attempt(ctx context.Context, r *Run, slot time.Time) (Outcome,
 	// the late participants' calls together at the endpoint, so it books
 	// a new one from now.
 	if c.Speed != nil && (slot.IsZero() || r.Now.Before(slot) || r.Now.Sub(slot) > c.Speed.period()/time.Duration(c.Speed.Count)) {
-		p := r.Services.Pacer
+		p := r.Services.Options.CallAPI.Pacer
 		if p == nil {
 			return Outcome{}, errors.New("the engine lends no Pacer, which a sending speed needs")
 		}
@@ -536,7 +540,7 @@ func (c *CallAPI) attempt(ctx context.Context, r *Run, slot time.Time) (Outcome,
 	if c.Speed != nil {
 		// The slot has come: the call itself must also keep its distance
 		// from the last one made, which a late step may be close to.
-		if ok, retry := r.Services.Pacer.Claim(r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now); !ok {
+		if ok, retry := r.Services.Options.CallAPI.Pacer.Claim(r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now); !ok {
 			return Hold(Wait{Until: retry, State: map[string]any{"slot": retry.UTC().Format(time.RFC3339Nano)}},
 				fmt.Sprintf("sending speed %s: the last call was made less than a slot ago; waits until %s", c.Speed, retry.UTC().Format(time.RFC3339Nano))), nil
 		}
@@ -549,7 +553,7 @@ func (c *CallAPI) call(ctx context.Context, r *Run) (Outcome, error) {
 	var opts CallAPIOptions
 	var doer HTTPDoer
 	if r.Services != nil {
-		opts, doer = r.Services.CallAPI, r.Services.HTTP
+		opts, doer = r.Services.Options.CallAPI, r.Services.HTTP
 	}
 	opts = opts.withDefaults()
 	if doer == nil {

@@ -10,7 +10,7 @@ import (
 
 // Pacer spaces out the actions of an element across all its participants,
 // for elements with a sending speed (Call API). The engine lends one to
-// every step in Services.Pacer; NewPacer is the in-process default.
+// every step in CallAPIOptions.Pacer; NewPacer is the in-process default.
 // Implementations are safe for concurrent use.
 type Pacer interface {
 	// Reserve books the earliest slot at or after now for key, under a

@@ -211,14 +211,14 @@ func (s *SendMessage) attempt(ctx context.Context, r *Run) (Outcome, error) {
 	if sv == nil {
 		sv = &Services{}
 	}
-	if q := sv.QuietHours; q.enabled() && !s.IgnoreQuietHours {
+	if q := sv.Options.SendMessage.QuietHours; q.enabled() && !s.IgnoreQuietHours {
 		loc := r.TimeZone(true)
 		w := TimeWindow{Start: q.Start, End: q.End}
 		if quiet, ends := w.At(r.Now, loc); quiet {
 			return Hold(Wait{Until: ends}, fmt.Sprintf("quiet hours %s-%s (%s): waits until %s", q.Start, q.End, loc, ends.In(loc).Format("Mon 2006-01-02 15:04 MST"))), nil
 		}
 	}
-	if f := sv.FrequencyCap; f.enabled() && !s.IgnoreFrequencyCap {
+	if f := sv.Options.SendMessage.FrequencyCap; f.enabled() && !s.IgnoreFrequencyCap {
 		n, err := sentWithin(r, f.Within)
 		if err != nil {
 			return Outcome{}, err

@@ -41,21 +41,15 @@ type Config struct {
 	Sender element.Sender
 	// HTTP performs Call API requests. Each request carries its own
 	// timeout (CallAPI.Timeout). Defaults to element.NewHTTPClient, which
-	// guards its dials when CallAPI.BlockPrivateAddresses is set.
+	// guards its dials when ElementOptions.CallAPI.BlockPrivateAddresses
+	// is set.
 	HTTP element.HTTPDoer
-	// CallAPI sets Call API's default timeout (10s), response size limit
-	// (1 MiB) and address guard (off). Defaults to those.
-	CallAPI element.CallAPIOptions
-	// Pacer spaces out the calls of Call API elements with a sending
-	// speed. Defaults to element.NewPacer(), which keeps its budgets in
-	// this process.
-	Pacer element.Pacer
-	// FrequencyCap limits how many messages Send Message sends one person
-	// across all flows. Defaults to no cap.
-	FrequencyCap element.FrequencyCap
-	// QuietHours are the hours, in each person's time zone, when Send
-	// Message waits instead of sending. Defaults to none.
-	QuietHours element.QuietHours
+	// ElementOptions are the settings of the built-in kinds for every
+	// flow: Call API's default timeout (10s), response size limit
+	// (1 MiB), address guard (off) and pacer (element.NewPacer(), which
+	// keeps its budgets in this process); Send Message's frequency cap
+	// (none) and quiet hours (none). Defaults to those.
+	ElementOptions element.Options
 	// Conversations starts conversations with agents. Defaults to none.
 	Conversations element.Conversations
 	// Settings looks up the host settings that flow documents read with
@@ -178,25 +172,25 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = element.NewHTTPClient(element.HTTPClientOptions{BlockPrivateAddresses: cfg.CallAPI.BlockPrivateAddresses})
+		cfg.HTTP = element.NewHTTPClient(element.HTTPClientOptions{BlockPrivateAddresses: cfg.ElementOptions.CallAPI.BlockPrivateAddresses})
 	}
-	if cfg.Pacer == nil {
-		cfg.Pacer = element.NewPacer()
+	if cfg.ElementOptions.CallAPI.Pacer == nil {
+		cfg.ElementOptions.CallAPI.Pacer = element.NewPacer()
 	}
 	switch {
 	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0, cfg.TimerLease < 0,
-		cfg.CallAPI.Timeout < 0, cfg.CallAPI.MaxResponseBytes < 0, cfg.EffectLease < 0, cfg.EffectConcurrency < 0,
+		cfg.ElementOptions.CallAPI.Timeout < 0, cfg.ElementOptions.CallAPI.MaxResponseBytes < 0, cfg.EffectLease < 0, cfg.EffectConcurrency < 0,
 		cfg.AudiencePage < 0, cfg.AudiencePagesPerTick < 0, cfg.HistoryRetention < 0:
 		return nil, errors.New("flow: Config limits must not be negative")
 	}
 	if err := checkRetention(cfg); err != nil {
 		return nil, err
 	}
-	if err := cfg.FrequencyCap.Validate(); err != nil {
-		return nil, fmt.Errorf("flow: Config.FrequencyCap: %w", err)
+	if err := cfg.ElementOptions.SendMessage.FrequencyCap.Validate(); err != nil {
+		return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.FrequencyCap: %w", err)
 	}
-	if err := cfg.QuietHours.Validate(); err != nil {
-		return nil, fmt.Errorf("flow: Config.QuietHours: %w", err)
+	if err := cfg.ElementOptions.SendMessage.QuietHours.Validate(); err != nil {
+		return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.QuietHours: %w", err)
 	}
 	if cfg.MaxSteps == 0 {
 		cfg.MaxSteps = 1000
@@ -242,10 +236,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		Sender:        cfg.Sender,
 		HTTP:          cfg.HTTP,
 		Conversations: cfg.Conversations,
-		Pacer:         cfg.Pacer,
-		CallAPI:       cfg.CallAPI,
-		FrequencyCap:  cfg.FrequencyCap,
-		QuietHours:    cfg.QuietHours,
+		Options:       cfg.ElementOptions,
 		Settings:      cfg.Settings,
 		Variants:      cfg.Variants,
 	}

@@ -376,9 +376,9 @@ func TestFrequencyCapAndQuietHours(t *testing.T) {
 	zg, _ := time.LoadLocation("Europe/Zagreb")
 	clk := clock.NewFake(time.Date(2026, 5, 4, 20, 0, 0, 0, zg))
 	sender := &integSender{clk: clk}
-	eng := integEngine(t, clk, flow.Config{Sender: sender,
+	eng := integEngine(t, clk, flow.Config{Sender: sender, ElementOptions: element.Options{SendMessage: element.SendMessageOptions{
 		FrequencyCap: element.FrequencyCap{Messages: 2, Within: 24 * time.Hour},
-		QuietHours:   element.QuietHours{Start: element.At(21, 0), End: element.At(8, 0)}})
+		QuietHours:   element.QuietHours{Start: element.At(21, 0), End: element.At(8, 0)}}}})
 	for _, id := range []string{"a", "b", "c", "otp"} {
 		f := flow.New(id, "").In("Europe/Zagreb").Add("send", &element.SendMessage{Channel: "sms", Body: id, IgnoreFrequencyCap: id == "otp", IgnoreQuietHours: id == "otp"},
 			flow.Next{"sent": "", "capped": "", "blocked": ""})
@@ -571,10 +571,10 @@ func TestIntegrationConfig(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	for _, cfg := range []flow.Config{
-		{FrequencyCap: element.FrequencyCap{Messages: 3}},
-		{QuietHours: element.QuietHours{Start: element.At(22, 0)}},
-		{CallAPI: element.CallAPIOptions{Timeout: -time.Second}},
-		{CallAPI: element.CallAPIOptions{MaxResponseBytes: -1}},
+		{ElementOptions: element.Options{SendMessage: element.SendMessageOptions{FrequencyCap: element.FrequencyCap{Messages: 3}}}},
+		{ElementOptions: element.Options{SendMessage: element.SendMessageOptions{QuietHours: element.QuietHours{Start: element.At(22, 0)}}}},
+		{ElementOptions: element.Options{CallAPI: element.CallAPIOptions{Timeout: -time.Second}}},
+		{ElementOptions: element.Options{CallAPI: element.CallAPIOptions{MaxResponseBytes: -1}}},
 	} {
 		cfg.Store = memory.New()
 		_, err := flow.NewEngine(cfg)
@@ -586,7 +586,7 @@ func TestIntegrationConfig(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	eng := integEngine(t, clk, flow.Config{CallAPI: element.CallAPIOptions{BlockPrivateAddresses: true}})
+	eng := integEngine(t, clk, flow.Config{ElementOptions: element.Options{CallAPI: element.CallAPIOptions{BlockPrivateAddresses: true}}})
 	f := flow.New("guarded", "").Add("call", &element.CallAPI{URL: srv.URL}, nil)
 	integPublish(t, eng, f)
 	id, err := eng.Enter(ctx, "guarded", store.PersonRef{ExternalID: "ann"}, nil)
