@@ -177,11 +177,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.ElementOptions.CallAPI.Pacer == nil {
 		cfg.ElementOptions.CallAPI.Pacer = element.NewPacer()
 	}
-	switch {
-	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0, cfg.TimerLease < 0,
-		cfg.ElementOptions.CallAPI.Timeout < 0, cfg.ElementOptions.CallAPI.MaxResponseBytes < 0, cfg.EffectLease < 0, cfg.EffectConcurrency < 0,
-		cfg.AudiencePage < 0, cfg.AudiencePagesPerTick < 0, cfg.HistoryRetention < 0:
-		return nil, errors.New("flow: Config limits must not be negative")
+	if err := checkLimits(cfg); err != nil {
+		return nil, err
 	}
 	if err := checkRetention(cfg); err != nil {
 		return nil, err
@@ -241,6 +238,35 @@ func NewEngine(cfg Config) (*Engine, error) {
 		Variants:      cfg.Variants,
 	}
 	return e, nil
+}
+
+// checkLimits returns an error for each negative limit of cfg, naming
+// its field.
+func checkLimits(cfg Config) error {
+	var errs []error
+	for _, l := range []struct {
+		field string
+		value int64
+		shown any
+	}{
+		{"MaxSteps", int64(cfg.MaxSteps), cfg.MaxSteps},
+		{"JournalLimit", int64(cfg.JournalLimit), cfg.JournalLimit},
+		{"InactivityLimit", int64(cfg.InactivityLimit), cfg.InactivityLimit},
+		{"TimerLease", int64(cfg.TimerLease), cfg.TimerLease},
+		{"TickBatch", int64(cfg.TickBatch), cfg.TickBatch},
+		{"EffectLease", int64(cfg.EffectLease), cfg.EffectLease},
+		{"EffectConcurrency", int64(cfg.EffectConcurrency), cfg.EffectConcurrency},
+		{"AudiencePage", int64(cfg.AudiencePage), cfg.AudiencePage},
+		{"AudiencePagesPerTick", int64(cfg.AudiencePagesPerTick), cfg.AudiencePagesPerTick},
+		{"HistoryRetention", int64(cfg.HistoryRetention), cfg.HistoryRetention},
+		{"ElementOptions.CallAPI.Timeout", int64(cfg.ElementOptions.CallAPI.Timeout), cfg.ElementOptions.CallAPI.Timeout},
+		{"ElementOptions.CallAPI.MaxResponseBytes", cfg.ElementOptions.CallAPI.MaxResponseBytes, cfg.ElementOptions.CallAPI.MaxResponseBytes},
+	} {
+		if l.value < 0 {
+			errs = append(errs, fmt.Errorf("flow: Config.%s is %v: must not be negative", l.field, l.shown))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Now returns the engine's clock reading, without a monotonic reading:
@@ -446,16 +472,28 @@ func (e *Engine) Cancel(ctx context.Context, flowID string) error {
 	})
 }
 
+// A call that loses a race with another lifecycle call (the store's
+// status changed between reading and setting it) looks again: it goes on
+// from the status found if that allows the move, and otherwise returns
+// ErrBadTransition naming it, as it would have had it come second.
 func (e *Engine) transition(ctx context.Context, flowID string, to store.FlowStatus, from ...store.FlowStatus) error {
-	st, err := e.store.Flow(ctx, flowID)
-	if err != nil {
-		return err
+	const rounds = 5
+	for round := 1; ; round++ {
+		st, err := e.store.Flow(ctx, flowID)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(from, st.Status) {
+			return fmt.Errorf("flow %q is %s, cannot become %s: %w", flowID, st.Status, to, ErrBadTransition)
+		}
+		err = e.store.SetFlowStatus(ctx, flowID, st.Status, to, e.Now())
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		if round == rounds {
+			return fmt.Errorf("flow %q kept changing status while becoming %s: %w", flowID, to, ErrBadTransition)
+		}
 	}
-	if !slices.Contains(from, st.Status) {
-		return fmt.Errorf("flow %q is %s, cannot become %s: %w", flowID, st.Status, to, ErrBadTransition)
-	}
-
-	return e.store.SetFlowStatus(ctx, flowID, st.Status, to, e.Now())
 }
 
 // unpark re-arms the timers parked while the flow was paused.
