@@ -182,8 +182,8 @@ func (s *Speed) String() string { return fmt.Sprintf("%d per %s", s.Count, s.Per
 // TimeWindow is a daily time window: from Start to End in a time zone.
 // When End is before Start the window spans midnight (22:00 to 06:00).
 type TimeWindow struct {
-	Start Clock `json:"start"`
-	End   Clock `json:"end"`
+	Start TimeOfDay `json:"start"`
+	End   TimeOfDay `json:"end"`
 	// TimeZone is an IANA name. Defaults to the flow's time zone.
 	TimeZone string `json:"timeZone,omitempty"`
 
@@ -192,7 +192,7 @@ type TimeWindow struct {
 
 // Validate checks the window; field names it in errors.
 func (w *TimeWindow) Validate(field string) error {
-	for name, c := range map[string]Clock{"start": w.Start, "end": w.End} {
+	for name, c := range map[string]TimeOfDay{"start": w.Start, "end": w.End} {
 		if c.IsZero() {
 			return Errorf(field+"."+name, "time of day is missing")
 		}

@@ -67,8 +67,8 @@ func (f FrequencyCap) enabled() bool { return f.Messages > 0 && f.Within > 0 }
 // message due then waits until they end. When End is before Start they
 // span midnight (21:00 to 08:00). The zero value has none.
 type QuietHours struct {
-	Start Clock
-	End   Clock
+	Start TimeOfDay
+	End   TimeOfDay
 }
 
 // Validate checks that both times are set and differ, or neither is set.
