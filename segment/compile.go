@@ -723,6 +723,16 @@ func placeholderName(s string) (string, bool) {
 	return strings.TrimSpace(inner), true
 }
 
+// entryProperty returns the property an "entry." placeholder names:
+// "entry.properties.x", as templates write it, or the short "entry.x".
+func entryProperty(name string) string {
+	name = strings.TrimPrefix(name, "entry.")
+	if rest, ok := strings.CutPrefix(name, "properties."); ok {
+		return rest
+	}
+	return name
+}
+
 // placeholderType returns the declared type of a placeholder, and false when
 // it is known only at evaluation.
 func (cp *compiler) placeholderType(name string) (store.Type, bool, error) {
@@ -733,8 +743,8 @@ func (cp *compiler) placeholderType(name string) (store.Type, bool, error) {
 		t, _, err := cp.lookup(strings.TrimPrefix(name, "person."))
 		return t, err == nil, err
 	case strings.HasPrefix(name, "entry."):
-		if name == "entry." {
-			return "", false, errors.New("placeholder {{entry.}} names no property")
+		if entryProperty(name) == "" {
+			return "", false, fmt.Errorf("placeholder {{%s}} names no property", name)
 		}
 		return "", false, nil
 	}
@@ -779,7 +789,7 @@ func (cp *compiler) operand(value any, t store.Type) (operand, error) {
 				ph.scope, ph.name = scopePerson, strings.TrimPrefix(name, "person.")
 				_, ph.get, _ = cp.lookup(ph.name)
 			case strings.HasPrefix(name, "entry."):
-				ph.scope, ph.name = scopeEntry, strings.TrimPrefix(name, "entry.")
+				ph.scope, ph.name = scopeEntry, entryProperty(name)
 			}
 			return operand{ph: ph}, nil
 		}
