@@ -880,28 +880,14 @@ func (cp *compiler) lookup(name string) (store.Type, getter, error) {
 }
 
 func standardGetter(name string) getter {
-	switch name {
-	case store.AttrExternalID:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.ExternalID), nil }
-	case store.AttrFirstName:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.FirstName), nil }
-	case store.AttrLastName:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.LastName), nil }
-	case store.AttrGender:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.Gender), nil }
-	case store.AttrBirthDate:
-		return func(p *store.Person, _ time.Time) (val, error) { return dateVal(p.BirthDate), nil }
-	case store.AttrCity:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.City), nil }
-	case store.AttrCountry:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.Country), nil }
-	case store.AttrPreferredLanguage:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.PreferredLanguage), nil }
-	case store.AttrTimeZone:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.TimeZone), nil }
+	if field, ok := store.StandardText(name); ok {
+		return func(p *store.Person, _ time.Time) (val, error) { return textVal(*field(p)), nil }
 	}
-	// A standard attribute this package does not know yet: read it through
-	// Person.Get (which may allocate).
+	if name == store.AttrBirthDate {
+		return func(p *store.Person, _ time.Time) (val, error) { return dateVal(p.BirthDate), nil }
+	}
+	// A standard attribute of another type: read it through Person.Get
+	// (which may allocate).
 	t := store.StandardAttributes[name]
 	k := kindOf(t)
 	return func(p *store.Person, _ time.Time) (val, error) {
