@@ -469,13 +469,8 @@ func (e *Engine) unpark(ctx context.Context, flowID string) error {
 	})
 }
 
-// setParked parks or unparks p's timer in a copy of its wait: a wait read
-// in a transaction is replaced, never changed (see store.Tx.Participants).
-func setParked(p *store.Participant, parked bool) {
-	w := *p.Wait
-	w.Parked = parked
-	p.Wait = &w
-}
+// setParked parks or unparks p's timer.
+func setParked(p *store.Participant, parked bool) { p.Wait.Parked = parked }
 
 // eachParticipant runs fn for every participant of the flow still in it,
 // each in its own person's transaction.
@@ -873,26 +868,14 @@ func (e *Engine) Participant(ctx context.Context, id uuid.UUID) (*store.Particip
 	if err != nil {
 		return nil, err
 	}
-	return own(p), nil
+	return p, nil
 }
 
 // Participants returns a flow's participants, in id order. The host owns
 // the copies.
 func (e *Engine) Participants(ctx context.Context, q store.ParticipantQuery) ([]*store.Participant, error) {
 	ps, err := e.store.Participants(ctx, &q)
-	for _, p := range ps {
-		own(p)
-	}
 	return ps, err
-}
-
-// own unshares the parts of a participant copy that copies share inside
-// the engine (Wait.Events), so a host changing it changes nothing else.
-func own(p *store.Participant) *store.Participant {
-	if p.Wait != nil {
-		p.Wait.Events = slices.Clone(p.Wait.Events)
-	}
-	return p
 }
 
 // ElementStats are one element's statistics, over all versions of its

@@ -767,26 +767,14 @@ func (s *session) leave(c *compiled, p *store.Participant, status store.Status, 
 }
 
 // journal appends a step to the participant's journal, dropping the
-// oldest past Config.JournalLimit. The journal read from the store may be
-// the stored one (see store.Tx.Participants): the first step of a session
-// writes into a new array, and later ones into that.
+// oldest past Config.JournalLimit. The journal is the session's own copy
+// (the store copies what it returns and what it is given), so it is
+// changed in place.
 func (s *session) journal(p *store.Participant, elementID, branch, reason string) {
-	m := s.marksOf(p)
-	j := p.Journal
-	limit := s.e.cfg.JournalLimit
-	switch {
-	case len(j) >= limit && m.ownJournal:
-		j = j[:copy(j, j[len(j)-limit+1:])]
-	case len(j) >= limit:
-		j = append(make([]store.Step, 0, limit), j[len(j)-limit+1:]...)
-	case !m.ownJournal && len(j) > 0:
-		// Room for one more step: a step that journals is most often
-		// followed by a wait or an exit that does too. Later steps grow
-		// the array as append does.
-		j = append(make([]store.Step, 0, len(j)+2), j...)
+	if limit := s.e.cfg.JournalLimit; len(p.Journal) >= limit {
+		p.Journal = p.Journal[:copy(p.Journal, p.Journal[len(p.Journal)-limit+1:])]
 	}
-	m.ownJournal = true
-	p.Journal = append(j, store.Step{Seq: p.Seq, At: s.now, Element: elementID, Branch: branch, Reason: reason})
+	p.Journal = append(p.Journal, store.Step{Seq: p.Seq, At: s.now, Element: elementID, Branch: branch, Reason: reason})
 }
 
 func (s *session) count(c *compiled, elementID, key string, delta ...int64) {
@@ -978,10 +966,6 @@ func (s *session) flush() error {
 		}
 	}
 	for _, p := range s.changed {
-		if cap(p.Journal) > len(p.Journal) {
-			// Spare room left by journal: store only what is used.
-			p.Journal = slices.Clone(p.Journal)
-		}
 		if err := s.tx.PutParticipant(p); err != nil {
 			return err
 		}
@@ -1001,8 +985,6 @@ type participantMarks struct {
 	steps    int
 	arrivedQ int
 	arrived  bool
-	// ownJournal is set once p.Journal is an array of this session's.
-	ownJournal bool
 	// enteredQ is one past the queue index of the participant's
 	// EnteredFlow event when it entered in this session: events queued
 	// before do not apply its exit rules and goals. 0 for a participant
