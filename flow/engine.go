@@ -507,23 +507,26 @@ func (e *Engine) eachParticipant(ctx context.Context, flowID string, fn func(*se
 // phone or email. It returns the participant's id. A refusal by the
 // flow's rules is ErrFlowNotActive, ErrAlreadyInFlow (naming the re-entry
 // rule) or ErrNoEntryPoint.
-func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, opts ...EnterOption) (uuid.UUID, error) {
-	var o enterOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, opts ...CallOption) (uuid.UUID, error) {
+	o := options(opts)
 	var id uuid.UUID
-	err := e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry", func(s *session) error {
+	err := e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry", o.report, func(s *session) error {
 		c, err := s.checkEnter(flowID)
-		if err != nil {
-			return err
+		if err == nil && !c.allows(EntryAPI) {
+			err = fmt.Errorf("flow %q declares no api entry: %w", flowID, ErrNoEntryPoint)
 		}
-		if !c.allows(EntryAPI) {
-			return fmt.Errorf("flow %q declares no api entry: %w", flowID, ErrNoEntryPoint)
+		if err != nil {
+			if refused(err) {
+				s.refuse(flowID, err)
+			}
+			return err
 		}
 		p, err := s.enter(flowID, vars, nil, o.key, "the API")
 		if p != nil {
 			id = p.ID
+		}
+		if refused(err) {
+			s.refuse(flowID, err)
 		}
 		return err
 	})
@@ -534,22 +537,14 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 	return id, err
 }
 
-// EnterOption changes how Enter enters.
-type EnterOption func(*enterOptions)
-
-type enterOptions struct{ key string }
-
-// WithKey makes an entry idempotent: entering again with the same key (a
-// retry after an unclear error, say) returns the participant the first
-// entry made, and enters no one. Keys are per flow.
-func WithKey(key string) EnterOption { return func(o *enterOptions) { o.key = "api:" + key } }
 
 // Deliver records an event in its person's history and hands it to the
 // person's participants waiting for it, and to the flows it triggers. A
 // redelivered event (an id the person's history holds) changes nothing.
 // An event for an unknown external id, phone or email creates the person.
 // Time defaults to the clock's now.
-func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
+func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOption) error {
+	o := options(opts)
 	if ev == nil {
 		return &InputError{Err: fmt.Errorf("%w: event is nil", ErrBadEvent)}
 	}
@@ -590,7 +585,7 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
 	if c.Time.IsZero() {
 		c.Time = e.Now()
 	}
-	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "event "+c.Name+" arrived", func(s *session) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "event "+c.Name+" arrived", o.report, func(s *session) error {
 		c.PersonID = s.personID
 		if err := s.tx.AddEvent(&c); err != nil {
 			if errors.Is(err, store.ErrDuplicate) {
@@ -615,7 +610,7 @@ var errDuplicateEvent = errors.New("duplicate event")
 // their types (converted where unambiguous). It returns the saved person.
 func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error) (*store.Person, error) {
 	var out *store.Person
-	err := e.withPerson(ctx, who, true, "a profile change", func(s *session) error {
+	err := e.withPerson(ctx, who, true, "a profile change", nil, func(s *session) error {
 		before := s.person.Clone()
 		after := s.person.Clone()
 		if err := fn(after); err != nil {

@@ -78,6 +78,8 @@ type session struct {
 	// element call took, when the engine is observing.
 	observed, failures []Observation
 	took               time.Duration
+	// rep collects what the call did when it asked for a report.
+	rep Report
 
 	services *element.Services
 	run      *element.Run
@@ -103,6 +105,8 @@ type call struct {
 	// why names a host call for the journal ("event Paid arrived"); the
 	// person's overdue timers fire before it (see catchUp).
 	why string
+	// report, when set, receives what the call did.
+	report *Report
 }
 
 type pendingEntry struct {
@@ -133,7 +137,7 @@ var errStaleCatalog = errors.New("flow states changed")
 
 // withPerson resolves who (creating the person when asked and the
 // reference has a key) and runs fn in the person's transaction.
-func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, why string, fn func(*session) error) error {
+func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, why string, rep *Report, fn func(*session) error) error {
 	for attempt := 0; ; attempt++ {
 		id, err := e.findPerson(ctx, who)
 		var newcomer *store.PersonRef
@@ -146,13 +150,16 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 		} else if err != nil {
 			return err
 		}
-		err = e.run(ctx, id, fn, call{byRef: true, newcomer: newcomer, why: why})
+		err = e.run(ctx, id, fn, call{byRef: true, newcomer: newcomer, why: why, report: rep})
 		// A person created by a concurrent call under the same key: find
 		// them and go again.
 		if newcomer != nil && errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue
 		}
 		if errors.Is(err, errDuplicateEvent) {
+			if rep != nil {
+				*rep = Report{Duplicate: true}
+			}
 			return nil
 		}
 		return err
@@ -198,6 +205,9 @@ func (e *Engine) run(ctx context.Context, personID uuid.UUID, fn func(*session) 
 		case errors.Is(err, errStaleCatalog):
 			s.cat = nil
 		default:
+			if c.report != nil {
+				*c.report = s.rep // what it would have done
+			}
 			return err
 		}
 	}
@@ -208,6 +218,9 @@ func (e *Engine) run(ctx context.Context, personID uuid.UUID, fn func(*session) 
 	}
 	if len(s.observed) > 0 || len(s.failures) > 0 {
 		e.emitObservations(ctx, s.observed, s.failures)
+	}
+	if c.report != nil {
+		*c.report = s.rep
 	}
 	if len(s.effects) == 0 {
 		return nil
@@ -412,6 +425,9 @@ func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, 
 		EnteredAt: s.now, ArrivedAt: s.now, LastActivityAt: s.now,
 	}
 	s.parts = append(s.parts, p)
+	if s.call.report != nil {
+		s.rep.Entered = append(s.rep.Entered, Entrant{FlowID: flowID, Participant: p.ID, By: via})
+	}
 	s.begin(c, p, entry)
 	return p, s.err
 }
@@ -585,6 +601,9 @@ func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) {
 	if n.resumer == nil {
 		s.leave(c, p, store.Failed, fmt.Sprintf("element %q (%s) cannot resume a wait", n.id, n.element.Kind()))
 		return
+	}
+	if w.Event != nil && s.call.report != nil {
+		s.rep.Woken = append(s.rep.Woken, p.ID)
 	}
 	if n.external {
 		s.observeResume(c, p, n, w)
@@ -919,6 +938,16 @@ func (s *session) dispatch(qi int, ev *store.Event) {
 			s.fail(err)
 			return
 		}
+		if err != nil {
+			s.refuse(te.flowID, err)
+		}
+	}
+}
+
+// refuse notes an entry refused by a flow's rules, for the report.
+func (s *session) refuse(flowID string, err error) {
+	if s.call.report != nil {
+		s.rep.Refused = append(s.rep.Refused, Refusal{FlowID: flowID, Err: err})
 	}
 }
 
@@ -1046,7 +1075,7 @@ func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.Person
 // with a participant of its own, see element.External). key makes the
 // entry happen once however often the step is tried.
 func (e *Engine) enterOther(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
-	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", func(o *session) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", nil, func(o *session) error {
 		c, err := o.checkEnter(flowID)
 		if err != nil {
 			return err
