@@ -537,7 +537,6 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 	return id, err
 }
 
-
 // Deliver records an event in its person's history and hands it to the
 // person's participants waiting for it, and to the flows it triggers. A
 // redelivered event (an id the person's history holds) changes nothing.
