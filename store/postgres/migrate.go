@@ -139,6 +139,18 @@ CREATE TABLE IF NOT EXISTS {{s}}.audience_runs (
 CREATE INDEX IF NOT EXISTS audience_runs_flow ON {{s}}.audience_runs (flow_id, started_at, id);
 CREATE INDEX IF NOT EXISTS audience_runs_unfinished ON {{s}}.audience_runs (started_at, id) WHERE NOT done;
 `,
+	// 6: sending-speed budgets (store.PaceKeeper), one row per key.
+	// booked is the last slot booked and claimed the last action claimed,
+	// in nanoseconds since 1970; claim_ok tells the claiming statement
+	// whether it was accepted.
+	`
+CREATE TABLE IF NOT EXISTS {{s}}.paces (
+	key      text COLLATE "C" PRIMARY KEY,
+	booked   bigint,
+	claimed  bigint,
+	claim_ok boolean NOT NULL DEFAULT false
+);
+`,
 }
 
 // migrationCode runs, for a migration index, Go code after that

@@ -109,6 +109,7 @@ type queries struct {
 	dueTimers, claimTimers, nextDue, counters                         string
 	events, participants                                              string // prefixes of built queries
 	audience                                                          audienceQueries
+	pace                                                              paceQueries
 }
 
 func newQueries(q string) queries {
@@ -207,6 +208,7 @@ ORDER BY flow_version, element, key`),
 		events:       r.Replace(`SELECT id, time, time_ns, category, name, data FROM {{s}}.events WHERE person_id = $1`),
 		participants: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE flow_id = $1`),
 		audience:     newAudienceQueries(r),
+		pace:         newPaceQueries(r),
 	}
 }
 

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Concurrency", concurrencyTests},
 		{"Effects", effectTests},
 		{"Audience", audienceTests},
+		{"Pace", paceTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
