@@ -140,12 +140,13 @@ CREATE INDEX IF NOT EXISTS audience_runs_flow ON {{s}}.audience_runs (flow_id, s
 CREATE INDEX IF NOT EXISTS audience_runs_unfinished ON {{s}}.audience_runs (started_at, id) WHERE NOT done;
 `,
 	// 6: sending-speed budgets (store.PaceKeeper), one row per key.
-	// booked is the last slot booked and claimed the last action claimed,
+	// The key is bytea: a key is any string, NUL bytes included. booked
+	// is the last slot booked and claimed the last action claimed,
 	// in nanoseconds since 1970; claim_ok tells the claiming statement
 	// whether it was accepted.
 	`
 CREATE TABLE IF NOT EXISTS {{s}}.paces (
-	key      text COLLATE "C" PRIMARY KEY,
+	key      bytea PRIMARY KEY,
 	booked   bigint,
 	claimed  bigint,
 	claim_ok boolean NOT NULL DEFAULT false

@@ -75,7 +75,7 @@ func (s *Store) ReservePace(ctx context.Context, p *store.PaceReserveParams) (ti
 		notAfter = &n
 	}
 	var slot int64
-	err = s.pool.QueryRow(ctx, s.sql.pace.reserve, p.Key, now, int64(p.Interval), notAfter).Scan(&slot)
+	err = s.pool.QueryRow(ctx, s.sql.pace.reserve, []byte(p.Key), now, int64(p.Interval), notAfter).Scan(&slot)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return time.Time{}, false, nil
@@ -96,7 +96,7 @@ func (s *Store) ClaimPace(ctx context.Context, p *store.PaceClaimParams) (bool, 
 	}
 	var ok bool
 	var claimed int64
-	if err := s.pool.QueryRow(ctx, s.sql.pace.claim, p.Key, at, int64(p.Interval)).Scan(&ok, &claimed); err != nil {
+	if err := s.pool.QueryRow(ctx, s.sql.pace.claim, []byte(p.Key), at, int64(p.Interval)).Scan(&ok, &claimed); err != nil {
 		return false, time.Time{}, fmt.Errorf("postgres: claim pace %q: %w", p.Key, err)
 	}
 	if ok {

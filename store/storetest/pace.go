@@ -44,7 +44,8 @@ func claim(t *testing.T, p store.PaceKeeper, key string, interval time.Duration,
 
 func testReserveSpacesSlots(t *testing.T, s store.Store) {
 	p := paceKeeper(t, s)
-	key, other := uniq(t, "pace"), uniq(t, "pace")
+	// Keys are any strings: the engine's hold a NUL byte.
+	key, other := uniq(t, "pace")+"\x00call", uniq(t, "pace")+"\x00call"
 	const gap = 6*time.Second + 7 // nanoseconds count
 	now := base.Add(123456789)
 	for i := range 5 {
