@@ -522,7 +522,10 @@ func (c *CallAPI) attempt(ctx context.Context, r *Run, slot time.Time) (Outcome,
 		if p == nil {
 			return Outcome{}, errors.New("the engine lends no Pacer, which a sending speed needs")
 		}
-		s, ok := p.Reserve(r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now, closes)
+		s, ok, err := p.Reserve(ctx, r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now, closes)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("sending speed %s: %w", c.Speed, err)
+		}
 		if !ok && c.Window == nil {
 			return Outcome{}, errors.New("the Pacer booked no slot")
 		}
@@ -540,7 +543,11 @@ func (c *CallAPI) attempt(ctx context.Context, r *Run, slot time.Time) (Outcome,
 	if c.Speed != nil {
 		// The slot has come: the call itself must also keep its distance
 		// from the last one made, which a late step may be close to.
-		if ok, retry := r.Services.Pacer.Claim(r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now); !ok {
+		ok, retry, err := r.Services.Pacer.Claim(ctx, r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("sending speed %s: %w", c.Speed, err)
+		}
+		if !ok {
 			return Hold(Wait{Until: retry, State: map[string]any{"slot": retry.UTC().Format(time.RFC3339Nano)}},
 				fmt.Sprintf("sending speed %s: the last call was made less than a slot ago; waits until %s", c.Speed, retry.UTC().Format(time.RFC3339Nano))), nil
 		}

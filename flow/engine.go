@@ -41,8 +41,10 @@ type Config struct {
 	// (1 MiB) and address guard (off). Defaults to those.
 	CallAPI element.CallAPIOptions
 	// Pacer spaces out the calls of Call API elements with a sending
-	// speed. Defaults to element.NewPacer(), which keeps its budgets in
-	// this process.
+	// speed. Defaults to the Store's budgets when it keeps them
+	// (store.PaceKeeper, as the memory and PostgreSQL stores do), which
+	// every engine sharing the Store draws on; else to element.NewPacer(),
+	// which keeps its budgets in this process.
 	Pacer element.Pacer
 	// FrequencyCap limits how many messages Send Message sends one person
 	// across all flows. Defaults to no cap.
@@ -172,7 +174,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.HTTP = element.NewHTTPClient(element.HTTPClientOptions{BlockPrivateAddresses: cfg.CallAPI.BlockPrivateAddresses})
 	}
 	if cfg.Pacer == nil {
-		cfg.Pacer = element.NewPacer()
+		if k, ok := cfg.Store.(store.PaceKeeper); ok {
+			cfg.Pacer = storePacer{k}
+		} else {
+			cfg.Pacer = element.NewPacer()
+		}
 	}
 	switch {
 	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0, cfg.TimerLease < 0,
