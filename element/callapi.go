@@ -73,7 +73,8 @@ type CallAPIOptions struct {
 	// itself. Defaults to false.
 	BlockPrivateAddresses bool
 	// Pacer spaces out the calls of elements with a sending speed. The
-	// engine defaults it to NewPacer(), which keeps its budgets in its
+	// engine defaults it to the Store's budgets when the Store keeps them
+	// (store.PaceKeeper), else to NewPacer(), which keeps them in its
 	// process.
 	Pacer Pacer
 }
@@ -522,7 +523,10 @@ func (c *CallAPI) attempt(ctx context.Context, r *Run, slot time.Time) (Outcome,
 		if p == nil {
 			return Outcome{}, errors.New("the engine lends no Pacer, which a sending speed needs")
 		}
-		s, ok := p.Reserve(r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now, closes)
+		s, ok, err := p.Reserve(ctx, r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now, closes)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("sending speed %s: %w", c.Speed, err)
+		}
 		if !ok && c.Window == nil {
 			return Outcome{}, errors.New("the Pacer booked no slot")
 		}
@@ -540,7 +544,11 @@ func (c *CallAPI) attempt(ctx context.Context, r *Run, slot time.Time) (Outcome,
 	if c.Speed != nil {
 		// The slot has come: the call itself must also keep its distance
 		// from the last one made, which a late step may be close to.
-		if ok, retry := r.Services.Options.CallAPI.Pacer.Claim(r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now); !ok {
+		ok, retry, err := r.Services.Options.CallAPI.Pacer.Claim(ctx, r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("sending speed %s: %w", c.Speed, err)
+		}
+		if !ok {
 			return Hold(Wait{Until: retry, State: map[string]any{"slot": retry.UTC().Format(time.RFC3339Nano)}},
 				fmt.Sprintf("sending speed %s: the last call was made less than a slot ago; waits until %s", c.Speed, retry.UTC().Format(time.RFC3339Nano))), nil
 		}

@@ -615,7 +615,8 @@ func TestPacerNeverOverTheRate(t *testing.T) {
 	var slots []time.Time
 	now := apiT0
 	for i := 0; i < 100; i++ {
-		s, ok := p.Reserve("k", n, per, now, time.Time{})
+		s, ok, err := p.Reserve(t.Context(), "k", n, per, now, time.Time{})
+		require.NoError(t, err)
 		require.True(t, ok)
 		require.False(t, s.Before(now))
 		slots = append(slots, s)
@@ -633,13 +634,16 @@ func TestPacerNeverOverTheRate(t *testing.T) {
 	// A slot that would come after notAfter is not booked, and costs
 	// nothing.
 	last := slots[len(slots)-1]
-	_, ok := p.Reserve("k", n, per, now, last)
+	_, ok, err := p.Reserve(t.Context(), "k", n, per, now, last)
+	require.NoError(t, err)
 	require.False(t, ok)
-	s, ok := p.Reserve("k", n, per, now, time.Time{})
+	s, ok, err := p.Reserve(t.Context(), "k", n, per, now, time.Time{})
+	require.NoError(t, err)
 	require.True(t, ok)
 	require.WithinDuration(t, last.Add(per/n), s, time.Millisecond)
 	// Keys are separate budgets.
-	s, ok = p.Reserve("other", n, per, now, time.Time{})
+	s, ok, err = p.Reserve(t.Context(), "other", n, per, now, time.Time{})
+	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, now, s)
 }
@@ -671,6 +675,35 @@ func TestCallAPISpeed(t *testing.T) {
 	}
 	require.Equal(t, []time.Time{apiT0, apiT0.Add(30 * time.Second), apiT0.Add(time.Minute), apiT0.Add(90 * time.Second)}, holds)
 	require.Equal(t, 4, srv.count())
+}
+
+// brokenPacer cannot reach its budgets: reserving fails, or claiming.
+type brokenPacer struct{ reserveOK bool }
+
+func (b brokenPacer) Reserve(_ context.Context, _ string, _ int, _ time.Duration, now, _ time.Time) (time.Time, bool, error) {
+	if b.reserveOK {
+		return now, true, nil
+	}
+	return time.Time{}, false, errors.New("database unreachable")
+}
+
+func (brokenPacer) Claim(context.Context, string, int, time.Duration, time.Time) (bool, time.Time, error) {
+	return false, time.Time{}, errors.New("database unreachable")
+}
+
+// A Pacer that fails fails the step with the sending speed and the cause,
+// and no call is made.
+func TestCallAPISpeedPacerError(t *testing.T) {
+	srv := newAPIRecorder(t, apiReply(200, `{}`))
+	el := &element.CallAPI{URL: srv.URL, Speed: &element.Speed{Count: 2, Per: element.PerMinute}}
+	apiCompile(t, el)
+	for _, p := range []brokenPacer{{}, {reserveOK: true}} {
+		r := apiRun(apiT0)
+		r.Services.Options.CallAPI.Pacer = p
+		_, err := el.Run(context.Background(), r)
+		require.EqualError(t, err, "sending speed 2 per minute: database unreachable")
+	}
+	require.Zero(t, srv.count(), "no call made")
 }
 
 func FuzzReadJSONPath(f *testing.F) {

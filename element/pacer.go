@@ -1,6 +1,7 @@
 package element
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -10,20 +11,23 @@ import (
 
 // Pacer spaces out the actions of an element across all its participants,
 // for elements with a sending speed (Call API). The engine lends one to
-// every step in CallAPIOptions.Pacer; NewPacer is the in-process default.
-// Implementations are safe for concurrent use.
+// every step in CallAPIOptions.Pacer: by default one that keeps the budgets in
+// the Store when it can (store.PaceKeeper), so that every process sharing
+// the Store draws on one budget, else NewPacer's in-process one.
+// Implementations are safe for concurrent use. An error (a Pacer that
+// keeps its budgets in a database may fail to reach it) fails the step.
 type Pacer interface {
 	// Reserve books the earliest slot at or after now for key, under a
 	// limit of n actions per period, and returns it. A slot that would
 	// not come before notAfter (when notAfter is non-zero) is not booked:
 	// Reserve then returns false and the budget is left as it was.
-	Reserve(key string, n int, per time.Duration, now, notAfter time.Time) (slot time.Time, ok bool)
+	Reserve(ctx context.Context, key string, n int, per time.Duration, now, notAfter time.Time) (slot time.Time, ok bool, err error)
 	// Claim records an action under key at the time it is made, and
 	// refuses it when the last action claimed under key was less than
 	// per/n before: the caller then waits until retry. Slots booked by
 	// Reserve space participants out; Claim keeps the actions themselves
 	// that far apart when participants reach their slots late.
-	Claim(key string, n int, per time.Duration, at time.Time) (ok bool, retry time.Time)
+	Claim(ctx context.Context, key string, n int, per time.Duration, at time.Time) (ok bool, retry time.Time, err error)
 }
 
 // NewPacer returns a Pacer that keeps one token bucket per key in memory
@@ -36,10 +40,12 @@ type Pacer interface {
 // millisecond so that floating-point rounding in the bucket never puts two
 // slots closer than per/n.
 //
-// The budget lives in this process: several engine processes sharing one
-// store each keep their own, so together they may go up to n per period
-// each; and a restarted process starts with a fresh budget while slots
-// booked before the restart are still held by waiting participants.
+// The budget lives in this process: several engine processes given a
+// RatePacer each keep their own, so together they may go up to n per
+// period each; and a restarted process starts with a fresh budget while
+// slots booked before the restart are still held by waiting participants.
+// The engine's default, on a Store that keeps budgets
+// (store.PaceKeeper), has neither limit.
 func NewPacer() *RatePacer { return &RatePacer{m: map[string]*pace{}} }
 
 // RatePacer is the in-process Pacer returned by NewPacer.
@@ -58,9 +64,9 @@ type pace struct {
 }
 
 // Reserve implements Pacer.
-func (p *RatePacer) Reserve(key string, n int, per time.Duration, now, notAfter time.Time) (time.Time, bool) {
+func (p *RatePacer) Reserve(_ context.Context, key string, n int, per time.Duration, now, notAfter time.Time) (time.Time, bool, error) {
 	if n <= 0 || per <= 0 {
-		return time.Time{}, false
+		return time.Time{}, false, fmt.Errorf("pacer: %d per %v is not a speed", n, per)
 	}
 	limit := rate.Limit(float64(n) / per.Seconds())
 	p.mu.Lock()
@@ -85,23 +91,23 @@ func (p *RatePacer) Reserve(key string, n int, per time.Duration, now, notAfter 
 	}
 	res := pc.lim.ReserveN(now, 1)
 	if !res.OK() {
-		return time.Time{}, false
+		return time.Time{}, false, nil
 	}
 	slot := ceilMillisecond(now.Add(res.DelayFrom(now)))
 	if !notAfter.IsZero() && !slot.Before(notAfter) {
 		// We hold the lock and this is the latest reservation, so
 		// canceling gives its token back in full.
 		res.CancelAt(now)
-		return time.Time{}, false
+		return time.Time{}, false, nil
 	}
 	pc.last = now
-	return slot, true
+	return slot, true, nil
 }
 
 // Claim implements Pacer.
-func (p *RatePacer) Claim(key string, n int, per time.Duration, at time.Time) (bool, time.Time) {
+func (p *RatePacer) Claim(_ context.Context, key string, n int, per time.Duration, at time.Time) (bool, time.Time, error) {
 	if n <= 0 || per <= 0 {
-		return false, time.Time{}
+		return false, time.Time{}, fmt.Errorf("pacer: %d per %v is not a speed", n, per)
 	}
 	gap := ceilDuration(per / time.Duration(n))
 	p.mu.Lock()
@@ -113,11 +119,11 @@ func (p *RatePacer) Claim(key string, n int, per time.Duration, at time.Time) (b
 	}
 	if !pc.claimed.IsZero() {
 		if next := pc.claimed.Add(gap); at.Before(next) {
-			return false, next
+			return false, next, nil
 		}
 	}
 	pc.claimed = at
-	return true, time.Time{}
+	return true, time.Time{}, nil
 }
 
 // ceilDuration rounds d up to the millisecond, as slots are.

@@ -46,9 +46,12 @@ type Config struct {
 	HTTP element.HTTPDoer
 	// ElementOptions are the settings of the built-in kinds for every
 	// flow: Call API's default timeout (10s), response size limit
-	// (1 MiB), address guard (off) and pacer (element.NewPacer(), which
-	// keeps its budgets in this process); Send Message's frequency cap
-	// (none) and quiet hours (none). Defaults to those.
+	// (1 MiB), address guard (off) and pacer (the Store's budgets when it
+	// keeps them, store.PaceKeeper, as the memory and PostgreSQL stores
+	// do, which every engine sharing the Store draws on; else
+	// element.NewPacer(), which keeps its budgets in this process); Send
+	// Message's frequency cap (none) and quiet hours (none). Defaults to
+	// those.
 	ElementOptions element.Options
 	// Conversations starts conversations with agents. Defaults to none.
 	Conversations element.Conversations
@@ -175,7 +178,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.HTTP = element.NewHTTPClient(element.HTTPClientOptions{BlockPrivateAddresses: cfg.ElementOptions.CallAPI.BlockPrivateAddresses})
 	}
 	if cfg.ElementOptions.CallAPI.Pacer == nil {
-		cfg.ElementOptions.CallAPI.Pacer = element.NewPacer()
+		if k, ok := cfg.Store.(store.PaceKeeper); ok {
+			cfg.ElementOptions.CallAPI.Pacer = storePacer{k}
+		} else {
+			cfg.ElementOptions.CallAPI.Pacer = element.NewPacer()
+		}
 	}
 	if err := checkLimits(cfg); err != nil {
 		return nil, err
@@ -507,13 +514,8 @@ func (e *Engine) unpark(ctx context.Context, flowID string) error {
 	})
 }
 
-// setParked parks or unparks p's timer in a copy of its wait: a wait read
-// in a transaction is replaced, never changed (see store.Tx.Participants).
-func setParked(p *store.Participant, parked bool) {
-	w := *p.Wait
-	w.Parked = parked
-	p.Wait = &w
-}
+// setParked parks or unparks p's timer.
+func setParked(p *store.Participant, parked bool) { p.Wait.Parked = parked }
 
 // eachParticipant runs fn for every participant of the flow still in it,
 // each in its own person's transaction.
@@ -550,23 +552,26 @@ func (e *Engine) eachParticipant(ctx context.Context, flowID string, fn func(*se
 // phone or email. It returns the participant's id. A refusal by the
 // flow's rules is ErrFlowNotActive, ErrAlreadyInFlow (naming the re-entry
 // rule) or ErrNoEntryPoint.
-func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, opts ...EnterOption) (uuid.UUID, error) {
-	var o enterOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, opts ...CallOption) (uuid.UUID, error) {
+	o := options(opts)
 	var id uuid.UUID
-	err := e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry", func(s *session) error {
+	err := e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry", o.report, func(s *session) error {
 		c, err := s.checkEnter(flowID)
-		if err != nil {
-			return err
+		if err == nil && !c.allows(EntryAPI) {
+			err = fmt.Errorf("flow %q declares no api entry: %w", flowID, ErrNoEntryPoint)
 		}
-		if !c.allows(EntryAPI) {
-			return fmt.Errorf("flow %q declares no api entry: %w", flowID, ErrNoEntryPoint)
+		if err != nil {
+			if refused(err) {
+				s.refuse(flowID, err)
+			}
+			return err
 		}
 		p, err := s.enter(flowID, vars, nil, o.key, "the API")
 		if p != nil {
 			id = p.ID
+		}
+		if refused(err) {
+			s.refuse(flowID, err)
 		}
 		return err
 	})
@@ -577,22 +582,13 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 	return id, err
 }
 
-// EnterOption changes how Enter enters.
-type EnterOption func(*enterOptions)
-
-type enterOptions struct{ key string }
-
-// WithKey makes an entry idempotent: entering again with the same key (a
-// retry after an unclear error, say) returns the participant the first
-// entry made, and enters no one. Keys are per flow.
-func WithKey(key string) EnterOption { return func(o *enterOptions) { o.key = "api:" + key } }
-
 // Deliver records an event in its person's history and hands it to the
 // person's participants waiting for it, and to the flows it triggers. A
 // redelivered event (an id the person's history holds) changes nothing.
 // An event for an unknown external id, phone or email creates the person.
 // Time defaults to the clock's now.
-func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
+func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOption) error {
+	o := options(opts)
 	if ev == nil {
 		return &InputError{Err: fmt.Errorf("%w: event is nil", ErrBadEvent)}
 	}
@@ -633,7 +629,7 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event) error {
 	if c.Time.IsZero() {
 		c.Time = e.Now()
 	}
-	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "event "+c.Name+" arrived", func(s *session) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "event "+c.Name+" arrived", o.report, func(s *session) error {
 		c.PersonID = s.personID
 		if err := s.tx.AddEvent(&c); err != nil {
 			if errors.Is(err, store.ErrDuplicate) {
@@ -658,7 +654,7 @@ var errDuplicateEvent = errors.New("duplicate event")
 // their types (converted where unambiguous). It returns the saved person.
 func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error) (*store.Person, error) {
 	var out *store.Person
-	err := e.withPerson(ctx, who, true, "a profile change", func(s *session) error {
+	err := e.withPerson(ctx, who, true, "a profile change", nil, func(s *session) error {
 		before := s.person.Clone()
 		after := s.person.Clone()
 		if err := fn(after); err != nil {
@@ -911,26 +907,14 @@ func (e *Engine) Participant(ctx context.Context, id uuid.UUID) (*store.Particip
 	if err != nil {
 		return nil, err
 	}
-	return own(p), nil
+	return p, nil
 }
 
 // Participants returns a flow's participants, in id order. The host owns
 // the copies.
 func (e *Engine) Participants(ctx context.Context, q store.ParticipantQuery) ([]*store.Participant, error) {
 	ps, err := e.store.Participants(ctx, &q)
-	for _, p := range ps {
-		own(p)
-	}
 	return ps, err
-}
-
-// own unshares the parts of a participant copy that copies share inside
-// the engine (Wait.Events), so a host changing it changes nothing else.
-func own(p *store.Participant) *store.Participant {
-	if p.Wait != nil {
-		p.Wait.Events = slices.Clone(p.Wait.Events)
-	}
-	return p
 }
 
 // ElementStats are one element's statistics, over all versions of its

@@ -170,10 +170,7 @@ func (e *Engine) Participations(ctx context.Context, who store.PersonRef) ([]*st
 		if err != nil {
 			return err
 		}
-		out = make([]*store.Participant, len(ps))
-		for i, p := range ps {
-			out[i] = own(p.Clone()) // the transaction's copies share their wait and journal
-		}
+		out = ps // the store's copies are the caller's
 		return nil
 	})
 	if err != nil {

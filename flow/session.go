@@ -78,6 +78,8 @@ type session struct {
 	// element call took, when the engine is observing.
 	observed, failures []Observation
 	took               time.Duration
+	// rep collects what the call did when it asked for a report.
+	rep Report
 
 	services *element.Services
 	run      *element.Run
@@ -103,6 +105,8 @@ type call struct {
 	// why names a host call for the journal ("event Paid arrived"); the
 	// person's overdue timers fire before it (see catchUp).
 	why string
+	// report, when set, receives what the call did.
+	report *Report
 }
 
 type pendingEntry struct {
@@ -133,7 +137,7 @@ var errStaleCatalog = errors.New("flow states changed")
 
 // withPerson resolves who (creating the person when asked and the
 // reference has a key) and runs fn in the person's transaction.
-func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, why string, fn func(*session) error) error {
+func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, why string, rep *Report, fn func(*session) error) error {
 	for attempt := 0; ; attempt++ {
 		id, err := e.findPerson(ctx, who)
 		var newcomer *store.PersonRef
@@ -146,13 +150,16 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 		} else if err != nil {
 			return err
 		}
-		err = e.run(ctx, id, fn, call{byRef: true, newcomer: newcomer, why: why})
+		err = e.run(ctx, id, fn, call{byRef: true, newcomer: newcomer, why: why, report: rep})
 		// A person created by a concurrent call under the same key: find
 		// them and go again.
 		if newcomer != nil && errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue
 		}
 		if errors.Is(err, errDuplicateEvent) {
+			if rep != nil {
+				*rep = Report{Duplicate: true}
+			}
 			return nil
 		}
 		return err
@@ -198,6 +205,9 @@ func (e *Engine) run(ctx context.Context, personID uuid.UUID, fn func(*session) 
 		case errors.Is(err, errStaleCatalog):
 			s.cat = nil
 		default:
+			if c.report != nil {
+				*c.report = s.rep // what it would have done
+			}
 			return err
 		}
 	}
@@ -208,6 +218,9 @@ func (e *Engine) run(ctx context.Context, personID uuid.UUID, fn func(*session) 
 	}
 	if len(s.observed) > 0 || len(s.failures) > 0 {
 		e.emitObservations(ctx, s.observed, s.failures)
+	}
+	if c.report != nil {
+		*c.report = s.rep
 	}
 	if len(s.effects) == 0 {
 		return nil
@@ -412,6 +425,9 @@ func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, 
 		EnteredAt: s.now, ArrivedAt: s.now, LastActivityAt: s.now,
 	}
 	s.parts = append(s.parts, p)
+	if s.call.report != nil {
+		s.rep.Entered = append(s.rep.Entered, Entrant{FlowID: flowID, Participant: p.ID, By: via})
+	}
 	s.begin(c, p, entry)
 	return p, s.err
 }
@@ -585,6 +601,9 @@ func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) {
 	if n.resumer == nil {
 		s.leave(c, p, store.Failed, fmt.Sprintf("element %q (%s) cannot resume a wait", n.id, n.element.Kind()))
 		return
+	}
+	if w.Event != nil && s.call.report != nil {
+		s.rep.Woken = append(s.rep.Woken, p.ID)
 	}
 	if n.external {
 		s.observeResume(c, p, n, w)
@@ -767,26 +786,14 @@ func (s *session) leave(c *compiled, p *store.Participant, status store.Status, 
 }
 
 // journal appends a step to the participant's journal, dropping the
-// oldest past Config.JournalLimit. The journal read from the store may be
-// the stored one (see store.Tx.Participants): the first step of a session
-// writes into a new array, and later ones into that.
+// oldest past Config.JournalLimit. The journal is the session's own copy
+// (the store copies what it returns and what it is given), so it is
+// changed in place.
 func (s *session) journal(p *store.Participant, elementID, branch, reason string) {
-	m := s.marksOf(p)
-	j := p.Journal
-	limit := s.e.cfg.JournalLimit
-	switch {
-	case len(j) >= limit && m.ownJournal:
-		j = j[:copy(j, j[len(j)-limit+1:])]
-	case len(j) >= limit:
-		j = append(make([]store.Step, 0, limit), j[len(j)-limit+1:]...)
-	case !m.ownJournal && len(j) > 0:
-		// Room for one more step: a step that journals is most often
-		// followed by a wait or an exit that does too. Later steps grow
-		// the array as append does.
-		j = append(make([]store.Step, 0, len(j)+2), j...)
+	if limit := s.e.cfg.JournalLimit; len(p.Journal) >= limit {
+		p.Journal = p.Journal[:copy(p.Journal, p.Journal[len(p.Journal)-limit+1:])]
 	}
-	m.ownJournal = true
-	p.Journal = append(j, store.Step{Seq: p.Seq, At: s.now, Element: elementID, Branch: branch, Reason: reason})
+	p.Journal = append(p.Journal, store.Step{Seq: p.Seq, At: s.now, Element: elementID, Branch: branch, Reason: reason})
 }
 
 func (s *session) count(c *compiled, elementID, key string, delta ...int64) {
@@ -931,6 +938,16 @@ func (s *session) dispatch(qi int, ev *store.Event) {
 			s.fail(err)
 			return
 		}
+		if err != nil {
+			s.refuse(te.flowID, err)
+		}
+	}
+}
+
+// refuse notes an entry refused by a flow's rules, for the report.
+func (s *session) refuse(flowID string, err error) {
+	if s.call.report != nil {
+		s.rep.Refused = append(s.rep.Refused, Refusal{FlowID: flowID, Err: err})
 	}
 }
 
@@ -978,10 +995,6 @@ func (s *session) flush() error {
 		}
 	}
 	for _, p := range s.changed {
-		if cap(p.Journal) > len(p.Journal) {
-			// Spare room left by journal: store only what is used.
-			p.Journal = slices.Clone(p.Journal)
-		}
 		if err := s.tx.PutParticipant(p); err != nil {
 			return err
 		}
@@ -1001,8 +1014,6 @@ type participantMarks struct {
 	steps    int
 	arrivedQ int
 	arrived  bool
-	// ownJournal is set once p.Journal is an array of this session's.
-	ownJournal bool
 	// enteredQ is one past the queue index of the participant's
 	// EnteredFlow event when it entered in this session: events queued
 	// before do not apply its exit rules and goals. 0 for a participant
@@ -1064,7 +1075,7 @@ func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.Person
 // with a participant of its own, see element.External). key makes the
 // entry happen once however often the step is tried.
 func (e *Engine) enterOther(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
-	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", func(o *session) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", nil, func(o *session) error {
 		c, err := o.checkEnter(flowID)
 		if err != nil {
 			return err

@@ -58,6 +58,8 @@ type Store struct {
 
 	// audience lists people and keeps audience runs (see people.go).
 	audience audienceState
+
+	paces paces // sending-speed budgets (see pace.go)
 }
 
 const counterShards = 8

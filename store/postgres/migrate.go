@@ -154,6 +154,19 @@ UPDATE {{s}}.participants
 SET entered_at = COALESCE((data->>'enteredAt')::timestamptz - interval '1 microsecond', '-infinity')
 WHERE entered_at IS NULL;
 `,
+	// 7: sending-speed budgets (store.PaceKeeper), one row per key.
+	// The key is bytea: a key is any string, NUL bytes included. booked
+	// is the last slot booked and claimed the last action claimed,
+	// in nanoseconds since 1970; claim_ok tells the claiming statement
+	// whether it was accepted.
+	`
+CREATE TABLE IF NOT EXISTS {{s}}.paces (
+	key      bytea PRIMARY KEY,
+	booked   bigint,
+	claimed  bigint,
+	claim_ok boolean NOT NULL DEFAULT false
+);
+`,
 }
 
 // migrationCode runs, for a migration index, Go code after that

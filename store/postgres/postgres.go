@@ -111,6 +111,7 @@ type queries struct {
 	eraseParts, eraseEvents, eraseKeys, erasePerson, prune            string
 	events, participants                                              string // prefixes of built queries
 	audience                                                          audienceQueries
+	pace                                                              paceQueries
 }
 
 func newQueries(q string) queries {
@@ -188,8 +189,13 @@ WHERE id = $1`),
 		insertEvent: r.Replace(`
 INSERT INTO {{s}}.events (person_id, id, time, time_ns, category, name, data)
 VALUES ($1, $2, $3, $4, $5, $6, $7)`),
+		// One statement for all of a transaction's counters, in the
+		// order of the arrays (sumCounters'), so that transactions lock
+		// counter rows in one order.
 		count: r.Replace(`
-INSERT INTO {{s}}.counters AS c (flow_id, flow_version, element, key, shard, n) VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO {{s}}.counters AS c (flow_id, flow_version, element, key, shard, n)
+SELECT f, v, e, k, $5, n FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $6::bigint[]) WITH ORDINALITY AS u(f, v, e, k, n, i)
+ORDER BY i
 ON CONFLICT (flow_id, flow_version, element, key, shard) DO UPDATE SET n = c.n + excluded.n`),
 
 		dueTimers: r.Replace(`
@@ -245,6 +251,7 @@ WHERE (e.time, e.time_ns) < ($1, $2)
 		events:       r.Replace(`SELECT id, time, time_ns, category, name, data FROM {{s}}.events WHERE person_id = $1`),
 		participants: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE flow_id = $1`),
 		audience:     newAudienceQueries(r),
+		pace:         newPaceQueries(r),
 	}
 }
 

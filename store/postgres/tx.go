@@ -495,9 +495,12 @@ func (t *tx) commit() error {
 		at, ns := splitTime(e.Time)
 		b.Queue(q.insertEvent, t.personID, e.ID, at, ns, string(e.Category), e.Name, data)
 	}
-	shard := int(t.personID[15]) % t.s.shards
-	for _, c := range sumCounters(t.counts) {
-		b.Queue(q.count, c.FlowID, c.FlowVersion, c.Element, c.Key, shard, c.N)
+	if cs := sumCounters(t.counts); len(cs) > 0 {
+		flows, versions, elements, keys, ns := make([]string, len(cs)), make([]int32, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]int64, len(cs))
+		for i, c := range cs {
+			flows[i], versions[i], elements[i], keys[i], ns[i] = c.FlowID, int32(c.FlowVersion), c.Element, c.Key, c.N
+		}
+		b.Queue(q.count, flows, versions, elements, keys, int(t.personID[15])%t.s.shards, ns)
 	}
 	b.Queue("COMMIT")
 

@@ -74,6 +74,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"EmptyReferences", emptyRefTests},
 		{"Erase", eraseTests},
 		{"Retention", retentionTests},
+		{"Pace", paceTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

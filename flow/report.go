@@ -1,0 +1,63 @@
+package flow
+
+import "github.com/google/uuid"
+
+// Report says what an Enter or Deliver call did: whom it entered where,
+// whom it woke, which entries the flows' rules refused and why. Ask for
+// one with ReportTo. Steps that call outside run after the call's own
+// transaction; what they lead to is not in the report.
+type Report struct {
+	// Entered are the participants the call created, in every flow.
+	Entered []Entrant
+	// Woken are the waiting participants an event resumed.
+	Woken []uuid.UUID
+	// Refused are the entries the flows' rules refused (the flow is not
+	// active, takes no one that way, or its re-entry rule said no).
+	Refused []Refusal
+	// Duplicate is set when Deliver found the event's id in the person's
+	// history already: the call changed nothing.
+	Duplicate bool
+}
+
+// Entrant is one participant a call created.
+type Entrant struct {
+	FlowID      string
+	Participant uuid.UUID
+	// By says how it came in, as Participant.EnteredBy does.
+	By string
+}
+
+// Refusal is an entry a flow's rules refused.
+type Refusal struct {
+	FlowID string
+	// Err says why; it wraps ErrFlowNotActive, ErrAlreadyInFlow or
+	// ErrNoEntryPoint.
+	Err error
+}
+
+// CallOption changes how Enter or Deliver runs.
+type CallOption func(*callOptions)
+
+type callOptions struct {
+	key    string
+	report *Report
+}
+
+// WithKey makes an entry idempotent: entering again with the same key (a
+// retry after an unclear error, say) returns the participant the first
+// entry made, and enters no one. Keys are per flow. Deliver ignores it:
+// events are idempotent by their id.
+func WithKey(key string) CallOption { return func(o *callOptions) { o.key = "api:" + key } }
+
+// ReportTo fills r with what the call did, once it returns (also when it
+// returns an error: then with what it would have done, none of which
+// happened).
+func ReportTo(r *Report) CallOption { return func(o *callOptions) { o.report = r } }
+
+func options(opts []CallOption) callOptions {
+	var o callOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
