@@ -452,8 +452,8 @@ func shift(t time.Time, n int, u Unit, loc *time.Location) time.Time {
 	case Years:
 		y, m, d = addMonths(y, m, d, 12*n)
 	}
-	sub := time.Duration(l.Second())*time.Second + time.Duration(l.Nanosecond())
-	return wall.Local(y, m, d, l.Hour(), l.Minute(), loc).Add(sub)
+	hh, mm, ss := l.Clock()
+	return wall.Local(y, m, d, hh, mm, loc).Add(time.Duration(ss)*time.Second + time.Duration(l.Nanosecond()))
 }
 
 // shiftDay returns the calendar day n units (a calendar unit) from the day

@@ -10,10 +10,14 @@ import "time"
 // (02:30 on a spring-forward day reads 03:30); a time that occurs twice
 // takes the first.
 func Local(y int, m time.Month, d, hour, minute int, loc *time.Location) time.Time {
-	wall := time.Date(y, m, d, hour, minute, 0, 0, time.UTC)
 	guess := time.Date(y, m, d, hour, minute, 0, 0, loc)
+	if start, end := guess.ZoneBounds(); (start.IsZero() || guess.Sub(start) >= 12*time.Hour) &&
+		(end.IsZero() || end.Sub(guess) >= 12*time.Hour) {
+		return guess // no switch near: the wall time is there once
+	}
 	_, offBefore := guess.Add(-12 * time.Hour).Zone()
 	_, offAfter := guess.Add(12 * time.Hour).Zone()
+	wall := time.Date(y, m, d, hour, minute, 0, 0, time.UTC)
 	a := wall.Add(-time.Duration(offBefore) * time.Second)
 	b := wall.Add(-time.Duration(offAfter) * time.Second)
 	if b.Before(a) {
