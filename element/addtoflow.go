@@ -9,10 +9,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("addToFlow", func() Element { return &AddToFlow{} })
-}
-
 // AddToFlow enters a person into another flow (its Existing Flow entry
 // point), passing variables, then goes on by "next"; when the other flow
 // cannot be entered (draft, paused, finished, canceled, outside its

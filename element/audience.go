@@ -11,11 +11,6 @@ import (
 	"github.com/flowkit/flowkit/segment"
 )
 
-func init() {
-	Register("segmentAudience", func() Element { return &SegmentAudience{} })
-	Register("splitAudience", func() Element { return &SplitAudience{} })
-}
-
 // SegmentAudience sends each participant down the branch of the first
 // segment it matches, in order, or by "other" when it matches none. A
 // segment combines attribute, tag, contact, channel and event conditions

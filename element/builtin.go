@@ -8,15 +8,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("pause", func() Element { return &Pause{} })
-	Register("updateVariable", func() Element { return &UpdateVariable{} })
-	Register("updateProfile", func() Element { return &UpdateProfile{} })
-	Register("addTag", func() Element { return &AddTag{} })
-	Register("removeTag", func() Element { return &RemoveTag{} })
-	Register("exit", func() Element { return &Exit{} })
-}
-
 // Assignment sets one variable or attribute: to Value, a text with
 // placeholders (a value that is one placeholder keeps its type), to the
 // result of Formula, an expr expression, or, with Empty, to nothing.

@@ -49,17 +49,17 @@ func TestBuiltinKinds(t *testing.T) {
 		"addTag": &element.AddTag{}, "removeTag": &element.RemoveTag{}, "exit": &element.Exit{},
 	} {
 		require.Equal(t, kind, el.Kind())
-		made, err := element.New(kind)
+		made, err := element.NewRegistry().New(kind)
 		require.NoError(t, err)
 		require.IsType(t, el, made)
-		require.Contains(t, element.Kinds(), kind)
+		require.Contains(t, element.NewRegistry().Kinds(), kind)
 		if kind == "exit" {
 			require.Empty(t, el.Branches())
 		} else {
 			require.Equal(t, []string{element.BranchNext}, el.Branches(), kind)
 		}
 	}
-	_, err := element.New("teleport")
+	_, err := element.NewRegistry().New("teleport")
 	require.ErrorIs(t, err, element.ErrUnknownKind)
 	require.ErrorContains(t, err, `"teleport"`)
 }

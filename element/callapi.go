@@ -24,10 +24,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("callApi", func() Element { return &CallAPI{} })
-}
-
 // The branches of Call API.
 const (
 	// Branch2xx is taken on a 2XX response, after the response values
@@ -76,6 +72,11 @@ type CallAPIOptions struct {
 	// default). A host that brings its own HTTPDoer guards its dials
 	// itself. Defaults to false.
 	BlockPrivateAddresses bool
+	// Pacer spaces out the calls of elements with a sending speed. The
+	// engine defaults it to the Store's budgets when the Store keeps them
+	// (store.PaceKeeper), else to NewPacer(), which keeps them in its
+	// process.
+	Pacer Pacer
 }
 
 func (o CallAPIOptions) withDefaults() CallAPIOptions {
@@ -518,7 +519,7 @@ func (c *CallAPI) attempt(ctx context.Context, r *Run, slot time.Time) (Outcome,
 	// the late participants' calls together at the endpoint, so it books
 	// a new one from now.
 	if c.Speed != nil && (slot.IsZero() || r.Now.Before(slot) || r.Now.Sub(slot) > c.Speed.period()/time.Duration(c.Speed.Count)) {
-		p := r.Services.Pacer
+		p := r.Services.Options.CallAPI.Pacer
 		if p == nil {
 			return Outcome{}, errors.New("the engine lends no Pacer, which a sending speed needs")
 		}
@@ -543,7 +544,7 @@ func (c *CallAPI) attempt(ctx context.Context, r *Run, slot time.Time) (Outcome,
 	if c.Speed != nil {
 		// The slot has come: the call itself must also keep its distance
 		// from the last one made, which a late step may be close to.
-		ok, retry, err := r.Services.Pacer.Claim(ctx, r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now)
+		ok, retry, err := r.Services.Options.CallAPI.Pacer.Claim(ctx, r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("sending speed %s: %w", c.Speed, err)
 		}
@@ -560,7 +561,7 @@ func (c *CallAPI) call(ctx context.Context, r *Run) (Outcome, error) {
 	var opts CallAPIOptions
 	var doer HTTPDoer
 	if r.Services != nil {
-		opts, doer = r.Services.CallAPI, r.Services.HTTP
+		opts, doer = r.Services.Options.CallAPI, r.Services.HTTP
 	}
 	opts = opts.withDefaults()
 	if doer == nil {

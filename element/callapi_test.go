@@ -92,8 +92,8 @@ func apiRun(now time.Time) *element.Run {
 			Phones: []string{"385911234567"}, Emails: []string{"ann@example.com"}},
 		Vars: map[string]any{"cartId": "c 1&2", "points": 7.0, "name": "Ann \"A\" Lee"},
 		Services: &element.Services{
-			HTTP:  element.NewHTTPClient(element.HTTPClientOptions{}),
-			Pacer: element.NewPacer(),
+			HTTP:    element.NewHTTPClient(element.HTTPClientOptions{}),
+			Options: element.Options{CallAPI: element.CallAPIOptions{Pacer: element.NewPacer()}},
 		},
 	}
 }
@@ -301,7 +301,7 @@ func TestCallAPIBodyLimit(t *testing.T) {
 		ResponseBody: []*element.JSONPathVariable{{Path: "$.pad", Variable: "tier"}}}
 	apiCompile(t, el)
 	r = apiRun(apiT0)
-	r.Services.CallAPI.MaxResponseBytes = 2 << 20
+	r.Services.Options.CallAPI.MaxResponseBytes = 2 << 20
 	_, err = el.Run(context.Background(), r)
 	require.ErrorContains(t, err, "limit of 2097152 bytes")
 	<-wrote
@@ -488,7 +488,7 @@ func TestCallAPIAddressGuard(t *testing.T) {
 		el := &element.CallAPI{URL: u}
 		apiCompile(t, el)
 		r := apiRun(apiT0)
-		r.Services.CallAPI.BlockPrivateAddresses = true
+		r.Services.Options.CallAPI.BlockPrivateAddresses = true
 		r.Services.HTTP = element.NewHTTPClient(element.HTTPClientOptions{BlockPrivateAddresses: true})
 		_, err := el.Run(context.Background(), r)
 		require.ErrorIs(t, err, element.ErrAddressBlocked, u)
@@ -656,7 +656,7 @@ func TestCallAPISpeed(t *testing.T) {
 	var holds []time.Time
 	for i := 0; i < 4; i++ {
 		r := apiRun(apiT0)
-		r.Services.Pacer = pacer
+		r.Services.Options.CallAPI.Pacer = pacer
 		out, err := el.Run(context.Background(), r)
 		require.NoError(t, err)
 		if out.Wait == nil {
@@ -667,7 +667,7 @@ func TestCallAPISpeed(t *testing.T) {
 		holds = append(holds, out.Wait.Until)
 		// At its slot the participant calls without booking again.
 		r = apiRun(out.Wait.Until)
-		r.Services.Pacer = pacer
+		r.Services.Options.CallAPI.Pacer = pacer
 		r.Wait = out.Wait
 		out, err = el.Resume(context.Background(), r, element.Wake{Timer: true})
 		require.NoError(t, err)
@@ -699,7 +699,7 @@ func TestCallAPISpeedPacerError(t *testing.T) {
 	apiCompile(t, el)
 	for _, p := range []brokenPacer{{}, {reserveOK: true}} {
 		r := apiRun(apiT0)
-		r.Services.Pacer = p
+		r.Services.Options.CallAPI.Pacer = p
 		_, err := el.Run(context.Background(), r)
 		require.EqualError(t, err, "sending speed 2 per minute: database unreachable")
 	}
@@ -796,7 +796,7 @@ func TestCallAPIConcurrent(t *testing.T) {
 			defer wg.Done()
 			for j := 0; j < 5; j++ {
 				r := apiRun(apiT0.Add(time.Duration(j) * time.Minute))
-				r.Services.Pacer = pacer
+				r.Services.Options.CallAPI.Pacer = pacer
 				out, err := el.Run(context.Background(), r)
 				if err != nil {
 					t.Error(err)

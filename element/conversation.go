@@ -10,10 +10,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("startConversation", func() Element { return &StartConversation{} })
-}
-
 // StartConversation hands the person to live agents through the host's
 // Conversations service, then goes on by "next".
 //

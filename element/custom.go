@@ -16,8 +16,9 @@ import (
 )
 
 // CustomKind is an element kind the host brings (an Exchange element):
-// registered once with RegisterCustom, it is used by name from any flow,
-// JSON flows included, each use configured by its own Config.
+// registered in an engine's Registry with RegisterCustom, it is used by
+// name from that engine's flows, JSON flows included, each use configured
+// by its own Config.
 //
 // A flow uses it as {"type": "<name>", "config": {...}, "outputs":
 // {"<output>": "<flow variable>"}, "next": {...}}. Strings in config may
@@ -67,10 +68,9 @@ type CustomResult struct {
 	Reason string
 }
 
-// RegisterCustom registers a custom element kind under name. It fails for
-// an empty or taken name, a nil Run, and bad branch names; unlike Register
-// it does not panic, since hosts may register kinds from configuration.
-func RegisterCustom(name string, k CustomKind) error {
+// RegisterCustom adds a custom element kind under name. It fails for an
+// empty or taken name, a nil Run, and bad branch names.
+func (r *Registry) RegisterCustom(name string, k CustomKind) error {
 	if strings.TrimSpace(name) == "" || strings.TrimSpace(name) != name {
 		return fmt.Errorf("element: custom kind name %q is empty or has spaces around it", name)
 	}
@@ -100,20 +100,14 @@ func RegisterCustom(name string, k CustomKind) error {
 	if k.Outputs == nil {
 		spec.Outputs = nil
 	}
-	registry.Lock()
-	defer registry.Unlock()
-	if _, dup := registry.m[name]; dup {
-		return fmt.Errorf("element: kind %q is already registered", name)
-	}
-	registry.m[name] = func() Element { return &Custom{kind: name, spec: &spec} }
-	return nil
+	return r.add(name, func() Element { return &Custom{kind: name, spec: &spec} })
 }
 
 // NewCustom returns a use of the registered custom kind with its config
 // and output mapping, for flows built in Go (JSON flows get theirs from
 // the registry by "type").
-func NewCustom(kind string, config json.RawMessage, outputs map[string]string) (*Custom, error) {
-	el, err := New(kind)
+func (r *Registry) NewCustom(kind string, config json.RawMessage, outputs map[string]string) (*Custom, error) {
+	el, err := r.New(kind)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +120,7 @@ func NewCustom(kind string, config json.RawMessage, outputs map[string]string) (
 	return c, nil
 }
 
-// Custom is one use of a custom kind in a flow; see NewCustom.
+// Custom is one use of a custom kind in a flow; see Registry.NewCustom.
 type Custom struct {
 	// Config is the use's configuration, checked by the kind's Validate.
 	Config json.RawMessage `json:"config,omitempty"`
@@ -156,7 +150,7 @@ func (c *Custom) Branches() []string {
 // Validate implements Element.
 func (c *Custom) Validate(comp *Compiler) (err error) {
 	if c.spec == nil {
-		return errors.New("custom element has no kind: create it with NewCustom")
+		return errors.New("custom element has no kind: create it with Registry.NewCustom")
 	}
 	if c.spec.Validate != nil {
 		err := func() (err error) {

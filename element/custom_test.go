@@ -17,8 +17,11 @@ import (
 // webinarCalls records what the test kind was called with.
 var webinarCalls = make(chan *element.CustomCall, 10)
 
+// webinarKinds are the built-in kinds and the test kind.
+var webinarKinds = element.NewRegistry()
+
 func init() {
-	err := element.RegisterCustom("test.webinarRegister", element.CustomKind{
+	err := webinarKinds.RegisterCustom("test.webinarRegister", element.CustomKind{
 		Branches: []string{"registered", "full"},
 		Outputs:  map[string]store.Type{"joinUrl": store.Text, "seats": store.Number},
 		Validate: func(cfg json.RawMessage) error {
@@ -67,7 +70,7 @@ func init() {
 
 func customEl(t *testing.T, config string, outputs map[string]string) element.Element {
 	t.Helper()
-	el, err := element.New("test.webinarRegister")
+	el, err := webinarKinds.New("test.webinarRegister")
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal([]byte(fmt.Sprintf(`{"config": %s, "outputs": %s}`, config, mustJSON(t, outputs))), el))
 	return el
@@ -150,25 +153,26 @@ func TestRegisterCustom(t *testing.T) {
 	run := func(context.Context, *element.CustomCall) (element.CustomResult, error) {
 		return element.CustomResult{}, nil
 	}
-	require.ErrorContains(t, element.RegisterCustom("", element.CustomKind{Run: run}), "empty")
-	require.ErrorContains(t, element.RegisterCustom("x.noRun", element.CustomKind{}), "no Run")
-	require.ErrorContains(t, element.RegisterCustom("x.errBranch", element.CustomKind{Run: run, Branches: []string{"error"}}), "branch")
-	require.ErrorContains(t, element.RegisterCustom("x.dupBranch", element.CustomKind{Run: run, Branches: []string{"a", "a"}}), "twice")
-	require.ErrorContains(t, element.RegisterCustom("x.badType", element.CustomKind{Run: run, Outputs: map[string]store.Type{"a": "money"}}), "unknown type")
-	require.ErrorContains(t, element.RegisterCustom("callApi", element.CustomKind{Run: run}), "already registered")
-	_, err := element.NewCustom("callApi", nil, nil)
+	kinds := webinarKinds
+	require.ErrorContains(t, kinds.RegisterCustom("", element.CustomKind{Run: run}), "empty")
+	require.ErrorContains(t, kinds.RegisterCustom("x.noRun", element.CustomKind{}), "no Run")
+	require.ErrorContains(t, kinds.RegisterCustom("x.errBranch", element.CustomKind{Run: run, Branches: []string{"error"}}), "branch")
+	require.ErrorContains(t, kinds.RegisterCustom("x.dupBranch", element.CustomKind{Run: run, Branches: []string{"a", "a"}}), "twice")
+	require.ErrorContains(t, kinds.RegisterCustom("x.badType", element.CustomKind{Run: run, Outputs: map[string]store.Type{"a": "money"}}), "unknown type")
+	require.ErrorContains(t, kinds.RegisterCustom("callApi", element.CustomKind{Run: run}), "already registered")
+	_, err := kinds.NewCustom("callApi", nil, nil)
 	require.ErrorContains(t, err, "not a custom kind")
-	_, err = element.NewCustom("x.nothing", nil, nil)
+	_, err = kinds.NewCustom("x.nothing", nil, nil)
 	require.ErrorIs(t, err, element.ErrUnknownKind)
-	c, err := element.NewCustom("test.webinarRegister", json.RawMessage(`{"webinar": "w"}`), map[string]string{"seats": "points"})
+	c, err := kinds.NewCustom("test.webinarRegister", json.RawMessage(`{"webinar": "w"}`), map[string]string{"seats": "points"})
 	require.NoError(t, err)
 	require.NoError(t, c.Validate(&element.Compiler{Variables: apiVars}))
-	// The registry is global: a name of its own per run keeps -count=N green.
+	// The registry outlives the test: a name of its own per run keeps -count=N green.
 	simple := "x.simple." + uuid.NewString()
-	require.NoError(t, element.RegisterCustom(simple, element.CustomKind{Run: run}))
-	require.ErrorContains(t, element.RegisterCustom(simple, element.CustomKind{Run: run}), "already registered")
+	require.NoError(t, kinds.RegisterCustom(simple, element.CustomKind{Run: run}))
+	require.ErrorContains(t, kinds.RegisterCustom(simple, element.CustomKind{Run: run}), "already registered")
 	require.ErrorContains(t, (&element.Custom{}).Validate(&element.Compiler{}), "NewCustom")
-	el, err := element.New(simple)
+	el, err := kinds.New(simple)
 	require.NoError(t, err)
 	require.Equal(t, []string{element.BranchNext}, el.Branches())
 	require.NoError(t, el.Validate(&element.Compiler{Variables: apiVars}))

@@ -12,6 +12,7 @@
 // (profile changes, tags, events) that the engine commits atomically with
 // the step.
 //
-// Kinds are found by name in a registry: the built-in kinds are registered
-// by this package, and hosts add their own with Register.
+// Kinds are found by name in a Registry, one per engine: NewRegistry holds
+// the built-in kinds, and hosts add their own with Registry.Register and
+// Registry.RegisterCustom.
 package element

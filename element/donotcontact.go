@@ -9,11 +9,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("addToDoNotContact", func() Element { return &AddToDoNotContact{} })
-	Register("removeFromDoNotContact", func() Element { return &RemoveFromDoNotContact{} })
-}
-
 // DoNotContactScope selects the addresses a Do Not Contact element
 // changes: all the person's phone numbers (MSISDN), email addresses, or
 // both. At least one is set.

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 
-	"github.com/flowkit/flowkit/internal/suggest"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -135,51 +132,4 @@ func fieldErr(field string, err error) error {
 		return &FieldError{Field: field + "." + fe.Field, Err: fe.Err}
 	}
 	return &FieldError{Field: field, Err: err}
-}
-
-var registry = struct {
-	sync.RWMutex
-	m map[string]func() Element
-}{m: map[string]func() Element{}}
-
-// Register makes an element kind available by name to flows decoded from
-// JSON. newElement returns a new, empty element of the kind. Register panics
-// when the name is empty or already registered, as database/sql.Register
-// does: both are programming errors.
-func Register(kind string, newElement func() Element) {
-	registry.Lock()
-	defer registry.Unlock()
-	if kind == "" || newElement == nil {
-		panic("element: Register with an empty kind or a nil constructor")
-	}
-	if _, dup := registry.m[kind]; dup {
-		panic("element: Register called twice for kind " + kind)
-	}
-	registry.m[kind] = newElement
-}
-
-// ErrUnknownKind is returned by New for a kind nobody registered.
-var ErrUnknownKind = errors.New("unknown element kind")
-
-// New returns a new, empty element of a registered kind.
-func New(kind string) (Element, error) {
-	registry.RLock()
-	f, ok := registry.m[kind]
-	registry.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%w %q%s", ErrUnknownKind, kind, suggest.DidYouMean(kind, Kinds()))
-	}
-	return f(), nil
-}
-
-// Kinds returns the registered kinds, sorted.
-func Kinds() []string {
-	registry.RLock()
-	defer registry.RUnlock()
-	out := make([]string, 0, len(registry.m))
-	for k := range registry.m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -102,9 +102,11 @@ func ExampleCallAPI_scheduling() {
 	// Tue 09:40 2xx
 }
 
-// A host registers an Exchange element once; flows use it by name.
-func ExampleRegisterCustom() {
-	err := element.RegisterCustom("example.webinar", element.CustomKind{
+// A host registers an Exchange element in its engine's registry; that
+// engine's flows use it by name.
+func ExampleRegistry_RegisterCustom() {
+	kinds := element.NewRegistry()
+	err := kinds.RegisterCustom("example.webinar", element.CustomKind{
 		Branches: []string{"registered", "full"},
 		Outputs:  map[string]store.Type{"joinUrl": store.Text},
 		Validate: func(cfg json.RawMessage) error {
@@ -126,11 +128,11 @@ func ExampleRegisterCustom() {
 		return
 	}
 	ctx := context.Background()
-	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))})
-	f, _ := flow.Parse([]byte(`{"id": "onboard", "variables": {"link": {"type": "text"}},
+	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Elements: kinds, Clock: clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))})
+	f, _ := flow.ParseWith([]byte(`{"id": "onboard", "variables": {"link": {"type": "text"}},
 	  "elements": [{"id": "register", "type": "example.webinar",
 	    "config": {"webinar": "intro-42", "email": "{{person.emails[0]}}"},
-	    "outputs": {"joinUrl": "link"}}]}`))
+	    "outputs": {"joinUrl": "link"}}]}`), kinds)
 	_, _ = eng.Publish(ctx, f)
 	_ = eng.Activate(ctx, "onboard")
 	id, _ := eng.Enter(ctx, "onboard", store.PersonRef{Email: "ann@example.com"}, nil)
@@ -138,7 +140,7 @@ func ExampleRegisterCustom() {
 	fmt.Println(p.Vars["link"])
 	fmt.Println(p.Journal[0].Branch, "-", p.Journal[0].Reason)
 
-	bad, _ := flow.Parse([]byte(`{"id": "bad", "elements": [{"id": "register", "type": "example.webinar", "config": {}}]}`))
+	bad, _ := flow.ParseWith([]byte(`{"id": "bad", "elements": [{"id": "register", "type": "example.webinar", "config": {}}]}`), kinds)
 	_, err = eng.Publish(ctx, bad)
 	fmt.Println(err)
 	// Output:

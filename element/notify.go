@@ -11,10 +11,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("notify", func() Element { return &Notify{} })
-}
-
 // CounterNotified is the per-element counter Notify adds one to for each
 // internal recipient messaged: the element's engagements, in
 // flow.ElementStats.Other.

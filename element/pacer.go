@@ -11,7 +11,7 @@ import (
 
 // Pacer spaces out the actions of an element across all its participants,
 // for elements with a sending speed (Call API). The engine lends one to
-// every step in Services.Pacer: by default one that keeps the budgets in
+// every step in CallAPIOptions.Pacer: by default one that keeps the budgets in
 // the Store when it can (store.PaceKeeper), so that every process sharing
 // the Store draws on one budget, else NewPacer's in-process one.
 // Implementations are safe for concurrent use. An error (a Pacer that
@@ -188,8 +188,8 @@ func (s *Speed) String() string { return fmt.Sprintf("%d per %s", s.Count, s.Per
 // TimeWindow is a daily time window: from Start to End in a time zone.
 // When End is before Start the window spans midnight (22:00 to 06:00).
 type TimeWindow struct {
-	Start Clock `json:"start"`
-	End   Clock `json:"end"`
+	Start TimeOfDay `json:"start"`
+	End   TimeOfDay `json:"end"`
 	// TimeZone is an IANA name. Defaults to the flow's time zone.
 	TimeZone string `json:"timeZone,omitempty"`
 
@@ -198,7 +198,7 @@ type TimeWindow struct {
 
 // Validate checks the window; field names it in errors.
 func (w *TimeWindow) Validate(field string) error {
-	for name, c := range map[string]Clock{"start": w.Start, "end": w.End} {
+	for name, c := range map[string]TimeOfDay{"start": w.Start, "end": w.End} {
 		if c.IsZero() {
 			return Errorf(field+"."+name, "time of day is missing")
 		}

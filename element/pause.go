@@ -34,12 +34,12 @@ const (
 // twice take the first. Times are in the flow's time zone, or the person's
 // when PersonTimeZone is set and the person has a valid one.
 type Pause struct {
-	Mode           string `json:"mode"`
-	Period         Period `json:"period,omitzero"`
-	Weekday        string `json:"weekday,omitempty"`
-	At             Clock  `json:"at,omitzero"`
-	Date           string `json:"date,omitempty"`
-	PersonTimeZone bool   `json:"personTimeZone,omitempty"`
+	Mode           string    `json:"mode"`
+	Period         Period    `json:"period,omitzero"`
+	Weekday        string    `json:"weekday,omitempty"`
+	At             TimeOfDay `json:"at,omitzero"`
+	Date           string    `json:"date,omitempty"`
+	PersonTimeZone bool      `json:"personTimeZone,omitempty"`
 
 	weekday time.Weekday
 	date    time.Time // wall reading, in UTC

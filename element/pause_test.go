@@ -322,11 +322,11 @@ func TestClockJSON(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `"09:05"`, string(b))
 
-	var c element.Clock
+	var c element.TimeOfDay
 	require.NoError(t, json.Unmarshal([]byte(`"23:59"`), &c))
 	require.Equal(t, element.At(23, 59), c)
 	require.False(t, c.IsZero())
-	require.True(t, element.Clock{}.IsZero())
+	require.True(t, element.TimeOfDay{}.IsZero())
 	require.False(t, element.At(0, 0).IsZero(), "midnight is a time of day, not an unset one")
 
 	for _, bad := range []string{`"9am"`, `"24:00"`, `"12:60"`, `930`, `""`} {

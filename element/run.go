@@ -70,14 +70,8 @@ type Services struct {
 	History func(q *store.EventQuery) ([]*store.Event, error)
 	// Flows lets a step enter a person into another flow.
 	Flows Flows
-	// Pacer books slots for elements with a sending speed.
-	Pacer Pacer
-	// CallAPI holds the host's Call API settings.
-	CallAPI CallAPIOptions
-	// FrequencyCap caps the messages Send Message sends one person.
-	FrequencyCap FrequencyCap
-	// QuietHours are when Send Message sends nothing.
-	QuietHours QuietHours
+	// Options are the host's settings of the built-in kinds.
+	Options Options
 	// Settings looks up the host settings that {{env.NAME}} placeholders
 	// read, when a step runs; nil reads environment variables.
 	Settings func(name string) (value string, ok bool)

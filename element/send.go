@@ -11,10 +11,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("sendMessage", func() Element { return &SendMessage{} })
-}
-
 // The branches of Send Message.
 const (
 	// BranchBlocked is taken when the person is on the Do Not Contact
@@ -71,8 +67,8 @@ func (f FrequencyCap) enabled() bool { return f.Messages > 0 && f.Within > 0 }
 // message due then waits until they end. When End is before Start they
 // span midnight (21:00 to 08:00). The zero value has none.
 type QuietHours struct {
-	Start Clock
-	End   Clock
+	Start TimeOfDay
+	End   TimeOfDay
 }
 
 // Validate checks that both times are set and differ, or neither is set.
@@ -215,14 +211,14 @@ func (s *SendMessage) attempt(ctx context.Context, r *Run) (Outcome, error) {
 	if sv == nil {
 		sv = &Services{}
 	}
-	if q := sv.QuietHours; q.enabled() && !s.IgnoreQuietHours {
+	if q := sv.Options.SendMessage.QuietHours; q.enabled() && !s.IgnoreQuietHours {
 		loc := r.TimeZone(true)
 		w := TimeWindow{Start: q.Start, End: q.End}
 		if quiet, ends := w.At(r.Now, loc); quiet {
 			return Hold(Wait{Until: ends}, fmt.Sprintf("quiet hours %s-%s (%s): waits until %s", q.Start, q.End, loc, ends.In(loc).Format("Mon 2006-01-02 15:04 MST"))), nil
 		}
 	}
-	if f := sv.FrequencyCap; f.enabled() && !s.IgnoreFrequencyCap {
+	if f := sv.Options.SendMessage.FrequencyCap; f.enabled() && !s.IgnoreFrequencyCap {
 		n, err := sentWithin(r, f.Within)
 		if err != nil {
 			return Outcome{}, err

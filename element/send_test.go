@@ -151,7 +151,7 @@ func TestSendMessageFrequencyCap(t *testing.T) {
 			o := &apiOutbox{}
 			r := apiSendRun(o)
 			r.Services.History = sendHistory(tc.events...)
-			r.Services.FrequencyCap = element.FrequencyCap{Messages: 3, Within: 24 * time.Hour}
+			r.Services.Options.SendMessage.FrequencyCap = element.FrequencyCap{Messages: 3, Within: 24 * time.Hour}
 			out, err := el.Run(context.Background(), r)
 			require.NoError(t, err)
 			require.Equal(t, tc.branch, out.Branch, out.Reason)
@@ -161,7 +161,7 @@ func TestSendMessageFrequencyCap(t *testing.T) {
 	o := &apiOutbox{}
 	r := apiSendRun(o)
 	r.Services.History = sendHistory(sent(time.Hour))
-	r.Services.FrequencyCap = element.FrequencyCap{Messages: 1, Within: time.Hour + time.Minute}
+	r.Services.Options.SendMessage.FrequencyCap = element.FrequencyCap{Messages: 1, Within: time.Hour + time.Minute}
 	tx := &element.SendMessage{Channel: "sms", Body: "Your code", IgnoreFrequencyCap: true}
 	apiCompile(t, tx)
 	out, err := tx.Run(context.Background(), r)
@@ -191,7 +191,7 @@ func TestSendMessageQuietHours(t *testing.T) {
 		r := apiSendRun(o)
 		r.Now = tc.now
 		r.Person.TimeZone = tc.tz
-		r.Services.QuietHours = quiet
+		r.Services.Options.SendMessage.QuietHours = quiet
 		out, err := el.Run(context.Background(), r)
 		require.NoError(t, err)
 		if tc.until.IsZero() {
@@ -204,7 +204,7 @@ func TestSendMessageQuietHours(t *testing.T) {
 		// When they end, the message goes.
 		r = apiSendRun(o)
 		r.Now, r.Wait, r.Person.TimeZone = out.Wait.Until, out.Wait, tc.tz
-		r.Services.QuietHours = quiet
+		r.Services.Options.SendMessage.QuietHours = quiet
 		out, err = el.Resume(context.Background(), r, element.Wake{Timer: true})
 		require.NoError(t, err)
 		require.Equal(t, element.BranchSent, out.Branch)

@@ -61,7 +61,7 @@ func secondsIn(u Unit) int {
 }
 
 // After returns t plus the period, counting days and weeks in loc with the
-// daylight-saving rules of Clock.On (time.AddDate leaves gaps and repeated
+// daylight-saving rules of TimeOfDay.On (time.AddDate leaves gaps and repeated
 // wall times unspecified, and in practice differs by zone).
 func (p Period) After(t time.Time, loc *time.Location) time.Time {
 	days := 0
@@ -93,26 +93,26 @@ func (p Period) String() string {
 	return fmt.Sprintf("%d %s", p.Amount, u)
 }
 
-// Clock is a time of day, written "HH:MM" in JSON.
-type Clock struct {
+// TimeOfDay is a time of day, written "HH:MM" in JSON.
+type TimeOfDay struct {
 	Hour, Minute int
 	set          bool
 }
 
-// At returns a Clock reading hour:minute.
-func At(hour, minute int) Clock { return Clock{Hour: hour, Minute: minute, set: true} }
+// At returns a TimeOfDay reading hour:minute.
+func At(hour, minute int) TimeOfDay { return TimeOfDay{Hour: hour, Minute: minute, set: true} }
 
 // IsZero reports whether the time of day is unset.
-func (c Clock) IsZero() bool { return !c.set }
+func (c TimeOfDay) IsZero() bool { return !c.set }
 
 // String returns the time of day as "HH:MM".
-func (c Clock) String() string { return fmt.Sprintf("%02d:%02d", c.Hour, c.Minute) }
+func (c TimeOfDay) String() string { return fmt.Sprintf("%02d:%02d", c.Hour, c.Minute) }
 
 // MarshalJSON implements json.Marshaler.
-func (c Clock) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
+func (c TimeOfDay) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
 
 // UnmarshalJSON implements json.Unmarshaler.
-func (c *Clock) UnmarshalJSON(b []byte) error {
+func (c *TimeOfDay) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("time of day must be a string \"HH:MM\"")
@@ -128,13 +128,13 @@ func (c *Clock) UnmarshalJSON(b []byte) error {
 // On returns the instant of this time of day on t's calendar day in loc. A
 // time in a daylight-saving gap moves forward by the gap (02:30 on a
 // spring-forward day reads 03:30); a time that occurs twice takes the first.
-func (c Clock) On(t time.Time, loc *time.Location) time.Time {
+func (c TimeOfDay) On(t time.Time, loc *time.Location) time.Time {
 	y, m, d := t.In(loc).Date()
 	return localTime(y, m, d, c.Hour, c.Minute, loc)
 }
 
 // LocalTime returns the instant a wall clock in loc reads the given day and
-// time, with the daylight-saving rules documented on Clock.On.
+// time, with the daylight-saving rules documented on TimeOfDay.On.
 func LocalTime(y int, m time.Month, d, hour, minute int, loc *time.Location) time.Time {
 	return localTime(y, m, d, hour, minute, loc)
 }
@@ -168,7 +168,7 @@ func localTime(y int, m time.Month, d, hour, minute int, loc *time.Location) tim
 
 // NextAt returns the first instant at or after t whose wall clock in loc
 // reads c.
-func (c Clock) NextAt(t time.Time, loc *time.Location) time.Time {
+func (c TimeOfDay) NextAt(t time.Time, loc *time.Location) time.Time {
 	at := c.On(t, loc)
 	if at.Before(t) {
 		y, m, d := t.In(loc).Date()

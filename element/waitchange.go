@@ -14,10 +14,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("waitForChange", func() Element { return &WaitForChange{} })
-}
-
 // The WaitForChange branches.
 const (
 	BranchChanged    = "changed"
@@ -143,11 +139,6 @@ func (w *WaitForChange) Validate(c *Compiler) error {
 			continue
 		}
 		cond := segment.PropertyCondition{Property: "new", Op: a.Op, Value: a.Value, Type: typ, PersonTimeZone: a.PersonTimeZone}
-		if name, ok := placeholder(a.Value); ok {
-			if rest, ok := strings.CutPrefix(name, "entry.properties."); ok {
-				cond.Value = "{{entry." + rest + "}}"
-			}
-		}
 		where, err := segment.CompileWhere([]segment.PropertyCondition{cond}, c.SegmentOptions())
 		if err != nil {
 			var ce *segment.ConditionError

@@ -8,10 +8,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("waitForDate", func() Element { return &WaitForDate{} })
-}
-
 // The WaitForDate options: when, relative to the date in the attribute, the
 // participant goes on.
 const (
@@ -57,7 +53,7 @@ const (
 // person's when PersonTimeZone is set and the person has a valid one; they
 // keep the wall clock across daylight-saving switches (a day is 23 or 25
 // hours then), and a wall time in a gap moves forward by the gap (see
-// Clock.On). A date attribute stands for its calendar day at At (default
+// TimeOfDay.On). A date attribute stands for its calendar day at At (default
 // 00:00) in that zone; a datetime attribute is an instant, whose calendar
 // day is read in that zone. At is midnight when unset; it applies to the
 // day options and to date attributes, not to isIn and was on a datetime.
@@ -92,7 +88,7 @@ type WaitForDate struct {
 	// Period is the N of isIn and was.
 	Period Period `json:"period,omitzero"`
 	// At is the time of day of the day options and of date attributes.
-	At Clock `json:"at,omitzero"`
+	At TimeOfDay `json:"at,omitzero"`
 	// EveryYear ignores the year and recurs.
 	EveryYear bool `json:"everyYear,omitempty"`
 	// PersonTimeZone counts days in the person's time zone.

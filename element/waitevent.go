@@ -12,10 +12,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 )
 
-func init() {
-	Register("waitForEvent", func() Element { return &WaitForEvent{} })
-}
-
 // predefinedEvents lists the event names of the categories whose events
 // flowkit and its channels define; external events are named by the host.
 var predefinedEvents = map[store.Category][]string{
@@ -177,22 +173,13 @@ func (w *WaitForEvent) Validate(c *Compiler) error {
 }
 
 // compileWhere compiles the property conditions of an event selection
-// with the flow's declarations, reading "{{entry.properties.x}}" as
-// segment's "{{entry.x}}". Errors name the field under prefix
+// with the flow's declarations. Errors name the field under prefix
 // ("event.where[1]").
 func compileWhere(c *Compiler, prefix string, conds []segment.PropertyCondition) (*segment.Where, error) {
 	if len(conds) == 0 {
 		return nil, nil
 	}
-	own := slices.Clone(conds)
-	for i := range own {
-		if name, ok := placeholder(own[i].Value); ok {
-			if rest, ok := strings.CutPrefix(name, "entry.properties."); ok {
-				own[i].Value = "{{entry." + rest + "}}"
-			}
-		}
-	}
-	where, err := segment.CompileWhere(own, c.SegmentOptions())
+	where, err := segment.CompileWhere(conds, c.SegmentOptions())
 	if err != nil {
 		var ce *segment.ConditionError
 		if errors.As(err, &ce) && ce.Path != "" {

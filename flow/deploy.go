@@ -79,7 +79,7 @@ func (e *Engine) sameDocument(ctx context.Context, flowID string, version int, w
 	if got, err := canonicalJSON(fv.Document); err == nil && bytes.Equal(got, want) {
 		return true, nil
 	}
-	f, err := Parse(fv.Document)
+	f, err := ParseWith(fv.Document, e.cfg.Elements)
 	if err != nil {
 		return false, nil // a document this engine cannot read is not f's
 	}

@@ -31,27 +31,28 @@ type Config struct {
 	// Computed registers computed person attributes that segments may use:
 	// an expr formula or a Go function each. Defaults to none.
 	Computed map[string]segment.Computed
+	// Elements are the element kinds this engine's flows may use, custom
+	// kinds included: Publish, Validate and the versions the engine reads
+	// back from the Store make their elements from it. It must not lose
+	// kinds while the engine runs. Defaults to element.NewRegistry(): the
+	// built-in kinds.
+	Elements *element.Registry
 	// Sender sends messages. Defaults to none: sending elements fail.
 	Sender element.Sender
 	// HTTP performs Call API requests. Each request carries its own
 	// timeout (CallAPI.Timeout). Defaults to element.NewHTTPClient, which
-	// guards its dials when CallAPI.BlockPrivateAddresses is set.
+	// guards its dials when ElementOptions.CallAPI.BlockPrivateAddresses
+	// is set.
 	HTTP element.HTTPDoer
-	// CallAPI sets Call API's default timeout (10s), response size limit
-	// (1 MiB) and address guard (off). Defaults to those.
-	CallAPI element.CallAPIOptions
-	// Pacer spaces out the calls of Call API elements with a sending
-	// speed. Defaults to the Store's budgets when it keeps them
-	// (store.PaceKeeper, as the memory and PostgreSQL stores do), which
-	// every engine sharing the Store draws on; else to element.NewPacer(),
-	// which keeps its budgets in this process.
-	Pacer element.Pacer
-	// FrequencyCap limits how many messages Send Message sends one person
-	// across all flows. Defaults to no cap.
-	FrequencyCap element.FrequencyCap
-	// QuietHours are the hours, in each person's time zone, when Send
-	// Message waits instead of sending. Defaults to none.
-	QuietHours element.QuietHours
+	// ElementOptions are the settings of the built-in kinds for every
+	// flow: Call API's default timeout (10s), response size limit
+	// (1 MiB), address guard (off) and pacer (the Store's budgets when it
+	// keeps them, store.PaceKeeper, as the memory and PostgreSQL stores
+	// do, which every engine sharing the Store draws on; else
+	// element.NewPacer(), which keeps its budgets in this process); Send
+	// Message's frequency cap (none) and quiet hours (none). Defaults to
+	// those.
+	ElementOptions element.Options
 	// Conversations starts conversations with agents. Defaults to none.
 	Conversations element.Conversations
 	// Settings looks up the host settings that flow documents read with
@@ -167,33 +168,33 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
+	if cfg.Elements == nil {
+		cfg.Elements = element.NewRegistry()
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = element.NewHTTPClient(element.HTTPClientOptions{BlockPrivateAddresses: cfg.CallAPI.BlockPrivateAddresses})
+		cfg.HTTP = element.NewHTTPClient(element.HTTPClientOptions{BlockPrivateAddresses: cfg.ElementOptions.CallAPI.BlockPrivateAddresses})
 	}
-	if cfg.Pacer == nil {
+	if cfg.ElementOptions.CallAPI.Pacer == nil {
 		if k, ok := cfg.Store.(store.PaceKeeper); ok {
-			cfg.Pacer = storePacer{k}
+			cfg.ElementOptions.CallAPI.Pacer = storePacer{k}
 		} else {
-			cfg.Pacer = element.NewPacer()
+			cfg.ElementOptions.CallAPI.Pacer = element.NewPacer()
 		}
 	}
-	switch {
-	case cfg.MaxSteps < 0, cfg.JournalLimit < 0, cfg.InactivityLimit < 0, cfg.TickBatch < 0, cfg.TimerLease < 0,
-		cfg.CallAPI.Timeout < 0, cfg.CallAPI.MaxResponseBytes < 0, cfg.EffectLease < 0, cfg.EffectConcurrency < 0,
-		cfg.AudiencePage < 0, cfg.AudiencePagesPerTick < 0, cfg.HistoryRetention < 0:
-		return nil, errors.New("flow: Config limits must not be negative")
+	if err := checkLimits(cfg); err != nil {
+		return nil, err
 	}
 	if err := checkRetention(cfg); err != nil {
 		return nil, err
 	}
-	if err := cfg.FrequencyCap.Validate(); err != nil {
-		return nil, fmt.Errorf("flow: Config.FrequencyCap: %w", err)
+	if err := cfg.ElementOptions.SendMessage.FrequencyCap.Validate(); err != nil {
+		return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.FrequencyCap: %w", err)
 	}
-	if err := cfg.QuietHours.Validate(); err != nil {
-		return nil, fmt.Errorf("flow: Config.QuietHours: %w", err)
+	if err := cfg.ElementOptions.SendMessage.QuietHours.Validate(); err != nil {
+		return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.QuietHours: %w", err)
 	}
 	if cfg.MaxSteps == 0 {
 		cfg.MaxSteps = 1000
@@ -239,14 +240,40 @@ func NewEngine(cfg Config) (*Engine, error) {
 		Sender:        cfg.Sender,
 		HTTP:          cfg.HTTP,
 		Conversations: cfg.Conversations,
-		Pacer:         cfg.Pacer,
-		CallAPI:       cfg.CallAPI,
-		FrequencyCap:  cfg.FrequencyCap,
-		QuietHours:    cfg.QuietHours,
+		Options:       cfg.ElementOptions,
 		Settings:      cfg.Settings,
 		Variants:      cfg.Variants,
 	}
 	return e, nil
+}
+
+// checkLimits returns an error for each negative limit of cfg, naming
+// its field.
+func checkLimits(cfg Config) error {
+	var errs []error
+	for _, l := range []struct {
+		field string
+		value int64
+		shown any
+	}{
+		{"MaxSteps", int64(cfg.MaxSteps), cfg.MaxSteps},
+		{"JournalLimit", int64(cfg.JournalLimit), cfg.JournalLimit},
+		{"InactivityLimit", int64(cfg.InactivityLimit), cfg.InactivityLimit},
+		{"TimerLease", int64(cfg.TimerLease), cfg.TimerLease},
+		{"TickBatch", int64(cfg.TickBatch), cfg.TickBatch},
+		{"EffectLease", int64(cfg.EffectLease), cfg.EffectLease},
+		{"EffectConcurrency", int64(cfg.EffectConcurrency), cfg.EffectConcurrency},
+		{"AudiencePage", int64(cfg.AudiencePage), cfg.AudiencePage},
+		{"AudiencePagesPerTick", int64(cfg.AudiencePagesPerTick), cfg.AudiencePagesPerTick},
+		{"HistoryRetention", int64(cfg.HistoryRetention), cfg.HistoryRetention},
+		{"ElementOptions.CallAPI.Timeout", int64(cfg.ElementOptions.CallAPI.Timeout), cfg.ElementOptions.CallAPI.Timeout},
+		{"ElementOptions.CallAPI.MaxResponseBytes", cfg.ElementOptions.CallAPI.MaxResponseBytes, cfg.ElementOptions.CallAPI.MaxResponseBytes},
+	} {
+		if l.value < 0 {
+			errs = append(errs, fmt.Errorf("flow: Config.%s is %v: must not be negative", l.field, l.shown))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Now returns the engine's clock reading, without a monotonic reading:
@@ -363,7 +390,7 @@ func (e *Engine) compiled(ctx context.Context, id string, version int) (*compile
 	if err != nil {
 		return nil, err
 	}
-	f, err := Parse(fv.Document)
+	f, err := ParseWith(fv.Document, e.cfg.Elements)
 	if err != nil {
 		return nil, fmt.Errorf("flow %q version %d: %w", id, version, err)
 	}
@@ -452,16 +479,28 @@ func (e *Engine) Cancel(ctx context.Context, flowID string) error {
 	})
 }
 
+// A call that loses a race with another lifecycle call (the store's
+// status changed between reading and setting it) looks again: it goes on
+// from the status found if that allows the move, and otherwise returns
+// ErrBadTransition naming it, as it would have had it come second.
 func (e *Engine) transition(ctx context.Context, flowID string, to store.FlowStatus, from ...store.FlowStatus) error {
-	st, err := e.store.Flow(ctx, flowID)
-	if err != nil {
-		return err
+	const rounds = 5
+	for round := 1; ; round++ {
+		st, err := e.store.Flow(ctx, flowID)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(from, st.Status) {
+			return fmt.Errorf("flow %q is %s, cannot become %s: %w", flowID, st.Status, to, ErrBadTransition)
+		}
+		err = e.store.SetFlowStatus(ctx, flowID, st.Status, to, e.Now())
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		if round == rounds {
+			return fmt.Errorf("flow %q kept changing status while becoming %s: %w", flowID, to, ErrBadTransition)
+		}
 	}
-	if !slices.Contains(from, st.Status) {
-		return fmt.Errorf("flow %q is %s, cannot become %s: %w", flowID, st.Status, to, ErrBadTransition)
-	}
-
-	return e.store.SetFlowStatus(ctx, flowID, st.Status, to, e.Now())
 }
 
 // unpark re-arms the timers parked while the flow was paused.

@@ -348,8 +348,6 @@ func (f *failing) Run(context.Context, *element.Run) (element.Outcome, error) {
 	return element.Outcome{}, errors.New("upstream said no")
 }
 
-func init() { element.Register("test.failing", func() element.Element { return &failing{} }) }
-
 func TestElementErrorsAndPanics(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("err", "Err").

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,8 +167,17 @@ func (n *Node) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads a node, decoding its configuration by its "type"
-// from the element registry. Unknown fields are refused.
+// among the built-in kinds (ParseWith reads other kinds). Unknown fields
+// are refused.
 func (n *Node) UnmarshalJSON(data []byte) error {
+	return n.decode(data, builtins.New)
+}
+
+// builtins are the element kinds Parse reads.
+var builtins = element.NewRegistry()
+
+// decode reads a node, making its element with newElement.
+func (n *Node) decode(data []byte, newElement func(kind string) (element.Element, error)) error {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil {
 		return &ValidationError{Err: fmt.Errorf("element is not a JSON object: %w", err)}
@@ -196,7 +206,7 @@ func (n *Node) UnmarshalJSON(data []byte) error {
 	if head.Type == "" {
 		return &ValidationError{ElementID: head.ID, Field: "type", Err: errors.New("element type is missing")}
 	}
-	el, err := element.New(head.Type)
+	el, err := newElement(head.Type)
 	if err != nil {
 		return &ValidationError{ElementID: head.ID, Field: "type", Err: err}
 	}
@@ -210,33 +220,92 @@ func (n *Node) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Parse reads a flow from its JSON form. Errors name the element and field
-// where they can (a *ValidationError); Parse does not validate the graph:
-// Publish does.
+// Parse reads a flow from its JSON form, with the built-in element kinds
+// only: ParseWith reads custom kinds too. Errors name the element and
+// field where they can (a *ValidationError); Parse does not validate the
+// graph: Publish does.
 func Parse(data []byte) (*Flow, error) {
+	return ParseWith(data, builtins)
+}
+
+// ParseWith reads a flow from its JSON form as Parse does, making its
+// elements from kinds (an engine's Config.Elements); nil means the
+// built-in kinds.
+func ParseWith(data []byte, kinds *element.Registry) (*Flow, error) {
+	if kinds == nil {
+		kinds = builtins
+	}
+	return parse(data, kinds.New)
+}
+
+// plainFlow is a Flow without methods, for decoding around its elements.
+type plainFlow Flow
+
+// flowDoc reads a flow with its elements left as JSON, to be made with a
+// registry.
+type flowDoc struct {
+	*plainFlow
+	Elements []json.RawMessage `json:"elements"`
+}
+
+// parse reads a flow, making its elements with newElement.
+func parse(data []byte, newElement func(kind string) (element.Element, error)) (*Flow, error) {
+	var f Flow
+	doc := flowDoc{plainFlow: (*plainFlow)(&f)}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var f Flow
-	if err := dec.Decode(&f); err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) {
-			return nil, ve
+	if err := dec.Decode(&doc); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// Name the types and fields of Flow, not of its stand-in.
+			te.Field = strings.TrimPrefix(te.Field, "plainFlow.")
+			switch te.Type {
+			case reflect.TypeFor[flowDoc]():
+				te.Type = reflect.TypeFor[Flow]()
+			case reflect.TypeFor[[]json.RawMessage]():
+				te.Type = reflect.TypeFor[[]*Node]()
+			}
 		}
 		return nil, &ValidationError{Field: fieldOf(err), Err: jsonErr(err)}
 	}
 	if dec.More() {
 		return nil, &ValidationError{Err: errors.New("flow json: data after the flow object")}
 	}
+	if doc.Elements != nil {
+		f.Elements = make([]*Node, len(doc.Elements))
+	}
+	for i, raw := range doc.Elements {
+		if string(bytes.TrimSpace(raw)) == "null" {
+			continue
+		}
+		n := &Node{}
+		if err := n.decode(raw, newElement); err != nil {
+			return nil, err
+		}
+		f.Elements[i] = n
+	}
 	return &f, nil
 }
 
-// Clone returns a deep copy of the flow, made through its JSON form.
+// Clone returns a deep copy of the flow, made through its JSON form. Each
+// element is copied as its own kind, custom kinds included.
 func (f *Flow) Clone() (*Flow, error) {
 	data, err := json.Marshal(f)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data)
+	kinds := map[string]element.Element{}
+	for _, n := range f.Elements {
+		if n != nil && n.Element != nil {
+			kinds[n.Element.Kind()] = n.Element
+		}
+	}
+	return parse(data, func(kind string) (element.Element, error) {
+		if el := element.Blank(kinds[kind]); el != nil {
+			return el, nil
+		}
+		return builtins.New(kind)
+	})
 }
 
 func fieldOf(err error) string {

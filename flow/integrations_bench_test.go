@@ -62,7 +62,8 @@ func BenchmarkCallAPIRoundTrip(b *testing.B) {
 func BenchmarkSendMessage(b *testing.B) {
 	ctx := context.Background()
 	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)),
-		Sender: nopSender{}, FrequencyCap: element.FrequencyCap{Messages: 5, Within: 24 * time.Hour}})
+		Sender: nopSender{}, ElementOptions: element.Options{SendMessage: element.SendMessageOptions{
+			FrequencyCap: element.FrequencyCap{Messages: 5, Within: 24 * time.Hour}}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -376,9 +376,9 @@ func TestFrequencyCapAndQuietHours(t *testing.T) {
 	zg, _ := time.LoadLocation("Europe/Zagreb")
 	clk := clock.NewFake(time.Date(2026, 5, 4, 20, 0, 0, 0, zg))
 	sender := &integSender{clk: clk}
-	eng := integEngine(t, clk, flow.Config{Sender: sender,
+	eng := integEngine(t, clk, flow.Config{Sender: sender, ElementOptions: element.Options{SendMessage: element.SendMessageOptions{
 		FrequencyCap: element.FrequencyCap{Messages: 2, Within: 24 * time.Hour},
-		QuietHours:   element.QuietHours{Start: element.At(21, 0), End: element.At(8, 0)}})
+		QuietHours:   element.QuietHours{Start: element.At(21, 0), End: element.At(8, 0)}}}})
 	for _, id := range []string{"a", "b", "c", "otp"} {
 		f := flow.New(id, "").In("Europe/Zagreb").Add("send", &element.SendMessage{Channel: "sms", Body: id, IgnoreFrequencyCap: id == "otp", IgnoreQuietHours: id == "otp"},
 			flow.Next{"sent": "", "capped": "", "blocked": ""})
@@ -484,9 +484,11 @@ func TestStartConversationInFlow(t *testing.T) {
 	require.Equal(t, p.PersonID, agents.got[0].PersonID)
 }
 
-func init() {
-	// A host's Exchange element, configured once and used by flows.
-	err := element.RegisterCustom("crm.addToGroup", element.CustomKind{
+// crmKinds are the built-in kinds and a host's Exchange element,
+// configured once and used by flows.
+var crmKinds = func() *element.Registry {
+	kinds := element.NewRegistry()
+	err := kinds.RegisterCustom("crm.addToGroup", element.CustomKind{
 		Branches: []string{"added", "exists"},
 		Outputs:  map[string]store.Type{"memberId": store.Text},
 		Validate: func(cfg json.RawMessage) error {
@@ -511,19 +513,20 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
-}
+	return kinds
+}()
 
 func TestCustomElementInFlows(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
-	eng := integEngine(t, clk, flow.Config{})
+	eng := integEngine(t, clk, flow.Config{Elements: crmKinds})
 	parse := func(id, config, next string, withError bool) *flow.Flow {
 		els := `{"id": "crm", "type": "crm.addToGroup", "config": ` + config + `, "outputs": {"memberId": "member"}, "next": ` + next + `},
 		    {"id": "ok", "type": "exit", "reason": "in the group"}`
 		if withError {
 			els += `, {"id": "oops", "type": "exit", "reason": "crm failed"}`
 		}
-		f, err := flow.Parse([]byte(`{"id": "` + id + `", "variables": {"member": {"type": "text"}}, "elements": [` + els + `]}`))
+		f, err := flow.ParseWith([]byte(`{"id": "`+id+`", "variables": {"member": {"type": "text"}}, "elements": [`+els+`]}`), crmKinds)
 		require.NoError(t, err)
 		return f
 	}
@@ -568,10 +571,10 @@ func TestIntegrationConfig(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	for _, cfg := range []flow.Config{
-		{FrequencyCap: element.FrequencyCap{Messages: 3}},
-		{QuietHours: element.QuietHours{Start: element.At(22, 0)}},
-		{CallAPI: element.CallAPIOptions{Timeout: -time.Second}},
-		{CallAPI: element.CallAPIOptions{MaxResponseBytes: -1}},
+		{ElementOptions: element.Options{SendMessage: element.SendMessageOptions{FrequencyCap: element.FrequencyCap{Messages: 3}}}},
+		{ElementOptions: element.Options{SendMessage: element.SendMessageOptions{QuietHours: element.QuietHours{Start: element.At(22, 0)}}}},
+		{ElementOptions: element.Options{CallAPI: element.CallAPIOptions{Timeout: -time.Second}}},
+		{ElementOptions: element.Options{CallAPI: element.CallAPIOptions{MaxResponseBytes: -1}}},
 	} {
 		cfg.Store = memory.New()
 		_, err := flow.NewEngine(cfg)
@@ -583,7 +586,7 @@ func TestIntegrationConfig(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	eng := integEngine(t, clk, flow.Config{CallAPI: element.CallAPIOptions{BlockPrivateAddresses: true}})
+	eng := integEngine(t, clk, flow.Config{ElementOptions: element.Options{CallAPI: element.CallAPIOptions{BlockPrivateAddresses: true}}})
 	f := flow.New("guarded", "").Add("call", &element.CallAPI{URL: srv.URL}, nil)
 	integPublish(t, eng, f)
 	id, err := eng.Enter(ctx, "guarded", store.PersonRef{ExternalID: "ann"}, nil)
@@ -592,4 +595,73 @@ func TestIntegrationConfig(t *testing.T) {
 	require.Equal(t, store.Failed, p.Status)
 	require.Contains(t, p.Reason, "loopback, private or link-local")
 	require.Zero(t, hits.Load())
+}
+
+// Two engines in one process each run their own custom kind of one name:
+// kinds belong to an engine's registry, not to the process.
+func TestEnginesHaveTheirOwnKinds(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
+	kindsOf := func(who string, branch string) *element.Registry {
+		kinds := element.NewRegistry()
+		require.NoError(t, kinds.RegisterCustom("host.greet", element.CustomKind{
+			Branches: []string{branch},
+			Outputs:  map[string]store.Type{"by": store.Text},
+			Run: func(context.Context, *element.CustomCall) (element.CustomResult, error) {
+				return element.CustomResult{Branch: branch, Outputs: map[string]any{"by": who}, Reason: "greeted by " + who}, nil
+			},
+		}))
+		return kinds
+	}
+	doc := func(branch string) []byte {
+		return []byte(`{"id": "greet", "variables": {"by": {"type": "text"}}, "elements": [
+		  {"id": "g", "type": "host.greet", "outputs": {"by": "by"}, "next": {"` + branch + `": "done"}},
+		  {"id": "done", "type": "exit"}]}`)
+	}
+	kindsA, kindsB := kindsOf("engine A", "a"), kindsOf("engine B", "b")
+	storeA, storeB := memory.New(), memory.New()
+	engA, err := flow.NewEngine(flow.Config{Store: storeA, Clock: clk, Elements: kindsA})
+	require.NoError(t, err)
+	engB, err := flow.NewEngine(flow.Config{Store: storeB, Clock: clk, Elements: kindsB})
+	require.NoError(t, err)
+
+	// Each registry reads its own kind: B's branch is no branch of A's kind.
+	fa, err := flow.ParseWith(doc("a"), kindsA)
+	require.NoError(t, err)
+	fb, err := flow.ParseWith(doc("b"), kindsB)
+	require.NoError(t, err)
+	_, err = engA.Publish(ctx, mustParseWith(t, doc("b"), kindsA))
+	require.ErrorContains(t, err, `"b"`)
+	_, err = flow.Parse(doc("a"))
+	require.ErrorIs(t, err, element.ErrUnknownKind, "Parse reads the built-in kinds only")
+
+	integPublish(t, engA, fa)
+	integPublish(t, engB, fb)
+	for eng, want := range map[*flow.Engine]string{engA: "engine A", engB: "engine B"} {
+		id, err := eng.Enter(ctx, "greet", store.PersonRef{ExternalID: "ann"}, nil)
+		require.NoError(t, err)
+		p := integParticipant(t, eng, id)
+		require.Equal(t, store.Completed, p.Status, p.Reason)
+		require.Equal(t, want, p.Vars["by"])
+		require.Equal(t, "greeted by "+want, integStep(t, p, "g").Reason)
+	}
+
+	// Another engine over A's store reads A's stored version with A's kinds;
+	// one with the built-ins only cannot read it, and says why.
+	engA2, err := flow.NewEngine(flow.Config{Store: storeA, Clock: clk, Elements: kindsA})
+	require.NoError(t, err)
+	id, err := engA2.Enter(ctx, "greet", store.PersonRef{ExternalID: "bob"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, "engine A", integParticipant(t, engA2, id).Vars["by"])
+	plain, err := flow.NewEngine(flow.Config{Store: storeA, Clock: clk})
+	require.NoError(t, err)
+	_, err = plain.Enter(ctx, "greet", store.PersonRef{ExternalID: "cy"}, nil)
+	require.ErrorIs(t, err, element.ErrUnknownKind)
+}
+
+func mustParseWith(t *testing.T, data []byte, kinds *element.Registry) *flow.Flow {
+	t.Helper()
+	f, err := flow.ParseWith(data, kinds)
+	require.NoError(t, err)
+	return f
 }

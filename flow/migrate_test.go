@@ -283,7 +283,8 @@ func TestMigrateRefusesWaitsToCallOutside(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 5, 4, 22, 0, 0, 0, time.UTC))
 	g := &gateSender{w: w}
 	eng, err := flow.NewEngine(flow.Config{Store: w, Clock: clk, Sender: g,
-		QuietHours: element.QuietHours{Start: element.At(21, 0), End: element.At(8, 0)}})
+		ElementOptions: element.Options{SendMessage: element.SendMessageOptions{
+			QuietHours: element.QuietHours{Start: element.At(21, 0), End: element.At(8, 0)}}}})
 	require.NoError(t, err)
 	_, err = eng.Publish(ctx, effectFlow())
 	require.NoError(t, err)

@@ -15,8 +15,9 @@ const SchemaID = "https://github.com/flowkit/flowkit/flow.schema.json"
 
 // Schema returns a JSON Schema (draft 2020-12) of flow documents as Parse
 // reads them, so that editors can complete and check flow files. It is
-// built from the element registry when called: every registered kind,
-// custom kinds included, is described by the JSON form of its Go type (a
+// built from kinds (an engine's Config.Elements; nil for the built-in
+// kinds) when called: every registered kind, custom kinds included, is
+// described by the JSON form of its Go type (a
 // custom kind's "config" is any JSON value its Validate accepts, and its
 // branches are listed under "next").
 //
@@ -24,12 +25,15 @@ const SchemaID = "https://github.com/flowkit/flowkit/flow.schema.json"
 // element kinds, required settings. A document it accepts may still be
 // refused by Publish, which also checks references, expressions and
 // segments; a document it refuses is refused by Parse or Publish.
-func Schema() []byte {
+func Schema(kinds *element.Registry) []byte {
+	if kinds == nil {
+		kinds = builtins
+	}
 	g := &schemaGen{defs: map[string]any{}}
-	kinds := element.Kinds()
-	dispatch := make([]any, 0, len(kinds))
-	for _, k := range kinds {
-		el, err := element.New(k)
+	names := kinds.Kinds()
+	dispatch := make([]any, 0, len(names))
+	for _, k := range names {
+		el, err := kinds.New(k)
 		if err != nil {
 			continue // unregistered between the two calls
 		}
@@ -45,7 +49,7 @@ func Schema() []byte {
 		"required":    []string{"id", "type"},
 		"properties": obj{
 			"id":   obj{"type": "string", "minLength": 1},
-			"type": obj{"enum": kinds},
+			"type": obj{"enum": names},
 		},
 		"allOf": dispatch,
 	}

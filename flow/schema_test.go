@@ -24,9 +24,12 @@ import (
 
 // compileSchema compiles flow.Schema with a real validator, format checks
 // (date-time) on.
-func compileSchema(t *testing.T) *jsonschema.Schema {
+func compileSchema(t *testing.T) *jsonschema.Schema { return compileSchemaOf(t, nil) }
+
+// compileSchemaOf compiles the schema of kinds (nil for the built-ins).
+func compileSchemaOf(t *testing.T, kinds *element.Registry) *jsonschema.Schema {
 	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(flow.Schema()))
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(flow.Schema(kinds)))
 	require.NoError(t, err)
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
@@ -47,12 +50,15 @@ func schemaCheck(t *testing.T, sch *jsonschema.Schema, data []byte) error {
 
 // flowRefuses reports why Parse or an engine's Validate refuses data, or
 // nil when both accept it.
-func flowRefuses(data []byte) error {
-	f, err := flow.Parse(data)
+func flowRefuses(data []byte) error { return flowRefusesWith(data, nil) }
+
+// flowRefusesWith is flowRefuses with the element kinds of an engine.
+func flowRefusesWith(data []byte, kinds *element.Registry) error {
+	f, err := flow.ParseWith(data, kinds)
 	if err != nil {
 		return err
 	}
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New()})
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Elements: kinds})
 	if err != nil {
 		panic(err)
 	}
@@ -180,14 +186,13 @@ func TestSchemaRefusesWhatFlowkitRefuses(t *testing.T) {
 // are checked like any other element's.
 func TestSchemaIncludesCustomKinds(t *testing.T) {
 	kind := "schema.test." + strconv.Itoa(os.Getpid())
-	if _, err := element.New(kind); err != nil {
-		require.NoError(t, element.RegisterCustom(kind, element.CustomKind{
-			Branches: []string{"added", "skipped"},
-			Run: func(context.Context, *element.CustomCall) (element.CustomResult, error) {
-				return element.CustomResult{}, nil
-			},
-		}))
-	}
+	kinds := element.NewRegistry()
+	require.NoError(t, kinds.RegisterCustom(kind, element.CustomKind{
+		Branches: []string{"added", "skipped"},
+		Run: func(context.Context, *element.CustomCall) (element.CustomResult, error) {
+			return element.CustomResult{}, nil
+		},
+	}))
 	var schema struct {
 		Defs map[string]struct {
 			Properties map[string]struct {
@@ -195,7 +200,7 @@ func TestSchemaIncludesCustomKinds(t *testing.T) {
 			} `json:"properties"`
 		} `json:"$defs"`
 	}
-	require.NoError(t, json.Unmarshal(flow.Schema(), &schema))
+	require.NoError(t, json.Unmarshal(flow.Schema(kinds), &schema))
 	def, ok := schema.Defs["kind."+kind]
 	require.True(t, ok, "no definition of the custom kind")
 	require.Contains(t, def.Properties, "config")
@@ -203,11 +208,11 @@ func TestSchemaIncludesCustomKinds(t *testing.T) {
 	require.Contains(t, def.Properties["next"].Properties, "added")
 	require.Contains(t, def.Properties["next"].Properties, "skipped")
 
-	sch := compileSchema(t)
+	sch := compileSchemaOf(t, kinds)
 	good := `{"id":"f","elements":[{"id":"c","type":"` + kind + `","config":{"group":"vip"},"next":{"added":"done"}},{"id":"done","type":"exit"}]}`
 	require.NoError(t, schemaCheck(t, sch, []byte(good)))
-	require.NoError(t, flowRefuses([]byte(good)))
+	require.NoError(t, flowRefusesWith([]byte(good), kinds))
 	bad := `{"id":"f","elements":[{"id":"c","type":"` + kind + `","settings":{}}]}`
 	require.Error(t, schemaCheck(t, sch, []byte(bad)))
-	require.Error(t, flowRefuses([]byte(bad)))
+	require.Error(t, flowRefusesWith([]byte(bad), kinds))
 }

@@ -723,6 +723,16 @@ func placeholderName(s string) (string, bool) {
 	return strings.TrimSpace(inner), true
 }
 
+// entryProperty returns the property an "entry." placeholder names:
+// "entry.properties.x", as templates write it, or the short "entry.x".
+func entryProperty(name string) string {
+	name = strings.TrimPrefix(name, "entry.")
+	if rest, ok := strings.CutPrefix(name, "properties."); ok {
+		return rest
+	}
+	return name
+}
+
 // placeholderType returns the declared type of a placeholder, and false when
 // it is known only at evaluation.
 func (cp *compiler) placeholderType(name string) (store.Type, bool, error) {
@@ -733,8 +743,8 @@ func (cp *compiler) placeholderType(name string) (store.Type, bool, error) {
 		t, _, err := cp.lookup(strings.TrimPrefix(name, "person."))
 		return t, err == nil, err
 	case strings.HasPrefix(name, "entry."):
-		if name == "entry." {
-			return "", false, errors.New("placeholder {{entry.}} names no property")
+		if entryProperty(name) == "" {
+			return "", false, fmt.Errorf("placeholder {{%s}} names no property", name)
 		}
 		return "", false, nil
 	}
@@ -779,7 +789,7 @@ func (cp *compiler) operand(value any, t store.Type) (operand, error) {
 				ph.scope, ph.name = scopePerson, strings.TrimPrefix(name, "person.")
 				_, ph.get, _ = cp.lookup(ph.name)
 			case strings.HasPrefix(name, "entry."):
-				ph.scope, ph.name = scopeEntry, strings.TrimPrefix(name, "entry.")
+				ph.scope, ph.name = scopeEntry, entryProperty(name)
 			}
 			return operand{ph: ph}, nil
 		}
@@ -870,28 +880,14 @@ func (cp *compiler) lookup(name string) (store.Type, getter, error) {
 }
 
 func standardGetter(name string) getter {
-	switch name {
-	case store.AttrExternalID:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.ExternalID), nil }
-	case store.AttrFirstName:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.FirstName), nil }
-	case store.AttrLastName:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.LastName), nil }
-	case store.AttrGender:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.Gender), nil }
-	case store.AttrBirthDate:
-		return func(p *store.Person, _ time.Time) (val, error) { return dateVal(p.BirthDate), nil }
-	case store.AttrCity:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.City), nil }
-	case store.AttrCountry:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.Country), nil }
-	case store.AttrPreferredLanguage:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.PreferredLanguage), nil }
-	case store.AttrTimeZone:
-		return func(p *store.Person, _ time.Time) (val, error) { return textVal(p.TimeZone), nil }
+	if field, ok := store.StandardText(name); ok {
+		return func(p *store.Person, _ time.Time) (val, error) { return textVal(*field(p)), nil }
 	}
-	// A standard attribute this package does not know yet: read it through
-	// Person.Get (which may allocate).
+	if name == store.AttrBirthDate {
+		return func(p *store.Person, _ time.Time) (val, error) { return dateVal(p.BirthDate), nil }
+	}
+	// A standard attribute of another type: read it through Person.Get
+	// (which may allocate).
 	t := store.StandardAttributes[name]
 	k := kindOf(t)
 	return func(p *store.Person, _ time.Time) (val, error) {

@@ -133,7 +133,7 @@ type Condition struct {
 	Op Op `json:"op,omitempty"`
 	// Value is the operand: a literal of the attribute's type (converted
 	// with store.Convert), a Period for the relative date operators, or a
-	// placeholder string "{{name}}", "{{person.attr}}" or "{{entry.prop}}"
+	// placeholder string "{{name}}", "{{person.attr}}" or "{{entry.properties.prop}}"
 	// resolved at evaluation. Operators that take no operand (isEmpty,
 	// isNotEmpty, wasToday, has, ...) take no Value.
 	Value any `json:"value,omitempty"`

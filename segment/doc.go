@@ -112,8 +112,9 @@
 // not a number); a date or datetime literal is an RFC 3339 string or a
 // "2006-01-02" date. A value that is exactly "{{name}}" is a placeholder
 // resolved at evaluation: "{{person.attr}}" reads an attribute of the
-// person, "{{entry.prop}}" a property of the event that brought the person
-// into the flow (Subject.Entry), and any other name a flow variable
+// person, "{{entry.properties.prop}}" (as in templates; "{{entry.prop}}"
+// for short) a property of the event that brought the person into the flow
+// (Subject.Entry), and any other name a flow variable
 // (Subject.Vars). When Options.Variables is set, a variable must be declared
 // there; declared and attribute types must fit the compared type.
 //

@@ -84,16 +84,33 @@ const (
 )
 
 // StandardAttributes maps each standard attribute name to its type.
-var StandardAttributes = map[string]Type{
-	AttrExternalID:        Text,
-	AttrFirstName:         Text,
-	AttrLastName:          Text,
-	AttrGender:            Text,
-	AttrBirthDate:         Date,
-	AttrCity:              Text,
-	AttrCountry:           Text,
-	AttrPreferredLanguage: Text,
-	AttrTimeZone:          Text,
+var StandardAttributes = func() map[string]Type {
+	m := map[string]Type{AttrBirthDate: Date}
+	for name := range standardText {
+		m[name] = Text
+	}
+	return m
+}()
+
+// standardText holds the standard attributes of type text, each with its
+// field of Person; birthDate, the one date, is the only other.
+var standardText = map[string]func(*Person) *string{
+	AttrExternalID:        func(p *Person) *string { return &p.ExternalID },
+	AttrFirstName:         func(p *Person) *string { return &p.FirstName },
+	AttrLastName:          func(p *Person) *string { return &p.LastName },
+	AttrGender:            func(p *Person) *string { return &p.Gender },
+	AttrCity:              func(p *Person) *string { return &p.City },
+	AttrCountry:           func(p *Person) *string { return &p.Country },
+	AttrPreferredLanguage: func(p *Person) *string { return &p.PreferredLanguage },
+	AttrTimeZone:          func(p *Person) *string { return &p.TimeZone },
+}
+
+// StandardText returns the accessor of a standard text attribute's field
+// of Person, and false for a name that is not one: for readers that must
+// not allocate, as Get does for a value.
+func StandardText(name string) (field func(*Person) *string, ok bool) {
+	field, ok = standardText[name]
+	return field, ok
 }
 
 // Schema declares the custom attributes people may have, by name.
@@ -111,70 +128,41 @@ func (s Schema) TypeOf(name string) (Type, bool) {
 // Get returns the value of a standard or custom attribute, and false when it
 // is empty (an empty string, a zero date, or absent).
 func (p *Person) Get(name string) (any, bool) {
-	var s string
-	switch name {
-	case AttrExternalID:
-		s = p.ExternalID
-	case AttrFirstName:
-		s = p.FirstName
-	case AttrLastName:
-		s = p.LastName
-	case AttrGender:
-		s = p.Gender
-	case AttrBirthDate:
+	if f, ok := standardText[name]; ok {
+		s := *f(p)
+		return s, s != ""
+	}
+	if name == AttrBirthDate {
 		if p.BirthDate.IsZero() {
 			return nil, false
 		}
 		return p.BirthDate, true
-	case AttrCity:
-		s = p.City
-	case AttrCountry:
-		s = p.Country
-	case AttrPreferredLanguage:
-		s = p.PreferredLanguage
-	case AttrTimeZone:
-		s = p.TimeZone
-	default:
-		v, ok := p.Attributes[name]
-		return v, ok && v != nil
 	}
-	return s, s != ""
+	v, ok := p.Attributes[name]
+	return v, ok && v != nil
 }
 
 // Set sets a standard or custom attribute to v, already converted to the
 // attribute's type; nil empties it.
 func (p *Person) Set(name string, v any) {
-	s, _ := v.(string)
-	switch name {
-	case AttrExternalID:
-		p.ExternalID = s
-	case AttrFirstName:
-		p.FirstName = s
-	case AttrLastName:
-		p.LastName = s
-	case AttrGender:
-		p.Gender = s
-	case AttrBirthDate:
+	if f, ok := standardText[name]; ok {
+		s, _ := v.(string)
+		*f(p) = s
+		return
+	}
+	if name == AttrBirthDate {
 		t, _ := v.(time.Time)
 		p.BirthDate = t
-	case AttrCity:
-		p.City = s
-	case AttrCountry:
-		p.Country = s
-	case AttrPreferredLanguage:
-		p.PreferredLanguage = s
-	case AttrTimeZone:
-		p.TimeZone = s
-	default:
-		if v == nil {
-			delete(p.Attributes, name)
-			return
-		}
-		if p.Attributes == nil {
-			p.Attributes = map[string]any{}
-		}
-		p.Attributes[name] = v
+		return
 	}
+	if v == nil {
+		delete(p.Attributes, name)
+		return
+	}
+	if p.Attributes == nil {
+		p.Attributes = map[string]any{}
+	}
+	p.Attributes[name] = v
 }
 
 // HasTag reports whether the person has the tag.

@@ -377,11 +377,12 @@ func unknownField(name string, candidates []string) string {
 func elementFields(kind string) []string {
 	names := []string{"id", "type", "name", "next"}
 	kinds := []string{kind}
-	if _, err := element.New(kind); err != nil {
-		kinds = element.Kinds()
+	builtins := element.NewRegistry()
+	if _, err := builtins.New(kind); err != nil {
+		kinds = builtins.Kinds()
 	}
 	for _, k := range kinds {
-		if el, err := element.New(k); err == nil {
+		if el, err := builtins.New(k); err == nil {
 			names = append(names, jsonFields(reflect.TypeOf(el))...)
 		}
 	}

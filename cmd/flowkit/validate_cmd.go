@@ -59,4 +59,4 @@ func readAttributes(name string) (store.Schema, error) {
 	return s, nil
 }
 
-func schemaJSON() []byte { return flow.Schema() }
+func schemaJSON() []byte { return flow.Schema(nil) }

@@ -136,7 +136,7 @@ func TestUsage(t *testing.T) {
 func TestSchemaCommand(t *testing.T) {
 	status, out, _ := flowkit(t, "schema")
 	require.Equal(t, exitOK, status)
-	require.Equal(t, string(flow.Schema()), out)
+	require.Equal(t, string(flow.Schema(nil)), out)
 }
 
 // FuzzValidate feeds the validate command's checks arbitrary bytes: they

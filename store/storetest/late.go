@@ -192,7 +192,8 @@ func testLateInactivity(t *testing.T, b Backend) {
 // the person reaches it first.
 func testLateQuietHours(t *testing.T, b Backend) {
 	sent := &recordingSender{}
-	cfg := flow.Config{Sender: sent, QuietHours: element.QuietHours{Start: element.At(0, 0), End: element.At(23, 0)}}
+	cfg := flow.Config{Sender: sent, ElementOptions: element.Options{SendMessage: element.SendMessageOptions{
+		QuietHours: element.QuietHours{Start: element.At(0, 0), End: element.At(23, 0)}}}}
 	w := &element.SendMessage{Channel: "email", Body: "hi"}
 	eng, clk, p := lateFlow(t, b, cfg, w, []string{"sent", "blocked", "capped"}, nil)
 	clk.Set(p.Wait.Until.Add(10 * time.Minute))
