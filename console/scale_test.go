@@ -13,6 +13,7 @@ import (
 	"github.com/flowkit/flowkit/console"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -49,7 +50,7 @@ func bigFlow(tb testing.TB, n int) (http.Handler, *flow.Engine) {
 	}
 	f := flow.New("big", "A hundred elements").Add("split", split, next)
 	for i := range bigElements - 1 {
-		f.Add(fmt.Sprintf("hold-%02d", i), &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}}, nil)
+		f.Add(fmt.Sprintf("hold-%02d", i), &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	}
 	if _, err := eng.Publish(ctx, f); err != nil {
 		tb.Fatal(err)

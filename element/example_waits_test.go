@@ -33,7 +33,7 @@ func ExampleWaitForDate() {
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, zagreb))
 	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Schema: store.Schema{"trialExpiry": store.DateTime}})
 	f := flow.New("trial", "Trial ends").In("Europe/Zagreb").
-		Add("wait", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}},
+		Add("wait", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: segment.Period{Amount: 4, Unit: segment.Hours}},
 			flow.Next{"reached": "remind", "missed": "late"}).
 		Add("remind", &element.AddTag{Tag: "trial-reminder"}, nil).
 		Add("late", &element.AddTag{Tag: "trial-missed"}, nil)
@@ -86,7 +86,7 @@ func ExampleWaitForEvent() {
 				{Variable: "appointmentTime", Property: "time"},
 				{Variable: "specialist", Property: "specialist"},
 			},
-			WaitFor: element.Period{Amount: 7, Unit: element.Days},
+			WaitFor: segment.Period{Amount: 7, Unit: segment.Days},
 		}, flow.Next{"occurred": "confirm"}).
 		Add("confirm", &element.SendMessage{Channel: "sms",
 			Body: `{{specialist}} expects you on {{appointmentTime.In(timezone("Europe/Zagreb")).Format("Monday 2 January at 15:04")}}.`}, nil)
@@ -120,7 +120,7 @@ func ExampleWaitForEvent_invalid() {
 		Add("wait-order", &element.WaitForEvent{
 			Event: segment.EventSpec{Category: store.External, Name: "OrderCompleted",
 				Where: []segment.PropertyCondition{segment.Prop("cartId", segment.Is, "{{basketId}}")}},
-			WaitFor: element.Period{Amount: 4, Unit: element.Hours},
+			WaitFor: segment.Period{Amount: 4, Unit: segment.Hours},
 		}, nil)
 	_, err := eng.Publish(context.Background(), f)
 	fmt.Println(err)
@@ -137,7 +137,7 @@ func ExampleWaitForChange() {
 	f := flow.New("upgrade", "Upgrade").
 		Add("wait", &element.WaitForChange{
 			Attributes: []*element.AttributeChange{{Attribute: "plan", Op: segment.Is, Value: "premium"}},
-			WaitFor:    element.Period{Amount: 7, Unit: element.Days},
+			WaitFor:    segment.Period{Amount: 7, Unit: segment.Days},
 		}, flow.Next{"changed": "thanks", "notChanged": "offer"}).
 		Add("thanks", &element.AddTag{Tag: "upgraded"}, nil).
 		Add("offer", &element.AddTag{Tag: "send-offer"}, nil)

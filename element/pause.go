@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/flowkit/flowkit/segment"
 )
 
 // The Pause modes.
@@ -34,12 +36,12 @@ const (
 // twice take the first. Times are in the flow's time zone, or the person's
 // when PersonTimeZone is set and the person has a valid one.
 type Pause struct {
-	Mode           string    `json:"mode"`
-	Period         Period    `json:"period,omitzero"`
-	Weekday        string    `json:"weekday,omitempty"`
-	At             TimeOfDay `json:"at,omitzero"`
-	Date           string    `json:"date,omitempty"`
-	PersonTimeZone bool      `json:"personTimeZone,omitempty"`
+	Mode           string         `json:"mode"`
+	Period         segment.Period `json:"period,omitzero"`
+	Weekday        string         `json:"weekday,omitempty"`
+	At             TimeOfDay      `json:"at,omitzero"`
+	Date           string         `json:"date,omitempty"`
+	PersonTimeZone bool           `json:"personTimeZone,omitempty"`
 
 	weekday time.Weekday
 	date    time.Time // wall reading, in UTC
@@ -69,7 +71,7 @@ func (p *Pause) validate() error {
 	}
 	switch p.Mode {
 	case PauseFor:
-		if err := p.Period.Validate("period"); err != nil {
+		if err := CheckPeriod(p.Period, "period"); err != nil {
 			return err
 		}
 		if p.Weekday != "" || p.Date != "" {

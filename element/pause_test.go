@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
 )
@@ -32,11 +33,11 @@ func tzUTC(y int, m time.Month, d, h, mi int) time.Time {
 	return time.Date(y, m, d, h, mi, 0, 0, time.UTC)
 }
 
-func forDays(n int) element.Period    { return element.Period{Amount: n, Unit: element.Days} }
-func forHours(n int) element.Period   { return element.Period{Amount: n, Unit: element.Hours} }
-func forMinutes(n int) element.Period { return element.Period{Amount: n, Unit: element.Minutes} }
-func forSeconds(n int) element.Period { return element.Period{Amount: n, Unit: element.Seconds} }
-func forWeeks(n int) element.Period   { return element.Period{Amount: n, Unit: element.Weeks} }
+func forDays(n int) segment.Period    { return segment.Period{Amount: n, Unit: segment.Days} }
+func forHours(n int) segment.Period   { return segment.Period{Amount: n, Unit: segment.Hours} }
+func forMinutes(n int) segment.Period { return segment.Period{Amount: n, Unit: segment.Minutes} }
+func forSeconds(n int) segment.Period { return segment.Period{Amount: n, Unit: segment.Seconds} }
+func forWeeks(n int) segment.Period   { return segment.Period{Amount: n, Unit: segment.Weeks} }
 
 const (
 	zoneZagreb  = "Europe/Zagreb"
@@ -282,7 +283,7 @@ func TestPauseValidate(t *testing.T) {
 		{"no mode", element.Pause{}, "mode", "is not one of for, until, date"},
 		{"unknown mode", element.Pause{Mode: "sometimes", Period: forDays(1)}, "mode", `mode "sometimes"`},
 		{"for without a period", element.Pause{Mode: element.PauseFor}, "period.unit", "unit"},
-		{"for with an unknown unit", element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 2, Unit: "fortnights"}}, "period.unit", `"fortnights"`},
+		{"for with an unknown unit", element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 2, Unit: "fortnights"}}, "period.unit", `"fortnights"`},
 		{"for with a zero amount", element.Pause{Mode: element.PauseFor, Period: forDays(0)}, "period.amount", "must be positive"},
 		{"for with a negative amount", element.Pause{Mode: element.PauseFor, Period: forMinutes(-5)}, "period.amount", "must be positive"},
 		{"for too long", element.Pause{Mode: element.PauseFor, Period: forDays(1_000_000)}, "period.amount", "too long"},
@@ -350,7 +351,7 @@ func TestPeriod(t *testing.T) {
 	require.Equal(t, "1 second", forSeconds(1).String())
 	require.Equal(t, "90 minutes", forMinutes(90).String())
 	require.Equal(t, "2 weeks", forWeeks(2).String())
-	require.True(t, element.Period{}.IsZero())
+	require.True(t, segment.Period{}.IsZero())
 
 	loc := loadZone(t, zoneZagreb)
 	// Before undoes After, across a switch too.

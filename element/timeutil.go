@@ -3,38 +3,23 @@ package element
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/flowkit/flowkit/internal/wall"
+	"github.com/flowkit/flowkit/segment"
 )
 
-// Unit is a unit of a Period.
-type Unit string
+// periodUnits are the units of the periods elements wait.
+var periodUnits = []segment.Unit{segment.Seconds, segment.Minutes, segment.Hours, segment.Days, segment.Weeks}
 
-// The period units. Days and weeks are calendar days in a time zone: a day
-// across a daylight-saving switch lasts 23 or 25 hours and keeps the wall
-// clock.
-const (
-	Seconds Unit = "seconds"
-	Minutes Unit = "minutes"
-	Hours   Unit = "hours"
-	Days    Unit = "days"
-	Weeks   Unit = "weeks"
-)
-
-// Period is an amount of time units, such as 3 days.
-type Period struct {
-	Amount int  `json:"amount"`
-	Unit   Unit `json:"unit"`
-}
-
-// IsZero reports whether the period is unset.
-func (p Period) IsZero() bool { return p == Period{} }
-
-// Validate checks the unit and that the amount is positive.
-func (p Period) Validate(field string) error {
-	switch p.Unit {
-	case Seconds, Minutes, Hours, Days, Weeks:
-	default:
+// CheckPeriod checks a period that an element or a flow setting waits,
+// for field: a unit of seconds, minutes, hours, days or weeks and a
+// positive amount of at most about 31 years. Errors are *FieldErrors
+// naming field.unit or field.amount.
+func CheckPeriod(p segment.Period, field string) error {
+	if !slices.Contains(periodUnits, p.Unit) {
 		return Errorf(field+".unit", "unit %q is not one of seconds, minutes, hours, days, weeks", p.Unit)
 	}
 	if p.Amount <= 0 {
@@ -46,51 +31,18 @@ func (p Period) Validate(field string) error {
 	return nil
 }
 
-func secondsIn(u Unit) int {
+func secondsIn(u segment.Unit) int {
 	switch u {
-	case Minutes:
+	case segment.Minutes:
 		return 60
-	case Hours:
+	case segment.Hours:
 		return 3600
-	case Days:
+	case segment.Days:
 		return 86400
-	case Weeks:
+	case segment.Weeks:
 		return 7 * 86400
 	}
 	return 1
-}
-
-// After returns t plus the period, counting days and weeks in loc with the
-// daylight-saving rules of TimeOfDay.On (time.AddDate leaves gaps and repeated
-// wall times unspecified, and in practice differs by zone).
-func (p Period) After(t time.Time, loc *time.Location) time.Time {
-	days := 0
-	switch p.Unit {
-	case Days:
-		days = p.Amount
-	case Weeks:
-		days = 7 * p.Amount
-	default:
-		return t.Add(time.Duration(p.Amount) * time.Duration(secondsIn(p.Unit)) * time.Second)
-	}
-	l := t.In(loc)
-	y, m, d := l.Date()
-	sub := time.Duration(l.Second())*time.Second + time.Duration(l.Nanosecond())
-	return localTime(y, m, d+days, l.Hour(), l.Minute(), loc).Add(sub)
-}
-
-// Before returns t minus the period, counting days and weeks in loc.
-func (p Period) Before(t time.Time, loc *time.Location) time.Time {
-	return Period{Amount: -p.Amount, Unit: p.Unit}.After(t, loc)
-}
-
-// String returns the period in words, such as "3 days".
-func (p Period) String() string {
-	u := strings.TrimSuffix(string(p.Unit), "s")
-	if p.Amount != 1 {
-		u += "s"
-	}
-	return fmt.Sprintf("%d %s", p.Amount, u)
 }
 
 // TimeOfDay is a time of day, written "HH:MM" in JSON.
@@ -130,40 +82,13 @@ func (c *TimeOfDay) UnmarshalJSON(b []byte) error {
 // spring-forward day reads 03:30); a time that occurs twice takes the first.
 func (c TimeOfDay) On(t time.Time, loc *time.Location) time.Time {
 	y, m, d := t.In(loc).Date()
-	return localTime(y, m, d, c.Hour, c.Minute, loc)
+	return wall.Local(y, m, d, c.Hour, c.Minute, loc)
 }
 
 // LocalTime returns the instant a wall clock in loc reads the given day and
 // time, with the daylight-saving rules documented on TimeOfDay.On.
 func LocalTime(y int, m time.Month, d, hour, minute int, loc *time.Location) time.Time {
-	return localTime(y, m, d, hour, minute, loc)
-}
-
-// localTime is time.Date with the gap and overlap rules documented on On;
-// time.Date itself leaves them unspecified.
-func localTime(y int, m time.Month, d, hour, minute int, loc *time.Location) time.Time {
-	wall := time.Date(y, m, d, hour, minute, 0, 0, time.UTC)
-	guess := time.Date(y, m, d, hour, minute, 0, 0, loc)
-	_, offBefore := guess.Add(-12 * time.Hour).Zone()
-	_, offAfter := guess.Add(12 * time.Hour).Zone()
-	a := wall.Add(-time.Duration(offBefore) * time.Second)
-	b := wall.Add(-time.Duration(offAfter) * time.Second)
-	if b.Before(a) {
-		a, b = b, a
-	}
-	reads := func(t time.Time) bool {
-		lt := t.In(loc)
-		return lt.Hour() == hour && lt.Minute() == minute && lt.Day() == wall.Day()
-	}
-	switch {
-	case reads(a):
-		return a.In(loc)
-	case reads(b):
-		return b.In(loc)
-	}
-	// In a gap: with the offset in force before it, the wall time lands
-	// after the gap, moved forward by its length.
-	return wall.Add(-time.Duration(offBefore) * time.Second).In(loc)
+	return wall.Local(y, m, d, hour, minute, loc)
 }
 
 // NextAt returns the first instant at or after t whose wall clock in loc
@@ -172,7 +97,7 @@ func (c TimeOfDay) NextAt(t time.Time, loc *time.Location) time.Time {
 	at := c.On(t, loc)
 	if at.Before(t) {
 		y, m, d := t.In(loc).Date()
-		at = localTime(y, m, d+1, c.Hour, c.Minute, loc)
+		at = wall.Local(y, m, d+1, c.Hour, c.Minute, loc)
 	}
 	return at
 }

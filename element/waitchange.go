@@ -47,7 +47,7 @@ const (
 // inactivity limit.
 type WaitForChange struct {
 	Attributes []*AttributeChange `json:"attributes"`
-	WaitFor    Period             `json:"waitFor,omitzero"`
+	WaitFor    segment.Period     `json:"waitFor,omitzero"`
 
 	holding string   // the journal reason of the wait, made once unless shown
 	events  []string // the event names that wake the wait
@@ -154,7 +154,7 @@ func (w *WaitForChange) Validate(c *Compiler) error {
 	}
 	w.holding = w.holdingReason(nil)
 	if !w.WaitFor.IsZero() {
-		return w.WaitFor.Validate("waitFor")
+		return CheckPeriod(w.WaitFor, "waitFor")
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ func TestWaitForChangeValidate(t *testing.T) {
 		{&element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "plan", Value: "pro"}}}, "attributes[0].op", "a value needs an operator"},
 		{&element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "plan", Op: segment.GreaterThan, Value: 3}}}, "attributes[0]", `attribute plan: operator "greaterThan" does not apply to text`},
 		{&element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "dueDate", Op: segment.Is, Value: "soon"}}}, "attributes[0]", `attribute dueDate: value "soon" is not a date`},
-		{&element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "plan"}}, WaitFor: element.Period{Amount: 0, Unit: element.Days}}, "waitFor.amount", "amount must be positive"},
+		{&element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "plan"}}, WaitFor: segment.Period{Amount: 0, Unit: segment.Days}}, "waitFor.amount", "amount must be positive"},
 	}
 	for _, tc := range cases {
 		err := tc.el.Validate(&element.Compiler{Schema: dateSchema, Location: time.UTC})
@@ -42,7 +42,7 @@ func TestWaitForChange(t *testing.T) {
 			{Attribute: store.AttrCity},
 			{Attribute: "dueDate", Op: segment.IsEmpty},
 		},
-		WaitFor: element.Period{Amount: 7, Unit: element.Days},
+		WaitFor: segment.Period{Amount: 7, Unit: segment.Days},
 	}, time.UTC, nil).(*element.WaitForChange)
 	now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 	r := &element.Run{Now: now, Location: time.UTC, Person: &store.Person{}}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -86,7 +87,7 @@ type WaitForDate struct {
 	// When is one of isIn, was, isToday, isTomorrow, wasYesterday.
 	When string `json:"when"`
 	// Period is the N of isIn and was.
-	Period Period `json:"period,omitzero"`
+	Period segment.Period `json:"period,omitzero"`
 	// At is the time of day of the day options and of date attributes.
 	At TimeOfDay `json:"at,omitzero"`
 	// EveryYear ignores the year and recurs.
@@ -118,7 +119,7 @@ func (w *WaitForDate) Validate(c *Compiler) error {
 	w.typ = t
 	switch w.When {
 	case DateIsIn, DateWas:
-		if err := w.Period.Validate("period"); err != nil {
+		if err := CheckPeriod(w.Period, "period"); err != nil {
 			return err
 		}
 		if !w.At.IsZero() && t == store.DateTime {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
 )
@@ -56,9 +57,9 @@ func TestWaitForDateValidate(t *testing.T) {
 		{&element.WaitForDate{Attribute: "dueDate"}, "when", "when is missing"},
 		{&element.WaitForDate{Attribute: "dueDate", When: "isSoon"}, "when", `"isSoon" is not one of`},
 		{&element.WaitForDate{Attribute: "dueDate", When: element.DateIsIn}, "period.unit", `unit "" is not one of`},
-		{&element.WaitForDate{Attribute: "dueDate", When: element.DateWas, Period: element.Period{Amount: -1, Unit: element.Days}}, "period.amount", "amount must be positive"},
-		{&element.WaitForDate{Attribute: "dueDate", When: element.DateIsToday, Period: element.Period{Amount: 1, Unit: element.Days}}, "period", "isToday takes no period"},
-		{&element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}, At: element.At(9, 0)}, "at", "a time of day applies to isIn on a date attribute"},
+		{&element.WaitForDate{Attribute: "dueDate", When: element.DateWas, Period: segment.Period{Amount: -1, Unit: segment.Days}}, "period.amount", "amount must be positive"},
+		{&element.WaitForDate{Attribute: "dueDate", When: element.DateIsToday, Period: segment.Period{Amount: 1, Unit: segment.Days}}, "period", "isToday takes no period"},
+		{&element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: segment.Period{Amount: 4, Unit: segment.Hours}, At: element.At(9, 0)}, "at", "a time of day applies to isIn on a date attribute"},
 	}
 	for _, tc := range cases {
 		err := tc.el.Validate(&element.Compiler{Schema: dateSchema, Location: time.UTC})
@@ -89,23 +90,23 @@ func TestWaitForDateOptions(t *testing.T) {
 				branch string
 				wall   time.Time
 			}{
-				{"isIn 4 hours", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}},
+				{"isIn 4 hours", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: segment.Period{Amount: 4, Unit: segment.Hours}},
 					at(2026, 6, 10, 14, 0), at(2026, 6, 9, 9, 0), "", at(2026, 6, 10, 10, 0)},
-				{"isIn 4 hours exactly now", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}},
+				{"isIn 4 hours exactly now", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: segment.Period{Amount: 4, Unit: segment.Hours}},
 					at(2026, 6, 10, 14, 0), at(2026, 6, 10, 10, 0), element.BranchReached, time.Time{}},
-				{"isIn 4 hours passed", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}},
+				{"isIn 4 hours passed", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: segment.Period{Amount: 4, Unit: segment.Hours}},
 					at(2026, 6, 10, 14, 0), at(2026, 6, 10, 11, 0), element.BranchMissed, time.Time{}},
-				{"isIn 1 day across spring DST keeps the wall clock", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 1, Unit: element.Days}},
+				{"isIn 1 day across spring DST keeps the wall clock", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: segment.Period{Amount: 1, Unit: segment.Days}},
 					at(2026, 3, sd, 12, 0), at(2026, 3, 1, 9, 0), "", at(2026, 3, sd-1, 12, 0)},
-				{"isIn 24 hours across spring DST is exact", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 24, Unit: element.Hours}},
+				{"isIn 24 hours across spring DST is exact", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: segment.Period{Amount: 24, Unit: segment.Hours}},
 					at(2026, 3, sd, 12, 0), at(2026, 3, 1, 9, 0), "", at(2026, 3, sd-1, 11, 0)},
-				{"isIn 2 days on a date at 09:00", &element.WaitForDate{Attribute: "dueDate", When: element.DateIsIn, Period: element.Period{Amount: 2, Unit: element.Days}, At: element.At(9, 0)},
+				{"isIn 2 days on a date at 09:00", &element.WaitForDate{Attribute: "dueDate", When: element.DateIsIn, Period: segment.Period{Amount: 2, Unit: segment.Days}, At: element.At(9, 0)},
 					day(2026, 3, sd+1), at(2026, 3, 1, 9, 0), "", at(2026, 3, sd-1, 9, 0)},
-				{"was 1 day ago on a date", &element.WaitForDate{Attribute: "dueDate", When: element.DateWas, Period: element.Period{Amount: 1, Unit: element.Days}},
+				{"was 1 day ago on a date", &element.WaitForDate{Attribute: "dueDate", When: element.DateWas, Period: segment.Period{Amount: 1, Unit: segment.Days}},
 					day(2026, 6, 10), at(2026, 6, 1, 9, 0), "", at(2026, 6, 11, 0, 0)},
-				{"was 3 hours ago on a datetime", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateWas, Period: element.Period{Amount: 3, Unit: element.Hours}},
+				{"was 3 hours ago on a datetime", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateWas, Period: segment.Period{Amount: 3, Unit: segment.Hours}},
 					at(2026, 6, 10, 23, 30), at(2026, 6, 1, 9, 0), "", at(2026, 6, 11, 2, 30)},
-				{"was 1 week ago across fall DST", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateWas, Period: element.Period{Amount: 1, Unit: element.Weeks}},
+				{"was 1 week ago across fall DST", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateWas, Period: segment.Period{Amount: 1, Unit: segment.Weeks}},
 					at(2026, time.Month(z.fall[0]), z.fall[1]-3, 8, 0), at(2026, 6, 1, 9, 0), "", at(2026, time.Month(z.fall[0]), z.fall[1]+4, 8, 0)},
 				{"isToday on a date", &element.WaitForDate{Attribute: "dueDate", When: element.DateIsToday},
 					day(2026, 6, 10), at(2026, 6, 1, 9, 0), "", at(2026, 6, 10, 0, 0)},
@@ -139,11 +140,11 @@ func TestWaitForDateOptions(t *testing.T) {
 					day(2000, 2, 29), at(2027, 12, 1, 9, 0), "", at(2028, 2, 29, 9, 0)},
 				{"every year: Feb 29 wasYesterday is Mar 1 in 2027", &element.WaitForDate{Attribute: store.AttrBirthDate, When: element.DateWasYesterday, EveryYear: true},
 					day(2000, 2, 29), at(2026, 12, 1, 9, 0), "", at(2027, 3, 1, 0, 0)},
-				{"every year: isIn 7 days of a January date falls in December", &element.WaitForDate{Attribute: "dueDate", When: element.DateIsIn, Period: element.Period{Amount: 7, Unit: element.Days}, EveryYear: true},
+				{"every year: isIn 7 days of a January date falls in December", &element.WaitForDate{Attribute: "dueDate", When: element.DateIsIn, Period: segment.Period{Amount: 7, Unit: segment.Days}, EveryYear: true},
 					day(2020, 1, 3), at(2026, 12, 1, 9, 0), "", at(2026, 12, 27, 0, 0)},
-				{"every year on a datetime keeps its wall clock", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateWas, Period: element.Period{Amount: 2, Unit: element.Hours}, EveryYear: true},
+				{"every year on a datetime keeps its wall clock", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateWas, Period: segment.Period{Amount: 2, Unit: segment.Hours}, EveryYear: true},
 					at(2020, 11, 20, 16, 45), at(2026, 6, 1, 9, 0), "", at(2026, 11, 20, 18, 45)},
-				{"every year: a passed moment is never missed", &element.WaitForDate{Attribute: "dueDate", When: element.DateWas, Period: element.Period{Amount: 1, Unit: element.Days}, EveryYear: true},
+				{"every year: a passed moment is never missed", &element.WaitForDate{Attribute: "dueDate", When: element.DateWas, Period: segment.Period{Amount: 1, Unit: segment.Days}, EveryYear: true},
 					day(2025, 5, 31), at(2026, 6, 1, 9, 0), "", at(2027, 6, 1, 0, 0)},
 			}
 			for _, tc := range cases {
@@ -194,7 +195,7 @@ func TestWaitForDatePersonTimeZone(t *testing.T) {
 
 func TestWaitForDateResume(t *testing.T) {
 	loc := mustLoc(t, "Europe/Zagreb")
-	el := validated(t, &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}}, loc, nil)
+	el := validated(t, &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: segment.Period{Amount: 4, Unit: segment.Hours}}, loc, nil)
 	res := el.(element.Resumer)
 	ctx := context.Background()
 	expiry := time.Date(2026, 6, 10, 14, 0, 0, 0, loc)

@@ -70,7 +70,7 @@ type WaitForEvent struct {
 	// Set saves event properties into flow variables.
 	Set []*EventVariable `json:"set,omitempty"`
 	// WaitFor is how long to wait; zero for indefinitely.
-	WaitFor Period `json:"waitFor,omitzero"`
+	WaitFor segment.Period `json:"waitFor,omitzero"`
 	// IncludeFromEntrance also counts events since the participant entered
 	// the flow.
 	IncludeFromEntrance bool `json:"includeFromEntrance,omitempty"`
@@ -125,7 +125,7 @@ func (w *WaitForEvent) Validate(c *Compiler) error {
 		return Errorf("anyMessage", "anyMessage applies to channel events, not %s", ev.Category)
 	}
 	if !w.WaitFor.IsZero() {
-		if err := w.WaitFor.Validate("waitFor"); err != nil {
+		if err := CheckPeriod(w.WaitFor, "waitFor"); err != nil {
 			return err
 		}
 	}

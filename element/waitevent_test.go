@@ -40,7 +40,7 @@ func TestWaitForEventValidate(t *testing.T) {
 			`channel events are messageSent, messageDelivered, messageSeen, messageClicked, messageFailed, not "messageOpened"`},
 		{&element.WaitForEvent{Event: segment.EventSpec{Category: store.People, Name: "OrderCompleted"}}, "event.name", "people events are attributeChanged"},
 		{&element.WaitForEvent{Event: ext, AnyMessage: true}, "anyMessage", "anyMessage applies to channel events, not external"},
-		{&element.WaitForEvent{Event: ext, WaitFor: element.Period{Amount: 4, Unit: "fortnights"}}, "waitFor.unit", `unit "fortnights"`},
+		{&element.WaitForEvent{Event: ext, WaitFor: segment.Period{Amount: 4, Unit: "fortnights"}}, "waitFor.unit", `unit "fortnights"`},
 		{&element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "OrderCompleted",
 			Where: []segment.PropertyCondition{segment.Prop("cartId", segment.Is, "{{cartId}}"), segment.Prop("total", segment.LessThan, "abc")}}},
 			"event.where[1]", `property "total": value "abc" is not a number`},
@@ -75,7 +75,7 @@ func TestWaitForEventMatch(t *testing.T) {
 			segment.Prop("shop", segment.Is, "{{entry.properties.shop}}"),
 			segment.Prop("total", segment.GreaterOrEqual, "{{minTotal}}"),
 		}},
-		WaitFor: element.Period{Amount: 4, Unit: element.Hours},
+		WaitFor: segment.Period{Amount: 4, Unit: segment.Hours},
 	}, time.UTC, vars).(*element.WaitForEvent)
 	now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 	h := &history{}

@@ -12,6 +12,7 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -115,7 +116,7 @@ func benchSteps(b *testing.B, eng *flow.Engine, f *flow.Flow, steps int) {
 // pause.
 func BenchmarkEnter(b *testing.B) {
 	eng, _ := benchEngine(b)
-	benchPublish(b, eng, flow.New("enter", "Enter").Add("p", pauseFor(1, element.Days), nil))
+	benchPublish(b, eng, flow.New("enter", "Enter").Add("p", pauseFor(1, segment.Days), nil))
 	people := refs(b.N)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -135,7 +136,7 @@ func fillPaused(b *testing.B, eng *flow.Engine, n int, after element.Element) {
 	b.Helper()
 	ctx := context.Background()
 	benchPublish(b, eng, flow.New("paused", "Paused").
-		Add("p", pauseFor(1, element.Days), flow.Next{"next": "after"}).
+		Add("p", pauseFor(1, segment.Days), flow.Next{"next": "after"}).
 		Add("after", after, nil))
 	for i := range n {
 		ref := store.PersonRef{ExternalID: "p" + fmt.Sprint(i)}
@@ -168,7 +169,7 @@ func BenchmarkPausedMemory(b *testing.B) {
 			}
 		}
 		withPeople := heap()
-		benchPublish(b, eng, flow.New("paused", "Paused").Add("p", pauseFor(1, element.Days), nil))
+		benchPublish(b, eng, flow.New("paused", "Paused").Add("p", pauseFor(1, segment.Days), nil))
 		for _, ref := range people {
 			if _, err := eng.Enter(ctx, "paused", ref, nil); err != nil {
 				b.Fatal(err)
@@ -190,11 +191,11 @@ func BenchmarkTimers(b *testing.B) {
 		after   func() element.Element
 		tickers int
 	}{
-		{"rearm", func() element.Element { return pauseFor(1, element.Days) }, 1},
+		{"rearm", func() element.Element { return pauseFor(1, segment.Days) }, 1},
 		{"tag-exit", func() element.Element { return &element.AddTag{Tag: "woke"} }, 1},
 		// One Tick per core at once: the memory store claims disjoint
 		// batches (store.TimerClaimer).
-		{"rearm-parallel", func() element.Element { return pauseFor(1, element.Days) }, runtime.GOMAXPROCS(0)},
+		{"rearm-parallel", func() element.Element { return pauseFor(1, segment.Days) }, runtime.GOMAXPROCS(0)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			n := population()

@@ -52,7 +52,7 @@ func TestWaitForChangeOfEmailWakesOnHostUpdate(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	h.publish(t, flow.New("confirm", "Confirm").
 		Add("w", &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "email", Op: segment.IsNotEmpty}},
-			WaitFor: element.Period{Amount: 7, Unit: element.Days}}, flow.Next{"changed": "yes", "notChanged": "no"}).
+			WaitFor: segment.Period{Amount: 7, Unit: segment.Days}}, flow.Next{"changed": "yes", "notChanged": "no"}).
 		Add("yes", tag("has-email"), nil).
 		Add("no", tag("no-email"), nil))
 	who := store.PersonRef{Phone: "+385 91 234 5678"}

@@ -57,7 +57,7 @@ func effectFlow() *flow.Flow {
 	return flow.New("fx", "Effects").Var("n", store.Number, 0).
 		Add("send", &element.SendMessage{Channel: "email", Body: "hi"}, flow.Next{"sent": "wait"}).
 		Add("wait", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Clicked"},
-			WaitFor: element.Period{Amount: 1, Unit: element.Days}}, flow.Next{"occurred": "count", "timeout": "done"}).
+			WaitFor: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"occurred": "count", "timeout": "done"}).
 		Add("count", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "done"}).
 		Add("done", &element.Exit{}, nil)
 }

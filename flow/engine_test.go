@@ -14,6 +14,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/google/uuid"
@@ -56,8 +57,8 @@ func (h *harness) participant(t testing.TB, id uuid.UUID) *store.Participant {
 	return p
 }
 
-func pauseFor(amount int, unit element.Unit) *element.Pause {
-	return &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: amount, Unit: unit}}
+func pauseFor(amount int, unit segment.Unit) *element.Pause {
+	return &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: amount, Unit: unit}}
 }
 
 func tag(s string) *element.AddTag { return &element.AddTag{Tag: s} }
@@ -80,7 +81,7 @@ func TestEnterRefusedUnlessActive(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	h := newHarness(t, flow.Config{})
-	f := flow.New("f", "F").Add("wait", pauseFor(2, element.Days), flow.Next{"next": "tag"}).Add("tag", tag("done"), nil)
+	f := flow.New("f", "F").Add("wait", pauseFor(2, segment.Days), flow.Next{"next": "tag"}).Add("tag", tag("done"), nil)
 	h.publish(t, f)
 	ids := make([]uuid.UUID, 3)
 	for i := range ids {
@@ -122,7 +123,7 @@ func TestLifecycle(t *testing.T) {
 	require.Equal(t, store.Completed, h.participant(t, id).Status)
 
 	// Canceled: everybody still inside leaves at once.
-	g := flow.New("g", "G").Add("wait", pauseFor(30, element.Days), nil)
+	g := flow.New("g", "G").Add("wait", pauseFor(30, segment.Days), nil)
 	h.publish(t, g)
 	gid, err := h.eng.Enter(h.ctx, "g", store.PersonRef{ExternalID: "p1"}, nil)
 	require.NoError(t, err)
@@ -141,11 +142,11 @@ func TestLifecycle(t *testing.T) {
 
 func TestVersionPinning(t *testing.T) {
 	h := newHarness(t, flow.Config{})
-	v1 := flow.New("f", "F").Add("wait", pauseFor(1, element.Days), flow.Next{"next": "t"}).Add("t", tag("v1"), nil)
+	v1 := flow.New("f", "F").Add("wait", pauseFor(1, segment.Days), flow.Next{"next": "t"}).Add("t", tag("v1"), nil)
 	h.publish(t, v1)
 	old, err := h.eng.Enter(h.ctx, "f", store.PersonRef{ExternalID: "old"}, nil)
 	require.NoError(t, err)
-	v2 := flow.New("f", "F").Add("wait", pauseFor(1, element.Days), flow.Next{"next": "t"}).Add("t", tag("v2"), nil)
+	v2 := flow.New("f", "F").Add("wait", pauseFor(1, segment.Days), flow.Next{"next": "t"}).Add("t", tag("v2"), nil)
 	v, err := h.eng.Publish(h.ctx, v2)
 	require.NoError(t, err)
 	require.Equal(t, 2, v)
@@ -179,7 +180,7 @@ func TestLoopWithWaitRunsForever(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("tick", "Weekly").Var("n", store.Number, 0).
 		Add("a", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "w"}).
-		Add("w", pauseFor(1, element.Weeks), flow.Next{"next": "a"})
+		Add("w", pauseFor(1, segment.Weeks), flow.Next{"next": "a"})
 	h.publish(t, f)
 	id, err := h.eng.Enter(h.ctx, "tick", store.PersonRef{ExternalID: "p"}, nil)
 	require.NoError(t, err)
@@ -224,7 +225,7 @@ func TestJournalLimitWithinOneCall(t *testing.T) {
 func TestInactivityAndScheduleEnd(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	// A pause of two years is bounded by the one-year inactivity rule.
-	f := flow.New("long", "Long").Add("w", pauseFor(730, element.Days), flow.Next{"next": "t"}).Add("t", tag("never"), nil)
+	f := flow.New("long", "Long").Add("w", pauseFor(730, segment.Days), flow.Next{"next": "t"}).Add("t", tag("never"), nil)
 	h.publish(t, f)
 	id, err := h.eng.Enter(h.ctx, "long", store.PersonRef{ExternalID: "p"}, nil)
 	require.NoError(t, err)
@@ -237,7 +238,7 @@ func TestInactivityAndScheduleEnd(t *testing.T) {
 
 	// The schedule end comes first.
 	end := h.clk.Now().Add(40 * 24 * time.Hour)
-	g := flow.New("sched", "Sched").Add("w", pauseFor(100, element.Days), nil)
+	g := flow.New("sched", "Sched").Add("w", pauseFor(100, segment.Days), nil)
 	g.Schedule.End = end
 	h.publish(t, g)
 	gid, err := h.eng.Enter(h.ctx, "sched", store.PersonRef{ExternalID: "p"}, nil)
@@ -256,7 +257,7 @@ func TestReentryAndTriggers(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("welcome", "Welcome").Var("src", store.Text, "api").
 		Add("t", &element.AddTag{Tag: "{{src}}"}, flow.Next{"next": "w"}).
-		Add("w", pauseFor(1, element.Days), nil)
+		Add("w", pauseFor(1, segment.Days), nil)
 	f.Trigger = &flow.Trigger{Category: store.External, Name: "SignedUp"}
 	h.publish(t, f)
 	_, err := h.eng.Enter(h.ctx, "welcome", store.PersonRef{ExternalID: "p"}, map[string]any{"src": "web"})
@@ -398,9 +399,9 @@ func TestConcurrentCallsRunEachStepOnce(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("c", "C").Var("n", store.Number, 0).
 		Add("inc1", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "w1"}).
-		Add("w1", pauseFor(1, element.Hours), flow.Next{"next": "inc2"}).
+		Add("w1", pauseFor(1, segment.Hours), flow.Next{"next": "inc2"}).
 		Add("inc2", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "w2"}).
-		Add("w2", pauseFor(2, element.Hours), flow.Next{"next": "inc3"}).
+		Add("w2", pauseFor(2, segment.Hours), flow.Next{"next": "inc3"}).
 		Add("inc3", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "done"}).
 		Add("done", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "age", Formula: "n"}}}, nil)
 	h.publish(t, f)
@@ -466,7 +467,7 @@ func TestConcurrentCallsRunEachStepOnce(t *testing.T) {
 func TestNoRealSleepingForAYear(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("year", "Year").In("America/New_York").
-		Add("m", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 30, Unit: element.Days}, At: element.At(10, 0)}, flow.Next{"next": "t"}).
+		Add("m", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 30, Unit: segment.Days}, At: element.At(10, 0)}, flow.Next{"next": "t"}).
 		Add("t", &element.AddTag{Tag: "month"}, flow.Next{"next": "m"})
 	h.publish(t, f)
 	id, err := h.eng.Enter(h.ctx, "year", store.PersonRef{ExternalID: "p"}, nil)
@@ -540,7 +541,7 @@ func TestAddToFlow(t *testing.T) {
 	prim := flow.New("primary", "Primary").Var("friend", store.Text, nil).
 		Add("me", &element.AddToFlow{Flow: "secondary", Variables: map[string]string{"coupon": "SELF"}}, flow.Next{"next": "friend", "failed": "oops"}).
 		Add("friend", &element.AddToFlow{Flow: "secondary", Variables: map[string]string{"coupon": "REF-{{person.externalId}}"}, Participant: &element.Contact{Email: "{{friend}}"}}, flow.Next{"next": "w"}).
-		Add("w", pauseFor(1, element.Days), flow.Next{"next": "again"}).
+		Add("w", pauseFor(1, segment.Days), flow.Next{"next": "again"}).
 		Add("again", &element.AddToFlow{Flow: "secondary"}, flow.Next{"failed": "oops"}).
 		Add("oops", tag("transfer-failed"), nil)
 	h.publish(t, prim)
@@ -567,7 +568,7 @@ func TestAddToFlow(t *testing.T) {
 func TestInactivityIsACalendarYear(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	h.clk.Set(time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC))
-	f := flow.New("leap", "Leap").In("Europe/Zagreb").Add("w", pauseFor(800, element.Days), nil)
+	f := flow.New("leap", "Leap").In("Europe/Zagreb").Add("w", pauseFor(800, segment.Days), nil)
 	h.publish(t, f)
 	id, err := h.eng.Enter(h.ctx, "leap", store.PersonRef{ExternalID: "p"}, nil)
 	require.NoError(t, err)
@@ -582,7 +583,7 @@ func TestInactivityIsACalendarYear(t *testing.T) {
 // counts add up.
 func TestConcurrentTicksShareTimers(t *testing.T) {
 	h := newHarness(t, flow.Config{TickBatch: 16})
-	h.publish(t, flow.New("ct", "CT").Add("p", pauseFor(1, element.Hours), flow.Next{"next": "t"}).Add("t", tag("woke"), nil))
+	h.publish(t, flow.New("ct", "CT").Add("p", pauseFor(1, segment.Hours), flow.Next{"next": "t"}).Add("t", tag("woke"), nil))
 	const n = 500
 	for i := range n {
 		_, err := h.eng.Enter(h.ctx, "ct", store.PersonRef{ExternalID: fmt.Sprint("p", i)}, nil)

@@ -61,8 +61,8 @@ func pending(p *store.Participant) bool { return p.Status == store.Active && p.S
 // maxDateOffsetDays bounds a date entry's offset: ten years either way.
 const maxDateOffsetDays = 3660
 
-func offsetDays(p element.Period) int {
-	if p.Unit == element.Weeks {
+func offsetDays(p segment.Period) int {
+	if p.Unit == segment.Weeks {
 		return 7 * p.Amount
 	}
 	return p.Amount

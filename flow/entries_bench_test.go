@@ -45,7 +45,7 @@ func BenchmarkAudienceEntry(b *testing.B) {
 		}
 		gold := segment.Attr("plan", segment.Is, "gold")
 		f := flow.New("bulk", "Bulk").
-			Add("wait", pauseFor(1, element.Days), flow.Next{"next": "done"}).
+			Add("wait", pauseFor(1, segment.Days), flow.Next{"next": "done"}).
 			Add("done", &element.Exit{}, nil)
 		f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &gold}}
 		if _, err := eng.Publish(ctx, f); err != nil {

@@ -165,8 +165,8 @@ func TestBadEntries(t *testing.T) {
 		{"date on a text attribute", &flow.Entry{Type: flow.EntryDate, Date: &flow.DateEntry{Attribute: "plan"}}, `entries[0].date.attribute: attribute "plan" is text, not a date or datetime`},
 		{"date on an unknown attribute", &flow.Entry{Type: flow.EntryDate, Date: &flow.DateEntry{Attribute: "anniversary"}}, `entries[0].date.attribute: attribute "anniversary" is not declared`},
 		{"date without attribute", &flow.Entry{Type: flow.EntryDate}, `entries[0].date.attribute`},
-		{"offset in hours", &flow.Entry{Type: flow.EntryDate, Date: &flow.DateEntry{Attribute: "renewal", Offset: element.Period{Amount: 3, Unit: element.Hours}}}, `entries[0].date.offset.unit`},
-		{"offset too long", &flow.Entry{Type: flow.EntryDate, Date: &flow.DateEntry{Attribute: "renewal", Offset: element.Period{Amount: -1000, Unit: element.Weeks}}}, `entries[0].date.offset.amount`},
+		{"offset in hours", &flow.Entry{Type: flow.EntryDate, Date: &flow.DateEntry{Attribute: "renewal", Offset: segment.Period{Amount: 3, Unit: segment.Hours}}}, `entries[0].date.offset.unit`},
+		{"offset too long", &flow.Entry{Type: flow.EntryDate, Date: &flow.DateEntry{Attribute: "renewal", Offset: segment.Period{Amount: -1000, Unit: segment.Weeks}}}, `entries[0].date.offset.amount`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := flow.New("bad", "Bad").Add("done", &element.Exit{}, nil)
@@ -202,7 +202,7 @@ func TestAudienceRunPausedAndCanceled(t *testing.T) {
 		require.NoError(t, err)
 	}
 	all := segment.All()
-	f := flow.New("pz", "Paused").Add("wait", pauseFor(1, element.Days), flow.Next{"next": "done"}).Add("done", &element.Exit{}, nil)
+	f := flow.New("pz", "Paused").Add("wait", pauseFor(1, segment.Days), flow.Next{"next": "done"}).Add("done", &element.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &all}}
 	h.publish(t, f)
 	require.NoError(t, h.eng.Pause(h.ctx, "pz"))

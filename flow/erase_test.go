@@ -159,9 +159,9 @@ func TestPruneHistory(t *testing.T) {
 		start := time.Date(2030, 1, 15, 9, 0, 0, 0, time.UTC)
 		clk := clock.NewFake(start)
 		eng := startEngine(t, s, clk, 30*day, flow.New("later", "Later").
-			Add("pause", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 40, Unit: element.Days}}, flow.Next{"next": "bought"}).
+			Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 40, Unit: segment.Days}}, flow.Next{"next": "bought"}).
 			Add("bought", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Bought"},
-				IncludeFromEntrance: true, WaitFor: element.Period{Amount: 1, Unit: element.Days}},
+				IncludeFromEntrance: true, WaitFor: segment.Period{Amount: 1, Unit: segment.Days}},
 				flow.Next{"occurred": "done", "timeout": "done"}).
 			Add("done", &element.Exit{}, nil))
 		ana, bo := store.PersonRef{ExternalID: "ana"}, store.PersonRef{ExternalID: "bo"}

@@ -8,6 +8,7 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -25,7 +26,7 @@ func ExampleEngine_Migrate() {
 	}
 	version := func(wait string, days int) *flow.Flow {
 		return flow.New("reply", "Reply").
-			Add(wait, &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: days, Unit: element.Days}}, flow.Next{"next": "done"}).
+			Add(wait, &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: days, Unit: segment.Days}}, flow.Next{"next": "done"}).
 			Add("done", &element.Exit{}, nil)
 	}
 	if _, err := eng.Publish(ctx, version("wait", 2)); err != nil {

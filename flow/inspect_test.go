@@ -4,16 +4,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
 )
 
 func TestInspectVersionsAndStats(t *testing.T) {
 	h := newHarness(t, flow.Config{})
-	v1 := flow.New("f", "First").Add("wait", pauseFor(1, element.Hours), flow.Next{"next": "tag"}).Add("tag", tag("x"), nil)
+	v1 := flow.New("f", "First").Add("wait", pauseFor(1, segment.Hours), flow.Next{"next": "tag"}).Add("tag", tag("x"), nil)
 	h.publish(t, v1)
 	ana := store.PersonRef{ExternalID: "ana"}
 	_, err := h.eng.Enter(h.ctx, "f", ana, nil)
@@ -24,12 +24,12 @@ func TestInspectVersionsAndStats(t *testing.T) {
 	require.NoError(t, err)
 
 	h.clk.Advance(time.Minute)
-	v2 := flow.New("f", "Second").Add("hold", pauseFor(1, element.Days), nil)
+	v2 := flow.New("f", "Second").Add("hold", pauseFor(1, segment.Days), nil)
 	_, err = h.eng.Publish(h.ctx, v2)
 	require.NoError(t, err)
 	_, err = h.eng.Enter(h.ctx, "f", ana, nil)
 	require.NoError(t, err)
-	h.publish(t, flow.New("g", "Other").Add("hold", pauseFor(1, element.Days), nil))
+	h.publish(t, flow.New("g", "Other").Add("hold", pauseFor(1, segment.Days), nil))
 	_, err = h.eng.Enter(h.ctx, "g", ana, nil)
 	require.NoError(t, err)
 

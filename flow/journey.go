@@ -68,7 +68,7 @@ type DateEntry struct {
 	// Attribute names a date or datetime attribute, standard or custom.
 	Attribute string `json:"attribute"`
 	// Offset moves the day before (negative Amount) or after the date.
-	Offset element.Period `json:"offset,omitzero"`
+	Offset segment.Period `json:"offset,omitzero"`
 	// At is the time of day of entry. Defaults to midnight.
 	At element.TimeOfDay `json:"at,omitzero"`
 	// EveryYear ignores the year: the person enters every year.
@@ -100,7 +100,7 @@ type Reentry struct {
 	// ReenterAfterCoolDown and ReenterConcurrent.
 	Rule string `json:"rule"`
 	// CoolDown is the time between entries of ReenterAfterCoolDown.
-	CoolDown element.Period `json:"coolDown,omitzero"`
+	CoolDown segment.Period `json:"coolDown,omitzero"`
 	// Max bounds the participations at once of ReenterConcurrent; 0 for
 	// no bound.
 	Max int `json:"max,omitempty"`
@@ -159,7 +159,7 @@ type Goal struct {
 	Event segment.EventSpec `json:"event"`
 	// Within is the attribution window after entry; zero for as long as
 	// the participant is in the flow.
-	Within element.Period `json:"within,omitzero"`
+	Within segment.Period `json:"within,omitzero"`
 	// Exit takes a converting participant out of the flow.
 	Exit bool `json:"exit,omitempty"`
 }

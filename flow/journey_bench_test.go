@@ -52,7 +52,7 @@ func stepsThenWait() *flow.Flow {
 	f := stepsFlow()
 	last := fmt.Sprint("s", stepsChain-1)
 	f.Node(last).Next = flow.Next{"next": "hold"}
-	return f.Add("hold", pauseFor(1, element.Days), nil)
+	return f.Add("hold", pauseFor(1, segment.Days), nil)
 }
 
 // tagsThenWait is stepsThenWait with a tag of its own at each tag step,

@@ -19,7 +19,7 @@ type journey struct {
 	audiences     []*compiledAudience
 	dates         []*compiledDate
 	reentry       Reentry
-	coolDown      element.Period
+	coolDown      segment.Period
 	exits         []compiledExit
 	goals         []compiledGoal
 	// watch names the events exit rules and goals look at; unlessAny is
@@ -60,7 +60,7 @@ type compiledGoal struct {
 	category store.Category
 	event    string
 	where    *segment.Where
-	within   element.Period
+	within   segment.Period
 	exit     bool
 }
 
@@ -148,7 +148,7 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 				bad.addf(field+".date.attribute", "attribute %q is %s, not a date or datetime", en.Date.Attribute, t)
 				continue
 			}
-			if p := en.Date.Offset; !p.IsZero() && p.Unit != element.Days && p.Unit != element.Weeks {
+			if p := en.Date.Offset; !p.IsZero() && p.Unit != segment.Days && p.Unit != segment.Weeks {
 				bad.addf(field+".date.offset.unit", "an offset counts days or weeks, not %q", p.Unit)
 				continue
 			} else if days := offsetDays(p); days > maxDateOffsetDays || days < -maxDateOffsetDays {
@@ -174,7 +174,7 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 		case ReenterAfterCoolDown:
 			if r.CoolDown.Amount <= 0 {
 				bad.addf("reentry.coolDown", "a cool-down must be positive, not %d %s", r.CoolDown.Amount, r.CoolDown.Unit)
-			} else if err := r.CoolDown.Validate("reentry.coolDown"); err != nil {
+			} else if err := element.CheckPeriod(r.CoolDown, "reentry.coolDown"); err != nil {
 				bad.add("", problemField(err, "reentry.coolDown"), errOf(err))
 			}
 		case ReenterConcurrent:
@@ -239,7 +239,7 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 			continue
 		}
 		if !g.Within.IsZero() {
-			if err := g.Within.Validate(field + ".within"); err != nil {
+			if err := element.CheckPeriod(g.Within, field+".within"); err != nil {
 				bad.add("", problemField(err, field+".within"), errOf(err))
 				continue
 			}

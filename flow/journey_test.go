@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
@@ -81,7 +80,7 @@ func TestExitRuleEventReachesOnlyItsPerson(t *testing.T) {
 	st := newTouchStore()
 	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clock.NewFake(t0)})
 	require.NoError(t, err)
-	f := flow.New("cart", "Cart").Add("hold", pauseFor(3, element.Days), nil)
+	f := flow.New("cart", "Cart").Add("hold", pauseFor(3, segment.Days), nil)
 	f.ExitRules = []*flow.ExitRule{{Name: "ordered", Event: &segment.EventSpec{Category: store.External, Name: "OrderCompleted"}}}
 	_, err = eng.Publish(ctx, f)
 	require.NoError(t, err)
@@ -144,7 +143,7 @@ func TestJourneySettingsRefused(t *testing.T) {
 			f.Entries = []*flow.Entry{{Type: flow.EntryDate, Date: &flow.DateEntry{Attribute: "plan"}}}
 		}, "entries[0].date.attribute", "not a date"},
 		{"negative cool-down", func(f *flow.Flow) {
-			f.Reentry = &flow.Reentry{Rule: flow.ReenterAfterCoolDown, CoolDown: element.Period{Amount: -2, Unit: element.Days}}
+			f.Reentry = &flow.Reentry{Rule: flow.ReenterAfterCoolDown, CoolDown: segment.Period{Amount: -2, Unit: segment.Days}}
 		}, "reentry.coolDown", "must be positive"},
 		{"unknown re-entry rule", func(f *flow.Flow) {
 			f.Reentry = &flow.Reentry{Rule: "twice"}
@@ -170,7 +169,7 @@ func TestJourneySettingsRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, flow.Config{})
-			f := flow.New("journey", "Journey").Add("hold", pauseFor(1, element.Days), nil)
+			f := flow.New("journey", "Journey").Add("hold", pauseFor(1, segment.Days), nil)
 			tc.setup(f)
 			for _, err := range []error{h.eng.Validate(f), publishErr(h, f)} {
 				var ve *flow.ValidationError
@@ -210,7 +209,7 @@ func TestReentryJSON(t *testing.T) {
 		{"false", `false`, `{"rule":"afterExit"}`, flow.Reentry{Rule: flow.ReenterAfterExit}},
 		{"cool-down", `{"rule": "afterCoolDown", "coolDown": {"amount": 2, "unit": "days"}}`,
 			`{"rule":"afterCoolDown","coolDown":{"amount":2,"unit":"days"}}`,
-			flow.Reentry{Rule: flow.ReenterAfterCoolDown, CoolDown: element.Period{Amount: 2, Unit: element.Days}}},
+			flow.Reentry{Rule: flow.ReenterAfterCoolDown, CoolDown: segment.Period{Amount: 2, Unit: segment.Days}}},
 		{"concurrent with a bound", `{"rule": "concurrent", "max": 3}`, `{"rule":"concurrent","max":3}`,
 			flow.Reentry{Rule: flow.ReenterConcurrent, Max: 3}},
 	} {

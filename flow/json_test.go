@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
 )
@@ -80,7 +81,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	// Spot checks that the fields landed where they belong.
 	require.Equal(t, "Tag the sign-up", f.Node("tag").Name)
 	require.Equal(t, flow.Next{"next": "vars", "error": "done"}, f.Node("tag").Next)
-	require.Equal(t, &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}, At: element.At(9, 0), PersonTimeZone: true}, f.Node("wait-1d").Element)
+	require.Equal(t, &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}, At: element.At(9, 0), PersonTimeZone: true}, f.Node("wait-1d").Element)
 	require.Equal(t, &element.Exit{Reason: "onboarded"}, f.Node("done").Element)
 	require.Equal(t, []any{"a", 1.0, true, nil}, f.Variables["items"].Default)
 	require.True(t, f.Schedule.Start.Equal(time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC)))

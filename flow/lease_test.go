@@ -11,6 +11,7 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/google/uuid"
@@ -55,7 +56,7 @@ func TestTickCallsWithinLease(t *testing.T) {
 	require.NoError(t, err)
 	doer.eng = eng
 	_, err = eng.Publish(ctx, flow.New("f", "F").
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Minutes}}, flow.Next{"next": "call"}).
+		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Minutes}}, flow.Next{"next": "call"}).
 		Add("call", &element.CallAPI{URL: "https://api.example.com/hook"}, flow.Next{element.Branch2xx: "done"}).
 		Add("done", &element.Exit{}, nil))
 	require.NoError(t, err)

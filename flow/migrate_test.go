@@ -39,7 +39,7 @@ func waitFlow(wait element.Element) *flow.Flow {
 
 func waitPoke(days int) *element.WaitForEvent {
 	return &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Poke"},
-		WaitFor: element.Period{Amount: days, Unit: element.Days}}
+		WaitFor: segment.Period{Amount: days, Unit: segment.Days}}
 }
 
 // enterAll enters n people a minute apart and returns their participants.
@@ -110,7 +110,7 @@ func TestMigrateRefusesBadInput(t *testing.T) {
 // event wakes it.
 func TestMigrateRearmsUnderTheNewKind(t *testing.T) {
 	h := newHarness(t, flow.Config{})
-	h.publish(t, waitFlow(pauseFor(2, element.Days)))
+	h.publish(t, waitFlow(pauseFor(2, segment.Days)))
 	ids := h.enterAll(t, "m", 2)
 	_, err := h.eng.Publish(h.ctx, waitFlow(waitPoke(3)))
 	require.NoError(t, err)
@@ -226,9 +226,9 @@ func TestMigrateRefusesInFlight(t *testing.T) {
 // and fires once the flow resumes.
 func TestMigrateKeepsParkedWaits(t *testing.T) {
 	h := newHarness(t, flow.Config{})
-	h.publish(t, waitFlow(pauseFor(2, element.Days)))
+	h.publish(t, waitFlow(pauseFor(2, segment.Days)))
 	ids := h.enterAll(t, "m", 1)
-	_, err := h.eng.Publish(h.ctx, waitFlow(pauseFor(3, element.Days)))
+	_, err := h.eng.Publish(h.ctx, waitFlow(pauseFor(3, segment.Days)))
 	require.NoError(t, err)
 	require.NoError(t, h.eng.Pause(h.ctx, "m"))
 	h.clk.Set(t0.Add(73 * time.Hour))

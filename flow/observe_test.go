@@ -11,6 +11,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/stretchr/testify/require"
@@ -47,7 +48,7 @@ func TestObserverSeesEveryStepOnce(t *testing.T) {
 	require.NoError(t, err)
 	f := flow.New("obs", "Observed").
 		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
-		Add("pause", pauseFor(1, element.Days), flow.Next{"next": "send"}).
+		Add("pause", pauseFor(1, segment.Days), flow.Next{"next": "send"}).
 		Add("send", &element.SendMessage{Channel: "email", Body: "hi"}, flow.Next{"sent": "done"}).
 		Add("done", &element.Exit{}, nil)
 	_, err = eng.Publish(ctx, f)

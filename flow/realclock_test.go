@@ -8,6 +8,7 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/stretchr/testify/require"
@@ -26,7 +27,7 @@ func TestRealClockTimersFireOnTime(t *testing.T) {
 	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clock.Real{}})
 	require.NoError(t, err)
 	f := flow.New("soon", "Soon").
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Seconds}}, flow.Next{"next": "done"}).
+		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Seconds}}, flow.Next{"next": "done"}).
 		Add("done", &element.Exit{}, nil)
 	_, err = eng.Publish(ctx, f)
 	require.NoError(t, err)

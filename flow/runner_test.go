@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/stretchr/testify/require"
@@ -20,7 +21,7 @@ func TestRunTicksAtDueTimes(t *testing.T) {
 		eng, err := flow.NewEngine(flow.Config{Store: memory.New()}) // real clock, bubbled
 		require.NoError(t, err)
 		f := flow.New("r", "R").
-			Add("p", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 90, Unit: element.Seconds}}, flow.Next{"next": "t"}).
+			Add("p", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 90, Unit: segment.Seconds}}, flow.Next{"next": "t"}).
 			Add("t", &element.AddTag{Tag: "done"}, nil)
 		_, err = eng.Publish(ctx, f)
 		require.NoError(t, err)

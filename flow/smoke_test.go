@@ -9,6 +9,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/stretchr/testify/require"
@@ -21,7 +22,7 @@ func TestSmoke(t *testing.T) {
 	require.NoError(t, err)
 	f := flow.New("f", "F").In("Europe/Zagreb").Var("n", store.Number, 1).
 		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}, At: element.At(9, 0)}, flow.Next{"next": "calc"}).
+		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}, At: element.At(9, 0)}, flow.Next{"next": "calc"}).
 		Add("calc", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n * 10 + 2"}}}, flow.Next{"next": "prof"}).
 		Add("prof", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "score", Value: "{{n}}"}}}, flow.Next{"next": "done"}).
 		Add("done", &element.Exit{}, nil)

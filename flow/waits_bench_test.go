@@ -34,7 +34,7 @@ func cartFlow() *flow.Flow {
 	return flow.New("cart", "Cart").Var("cartId", store.Text, nil).
 		Add("wait", &element.WaitForEvent{
 			Event:   segment.EventSpec{Category: store.External, Name: "OrderCompleted", Where: []segment.PropertyCondition{segment.Prop("cartId", segment.Is, "{{cartId}}")}},
-			WaitFor: element.Period{Amount: 4, Unit: element.Hours},
+			WaitFor: segment.Period{Amount: 4, Unit: segment.Hours},
 		}, flow.Next{"occurred": "bought"}).
 		Add("bought", &element.Exit{Reason: "bought"}, nil)
 }
@@ -142,7 +142,7 @@ func BenchmarkWaitingMemory(b *testing.B) {
 	anyOrder := flow.New("cart", "Cart").
 		Add("wait", &element.WaitForEvent{
 			Event:   segment.EventSpec{Category: store.External, Name: "OrderCompleted"},
-			WaitFor: element.Period{Amount: 4, Unit: element.Hours},
+			WaitFor: segment.Period{Amount: 4, Unit: segment.Hours},
 		}, nil)
 	b.Run("any-order", func(b *testing.B) { benchWaitingMemory(b, anyOrder, false) })
 	b.Run("own-cart", func(b *testing.B) { benchWaitingMemory(b, cartFlow(), true) })

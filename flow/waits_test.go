@@ -73,11 +73,11 @@ func stepAt(t testing.TB, p *store.Participant, elementID, branch string) time.T
 	return time.Time{}
 }
 
-func waitEvent(cat store.Category, name string, period element.Period, where ...segment.PropertyCondition) *element.WaitForEvent {
+func waitEvent(cat store.Category, name string, period segment.Period, where ...segment.PropertyCondition) *element.WaitForEvent {
 	return &element.WaitForEvent{Event: segment.EventSpec{Category: cat, Name: name, Where: where}, WaitFor: period}
 }
 
-func days(n int) element.Period { return element.Period{Amount: n, Unit: element.Days} }
+func days(n int) segment.Period { return segment.Period{Amount: n, Unit: segment.Days} }
 
 // emailFunnel is the reference's funnel: wait for Email sent, then Email
 // opened, then Email link clicked, each for 2 days.
@@ -190,7 +190,7 @@ func TestAbandonedCartMatchesItsCart(t *testing.T) {
 	h := waitHarness(t, flow.Config{})
 	f := flow.New("cart", "Cart").Var("cartId", store.Text, nil)
 	f.Trigger = &flow.Trigger{Category: store.External, Name: "CartAbandoned"}
-	f.Add("wait-order", waitEvent(store.External, "OrderCompleted", element.Period{Amount: 4, Unit: element.Hours},
+	f.Add("wait-order", waitEvent(store.External, "OrderCompleted", segment.Period{Amount: 4, Unit: segment.Hours},
 		segment.Prop("cartId", segment.Is, "{{entry.properties.cartId}}")), flow.Next{"occurred": "bought", "timeout": "remind"}).
 		Add("remind", tag("reminded"), nil).
 		Add("bought", tag("bought"), nil)
@@ -208,13 +208,13 @@ func TestAbandonedCartMatchesItsCart(t *testing.T) {
 }
 
 func TestYearLongWaits(t *testing.T) {
-	renewal := func(f *flow.Flow, period element.Period) *flow.Flow {
+	renewal := func(f *flow.Flow, period segment.Period) *flow.Flow {
 		return f.Add("wait", waitEvent(store.External, "Renewed", period), flow.Next{"occurred": "renewed", "timeout": "lapsed"}).
 			Add("renewed", tag("renewed"), nil).Add("lapsed", tag("lapsed"), nil)
 	}
 	t.Run("an event after 11 months is caught", func(t *testing.T) {
 		h := waitHarness(t, flow.Config{})
-		h.publish(t, renewal(flow.New("r", "R"), element.Period{}))
+		h.publish(t, renewal(flow.New("r", "R"), segment.Period{}))
 		id := h.enter(t, "r", "ann", nil)
 		h.advanceTo(t, t0.AddDate(0, 11, 0))
 		h.deliver(t, "renew-1", "ann", store.External, "Renewed", nil)
@@ -224,7 +224,7 @@ func TestYearLongWaits(t *testing.T) {
 	})
 	t.Run("indefinitely ends at the one-year inactivity mark", func(t *testing.T) {
 		h := waitHarness(t, flow.Config{})
-		h.publish(t, renewal(flow.New("r", "R"), element.Period{}))
+		h.publish(t, renewal(flow.New("r", "R"), segment.Period{}))
 		id := h.enter(t, "r", "ann", nil)
 		h.advanceTo(t, t0.Add(365*24*time.Hour-time.Second))
 		require.Equal(t, store.Waiting, h.participant(t, id).Status)
@@ -247,7 +247,7 @@ func TestYearLongWaits(t *testing.T) {
 		h := waitHarness(t, flow.Config{})
 		f := flow.New("r", "R")
 		f.Schedule.End = t0.AddDate(0, 7, 0)
-		h.publish(t, renewal(f, element.Period{}))
+		h.publish(t, renewal(f, segment.Period{}))
 		id := h.enter(t, "r", "ann", nil)
 		h.advanceTo(t, t0.AddDate(2, 0, 0))
 		p := h.participant(t, id)
@@ -258,7 +258,7 @@ func TestYearLongWaits(t *testing.T) {
 		h := waitHarness(t, flow.Config{})
 		f := flow.New("r", "R")
 		f.Schedule.End = t0.AddDate(1, 6, 0)
-		h.publish(t, renewal(f, element.Period{}))
+		h.publish(t, renewal(f, segment.Period{}))
 		id := h.enter(t, "r", "ann", nil)
 		h.advanceTo(t, t0.AddDate(2, 0, 0))
 		require.Equal(t, t0.Add(365*24*time.Hour), h.participant(t, id).ExitedAt)
@@ -270,7 +270,7 @@ func TestYearLongWaits(t *testing.T) {
 func TestRedeliveredEvent(t *testing.T) {
 	h := waitHarness(t, flow.Config{})
 	h.publish(t, flow.New("ping", "Ping").Var("n", store.Number, 0).
-		Add("wait", waitEvent(store.External, "Ping", element.Period{}), flow.Next{"occurred": "count"}).
+		Add("wait", waitEvent(store.External, "Ping", segment.Period{}), flow.Next{"occurred": "count"}).
 		Add("count", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "wait"}))
 	id := h.enter(t, "ping", "ann", nil)
 	for _, ev := range []string{"p-1", "p-1", "p-2", "p-1", "p-2"} {
@@ -339,7 +339,7 @@ func TestWaitForChangeSources(t *testing.T) {
 func TestTrialExpiry(t *testing.T) {
 	h := waitHarness(t, flow.Config{})
 	h.publish(t, flow.New("trial", "Trial").In("Europe/Zagreb").
-		Add("wait", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: element.Period{Amount: 4, Unit: element.Hours}},
+		Add("wait", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: segment.Period{Amount: 4, Unit: segment.Hours}},
 			flow.Next{"reached": "remind", "missed": "too-late"}).
 		Add("remind", tag("trial-reminder"), nil).
 		Add("too-late", tag("trial-missed"), nil))
@@ -480,7 +480,7 @@ func TestConcurrentDeliveriesWakeEachOnce(t *testing.T) {
 	h.publish(t, flow.New("cart", "Cart").Var("cartId", store.Text, nil).
 		Add("wait", &element.WaitForEvent{
 			Event:   segment.EventSpec{Category: store.External, Name: "OrderCompleted", Where: []segment.PropertyCondition{segment.Prop("cartId", segment.Is, "{{cartId}}")}},
-			WaitFor: element.Period{Amount: 4, Unit: element.Hours},
+			WaitFor: segment.Period{Amount: 4, Unit: segment.Hours},
 		}, flow.Next{"occurred": "bought"}).
 		Add("bought", tag("bought"), nil))
 	const people = 300

@@ -3,6 +3,7 @@ package segment
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flowkit/flowkit/store"
 )
@@ -67,10 +68,29 @@ const (
 
 // Period is an amount of time units, such as 7 days. Its JSON form is
 // {"amount":7,"unit":"days"}. It is the value of the relative date operators
-// (willBeIn, wasWithin, ...) and the window of an event condition.
+// (willBeIn, wasWithin, ...) and the window of an event condition, and the
+// length of elements' waits and of flows' cool-downs and goals, which
+// take seconds to weeks only (element.CheckPeriod).
 type Period struct {
 	Amount int  `json:"amount"` // 0 or more
 	Unit   Unit `json:"unit"`   // seconds, minutes, ..., years
+}
+
+// IsZero reports whether the period is unset.
+func (p Period) IsZero() bool { return p == Period{} }
+
+// After returns t plus the period: an exact duration for seconds, minutes
+// and hours; for calendar units the same wall-clock time that many days,
+// weeks, months or years away in loc, the day clamped to the month's last.
+// A wall time in a daylight-saving gap moves forward by the gap; one that
+// occurs twice takes the first.
+func (p Period) After(t time.Time, loc *time.Location) time.Time {
+	return shift(t, p.Amount, p.Unit, loc)
+}
+
+// Before returns t minus the period, counted as After counts.
+func (p Period) Before(t time.Time, loc *time.Location) time.Time {
+	return shift(t, -p.Amount, p.Unit, loc)
 }
 
 // PeriodOf returns the Period of n units.

@@ -112,20 +112,21 @@ func (p *PropertyCondition) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// UnmarshalJSON decodes a period strictly: {"amount":7,"unit":"days"}.
+// UnmarshalJSON decodes a period strictly: {"amount":7,"unit":"days"},
+// refusing other fields, with encoding/json's errors (so that a document
+// holding the period names the field at fault).
 func (p *Period) UnmarshalJSON(data []byte) error {
 	if isNull(data) {
 		return nil
 	}
-	v, err := decodeTree(data)
-	if err != nil {
+	type plain Period
+	var x plain
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&x); err != nil {
 		return err
 	}
-	x, err := periodFromTree(v, "")
-	if err != nil {
-		return err
-	}
-	*p = x
+	*p = Period(x)
 	return nil
 }
 

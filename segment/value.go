@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -434,14 +435,13 @@ func (u Unit) calendar() bool { return u == Days || u == Weeks || u == Months ||
 // shift returns t moved by n units (n may be negative): an exact duration for
 // seconds, minutes and hours; for calendar units the same wall-clock time n
 // days, weeks, months or years away in loc, the day clamped to the month's
-// last.
+// last, with wall.Local's daylight-saving rules.
 func shift(t time.Time, n int, u Unit, loc *time.Location) time.Time {
 	if d, ok := u.duration(); ok {
 		return t.Add(time.Duration(n) * d)
 	}
 	l := t.In(loc)
 	y, m, d := l.Date()
-	hh, mm, ss := l.Clock()
 	switch u {
 	case Days:
 		d += n
@@ -452,7 +452,8 @@ func shift(t time.Time, n int, u Unit, loc *time.Location) time.Time {
 	case Years:
 		y, m, d = addMonths(y, m, d, 12*n)
 	}
-	return time.Date(y, m, d, hh, mm, ss, l.Nanosecond(), loc)
+	sub := time.Duration(l.Second())*time.Second + time.Duration(l.Nanosecond())
+	return wall.Local(y, m, d, l.Hour(), l.Minute(), loc).Add(sub)
 }
 
 // shiftDay returns the calendar day n units (a calendar unit) from the day

@@ -13,6 +13,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/google/uuid"
@@ -173,7 +174,7 @@ func newJourney(t *testing.T) *journey {
 	require.NoError(t, err)
 	main := flow.New("otel", "Observed").
 		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}}, flow.Next{"next": "call"}).
+		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"next": "call"}).
 		Add("call", &element.CallAPI{URL: api.URL + "/members/{{person.externalId}}"}, flow.Next{"2xx": "send", "error": "done"}).
 		Add("send", &element.SendMessage{Channel: "email", Body: "hi"}, flow.Next{"sent": "done"}).
 		Add("done", &element.Exit{}, nil)

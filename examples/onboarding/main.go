@@ -24,6 +24,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -46,7 +47,7 @@ var schema = store.Schema{
 // onboarding builds the flow. Sign-ups enter it by a "signedUp" event.
 func onboarding() *flow.Flow {
 	morning := func(days int) *element.Pause {
-		return &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: days, Unit: element.Days}, At: element.At(9, 0), PersonTimeZone: true}
+		return &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: days, Unit: segment.Days}, At: element.At(9, 0), PersonTimeZone: true}
 	}
 	f := flow.New("onboarding", "Onboarding").In("Europe/London").
 		Var("plan", store.Text, "free").

@@ -55,7 +55,7 @@ var schemaPlan = store.Schema{"plan": store.Text}
 func goldFlow() *flow.Flow {
 	gold := segment.Attr("plan", segment.Is, "gold")
 	f := flow.New("gold", "Gold").
-		Add("wait", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}}, flow.Next{"next": "done"}).
+		Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"next": "done"}).
 		Add("done", &element.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &gold}}
 	return f

@@ -22,6 +22,7 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
 	"github.com/google/uuid"
@@ -53,7 +54,7 @@ const (
 // variable and in the person's profile, and exits.
 func killFlowDef(api string) *flow.Flow {
 	return flow.New(killFlow, "Kill").Var("calls", store.Number, 0).
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Seconds}}, flow.Next{"next": "call"}).
+		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Seconds}}, flow.Next{"next": "call"}).
 		Add("call", &element.CallAPI{URL: api, Method: http.MethodPost, Body: []byte(`{"person":"{{person.externalId}}"}`)}, flow.Next{element.Branch2xx: "count"}).
 		Add("count", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "calls", Formula: "calls + 1"}}}, flow.Next{"next": "profile"}).
 		Add("profile", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "hits", Formula: "(person.hits ?? 0) + 1"}}}, flow.Next{"next": "done"}).

@@ -97,7 +97,7 @@ func testSlowAPI(t *testing.T, s store.Store, pool *pgxpool.Pool) {
 	clk := clock.NewFake(t0)
 	eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clk, EffectConcurrency: 256})
 	require.NoError(t, err)
-	minute := element.Period{Amount: 1, Unit: element.Minutes}
+	minute := segment.Period{Amount: 1, Unit: segment.Minutes}
 	publish := func(f *flow.Flow) {
 		_, err := eng.Publish(ctx, f)
 		require.NoError(t, err)
@@ -114,7 +114,7 @@ func testSlowAPI(t *testing.T, s store.Store, pool *pgxpool.Pool) {
 		Add("done", &element.Exit{}, nil))
 	// timers: two minutes' pause.
 	publish(flow.New("timers", "Timers").
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 2, Unit: element.Minutes}}, flow.Next{"next": "done"}).
+		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 2, Unit: segment.Minutes}}, flow.Next{"next": "done"}).
 		Add("done", &element.Exit{}, nil))
 
 	for i := range slowCalls {

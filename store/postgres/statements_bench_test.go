@@ -73,7 +73,7 @@ func journeyFlow() *flow.Flow {
 	return flow.New("journey", "Journey").
 		Add("wait", &element.WaitForEvent{
 			Event:   segment.EventSpec{Category: store.External, Name: "OrderCompleted"},
-			WaitFor: element.Period{Amount: 1, Unit: element.Hours},
+			WaitFor: segment.Period{Amount: 1, Unit: segment.Hours},
 		}, flow.Next{"occurred": "update", "timeout": "done"}).
 		Add("update", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "orders", Formula: "1"}}}, flow.Next{"next": "done"}).
 		Add("done", &element.Exit{}, nil)

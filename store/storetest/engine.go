@@ -66,7 +66,7 @@ var engineStart = time.Date(2026, 1, 5, 10, 0, 0, 123456789, time.UTC)
 func welcome() *flow.Flow {
 	return flow.New("welcome", "Welcome").In("Europe/Zagreb").Var("n", store.Number, 1).
 		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 2, Unit: element.Days}}, flow.Next{"next": "calc"}).
+		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 2, Unit: segment.Days}}, flow.Next{"next": "calc"}).
 		Add("calc", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n * 10 + 2"}}}, flow.Next{"next": "prof"}).
 		Add("prof", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "score", Value: "{{n}}"}}}, flow.Next{"next": "done"}).
 		Add("done", &element.Exit{}, nil)
@@ -292,7 +292,7 @@ func hook(url string) *flow.Flow {
 	return flow.New("hook", "Hook").Var("n", store.Number, 0).
 		Add("call", &element.CallAPI{URL: url, Method: "POST"},
 			flow.Next{"2xx": "wait", "other": "wait"}).
-		Add("wait", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Clicked"}, WaitFor: element.Period{Amount: 1, Unit: element.Days}},
+		Add("wait", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Clicked"}, WaitFor: segment.Period{Amount: 1, Unit: segment.Days}},
 			flow.Next{"occurred": "count", "timeout": "done"}).
 		Add("count", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "done"}).
 		Add("done", &element.Exit{}, nil)

@@ -51,7 +51,7 @@ func participationsOf(t *testing.T, eng *flow.Engine, id, flowID string) []*stor
 // they wait a day, then leave.
 func gold(id string, e *flow.Entry) *flow.Flow {
 	f := flow.New(id, "Gold").In("Europe/Zagreb").
-		Add("wait", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}}, flow.Next{"next": "done"}).
+		Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"next": "done"}).
 		Add("done", &element.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryAPI}, e}
 	return f
@@ -178,7 +178,7 @@ func testEngineDateEntry(t *testing.T, b Backend) {
 	setPerson(t, eng, "r4", func(p *store.Person) { p.Set("renewal", date(2026, 5, 2)) }) // 3 days before has passed
 	f := flow.New("renew", "Renew").In("Europe/Zagreb").Add("done", &element.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryDate, Date: &flow.DateEntry{
-		Attribute: "renewal", Offset: element.Period{Amount: -3, Unit: element.Days}, At: element.At(10, 0)}}}
+		Attribute: "renewal", Offset: segment.Period{Amount: -3, Unit: segment.Days}, At: element.At(10, 0)}}}
 	activate(t, eng, f)
 
 	// On the day r2 would enter, before 10:00, r2's renewal moves a day

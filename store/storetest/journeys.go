@@ -58,7 +58,7 @@ func stats(t *testing.T, eng *flow.Engine, flowID string) map[string]*flow.Eleme
 // participant says how it came in, and the flow takes no API entries.
 func testEventEntryConditions(t *testing.T, b Backend) {
 	eng := newEngine(t, b.New(t), clock.NewFake(engineStart), flow.Config{})
-	f := flow.New("big-carts", "Big carts").Add("wait", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}}, nil)
+	f := flow.New("big-carts", "Big carts").Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryEvent, Event: external("CartAbandoned", segment.Prop("total", segment.GreaterThan, 50))}}
 	activate(t, eng, f)
 
@@ -82,13 +82,13 @@ func testReentryRules(t *testing.T, b Backend) {
 	eng := newEngine(t, b.New(t), clk, flow.Config{})
 	// Each flow holds a person for a day, then lets them go.
 	mk := func(id string, r *flow.Reentry) {
-		f := flow.New(id, id).Add("hold", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}}, nil)
+		f := flow.New(id, id).Add("hold", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 		f.Reentry = r
 		activate(t, eng, f)
 	}
 	mk("default", nil)
 	mk("once", &flow.Reentry{Rule: flow.ReenterOnce})
-	mk("cool", &flow.Reentry{Rule: flow.ReenterAfterCoolDown, CoolDown: element.Period{Amount: 3, Unit: element.Days}})
+	mk("cool", &flow.Reentry{Rule: flow.ReenterAfterCoolDown, CoolDown: segment.Period{Amount: 3, Unit: segment.Days}})
 	mk("twice", &flow.Reentry{Rule: flow.ReenterConcurrent, Max: 2})
 	who := store.PersonRef{ExternalID: "rita"}
 	enter := func(flowID string) error {
@@ -127,7 +127,7 @@ func testExitRuleOnEvent(t *testing.T, b Backend) {
 	eng := newEngine(t, b.New(t), clk, flow.Config{})
 	f := flow.New("cart", "Cart").Var("cartId", store.Text, nil).
 		Add("set", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "cartId", Value: "{{entry.properties.cartId}}"}}}, flow.Next{"next": "wait"}).
-		Add("wait", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 4, Unit: element.Hours}}, flow.Next{"next": "remind"}).
+		Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 4, Unit: segment.Hours}}, flow.Next{"next": "remind"}).
 		Add("remind", &element.AddTag{Tag: "reminded"}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryEvent, Event: external("CartAbandoned")}}
 	f.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
@@ -157,7 +157,7 @@ func testExitRuleOnEvent(t *testing.T, b Backend) {
 func testExitRuleUnless(t *testing.T, b Backend) {
 	ctx := t.Context()
 	eng := newEngine(t, b.New(t), clock.NewFake(engineStart), flow.Config{})
-	f := flow.New("news", "News").Add("wait", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 7, Unit: element.Days}}, nil)
+	f := flow.New("news", "News").Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 7, Unit: segment.Days}}, nil)
 	f.ExitRules = []*flow.ExitRule{{Name: "unsubscribed", Unless: &segment.Condition{Tag: "subscribed", Op: segment.Has}}}
 	activate(t, eng, f)
 	who := store.PersonRef{ExternalID: "ivo"}
@@ -186,8 +186,8 @@ func testGoalsBySplitVariant(t *testing.T, b Backend) {
 	eng := newEngine(t, b.New(t), clk, flow.Config{})
 	f := flow.New("ab", "A/B").
 		Add("split", &element.SplitAudience{Variants: []element.Variant{{Name: "a", Percent: 50}, {Name: "b", Percent: 50}}}, flow.Next{"a": "wait", "b": "wait"}).
-		Add("wait", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 30, Unit: element.Days}}, nil)
-	f.Goals = []*flow.Goal{{Name: "purchase", Event: *external("Purchased"), Within: element.Period{Amount: 7, Unit: element.Days}}}
+		Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 30, Unit: segment.Days}}, nil)
+	f.Goals = []*flow.Goal{{Name: "purchase", Event: *external("Purchased"), Within: segment.Period{Amount: 7, Unit: segment.Days}}}
 	activate(t, eng, f)
 
 	const people = 300
@@ -231,7 +231,7 @@ func testAddToFlowRefusals(t *testing.T, b Backend) {
 	ctx := t.Context()
 	eng := newEngine(t, b.New(t), clock.NewFake(engineStart), flow.Config{})
 	hold := func(id string) *flow.Flow {
-		return flow.New(id, id).Add("hold", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}}, nil)
+		return flow.New(id, id).Add("hold", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	}
 	activate(t, eng, hold("target"))
 	src := flow.New("src", "Source").
@@ -282,7 +282,7 @@ func testAddToFlowRefusals(t *testing.T, b Backend) {
 func testEnterWithKey(t *testing.T, b Backend) {
 	ctx := t.Context()
 	eng := newEngine(t, b.New(t), clock.NewFake(engineStart), flow.Config{})
-	f := flow.New("k", "Keyed").Add("hold", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}}, nil)
+	f := flow.New("k", "Keyed").Add("hold", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	f.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 	activate(t, eng, f)
 	who := store.PersonRef{ExternalID: "kim"}
@@ -305,7 +305,7 @@ func testAddToFlowOtherPersonOnce(t *testing.T, b Backend) {
 	d := &dyingStore{Store: b.New(t)}
 	clk := clock.NewFake(engineStart)
 	eng := newEngine(t, d, clk, flow.Config{EffectLease: time.Minute})
-	friend := flow.New("friend", "Friend").Add("hold", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 1, Unit: element.Days}}, nil)
+	friend := flow.New("friend", "Friend").Add("hold", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	activate(t, eng, friend)
 	refer := flow.New("refer", "Refer").Var("email", store.Text, nil).
 		Add("add", &element.AddToFlow{Flow: "friend", Participant: &element.Contact{Email: "{{email}}"}}, flow.Next{"next": "ok", "failed": "no"}).

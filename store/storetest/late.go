@@ -121,7 +121,7 @@ func (r *recordingSender) count() int {
 }
 
 func testLateWaitForEvent(t *testing.T, b Backend) {
-	w := &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Paid"}, WaitFor: element.Period{Amount: 1, Unit: element.Minutes}}
+	w := &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Paid"}, WaitFor: segment.Period{Amount: 1, Unit: segment.Minutes}}
 	eng, clk, p := lateFlow(t, b, flow.Config{}, w, []string{"occurred", "timeout"}, nil)
 	clk.Advance(2 * time.Minute)
 	deliver(t, eng, "pay-1", "ana", "Paid", nil)
@@ -129,7 +129,7 @@ func testLateWaitForEvent(t *testing.T, b Backend) {
 }
 
 func testLateWaitForChange(t *testing.T, b Backend) {
-	w := &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "city"}}, WaitFor: element.Period{Amount: 1, Unit: element.Minutes}}
+	w := &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "city"}}, WaitFor: segment.Period{Amount: 1, Unit: segment.Minutes}}
 	eng, clk, p := lateFlow(t, b, flow.Config{}, w, []string{"changed", "notChanged"}, nil)
 	clk.Advance(2 * time.Minute)
 	_, err := eng.UpdatePerson(t.Context(), store.PersonRef{ExternalID: "ana"}, func(p *store.Person) error { p.City = "Split"; return nil })

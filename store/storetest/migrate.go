@@ -43,8 +43,8 @@ func migrationV1(id string) *flow.Flow {
 			{Name: "held", Condition: segment.Attr(store.AttrExternalID, segment.StartsWith, "hold-")},
 		}}, flow.Next{"held": "hold", "other": "wait"}).
 		Add("wait", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Poke"},
-			WaitFor: element.Period{Amount: 2, Unit: element.Days}}, flow.Next{"occurred": "done", "timeout": "done"}).
-		Add("hold", &element.Pause{Mode: element.PauseFor, Period: element.Period{Amount: 30, Unit: element.Days}}, flow.Next{"next": "done"}).
+			WaitFor: segment.Period{Amount: 2, Unit: segment.Days}}, flow.Next{"occurred": "done", "timeout": "done"}).
+		Add("hold", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 30, Unit: segment.Days}}, flow.Next{"next": "done"}).
 		Add("done", &element.Exit{}, nil)
 }
 
@@ -55,7 +55,7 @@ func migrationV2(id string) *flow.Flow {
 			{Name: "held", Condition: segment.Attr(store.AttrExternalID, segment.StartsWith, "hold-")},
 		}}, flow.Next{"held": "wait-2", "other": "wait-2"}).
 		Add("wait-2", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Poke"},
-			WaitFor: element.Period{Amount: 3, Unit: element.Days}}, flow.Next{"occurred": "done", "timeout": "done"}).
+			WaitFor: segment.Period{Amount: 3, Unit: segment.Days}}, flow.Next{"occurred": "done", "timeout": "done"}).
 		Add("done", &element.Exit{}, nil)
 }
 
