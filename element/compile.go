@@ -227,12 +227,8 @@ func normalize(v any) any {
 		}
 		return x
 	}
-	if f, err := store.Convert(store.Number, v); err == nil {
-		if _, isBool := v.(bool); !isBool {
-			if _, isStr := v.(string); !isStr {
-				return f
-			}
-		}
+	if f, ok := store.Float(v); ok { // other Go number kinds
+		return f
 	}
 	return v
 }
