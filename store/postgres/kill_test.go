@@ -305,10 +305,9 @@ func TestKill(t *testing.T) {
 }
 
 // killPeople returns how many people TestKill runs: the number
-// FLOWKIT_TEST_KILL_PEOPLE gives (at least 2,000; 10,000 is the full
-// size), else 3,000, or 2,000 under -short. Ten thousand take about two
-// minutes under the race detector on two shared cores, more than CI's
-// budget allows one test.
+// FLOWKIT_TEST_KILL_PEOPLE gives (at least 2,000), else 10,000, or 2,000
+// under -short. Ten thousand take one to two minutes under the race
+// detector on two shared cores.
 func killPeople(t *testing.T) int {
 	t.Helper()
 	if v := os.Getenv(envKillSize); v != "" {
@@ -320,7 +319,7 @@ func killPeople(t *testing.T) int {
 	if testing.Short() {
 		return 2_000
 	}
-	return 3_000
+	return 10_000
 }
 
 // startKillWorker starts worker i of TestKill.
