@@ -75,8 +75,9 @@ type Observation struct {
 	Branch string
 	// Reason says why, in words, as the journal does.
 	Reason string
-	// Duration is how long the element's Run or Resume took (the call
-	// outside included, for sends and calls).
+	// Duration is how long the step took: the element's Run or Resume
+	// and the engine's work on the step before it in the same call (the
+	// call outside included, for sends and calls).
 	Duration time.Duration
 	// Err is the step's error, for failures, sends and calls that failed.
 	Err error
@@ -93,6 +94,7 @@ func (s *session) observe(o Observation) {
 		return
 	}
 	s.observed = append(s.observed, o)
+	s.observedMax = max(s.observedMax, len(s.observed))
 }
 
 // emitObservations hands a committed session's observations over, and
@@ -149,4 +151,20 @@ func (s *session) observeResume(c *compiled, p *store.Participant, n *node, w el
 		reason = w.Event.Name + " arrived"
 	}
 	s.observe(Observation{What: ObservedResume, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: n.id, Kind: n.element.Kind(), Participant: p.ID, Reason: reason})
+}
+
+// startClock starts timing a step, unless the step before it in this
+// session left a reading to start from.
+func (s *session) startClock() {
+	if s.mark.IsZero() {
+		s.mark = time.Now()
+	}
+}
+
+// stopClock ends timing a step: took is the time since the mark, which
+// the next step starts from.
+func (s *session) stopClock() {
+	now := time.Now()
+	s.took = now.Sub(s.mark)
+	s.mark = now
 }

@@ -78,6 +78,12 @@ type session struct {
 	// element call took, when the engine is observing.
 	observed, failures []Observation
 	took               time.Duration
+	// mark is the clock's last reading for step durations: a step starts
+	// where the one before it ended, so each step costs one reading.
+	mark time.Time
+	// observedMax is the most observations held in this session's
+	// attempts, so release clears only what was used.
+	observedMax int
 	// rep collects what the call did when it asked for a report.
 	rep Report
 
@@ -305,7 +311,8 @@ func (s *session) release() {
 	clear(s.counts[:cap(s.counts)])
 	clear(s.marks[:cap(s.marks)])
 	clear(s.queue[:cap(s.queue)])
-	clear(s.observed[:cap(s.observed)])
+	clear(s.observed[:s.observedMax])
+	s.observedMax = 0
 	clear(s.failures[:cap(s.failures)])
 	s.runBuf.Reset(element.Run{})
 	*s = s.blank()
@@ -321,7 +328,7 @@ func (s *session) blank() session {
 	return session{
 		txFn: s.txFn, historyFn: s.historyFn, runBuf: s.runBuf, spareVars: spare,
 		counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0],
-		observed: s.observed[:0], failures: s.failures[:0],
+		observed: s.observed[:0], failures: s.failures[:0], observedMax: s.observedMax,
 	}
 }
 
@@ -570,13 +577,12 @@ func (s *session) advance(c *compiled, p *store.Participant, ev *store.Event) {
 			return
 		}
 		r := s.newRun(c, p, ev)
-		var start time.Time
 		if s.e.observing {
-			start = time.Now()
+			s.startClock()
 		}
 		out, err := callElement(func() (element.Outcome, error) { return n.element.Run(s.ctx, r) })
 		if s.e.observing {
-			s.took = time.Since(start)
+			s.stopClock()
 		}
 		s.apply(c, p, n, r, out, err)
 		ev = nil
@@ -615,13 +621,12 @@ func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) {
 	s.waitBuf = element.Wait{Until: p.Wait.Deadline, Events: p.Wait.Events, State: p.Wait.State}
 	r.Wait = &s.waitBuf
 	s.observeResume(c, p, n, w)
-	var start time.Time
 	if s.e.observing {
-		start = time.Now()
+		s.startClock()
 	}
 	out, err := callElement(func() (element.Outcome, error) { return n.resumer.Resume(s.ctx, r, w) })
 	if s.e.observing {
-		s.took = time.Since(start)
+		s.stopClock()
 	}
 	s.apply(c, p, n, r, out, err)
 	s.advance(c, p, nil)
