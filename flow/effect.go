@@ -95,19 +95,27 @@ func (s *session) hold(p *store.Participant, ev *store.Event) {
 // turn. See performer for the order and overlap of the calls.
 func (e *Engine) perform(ctx context.Context, effects []effect) error {
 	if len(effects) == 1 { // one person's call: no one to overlap with
-		var first error
-		for len(effects) > 0 {
-			more, err := e.performOne(ctx, effects[0], func() {})
-			effects = append(effects[1:], more...)
-			if first == nil {
-				first = err
-			}
-		}
-		return first
+		return e.performChain(ctx, effects[0], func() {})
 	}
 	pf := e.newPerformer(ctx)
 	pf.start(effects)
 	return pf.wait()
+}
+
+// performChain makes an effect's call and commits its result, then does
+// the same for the external steps the participant runs into next, and
+// returns the first error. calling is called when the first call begins.
+func (e *Engine) performChain(ctx context.Context, ef effect, calling func()) error {
+	var first error
+	for pending := []effect{ef}; len(pending) > 0; {
+		more, err := e.performOne(ctx, pending[0], calling)
+		calling = func() {} // chained steps start on their own
+		pending = append(pending[1:], more...)
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // performer makes the calls of effects as they are started, up to
@@ -160,18 +168,12 @@ func (pf *performer) start(effects []effect) {
 			var once sync.Once
 			signal := func() { once.Do(func() { close(calling) }) }
 			defer signal()
-			pending := []effect{ef}
-			for len(pending) > 0 {
-				more, err := pf.e.performOne(pf.ctx, pending[0], signal)
-				signal = func() {} // chained steps start on their own
-				pending = append(pending[1:], more...)
-				if err != nil {
-					pf.mu.Lock()
-					if pf.first == nil {
-						pf.first = err
-					}
-					pf.mu.Unlock()
+			if err := pf.e.performChain(pf.ctx, ef, signal); err != nil {
+				pf.mu.Lock()
+				if pf.first == nil {
+					pf.first = err
 				}
+				pf.mu.Unlock()
 			}
 		}()
 		<-calling

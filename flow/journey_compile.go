@@ -82,7 +82,7 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 		}
 		w, err := comp.Where(field+".", ev.Where)
 		if err != nil {
-			bad.add("", problemField(err, field+".where"), errOf(err))
+			bad.under(field+".where", err)
 			ok = false
 		}
 		return w, ok
@@ -125,12 +125,12 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 			}
 			seg, err := segment.Compile(*en.Segment, comp.SegmentOptions())
 			if err != nil {
-				bad.add("", problemField(err, field+".segment"), errOf(err))
+				bad.under(field+".segment", err)
 				continue
 			}
 			if r := en.Schedule; r != nil {
 				if err := r.validate(); err != nil {
-					bad.add("", field+".schedule."+problemField(err, ""), errOf(err))
+					bad.under(field+".schedule", err)
 				}
 			}
 			j.audiences = append(j.audiences, &compiledAudience{entry: en, key: entryKey(en), segment: seg})
@@ -175,7 +175,7 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 			if r.CoolDown.Amount <= 0 {
 				bad.addf("reentry.coolDown", "a cool-down must be positive, not %d %s", r.CoolDown.Amount, r.CoolDown.Unit)
 			} else if err := element.CheckPeriod(r.CoolDown, "reentry.coolDown"); err != nil {
-				bad.add("", problemField(err, "reentry.coolDown"), errOf(err))
+				bad.under("reentry.coolDown", err)
 			}
 		case ReenterConcurrent:
 			if r.Max < 0 {
@@ -210,7 +210,7 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 		} else {
 			seg, err := segment.Compile(*x.Unless, comp.SegmentOptions())
 			if err != nil {
-				bad.add("", problemField(err, field+".unless"), errOf(err))
+				bad.under(field+".unless", err)
 				continue
 			}
 			ce.unless = seg
@@ -240,7 +240,7 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 		}
 		if !g.Within.IsZero() {
 			if err := element.CheckPeriod(g.Within, field+".within"); err != nil {
-				bad.add("", problemField(err, field+".within"), errOf(err))
+				bad.under(field+".within", err)
 				continue
 			}
 		}
@@ -277,31 +277,28 @@ var weekdays = map[string]time.Weekday{
 	"thursday": time.Thursday, "friday": time.Friday, "saturday": time.Saturday,
 }
 
-// problemField returns the field an error names under prefix, or prefix.
-func problemField(err error, prefix string) string {
+// under adds a problem of the flow's own settings: a field error or a
+// segment condition error names its field (or path) under prefix, any
+// other error is prefix's.
+func (p *problems) under(prefix string, err error) {
+	field := prefix
 	var fe *element.FieldError
-	if errors.As(err, &fe) && fe.Field != "" {
-		if prefix == "" || strings.HasPrefix(fe.Field, prefix) {
-			return fe.Field
+	var ce *segment.ConditionError
+	switch {
+	case errors.As(err, &fe):
+		if fe.Field != "" && strings.HasPrefix(fe.Field, prefix) {
+			field = fe.Field
+		} else if fe.Field != "" {
+			field = prefix + "." + fe.Field
 		}
-		return prefix + "." + fe.Field
+		err = fe.Err
+	case errors.As(err, &ce):
+		if ce.Path != "" {
+			field = strings.TrimSuffix(prefix, ".") + "." + ce.Path
+		}
+		if ce.Err != nil {
+			err = ce.Err
+		}
 	}
-	var ce *segment.ConditionError
-	if errors.As(err, &ce) && ce.Path != "" {
-		return strings.TrimSuffix(prefix, ".") + "." + ce.Path
-	}
-	return prefix
-}
-
-// errOf returns the problem of a field error without its field.
-func errOf(err error) error {
-	var fe *element.FieldError
-	if errors.As(err, &fe) {
-		return fe.Err
-	}
-	var ce *segment.ConditionError
-	if errors.As(err, &ce) && ce.Err != nil {
-		return ce.Err
-	}
-	return err
+	p.add("", field, err)
 }
