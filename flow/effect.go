@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -380,19 +379,11 @@ func (s *session) catchUp(why string) {
 // mergePerson applies to cur what a step changed from base to changed.
 func mergePerson(base, changed, cur *store.Person) *store.Person {
 	out := cur.Clone()
-	names := slices.Collect(maps.Keys(store.StandardAttributes))
-	names = slices.AppendSeq(names, maps.Keys(base.Attributes))
-	names = slices.AppendSeq(names, maps.Keys(changed.Attributes))
-	for _, name := range names {
-		was, _ := base.Get(name)
-		now, ok := changed.Get(name)
-		if !ok {
-			now = nil
-		}
-		if !store.Equal(was, now) {
-			out.Set(name, store.CloneValue(now))
-		}
-	}
+	// Only what the step changed: an attribute empty before and after
+	// keeps whatever the person has now.
+	eachChangedAttribute(base, changed, func(name string, _, now any) {
+		out.Set(name, store.CloneValue(now))
+	})
 	for _, t := range changed.Tags {
 		if !base.HasTag(t) {
 			out.AddTag(t)

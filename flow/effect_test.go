@@ -111,6 +111,10 @@ func TestEffectRunsOutsideTransaction(t *testing.T) {
 	// The click comes while the send is in flight: it is kept, and wakes
 	// the participant once it reaches the wait.
 	require.NoError(t, eng.Deliver(ctx, &store.Event{ID: "c1", Person: ana, Category: store.External, Name: "Clicked"}))
+	// The host changes the profile during the send; the send's own change
+	// (when the channel was last used) joins it, and erases nothing.
+	_, err = eng.UpdatePerson(ctx, ana, func(p *store.Person) error { p.FirstName = "Ana"; return nil })
+	require.NoError(t, err)
 	close(g.release)
 	id := <-entered
 
@@ -120,6 +124,10 @@ func TestEffectRunsOutsideTransaction(t *testing.T) {
 	require.Equal(t, 1.0, p.Vars["n"], "the held click counted once")
 	require.Nil(t, p.Effect)
 	require.Equal(t, []int32{0}, g.openTx, "no Update was open during the send")
+	person, err := eng.Person(ctx, ana)
+	require.NoError(t, err)
+	require.Equal(t, "Ana", person.FirstName, "the profile change made during the send stays")
+	require.Contains(t, person.LastContacted, "email", "and the send's own change is applied")
 	stats, err = eng.Stats(ctx, "fx")
 	require.NoError(t, err)
 	require.Zero(t, stats["send"].InFlight)

@@ -1100,31 +1100,9 @@ func personEvents(before, after *store.Person, now time.Time) []*store.Event {
 		id, _ := uuid.NewV7()
 		out = append(out, &store.Event{ID: id.String(), PersonID: after.ID, Category: store.People, Name: name, Properties: props, Time: now})
 	}
-	names := make([]string, 0, len(store.StandardAttributes)+len(after.Attributes))
-	for n := range store.StandardAttributes {
-		names = append(names, n)
-	}
-	for n := range before.Attributes {
-		names = append(names, n)
-	}
-	for n := range after.Attributes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	for _, n := range names {
-		old, had := before.Get(n)
-		cur, has := after.Get(n)
-		if !had {
-			old = nil
-		}
-		if !has {
-			cur = nil
-		}
-		if !store.Equal(old, cur) {
-			add(store.AttributeChanged, map[string]any{"attribute": n, "old": old, "new": cur})
-		}
-	}
+	eachChangedAttribute(before, after, func(n string, old, cur any) {
+		add(store.AttributeChanged, map[string]any{"attribute": n, "old": old, "new": cur})
+	})
 	for _, t := range after.Tags {
 		if !before.HasTag(t) {
 			add(store.TagAdded, map[string]any{"tag": t})
@@ -1156,6 +1134,37 @@ func personEvents(before, after *store.Person, now time.Time) []*store.Event {
 		}
 	}
 	return out
+}
+
+// eachChangedAttribute calls fn for each standard or custom attribute
+// whose value differs between before and after, in name order, with both
+// values (nil for empty).
+func eachChangedAttribute(before, after *store.Person, fn func(name string, old, cur any)) {
+	names := make([]string, 0, len(store.StandardAttributes)+len(after.Attributes))
+	for n := range store.StandardAttributes {
+		names = append(names, n)
+	}
+	for n := range before.Attributes {
+		names = append(names, n)
+	}
+	for n := range after.Attributes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	for _, n := range names {
+		old, had := before.Get(n)
+		cur, has := after.Get(n)
+		if !had {
+			old = nil
+		}
+		if !has {
+			cur = nil
+		}
+		if !store.Equal(old, cur) {
+			fn(n, old, cur)
+		}
+	}
 }
 
 func humanDuration(d time.Duration) string {
