@@ -394,9 +394,9 @@ func mergePerson(base, changed, cur *store.Person) *store.Person {
 			out.RemoveTag(t)
 		}
 	}
-	out.Phones = mergeSet(base.Phones, changed.Phones, out.Phones)
-	out.Emails = mergeSet(base.Emails, changed.Emails, out.Emails)
-	out.DoNotContact = mergeSet(base.DoNotContact, changed.DoNotContact, out.DoNotContact)
+	out.Phones = mergeAddresses(base.Phones, changed.Phones, out.Phones)
+	out.Emails = mergeAddresses(base.Emails, changed.Emails, out.Emails)
+	out.DoNotContact = mergeAddresses(base.DoNotContact, changed.DoNotContact, out.DoNotContact)
 	for ch, at := range changed.LastContacted {
 		if was, ok := base.LastContacted[ch]; !ok || !was.Equal(at) {
 			if out.LastContacted == nil {
@@ -411,18 +411,19 @@ func mergePerson(base, changed, cur *store.Person) *store.Person {
 	return out
 }
 
-// mergeSet applies to cur the members added and removed from base to
-// changed.
-func mergeSet(base, changed, cur []string) []string {
+// mergeAddresses applies to cur the addresses added and removed from base
+// to changed, comparing them as the People events do (store.SameAddress:
+// a respelling is the same address).
+func mergeAddresses(base, changed, cur []string) []string {
 	out := slices.Clone(cur)
 	for _, v := range changed {
-		if !slices.Contains(base, v) && !slices.Contains(out, v) {
+		if !store.HasAddress(base, v) && !store.HasAddress(out, v) {
 			out = append(out, v)
 		}
 	}
 	for _, v := range base {
-		if !slices.Contains(changed, v) {
-			out = slices.DeleteFunc(out, func(x string) bool { return x == v })
+		if !store.HasAddress(changed, v) {
+			out = slices.DeleteFunc(out, func(x string) bool { return store.SameAddress(x, v) })
 		}
 	}
 	return out
