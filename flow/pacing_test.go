@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
@@ -15,20 +14,6 @@ import (
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
 )
-
-// maxInWindow returns the most times within any window of length d.
-func maxInWindow(at []time.Time, d time.Duration) int {
-	s := slices.Clone(at)
-	slices.SortFunc(s, func(a, b time.Time) int { return a.Compare(b) })
-	most, lo := 0, 0
-	for hi := range s {
-		for s[hi].Sub(s[lo]) >= d {
-			lo++
-		}
-		most = max(most, hi-lo+1)
-	}
-	return most
-}
 
 // A Call API element at 10 calls a minute never makes more than 10 calls
 // in any minute at the endpoint, whether ticks come on time or one comes
@@ -56,7 +41,7 @@ func TestSendingSpeedAtTheEndpoint(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, doer.at, people, "every call made")
 			require.Len(t, doer.keys, people, "each once")
-			require.LessOrEqual(t, maxInWindow(doer.at, time.Minute), 10)
+			require.LessOrEqual(t, flowtest.MostWithin(doer.at, time.Minute), 10)
 		})
 	}
 }

@@ -242,3 +242,19 @@ func RequirePath(t testing.TB, eng *flow.Engine, id uuid.UUID, want ...string) {
 		t.Fatalf("flowtest: participant %s went\n\t%s\nnot\n\t%s", id, strings.Join(got, " → "), strings.Join(want, " → "))
 	}
 }
+
+// MostWithin returns the most of times that fall within any window of
+// length d (half open): for asserting a sending speed at an endpoint,
+// such as "never more than 10 calls in any minute".
+func MostWithin(times []time.Time, d time.Duration) int {
+	s := slices.Clone(times)
+	slices.SortFunc(s, func(a, b time.Time) int { return a.Compare(b) })
+	most, lo := 0, 0
+	for hi := range s {
+		for s[hi].Sub(s[lo]) >= d {
+			lo++
+		}
+		most = max(most, hi-lo+1)
+	}
+	return most
+}

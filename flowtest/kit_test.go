@@ -170,3 +170,18 @@ func TestPath(t *testing.T) {
 	}}
 	require.Equal(t, []string{"tag", "wait:timeout", "loop", "loop", "last"}, flowtest.Path(p))
 }
+
+func TestMostWithin(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(secs ...int) []time.Time {
+		var out []time.Time
+		for _, s := range secs {
+			out = append(out, t0.Add(time.Duration(s)*time.Second))
+		}
+		return out
+	}
+	require.Zero(t, flowtest.MostWithin(nil, time.Minute))
+	require.Equal(t, 2, flowtest.MostWithin(at(0, 60, 120), 61*time.Second))
+	require.Equal(t, 1, flowtest.MostWithin(at(120, 0, 60), time.Minute), "windows are half open, and order does not matter")
+	require.Equal(t, 3, flowtest.MostWithin(at(0, 1, 2, 100), time.Minute))
+}

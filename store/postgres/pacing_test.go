@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/flowtest"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
 	"github.com/stretchr/testify/require"
@@ -32,20 +32,6 @@ func (e *endpoint) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
 	defer e.mu.Unlock()
 	e.at = append(e.at, e.clk.Now())
 	e.keys[r.Header.Get("Idempotency-Key")]++
-}
-
-// maxInWindow returns the most times within any window of length d.
-func maxInWindow(at []time.Time, d time.Duration) int {
-	s := slices.Clone(at)
-	slices.SortFunc(s, func(a, b time.Time) int { return a.Compare(b) })
-	most, lo := 0, 0
-	for hi := range s {
-		for s[hi].Sub(s[lo]) >= d {
-			lo++
-		}
-		most = max(most, hi-lo+1)
-	}
-	return most
 }
 
 // Three engine processes (three stores with pools of their own over one
@@ -116,7 +102,7 @@ func TestSendingSpeedAcrossProcesses(t *testing.T) {
 			}
 			require.Len(t, ep.at, people, "every call made")
 			require.Len(t, ep.keys, people, "each participant's call once")
-			require.LessOrEqual(t, maxInWindow(ep.at, time.Minute), 10, "calls in a sliding minute")
+			require.LessOrEqual(t, flowtest.MostWithin(ep.at, time.Minute), 10, "calls in a sliding minute")
 		})
 	}
 }
