@@ -68,7 +68,6 @@ type session struct {
 	// transaction once each at the end.
 	counts   []store.Counter
 	countIdx map[countKey]int
-	after    []func(context.Context) error
 	// inFlight are the participants this session put in flight; effects
 	// their copies as committed, taken by flush.
 	inFlight []*store.Participant
@@ -215,11 +214,6 @@ func (e *Engine) run(ctx context.Context, personID uuid.UUID, fn func(*session) 
 				*c.report = s.rep // what it would have done
 			}
 			return err
-		}
-	}
-	for _, f := range s.after {
-		if err := f(ctx); err != nil {
-			e.log.WarnContext(ctx, "flowkit: entering another person into a flow failed", "err", err)
 		}
 	}
 	if len(s.observed) > 0 || len(s.failures) > 0 {
@@ -1056,7 +1050,9 @@ type sessionFlows struct{ s *session }
 func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
 	s := f.s
 	if !who.IsZero() && who.ID != s.personID {
-		return s.e.enterOther(ctx, flowID, who, vars, key)
+		// Another person's records are not this transaction's: entering
+		// them is a step in flight (element.External), see effectFlows.
+		return fmt.Errorf("flow %q: a step in the person's transaction cannot enter another person", flowID)
 	}
 	c, err := s.checkEnter(flowID)
 	if err != nil {
