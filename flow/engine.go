@@ -556,17 +556,7 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 	o := options(opts)
 	var id uuid.UUID
 	err := e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry", o.report, func(s *session) error {
-		c, err := s.checkEnter(flowID)
-		if err == nil && !c.allows(EntryAPI) {
-			err = fmt.Errorf("flow %q declares no api entry: %w", flowID, ErrNoEntryPoint)
-		}
-		if err != nil {
-			if refused(err) {
-				s.refuse(flowID, err)
-			}
-			return err
-		}
-		p, err := s.enter(flowID, vars, nil, o.key, "the API")
+		p, err := s.enter(flowID, EntryAPI, vars, nil, o.key, "the API")
 		if p != nil {
 			id = p.ID
 		}

@@ -276,7 +276,7 @@ func (s *session) startPending(c *compiled, p *store.Participant) {
 		}
 		return false
 	}
-	if _, err := s.checkEnter(p.FlowID); !ok(err) {
+	if _, err := s.checkEnter(p.FlowID, EntryAudience); !ok(err) {
 		return
 	}
 	if key, isDate := p.Wait.State[dateState].(string); isDate {
@@ -359,7 +359,7 @@ func (s *session) personEntries() bool {
 		if !s.matches(h, s.person, s.historyFn) || (s.startPerson != nil && s.matches(h, s.startPerson, s.historyBefore)) {
 			continue
 		}
-		if _, err := s.enter(h.flowID, nil, nil, "", "audience, on starting to match"); err != nil && !refused(err) {
+		if _, err := s.enter(h.flowID, EntryAudience, nil, nil, "", "audience, on starting to match"); err != nil && !refused(err) {
 			s.fail(err)
 			return false
 		}

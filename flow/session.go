@@ -395,11 +395,12 @@ func (s *session) compiled(flowID string, version int) *compiled {
 }
 
 // enter creates a participant in the flow's latest version, entered by
-// the entry point via (an Entry type, or an entry's label), and runs it.
-// A non-empty key makes the entry idempotent: entering again with it
-// returns the participant it made.
-func (s *session) enter(flowID string, vars map[string]any, entry *store.Event, key, via string) (*store.Participant, error) {
-	c, err := s.checkEnter(flowID)
+// an entry point of type entryType (see checkEnter), which the journal
+// and Participant.EnteredBy call via, and runs it. A non-empty key makes
+// the entry idempotent: entering again with it returns the participant
+// it made.
+func (s *session) enter(flowID, entryType string, vars map[string]any, entry *store.Event, key, via string) (*store.Participant, error) {
+	c, err := s.checkEnter(flowID, entryType)
 	if err != nil {
 		return nil, err
 	}
@@ -505,9 +506,9 @@ func (c *compiled) allows(entryType string) bool {
 	return true
 }
 
-// checkEnter returns the flow version new participants enter, or why they
-// cannot.
-func (s *session) checkEnter(flowID string) (*compiled, error) {
+// checkEnter returns the flow version new participants enter by an entry
+// point of type entryType (an Entry type), or why they cannot.
+func (s *session) checkEnter(flowID, entryType string) (*compiled, error) {
 	st, err := s.flowState(flowID)
 	if err != nil {
 		return nil, err
@@ -518,6 +519,9 @@ func (s *session) checkEnter(flowID string) (*compiled, error) {
 	c := s.compiled(flowID, st.Latest)
 	if c == nil {
 		return nil, s.err
+	}
+	if !c.allows(entryType) {
+		return nil, fmt.Errorf("flow %q declares no %s entry: %w", flowID, entryType, ErrNoEntryPoint)
 	}
 	sch := c.flow.Schedule
 	if !sch.Start.IsZero() && s.now.Before(sch.Start) {
@@ -881,7 +885,7 @@ func (s *session) drain() {
 		if len(s.entries) > 0 {
 			en := s.entries[0]
 			s.entries = s.entries[1:]
-			if _, err := s.enter(en.flowID, en.vars, nil, en.key, "another flow"); err != nil && !refused(err) {
+			if _, err := s.enter(en.flowID, EntryExistingFlow, en.vars, nil, en.key, "another flow"); err != nil && !refused(err) {
 				s.fail(err)
 			}
 			continue
@@ -932,7 +936,7 @@ func (s *session) dispatch(qi int, ev *store.Event) {
 				continue
 			}
 		}
-		_, err := s.enter(te.flowID, nil, ev, "", te.label)
+		_, err := s.enter(te.flowID, EntryEvent, nil, ev, "", te.label)
 		if err != nil && !refused(err) {
 			s.fail(err)
 			return
@@ -1054,12 +1058,9 @@ func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.Person
 		// them is a step in flight (element.External), see effectFlows.
 		return fmt.Errorf("flow %q: a step in the person's transaction cannot enter another person", flowID)
 	}
-	c, err := s.checkEnter(flowID)
+	c, err := s.checkEnter(flowID, EntryExistingFlow)
 	if err != nil {
 		return err
-	}
-	if !c.allows(EntryExistingFlow) {
-		return fmt.Errorf("flow %q declares no existingFlow entry: %w", flowID, ErrNoEntryPoint)
 	}
 	if err := s.checkReentry(c); err != nil {
 		return err
@@ -1077,14 +1078,7 @@ func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.Person
 // entry happen once however often the step is tried.
 func (e *Engine) enterOther(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
 	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", nil, func(o *session) error {
-		c, err := o.checkEnter(flowID)
-		if err != nil {
-			return err
-		}
-		if !c.allows(EntryExistingFlow) {
-			return fmt.Errorf("flow %q declares no existingFlow entry: %w", flowID, ErrNoEntryPoint)
-		}
-		_, err = o.enter(flowID, vars, nil, key, "another flow")
+		_, err := o.enter(flowID, EntryExistingFlow, vars, nil, key, "another flow")
 		return err
 	})
 }
