@@ -179,8 +179,8 @@ func testExitRuleUnless(t *testing.T, b Backend) {
 }
 
 // Conversions by split variant over 10,000 participants match a hand
-// count; a conversion after the
-// attribution window does not count, and none counts twice.
+// count; a conversion after the attribution window does not count, and
+// none counts twice.
 func testGoalsBySplitVariant(t *testing.T, b Backend) {
 	ctx := t.Context()
 	clk := clock.NewFake(engineStart)
