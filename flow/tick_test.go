@@ -65,3 +65,54 @@ func TestTickFiresPastAFailure(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "and fires after it")
 }
+
+// claimCounter records the limit of each ClaimTimers call and makes each
+// step slow, as a slow database would.
+type claimCounter struct {
+	*memory.Store
+	limits []int
+}
+
+func (c *claimCounter) ClaimTimers(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.Timer, error) {
+	c.limits = append(c.limits, limit)
+	return c.Store.ClaimTimers(ctx, now, limit, lease)
+}
+
+func (c *claimCounter) Update(ctx context.Context, id uuid.UUID, fn func(store.Tx) error) error {
+	time.Sleep(20 * time.Millisecond)
+	return c.Store.Update(ctx, id, fn)
+}
+
+// Once Tick has seen how long its steps take, it claims no more timers
+// than it fires within half the lease, so its claims do not run out while
+// it works through them and other tickers do not take them over.
+func TestTickClaimsWhatFitsTheLease(t *testing.T) {
+	ctx := t.Context()
+	st := &claimCounter{Store: memory.New()}
+	clk := clock.NewFake(t0)
+	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk, TimerLease: 400 * time.Millisecond})
+	require.NoError(t, err)
+	_, err = eng.Publish(ctx, flow.New("p", "Pause").Add("pause", pauseFor(1, "hours"), nil))
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(ctx, "p"))
+	enterAndTick := func(batch int) {
+		t.Helper()
+		for i := range 20 {
+			_, err := eng.Enter(ctx, "p", store.PersonRef{ExternalID: fmt.Sprint("b", batch, "-", i)}, nil)
+			require.NoError(t, err)
+		}
+		clk.Advance(time.Hour)
+		n, err := eng.Tick(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 20, n)
+	}
+	enterAndTick(1)
+	require.Equal(t, []int{1000}, st.limits, "the first claim knows nothing yet")
+	st.limits = nil
+	enterAndTick(2)
+	// Each fire takes 20 ms or more: half the lease holds 10 at most.
+	for _, l := range st.limits {
+		require.LessOrEqual(t, l, 10, "claims once the fire time is known: %v", st.limits)
+	}
+	require.GreaterOrEqual(t, len(st.limits), 2, "so 20 timers take several claims: %v", st.limits)
+}
