@@ -22,7 +22,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrDuplicate is returned by Tx.AddEvent for an event ID the person's
 	// history already holds, and by Tx.PutParticipant for a new participant
-	// whose ID exists.
+	// whose ID exists. A store may find an appended event's ID (see
+	// Tx.AppendEvent), or a new participant's ID held by another person,
+	// only at commit: Update then returns ErrDuplicate and writes nothing.
 	ErrDuplicate = errors.New("duplicate")
 	// ErrInvalid is returned when a record to write or a query lacks a
 	// required field: a FlowVersion with an empty FlowID, a Participant
@@ -57,7 +59,8 @@ var (
 // starts, and then writes nothing.
 //
 // Optional features are interfaces a Store may also implement, found by
-// type assertion: TimerClaimer, Eraser and HistoryPruner. store/storetest
+// type assertion: TimerClaimer, RefUpdater, BatchUpdater, Eraser and
+// HistoryPruner. store/storetest
 // checks the whole contract, the optional features of a store that has
 // them included.
 type Store interface {
@@ -126,17 +129,60 @@ type Tx interface {
 	Participants() ([]*Participant, error)
 	// PutParticipant creates or replaces a participant of this person
 	// with a copy of p (see Participant.Version), and updates p.Version.
+	// A new participant whose ID another person's participant holds fails
+	// with ErrDuplicate, here or at commit.
 	PutParticipant(p *Participant) error
 	// AddEvent appends a copy of e, Properties included, to the person's
 	// history, or fails with ErrDuplicate when the history holds its ID.
 	// It sets e.PersonID to the transaction's person.
 	AddEvent(e *Event) error
+	// AppendEvent is AddEvent for an event whose ID the caller made unique,
+	// such as the engine's own events, named after their participant: the
+	// store need not look the ID up in the history first. When the history
+	// holds it after all, AppendEvent or the commit fails with ErrDuplicate
+	// and Update writes nothing.
+	AppendEvent(e *Event) error
 	// Events returns copies of the person's events the query selects,
 	// oldest first (or newest first when q.Limit is set).
 	Events(q *EventQuery) ([]*Event, error)
 	// Count adds each c.N to the counter c names, when the transaction
 	// commits. It copies cs.
 	Count(cs ...Counter)
+	// FlowsRevision returns Store.FlowsRevision as of the transaction's
+	// start, read once the person's updates are serialized: a caller that
+	// cached flow states under this revision knows they are current for
+	// the whole transaction.
+	FlowsRevision() (int64, error)
+}
+
+// RefUpdater is implemented by stores that can find a person and begin
+// their transaction in one step, saving the round trip of FindPerson
+// before Update. The engine uses it when the Store has it.
+type RefUpdater interface {
+	// UpdateRef runs fn in the transaction of the person ref names, as
+	// Update does, and returns their ID, which fn also gets. A ref with an
+	// ID names that person, stored or not. A ref with a key (see
+	// PersonRef.Key) names the person holding the key when fn runs; when
+	// nobody holds it, fn runs in the transaction of newID, a person the
+	// store does not hold (Tx.Person returns ErrNotFound), or, when newID
+	// is uuid.Nil, UpdateRef fails with ErrNotFound. Two calls creating
+	// people under one key race as Update calls do: one commits, the other
+	// fails with ErrConflict.
+	UpdateRef(ctx context.Context, ref PersonRef, newID uuid.UUID, fn func(personID uuid.UUID, tx Tx) error) (uuid.UUID, error)
+}
+
+// BatchUpdater is implemented by stores that can commit the transactions
+// of several people together, in fewer round trips than an Update each.
+// The engine fires due timers with it when the Store has it.
+type BatchUpdater interface {
+	// UpdateBatch runs fn once for each of personIDs, which must be
+	// distinct and not uuid.Nil: fn(i, tx) runs over the records of
+	// personIDs[i] as Update's fn does, one call after another. The writes
+	// of every call that returned nil commit together; a call that
+	// returned an error writes nothing, and errs[i] holds its error. When
+	// err is not nil the batch failed as a whole (the store, a canceled
+	// ctx, a commit conflict of any one person) and nothing was written.
+	UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(i int, tx Tx) error) (errs []error, err error)
 }
 
 // TimerClaimer is implemented by stores that hand each due timer to one

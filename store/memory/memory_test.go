@@ -10,7 +10,9 @@ import (
 )
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(*testing.T) store.Store { return memory.New() })
+	storetest.Run(t, func(*testing.T) store.Store { return memory.New() },
+		storetest.Without(storetest.UpdateByRef, "FindPerson costs no round trip in memory"),
+		storetest.Without(storetest.UpdateBatches, "an Update costs no round trip in memory"))
 }
 
 // An unknown person is named in the error as the host named them.
@@ -45,6 +47,8 @@ type bare struct{ store.Store }
 func TestStoreWithoutOptionalFeatures(t *testing.T) {
 	storetest.Run(t, func(*testing.T) store.Store { return bare{memory.New()} },
 		storetest.Without(storetest.ClaimTimers, "bare: one ticker at a time"),
+		storetest.Without(storetest.UpdateByRef, "bare: FindPerson, then Update"),
+		storetest.Without(storetest.UpdateBatches, "bare: an Update per person"),
 		storetest.Without(storetest.Erase, "bare: no erasure"),
 		storetest.Without(storetest.PruneHistory, "bare: history kept forever"))
 }

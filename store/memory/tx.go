@@ -223,3 +223,15 @@ func (t *tx) Count(cs ...store.Counter) {
 		t.counts = append(t.counts, cs...)
 	}
 }
+
+// AppendEvent implements store.Tx: the check costs a memory store
+// nothing, so it is AddEvent's.
+func (t *tx) AppendEvent(e *store.Event) error { return t.AddEvent(e) }
+
+// FlowsRevision implements store.Tx.
+func (t *tx) FlowsRevision() (int64, error) {
+	if t.done {
+		return 0, errTxDone
+	}
+	return t.s.flowRev.Load(), nil
+}

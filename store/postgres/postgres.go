@@ -101,17 +101,28 @@ func (s *Store) Close() {
 
 // queries holds the store's SQL, with the schema filled in.
 type queries struct {
-	publish, flowVersion, flow, flows, flowsRevision, setStatus       string
-	publishFirst, publishNext                                         string
-	findByID, findByKey                                               string
-	lock, person, personParts                                         string
-	putPerson, deleteKeys, insertKeys                                 string
-	insertPart, updatePart, participant, hasEvent, insertEvent, count string
-	dueTimers, claimTimers, nextDue, counters                         string
-	eraseParts, eraseEvents, eraseKeys, erasePerson, prune            string
-	events, participants                                              string // prefixes of built queries
-	audience                                                          audienceQueries
-	pace                                                              paceQueries
+	publish, flowVersion, flow, flows, flowsRevision, setStatus string
+	publishFirst, publishNext                                   string
+	findByID, findByKey                                         string
+	lockOne, readOne, lockMany, readMany                        string
+	participant, addEvent, hasEvent                             string
+	dueTimers, claimTimers, nextDue, counters                   string
+	eraseParts, eraseEvents, eraseKeys, erasePerson, prune      string
+	events, participants                                        string // prefixes of built queries
+	audience                                                    audienceQueries
+	pace                                                        paceQueries
+}
+
+// readRows selects the people and participants whose person id matches
+// cond, as rows of kind 0 and 1 of the transaction reads (see
+// queries.readOne).
+func readRows(cond string) string {
+	return `SELECT 0 AS kind, id, NULL::uuid AS person_id, NULL::text AS flow_id, NULL::integer AS flow_version,
+	NULL::text AS status, NULL::text AS element, NULL::bigint AS version, data, NULL::bigint AS revision
+FROM {{s}}.people WHERE id ` + cond + `
+UNION ALL
+SELECT 1, id, person_id, flow_id, flow_version, status, element, version, data, NULL
+FROM {{s}}.participants WHERE person_id ` + cond
 }
 
 func newQueries(q string) queries {
@@ -162,41 +173,36 @@ SELECT (SELECT status FROM {{s}}.flows WHERE id = $1), EXISTS (SELECT 1 FROM u)`
 		findByID:  r.Replace(`SELECT EXISTS (SELECT 1 FROM {{s}}.people WHERE id = $1)`),
 		findByKey: r.Replace(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
 
-		lock:        `SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))`,
-		person:      r.Replace(`SELECT data FROM {{s}}.people WHERE id = $1`),
-		personParts: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE person_id = $1 ORDER BY id`),
-
-		putPerson: r.Replace(`
-INSERT INTO {{s}}.people AS p (id, data, updated_at) VALUES ($1, $2, $3)
-ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`),
-		deleteKeys: r.Replace(`DELETE FROM {{s}}.person_keys WHERE person_id = $1 AND key = ANY ($2)`),
-		// A plain insert: a key of another person fails with a unique
-		// violation, which rolls the whole update back as ErrConflict.
-		insertKeys: r.Replace(`INSERT INTO {{s}}.person_keys (key, person_id) SELECT k, $1 FROM unnest($2::text[]) AS k`),
-
-		insertPart: r.Replace(`
-INSERT INTO {{s}}.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT (id) DO NOTHING`),
-		updatePart: r.Replace(`
-UPDATE {{s}}.participants
-SET flow_id = $2, flow_version = $3, status = $4, element = $5, due_at = $6, due_ns = $7, parked = $8, version = $9, data = $10,
-	entered_at = $11, entered_ns = $12,
-	claimed_until = CASE WHEN due_at IS NOT DISTINCT FROM $6 AND due_ns = $7 AND parked = $8 THEN claimed_until END
-WHERE id = $1`),
+		// The person's lock, by id or by the person a key names ($2,
+		// NULL for none), returning whom it locked.
+		lockOne: r.Replace(`
+SELECT k.id FROM (SELECT coalesce((SELECT person_id FROM {{s}}.person_keys WHERE key = $2::text), $1::uuid) AS id) AS k,
+	pg_advisory_xact_lock(hashtextextended(k.id::text, 0))`),
+		// The person, their participants and the flows' revision, read
+		// after the lock in one statement: rows of kind 0 (the person), 1
+		// (a participant) and 2 (the revision, with the id the key names
+		// now, which must be the one locked).
+		readOne: r.Replace(`
+WITH k AS (SELECT coalesce((SELECT person_id FROM {{s}}.person_keys WHERE key = $2::text), $1::uuid) AS id)
+` + readRows(`= (SELECT id FROM k)`) + `
+UNION ALL
+SELECT 2, (SELECT id FROM k), NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows)`),
+		// The locks of a batch's people, in the order of their lock keys
+		// so that two batches never wait on each other in a cycle.
+		lockMany: `
+SELECT pg_advisory_xact_lock(h) FROM (
+	SELECT hashtextextended(id::text, 0) AS h FROM unnest($1::uuid[]) AS id ORDER BY h OFFSET 0) AS l`,
+		readMany: r.Replace(readRows(`= ANY ($1::uuid[])`) + `
+UNION ALL
+SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows)`),
 		participant: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE id = $1`),
 		hasEvent:    r.Replace(`SELECT EXISTS (SELECT 1 FROM {{s}}.events WHERE person_id = $1 AND id = $2)`),
-		insertEvent: r.Replace(`
+		// An event added by Tx.AddEvent: a taken ID inserts nothing and
+		// leaves the transaction usable.
+		addEvent: r.Replace(`
 INSERT INTO {{s}}.events (person_id, id, time, time_ns, category, name, data)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`),
-		// One statement for all of a transaction's counters, in the
-		// order of the arrays (sumCounters'), so that transactions lock
-		// counter rows in one order.
-		count: r.Replace(`
-INSERT INTO {{s}}.counters AS c (flow_id, flow_version, element, key, shard, n)
-SELECT f, v, e, k, $5, n FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $6::bigint[]) WITH ORDINALITY AS u(f, v, e, k, n, i)
-ORDER BY i
-ON CONFLICT (flow_id, flow_version, element, key, shard) DO UPDATE SET n = c.n + excluded.n`),
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (person_id, id) DO NOTHING`),
 
 		dueTimers: r.Replace(`
 SELECT due_at, due_ns, person_id, id FROM {{s}}.participants

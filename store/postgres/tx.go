@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -26,16 +27,70 @@ var errTxDone = errors.New("postgres: transaction used after its Update returned
 // 0)), so that updates of one person serialize across processes; other
 // code may take the same lock to join in.
 //
-// A typical update costs two round trips: one that begins the
-// transaction, takes the lock and reads the person and their participants,
-// and one that writes everything fn wrote and commits. Inside fn, AddEvent
-// (the duplicate check), Events and a PutParticipant of a new participant
-// (which inserts the row at once, to claim its ID) each cost one more.
+// An update costs two round trips: one that begins the transaction, takes
+// the lock and reads the person, their participants and the flows'
+// revision, and one that writes everything fn wrote, in one statement,
+// and commits. Inside fn, AddEvent (an insert that finds a taken ID) and
+// Events cost one more each.
 func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx) error) error {
 	if personID == uuid.Nil {
 		return fmt.Errorf("update: person id is nil: %w", store.ErrNotFound)
 	}
 	return s.update(ctx, personID, fn, false)
+}
+
+var _ store.RefUpdater = (*Store)(nil)
+
+// UpdateRef implements store.RefUpdater: the key is looked up in the
+// round trip that takes the lock, and again after it, so that fn runs in
+// the transaction of the person who holds the key once their updates are
+// serialized; the rare lookup that moved in between starts over.
+func (s *Store) UpdateRef(ctx context.Context, ref store.PersonRef, newID uuid.UUID, fn func(uuid.UUID, store.Tx) error) (uuid.UUID, error) {
+	if ref.ID != uuid.Nil {
+		return ref.ID, s.update(ctx, ref.ID, func(tx store.Tx) error { return fn(ref.ID, tx) }, false)
+	}
+	key := ref.Key()
+	if key == (store.Key{}) {
+		return uuid.Nil, fmt.Errorf("person reference names no id, external id, phone number or email address: %w", store.ErrNotFound)
+	}
+	k := key.String()
+	for attempt := 0; ; attempt++ {
+		id, err := s.updateKeyed(ctx, k, newID, fn)
+		if errors.Is(err, errKeyMoved) && attempt < 5 {
+			continue
+		}
+		if errors.Is(err, errNoOne) {
+			return uuid.Nil, fmt.Errorf("person %s: %w", key.Value, store.ErrNotFound)
+		}
+		return id, err
+	}
+}
+
+var (
+	errKeyMoved = errors.New("the key moved to another person while its lock was taken")
+	errNoOne    = errors.New("nobody holds the key")
+)
+
+func (s *Store) updateKeyed(ctx context.Context, key string, newID uuid.UUID, fn func(uuid.UUID, store.Tx) error) (uuid.UUID, error) {
+	if err := ctx.Err(); err != nil {
+		return uuid.Nil, fmt.Errorf("postgres: update person %s: %w", key, err)
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("postgres: update person %s: %w", key, err)
+	}
+	t := &tx{s: s, ctx: ctx, conn: conn, personID: newID}
+	defer t.end()
+	if err := t.begin(&key); err != nil {
+		return uuid.Nil, err
+	}
+	if t.personID == uuid.Nil {
+		return uuid.Nil, errNoOne
+	}
+	if err := fn(t.personID, t); err != nil {
+		return t.personID, err
+	}
+	return t.personID, t.commit()
 }
 
 var _ store.Eraser = (*Store)(nil)
@@ -79,7 +134,7 @@ func (s *Store) update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	}
 	t := &tx{s: s, ctx: ctx, conn: conn, personID: personID, erase: erase}
 	defer t.end()
-	if err := t.begin(); err != nil {
+	if err := t.begin(nil); err != nil {
 		return err
 	}
 	if err := fn(t); err != nil {
@@ -107,11 +162,17 @@ type tx struct {
 	// call and the commit fail with it.
 	err error
 
-	stored *store.Person // as in the database; nil for none
-	person *store.Person // PutPerson's, to write; nil for none
-	parts  []*partState  // stored ones first, then new ones
+	// batched is set for a transaction of UpdateBatch, which shares its
+	// connection, begin and commit with the batch's others.
+	batched bool
+	rev     int64         // the flows' revision, read after the lock
+	stored  *store.Person // as in the database; nil for none
+	person  *store.Person // PutPerson's, to write; nil for none
+	parts   []*partState  // stored ones first, then new ones
+	// events are the ones to insert at commit; added holds the IDs of
+	// all the transaction's events, inserted by AddEvent at once or not.
 	events []*store.Event
-	ids    map[string]struct{} // of events
+	added  map[string]struct{}
 	counts []store.Counter
 }
 
@@ -134,56 +195,107 @@ func (p *partState) latest() *store.Participant {
 }
 
 // begin begins the transaction, takes the person's lock and reads the
-// person and their participants, in one round trip.
-func (t *tx) begin() error {
+// person, their participants and the flows' revision, in one round trip.
+// With a key, the person is the one the key names (t.personID when
+// nobody holds it, uuid.Nil for none): begin fails with errKeyMoved when
+// the key named another person by the time the lock was taken.
+func (t *tx) begin(key *string) error {
 	q := &t.s.sql
+	var id any
+	if t.personID != uuid.Nil {
+		id = t.personID
+	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	b.Queue(q.lock, t.personID.String())
-	b.Queue(q.person, t.personID)
-	b.Queue(q.personParts, t.personID)
+	b.Queue(q.lockOne, id, key)
+	b.Queue(q.readOne, id, key)
 	br := t.conn.SendBatch(t.ctx, b)
-	err := t.readBegin(br)
+	locked, err := t.readBegin(br)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: update person %s: %w", t.personID, err)
 	}
+	if key != nil && locked != t.personID {
+		return errKeyMoved
+	}
 	return nil
 }
 
-func (t *tx) readBegin(br pgx.BatchResults) error {
-	for range 2 {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
+func (t *tx) readBegin(br pgx.BatchResults) (uuid.UUID, error) {
+	if _, err := br.Exec(); err != nil {
+		return uuid.Nil, err
 	}
-	var data []byte
-	switch err := br.QueryRow().Scan(&data); {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return err
-	default:
-		p, err := decodePerson(t.personID, data)
-		if err != nil {
-			return err
-		}
-		t.stored = p
+	var locked pgtype.UUID
+	if err := br.QueryRow().Scan(&locked); err != nil {
+		return uuid.Nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return err
+		return uuid.Nil, err
 	}
-	parts, err := pgx.CollectRows(rows, scanParticipant)
+	read, err := readTxRows(rows)
 	if err != nil {
-		return err
+		return uuid.Nil, err
 	}
+	t.personID, t.rev = read.resolved, read.rev
+	t.setRead(read.people[t.personID], read.parts[t.personID])
+	return uuid.UUID(locked.Bytes), nil
+}
+
+// setRead fills the transaction with what was read of its person.
+func (t *tx) setRead(p *store.Person, parts []*store.Participant) {
+	t.stored = p
+	slices.SortFunc(parts, func(a, b *store.Participant) int { return strings.Compare(a.ID.String(), b.ID.String()) })
 	t.parts = make([]*partState, len(parts))
 	for i, p := range parts {
 		t.parts[i] = &partState{stored: p}
 	}
-	return nil
+}
+
+// txRead is what the reads of readOne or readMany return.
+type txRead struct {
+	people   map[uuid.UUID]*store.Person
+	parts    map[uuid.UUID][]*store.Participant
+	rev      int64
+	resolved uuid.UUID // readOne's person
+}
+
+func readTxRows(rows pgx.Rows) (*txRead, error) {
+	out := &txRead{people: map[uuid.UUID]*store.Person{}, parts: map[uuid.UUID][]*store.Participant{}}
+	var (
+		kind                 int
+		id, personID         pgtype.UUID
+		flowID, status, elem pgtype.Text
+		flowVersion          pgtype.Int4
+		version, rev         pgtype.Int8
+		data                 []byte
+	)
+	_, err := pgx.ForEachRow(rows, []any{&kind, &id, &personID, &flowID, &flowVersion, &status, &elem, &version, &data, &rev}, func() error {
+		switch kind {
+		case 0:
+			p, err := decodePerson(id.Bytes, data)
+			if err != nil {
+				return err
+			}
+			out.people[p.ID] = p
+		case 1:
+			p := &store.Participant{ID: id.Bytes, PersonID: personID.Bytes, FlowID: flowID.String, FlowVersion: int(flowVersion.Int32),
+				Status: store.Status(status.String), Element: elem.String, Version: version.Int64}
+			if err := decodeParticipant(p, data); err != nil {
+				return err
+			}
+			out.parts[p.PersonID] = append(out.parts[p.PersonID], p)
+		case 2:
+			out.rev = rev.Int64
+			if id.Valid {
+				out.resolved = id.Bytes
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // end marks the transaction done, rolls back what has not committed and
@@ -192,14 +304,21 @@ func (t *tx) end() {
 	t.mu.Lock()
 	t.done = true
 	t.mu.Unlock()
-	if pc := t.conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+	if !t.batched {
+		endConn(t.ctx, t.conn)
+	}
+}
+
+// endConn rolls back what has not committed on conn and gives it back.
+func endConn(ctx context.Context, conn *pgxpool.Conn) {
+	if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
 		// A failed rollback leaves the connection in a transaction, and
 		// the pool closes a connection it gets back in that state.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 5*time.Second)
-		_, _ = t.conn.Exec(ctx, "ROLLBACK")
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = conn.Exec(ctx, "ROLLBACK")
 		cancel()
 	}
-	t.conn.Release()
+	conn.Release()
 }
 
 // check returns why the transaction may not be used, or nil.
@@ -287,25 +406,11 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 	c.Version++
 	if ps != nil {
 		ps.cur, ps.dirty = c, true
-		p.Version = c.Version
-		return nil
+	} else {
+		// A new participant's row is inserted at commit, where an ID that
+		// another person's participant holds is ErrDuplicate.
+		t.parts = append(t.parts, &partState{cur: c, dirty: true})
 	}
-	// A participant ID is unique across people, whose transactions do not
-	// see each other: the insert claims it now, so that a taken ID is
-	// refused here and the transaction goes on. An insert of the same ID by
-	// another transaction in flight waits for that one to end.
-	args, err := participantArgs(c)
-	if err != nil {
-		return err
-	}
-	tag, err := t.conn.Exec(t.ctx, t.s.sql.insertPart, append([]any{c.ID, c.PersonID}, args...)...)
-	if err != nil {
-		return t.fail(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("participant %s: %w", p.ID, store.ErrDuplicate)
-	}
-	t.parts = append(t.parts, &partState{cur: c})
 	p.Version = c.Version
 	return nil
 }
@@ -313,31 +418,98 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 func (t *tx) AddEvent(e *store.Event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.checkEvent(e); err != nil {
+		return err
+	}
+	if t.batched {
+		// Another person's writes share the database transaction, which
+		// must not hold this one's until its fn succeeds.
+		var dup bool
+		if err := t.conn.QueryRow(t.ctx, t.s.sql.hasEvent, t.personID, e.ID).Scan(&dup); err != nil {
+			return t.fail(err)
+		}
+		if dup {
+			return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
+		}
+		e.PersonID = t.personID
+		t.events = append(t.events, e.Clone())
+		t.added[e.ID] = struct{}{}
+		return nil
+	}
+	// Inserted at once, by an insert that leaves a taken ID alone, so
+	// that a refused event leaves the transaction usable; events appended
+	// before it go first, in the same round trip, to keep their order.
+	b := &pgx.Batch{}
+	var w writes
+	if err := w.addEvents(t); err != nil {
+		return err
+	}
+	w.queue(b, t.s)
+	data, err := encodeEventData(e)
+	if err != nil {
+		return err
+	}
+	at, ns := splitTime(e.Time)
+	b.Queue(t.s.sql.addEvent, t.personID, e.ID, at, ns, string(e.Category), e.Name, data)
+	br := t.conn.SendBatch(t.ctx, b)
+	var tag pgconn.CommandTag
+	for range b.Len() {
+		if tag, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.err = t.commitError(err)
+		return t.err
+	}
+	t.events = t.events[:0]
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
+	}
+	e.PersonID = t.personID
+	t.added[e.ID] = struct{}{}
+	return nil
+}
+
+func (t *tx) AppendEvent(e *store.Event) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.checkEvent(e); err != nil {
+		return err
+	}
+	e.PersonID = t.personID
+	t.events = append(t.events, e.Clone())
+	t.added[e.ID] = struct{}{}
+	return nil
+}
+
+// checkEvent refuses an event the transaction may not add.
+func (t *tx) checkEvent(e *store.Event) error {
 	if err := t.check(); err != nil {
 		return err
 	}
 	if e.ID == "" {
 		return fmt.Errorf("add event %q: event id is empty: %w", e.Name, store.ErrInvalid)
 	}
-	if _, ok := t.ids[e.ID]; ok {
+	if _, ok := t.added[e.ID]; ok {
 		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
 	}
-	// A SELECT rather than a failing INSERT: a refused event leaves the
-	// transaction usable.
-	var dup bool
-	if err := t.conn.QueryRow(t.ctx, t.s.sql.hasEvent, t.personID, e.ID).Scan(&dup); err != nil {
-		return t.fail(err)
+	if t.added == nil {
+		t.added = map[string]struct{}{}
 	}
-	if dup {
-		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
-	}
-	e.PersonID = t.personID
-	t.events = append(t.events, e.Clone())
-	if t.ids == nil {
-		t.ids = map[string]struct{}{}
-	}
-	t.ids[e.ID] = struct{}{}
 	return nil
+}
+
+func (t *tx) FlowsRevision() (int64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.check(); err != nil {
+		return 0, err
+	}
+	return t.rev, nil
 }
 
 func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
@@ -444,67 +616,27 @@ func (t *tx) commit() error {
 	if t.err != nil {
 		return t.err
 	}
-	q := &t.s.sql
 	b := &pgx.Batch{}
+	var w writes
 	if t.erase {
-		t.person, t.events = nil, nil
-		for _, ps := range t.parts {
-			ps.dirty = false
-		}
-		for _, sql := range []string{q.eraseParts, q.eraseEvents, q.eraseKeys, q.erasePerson} {
+		for _, sql := range []string{t.s.sql.eraseParts, t.s.sql.eraseEvents, t.s.sql.eraseKeys, t.s.sql.erasePerson} {
 			b.Queue(sql, t.personID)
 		}
+		w.counts, w.shardOf = t.counts, t.personID // counters belong to flows
+	} else if err := w.add(t); err != nil {
+		return err
 	}
-	if p := t.person; p != nil {
-		data, err := encodePerson(p)
-		if err != nil {
-			return err
-		}
-		b.Queue(q.putPerson, p.ID, data, p.UpdatedAt)
-		var old []string
-		if t.stored != nil {
-			old = keyStrings(t.stored)
-		}
-		cur := keyStrings(p)
-		if gone := minus(old, cur); len(gone) > 0 {
-			b.Queue(q.deleteKeys, p.ID, gone)
-		}
-		if added := minus(cur, old); len(added) > 0 {
-			b.Queue(q.insertKeys, p.ID, added)
-		}
+	w.queue(b, t.s)
+	if err := commitBatch(t.ctx, t.conn, b); err != nil {
+		return t.commitError(err)
 	}
-	for _, ps := range t.parts {
-		if ps.removed {
-			b.Queue(q.audience.deletePart, ps.latest().ID)
-			continue
-		}
-		if !ps.dirty {
-			continue
-		}
-		args, err := participantArgs(ps.cur)
-		if err != nil {
-			return err
-		}
-		b.Queue(q.updatePart, append([]any{ps.cur.ID}, args...)...)
-	}
-	for _, e := range t.events {
-		data, err := encodeEventData(e)
-		if err != nil {
-			return err
-		}
-		at, ns := splitTime(e.Time)
-		b.Queue(q.insertEvent, t.personID, e.ID, at, ns, string(e.Category), e.Name, data)
-	}
-	if cs := sumCounters(t.counts); len(cs) > 0 {
-		flows, versions, elements, keys, ns := make([]string, len(cs)), make([]int32, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]int64, len(cs))
-		for i, c := range cs {
-			flows[i], versions[i], elements[i], keys[i], ns[i] = c.FlowID, int32(c.FlowVersion), c.Element, c.Key, c.N
-		}
-		b.Queue(q.count, flows, versions, elements, keys, int(t.personID[15])%t.s.shards, ns)
-	}
-	b.Queue("COMMIT")
+	return nil
+}
 
-	br := t.conn.SendBatch(t.ctx, b)
+// commitBatch sends b, then COMMIT, in one round trip.
+func commitBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch) error {
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
 	var err error
 	for i := range b.Len() {
 		var tag pgconn.CommandTag
@@ -518,27 +650,28 @@ func (t *tx) commit() error {
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return t.commitError(err)
-	}
-	return nil
+	return err
 }
 
 // commitError maps a unique violation at commit to the store's sentinel:
-// another person's key is ErrConflict; a participant or event ID that a
-// transaction committed meanwhile is ErrDuplicate (the person's lock and
-// the early participant insert make both unlikely).
+// another person's key is ErrConflict; a participant ID another person's
+// participant holds, or an appended event's ID the history holds, is
+// ErrDuplicate.
 func (t *tx) commitError(err error) error {
+	return commitError("person "+t.personID.String(), err)
+}
+
+func commitError(who string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		switch pe.ConstraintName {
 		case "person_keys_pkey":
-			return fmt.Errorf("person %s: an external id, phone or email belongs to another person (%s): %w", t.personID, pe.Detail, store.ErrConflict)
+			return fmt.Errorf("%s: an external id, phone or email belongs to another person (%s): %w", who, pe.Detail, store.ErrConflict)
 		case "participants_pkey", "events_pkey":
-			return fmt.Errorf("person %s: %s: %w", t.personID, pe.Detail, store.ErrDuplicate)
+			return fmt.Errorf("%s: %s: %w", who, pe.Detail, store.ErrDuplicate)
 		}
 	}
-	return fmt.Errorf("postgres: update person %s: commit: %w", t.personID, err)
+	return fmt.Errorf("postgres: update %s: commit: %w", who, err)
 }
 
 // minus returns the distinct elements of a that b lacks.
@@ -589,4 +722,77 @@ func sumCounters(cs []store.Counter) []store.Counter {
 		out[i] = store.Counter{FlowID: k.flowID, FlowVersion: k.version, Element: k.element, Key: k.key, N: sums[k]}
 	}
 	return out
+}
+
+var _ store.BatchUpdater = (*Store)(nil)
+
+// UpdateBatch implements store.BatchUpdater in one database transaction
+// and three round trips whatever the batch's size: one takes every
+// person's lock (in the order of their lock keys, so that batches never
+// deadlock) and reads them all; fn runs for each; one writes what every
+// fn that succeeded wrote, in one statement, and commits. Reads inside fn
+// (Events, AddEvent) cost a round trip each, as in Update.
+func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(int, store.Tx) error) ([]error, error) {
+	if len(personIDs) == 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: update batch: %w", err)
+	}
+	for _, id := range personIDs {
+		if id == uuid.Nil {
+			return nil, fmt.Errorf("update batch: person id is nil: %w", store.ErrNotFound)
+		}
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: update batch: %w", err)
+	}
+	defer endConn(ctx, conn)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	b.Queue(s.sql.lockMany, personIDs)
+	b.Queue(s.sql.readMany, personIDs)
+	br := conn.SendBatch(ctx, b)
+	var read *txRead
+	for range 2 {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		rows, qerr := br.Query()
+		if err = qerr; err == nil {
+			read, err = readTxRows(rows)
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: update batch of %d people: %w", len(personIDs), err)
+	}
+	errs := make([]error, len(personIDs))
+	var w writes
+	for i, id := range personIDs {
+		t := &tx{s: s, ctx: ctx, conn: conn, personID: id, batched: true, rev: read.rev}
+		t.setRead(read.people[id], read.parts[id])
+		errs[i] = fn(i, t)
+		t.end()
+		if t.err != nil {
+			// A database error aborted the whole transaction.
+			return nil, t.err
+		}
+		if errs[i] == nil {
+			if err := w.add(t); err != nil {
+				return nil, err
+			}
+		}
+	}
+	wb := &pgx.Batch{}
+	w.queue(wb, s)
+	if err := commitBatch(ctx, conn, wb); err != nil {
+		return nil, commitError(fmt.Sprintf("a batch of %d people", len(personIDs)), err)
+	}
+	return errs, nil
 }

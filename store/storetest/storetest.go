@@ -10,8 +10,8 @@
 // isolation of Store.Update, participant versioning, the event history,
 // timers, counters, concurrent use, the copy-in, copy-out rule, exact time
 // round-trips, canceled contexts, empty references, and the optional
-// features (timer claims, erasure, history pruning) of stores that have
-// them. A change to what a Store does lands here first.
+// features (timer claims, updates by reference, batches, erasure, history
+// pruning) of stores that have them. A change to what a Store does lands here first.
 //
 // A store without an optional feature says so, and why:
 //
@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"Update", updateTests},
 		{"Participants", participantTests},
 		{"Events", eventTests},
+		{"Transactions", txTests},
 		{"Timers", timerTests},
 		{"Counters", counterTests},
 		{"Concurrency", concurrencyTests},
@@ -102,6 +103,12 @@ const (
 	// ClaimTimers is store.TimerClaimer: ticks that run at once take
 	// different timers.
 	ClaimTimers Feature = "store.TimerClaimer"
+	// UpdateByRef is store.RefUpdater: a person found and their
+	// transaction begun in one step.
+	UpdateByRef Feature = "store.RefUpdater"
+	// UpdateBatches is store.BatchUpdater: the transactions of several
+	// people committed together.
+	UpdateBatches Feature = "store.BatchUpdater"
 	// Erase is store.Eraser, which flow.Engine.Erase needs.
 	Erase Feature = "store.Eraser"
 	// PruneHistory is store.HistoryPruner, which a history retention
@@ -114,6 +121,12 @@ func (f Feature) implementedBy(s store.Store) bool {
 	switch f {
 	case ClaimTimers:
 		_, ok := s.(store.TimerClaimer)
+		return ok
+	case UpdateByRef:
+		_, ok := s.(store.RefUpdater)
+		return ok
+	case UpdateBatches:
+		_, ok := s.(store.BatchUpdater)
 		return ok
 	case Erase:
 		_, ok := s.(store.Eraser)
@@ -157,7 +170,7 @@ func (o *options) check(t *testing.T, s store.Store, f Feature) {
 	}
 }
 
-var featureNames = map[Feature]string{ClaimTimers: "ClaimTimers", Erase: "Erase", PruneHistory: "PruneHistory"}
+var featureNames = map[Feature]string{ClaimTimers: "ClaimTimers", UpdateByRef: "UpdateByRef", UpdateBatches: "UpdateBatches", Erase: "Erase", PruneHistory: "PruneHistory"}
 
 type test struct {
 	name string
@@ -166,11 +179,15 @@ type test struct {
 
 // featureOf names the optional feature each group/subtest checks.
 var featureOf = map[string]Feature{
-	"Timers/ClaimTimers":                 ClaimTimers,
-	"Erase/RemovesEverything":            Erase,
-	"Erase/FailedFnErasesNothing":        Erase,
-	"Erase/UnknownPerson":                Erase,
-	"Retention/KeepsWhatWaitsLookBackTo": PruneHistory,
+	"Timers/ClaimTimers":                            ClaimTimers,
+	"Transactions/UpdateRef":                        UpdateByRef,
+	"Transactions/UpdateRefCreateRace":              UpdateByRef,
+	"Transactions/UpdateBatch":                      UpdateBatches,
+	"Transactions/UpdateBatchConflictWritesNothing": UpdateBatches,
+	"Erase/RemovesEverything":                       Erase,
+	"Erase/FailedFnErasesNothing":                   Erase,
+	"Erase/UnknownPerson":                           Erase,
+	"Retention/KeepsWhatWaitsLookBackTo":            PruneHistory,
 }
 
 // base is the time the suite's records are about. Times stay on whole

@@ -1,0 +1,257 @@
+package postgres
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// writes gathers what one or more transactions commit, column by column,
+// so that one statement writes it all: each table's rows go in as arrays
+// (unnest), as one data-modifying CTE of the statement.
+type writes struct {
+	people                   []uuid.UUID
+	peopleData               []string
+	peopleUpdated            []time.Time
+	keysGoneOf, keysAddedOf  []uuid.UUID
+	keysGone, keysAdded      []string
+	added, changed           partColumns
+	removed                  []uuid.UUID
+	evPerson                 []uuid.UUID
+	evID, evCategory, evName []string
+	evTime                   []time.Time
+	evNS                     []int16
+	evData                   []*string
+	counts                   []store.Counter
+	shardOf                  uuid.UUID // whose counter shard the counts go to
+}
+
+// partColumns are participant rows as column arrays.
+type partColumns struct {
+	id, person            []uuid.UUID
+	flow, status, element []string
+	flowVersion           []int32
+	due, entered          []*time.Time
+	dueNS, enteredNS      []int16
+	parked                []bool
+	version               []int64
+	data                  []string
+}
+
+func (c *partColumns) add(p *store.Participant) error {
+	args, err := participantArgs(p)
+	if err != nil {
+		return err
+	}
+	entered := args[9].(time.Time)
+	c.id = append(c.id, p.ID)
+	c.person = append(c.person, p.PersonID)
+	c.flow = append(c.flow, args[0].(string))
+	c.flowVersion = append(c.flowVersion, int32(args[1].(int)))
+	c.status = append(c.status, args[2].(string))
+	c.element = append(c.element, args[3].(string))
+	c.due = append(c.due, args[4].(*time.Time))
+	c.dueNS = append(c.dueNS, args[5].(int16))
+	c.parked = append(c.parked, args[6].(bool))
+	c.version = append(c.version, args[7].(int64))
+	c.data = append(c.data, string(args[8].([]byte)))
+	c.entered = append(c.entered, &entered)
+	c.enteredNS = append(c.enteredNS, args[10].(int16))
+	return nil
+}
+
+// add gathers a transaction's buffered writes.
+func (w *writes) add(t *tx) error {
+	if p := t.person; p != nil {
+		data, err := encodePerson(p)
+		if err != nil {
+			return err
+		}
+		w.people = append(w.people, p.ID)
+		w.peopleData = append(w.peopleData, string(data))
+		w.peopleUpdated = append(w.peopleUpdated, p.UpdatedAt)
+		var old []string
+		if t.stored != nil {
+			old = keyStrings(t.stored)
+		}
+		cur := keyStrings(p)
+		for _, k := range minus(old, cur) {
+			w.keysGoneOf, w.keysGone = append(w.keysGoneOf, p.ID), append(w.keysGone, k)
+		}
+		for _, k := range minus(cur, old) {
+			w.keysAddedOf, w.keysAdded = append(w.keysAddedOf, p.ID), append(w.keysAdded, k)
+		}
+	}
+	for _, ps := range t.parts {
+		switch {
+		case ps.removed:
+			if ps.stored != nil {
+				w.removed = append(w.removed, ps.stored.ID)
+			}
+		case !ps.dirty:
+		case ps.stored == nil:
+			if err := w.added.add(ps.cur); err != nil {
+				return err
+			}
+		default:
+			if err := w.changed.add(ps.cur); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.addEvents(t); err != nil {
+		return err
+	}
+	if len(t.counts) > 0 && w.shardOf == uuid.Nil {
+		w.shardOf = t.personID
+	}
+	w.counts = append(w.counts, t.counts...)
+	return nil
+}
+
+// addEvents gathers a transaction's events to insert.
+func (w *writes) addEvents(t *tx) error {
+	for _, e := range t.events {
+		data, err := encodeEventData(e)
+		if err != nil {
+			return err
+		}
+		var d *string
+		if data != nil {
+			s := string(data)
+			d = &s
+		}
+		at, ns := splitTime(e.Time)
+		w.evPerson = append(w.evPerson, t.personID)
+		w.evID = append(w.evID, e.ID)
+		w.evTime = append(w.evTime, at)
+		w.evNS = append(w.evNS, ns)
+		w.evCategory = append(w.evCategory, string(e.Category))
+		w.evName = append(w.evName, e.Name)
+		w.evData = append(w.evData, d)
+	}
+	return nil
+}
+
+// queue adds the statement that writes everything gathered to b, if
+// there is anything to write.
+func (w *writes) queue(b *pgx.Batch, s *Store) {
+	var sql strings.Builder
+	var args []any
+	ctes := 0
+	cte := func(body string, params ...any) {
+		if ctes == 0 {
+			sql.WriteString("WITH ")
+		} else {
+			sql.WriteString(",\n")
+		}
+		fmt.Fprintf(&sql, "w%d AS (", ctes)
+		// $N in body are numbered from 1 within the CTE.
+		n := len(args)
+		sql.WriteString(renumber(body, n))
+		sql.WriteString(")")
+		args = append(args, params...)
+		ctes++
+	}
+	q := s.q
+	if len(w.people) > 0 {
+		cte(`INSERT INTO `+q+`.people AS p (id, data, updated_at)
+SELECT id, data::json, updated_at FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(id, data, updated_at)
+ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
+			w.people, w.peopleData, w.peopleUpdated)
+	}
+	if len(w.keysGone) > 0 {
+		cte(`DELETE FROM `+q+`.person_keys WHERE (person_id, key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`,
+			w.keysGoneOf, w.keysGone)
+	}
+	if len(w.keysAdded) > 0 {
+		// A plain insert: a key of another person fails with a unique
+		// violation, which rolls the whole commit back as ErrConflict.
+		cte(`INSERT INTO `+q+`.person_keys (key, person_id) SELECT * FROM unnest($1::text[], $2::uuid[])`,
+			w.keysAdded, w.keysAddedOf)
+	}
+	if c := &w.added; len(c.id) > 0 {
+		// A plain insert too: an ID another person's participant holds is
+		// ErrDuplicate.
+		cte(`INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns)
+SELECT id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data::json, entered_at, entered_ns
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::timestamptz[], $8::smallint[],
+	$9::boolean[], $10::bigint[], $11::text[], $12::timestamptz[], $13::smallint[])
+	AS u(id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns)`,
+			c.id, c.person, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS)
+	}
+	if c := &w.changed; len(c.id) > 0 {
+		// A write that moves the timer drops its claim.
+		cte(`UPDATE `+q+`.participants AS t
+SET flow_id = u.flow_id, flow_version = u.flow_version, status = u.status, element = u.element, due_at = u.due_at,
+	due_ns = u.due_ns, parked = u.parked, version = u.version, data = u.data::json, entered_at = u.entered_at, entered_ns = u.entered_ns,
+	claimed_until = CASE WHEN t.due_at IS NOT DISTINCT FROM u.due_at AND t.due_ns = u.due_ns AND t.parked = u.parked THEN t.claimed_until END
+FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::timestamptz[], $7::smallint[],
+	$8::boolean[], $9::bigint[], $10::text[], $11::timestamptz[], $12::smallint[])
+	AS u(id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns)
+WHERE t.id = u.id`,
+			c.id, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS)
+	}
+	if len(w.removed) > 0 {
+		cte(`DELETE FROM `+q+`.participants WHERE id = ANY ($1::uuid[])`, w.removed)
+	}
+	if len(w.evID) > 0 {
+		// In the order added, which the seq column keeps among events of
+		// the same time.
+		cte(`INSERT INTO `+q+`.events (person_id, id, time, time_ns, category, name, data)
+SELECT person_id, id, time, time_ns, category, name, data::json
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::smallint[], $5::text[], $6::text[], $7::text[])
+	WITH ORDINALITY AS u(person_id, id, time, time_ns, category, name, data, i)
+ORDER BY i`,
+			w.evPerson, w.evID, w.evTime, w.evNS, w.evCategory, w.evName, w.evData)
+	}
+	if cs := sumCounters(w.counts); len(cs) > 0 {
+		flows, versions, elements, keys, ns := make([]string, len(cs)), make([]int32, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]int64, len(cs))
+		for i, c := range cs {
+			flows[i], versions[i], elements[i], keys[i], ns[i] = c.FlowID, int32(c.FlowVersion), c.Element, c.Key, c.N
+		}
+		// In the order of the arrays (sumCounters'), so that transactions
+		// lock counter rows in one order.
+		cte(`INSERT INTO `+q+`.counters AS c (flow_id, flow_version, element, key, shard, n)
+SELECT f, v, e, k, $5, n FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $6::bigint[]) WITH ORDINALITY AS u(f, v, e, k, n, i)
+ORDER BY i
+ON CONFLICT (flow_id, flow_version, element, key, shard) DO UPDATE SET n = c.n + excluded.n`,
+			flows, versions, elements, keys, int(w.shardOf[15])%s.shards, ns)
+	}
+	if ctes == 0 {
+		return
+	}
+	sql.WriteString("\nSELECT 1")
+	b.Queue(sql.String(), args...)
+}
+
+// renumber shifts the $N parameters of a CTE's body by n.
+func renumber(body string, n int) string {
+	if n == 0 {
+		return body
+	}
+	var out strings.Builder
+	for i := 0; i < len(body); i++ {
+		if body[i] != '$' {
+			out.WriteByte(body[i])
+			continue
+		}
+		j := i + 1
+		k := 0
+		for j < len(body) && body[j] >= '0' && body[j] <= '9' {
+			k = k*10 + int(body[j]-'0')
+			j++
+		}
+		if j == i+1 {
+			out.WriteByte('$')
+			continue
+		}
+		fmt.Fprintf(&out, "$%d", k+n)
+		i = j - 1
+	}
+	return out.String()
+}
