@@ -669,21 +669,30 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 // names no one usable, or an unknown person, is an *InputError naming the
 // reference as given (wrapping store.ErrNotFound for an unknown person).
 func (e *Engine) findPerson(ctx context.Context, who store.PersonRef) (uuid.UUID, error) {
-	switch {
-	case who.IsZero():
-		return uuid.Nil, &InputError{Err: errors.New("person reference is empty: give an id, externalId, phone or email")}
-	case who.ID == uuid.Nil && who.Key() == (store.Key{}):
-		field, what := "email", "an email address"
-		if who.ExternalID == "" && who.Phone != "" {
-			field, what = "phone", "a phone number"
-		}
-		return uuid.Nil, &InputError{Ref: refName(who), Field: field, Err: fmt.Errorf("is not %s", what)}
+	if err := checkRef(who); err != nil {
+		return uuid.Nil, err
 	}
 	id, err := e.store.FindPerson(ctx, who)
 	if errors.Is(err, store.ErrNotFound) {
 		return uuid.Nil, &InputError{Ref: refName(who), Err: store.ErrNotFound}
 	}
 	return id, err
+}
+
+// checkRef refuses a reference that names no one usable, as an
+// *InputError naming it.
+func checkRef(who store.PersonRef) error {
+	switch {
+	case who.IsZero():
+		return &InputError{Err: errors.New("person reference is empty: give an id, externalId, phone or email")}
+	case who.ID == uuid.Nil && who.Key() == (store.Key{}):
+		field, what := "email", "an email address"
+		if who.ExternalID == "" && who.Phone != "" {
+			field, what = "phone", "a phone number"
+		}
+		return &InputError{Ref: refName(who), Field: field, Err: fmt.Errorf("is not %s", what)}
+	}
+	return nil
 }
 
 // Person returns a person's profile.

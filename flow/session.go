@@ -39,8 +39,11 @@ type session struct {
 	// txFn and historyFn are bound once per pooled session, so that a
 	// call allocates no closure for them.
 	txFn      func(store.Tx) error
+	refFn     func(uuid.UUID, store.Tx) error
 	historyFn func(*store.EventQuery) ([]*store.Event, error)
 	err       error
+	// ran is set once a call by reference reached its transaction.
+	ran bool
 
 	person      *store.Person
 	personDirty bool
@@ -101,6 +104,9 @@ type call struct {
 	// the session creates them under newcomer's keys.
 	byRef    bool
 	newcomer *store.PersonRef
+	// ref, when set, is the reference a store.RefUpdater resolves in the
+	// transaction; the session's person ID is then newcomer's ID or nil.
+	ref *store.PersonRef
 	// cat, when set, is a snapshot of flow states read before (by Tick)
 	// and trusted for the call.
 	cat *catalogSnapshot
@@ -141,24 +147,36 @@ func (n *needCompiled) Error() string {
 var errStaleCatalog = errors.New("flow states changed")
 
 // withPerson resolves who (creating the person when asked and the
-// reference has a key) and runs fn in the person's transaction.
+// reference has a key) and runs fn in the person's transaction. On a
+// store.RefUpdater the lookup is part of the transaction.
 func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, why string, rep *Report, fn func(*session) error) error {
+	if err := checkRef(who); err != nil {
+		return err
+	}
+	_, byRef := e.store.(store.RefUpdater)
 	for attempt := 0; ; attempt++ {
-		id, err := e.findPerson(ctx, who)
-		var newcomer *store.PersonRef
+		c := call{byRef: true, why: why, report: rep}
+		var id uuid.UUID
+		var err error
+		if !byRef {
+			id, err = e.findPerson(ctx, who)
+		} else {
+			c.ref = &who
+			id, err = who.ID, store.ErrNotFound
+		}
 		if errors.Is(err, store.ErrNotFound) && create && who.ID == uuid.Nil {
 			if id, err = uuid.NewV7(); err != nil {
 				return err
 			}
 			nc := who
-			newcomer = &nc
-		} else if err != nil {
+			c.newcomer = &nc
+		} else if err != nil && !byRef {
 			return err
 		}
-		err = e.run(ctx, id, fn, call{byRef: true, newcomer: newcomer, why: why, report: rep})
+		err = e.run(ctx, id, fn, c)
 		// A person created by a concurrent call under the same key: find
 		// them and go again.
-		if newcomer != nil && errors.Is(err, store.ErrConflict) && attempt < 3 {
+		if c.newcomer != nil && errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue
 		}
 		if errors.Is(err, errDuplicateEvent) {
@@ -167,9 +185,15 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 			}
 			return nil
 		}
+		if errors.Is(err, errUnknownPerson) {
+			return &InputError{Ref: refName(who), Err: store.ErrNotFound}
+		}
 		return err
 	}
 }
+
+// errUnknownPerson ends a call by reference whose person does not exist.
+var errUnknownPerson = fmt.Errorf("unknown person: %w", store.ErrNotFound)
 
 // update runs fn in a session over the person's records, drains the
 // session's events and entries, and commits; effects on other people and
@@ -182,40 +206,99 @@ func (e *Engine) update(ctx context.Context, personID uuid.UUID, fn func(*sessio
 // what must follow the commit: entries of other people and the calls of
 // external steps (see effect.go).
 func (e *Engine) run(ctx context.Context, personID uuid.UUID, fn func(*session) error, c call) error {
-	s := sessions.Get().(*session)
+	s := e.newSession(ctx, personID, fn, c)
 	defer s.release()
+	if err := s.commit(); err != nil {
+		return err
+	}
+	return s.finish()
+}
+
+// newSession readies a pooled session for a call.
+func (e *Engine) newSession(ctx context.Context, personID uuid.UUID, fn func(*session) error, c call) *session {
+	s := sessions.Get().(*session)
 	s.e, s.ctx, s.personID, s.fn, s.call = e, ctx, personID, fn, c
 	s.cat, s.fresh = c.cat, false
+	return s
+}
+
+// commit runs the session's transaction until it commits, starting over
+// when the flow states it used were stale or a version it needs was not
+// compiled.
+func (s *session) commit() error {
+	e, ctx, c := s.e, s.ctx, s.call
 	for attempt := 0; ; attempt++ {
 		if s.cat == nil {
-			cat, err := e.flowStates(ctx)
-			if err != nil {
-				return err
+			// The transaction checks the cached states against the
+			// store's revision (see inTx): read them only when none are.
+			if s.cat = e.cat.snap.Load(); s.cat == nil {
+				cat, err := e.flowStates(ctx)
+				if err != nil {
+					return err
+				}
+				s.cat = cat
 			}
-			s.cat, s.fresh = cat, true
 		}
-		err := e.store.Update(ctx, personID, s.txFn)
+		err := s.transact()
 		if err == nil {
-			break
+			return nil
 		}
 		if attempt >= 8 {
 			return err
 		}
-		var nc *needCompiled
-		switch {
-		case errors.As(err, &nc):
-			if _, err := e.compiled(ctx, nc.flowID, nc.version); err != nil {
-				return err
-			}
-		case errors.Is(err, errStaleCatalog):
-			s.cat = nil
-		default:
+		if err := s.retryable(err); err != nil {
 			if c.report != nil {
 				*c.report = s.rep // what it would have done
 			}
 			return err
 		}
 	}
+}
+
+// transact runs the session's transaction once.
+func (s *session) transact() error {
+	e := s.e
+	if s.call.ref != nil {
+		ru := e.store.(store.RefUpdater)
+		newID := uuid.Nil
+		if s.call.newcomer != nil {
+			newID = s.personID
+		}
+		s.ran = false
+		_, err := ru.UpdateRef(s.ctx, *s.call.ref, newID, s.refFn)
+		if errors.Is(err, store.ErrNotFound) && !s.ran {
+			return errUnknownPerson
+		}
+		return err
+	}
+	return e.store.Update(s.ctx, s.personID, s.txFn)
+}
+
+// retryable returns nil when the call may start over after err, having
+// done what that needs, else the error to return.
+func (s *session) retryable(err error) error {
+	var nc *needCompiled
+	switch {
+	case errors.As(err, &nc):
+		if _, err := s.e.compiled(s.ctx, nc.flowID, nc.version); err != nil {
+			return err
+		}
+	case errors.Is(err, errStaleCatalog):
+		cat, err := s.e.flowStates(s.ctx)
+		if err != nil {
+			return err
+		}
+		s.cat = cat
+	default:
+		return err
+	}
+	return nil
+}
+
+// finish does what follows a committed session: observations, the
+// report, and the calls of the steps it put in flight.
+func (s *session) finish() error {
+	e, ctx, c := s.e, s.ctx, s.call
 	if len(s.observed) > 0 || len(s.failures) > 0 {
 		e.emitObservations(ctx, s.observed, s.failures)
 	}
@@ -233,10 +316,25 @@ func (e *Engine) run(ctx context.Context, personID uuid.UUID, fn func(*session) 
 	return e.perform(ctx, effects)
 }
 
+// inRef is the transaction function of a call by reference: the store
+// names the person.
+func (s *session) inRef(personID uuid.UUID, tx store.Tx) error {
+	s.personID, s.ran = personID, true
+	return s.inTx(tx)
+}
+
 // inTx is the session's transaction function, bound once per pooled
 // session.
 func (s *session) inTx(tx store.Tx) error {
 	s.reset(tx)
+	rev, err := tx.FlowsRevision()
+	if err != nil {
+		return err
+	}
+	if rev != s.cat.rev {
+		return errStaleCatalog
+	}
+	s.fresh = true // the states are current as the person's lock is held
 	p, err := tx.Person()
 	switch {
 	case err == nil:
@@ -245,7 +343,7 @@ func (s *session) inTx(tx store.Tx) error {
 		return err
 	case s.call.newcomer == nil:
 		if s.call.byRef {
-			return fmt.Errorf("person %s: %w", s.personID, store.ErrNotFound)
+			return errUnknownPerson
 		}
 		// An engine call on a participant's person: fn decides.
 	default:
@@ -285,7 +383,7 @@ func (s *session) fail(err error) {
 // a call is short and the engine makes millions of them.
 var sessions = sync.Pool{New: func() any {
 	s := new(session)
-	s.txFn, s.historyFn = s.inTx, s.history
+	s.txFn, s.refFn, s.historyFn = s.inTx, s.inRef, s.history
 	return s
 }}
 
@@ -295,7 +393,7 @@ var sessions = sync.Pool{New: func() any {
 func (s *session) reset(tx store.Tx) {
 	b := s.blank()
 	b.e, b.ctx, b.tx, b.personID, b.now = s.e, s.ctx, tx, s.personID, s.e.Now()
-	b.call, b.cat, b.fresh, b.fn = s.call, s.cat, s.fresh, s.fn
+	b.call, b.cat, b.fresh, b.fn, b.ran = s.call, s.cat, s.fresh, s.fn, s.ran
 	*s = b
 }
 
@@ -320,7 +418,7 @@ func (s *session) blank() session {
 		spare = nil
 	}
 	return session{
-		txFn: s.txFn, historyFn: s.historyFn, runBuf: s.runBuf, spareVars: spare,
+		txFn: s.txFn, refFn: s.refFn, historyFn: s.historyFn, runBuf: s.runBuf, spareVars: spare,
 		counts: s.counts[:0], marks: s.marks[:0], queue: s.queue[:0],
 		observed: s.observed[:0], failures: s.failures[:0], observedMax: s.observedMax,
 	}
@@ -861,13 +959,13 @@ func appendUUID(b []byte, id uuid.UUID) []byte {
 	return b
 }
 
-// record stores an event and queues it for the person's participants.
+// record stores an event the engine made and queues it for the person's
+// participants. Its ID is unique by construction (named after its
+// participant and step, or random), so the store need not look it up.
 func (s *session) record(ev *store.Event) {
 	ev.PersonID = s.personID
-	if err := s.tx.AddEvent(ev); err != nil {
-		if !errors.Is(err, store.ErrDuplicate) {
-			s.fail(err)
-		}
+	if err := s.tx.AppendEvent(ev); err != nil {
+		s.fail(err)
 		return
 	}
 	s.queue = append(s.queue, ev)
