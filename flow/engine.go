@@ -768,6 +768,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	claimer, claims := e.store.(store.TimerClaimer)
+	batcher, batches := e.store.(store.BatchUpdater)
 	var first error
 	for {
 		var due []store.Timer
@@ -788,14 +789,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		var effects []effect
 		start := time.Now()
 		failed := 0
-		for _, t := range due {
-			if ctx.Err() != nil {
-				break // the rest fire again after their lease
-			}
-			pf.reserve()
-			effects = effects[:0]
-			ok, err := e.fire(ctx, t, now, cat, &effects)
-			pf.start(effects)
+		note := func(t store.Timer, ok bool, err error) {
 			if err != nil {
 				failed++
 				e.log.WarnContext(ctx, "flowkit: a timer's step failed; it fires again after its lease",
@@ -803,11 +797,28 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 				if first == nil {
 					first = err
 				}
-				continue
+				return
 			}
 			if ok {
 				fired++
 			}
+		}
+		for rest := due; len(rest) > 0 && ctx.Err() == nil; {
+			chunk := rest[:1]
+			if batches {
+				chunk = distinctPeople(rest, batchPeople)
+			}
+			rest = rest[len(chunk):]
+			if len(chunk) > 1 {
+				cat = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note)
+				continue
+			}
+			t := chunk[0]
+			pf.reserve()
+			effects = effects[:0]
+			ok, err := e.fire(ctx, t, now, cat, &effects)
+			pf.start(effects)
+			note(t, ok, err)
 		}
 		e.noteTickRate(time.Since(start), len(due))
 		if err := pf.wait(); err != nil && first == nil {
@@ -869,7 +880,15 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *catalogSnapshot, effects *[]effect) (bool, error) {
 	fired := false
-	err := e.run(ctx, t.PersonID, func(s *session) error {
+	err := e.run(ctx, t.PersonID, fireStep(t, now, &fired), call{cat: cat, effects: effects})
+	return fired, err
+}
+
+// fireStep returns the session function that fires timer t at now,
+// setting *fired when it did.
+func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
+	return func(s *session) error {
+		*fired = false
 		p := s.participant(t.ParticipantID)
 		if p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !p.Due(now) ||
 			(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
@@ -884,7 +903,7 @@ func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *ca
 			s.dirty(p)
 			return nil
 		}
-		fired = true
+		*fired = true
 		if pending(p) {
 			s.startPending(c, p)
 			return nil
@@ -895,8 +914,67 @@ func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *ca
 		}
 		s.wake(c, p, element.Wake{Timer: true})
 		return nil
-	}, call{cat: cat, effects: effects})
-	return fired, err
+	}
+}
+
+// batchPeople is how many people's timers Tick fires in one
+// store.BatchUpdater batch.
+const batchPeople = 200
+
+// distinctPeople returns the longest prefix of timers, up to max, whose
+// people are distinct.
+func distinctPeople(timers []store.Timer, max int) []store.Timer {
+	seen := make(map[uuid.UUID]struct{}, min(len(timers), max))
+	for i, t := range timers {
+		if _, dup := seen[t.PersonID]; dup || i == max {
+			return timers[:i]
+		}
+		seen[t.PersonID] = struct{}{}
+	}
+	return timers
+}
+
+// fireBatch fires timers of distinct people in one store.BatchUpdater
+// batch, and starts the calls their steps put in flight in due order. A
+// timer whose transaction failed (or every one, when the batch did) fires
+// again alone, as fire does. It returns the catalog snapshot to go on
+// with: a fresh one when the batch found the one it had stale.
+func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []store.Timer, now time.Time, cat *catalogSnapshot,
+	pf *performer, note func(store.Timer, bool, error)) *catalogSnapshot {
+	n := len(due)
+	ss := make([]*session, n)
+	fired := make([]bool, n)
+	effects := make([][]effect, n)
+	ids := make([]uuid.UUID, n)
+	for i, t := range due {
+		ids[i] = t.PersonID
+		ss[i] = e.newSession(ctx, t.PersonID, fireStep(t, now, &fired[i]), call{cat: cat, effects: &effects[i]})
+	}
+	defer func() {
+		for _, s := range ss {
+			s.release()
+		}
+	}()
+	errs, err := bu.UpdateBatch(ctx, ids, func(i int, tx store.Tx) error { return ss[i].inTx(tx) })
+	if err == nil && slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, errStaleCatalog) }) {
+		if fresh, ferr := e.flowStates(ctx); ferr == nil {
+			cat = fresh
+		}
+	}
+	for i, t := range due {
+		if err == nil && errs[i] == nil {
+			ferr := ss[i].finish()
+			pf.start(effects[i])
+			note(t, fired[i], ferr)
+			continue
+		}
+		var alone []effect
+		pf.reserve()
+		ok, ferr := e.fire(ctx, t, now, cat, &alone)
+		pf.start(alone)
+		note(t, ok, ferr)
+	}
+	return cat
 }
 
 // Participant returns one participant, with its journal. The host owns

@@ -28,9 +28,16 @@
 //
 // Store.Update is one database transaction that first takes an advisory
 // lock on the person, so updates of one person serialize across processes
-// and updates of different people run in parallel. Reads inside see the
-// transaction's own writes; writes are buffered and sent with the COMMIT
-// in one round trip. Counters are incremented in that transaction too.
+// and updates of different people run in parallel. It costs two round
+// trips: one begins, takes the lock and reads the person, their
+// participants and the flows' revision (Tx.FlowsRevision); the other
+// writes everything buffered, every table in one statement of
+// data-modifying CTEs over arrays, and commits. Reads inside see the
+// transaction's own writes. Counters are incremented in that transaction
+// too. Store.UpdateRef (store.RefUpdater) looks the person's key up in
+// the first round trip, and Store.UpdateBatch (store.BatchUpdater) runs
+// the transactions of many people in one database transaction of three
+// round trips, which is how the engine fires due timers.
 //
 // # Connections and processes
 //
