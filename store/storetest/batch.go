@@ -17,6 +17,7 @@ import (
 var txTests = []test{
 	{"AppendEvent", testAppendEvent},
 	{"AppendedDuplicateWritesNothing", testAppendedDuplicateWritesNothing},
+	{"AppendedAndAddedKeepTheirOrder", testAppendedAndAddedKeepTheirOrder},
 	{"FlowsRevision", testTxFlowsRevision},
 	{"UpdateRef", testUpdateRef},
 	{"UpdateRefCreateRace", testUpdateRefCreateRace},
@@ -77,6 +78,38 @@ func testAppendedDuplicateWritesNothing(t *testing.T, s store.Store) {
 		return nil
 	})
 	require.Len(t, queryEvents(t, s, p.ID, store.EventQuery{}), 1)
+}
+
+// Events of one time, appended and added in turn, come back in the order
+// they went in; a refused AddEvent among them leaves the others.
+func testAppendedAndAddedKeepTheirOrder(t *testing.T, s store.Store) {
+	p := newPerson(t, s)
+	stored := newEvent(t, "Viewed", base)
+	update(t, s, p.ID, func(tx store.Tx) error { return tx.AddEvent(stored) })
+	var want []string
+	update(t, s, p.ID, func(tx store.Tx) error {
+		for i := range 6 {
+			e := newEvent(t, "Viewed", base)
+			var err error
+			if i%2 == 0 {
+				err = tx.AppendEvent(e)
+			} else {
+				err = tx.AddEvent(e)
+			}
+			if err != nil {
+				return err
+			}
+			want = append(want, e.ID)
+			again := *stored
+			require.ErrorIs(t, tx.AddEvent(&again), store.ErrDuplicate, "a stored event added again")
+		}
+		return nil
+	})
+	var got []string
+	for _, e := range queryEvents(t, s, p.ID, store.EventQuery{}) {
+		got = append(got, e.ID)
+	}
+	require.Equal(t, append([]string{stored.ID}, want...), got)
 }
 
 func testTxFlowsRevision(t *testing.T, s store.Store) {
