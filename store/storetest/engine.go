@@ -49,6 +49,7 @@ func RunEngine(t *testing.T, b Backend) {
 		{"ScheduledAudience", testEngineScheduledAudience},
 		{"DateEntry", testEngineDateEntry},
 		{"WhenMatching", testEngineWhenMatching},
+		{"PeopleByReference", testEnginePeopleByReference},
 	}, append(journeyTests, lateTests...)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
