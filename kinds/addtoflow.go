@@ -44,18 +44,18 @@ type Contact struct {
 	Email string `json:"email,omitempty"`
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*AddToFlow) Kind() string { return "addToFlow" }
 
-// External implements External: entering another person is a step of its
+// External implements element.External: entering another person is a step of its
 // own, in that person's transaction, made after this one's intent commits
 // and made once however often the step is tried.
 func (a *AddToFlow) External() bool { return a.Participant != nil }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*AddToFlow) Branches() []string { return []string{element.BranchNext, BranchFailed} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (a *AddToFlow) Validate(c *element.Compiler) error {
 	if strings.TrimSpace(a.Flow) == "" {
 		return element.Errorf("flow", "flow to add to is missing")
@@ -85,7 +85,7 @@ func (a *AddToFlow) Validate(c *element.Compiler) error {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (a *AddToFlow) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
 	sv := servicesOf(r)
 	if sv == nil || sv.Flows == nil {

@@ -28,10 +28,10 @@ type NamedSegment struct {
 	compiled *segment.Segment
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*SegmentAudience) Kind() string { return "segmentAudience" }
 
-// Branches implements Element: the segments' names, then "other".
+// Branches implements element.Element: the segments' names, then "other".
 func (s *SegmentAudience) Branches() []string {
 	out := make([]string, 0, len(s.Segments)+1)
 	for _, seg := range s.Segments {
@@ -40,7 +40,7 @@ func (s *SegmentAudience) Branches() []string {
 	return append(out, BranchOther)
 }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (s *SegmentAudience) Validate(c *element.Compiler) error {
 	if len(s.Segments) == 0 {
 		return element.Errorf("segments", "no segments")
@@ -61,7 +61,7 @@ func (s *SegmentAudience) Validate(c *element.Compiler) error {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (s *SegmentAudience) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	sub := r.Subject()
 	var missed []string
@@ -96,10 +96,10 @@ type Variant struct {
 	Percent float64 `json:"percent"`
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*SplitAudience) Kind() string { return "splitAudience" }
 
-// Branches implements Element: the variants' names.
+// Branches implements element.Element: the variants' names.
 func (s *SplitAudience) Branches() []string {
 	out := make([]string, len(s.Variants))
 	for i, v := range s.Variants {
@@ -108,7 +108,7 @@ func (s *SplitAudience) Branches() []string {
 	return out
 }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (s *SplitAudience) Validate(*element.Compiler) error {
 	if len(s.Variants) < 2 {
 		return element.Errorf("variants", "a split needs at least two variants, got %d", len(s.Variants))
@@ -131,7 +131,7 @@ func (s *SplitAudience) Validate(*element.Compiler) error {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (s *SplitAudience) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	if sv := servicesOf(r); sv != nil && sv.Variants != nil {
 		if name, ok := sv.Variants(r.FlowID, r.ElementID, r.Person); ok {

@@ -111,13 +111,13 @@ type UpdateVariable struct {
 	Set []*Assignment `json:"set"`
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*UpdateVariable) Kind() string { return "updateVariable" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*UpdateVariable) Branches() []string { return []string{element.BranchNext} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (u *UpdateVariable) Validate(c *element.Compiler) error {
 	if len(u.Set) == 0 {
 		return element.Errorf("set", "no variables to update")
@@ -141,7 +141,7 @@ func (u *UpdateVariable) Validate(c *element.Compiler) error {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (u *UpdateVariable) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	// Evaluate all first: a failing step must leave the variables as they
 	// were.
@@ -168,13 +168,13 @@ type UpdateProfile struct {
 	Set []*Assignment `json:"set"`
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*UpdateProfile) Kind() string { return "updateProfile" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*UpdateProfile) Branches() []string { return []string{element.BranchNext} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (u *UpdateProfile) Validate(c *element.Compiler) error {
 	if len(u.Set) == 0 {
 		return element.Errorf("set", "no attributes to update")
@@ -203,7 +203,7 @@ func (u *UpdateProfile) Validate(c *element.Compiler) error {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (u *UpdateProfile) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	reasons := make([]string, 0, len(u.Set))
 	for _, a := range u.Set {
@@ -229,19 +229,19 @@ type AddTag struct {
 	tmpl *element.Template
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*AddTag) Kind() string { return "addTag" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*AddTag) Branches() []string { return []string{element.BranchNext} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (a *AddTag) Validate(c *element.Compiler) (err error) {
 	a.tmpl, err = compileTag(c, a.Tag)
 	return err
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (a *AddTag) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	tag, err := renderTag(r, a.tmpl)
 	if err != nil {
@@ -260,19 +260,19 @@ type RemoveTag struct {
 	tmpl *element.Template
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*RemoveTag) Kind() string { return "removeTag" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*RemoveTag) Branches() []string { return []string{element.BranchNext} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (a *RemoveTag) Validate(c *element.Compiler) (err error) {
 	a.tmpl, err = compileTag(c, a.Tag)
 	return err
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (a *RemoveTag) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	tag, err := renderTag(r, a.tmpl)
 	if err != nil {
@@ -307,16 +307,16 @@ type Exit struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*Exit) Kind() string { return "exit" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*Exit) Branches() []string { return nil }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (*Exit) Validate(*element.Compiler) error { return nil }
 
-// Run implements Element.
+// Run implements element.Element.
 func (e *Exit) Run(context.Context, *element.Run) (element.Outcome, error) {
 	if e.Reason != "" {
 		return element.Leave(e.Reason), nil

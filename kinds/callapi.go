@@ -202,13 +202,13 @@ type apiHeader struct {
 	tmpl *element.Template
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*CallAPI) Kind() string { return "callApi" }
 
-// External implements External: it calls an HTTP API.
+// External implements element.External: it calls an HTTP API.
 func (*CallAPI) External() bool { return true }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (c *CallAPI) Branches() []string {
 	if c.Async {
 		return []string{BranchSent, BranchFailed}
@@ -218,7 +218,7 @@ func (c *CallAPI) Branches() []string {
 
 var apiMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (c *CallAPI) Validate(comp *element.Compiler) error {
 	if err := c.validateURL(comp); err != nil {
 		return err
@@ -454,7 +454,7 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (c *CallAPI) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
 	return c.settle(c.attempt(ctx, r, time.Time{}))
 }
@@ -468,7 +468,7 @@ func (c *CallAPI) settle(out element.Outcome, err error) (element.Outcome, error
 	return out, err
 }
 
-// Resume implements Resumer: the window opened or the participant's slot
+// Resume implements element.Resumer: the window opened or the participant's slot
 // came.
 func (c *CallAPI) Resume(ctx context.Context, r *element.Run, w element.Wake) (element.Outcome, error) {
 	if !w.Timer {

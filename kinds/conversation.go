@@ -30,16 +30,16 @@ type StartConversation struct {
 	tag *element.Template
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*StartConversation) Kind() string { return "startConversation" }
 
-// External implements External: it starts a conversation through Conversations.
+// External implements element.External: it starts a conversation through Conversations.
 func (*StartConversation) External() bool { return true }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*StartConversation) Branches() []string { return []string{element.BranchNext} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (s *StartConversation) Validate(c *element.Compiler) (err error) {
 	if s.tag, err = compileTag(c, s.Tag); err != nil {
 		return err
@@ -67,7 +67,7 @@ func (s *StartConversation) Validate(c *element.Compiler) (err error) {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (s *StartConversation) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
 	sv := servicesOf(r)
 	if sv == nil || sv.Conversations == nil {

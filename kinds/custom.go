@@ -136,13 +136,13 @@ type Custom struct {
 	vars   map[string]store.Type
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (c *Custom) Kind() string { return c.kind }
 
-// External implements External: its step is host code.
+// External implements element.External: its step is host code.
 func (*Custom) External() bool { return true }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (c *Custom) Branches() []string {
 	if c.spec == nil {
 		return nil
@@ -150,7 +150,7 @@ func (c *Custom) Branches() []string {
 	return slices.Clone(c.spec.Branches)
 }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (c *Custom) Validate(comp *element.Compiler) (err error) {
 	if c.spec == nil {
 		return errors.New("custom element has no kind: create it with NewCustom")
@@ -205,7 +205,7 @@ func (c *Custom) Validate(comp *element.Compiler) (err error) {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (c *Custom) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
 	call := &CustomCall{
 		Kind: c.kind, FlowID: r.FlowID, ElementID: r.ElementID, Participant: r.Participant,

@@ -57,16 +57,16 @@ type AddToDoNotContact struct {
 	DoNotContactScope
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*AddToDoNotContact) Kind() string { return "addToDoNotContact" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*AddToDoNotContact) Branches() []string { return []string{element.BranchNext} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (a *AddToDoNotContact) Validate(*element.Compiler) error { return a.validate() }
 
-// Run implements Element.
+// Run implements element.Element.
 func (a *AddToDoNotContact) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	added := 0
 	for _, addr := range a.addresses(r.Person) {
@@ -91,16 +91,16 @@ type RemoveFromDoNotContact struct {
 	DoNotContactScope
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*RemoveFromDoNotContact) Kind() string { return "removeFromDoNotContact" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*RemoveFromDoNotContact) Branches() []string { return []string{element.BranchNext} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (a *RemoveFromDoNotContact) Validate(*element.Compiler) error { return a.validate() }
 
-// Run implements Element.
+// Run implements element.Element.
 func (a *RemoveFromDoNotContact) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	var removed []string
 	for _, addr := range r.Person.DoNotContact {

@@ -46,16 +46,16 @@ type Notify struct {
 	from, subject, body *element.Template
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*Notify) Kind() string { return "notify" }
 
-// External implements External: it sends through the Sender.
+// External implements element.External: it sends through the Sender.
 func (*Notify) External() bool { return true }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*Notify) Branches() []string { return []string{element.BranchNext} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (n *Notify) Validate(c *element.Compiler) error {
 	if n.Channel != ChannelSMS && n.Channel != ChannelEmail {
 		return element.Errorf("channel", "channel %q is not sms or email", n.Channel)
@@ -141,7 +141,7 @@ func checkAddress(channel, s string) error {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (n *Notify) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
 	sv := servicesOf(r)
 	if sv == nil || sv.Sender == nil {

@@ -51,13 +51,13 @@ type Pause struct {
 	over    string
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*Pause) Kind() string { return "pause" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*Pause) Branches() []string { return []string{element.BranchNext} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (p *Pause) Validate(c *element.Compiler) error {
 	if err := p.validate(); err != nil {
 		return err
@@ -108,7 +108,7 @@ func (p *Pause) validate() error {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (p *Pause) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	loc := r.TimeZone(p.PersonTimeZone)
 	until := p.target(r.Now, loc)
@@ -118,7 +118,7 @@ func (p *Pause) Run(_ context.Context, r *element.Run) (element.Outcome, error) 
 	return element.Hold(element.Wait{Until: until}, "pause "+p.desc+": until "+until.In(loc).Format("Mon 2006-01-02 15:04 MST")), nil
 }
 
-// Resume implements Resumer.
+// Resume implements element.Resumer.
 func (p *Pause) Resume(_ context.Context, r *element.Run, w element.Wake) (element.Outcome, error) {
 	if !w.Timer {
 		return element.Hold(*r.Wait, ""), nil

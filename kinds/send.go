@@ -127,16 +127,16 @@ type SendMessage struct {
 	data                    []*element.Template
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*SendMessage) Kind() string { return "sendMessage" }
 
-// External implements External: it sends through the Sender.
+// External implements element.External: it sends through the Sender.
 func (*SendMessage) External() bool { return true }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*SendMessage) Branches() []string { return []string{BranchSent, BranchBlocked, BranchCapped} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (s *SendMessage) Validate(c *element.Compiler) error {
 	ch := strings.TrimSpace(s.Channel)
 	if ch == "" {
@@ -193,12 +193,12 @@ func (s *SendMessage) Validate(c *element.Compiler) error {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (s *SendMessage) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
 	return s.attempt(ctx, r)
 }
 
-// Resume implements Resumer: quiet hours ended.
+// Resume implements element.Resumer: quiet hours ended.
 func (s *SendMessage) Resume(ctx context.Context, r *element.Run, w element.Wake) (element.Outcome, error) {
 	if !w.Timer {
 		return element.Hold(*r.Wait, ""), nil

@@ -101,13 +101,13 @@ func (a *AttributeChange) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*WaitForChange) Kind() string { return "waitForChange" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*WaitForChange) Branches() []string { return []string{BranchChanged, BranchNotChanged} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (w *WaitForChange) Validate(c *element.Compiler) error {
 	if len(w.Attributes) == 0 {
 		return element.Errorf("attributes", "no attributes to watch")
@@ -169,7 +169,7 @@ func (w *WaitForChange) holdingReason(r *element.Run) string {
 	return fmt.Sprintf("waiting up to %s for a change of %s", w.WaitFor, w.describe(r))
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (w *WaitForChange) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	var until time.Time
 	if !w.WaitFor.IsZero() {
@@ -203,7 +203,7 @@ var contactChanges = map[string]struct {
 	store.EmailRemoved: {segment.ContactEmail, false},
 }
 
-// Resume implements Resumer.
+// Resume implements element.Resumer.
 func (w *WaitForChange) Resume(_ context.Context, r *element.Run, wk element.Wake) (element.Outcome, error) {
 	if wk.Timer {
 		return element.Next(BranchNotChanged, fmt.Sprintf("no change of %s within %s", w.describe(r), w.WaitFor)), nil

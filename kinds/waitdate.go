@@ -100,13 +100,13 @@ type WaitForDate struct {
 	typ store.Type
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*WaitForDate) Kind() string { return "waitForDate" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*WaitForDate) Branches() []string { return []string{BranchReached, BranchMissed} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (w *WaitForDate) Validate(c *element.Compiler) error {
 	if w.Attribute == "" {
 		return element.Errorf("attribute", "attribute is missing")
@@ -139,12 +139,12 @@ func (w *WaitForDate) Validate(c *element.Compiler) error {
 	return nil
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (w *WaitForDate) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	return w.schedule(r, "")
 }
 
-// Resume implements Resumer.
+// Resume implements element.Resumer.
 func (w *WaitForDate) Resume(_ context.Context, r *element.Run, wk element.Wake) (element.Outcome, error) {
 	if wk.Timer {
 		// Reached, unless the date changed without an event (an element

@@ -101,13 +101,13 @@ type EventVariable struct {
 	prog *element.Program
 }
 
-// Kind implements Element.
+// Kind implements element.Element.
 func (*WaitForEvent) Kind() string { return "waitForEvent" }
 
-// Branches implements Element.
+// Branches implements element.Element.
 func (*WaitForEvent) Branches() []string { return []string{BranchOccurred, BranchTimeout} }
 
-// Validate implements Element.
+// Validate implements element.Element.
 func (w *WaitForEvent) Validate(c *element.Compiler) error {
 	ev := &w.Event
 	if ev.Category == "" {
@@ -206,7 +206,7 @@ func placeholder(v any) (string, bool) {
 	return strings.TrimSpace(s), true
 }
 
-// Run implements Element.
+// Run implements element.Element.
 func (w *WaitForEvent) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	if w.IncludeFromEntrance {
 		if r.History == nil {
@@ -250,7 +250,7 @@ func (w *WaitForEvent) holdingReason(r *element.Run) string {
 	return fmt.Sprintf("waiting up to %s for %s", w.WaitFor, w.describe(r))
 }
 
-// Resume implements Resumer.
+// Resume implements element.Resumer.
 func (w *WaitForEvent) Resume(_ context.Context, r *element.Run, wk element.Wake) (element.Outcome, error) {
 	if wk.Timer {
 		return element.Next(BranchTimeout, fmt.Sprintf("no %s within %s", w.describe(r), w.WaitFor)), nil
