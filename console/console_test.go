@@ -16,9 +16,9 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/console"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/stretchr/testify/require"
@@ -498,7 +498,7 @@ func testLifecycle(t *testing.T, mk storeMaker) {
 	fx.get(t, "/api/flows/cart/participants?status=waiting", &waiting)
 	require.Empty(t, waiting.Participants, "cancel took everyone out")
 
-	_, err := fx.eng.Publish(context.Background(), flow.New("draft", "Draft").Add("hold", &element.Exit{}, nil))
+	_, err := fx.eng.Publish(context.Background(), flow.New("draft", "Draft").Add("hold", &kinds.Exit{}, nil))
 	require.NoError(t, err)
 	code, body := fx.do(t, http.MethodPost, "/api/flows/draft/activate")
 	require.Equal(t, 200, code, "%s", body)

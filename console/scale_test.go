@@ -11,8 +11,8 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/console"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -41,16 +41,16 @@ func bigFlow(tb testing.TB, n int) (http.Handler, *flow.Engine) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	split := &element.SplitAudience{}
+	split := &kinds.SplitAudience{}
 	next := flow.Next{}
 	for i := range bigElements - 1 {
 		name := fmt.Sprintf("v%02d", i)
-		split.Variants = append(split.Variants, element.Variant{Name: name, Percent: 100.0 / (bigElements - 1)})
+		split.Variants = append(split.Variants, kinds.Variant{Name: name, Percent: 100.0 / (bigElements - 1)})
 		next[name] = fmt.Sprintf("hold-%02d", i)
 	}
 	f := flow.New("big", "A hundred elements").Add("split", split, next)
 	for i := range bigElements - 1 {
-		f.Add(fmt.Sprintf("hold-%02d", i), &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
+		f.Add(fmt.Sprintf("hold-%02d", i), &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	}
 	if _, err := eng.Publish(ctx, f); err != nil {
 		tb.Fatal(err)

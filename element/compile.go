@@ -1,17 +1,18 @@
 package element
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
@@ -49,7 +50,7 @@ func (c *Compiler) SegmentOptions() segment.Options {
 // emails), "entry" and "event" (the entry event and the event being handled:
 // name, category, time and properties), "now", and "env" (the host's
 // settings as text, read by name when the step runs: env.API_URL; see
-// Services.Settings). The builtin now() is
+// flow.Config.Settings). The builtin now() is
 // replaced by the variable now, which reads the engine's clock.
 type Program struct {
 	Source string
@@ -182,7 +183,7 @@ func (p *Program) Eval(r *Run) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", p.Source, err)
 	}
-	return normalize(out), nil
+	return values.Normalize(out), nil
 }
 
 // Bool runs the program and requires a true/false result.
@@ -196,41 +197,6 @@ func (p *Program) Bool(r *Run) (bool, error) {
 		return false, fmt.Errorf("expression %q: result %v is not true/false", p.Source, v)
 	}
 	return b, nil
-}
-
-// normalize brings expr results to flowkit's value forms (numbers as
-// float64, lists as []any).
-func normalize(v any) any {
-	switch x := v.(type) {
-	case int:
-		return float64(x)
-	case int64:
-		return float64(x)
-	case float32:
-		return float64(x)
-	case time.Duration:
-		return x.Seconds()
-	case []any:
-		for i := range x {
-			x[i] = normalize(x[i])
-		}
-		return x
-	case []string:
-		l := make([]any, len(x))
-		for i, s := range x {
-			l[i] = s
-		}
-		return l
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalize(e)
-		}
-		return x
-	}
-	if f, ok := store.Float(v); ok { // other Go number kinds
-		return f
-	}
-	return v
 }
 
 func (c *Compiler) sampleEnv() map[string]any {
@@ -322,27 +288,22 @@ func eventEnv(e *store.Event) map[string]any {
 	return map[string]any{"id": e.ID, "name": e.Name, "category": string(e.Category), "time": e.Time, "properties": e.Properties}
 }
 
-var locations sync.Map // name -> *time.Location
-
-// LoadLocation is time.LoadLocation with a cache, since steps look time
-// zones up often.
-func LoadLocation(name string) (*time.Location, error) {
-	if l, ok := locations.Load(name); ok {
-		return l.(*time.Location), nil
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, err
-	}
-	locations.Store(name, l)
-	return l, nil
-}
-
 // Where compiles the property conditions of an event selection, as Wait
 // for an Event does: values may name the participant's variables
 // ("{{cartId}}") and the entry event's properties
 // ("{{entry.properties.cartId}}"). Errors name the field under prefix.
 // It returns nil for no conditions.
 func (c *Compiler) Where(prefix string, conds []segment.PropertyCondition) (*segment.Where, error) {
-	return compileWhere(c, prefix, conds)
+	if len(conds) == 0 {
+		return nil, nil
+	}
+	where, err := segment.CompileWhere(conds, c.SegmentOptions())
+	if err != nil {
+		var ce *segment.ConditionError
+		if errors.As(err, &ce) && ce.Path != "" {
+			return nil, Errorf(prefix+ce.Path, "%v", ce.Err)
+		}
+		return nil, Errorf(prefix+"where", "%v", err)
+	}
+	return where, nil
 }

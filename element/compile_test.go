@@ -238,13 +238,3 @@ func TestFormatValue(t *testing.T) {
 		require.Equal(t, tc.want, element.FormatValue(tc.v), tc.name)
 	}
 }
-
-func TestLoadLocation(t *testing.T) {
-	a, err := element.LoadLocation("America/New_York")
-	require.NoError(t, err)
-	b, err := element.LoadLocation("America/New_York")
-	require.NoError(t, err)
-	require.Same(t, a, b, "locations are cached")
-	_, err = element.LoadLocation("Mars/Olympus_Mons")
-	require.Error(t, err)
-}

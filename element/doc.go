@@ -1,18 +1,22 @@
-// Package element holds the element kinds a flow is built from and the
-// contract they implement.
+// Package element is the contract between the engine and the element
+// kinds a flow is built from; package kinds holds the built-in ones.
 //
 // An Element is a typed configuration. Validate checks it and compiles its
-// expressions, templates and segments once, when its flow is published; Run
-// executes one step for one participant and returns an Outcome: go on by a
-// named branch, wait, or exit. Waiting kinds also implement Resumer, called
-// when their timer fires or an event they wait for arrives.
+// expressions (Compiler.Expr), templates (Compiler.Template) and segments
+// once, when its flow is published, and returns a *FieldError (Errorf)
+// naming the field at fault. Run executes one step for one participant and
+// returns an Outcome: go on by a named branch (Next), wait (Hold), or leave
+// the flow (Leave). Waiting kinds also implement Resumer, called when their
+// timer fires or an event they wait for arrives; kinds that call outside
+// the engine implement External, so that no transaction is held while
+// they do.
 //
-// Elements never touch the Store. They see a Run: the time, the person, the
-// participant's variables and the host's ports, and they describe effects
-// (profile changes, tags, events) that the engine commits atomically with
-// the step.
+// Elements never touch the Store. They see a Run: the time, the person,
+// the participant's variables and event history, and they describe
+// effects (profile changes, tags, events, counters) that the engine
+// commits atomically with the step.
 //
-// Kinds are found by name in a Registry, one per engine: NewRegistry holds
-// the built-in kinds, and hosts add their own with Registry.Register and
-// Registry.RegisterCustom.
+// Kinds are found by name in a Registry, one per engine
+// (flow.Config.Elements): kinds.Registry holds the built-in kinds, and a
+// host adds its own with Registry.Register.
 package element

@@ -2,7 +2,6 @@ package element
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -88,15 +87,13 @@ func Leave(reason string) Outcome { return Outcome{Reason: reason} }
 // Hold returns an Outcome that waits.
 func Hold(w Wait, reason string) Outcome { return Outcome{Wait: &w, Reason: reason} }
 
-// The branch names shared by many kinds.
+// The branch names every flow knows.
 const (
-	BranchNext     = "next"
-	BranchError    = "error"
-	BranchOccurred = "occurred"
-	BranchTimeout  = "timeout"
-	// BranchFailed is the exit "in all other cases" of Add to Flow and
-	// "in case of any error" of Call API.
-	BranchFailed = "failed"
+	// BranchNext is the exit of an element that has one.
+	BranchNext = "next"
+	// BranchError is the exit any element may connect: a step that fails
+	// takes it, or fails the participant when it is not connected.
+	BranchError = "error"
 )
 
 // FieldError is a configuration error in one field of an element.
@@ -119,17 +116,4 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // Errorf returns a *FieldError for field.
 func Errorf(field, format string, args ...any) error {
 	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
-}
-
-// fieldErr wraps err as a *FieldError for field, prefixing the field to an
-// inner FieldError's field.
-func fieldErr(field string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var fe *FieldError
-	if errors.As(err, &fe) && fe.Field != "" {
-		return &FieldError{Field: field + "." + fe.Field, Err: fe.Err}
-	}
-	return &FieldError{Field: field, Err: err}
 }

@@ -3,7 +3,6 @@ package element
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"sync"
 
@@ -11,44 +10,19 @@ import (
 )
 
 // Registry holds the element kinds one engine knows, by the name flows use
-// in "type". NewRegistry returns one with the built-in kinds; hosts add
-// their own with Register and RegisterCustom. Each engine has its own
-// (flow.Config.Elements), so two engines in one process may give the same
-// name to different kinds. A Registry is safe for concurrent use.
+// in "type". kinds.Registry returns one with the built-in kinds; hosts add
+// their own with Register (and kinds.RegisterCustom). Each engine has its
+// own (flow.Config.Elements), so two engines in one process may give the
+// same name to different kinds. A Registry is safe for concurrent use.
 type Registry struct {
 	mu sync.RWMutex
 	m  map[string]func() Element
 }
 
-// NewRegistry returns a registry holding the built-in kinds.
+// NewRegistry returns an empty registry: package kinds has one with the
+// built-in kinds.
 func NewRegistry() *Registry {
-	r := &Registry{m: make(map[string]func() Element, len(builtins))}
-	for kind, f := range builtins {
-		r.m[kind] = f
-	}
-	return r
-}
-
-// builtins are the kinds of this package, by name.
-var builtins = map[string]func() Element{
-	"segmentAudience":        func() Element { return &SegmentAudience{} },
-	"splitAudience":          func() Element { return &SplitAudience{} },
-	"waitForEvent":           func() Element { return &WaitForEvent{} },
-	"waitForChange":          func() Element { return &WaitForChange{} },
-	"waitForDate":            func() Element { return &WaitForDate{} },
-	"pause":                  func() Element { return &Pause{} },
-	"updateProfile":          func() Element { return &UpdateProfile{} },
-	"addTag":                 func() Element { return &AddTag{} },
-	"removeTag":              func() Element { return &RemoveTag{} },
-	"addToDoNotContact":      func() Element { return &AddToDoNotContact{} },
-	"removeFromDoNotContact": func() Element { return &RemoveFromDoNotContact{} },
-	"updateVariable":         func() Element { return &UpdateVariable{} },
-	"sendMessage":            func() Element { return &SendMessage{} },
-	"notify":                 func() Element { return &Notify{} },
-	"startConversation":      func() Element { return &StartConversation{} },
-	"addToFlow":              func() Element { return &AddToFlow{} },
-	"callApi":                func() Element { return &CallAPI{} },
-	"exit":                   func() Element { return &Exit{} },
+	return &Registry{m: map[string]func() Element{}}
 }
 
 // Register adds an element kind under its name. newElement returns a new,
@@ -95,19 +69,4 @@ func (r *Registry) Kinds() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// Blank returns a new, unconfigured element of el's kind, custom kinds
-// included, without a registry: for copying a flow through its JSON form.
-// It returns nil when el is not a pointer to a struct.
-func Blank(el Element) Element {
-	if c, ok := el.(*Custom); ok {
-		return &Custom{kind: c.kind, spec: c.spec}
-	}
-	t := reflect.TypeOf(el)
-	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
-		return nil
-	}
-	blank, _ := reflect.New(t.Elem()).Interface().(Element)
-	return blank
 }

@@ -1,16 +1,25 @@
 package element
 
 import (
-	"context"
-	"log/slog"
-	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/steprun"
+	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
+
+func init() {
+	steprun.Set(steprun.Hooks[Run, Outcome]{
+		Reset:         (*Run).reset,
+		Effects:       (*Run).effects,
+		Counters:      func(r *Run) []store.Counter { return r.counters },
+		Redact:        (*Run).redact,
+		RedactOutcome: (*Run).redactOutcome,
+	})
+}
 
 // Run is the engine's view of one step for one participant. Elements read
 // the person and variables, change variables in Vars, and change the person
@@ -41,91 +50,26 @@ type Run struct {
 	Event *store.Event
 	// Wait is the wait in force, on Resume.
 	Wait *Wait
-	// Services are the host's ports and the engine's helpers.
-	Services *Services
+	// History reads the person's event history, including events recorded
+	// earlier in this step's transaction; nil when the step has none.
+	History func(q *store.EventQuery) ([]*store.Event, error)
+	// Services are what the engine lends the kinds of its registry beyond
+	// this contract: the built-in kinds find the host's ports (a Sender,
+	// an HTTP client) in a *kinds.Services here. Custom elements need not
+	// read it.
+	Services any
 
 	emitted  []*store.Event
 	envMap   map[string]any
 	changed  bool
 	counters []store.Counter
-	subject  segment.Subject // lent by subjectOf, reused across steps
+	subject  segment.Subject // lent by Subject, reused across steps
 
-	// revealed are the host settings the step read (see Redact).
+	// lookup reads the host settings of {{env.NAME}} placeholders; nil
+	// reads environment variables.
+	lookup func(name string) (value string, ok bool)
+	// revealed are the host settings the step read (see redact).
 	revealed []revealedSetting
-}
-
-// Services are what the host and the engine lend to elements.
-type Services struct {
-	Schema store.Schema
-	Logger *slog.Logger
-	// Sender sends messages; nil when the host has none.
-	Sender Sender
-	// HTTP performs Call API requests.
-	HTTP HTTPDoer
-	// Conversations starts conversations with agents; nil when the host
-	// has none.
-	Conversations Conversations
-	// History reads the person's event history, including events recorded
-	// earlier in this transaction.
-	History func(q *store.EventQuery) ([]*store.Event, error)
-	// Flows lets a step enter a person into another flow.
-	Flows Flows
-	// Options are the host's settings of the built-in kinds.
-	Options Options
-	// Settings looks up the host settings that {{env.NAME}} placeholders
-	// read, when a step runs; nil reads environment variables.
-	Settings func(name string) (value string, ok bool)
-	// Variants, when set, may choose a Split Audience's variant for a
-	// person instead of the split's hash (see SplitAudience).
-	Variants func(flowID, elementID string, person *store.Person) (variant string, ok bool)
-}
-
-// HTTPDoer performs HTTP requests; *http.Client implements it.
-type HTTPDoer interface {
-	Do(*http.Request) (*http.Response, error)
-}
-
-// Sender sends one message and returns the channel's message id. A send is
-// at-least-once: Message.IdempotencyKey is stable across retries of a step.
-type Sender interface {
-	Send(ctx context.Context, m *Message) (messageID string, err error)
-}
-
-// Message is one message to send.
-type Message struct {
-	Channel        string // "sms", "email", "push", or another name
-	To             string // phone number, email address or push token
-	From           string
-	Subject        string
-	Body           string
-	Data           map[string]any
-	PersonID       uuid.UUID // uuid.Nil for internal recipients
-	FlowID         string
-	ElementID      string
-	IdempotencyKey string
-}
-
-// Conversations starts a conversation between a person and live agents.
-type Conversations interface {
-	Start(ctx context.Context, c *Conversation) (id string, err error)
-}
-
-// Conversation is a request for a conversation with agents.
-type Conversation struct {
-	PersonID       uuid.UUID
-	Tag            string // what it is about, for the agent
-	Context        map[string]any
-	FlowID         string
-	IdempotencyKey string
-}
-
-// Flows enters people into flows on behalf of a step.
-type Flows interface {
-	// Enter enters the person (the step's own when who is the zero
-	// PersonRef) into the flow's active version, with vars. It fails when
-	// the flow is not active. Entering another person happens after the
-	// step commits, keyed by key so that a retried step enters once.
-	Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error
 }
 
 // IdempotencyKey is the step's stable key for external effects.
@@ -212,37 +156,41 @@ func (r *Run) Count(key string, n int64) {
 	r.counters = append(r.counters, store.Counter{FlowID: r.FlowID, FlowVersion: r.FlowVersion, Element: r.ElementID, Key: key, N: n})
 }
 
-// Counters returns the counters the step added with Count. The engine
-// commits them whether or not the step failed: they count what happened,
-// such as messages sent before a failure.
-func (r *Run) Counters() []store.Counter { return r.counters }
-
-// Reset makes r the Run given, keeping the capacity of its effect lists, so
-// that an engine can reuse one Run value for many steps. The lists are
-// emptied: the engine must take the previous step's effects first.
-func (r *Run) Reset(to Run) {
+// reset makes r the Run given, keeping the capacity of its effect lists
+// (see steprun.Hooks.Reset).
+func (r *Run) reset(to Run, settings func(name string) (string, bool)) {
 	emitted, counters, env := r.emitted[:0], r.counters[:0], r.envMap
 	clear(r.emitted)
 	*r = to
 	r.subject = segment.Subject{}
 	r.emitted, r.counters, r.envMap = emitted, counters, env
+	r.lookup = settings
 }
 
-// Effects returns what the step recorded: the person when it changed (nil
-// otherwise) and the events emitted. The engine calls it after Run or
-// Resume and commits them unless the step failed.
-func (r *Run) Effects() (changed *store.Person, events []*store.Event) {
+// effects returns the person when the step changed it and the events it
+// emitted.
+func (r *Run) effects() (changed *store.Person, events []*store.Event) {
 	if r.changed {
 		changed = r.Person
 	}
 	return changed, r.emitted
 }
 
+// Subject returns the step's person, variables, entry event and history
+// as a segment subject, for segments compiled with
+// Compiler.SegmentOptions. It lives in r, so that a step allocates none:
+// it is valid until the next call of Subject.
+func (r *Run) Subject() *segment.Subject {
+	sub := &r.subject
+	*sub = segment.Subject{Person: r.Person, Now: r.Now, Location: r.Location, EnteredAt: r.EnteredAt, Vars: r.Vars, Entry: r.Entry, Events: r.History}
+	return sub
+}
+
 // TimeZone returns the person's time zone when personal is set and the
 // person has a valid one, and the flow's otherwise.
 func (r *Run) TimeZone(personal bool) *time.Location {
 	if personal && r.Person != nil && r.Person.TimeZone != "" {
-		if loc, err := LoadLocation(r.Person.TimeZone); err == nil {
+		if loc, err := wall.LoadLocation(r.Person.TimeZone); err == nil {
 			return loc
 		}
 	}

@@ -53,11 +53,11 @@ func settingNames(source string, node ast.Node) ([]string, error) {
 }
 
 // settings returns the values of the named host settings, and notes them
-// for Redact. An unset setting is an error naming it.
+// for redact. An unset setting is an error naming it.
 func (r *Run) settings(names []string) (map[string]string, error) {
 	lookup := os.LookupEnv
-	if r.Services != nil && r.Services.Settings != nil {
-		lookup = r.Services.Settings
+	if r.lookup != nil {
+		lookup = r.lookup
 	}
 	out := make(map[string]string, len(names))
 	for _, name := range names {
@@ -73,12 +73,12 @@ func (r *Run) settings(names []string) (map[string]string, error) {
 	return out, nil
 }
 
-// Redact replaces in text the values of the host settings the step read
+// redact replaces in text the values of the host settings the step read
 // ({{env.NAME}} placeholders) by their placeholders, so that journals,
 // participant reasons, errors and observers never hold them. A value is
 // replaced as it is, URL-escaped, and, for a URL, by its host too. The
 // engine redacts every step's reason and error; elements need not.
-func (r *Run) Redact(text string) string {
+func (r *Run) redact(text string) string {
 	if len(r.revealed) == 0 {
 		return text
 	}
@@ -101,16 +101,16 @@ func (r *Run) Redact(text string) string {
 	return text
 }
 
-// RedactOutcome returns the step's outcome and error with Redact applied
+// redactOutcome returns the step's outcome and error with redact applied
 // to the reason and the error's text. The error returned still matches
 // what err matches with errors.Is and errors.As.
-func (r *Run) RedactOutcome(out Outcome, err error) (Outcome, error) {
+func (r *Run) redactOutcome(out Outcome, err error) (Outcome, error) {
 	if len(r.revealed) == 0 {
 		return out, err
 	}
-	out.Reason = r.Redact(out.Reason)
+	out.Reason = r.redact(out.Reason)
 	if err != nil {
-		if msg := r.Redact(err.Error()); msg != err.Error() {
+		if msg := r.redact(err.Error()); msg != err.Error() {
 			err = &redactedError{msg: msg, err: err}
 		}
 	}

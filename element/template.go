@@ -131,6 +131,28 @@ func (t *Template) Single() *Program {
 	return nil
 }
 
+// Shape returns the template's text with each placeholder replaced by a
+// stand-in, for checking at Publish that the text keeps the form its
+// encoding needs whatever the placeholders hold. With URL, a host setting
+// that starts the text ({{env.API_URL}}) reads "http://x"; with JSON, a
+// placeholder outside a JSON string reads null; any other reads x.
+func (t *Template) Shape(enc Encoding) string {
+	var b strings.Builder
+	for i, p := range t.parts {
+		switch {
+		case p.prog == nil:
+			b.WriteString(p.text)
+		case enc == URL && i == 0 && p.setting:
+			b.WriteString("http://x")
+		case enc == JSON && !p.inQuotes:
+			b.WriteString("null")
+		default:
+			b.WriteString("x")
+		}
+	}
+	return b.String()
+}
+
 // Value evaluates the template: a template that is one placeholder yields
 // the value with its own type; any other yields text.
 func (t *Template) Value(r *Run) (any, error) {

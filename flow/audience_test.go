@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
@@ -18,7 +18,7 @@ func TestSegmentAudienceReferenceExample(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	viewed := segment.Event(store.External, "PageViewed", segment.Happened).InLast(7, segment.Days)
 	f := flow.New("ages", "Ages").
-		Add("segment", &element.SegmentAudience{Segments: []element.NamedSegment{
+		Add("segment", &kinds.SegmentAudience{Segments: []kinds.NamedSegment{
 			{Name: "young", Condition: segment.All(segment.Attr("age", segment.LessOrEqual, 30), viewed)},
 			{Name: "older", Condition: segment.All(segment.Attr("age", segment.GreaterThan, 30), viewed)},
 		}}, flow.Next{"young": "push-young", "older": "push-older", "other": "nothing"}).
@@ -69,7 +69,7 @@ func TestSegmentAudienceReferenceExample(t *testing.T) {
 func TestSplitAudienceThroughEngine(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("ab", "AB").
-		Add("split", &element.SplitAudience{Variants: []element.Variant{{Name: "email", Percent: 50}, {Name: "sms", Percent: 30}, {Name: "push", Percent: 20}}},
+		Add("split", &kinds.SplitAudience{Variants: []kinds.Variant{{Name: "email", Percent: 50}, {Name: "sms", Percent: 30}, {Name: "push", Percent: 20}}},
 			flow.Next{"email": "e", "sms": "s", "push": "p"}).
 		Add("e", tag("email"), nil).Add("s", tag("sms"), nil).Add("p", tag("push"), nil)
 	h.publish(t, f)

@@ -12,6 +12,7 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -79,11 +80,11 @@ func stepsFlow() *flow.Flow {
 		var el element.Element
 		switch i % 3 {
 		case 0:
-			el = &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}
+			el = &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n + 1"}}}
 		case 1:
-			el = &element.UpdateVariable{Set: []*element.Assignment{{Variable: "plan", Value: "gold"}}}
+			el = &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "plan", Value: "gold"}}}
 		default:
-			el = &element.AddTag{Tag: "t"}
+			el = &kinds.AddTag{Tag: "t"}
 		}
 		f.Add(fmt.Sprint("s", i), el, next)
 	}
@@ -192,7 +193,7 @@ func BenchmarkTimers(b *testing.B) {
 		tickers int
 	}{
 		{"rearm", func() element.Element { return pauseFor(1, segment.Days) }, 1},
-		{"tag-exit", func() element.Element { return &element.AddTag{Tag: "woke"} }, 1},
+		{"tag-exit", func() element.Element { return &kinds.AddTag{Tag: "woke"} }, 1},
 		// One Tick per core at once: the memory store claims disjoint
 		// batches (store.TimerClaimer).
 		{"rearm-parallel", func() element.Element { return pauseFor(1, segment.Days) }, runtime.GOMAXPROCS(0)},

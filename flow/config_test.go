@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/stretchr/testify/require"
@@ -28,8 +28,8 @@ func TestConfigErrorsNameTheirField(t *testing.T) {
 		"flow: Config.AudiencePage is -1: must not be negative":                            {AudiencePage: -1},
 		"flow: Config.AudiencePagesPerTick is -1: must not be negative":                    {AudiencePagesPerTick: -1},
 		"flow: Config.HistoryRetention is -24h0m0s: must not be negative":                  {HistoryRetention: -24 * time.Hour},
-		"flow: Config.ElementOptions.CallAPI.Timeout is -1s: must not be negative":         {ElementOptions: element.Options{CallAPI: element.CallAPIOptions{Timeout: -time.Second}}},
-		"flow: Config.ElementOptions.CallAPI.MaxResponseBytes is -1: must not be negative": {ElementOptions: element.Options{CallAPI: element.CallAPIOptions{MaxResponseBytes: -1}}},
+		"flow: Config.ElementOptions.CallAPI.Timeout is -1s: must not be negative":         {ElementOptions: kinds.Options{CallAPI: kinds.CallAPIOptions{Timeout: -time.Second}}},
+		"flow: Config.ElementOptions.CallAPI.MaxResponseBytes is -1: must not be negative": {ElementOptions: kinds.Options{CallAPI: kinds.CallAPIOptions{MaxResponseBytes: -1}}},
 	} {
 		cfg.Store = memory.New()
 		_, err := flow.NewEngine(cfg)
@@ -63,7 +63,7 @@ func TestLifecycleRaces(t *testing.T) {
 		st := &rivalStore{Store: memory.New()}
 		eng, err := flow.NewEngine(flow.Config{Store: st})
 		require.NoError(t, err)
-		_, err = eng.Publish(ctx, flow.New("race", "").Add("x", &element.Exit{}, nil))
+		_, err = eng.Publish(ctx, flow.New("race", "").Add("x", &kinds.Exit{}, nil))
 		require.NoError(t, err)
 		rivalEng, err := flow.NewEngine(flow.Config{Store: st.Store})
 		require.NoError(t, err)

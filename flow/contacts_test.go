@@ -3,8 +3,8 @@ package flow_test
 import (
 	"testing"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
@@ -17,8 +17,8 @@ func TestAddToFlowFindsAFriendInAnySpelling(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	h.publish(t, flow.New("welcome", "Welcome").Add("t", tag("referred"), nil))
 	h.publish(t, flow.New("refer", "Refer").Var("email", store.Text, nil).Var("phone", store.Text, nil).
-		Add("byEmail", &element.AddToFlow{Flow: "welcome", Participant: &element.Contact{Email: "{{email}}"}}, flow.Next{"next": "byPhone"}).
-		Add("byPhone", &element.AddToFlow{Flow: "welcome", Participant: &element.Contact{Phone: "{{phone}}"}}, nil))
+		Add("byEmail", &kinds.AddToFlow{Flow: "welcome", Participant: &kinds.Contact{Email: "{{email}}"}}, flow.Next{"next": "byPhone"}).
+		Add("byPhone", &kinds.AddToFlow{Flow: "welcome", Participant: &kinds.Contact{Phone: "{{phone}}"}}, nil))
 
 	bob, err := h.eng.UpdatePerson(h.ctx, store.PersonRef{Email: "bob@example.com"}, func(p *store.Person) error { return nil })
 	require.NoError(t, err)
@@ -51,7 +51,7 @@ func TestAddToFlowFindsAFriendInAnySpelling(t *testing.T) {
 func TestWaitForChangeOfEmailWakesOnHostUpdate(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	h.publish(t, flow.New("confirm", "Confirm").
-		Add("w", &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "email", Op: segment.IsNotEmpty}},
+		Add("w", &kinds.WaitForChange{Attributes: []*kinds.AttributeChange{{Attribute: "email", Op: segment.IsNotEmpty}},
 			WaitFor: segment.Period{Amount: 7, Unit: segment.Days}}, flow.Next{"changed": "yes", "notChanged": "no"}).
 		Add("yes", tag("has-email"), nil).
 		Add("no", tag("no-email"), nil))

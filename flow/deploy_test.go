@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/stretchr/testify/require"
@@ -13,8 +13,8 @@ import (
 
 func deployFlow(tag string) *flow.Flow {
 	return flow.New("welcome", "Welcome").
-		Add("tag", &element.AddTag{Tag: tag}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("tag", &kinds.AddTag{Tag: tag}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 }
 
 // Deploy publishes a document only when it changed, and activates a
@@ -57,10 +57,10 @@ func TestDeploy(t *testing.T) {
 	require.Equal(t, store.FlowPaused, status(), "Deploy activates drafts only")
 	info, err := eng.Flow(ctx, "welcome")
 	require.NoError(t, err)
-	require.Equal(t, "newer", info.Flow.Elements[0].Element.(*element.AddTag).Tag)
+	require.Equal(t, "newer", info.Flow.Elements[0].Element.(*kinds.AddTag).Tag)
 
 	// A flow that does not validate is refused and publishes nothing.
-	bad := flow.New("welcome", "Welcome").Add("tag", &element.AddTag{}, nil)
+	bad := flow.New("welcome", "Welcome").Add("tag", &kinds.AddTag{}, nil)
 	_, _, err = eng.Deploy(ctx, bad)
 	require.Error(t, err)
 	require.NotEmpty(t, flow.ValidationErrors(err))

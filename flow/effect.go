@@ -9,8 +9,14 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/steprun"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 )
+
+// runOps are the engine's operations on an element.Run, which are not
+// part of the element contract.
+var runOps = steprun.Get[element.Run, element.Outcome]()
 
 // A step of an External element runs in three moves:
 //
@@ -209,7 +215,7 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 	}
 	services := e.services
 	personID := p.PersonID
-	services.History = func(q *store.EventQuery) ([]*store.Event, error) {
+	history := func(q *store.EventQuery) ([]*store.Event, error) {
 		var out []*store.Event
 		err := e.store.Update(ctx, personID, func(tx store.Tx) error {
 			var err error
@@ -228,15 +234,16 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 	if services.Conversations != nil {
 		services.Conversations = signalConversations{services.Conversations, calling}
 	}
-	if _, custom := n.element.(*element.Custom); custom {
+	if _, custom := n.element.(*kinds.Custom); custom {
 		calling() // host code: any of it may call outside
 	}
 	eff := p.Effect
-	r := &element.Run{
+	r := new(element.Run)
+	runOps.Reset(r, element.Run{
 		Now: e.Now(), Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
 		Participant: p.ID, Seq: eff.Seq, EnteredAt: p.EnteredAt, ArrivedAt: p.ArrivedAt,
-		Person: ef.person, Vars: vars, Entry: p.Entry, Event: eff.Event, Services: &services,
-	}
+		Person: ef.person, Vars: vars, Entry: p.Entry, Event: eff.Event, History: history, Services: &services,
+	}, e.cfg.Settings)
 	var out element.Outcome
 	start := time.Now()
 	if w := eff.Resumed; w != nil && n.resumer != nil {
@@ -278,14 +285,14 @@ func (s *session) settle(c *compiled, n *node, ef effect, r *element.Run, out el
 	if len(r.Vars) > 0 || p.Vars != nil {
 		p.Vars = r.Vars
 	}
-	if changed, _ := r.Effects(); changed != nil {
+	if changed, _ := runOps.Effects(r); changed != nil {
 		// The person may have changed since the intent committed: apply
 		// what the step changed to the person as they are now.
 		r.Person = mergePerson(ef.person, changed, s.person)
 	}
 	m := s.marksOf(p)
 	m.steps = ef.steps
-	out, err = r.RedactOutcome(out, err) // before the observer sees them
+	out, err = runOps.RedactOutcome(r, out, err) // before the observer sees them
 	what := ObservedCall
 	if k := n.element.Kind(); k == "sendMessage" || k == "notify" {
 		what = ObservedSend
@@ -432,7 +439,7 @@ func mergeAddresses(base, changed, cur []string) []string {
 // signalDoer, signalSender and signalConversations tell perform that a
 // step begins its call outside.
 type signalDoer struct {
-	element.HTTPDoer
+	kinds.HTTPDoer
 	calling func()
 }
 
@@ -442,21 +449,21 @@ func (d signalDoer) Do(r *http.Request) (*http.Response, error) {
 }
 
 type signalSender struct {
-	element.Sender
+	kinds.Sender
 	calling func()
 }
 
-func (s signalSender) Send(ctx context.Context, m *element.Message) (string, error) {
+func (s signalSender) Send(ctx context.Context, m *kinds.Message) (string, error) {
 	s.calling()
 	return s.Sender.Send(ctx, m)
 }
 
 type signalConversations struct {
-	element.Conversations
+	kinds.Conversations
 	calling func()
 }
 
-func (c signalConversations) Start(ctx context.Context, conv *element.Conversation) (string, error) {
+func (c signalConversations) Start(ctx context.Context, conv *kinds.Conversation) (string, error) {
 	c.calling()
 	return c.Conversations.Start(ctx, conv)
 }

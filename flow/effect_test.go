@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -39,7 +39,7 @@ type gateSender struct {
 	release chan struct{}
 }
 
-func (g *gateSender) Send(ctx context.Context, m *element.Message) (string, error) {
+func (g *gateSender) Send(ctx context.Context, m *kinds.Message) (string, error) {
 	g.mu.Lock()
 	g.keys = append(g.keys, m.IdempotencyKey)
 	g.openTx = append(g.openTx, g.w.open.Load())
@@ -55,14 +55,14 @@ func (g *gateSender) Send(ctx context.Context, m *element.Message) (string, erro
 
 func effectFlow() *flow.Flow {
 	return flow.New("fx", "Effects").Var("n", store.Number, 0).
-		Add("send", &element.SendMessage{Channel: "email", Body: "hi"}, flow.Next{"sent": "wait"}).
-		Add("wait", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Clicked"},
+		Add("send", &kinds.SendMessage{Channel: "email", Body: "hi"}, flow.Next{"sent": "wait"}).
+		Add("wait", &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Clicked"},
 			WaitFor: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"occurred": "count", "timeout": "done"}).
-		Add("count", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("count", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 }
 
-func effectEngine(t *testing.T, w *watchedStore, clk clock.Clock, s element.Sender) *flow.Engine {
+func effectEngine(t *testing.T, w *watchedStore, clk clock.Clock, s kinds.Sender) *flow.Engine {
 	t.Helper()
 	eng, err := flow.NewEngine(flow.Config{Store: w, Clock: clk, Sender: s, EffectLease: time.Minute})
 	require.NoError(t, err)

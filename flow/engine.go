@@ -14,6 +14,8 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/wall"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -34,33 +36,33 @@ type Config struct {
 	// Elements are the element kinds this engine's flows may use, custom
 	// kinds included: Publish, Validate and the versions the engine reads
 	// back from the Store make their elements from it. It must not lose
-	// kinds while the engine runs. Defaults to element.NewRegistry(): the
+	// kinds while the engine runs. Defaults to kinds.Registry(): the
 	// built-in kinds.
 	Elements *element.Registry
 	// Sender sends messages. Defaults to none: sending elements fail.
-	Sender element.Sender
+	Sender kinds.Sender
 	// HTTP performs Call API requests. Each request carries its own
-	// timeout (CallAPI.Timeout). Defaults to element.NewHTTPClient, which
+	// timeout (CallAPI.Timeout). Defaults to kinds.NewHTTPClient, which
 	// guards its dials when ElementOptions.CallAPI.BlockPrivateAddresses
 	// is set.
-	HTTP element.HTTPDoer
+	HTTP kinds.HTTPDoer
 	// ElementOptions are the settings of the built-in kinds for every
 	// flow: Call API's default timeout (10s), response size limit
 	// (1 MiB), address guard (off) and pacer (the Store's budgets when it
 	// keeps them, store.PaceKeeper, as the memory and PostgreSQL stores
 	// do, which every engine sharing the Store draws on; else
-	// element.NewPacer(), which keeps its budgets in this process); Send
+	// kinds.NewPacer(), which keeps its budgets in this process); Send
 	// Message's frequency cap (none) and quiet hours (none). Defaults to
 	// those.
-	ElementOptions element.Options
+	ElementOptions kinds.Options
 	// Conversations starts conversations with agents. Defaults to none.
-	Conversations element.Conversations
+	Conversations kinds.Conversations
 	// Settings looks up the host settings that flow documents read with
 	// {{env.NAME}} placeholders (a Call API base URL, an API key). It is
 	// called when a step runs, so a changed setting applies from the next
 	// step on without a new version; values never enter versions, and
 	// the engine takes them out of journals, reasons, errors and
-	// observations (see element.Run.Redact). A setting it reports unset
+	// observations. A setting it reports unset
 	// fails the step. It must be safe for concurrent use. Defaults to
 	// os.LookupEnv: flows may then read any environment variable of the
 	// process, so a host whose flow authors are less trusted than the
@@ -143,7 +145,7 @@ type Engine struct {
 	store    store.Store
 	clock    clock.Clock
 	log      *slog.Logger
-	services element.Services
+	services kinds.Services
 	flows    sync.Map // flowKey -> *compiled
 	cat      catalog
 	// tickNanos is the moving average of one timer's fire, in ns (see
@@ -169,19 +171,19 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.Clock = clock.Real{}
 	}
 	if cfg.Elements == nil {
-		cfg.Elements = element.NewRegistry()
+		cfg.Elements = kinds.Registry()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = element.NewHTTPClient(element.HTTPClientOptions{BlockPrivateAddresses: cfg.ElementOptions.CallAPI.BlockPrivateAddresses})
+		cfg.HTTP = kinds.NewHTTPClient(kinds.HTTPClientOptions{BlockPrivateAddresses: cfg.ElementOptions.CallAPI.BlockPrivateAddresses})
 	}
 	if cfg.ElementOptions.CallAPI.Pacer == nil {
 		if k, ok := cfg.Store.(store.PaceKeeper); ok {
 			cfg.ElementOptions.CallAPI.Pacer = storePacer{k}
 		} else {
-			cfg.ElementOptions.CallAPI.Pacer = element.NewPacer()
+			cfg.ElementOptions.CallAPI.Pacer = kinds.NewPacer()
 		}
 	}
 	if err := checkLimits(cfg); err != nil {
@@ -234,14 +236,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger}
 	e.debug = cfg.Logger.Enabled(context.Background(), slog.LevelDebug)
 	e.observing = e.debug || cfg.Observer != nil
-	e.services = element.Services{
-		Schema:        cfg.Schema,
+	e.services = kinds.Services{
 		Logger:        cfg.Logger,
 		Sender:        cfg.Sender,
 		HTTP:          cfg.HTTP,
 		Conversations: cfg.Conversations,
 		Options:       cfg.ElementOptions,
-		Settings:      cfg.Settings,
 		Variants:      cfg.Variants,
 	}
 	return e, nil
@@ -343,7 +343,7 @@ func (e *Engine) publish(ctx context.Context, p *prepared, expect int) (int, err
 func (e *Engine) checkTargets(ctx context.Context, c *compiled) error {
 	var bad problems
 	for _, n := range c.flow.Elements {
-		a, ok := n.Element.(*element.AddToFlow)
+		a, ok := n.Element.(*kinds.AddToFlow)
 		if !ok {
 			continue
 		}
@@ -744,7 +744,7 @@ func (e *Engine) checkPerson(p *store.Person) error {
 		p.BirthDate = store.DateOf(p.BirthDate)
 	}
 	if p.TimeZone != "" {
-		if _, err := element.LoadLocation(p.TimeZone); err != nil {
+		if _, err := wall.LoadLocation(p.TimeZone); err != nil {
 			return &InputError{Field: "timeZone", Err: fmt.Errorf("time zone %q is not an IANA name", p.TimeZone)}
 		}
 	}

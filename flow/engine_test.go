@@ -14,6 +14,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -57,11 +58,11 @@ func (h *harness) participant(t testing.TB, id uuid.UUID) *store.Participant {
 	return p
 }
 
-func pauseFor(amount int, unit segment.Unit) *element.Pause {
-	return &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: amount, Unit: unit}}
+func pauseFor(amount int, unit segment.Unit) *kinds.Pause {
+	return &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: amount, Unit: unit}}
 }
 
-func tag(s string) *element.AddTag { return &element.AddTag{Tag: s} }
+func tag(s string) *kinds.AddTag { return &kinds.AddTag{Tag: s} }
 
 func TestEnterRefusedUnlessActive(t *testing.T) {
 	h := newHarness(t, flow.Config{})
@@ -165,8 +166,8 @@ func TestVersionPinning(t *testing.T) {
 func TestLoopWithoutWaitFailsParticipant(t *testing.T) {
 	h := newHarness(t, flow.Config{MaxSteps: 50})
 	f := flow.New("loop", "Loop").Var("n", store.Number, 0).
-		Add("a", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "b"}).
-		Add("b", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "a"})
+		Add("a", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "b"}).
+		Add("b", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "a"})
 	h.publish(t, f)
 	id, err := h.eng.Enter(h.ctx, "loop", store.PersonRef{ExternalID: "p"}, nil)
 	require.NoError(t, err, "the host does not fail: the participant does")
@@ -179,7 +180,7 @@ func TestLoopWithoutWaitFailsParticipant(t *testing.T) {
 func TestLoopWithWaitRunsForever(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("tick", "Weekly").Var("n", store.Number, 0).
-		Add("a", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "w"}).
+		Add("a", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "w"}).
 		Add("w", pauseFor(1, segment.Weeks), flow.Next{"next": "a"})
 	h.publish(t, f)
 	id, err := h.eng.Enter(h.ctx, "tick", store.PersonRef{ExternalID: "p"}, nil)
@@ -256,7 +257,7 @@ func TestInactivityAndScheduleEnd(t *testing.T) {
 func TestReentryAndTriggers(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("welcome", "Welcome").Var("src", store.Text, "api").
-		Add("t", &element.AddTag{Tag: "{{src}}"}, flow.Next{"next": "w"}).
+		Add("t", &kinds.AddTag{Tag: "{{src}}"}, flow.Next{"next": "w"}).
 		Add("w", pauseFor(1, segment.Days), nil)
 	f.Trigger = &flow.Trigger{Category: store.External, Name: "SignedUp"}
 	h.publish(t, f)
@@ -372,9 +373,9 @@ func TestElementErrorsAndPanics(t *testing.T) {
 func TestJournalExplains(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("j", "J").In("Europe/Zagreb").
-		Add("p", &element.Pause{Mode: element.PauseUntil, Weekday: "friday", At: element.At(13, 0)}, flow.Next{"next": "t"}).
+		Add("p", &kinds.Pause{Mode: kinds.PauseUntil, Weekday: "friday", At: kinds.At(13, 0)}, flow.Next{"next": "t"}).
 		Add("t", tag("seen"), flow.Next{"next": "x"}).
-		Add("x", &element.Exit{}, nil)
+		Add("x", &kinds.Exit{}, nil)
 	h.publish(t, f)
 	id, err := h.eng.Enter(h.ctx, "j", store.PersonRef{ExternalID: "p"}, nil)
 	require.NoError(t, err)
@@ -398,12 +399,12 @@ func TestJournalExplains(t *testing.T) {
 func TestConcurrentCallsRunEachStepOnce(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("c", "C").Var("n", store.Number, 0).
-		Add("inc1", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "w1"}).
+		Add("inc1", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "w1"}).
 		Add("w1", pauseFor(1, segment.Hours), flow.Next{"next": "inc2"}).
-		Add("inc2", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "w2"}).
+		Add("inc2", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "w2"}).
 		Add("w2", pauseFor(2, segment.Hours), flow.Next{"next": "inc3"}).
-		Add("inc3", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "done"}).
-		Add("done", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "age", Formula: "n"}}}, nil)
+		Add("inc3", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.UpdateProfile{Set: []*kinds.Assignment{{Attribute: "age", Formula: "n"}}}, nil)
 	h.publish(t, f)
 
 	const people = 200
@@ -467,8 +468,8 @@ func TestConcurrentCallsRunEachStepOnce(t *testing.T) {
 func TestNoRealSleepingForAYear(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	f := flow.New("year", "Year").In("America/New_York").
-		Add("m", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 30, Unit: segment.Days}, At: element.At(10, 0)}, flow.Next{"next": "t"}).
-		Add("t", &element.AddTag{Tag: "month"}, flow.Next{"next": "m"})
+		Add("m", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 30, Unit: segment.Days}, At: kinds.At(10, 0)}, flow.Next{"next": "t"}).
+		Add("t", &kinds.AddTag{Tag: "month"}, flow.Next{"next": "m"})
 	h.publish(t, f)
 	id, err := h.eng.Enter(h.ctx, "year", store.PersonRef{ExternalID: "p"}, nil)
 	require.NoError(t, err)
@@ -488,7 +489,7 @@ func TestNoRealSleepingForAYear(t *testing.T) {
 
 func TestPublishRefusesBadFlowsAndKeepsNothing(t *testing.T) {
 	h := newHarness(t, flow.Config{})
-	bad := flow.New("bad", "Bad").Add("a", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "x", Formula: "1 +"}}}, nil).Var("x", store.Number, nil)
+	bad := flow.New("bad", "Bad").Add("a", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "x", Formula: "1 +"}}}, nil).Var("x", store.Number, nil)
 	_, err := h.eng.Publish(h.ctx, bad)
 	var ve *flow.ValidationError
 	require.ErrorAs(t, err, &ve)
@@ -499,7 +500,7 @@ func TestPublishRefusesBadFlowsAndKeepsNothing(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	wrongType := flow.New("wt", "WT").Var("x", store.Number, nil).
-		Add("a", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "x", Formula: `"text"`}}}, nil)
+		Add("a", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "x", Formula: `"text"`}}}, nil)
 	_, err = h.eng.Publish(h.ctx, wrongType)
 	require.ErrorContains(t, err, `element "a": set[0].formula: variable x is number but the formula gives text`)
 
@@ -536,13 +537,13 @@ func TestEngineConfig(t *testing.T) {
 func TestAddToFlow(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	sec := flow.New("secondary", "Secondary").Var("coupon", store.Text, nil).
-		Add("t", &element.AddTag{Tag: "{{coupon}}"}, nil)
+		Add("t", &kinds.AddTag{Tag: "{{coupon}}"}, nil)
 	h.publish(t, sec)
 	prim := flow.New("primary", "Primary").Var("friend", store.Text, nil).
-		Add("me", &element.AddToFlow{Flow: "secondary", Variables: map[string]string{"coupon": "SELF"}}, flow.Next{"next": "friend", "failed": "oops"}).
-		Add("friend", &element.AddToFlow{Flow: "secondary", Variables: map[string]string{"coupon": "REF-{{person.externalId}}"}, Participant: &element.Contact{Email: "{{friend}}"}}, flow.Next{"next": "w"}).
+		Add("me", &kinds.AddToFlow{Flow: "secondary", Variables: map[string]string{"coupon": "SELF"}}, flow.Next{"next": "friend", "failed": "oops"}).
+		Add("friend", &kinds.AddToFlow{Flow: "secondary", Variables: map[string]string{"coupon": "REF-{{person.externalId}}"}, Participant: &kinds.Contact{Email: "{{friend}}"}}, flow.Next{"next": "w"}).
 		Add("w", pauseFor(1, segment.Days), flow.Next{"next": "again"}).
-		Add("again", &element.AddToFlow{Flow: "secondary"}, flow.Next{"failed": "oops"}).
+		Add("again", &kinds.AddToFlow{Flow: "secondary"}, flow.Next{"failed": "oops"}).
 		Add("oops", tag("transfer-failed"), nil)
 	h.publish(t, prim)
 	_, err := h.eng.Enter(h.ctx, "primary", store.PersonRef{ExternalID: "ann"}, map[string]any{"friend": "Bob@Example.com"})

@@ -48,7 +48,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/wall"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -116,7 +117,7 @@ func runParticipantID(flowID string, run, personID uuid.UUID) uuid.UUID {
 }
 
 // midnight is the daily schedule of date entries' runs.
-var midnight = &Recurrence{Every: "day", At: element.At(0, 0)}
+var midnight = &Recurrence{Every: "day", At: kinds.At(0, 0)}
 
 // on returns the recurrence's instant on a calendar day (normalized, so
 // that d may run past the month), and false when it does not recur that
@@ -135,7 +136,7 @@ func (r *Recurrence) on(y int, m time.Month, d int, loc *time.Location) (time.Ti
 			return time.Time{}, false
 		}
 	}
-	return element.LocalTime(y, m, d, r.At.Hour, r.At.Minute, loc), true
+	return wall.Local(y, m, d, r.At.Hour, r.At.Minute, loc), true
 }
 
 // next returns the first occurrence strictly after t, in loc.
@@ -194,7 +195,7 @@ func (d *compiledDate) next(p *store.Person, t time.Time, flowLoc *time.Location
 	}
 	loc := flowLoc
 	if d.entry.Date.PersonTimeZone && p.TimeZone != "" {
-		if l, err := element.LoadLocation(p.TimeZone); err == nil {
+		if l, err := wall.LoadLocation(p.TimeZone); err == nil {
 			loc = l
 		}
 	}
@@ -231,13 +232,13 @@ func (d *compiledDate) moment(v time.Time, year int, loc *time.Location) time.Ti
 	var base time.Time
 	switch at := d.entry.Date.At; {
 	case !at.IsZero():
-		base = element.LocalTime(y, m, day, at.Hour, at.Minute, loc)
+		base = wall.Local(y, m, day, at.Hour, at.Minute, loc)
 	case d.typ == store.Date:
-		base = element.LocalTime(y, m, day, 0, 0, loc)
+		base = wall.Local(y, m, day, 0, 0, loc)
 	case year == 0:
 		base = v
 	default:
-		base = element.LocalTime(y, m, day, lv.Hour(), lv.Minute(), loc).
+		base = wall.Local(y, m, day, lv.Hour(), lv.Minute(), loc).
 			Add(time.Duration(lv.Second())*time.Second + time.Duration(lv.Nanosecond()))
 	}
 	if off := d.entry.Date.Offset; off.Amount != 0 {

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -46,7 +46,7 @@ func BenchmarkAudienceEntry(b *testing.B) {
 		gold := segment.Attr("plan", segment.Is, "gold")
 		f := flow.New("bulk", "Bulk").
 			Add("wait", pauseFor(1, segment.Days), flow.Next{"next": "done"}).
-			Add("done", &element.Exit{}, nil)
+			Add("done", &kinds.Exit{}, nil)
 		f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &gold}}
 		if _, err := eng.Publish(ctx, f); err != nil {
 			b.Fatal(err)

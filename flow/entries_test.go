@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -60,9 +60,9 @@ func TestBirthdayFlowOverTwoYears(t *testing.T) {
 	}
 	f := flow.New("birthday", "Birthday").In("Europe/Zagreb").
 		Add("greet", tag("greeted"), flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("done", &kinds.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryDate, Date: &flow.DateEntry{
-		Attribute: store.AttrBirthDate, At: element.At(9, 0), EveryYear: true, PersonTimeZone: true}}}
+		Attribute: store.AttrBirthDate, At: kinds.At(9, 0), EveryYear: true, PersonTimeZone: true}}}
 	h.publish(t, f)
 	_, err := flowtest.AdvanceTo(h.ctx, h.eng, h.clk, time.Date(2029, 1, 1, 0, 0, 0, 0, zagreb))
 	require.NoError(t, err)
@@ -113,11 +113,11 @@ func TestRecurringAudienceOverAMonth(t *testing.T) {
 		id    string
 		every *flow.Recurrence
 	}{
-		{"daily", &flow.Recurrence{Every: "day", At: element.At(9, 0)}},
-		{"weekly", &flow.Recurrence{Every: "week", Weekday: "Monday", At: element.At(8, 30)}},
-		{"monthly", &flow.Recurrence{Every: "month", Day: 1, At: element.At(7, 0)}},
+		{"daily", &flow.Recurrence{Every: "day", At: kinds.At(9, 0)}},
+		{"weekly", &flow.Recurrence{Every: "week", Weekday: "Monday", At: kinds.At(8, 30)}},
+		{"monthly", &flow.Recurrence{Every: "month", Day: 1, At: kinds.At(7, 0)}},
 	} {
-		f := flow.New(r.id, r.id).In("Europe/Zagreb").Add("done", &element.Exit{}, nil)
+		f := flow.New(r.id, r.id).In("Europe/Zagreb").Add("done", &kinds.Exit{}, nil)
 		f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &gold, Schedule: r.every}}
 		h.publish(t, f)
 	}
@@ -169,7 +169,7 @@ func TestBadEntries(t *testing.T) {
 		{"offset too long", &flow.Entry{Type: flow.EntryDate, Date: &flow.DateEntry{Attribute: "renewal", Offset: segment.Period{Amount: -1000, Unit: segment.Weeks}}}, `entries[0].date.offset.amount`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := flow.New("bad", "Bad").Add("done", &element.Exit{}, nil)
+			f := flow.New("bad", "Bad").Add("done", &kinds.Exit{}, nil)
 			f.Entries = []*flow.Entry{tc.entry}
 			_, err := h.eng.Publish(h.ctx, f)
 			require.Error(t, err)
@@ -183,7 +183,7 @@ func TestAudienceEntryNeedsALister(t *testing.T) {
 	eng, err := flow.NewEngine(flow.Config{Store: plainStore{memory.New()}, Clock: clock.NewFake(t0)})
 	require.NoError(t, err)
 	all := segment.All()
-	f := flow.New("aud", "Aud").Add("done", &element.Exit{}, nil)
+	f := flow.New("aud", "Aud").Add("done", &kinds.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &all}}
 	_, err = eng.Publish(t.Context(), f)
 	require.ErrorContains(t, err, "entries[0].type: audience entries need a store that lists people")
@@ -202,7 +202,7 @@ func TestAudienceRunPausedAndCanceled(t *testing.T) {
 		require.NoError(t, err)
 	}
 	all := segment.All()
-	f := flow.New("pz", "Paused").Add("wait", pauseFor(1, segment.Days), flow.Next{"next": "done"}).Add("done", &element.Exit{}, nil)
+	f := flow.New("pz", "Paused").Add("wait", pauseFor(1, segment.Days), flow.Next{"next": "done"}).Add("done", &kinds.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &all}}
 	h.publish(t, f)
 	require.NoError(t, h.eng.Pause(h.ctx, "pz"))
@@ -225,8 +225,8 @@ func TestAudienceRunPausedAndCanceled(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-	g := flow.New("cx", "Canceled").Add("done", &element.Exit{}, nil)
-	g.Entries = []*flow.Entry{{Type: flow.EntryDate, Date: &flow.DateEntry{Attribute: "renewal", At: element.At(23, 0)}}}
+	g := flow.New("cx", "Canceled").Add("done", &kinds.Exit{}, nil)
+	g.Entries = []*flow.Entry{{Type: flow.EntryDate, Date: &flow.DateEntry{Attribute: "renewal", At: kinds.At(23, 0)}}}
 	h.publish(t, g)
 	_, err = h.eng.Tick(h.ctx)
 	require.NoError(t, err)

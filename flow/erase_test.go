@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -61,7 +61,7 @@ func TestReturnedEventsAreTheHosts(t *testing.T) {
 	onStores(t, func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		clk := clock.NewFake(time.Date(2030, 1, 15, 9, 0, 0, 0, time.UTC))
-		eng := startEngine(t, s, clk, 0, flow.New("quick", "Quick").Add("done", &element.Exit{}, nil))
+		eng := startEngine(t, s, clk, 0, flow.New("quick", "Quick").Add("done", &kinds.Exit{}, nil))
 		ana, bo := store.PersonRef{ExternalID: "ana"}, store.PersonRef{ExternalID: "bo"}
 		for _, who := range []store.PersonRef{ana, bo} {
 			_, err := eng.Enter(ctx, "quick", who, nil)
@@ -87,8 +87,8 @@ func TestReturnedEventsAreTheHosts(t *testing.T) {
 // waitClick waits for a click with no time limit.
 func waitClick() *flow.Flow {
 	return flow.New("clicks", "Clicks").
-		Add("wait", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Clicked"}}, flow.Next{"occurred": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("wait", &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Clicked"}}, flow.Next{"occurred": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 }
 
 func TestErase(t *testing.T) {
@@ -159,11 +159,11 @@ func TestPruneHistory(t *testing.T) {
 		start := time.Date(2030, 1, 15, 9, 0, 0, 0, time.UTC)
 		clk := clock.NewFake(start)
 		eng := startEngine(t, s, clk, 30*day, flow.New("later", "Later").
-			Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 40, Unit: segment.Days}}, flow.Next{"next": "bought"}).
-			Add("bought", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Bought"},
+			Add("pause", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 40, Unit: segment.Days}}, flow.Next{"next": "bought"}).
+			Add("bought", &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Bought"},
 				IncludeFromEntrance: true, WaitFor: segment.Period{Amount: 1, Unit: segment.Days}},
 				flow.Next{"occurred": "done", "timeout": "done"}).
-			Add("done", &element.Exit{}, nil))
+			Add("done", &kinds.Exit{}, nil))
 		ana, bo := store.PersonRef{ExternalID: "ana"}, store.PersonRef{ExternalID: "bo"}
 		deliver := func(who store.PersonRef, id, name string) {
 			t.Helper()

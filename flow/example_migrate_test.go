@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -26,8 +26,8 @@ func ExampleEngine_Migrate() {
 	}
 	version := func(wait string, days int) *flow.Flow {
 		return flow.New("reply", "Reply").
-			Add(wait, &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: days, Unit: segment.Days}}, flow.Next{"next": "done"}).
-			Add("done", &element.Exit{}, nil)
+			Add(wait, &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: days, Unit: segment.Days}}, flow.Next{"next": "done"}).
+			Add("done", &kinds.Exit{}, nil)
 	}
 	if _, err := eng.Publish(ctx, version("wait", 2)); err != nil {
 		panic(err)

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -24,9 +24,9 @@ func Example() {
 		panic(err)
 	}
 	f := flow.New("welcome", "Welcome").In("Europe/Zagreb").
-		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "monday"}).
-		Add("monday", &element.Pause{Mode: element.PauseUntil, Weekday: "monday", At: element.At(9, 0)}, flow.Next{"next": "welcomed"}).
-		Add("welcomed", &element.AddTag{Tag: "welcomed"}, nil)
+		Add("tag", &kinds.AddTag{Tag: "new"}, flow.Next{"next": "monday"}).
+		Add("monday", &kinds.Pause{Mode: kinds.PauseUntil, Weekday: "monday", At: kinds.At(9, 0)}, flow.Next{"next": "welcomed"}).
+		Add("welcomed", &kinds.AddTag{Tag: "welcomed"}, nil)
 	if _, err := eng.Publish(ctx, f); err != nil {
 		panic(err)
 	}
@@ -58,7 +58,7 @@ func Example() {
 func ExampleEngine_Publish_error() {
 	eng, _ := flow.NewEngine(flow.Config{Store: memory.New()})
 	f := flow.New("broken", "Broken").Var("points", store.Number, 0).
-		Add("calc", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "points", Formula: "points * "}}}, flow.Next{"next": "gone"})
+		Add("calc", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "points", Formula: "points * "}}}, flow.Next{"next": "gone"})
 	_, err := eng.Publish(context.Background(), f)
 	var ve *flow.ValidationError
 	if errors.As(err, &ve) {
@@ -74,7 +74,7 @@ func ExampleEngine_Publish_error() {
 func ExampleEngine_Enter_notActive() {
 	ctx := context.Background()
 	eng, _ := flow.NewEngine(flow.Config{Store: memory.New()})
-	if _, err := eng.Publish(ctx, flow.New("draft", "Draft").Add("x", &element.Exit{}, nil)); err != nil {
+	if _, err := eng.Publish(ctx, flow.New("draft", "Draft").Add("x", &kinds.Exit{}, nil)); err != nil {
 		panic(err)
 	}
 	_, err := eng.Enter(ctx, "draft", store.PersonRef{ExternalID: "ana"}, nil)

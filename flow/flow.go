@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -174,7 +175,7 @@ func (n *Node) UnmarshalJSON(data []byte) error {
 }
 
 // builtins are the element kinds Parse reads.
-var builtins = element.NewRegistry()
+var builtins = kinds.Registry()
 
 // decode reads a node, making its element with newElement.
 func (n *Node) decode(data []byte, newElement func(kind string) (element.Element, error)) error {
@@ -294,14 +295,14 @@ func (f *Flow) Clone() (*Flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	kinds := map[string]element.Element{}
+	byKind := map[string]element.Element{}
 	for _, n := range f.Elements {
 		if n != nil && n.Element != nil {
-			kinds[n.Element.Kind()] = n.Element
+			byKind[n.Element.Kind()] = n.Element
 		}
 	}
 	return parse(data, func(kind string) (element.Element, error) {
-		if el := element.Blank(kinds[kind]); el != nil {
+		if el := kinds.Blank(byKind[kind]); el != nil {
 			return el, nil
 		}
 		return builtins.New(kind)

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/stretchr/testify/require"
@@ -19,8 +19,8 @@ func inputEngine(t *testing.T, refuse bool) *flow.Engine {
 		Schema: store.Schema{"score": store.Number}, RefuseUnknownPeople: refuse})
 	require.NoError(t, err)
 	f := flow.New("welcome", "Welcome").Var("n", store.Number, 0).
-		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("tag", &kinds.AddTag{Tag: "new"}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	integPublish(t, eng, f)
 	return eng
 }
@@ -119,10 +119,10 @@ func TestRefuseUnknownPeopleAddToFlow(t *testing.T) {
 	ctx := context.Background()
 	eng := inputEngine(t, true)
 	invite := flow.New("invite", "Invite").
-		Add("add", &element.AddToFlow{Flow: "friends", Participant: &element.Contact{Email: "zed@example.com"}}, flow.Next{"next": "done", "failed": "sorry"}).
-		Add("done", &element.Exit{}, nil).
-		Add("sorry", &element.Exit{}, nil)
-	friends := flow.New("friends", "Friends").Add("hi", &element.Exit{}, nil)
+		Add("add", &kinds.AddToFlow{Flow: "friends", Participant: &kinds.Contact{Email: "zed@example.com"}}, flow.Next{"next": "done", "failed": "sorry"}).
+		Add("done", &kinds.Exit{}, nil).
+		Add("sorry", &kinds.Exit{}, nil)
+	friends := flow.New("friends", "Friends").Add("hi", &kinds.Exit{}, nil)
 	friends.Entries = []*flow.Entry{{Type: flow.EntryExistingFlow}}
 	integPublish(t, eng, friends)
 	integPublish(t, eng, invite)

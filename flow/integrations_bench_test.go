@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -20,7 +20,7 @@ import (
 // side of a send: checks, event, profile update, commit.
 type nopSender struct{}
 
-func (nopSender) Send(context.Context, *element.Message) (string, error) { return "m", nil }
+func (nopSender) Send(context.Context, *kinds.Message) (string, error) { return "m", nil }
 
 // BenchmarkCallAPIRoundTrip enters one participant per iteration into a
 // flow that calls a local HTTP server, waits for the response, reads a
@@ -37,9 +37,9 @@ func BenchmarkCallAPIRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	f := flow.New("bench-call", "").Var("points", store.Number, nil).
-		Add("call", &element.CallAPI{URL: srv.URL + "/members/{{person.externalId}}",
-			ResponseBody: []*element.JSONPathVariable{{Path: "$.loyalty_points", Variable: "points"}}}, flow.Next{"2xx": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("call", &kinds.CallAPI{URL: srv.URL + "/members/{{person.externalId}}",
+			ResponseBody: []*kinds.JSONPathVariable{{Path: "$.loyalty_points", Variable: "points"}}}, flow.Next{"2xx": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	integPublish(b, eng, f)
 	who := make([]store.PersonRef, b.N)
 	for i := range who {
@@ -62,14 +62,14 @@ func BenchmarkCallAPIRoundTrip(b *testing.B) {
 func BenchmarkSendMessage(b *testing.B) {
 	ctx := context.Background()
 	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)),
-		Sender: nopSender{}, ElementOptions: element.Options{SendMessage: element.SendMessageOptions{
-			FrequencyCap: element.FrequencyCap{Messages: 5, Within: 24 * time.Hour}}}})
+		Sender: nopSender{}, ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
+			FrequencyCap: kinds.FrequencyCap{Messages: 5, Within: 24 * time.Hour}}}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	f := flow.New("bench-send", "").
-		Add("send", &element.SendMessage{Channel: "sms", Body: "Hi {{person.externalId}}, your code is {{person.phones[0]}}"}, flow.Next{"sent": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("send", &kinds.SendMessage{Channel: "sms", Body: "Hi {{person.externalId}}, your code is {{person.phones[0]}}"}, flow.Next{"sent": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	integPublish(b, eng, f)
 	who := make([]store.PersonRef, b.N)
 	for i := range who {

@@ -17,6 +17,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/google/uuid"
@@ -32,10 +33,10 @@ type integSender struct {
 
 type integSent struct {
 	At time.Time
-	element.Message
+	kinds.Message
 }
 
-func (s *integSender) Send(_ context.Context, m *element.Message) (string, error) {
+func (s *integSender) Send(_ context.Context, m *kinds.Message) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent = append(s.sent, integSent{At: s.clk.Now(), Message: *m})
@@ -52,7 +53,7 @@ func (s *integSender) all() []integSent {
 // clock's time of each.
 type clockedDoer struct {
 	clk  clock.Clock
-	next element.HTTPDoer
+	next kinds.HTTPDoer
 	mu   sync.Mutex
 	at   []time.Time
 	keys map[string]int
@@ -203,8 +204,8 @@ func TestCallAPIErrorExits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			id := fmt.Sprint("f-", i)
 			f := flow.New(id, "").Var("points", store.Number, 5).
-				Add("call", &element.CallAPI{URL: srv.URL + tc.path, ResponseBody: []*element.JSONPathVariable{{Path: "$.loyalty_points", Variable: "points"}}}, tc.next).
-				Add("done", &element.Exit{}, nil).Add("oops", &element.Exit{Reason: "api failed"}, nil)
+				Add("call", &kinds.CallAPI{URL: srv.URL + tc.path, ResponseBody: []*kinds.JSONPathVariable{{Path: "$.loyalty_points", Variable: "points"}}}, tc.next).
+				Add("done", &kinds.Exit{}, nil).Add("oops", &kinds.Exit{Reason: "api failed"}, nil)
 			integPublish(t, eng, f)
 			pid, err := eng.Enter(ctx, id, store.PersonRef{ExternalID: "bob"}, nil)
 			require.NoError(t, err)
@@ -241,15 +242,15 @@ func TestCallAPIWindowAndSpeedOverDays(t *testing.T) {
 	zg, _ := time.LoadLocation("Europe/Zagreb")
 	// Friday before the spring DST switch, so one night is an hour short.
 	clk := clock.NewFake(time.Date(2026, 3, 27, 6, 0, 0, 0, zg))
-	doer := &clockedDoer{clk: clk, next: element.NewHTTPClient(element.HTTPClientOptions{})}
+	doer := &clockedDoer{clk: clk, next: kinds.NewHTTPClient(kinds.HTTPClientOptions{})}
 	eng := integEngine(t, clk, flow.Config{HTTP: doer})
 	const perHour = 10
 	f := flow.New("drip", "Drip").In("UTC").
-		Add("call", &element.CallAPI{URL: srv.URL + "/hook/{{person.externalId}}", Method: "POST", Body: json.RawMessage(`{"who": "{{person.externalId}}"}`),
-			Window: &element.TimeWindow{Start: element.At(9, 0), End: element.At(17, 0), TimeZone: "Europe/Zagreb"},
-			Speed:  &element.Speed{Count: perHour, Per: element.PerHour}},
+		Add("call", &kinds.CallAPI{URL: srv.URL + "/hook/{{person.externalId}}", Method: "POST", Body: json.RawMessage(`{"who": "{{person.externalId}}"}`),
+			Window: &kinds.TimeWindow{Start: kinds.At(9, 0), End: kinds.At(17, 0), TimeZone: "Europe/Zagreb"},
+			Speed:  &kinds.Speed{Count: perHour, Per: kinds.PerHour}},
 			flow.Next{"2xx": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("done", &kinds.Exit{}, nil)
 	integPublish(t, eng, f)
 
 	var ids []uuid.UUID
@@ -309,15 +310,15 @@ func TestDoNotContactAcrossChannels(t *testing.T) {
 	eng := integEngine(t, clk, flow.Config{Sender: sender})
 	promo := flow.New("promo", "Promo")
 	promo.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
-	promo.Add("sms", &element.SendMessage{Channel: "sms", Body: "sms"}, flow.Next{"sent": "email", "blocked": "email"}).
-		Add("email", &element.SendMessage{Channel: "email", Subject: "s", Body: "email"}, flow.Next{"sent": "push", "blocked": "push"}).
-		Add("push", &element.SendMessage{Channel: "push", Body: "push"}, flow.Next{"sent": "done", "blocked": "done"}).
-		Add("done", &element.Exit{}, nil)
+	promo.Add("sms", &kinds.SendMessage{Channel: "sms", Body: "sms"}, flow.Next{"sent": "email", "blocked": "email"}).
+		Add("email", &kinds.SendMessage{Channel: "email", Subject: "s", Body: "email"}, flow.Next{"sent": "push", "blocked": "push"}).
+		Add("push", &kinds.SendMessage{Channel: "push", Body: "push"}, flow.Next{"sent": "done", "blocked": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	integPublish(t, eng, promo)
-	optOut := flow.New("optout", "").Add("dnc", &element.AddToDoNotContact{DoNotContactScope: element.DoNotContactScope{MSISDN: true, Email: true}}, nil)
+	optOut := flow.New("optout", "").Add("dnc", &kinds.AddToDoNotContact{DoNotContactScope: kinds.DoNotContactScope{MSISDN: true, Email: true}}, nil)
 	optOut.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 	integPublish(t, eng, optOut)
-	optIn := flow.New("optin", "").Add("dnc", &element.RemoveFromDoNotContact{DoNotContactScope: element.DoNotContactScope{MSISDN: true, Email: true}}, nil)
+	optIn := flow.New("optin", "").Add("dnc", &kinds.RemoveFromDoNotContact{DoNotContactScope: kinds.DoNotContactScope{MSISDN: true, Email: true}}, nil)
 	optIn.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 	integPublish(t, eng, optIn)
 	ann := store.PersonRef{ExternalID: "ann"}
@@ -376,11 +377,11 @@ func TestFrequencyCapAndQuietHours(t *testing.T) {
 	zg, _ := time.LoadLocation("Europe/Zagreb")
 	clk := clock.NewFake(time.Date(2026, 5, 4, 20, 0, 0, 0, zg))
 	sender := &integSender{clk: clk}
-	eng := integEngine(t, clk, flow.Config{Sender: sender, ElementOptions: element.Options{SendMessage: element.SendMessageOptions{
-		FrequencyCap: element.FrequencyCap{Messages: 2, Within: 24 * time.Hour},
-		QuietHours:   element.QuietHours{Start: element.At(21, 0), End: element.At(8, 0)}}}})
+	eng := integEngine(t, clk, flow.Config{Sender: sender, ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
+		FrequencyCap: kinds.FrequencyCap{Messages: 2, Within: 24 * time.Hour},
+		QuietHours:   kinds.QuietHours{Start: kinds.At(21, 0), End: kinds.At(8, 0)}}}})
 	for _, id := range []string{"a", "b", "c", "otp"} {
-		f := flow.New(id, "").In("Europe/Zagreb").Add("send", &element.SendMessage{Channel: "sms", Body: id, IgnoreFrequencyCap: id == "otp", IgnoreQuietHours: id == "otp"},
+		f := flow.New(id, "").In("Europe/Zagreb").Add("send", &kinds.SendMessage{Channel: "sms", Body: id, IgnoreFrequencyCap: id == "otp", IgnoreQuietHours: id == "otp"},
 			flow.Next{"sent": "", "capped": "", "blocked": ""})
 		f.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 		integPublish(t, eng, f)
@@ -437,9 +438,9 @@ func TestNotifyEngagementCounts(t *testing.T) {
 	sender := &integSender{clk: clk}
 	eng := integEngine(t, clk, flow.Config{Sender: sender})
 	f := flow.New("returns", "").Var("manager", store.Text, nil).
-		Add("notify", &element.Notify{Channel: "email", Recipients: []string{"returns@example.com", "{{manager}}"},
+		Add("notify", &kinds.Notify{Channel: "email", Recipients: []string{"returns@example.com", "{{manager}}"},
 			Subject: "Return from {{person.externalId}}", Body: "Please call back."}, flow.Next{"next": "done", "error": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("done", &kinds.Exit{}, nil)
 	integPublish(t, eng, f)
 	for i, manager := range []string{"m1@example.com", "m2@example.com", "not an address"} {
 		_, err := eng.Enter(ctx, "returns", store.PersonRef{ExternalID: fmt.Sprint("c", i)}, map[string]any{"manager": manager})
@@ -447,7 +448,7 @@ func TestNotifyEngagementCounts(t *testing.T) {
 	}
 	st, err := eng.Stats(ctx, "returns")
 	require.NoError(t, err)
-	require.Equal(t, int64(4), st["notify"].Other[element.CounterNotified], "two recipients for two participants; none for the bad one")
+	require.Equal(t, int64(4), st["notify"].Other[kinds.CounterNotified], "two recipients for two participants; none for the bad one")
 	require.Equal(t, int64(1), st["notify"].Errors)
 	require.Equal(t, int64(2), st["notify"].Left["next"])
 	require.Len(t, sender.all(), 4)
@@ -456,9 +457,9 @@ func TestNotifyEngagementCounts(t *testing.T) {
 	}
 }
 
-type integAgents struct{ got []*element.Conversation }
+type integAgents struct{ got []*kinds.Conversation }
 
-func (a *integAgents) Start(_ context.Context, c *element.Conversation) (string, error) {
+func (a *integAgents) Start(_ context.Context, c *kinds.Conversation) (string, error) {
 	a.got = append(a.got, c)
 	return "conv-9", nil
 }
@@ -487,8 +488,8 @@ func TestStartConversationInFlow(t *testing.T) {
 // crmKinds are the built-in kinds and a host's Exchange element,
 // configured once and used by flows.
 var crmKinds = func() *element.Registry {
-	kinds := element.NewRegistry()
-	err := kinds.RegisterCustom("crm.addToGroup", element.CustomKind{
+	reg := kinds.Registry()
+	err := kinds.RegisterCustom(reg, "crm.addToGroup", kinds.CustomKind{
 		Branches: []string{"added", "exists"},
 		Outputs:  map[string]store.Type{"memberId": store.Text},
 		Validate: func(cfg json.RawMessage) error {
@@ -498,22 +499,22 @@ var crmKinds = func() *element.Registry {
 			}
 			return nil
 		},
-		Run: func(_ context.Context, call *element.CustomCall) (element.CustomResult, error) {
+		Run: func(_ context.Context, call *kinds.CustomCall) (kinds.CustomResult, error) {
 			var c struct{ Group string }
 			_ = json.Unmarshal(call.Config, &c)
 			switch c.Group {
 			case "boom":
 				panic("crm client bug")
 			case "down":
-				return element.CustomResult{}, errors.New("crm unavailable")
+				return kinds.CustomResult{}, errors.New("crm unavailable")
 			}
-			return element.CustomResult{Branch: "added", Outputs: map[string]any{"memberId": c.Group + "/" + call.Person.ExternalID}}, nil
+			return kinds.CustomResult{Branch: "added", Outputs: map[string]any{"memberId": c.Group + "/" + call.Person.ExternalID}}, nil
 		},
 	})
 	if err != nil {
 		panic(err)
 	}
-	return kinds
+	return reg
 }()
 
 func TestCustomElementInFlows(t *testing.T) {
@@ -571,10 +572,10 @@ func TestIntegrationConfig(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	for _, cfg := range []flow.Config{
-		{ElementOptions: element.Options{SendMessage: element.SendMessageOptions{FrequencyCap: element.FrequencyCap{Messages: 3}}}},
-		{ElementOptions: element.Options{SendMessage: element.SendMessageOptions{QuietHours: element.QuietHours{Start: element.At(22, 0)}}}},
-		{ElementOptions: element.Options{CallAPI: element.CallAPIOptions{Timeout: -time.Second}}},
-		{ElementOptions: element.Options{CallAPI: element.CallAPIOptions{MaxResponseBytes: -1}}},
+		{ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{FrequencyCap: kinds.FrequencyCap{Messages: 3}}}},
+		{ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{QuietHours: kinds.QuietHours{Start: kinds.At(22, 0)}}}},
+		{ElementOptions: kinds.Options{CallAPI: kinds.CallAPIOptions{Timeout: -time.Second}}},
+		{ElementOptions: kinds.Options{CallAPI: kinds.CallAPIOptions{MaxResponseBytes: -1}}},
 	} {
 		cfg.Store = memory.New()
 		_, err := flow.NewEngine(cfg)
@@ -586,8 +587,8 @@ func TestIntegrationConfig(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	eng := integEngine(t, clk, flow.Config{ElementOptions: element.Options{CallAPI: element.CallAPIOptions{BlockPrivateAddresses: true}}})
-	f := flow.New("guarded", "").Add("call", &element.CallAPI{URL: srv.URL}, nil)
+	eng := integEngine(t, clk, flow.Config{ElementOptions: kinds.Options{CallAPI: kinds.CallAPIOptions{BlockPrivateAddresses: true}}})
+	f := flow.New("guarded", "").Add("call", &kinds.CallAPI{URL: srv.URL}, nil)
 	integPublish(t, eng, f)
 	id, err := eng.Enter(ctx, "guarded", store.PersonRef{ExternalID: "ann"}, nil)
 	require.NoError(t, err)
@@ -603,15 +604,15 @@ func TestEnginesHaveTheirOwnKinds(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	kindsOf := func(who string, branch string) *element.Registry {
-		kinds := element.NewRegistry()
-		require.NoError(t, kinds.RegisterCustom("host.greet", element.CustomKind{
+		reg := kinds.Registry()
+		require.NoError(t, kinds.RegisterCustom(reg, "host.greet", kinds.CustomKind{
 			Branches: []string{branch},
 			Outputs:  map[string]store.Type{"by": store.Text},
-			Run: func(context.Context, *element.CustomCall) (element.CustomResult, error) {
-				return element.CustomResult{Branch: branch, Outputs: map[string]any{"by": who}, Reason: "greeted by " + who}, nil
+			Run: func(context.Context, *kinds.CustomCall) (kinds.CustomResult, error) {
+				return kinds.CustomResult{Branch: branch, Outputs: map[string]any{"by": who}, Reason: "greeted by " + who}, nil
 			},
 		}))
-		return kinds
+		return reg
 	}
 	doc := func(branch string) []byte {
 		return []byte(`{"id": "greet", "variables": {"by": {"type": "text"}}, "elements": [

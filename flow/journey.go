@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 )
 
@@ -58,7 +58,7 @@ type Recurrence struct {
 	// recurs on its last day.
 	Day int `json:"day,omitempty"`
 	// At is the time of day.
-	At element.TimeOfDay `json:"at"`
+	At kinds.TimeOfDay `json:"at"`
 }
 
 // DateEntry enters each person on a date attribute of theirs, with the
@@ -70,7 +70,7 @@ type DateEntry struct {
 	// Offset moves the day before (negative Amount) or after the date.
 	Offset segment.Period `json:"offset,omitzero"`
 	// At is the time of day of entry. Defaults to midnight.
-	At element.TimeOfDay `json:"at,omitzero"`
+	At kinds.TimeOfDay `json:"at,omitzero"`
 	// EveryYear ignores the year: the person enters every year.
 	EveryYear bool `json:"everyYear,omitempty"`
 	// PersonTimeZone counts days and the time of day in the person's time

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
@@ -60,7 +60,7 @@ func stepsThenWait() *flow.Flow {
 func tagsThenWait() *flow.Flow {
 	f := stepsThenWait()
 	for _, n := range f.Elements {
-		if t, ok := n.Element.(*element.AddTag); ok {
+		if t, ok := n.Element.(*kinds.AddTag); ok {
 			t.Tag = "t-" + n.ID
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
@@ -81,8 +82,8 @@ func TestJSONRoundTrip(t *testing.T) {
 	// Spot checks that the fields landed where they belong.
 	require.Equal(t, "Tag the sign-up", f.Node("tag").Name)
 	require.Equal(t, flow.Next{"next": "vars", "error": "done"}, f.Node("tag").Next)
-	require.Equal(t, &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}, At: element.At(9, 0), PersonTimeZone: true}, f.Node("wait-1d").Element)
-	require.Equal(t, &element.Exit{Reason: "onboarded"}, f.Node("done").Element)
+	require.Equal(t, &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}, At: kinds.At(9, 0), PersonTimeZone: true}, f.Node("wait-1d").Element)
+	require.Equal(t, &kinds.Exit{Reason: "onboarded"}, f.Node("done").Element)
 	require.Equal(t, []any{"a", 1.0, true, nil}, f.Variables["items"].Default)
 	require.True(t, f.Schedule.Start.Equal(time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC)))
 	require.Equal(t, &flow.Trigger{Category: store.External, Name: "signedUp"}, f.Trigger)
@@ -92,10 +93,10 @@ func TestJSONRoundTrip(t *testing.T) {
 func TestJSONRoundTripOfBuiltFlow(t *testing.T) {
 	f := flow.New("built", "Built in Go").In("America/New_York").
 		Var("n", store.Number, 1.0).Var("who", store.Text, nil).
-		Add("tag", &element.AddTag{Tag: "vip"}, flow.Next{"next": "pause"}).
-		Add("pause", &element.Pause{Mode: element.PauseUntil, Weekday: "friday", At: element.At(0, 0)}, flow.Next{"next": "calc"}).
-		Add("calc", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n * 2"}, {Variable: "who", Value: "{{person.firstName}}"}}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("tag", &kinds.AddTag{Tag: "vip"}, flow.Next{"next": "pause"}).
+		Add("pause", &kinds.Pause{Mode: kinds.PauseUntil, Weekday: "friday", At: kinds.At(0, 0)}, flow.Next{"next": "calc"}).
+		Add("calc", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n * 2"}, {Variable: "who", Value: "{{person.firstName}}"}}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	f.Schedule.End = time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC)
 	require.NoError(t, f.Validate(nil))
 

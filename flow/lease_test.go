@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -56,9 +56,9 @@ func TestTickCallsWithinLease(t *testing.T) {
 	require.NoError(t, err)
 	doer.eng = eng
 	_, err = eng.Publish(ctx, flow.New("f", "F").
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Minutes}}, flow.Next{"next": "call"}).
-		Add("call", &element.CallAPI{URL: "https://api.example.com/hook"}, flow.Next{element.Branch2xx: "done"}).
-		Add("done", &element.Exit{}, nil))
+		Add("pause", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Minutes}}, flow.Next{"next": "call"}).
+		Add("call", &kinds.CallAPI{URL: "https://api.example.com/hook"}, flow.Next{kinds.Branch2xx: "done"}).
+		Add("done", &kinds.Exit{}, nil))
 	require.NoError(t, err)
 	require.NoError(t, eng.Activate(ctx, "f"))
 	const people = 10

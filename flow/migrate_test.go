@@ -10,6 +10,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -31,14 +32,14 @@ func TestMigrationScenarios(t *testing.T) {
 // waitFlow waits for a Poke at "wait" (named by id), then exits.
 func waitFlow(wait element.Element) *flow.Flow {
 	next := flow.Next{"occurred": "done", "timeout": "done"}
-	if _, ok := wait.(*element.Pause); ok {
+	if _, ok := wait.(*kinds.Pause); ok {
 		next = flow.Next{"next": "done"}
 	}
-	return flow.New("m", "Migrated").Add("wait", wait, next).Add("done", &element.Exit{}, nil)
+	return flow.New("m", "Migrated").Add("wait", wait, next).Add("done", &kinds.Exit{}, nil)
 }
 
-func waitPoke(days int) *element.WaitForEvent {
-	return &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Poke"},
+func waitPoke(days int) *kinds.WaitForEvent {
+	return &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Poke"},
 		WaitFor: segment.Period{Amount: days, Unit: segment.Days}}
 }
 
@@ -63,7 +64,7 @@ func TestMigrateRefusesBadInput(t *testing.T) {
 	ids := h.enterAll(t, "m", 3)
 	_, err := h.eng.Publish(h.ctx, flow.New("m", "Migrated").
 		Add("wait-2", waitPoke(3), flow.Next{"occurred": "done", "timeout": "done"}).
-		Add("done", &element.Exit{}, nil))
+		Add("done", &kinds.Exit{}, nil))
 	require.NoError(t, err)
 
 	for _, tc := range []struct {
@@ -156,10 +157,10 @@ func TestMigrateUnmappedAndUnwaiting(t *testing.T) {
 	h.publish(t, waitFlow(waitPoke(2)))
 	ids := h.enterAll(t, "m", 2)
 	// Version 2 exits where version 1 waited.
-	_, err := h.eng.Publish(h.ctx, flow.New("m", "Migrated").Add("wait", &element.Exit{}, nil))
+	_, err := h.eng.Publish(h.ctx, flow.New("m", "Migrated").Add("wait", &kinds.Exit{}, nil))
 	require.NoError(t, err)
 	// Version 3 pauses until Monday: the participants arrived on one.
-	_, err = h.eng.Publish(h.ctx, waitFlow(&element.Pause{Mode: element.PauseUntil, Weekday: "Monday"}))
+	_, err = h.eng.Publish(h.ctx, waitFlow(&kinds.Pause{Mode: kinds.PauseUntil, Weekday: "Monday"}))
 	require.NoError(t, err)
 
 	const notWait = `element "wait" of version 2 is exit, which cannot hold a waiting participant`
@@ -283,8 +284,8 @@ func TestMigrateRefusesWaitsToCallOutside(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 5, 4, 22, 0, 0, 0, time.UTC))
 	g := &gateSender{w: w}
 	eng, err := flow.NewEngine(flow.Config{Store: w, Clock: clk, Sender: g,
-		ElementOptions: element.Options{SendMessage: element.SendMessageOptions{
-			QuietHours: element.QuietHours{Start: element.At(21, 0), End: element.At(8, 0)}}}})
+		ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
+			QuietHours: kinds.QuietHours{Start: kinds.At(21, 0), End: kinds.At(8, 0)}}}})
 	require.NoError(t, err)
 	_, err = eng.Publish(ctx, effectFlow())
 	require.NoError(t, err)
@@ -296,7 +297,7 @@ func TestMigrateRefusesWaitsToCallOutside(t *testing.T) {
 	require.Equal(t, store.Waiting, p.Status)
 	require.Equal(t, "send", p.Element)
 	_, err = eng.Publish(ctx, flow.New("fx", "Effects").Add("wait", waitPoke(1), flow.Next{"occurred": "done", "timeout": "done"}).
-		Add("done", &element.Exit{}, nil))
+		Add("done", &kinds.Exit{}, nil))
 	require.NoError(t, err)
 
 	rep, err := eng.Migrate(ctx, flow.Migration{FlowID: "fx", From: 1, To: 2, ExitUnmapped: true})

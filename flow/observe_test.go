@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -47,10 +47,10 @@ func TestObserverSeesEveryStepOnce(t *testing.T) {
 	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Observer: obs, Sender: &integSender{clk: clk}})
 	require.NoError(t, err)
 	f := flow.New("obs", "Observed").
-		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
+		Add("tag", &kinds.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
 		Add("pause", pauseFor(1, segment.Days), flow.Next{"next": "send"}).
-		Add("send", &element.SendMessage{Channel: "email", Body: "hi"}, flow.Next{"sent": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("send", &kinds.SendMessage{Channel: "email", Body: "hi"}, flow.Next{"sent": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	_, err = eng.Publish(ctx, f)
 	require.NoError(t, err)
 	require.NoError(t, eng.Activate(ctx, "obs"))

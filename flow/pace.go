@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 )
 
-// storePacer is the engine's default element.Pacer on a Store that keeps
+// storePacer is the engine's default kinds.Pacer on a Store that keeps
 // sending-speed budgets: every engine sharing the Store, in any process,
 // draws on the same budget per element.
 type storePacer struct{ k store.PaceKeeper }
 
-var _ element.Pacer = storePacer{}
+var _ kinds.Pacer = storePacer{}
 
 // interval is the spacing of n actions per period, rounded up to the
 // nanosecond so that no window of length per holds more than n.
@@ -25,7 +25,7 @@ func interval(n int, per time.Duration) (time.Duration, error) {
 	return (per + time.Duration(n) - 1) / time.Duration(n), nil
 }
 
-// Reserve implements element.Pacer.
+// Reserve implements kinds.Pacer.
 func (p storePacer) Reserve(ctx context.Context, key string, n int, per time.Duration, now, notAfter time.Time) (time.Time, bool, error) {
 	d, err := interval(n, per)
 	if err != nil {
@@ -34,7 +34,7 @@ func (p storePacer) Reserve(ctx context.Context, key string, n int, per time.Dur
 	return p.k.ReservePace(ctx, &store.PaceReserveParams{Key: key, Interval: d, Now: now, NotAfter: notAfter})
 }
 
-// Claim implements element.Pacer.
+// Claim implements kinds.Pacer.
 func (p storePacer) Claim(ctx context.Context, key string, n int, per time.Duration, at time.Time) (bool, time.Time, error) {
 	d, err := interval(n, per)
 	if err != nil {

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
 )
@@ -28,7 +28,7 @@ func TestSendingSpeedAtTheEndpoint(t *testing.T) {
 			doer := &clockedDoer{clk: clk, next: srv.Client()}
 			eng := integEngine(t, clk, flow.Config{HTTP: doer})
 			integPublish(t, eng, flow.New("paced", "Paced").
-				Add("call", &element.CallAPI{URL: srv.URL, Speed: &element.Speed{Count: 10, Per: element.PerMinute}}, nil))
+				Add("call", &kinds.CallAPI{URL: srv.URL, Speed: &kinds.Speed{Count: 10, Per: kinds.PerMinute}}, nil))
 			const people = 1000
 			for i := range people {
 				_, err := eng.Enter(ctx, "paced", store.PersonRef{ExternalID: fmt.Sprint("p", i)}, nil)

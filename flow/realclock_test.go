@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -27,8 +27,8 @@ func TestRealClockTimersFireOnTime(t *testing.T) {
 	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clock.Real{}})
 	require.NoError(t, err)
 	f := flow.New("soon", "Soon").
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Seconds}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("pause", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Seconds}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	_, err = eng.Publish(ctx, f)
 	require.NoError(t, err)
 	require.NoError(t, eng.Activate(ctx, "soon"))

@@ -3,8 +3,8 @@ package flow_test
 import (
 	"testing"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -17,7 +17,7 @@ func TestCallReports(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	ctx := h.ctx
 	wait := flow.New("wait", "Wait").
-		Add("w", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Paid"}}, nil)
+		Add("w", &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Paid"}}, nil)
 	h.publish(t, wait)
 	trig := flow.New("trig", "Triggered").Add("t", tag("paid"), nil)
 	trig.Entries = []*flow.Entry{{Type: flow.EntryEvent, Event: &segment.EventSpec{Category: store.External, Name: "Paid"}}}

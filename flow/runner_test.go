@@ -6,8 +6,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -21,8 +21,8 @@ func TestRunTicksAtDueTimes(t *testing.T) {
 		eng, err := flow.NewEngine(flow.Config{Store: memory.New()}) // real clock, bubbled
 		require.NoError(t, err)
 		f := flow.New("r", "R").
-			Add("p", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 90, Unit: segment.Seconds}}, flow.Next{"next": "t"}).
-			Add("t", &element.AddTag{Tag: "done"}, nil)
+			Add("p", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 90, Unit: segment.Seconds}}, flow.Next{"next": "t"}).
+			Add("t", &kinds.AddTag{Tag: "done"}, nil)
 		_, err = eng.Publish(ctx, f)
 		require.NoError(t, err)
 		require.NoError(t, eng.Activate(ctx, "r"))

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
@@ -186,11 +187,11 @@ func TestSchemaRefusesWhatFlowkitRefuses(t *testing.T) {
 // are checked like any other element's.
 func TestSchemaIncludesCustomKinds(t *testing.T) {
 	kind := "schema.test." + strconv.Itoa(os.Getpid())
-	kinds := element.NewRegistry()
-	require.NoError(t, kinds.RegisterCustom(kind, element.CustomKind{
+	reg := kinds.Registry()
+	require.NoError(t, kinds.RegisterCustom(reg, kind, kinds.CustomKind{
 		Branches: []string{"added", "skipped"},
-		Run: func(context.Context, *element.CustomCall) (element.CustomResult, error) {
-			return element.CustomResult{}, nil
+		Run: func(context.Context, *kinds.CustomCall) (kinds.CustomResult, error) {
+			return kinds.CustomResult{}, nil
 		},
 	}))
 	var schema struct {
@@ -200,7 +201,7 @@ func TestSchemaIncludesCustomKinds(t *testing.T) {
 			} `json:"properties"`
 		} `json:"$defs"`
 	}
-	require.NoError(t, json.Unmarshal(flow.Schema(kinds), &schema))
+	require.NoError(t, json.Unmarshal(flow.Schema(reg), &schema))
 	def, ok := schema.Defs["kind."+kind]
 	require.True(t, ok, "no definition of the custom kind")
 	require.Contains(t, def.Properties, "config")
@@ -208,11 +209,11 @@ func TestSchemaIncludesCustomKinds(t *testing.T) {
 	require.Contains(t, def.Properties["next"].Properties, "added")
 	require.Contains(t, def.Properties["next"].Properties, "skipped")
 
-	sch := compileSchemaOf(t, kinds)
+	sch := compileSchemaOf(t, reg)
 	good := `{"id":"f","elements":[{"id":"c","type":"` + kind + `","config":{"group":"vip"},"next":{"added":"done"}},{"id":"done","type":"exit"}]}`
 	require.NoError(t, schemaCheck(t, sch, []byte(good)))
-	require.NoError(t, flowRefusesWith([]byte(good), kinds))
+	require.NoError(t, flowRefusesWith([]byte(good), reg))
 	bad := `{"id":"f","elements":[{"id":"c","type":"` + kind + `","settings":{}}]}`
 	require.Error(t, schemaCheck(t, sch, []byte(bad)))
-	require.Error(t, flowRefusesWith([]byte(bad), kinds))
+	require.Error(t, flowRefusesWith([]byte(bad), reg))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -89,11 +90,11 @@ type session struct {
 	// rep collects what the call did when it asked for a report.
 	rep Report
 
-	services *element.Services
+	services *kinds.Services
 	run      *element.Run
 	// Held here so a session allocates them along with itself.
 	runBuf      element.Run
-	servicesBuf element.Services
+	servicesBuf kinds.Services
 	waitBuf     element.Wait
 	spareVars   map[string]any // empty; lent to steps of participants without variables
 }
@@ -406,7 +407,7 @@ func (s *session) release() {
 	clear(s.observed[:s.observedMax])
 	s.observedMax = 0
 	clear(s.failures[:cap(s.failures)])
-	s.runBuf.Reset(element.Run{})
+	runOps.Reset(&s.runBuf, element.Run{}, nil)
 	*s = s.blank()
 	sessions.Put(s)
 }
@@ -745,11 +746,11 @@ func (s *session) newRun(c *compiled, p *store.Participant, ev *store.Event) *el
 		r = &s.runBuf
 		s.run = r
 	}
-	r.Reset(element.Run{
+	runOps.Reset(r, element.Run{
 		Now: s.now, Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
 		Participant: p.ID, Seq: p.Seq + 1, EnteredAt: p.EnteredAt, ArrivedAt: p.ArrivedAt,
-		Person: s.person, Vars: vars, Entry: p.Entry, Event: ev, Services: s.servicesFor(),
-	})
+		Person: s.person, Vars: vars, Entry: p.Entry, Event: ev, History: s.historyFn, Services: s.servicesFor(),
+	}, s.e.cfg.Settings)
 	return r
 }
 
@@ -765,9 +766,9 @@ func callElement(f func() (element.Outcome, error)) (out element.Outcome, err er
 
 // apply commits a step's outcome to the participant.
 func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.Run, out element.Outcome, err error) {
-	out, err = r.RedactOutcome(out, err) // no host setting's value is kept
+	out, err = runOps.RedactOutcome(r, out, err) // no host setting's value is kept
 	p.Seq = r.Seq
-	for _, k := range r.Counters() { // element counters count what happened, failed step or not
+	for _, k := range runOps.Counters(r) { // element counters count what happened, failed step or not
 		s.count(c, n.id, k.Key, k.N)
 	}
 	if p.Vars == nil && len(r.Vars) > 0 {
@@ -775,7 +776,7 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 		s.spareVars = nil // now the participant's
 	}
 	if err == nil {
-		person, events := r.Effects()
+		person, events := runOps.Effects(r)
 		if person != nil {
 			s.person = person
 			s.personDirty = true
@@ -1133,10 +1134,9 @@ func (s *session) marksOf(p *store.Participant) *participantMarks {
 }
 
 // servicesFor returns the services lent to this session's steps.
-func (s *session) servicesFor() *element.Services {
+func (s *session) servicesFor() *kinds.Services {
 	if s.services == nil {
 		s.servicesBuf = s.e.services
-		s.servicesBuf.History = s.historyFn
 		s.servicesBuf.Flows = sessionFlows{s}
 		s.services = &s.servicesBuf
 	}

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -21,11 +21,11 @@ func TestSmoke(t *testing.T) {
 	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Schema: store.Schema{"score": store.Number}})
 	require.NoError(t, err)
 	f := flow.New("f", "F").In("Europe/Zagreb").Var("n", store.Number, 1).
-		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}, At: element.At(9, 0)}, flow.Next{"next": "calc"}).
-		Add("calc", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n * 10 + 2"}}}, flow.Next{"next": "prof"}).
-		Add("prof", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "score", Value: "{{n}}"}}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("tag", &kinds.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
+		Add("pause", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}, At: kinds.At(9, 0)}, flow.Next{"next": "calc"}).
+		Add("calc", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n * 10 + 2"}}}, flow.Next{"next": "prof"}).
+		Add("prof", &kinds.UpdateProfile{Set: []*kinds.Assignment{{Attribute: "score", Value: "{{n}}"}}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	v, err := eng.Publish(ctx, f)
 	require.NoError(t, err)
 	require.Equal(t, 1, v)

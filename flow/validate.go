@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/internal/suggest"
+	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
@@ -125,7 +126,7 @@ func compile(f *Flow, d decls) (*compiled, error) {
 	}
 	c := &compiled{enteredProps: map[string]any{"flowId": f.ID}, flow: f, loc: time.UTC, nodes: map[string]*node{}, vars: map[string]store.Type{}}
 	if f.TimeZone != "" {
-		loc, err := element.LoadLocation(f.TimeZone)
+		loc, err := wall.LoadLocation(f.TimeZone)
 		if err != nil {
 			bad.addf("timezone", "%q is not an IANA time zone", f.TimeZone)
 		} else {

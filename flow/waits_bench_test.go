@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -32,11 +32,11 @@ func waitPopulation() int {
 // participant's own cart, for 4 hours.
 func cartFlow() *flow.Flow {
 	return flow.New("cart", "Cart").Var("cartId", store.Text, nil).
-		Add("wait", &element.WaitForEvent{
+		Add("wait", &kinds.WaitForEvent{
 			Event:   segment.EventSpec{Category: store.External, Name: "OrderCompleted", Where: []segment.PropertyCondition{segment.Prop("cartId", segment.Is, "{{cartId}}")}},
 			WaitFor: segment.Period{Amount: 4, Unit: segment.Hours},
 		}, flow.Next{"occurred": "bought"}).
-		Add("bought", &element.Exit{Reason: "bought"}, nil)
+		Add("bought", &kinds.Exit{Reason: "bought"}, nil)
 }
 
 // fillWaiting makes an engine with n people, each with one participant
@@ -140,7 +140,7 @@ func benchWaitDeliver(b *testing.B, workers int) {
 // id in a flow variable.
 func BenchmarkWaitingMemory(b *testing.B) {
 	anyOrder := flow.New("cart", "Cart").
-		Add("wait", &element.WaitForEvent{
+		Add("wait", &kinds.WaitForEvent{
 			Event:   segment.EventSpec{Category: store.External, Name: "OrderCompleted"},
 			WaitFor: segment.Period{Amount: 4, Unit: segment.Hours},
 		}, nil)

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -73,8 +73,8 @@ func stepAt(t testing.TB, p *store.Participant, elementID, branch string) time.T
 	return time.Time{}
 }
 
-func waitEvent(cat store.Category, name string, period segment.Period, where ...segment.PropertyCondition) *element.WaitForEvent {
-	return &element.WaitForEvent{Event: segment.EventSpec{Category: cat, Name: name, Where: where}, WaitFor: period}
+func waitEvent(cat store.Category, name string, period segment.Period, where ...segment.PropertyCondition) *kinds.WaitForEvent {
+	return &kinds.WaitForEvent{Event: segment.EventSpec{Category: cat, Name: name, Where: where}, WaitFor: period}
 }
 
 func days(n int) segment.Period { return segment.Period{Amount: n, Unit: segment.Days} }
@@ -89,9 +89,9 @@ func emailFunnel(include bool) *flow.Flow {
 		Add("sent", waitEvent(store.Channel, store.MessageSent, days(2)), flow.Next{"occurred": "opened", "timeout": "not-sent"}).
 		Add("opened", opened, flow.Next{"occurred": "clicked", "timeout": "clicked"}).
 		Add("clicked", clicked, flow.Next{"occurred": "converted", "timeout": "no-click"}).
-		Add("converted", &element.Exit{Reason: "clicked the email"}, nil).
-		Add("not-sent", &element.Exit{Reason: "email never sent"}, nil).
-		Add("no-click", &element.Exit{Reason: "did not click"}, nil)
+		Add("converted", &kinds.Exit{Reason: "clicked the email"}, nil).
+		Add("not-sent", &kinds.Exit{Reason: "email never sent"}, nil).
+		Add("no-click", &kinds.Exit{Reason: "did not click"}, nil)
 }
 
 func TestEmailFunnel(t *testing.T) {
@@ -162,15 +162,15 @@ func TestAppointment(t *testing.T) {
 	h := waitHarness(t, flow.Config{})
 	f := flow.New("booking", "Appointment").In("Europe/Zagreb").
 		Var("appointmentTime", store.DateTime, nil).Var("specialist", store.Text, nil).Var("confirmation", store.Text, nil).
-		Add("wait-booking", &element.WaitForEvent{
+		Add("wait-booking", &kinds.WaitForEvent{
 			Event: segment.EventSpec{Category: store.External, Name: "AppointmentBooked"},
-			Set: []*element.EventVariable{
+			Set: []*kinds.EventVariable{
 				{Variable: "appointmentTime", Property: "time"},
 				{Variable: "specialist", Property: "specialist"},
 			},
 			WaitFor: days(14),
 		}, flow.Next{"occurred": "confirm"}).
-		Add("confirm", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "confirmation",
+		Add("confirm", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "confirmation",
 			Formula: `"Dear " + person.firstName + ", your appointment with " + specialist + " is on " + appointmentTime.In(timezone("Europe/Zagreb")).Format("Monday 2 January at 15:04") + "."`}}}, nil)
 	h.publish(t, f)
 	_, err := h.eng.UpdatePerson(h.ctx, store.PersonRef{ExternalID: "ann"}, func(p *store.Person) error { p.FirstName = "Ann"; return nil })
@@ -271,7 +271,7 @@ func TestRedeliveredEvent(t *testing.T) {
 	h := waitHarness(t, flow.Config{})
 	h.publish(t, flow.New("ping", "Ping").Var("n", store.Number, 0).
 		Add("wait", waitEvent(store.External, "Ping", segment.Period{}), flow.Next{"occurred": "count"}).
-		Add("count", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "wait"}))
+		Add("count", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "wait"}))
 	id := h.enter(t, "ping", "ann", nil)
 	for _, ev := range []string{"p-1", "p-1", "p-2", "p-1", "p-2"} {
 		h.deliver(t, ev, "ann", store.External, "Ping", nil)
@@ -286,10 +286,10 @@ func TestRedeliveredEvent(t *testing.T) {
 // includes events from the entrance.
 func TestSameCallEvents(t *testing.T) {
 	h := waitHarness(t, flow.Config{})
-	setPlan := &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "plan", Value: "premium"}}}
+	setPlan := &kinds.UpdateProfile{Set: []*kinds.Assignment{{Attribute: "plan", Value: "premium"}}}
 	h.publish(t, flow.New("change", "Change").
 		Add("set", setPlan, flow.Next{"next": "wait"}).
-		Add("wait", &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "plan"}}, WaitFor: days(1)}, nil))
+		Add("wait", &kinds.WaitForChange{Attributes: []*kinds.AttributeChange{{Attribute: "plan"}}, WaitFor: days(1)}, nil))
 	planChanged := waitEvent(store.People, store.AttributeChanged, days(1), segment.Prop("attribute", segment.Is, "plan"))
 	planChanged.IncludeFromEntrance = true
 	h.publish(t, flow.New("event", "Event").
@@ -307,11 +307,11 @@ func TestSameCallEvents(t *testing.T) {
 func TestWaitForChangeSources(t *testing.T) {
 	h := waitHarness(t, flow.Config{})
 	h.publish(t, flow.New("upgrade", "Upgrade").
-		Add("wait", &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "plan", Op: segment.Is, Value: "premium"}}, WaitFor: days(7)},
+		Add("wait", &kinds.WaitForChange{Attributes: []*kinds.AttributeChange{{Attribute: "plan", Op: segment.Is, Value: "premium"}}, WaitFor: days(7)},
 			flow.Next{"changed": "yes", "notChanged": "no"}).
 		Add("yes", tag("upgraded"), nil).Add("no", tag("stayed"), nil))
 	h.publish(t, flow.New("sales", "Sales call").
-		Add("set", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "plan", Value: "premium"}}}, nil))
+		Add("set", &kinds.UpdateProfile{Set: []*kinds.Assignment{{Attribute: "plan", Value: "premium"}}}, nil))
 	ann := h.enter(t, "upgrade", "ann", nil)
 	bob := h.enter(t, "upgrade", "bob", nil)
 	cid := h.enter(t, "upgrade", "cid", nil)
@@ -339,7 +339,7 @@ func TestWaitForChangeSources(t *testing.T) {
 func TestTrialExpiry(t *testing.T) {
 	h := waitHarness(t, flow.Config{})
 	h.publish(t, flow.New("trial", "Trial").In("Europe/Zagreb").
-		Add("wait", &element.WaitForDate{Attribute: "trialExpiry", When: element.DateIsIn, Period: segment.Period{Amount: 4, Unit: segment.Hours}},
+		Add("wait", &kinds.WaitForDate{Attribute: "trialExpiry", When: kinds.DateIsIn, Period: segment.Period{Amount: 4, Unit: segment.Hours}},
 			flow.Next{"reached": "remind", "missed": "too-late"}).
 		Add("remind", tag("trial-reminder"), nil).
 		Add("too-late", tag("trial-missed"), nil))
@@ -377,9 +377,9 @@ func TestTrialExpiry(t *testing.T) {
 func TestBirthdayEveryYear(t *testing.T) {
 	birthday := func() *flow.Flow {
 		return flow.New("birthday", "Birthday").In("America/New_York").Var("greetings", store.Number, 0).
-			Add("wait", &element.WaitForDate{Attribute: store.AttrBirthDate, When: element.DateIsToday, At: element.At(9, 0), EveryYear: true, PersonTimeZone: true},
+			Add("wait", &kinds.WaitForDate{Attribute: store.AttrBirthDate, When: kinds.DateIsToday, At: kinds.At(9, 0), EveryYear: true, PersonTimeZone: true},
 				flow.Next{"reached": "greet"}).
-			Add("greet", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "greetings", Formula: "greetings + 1"}}}, flow.Next{"next": "wait"})
+			Add("greet", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "greetings", Formula: "greetings + 1"}}}, flow.Next{"next": "wait"})
 	}
 	born := func(h *harness) {
 		_, err := h.eng.UpdatePerson(h.ctx, store.PersonRef{ExternalID: "leo"}, func(p *store.Person) error {
@@ -447,8 +447,8 @@ func TestWaitsJSON(t *testing.T) {
 	again, err := f.Clone()
 	require.NoError(t, err)
 	require.Equal(t, f.Node("date").Element, again.Node("date").Element)
-	require.Equal(t, element.At(9, 30), again.Node("date").Element.(*element.WaitForDate).At)
-	require.Equal(t, segment.PeriodOf(7, segment.Days), again.Node("profile").Element.(*element.WaitForChange).Attributes[1].Value)
+	require.Equal(t, kinds.At(9, 30), again.Node("date").Element.(*kinds.WaitForDate).At)
+	require.Equal(t, segment.PeriodOf(7, segment.Days), again.Node("profile").Element.(*kinds.WaitForChange).Attributes[1].Value)
 
 	for _, tc := range []struct{ from, to, want string }{
 		{`"name": "OrderCompleted"`, `"name": ""`, `element "wait-order": event.name: event name is missing`},
@@ -478,7 +478,7 @@ func TestWaitsJSON(t *testing.T) {
 func TestConcurrentDeliveriesWakeEachOnce(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	h.publish(t, flow.New("cart", "Cart").Var("cartId", store.Text, nil).
-		Add("wait", &element.WaitForEvent{
+		Add("wait", &kinds.WaitForEvent{
 			Event:   segment.EventSpec{Category: store.External, Name: "OrderCompleted", Where: []segment.PropertyCondition{segment.Prop("cartId", segment.Is, "{{cartId}}")}},
 			WaitFor: segment.Period{Amount: 4, Unit: segment.Hours},
 		}, flow.Next{"occurred": "bought"}).

@@ -66,7 +66,7 @@ type Computed struct {
 	// Formula is an expr-lang expression over the person's standard and
 	// custom attributes (by name, nil when empty) and now (the evaluation
 	// time, in the flow's time zone). Its result is converted to Type with
-	// store.Convert; nil is the empty value.
+	// store.Value.Set; nil is the empty value.
 	Formula string
 	// Func computes the value from the person and the evaluation time (in
 	// the flow's time zone); nil is the empty value. It must be safe for
@@ -794,7 +794,8 @@ func (cp *compiler) operand(value any, t store.Type) (operand, error) {
 			return operand{ph: ph}, nil
 		}
 	}
-	v, ok := toVal(operandKind(kindOf(t)), value)
+	var v val
+	ok := toVal(&v, operandKind(kindOf(t)), value, compared)
 	if !ok || v.k == kList || v.k == kObject || (t == store.List && v.k == kDateTime) {
 		return operand{}, fmt.Errorf("value %s is not %s", describe(value), article(t))
 	}
@@ -929,8 +930,8 @@ func stored(name string, k kind, v any) (val, error) {
 			return dateTimeVal(x), nil
 		}
 	}
-	r, ok := toVal(k, v)
-	if !ok || (k == kDateTime && r.k == kDate) {
+	var r val
+	if !toVal(&r, k, v, held) {
 		return val{}, fmt.Errorf("attribute %q holds %v (%T), not a %s", name, v, v, k)
 	}
 	return r, nil
@@ -986,8 +987,8 @@ func computedVal(name string, k kind, out any) (val, error) {
 	if t, ok := out.(time.Time); ok && k == kDate {
 		return dateVal(t), nil
 	}
-	v, ok := toVal(k, out)
-	if !ok || (k == kDateTime && v.k == kDate) {
+	var v val
+	if !toVal(&v, k, out, held) {
 		return val{}, fmt.Errorf("computed attribute %q: value %v (%T) is not a %s", name, out, out, k)
 	}
 	return v, nil

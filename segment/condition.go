@@ -70,7 +70,7 @@ const (
 // {"amount":7,"unit":"days"}. It is the value of the relative date operators
 // (willBeIn, wasWithin, ...) and the window of an event condition, and the
 // length of elements' waits and of flows' cool-downs and goals, which
-// take seconds to weeks only (element.CheckPeriod).
+// take seconds to weeks only (kinds.CheckPeriod).
 type Period struct {
 	Amount int  `json:"amount"` // 0 or more
 	Unit   Unit `json:"unit"`   // seconds, minutes, ..., years
@@ -152,7 +152,7 @@ type Condition struct {
 	// Op is the operator.
 	Op Op `json:"op,omitempty"`
 	// Value is the operand: a literal of the attribute's type (converted
-	// with store.Convert), a Period for the relative date operators, or a
+	// with store.Value.Set, see the package documentation), a Period for the relative date operators, or a
 	// placeholder string "{{name}}", "{{person.attr}}" or "{{entry.properties.prop}}"
 	// resolved at evaluation. Operators that take no operand (isEmpty,
 	// isNotEmpty, wasToday, has, ...) take no Value.

@@ -107,10 +107,15 @@
 //
 // # Values and placeholders
 //
-// A literal value is converted to the attribute's type at compile time with
-// the rules of store.Convert (a number or bool is accepted as text, "30" is
-// not a number); a date or datetime literal is an RFC 3339 string or a
-// "2006-01-02" date. A value that is exactly "{{name}}" is a placeholder
+// A literal value is converted to the attribute's type at compile time,
+// and property values, variables and list elements at evaluation, with
+// store.Value.Set: by the rules of store.Convert (a number or bool is
+// accepted as text, "30" is not a number, a time reads as RFC 3339 text),
+// except that an empty text, list or object and a zero time are the empty
+// value (ConvertOptions.EmptyIsAbsent), and a "2006-01-02" date given for
+// a datetime stays a date, compared by calendar day
+// (ConvertOptions.DatesStayDates); a date or datetime literal is an
+// RFC 3339 string or a "2006-01-02" date. A value that is exactly "{{name}}" is a placeholder
 // resolved at evaluation: "{{person.attr}}" reads an attribute of the
 // person, "{{entry.properties.prop}}" (as in templates; "{{entry.prop}}"
 // for short) a property of the event that brought the person into the flow

@@ -243,7 +243,7 @@ func (c *evalCtx) resolve(t *test) (val, bool, error) {
 		if raw == nil {
 			return val{}, false, nil
 		}
-		v, _ = toVal(want, raw)
+		toVal(&v, want, raw, compared)
 	default:
 		raw := c.s.Vars[ph.name]
 		if raw == nil {
@@ -252,7 +252,7 @@ func (c *evalCtx) resolve(t *test) (val, bool, error) {
 		if ph.date && want == kDateTime {
 			want = kDate
 		}
-		v, _ = toVal(want, raw)
+		toVal(&v, want, raw, compared)
 	}
 	switch v.k {
 	case kBad, kList, kObject:
@@ -279,8 +279,8 @@ func convertVal(v val, want kind) val {
 			return val{k: kText, s: strconv.FormatBool(v.b)}
 		case kDate:
 			return val{k: kText, s: v.t.Format(time.DateOnly)}
-		case kDateTime:
-			return val{k: kText, s: v.t.Format(time.RFC3339Nano)}
+		case kDateTime: // as store.Value.Set writes a time as text
+			return val{k: kText, s: v.t.Format(time.RFC3339)}
 		}
 	case want == kDateTime && v.k == kDate:
 		return v
@@ -327,8 +327,9 @@ func (c *evalCtx) apply(t *test, a, b val) bool {
 	case kList:
 		if t.op == Contains {
 			l, _ := a.a.([]any)
+			var x val
 			for _, e := range l {
-				if x, ok := toVal(b.k, e); ok && same(x, b) {
+				if toVal(&x, b.k, e, compared) && same(x, b) {
 					return true
 				}
 			}
@@ -656,6 +657,7 @@ func (c *evalCtx) prop(pc *propCond, e *store.Event) (bool, error) {
 			want = kDateTime
 		}
 	}
-	a, _ := toVal(want, raw)
+	var a val
+	toVal(&a, want, raw, compared)
 	return c.run(&pc.test, a)
 }

@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -102,100 +101,61 @@ func dateTimeVal(t time.Time) val {
 	return val{k: kDateTime, t: t}
 }
 
-// toVal converts a value in its Go form to kind want. ok is false when v is
-// present but cannot be converted. A nil v, an empty string, list or object,
-// and a zero time are the empty value. want kAny keeps v's own kind.
-func toVal(want kind, v any) (val, bool) {
-	if v == nil {
-		return val{}, true
+// Conditions read values in their Go form with store.Value.Set, by
+// these rules: an empty text, list or object and a zero time are the
+// empty value, and a date-only text wanted as a date-time stays a date,
+// compared by calendar day, except in a date-time attribute, which holds
+// date-times only.
+var (
+	// compared are the rules of operands, properties and variables.
+	compared = store.ConvertOptions{EmptyIsAbsent: true, DatesStayDates: true}
+	// held are the rules of attribute values.
+	held = store.ConvertOptions{EmptyIsAbsent: true}
+)
+
+// kindTypes are the store types of the kinds; kAny wants v's own type.
+var kindTypes = [...]store.Type{kText: store.Text, kNumber: store.Number, kBool: store.Bool,
+	kDate: store.Date, kDateTime: store.DateTime, kList: store.List, kObject: store.Object, kAny: ""}
+
+// toVal sets *dst to a value in its Go form converted to kind want by the
+// rules o (compared or held), and reports false, setting a kBad value, when
+// v is present but cannot be converted. want kAny keeps v's own kind. It
+// writes into dst because values are large: returning them costs more
+// than converting them.
+func toVal(dst *val, want kind, v any, o store.ConvertOptions) bool {
+	var x store.Value
+	switch {
+	case v == nil:
+		*dst = val{}
+		return true
+	case want == kNone || want == kBad || !x.Set(kindTypes[want], v, o):
+		*dst = val{k: kBad}
+		return false
+	case x.Type == "":
+		*dst = val{}
+		return true
+	case want == kAny:
+		want = kindOf(x.Type)
 	}
 	switch want {
 	case kText:
-		switch x := v.(type) {
-		case string:
-			return textVal(x), true
-		case bool:
-			return val{k: kText, s: strconv.FormatBool(x)}, true
-		case time.Time:
-			if x.IsZero() {
-				return val{}, true
-			}
-			return val{k: kText, s: x.Format(time.RFC3339Nano)}, true
-		}
-		if f, ok := store.Float(v); ok {
-			return val{k: kText, s: formatNumber(f)}, true
-		}
+		*dst = val{k: kText, s: x.Text}
 	case kNumber:
-		if f, ok := store.Float(v); ok && !math.IsNaN(f) && !math.IsInf(f, 0) {
-			return val{k: kNumber, f: f}, true
-		}
+		*dst = val{k: kNumber, f: x.Number}
 	case kBool:
-		if b, ok := v.(bool); ok {
-			return val{k: kBool, b: b}, true
-		}
+		*dst = val{k: kBool, b: x.Bool}
 	case kDate:
-		switch x := v.(type) {
-		case time.Time:
-			return dateVal(x), true
-		case string:
-			if x == "" {
-				return val{}, true
-			}
-			if t, err := time.Parse(time.DateOnly, x); err == nil {
-				return dateVal(t), true
-			}
-			if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
-				return dateVal(t), true
-			}
-		}
+		*dst = dateVal(x.Time)
 	case kDateTime:
-		// A date-only string stays a date: it is compared by calendar day.
-		switch x := v.(type) {
-		case time.Time:
-			return dateTimeVal(x), true
-		case string:
-			if x == "" {
-				return val{}, true
-			}
-			if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
-				return dateTimeVal(t), true
-			}
-			if t, err := time.Parse(time.DateOnly, x); err == nil {
-				return dateVal(t), true
-			}
+		if x.Type == store.Date { // a date-only text, by the compared rules
+			*dst = dateVal(x.Time)
+		} else {
+			*dst = val{k: kDateTime, t: x.Time}
 		}
-	case kList:
-		if l, ok := v.([]any); ok {
-			if len(l) == 0 {
-				return val{}, true
-			}
-			return val{k: kList, a: l}, true
-		}
-	case kObject:
-		if m, ok := v.(map[string]any); ok {
-			if len(m) == 0 {
-				return val{}, true
-			}
-			return val{k: kObject, a: m}, true
-		}
-	case kAny:
-		switch x := v.(type) {
-		case string:
-			return textVal(x), true
-		case bool:
-			return val{k: kBool, b: x}, true
-		case time.Time:
-			return dateTimeVal(x), true
-		case []any:
-			return toVal(kList, x)
-		case map[string]any:
-			return toVal(kObject, x)
-		}
-		if f, ok := store.Float(v); ok {
-			return toVal(kNumber, f)
-		}
+	default: // kList, kObject
+		*dst = val{k: want, a: x.Any}
 	}
-	return val{k: kBad}, false
+	return true
 }
 
 func formatNumber(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 	"time"
 )
 
@@ -36,70 +37,184 @@ func (t Type) Valid() bool {
 // Convert returns v as a value of type t, converting where the meaning is
 // unambiguous: numbers from any Go integer or float kind, dates and
 // date-times from RFC 3339 strings (a date also from "2006-01-02"), and any
-// scalar to text. A nil v stays nil (the empty value).
+// scalar to text (a time in RFC 3339, to the second). A nil v stays nil
+// (the empty value). It is Value.Set with the zero ConvertOptions,
+// returned in Go form.
 func Convert(t Type, v any) (any, error) {
 	if v == nil {
 		return nil, nil
+	}
+	if !t.Valid() {
+		return nil, fmt.Errorf("unknown type %q", t)
+	}
+	var x Value
+	if !x.Set(t, v, ConvertOptions{}) {
+		if f, num := Float(v); num && t == Number {
+			return nil, fmt.Errorf("%v is not a finite number", f)
+		}
+		return nil, fmt.Errorf("%s value %v (%T) is not a %s", kindOf(v), v, v, t)
+	}
+	return x.Interface(), nil
+}
+
+// Value is a value of one Type held unboxed, so that converting values
+// (Set) and reading them allocates nothing.
+type Value struct {
+	// Type is the value's type; "" for the empty value.
+	Type   Type
+	Text   string    // a Text
+	Number float64   // a Number
+	Bool   bool      // a Bool
+	Time   time.Time // a Date (midnight UTC) or a DateTime
+	Any    any       // a List ([]any) or an Object (map[string]any)
+}
+
+// Interface returns the value in its Go form (see the Type constants); nil
+// for the empty value.
+func (v Value) Interface() any {
+	switch v.Type {
+	case Text:
+		return v.Text
+	case Number:
+		return v.Number
+	case Bool:
+		return v.Bool
+	case Date, DateTime:
+		return v.Time
+	case List, Object:
+		return v.Any
+	}
+	return nil
+}
+
+// ConvertOptions are the rules of Value.Set that differ by use: the
+// zero value converts values to be kept, as Convert does; conditions,
+// which compare values, read emptiness and dates their own way.
+type ConvertOptions struct {
+	// EmptyIsAbsent reads an empty text, list or object and a zero time
+	// as the empty value (Type ""): an empty city is no city. Without it
+	// they keep their type, and "" is no Date or DateTime.
+	EmptyIsAbsent bool
+	// DatesStayDates reads a date-only text ("2026-03-02") wanted as a
+	// DateTime as a Date, which a condition compares by calendar day.
+	// Without it that text is no DateTime.
+	DatesStayDates bool
+}
+
+// Set makes z the value v, given in its Go form, converted to type t by
+// the rules Convert documents, amended by o. t "" keeps v's own type (a
+// number of any Go kind is a Number, a time a DateTime). Set reports false,
+// leaving z the empty value, when v is not nil and has no value of type t,
+// such as text that is no number, NaN, or a list wanted as text; a nil v
+// is the empty value. It allocates nothing.
+func (z *Value) Set(t Type, v any, o ConvertOptions) bool {
+	*z = Value{}
+	if v == nil {
+		return true
 	}
 	switch t {
 	case Text:
 		switch x := v.(type) {
 		case string:
-			return x, nil
-		case float64:
-			return fmt.Sprint(x), nil
+			if x != "" || !o.EmptyIsAbsent {
+				z.Type, z.Text = Text, x
+			}
+			return true
 		case bool:
-			return fmt.Sprint(x), nil
+			z.Type, z.Text = Text, strconv.FormatBool(x)
+			return true
 		case time.Time:
-			return x.Format(time.RFC3339), nil
+			if !x.IsZero() || !o.EmptyIsAbsent {
+				z.Type, z.Text = Text, x.Format(time.RFC3339)
+			}
+			return true
 		}
 		if f, ok := Float(v); ok {
-			return fmt.Sprint(f), nil
+			z.Type, z.Text = Text, strconv.FormatFloat(f, 'g', -1, 64)
+			return true
 		}
 	case Number:
-		if f, ok := Float(v); ok {
-			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, fmt.Errorf("%v is not a finite number", f)
-			}
-			return f, nil
+		if f, ok := Float(v); ok && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			z.Type, z.Number = Number, f
+			return true
 		}
 	case Bool:
 		if b, ok := v.(bool); ok {
-			return b, nil
+			z.Type, z.Bool = Bool, b
+			return true
 		}
 	case Date:
 		switch x := v.(type) {
 		case time.Time:
-			return DateOf(x), nil
+			if !x.IsZero() || !o.EmptyIsAbsent {
+				z.Type, z.Time = Date, DateOf(x)
+			}
+			return true
 		case string:
+			if x == "" && o.EmptyIsAbsent {
+				return true
+			}
 			if d, err := time.Parse(time.DateOnly, x); err == nil {
-				return d, nil
+				z.Type, z.Time = Date, d
+				return true
 			}
 			if d, err := time.Parse(time.RFC3339, x); err == nil {
-				return DateOf(d), nil
+				z.Type, z.Time = Date, DateOf(d)
+				return true
 			}
 		}
 	case DateTime:
 		switch x := v.(type) {
 		case time.Time:
-			return x, nil
+			if !x.IsZero() || !o.EmptyIsAbsent {
+				z.Type, z.Time = DateTime, x
+			}
+			return true
 		case string:
+			if x == "" && o.EmptyIsAbsent {
+				return true
+			}
 			if d, err := time.Parse(time.RFC3339Nano, x); err == nil {
-				return d, nil
+				z.Type, z.Time = DateTime, d
+				return true
+			}
+			if o.DatesStayDates {
+				if d, err := time.Parse(time.DateOnly, x); err == nil {
+					z.Type, z.Time = Date, d
+					return true
+				}
 			}
 		}
 	case List:
 		if l, ok := v.([]any); ok {
-			return l, nil
+			if len(l) > 0 || !o.EmptyIsAbsent {
+				z.Type, z.Any = List, l
+			}
+			return true
 		}
 	case Object:
 		if m, ok := v.(map[string]any); ok {
-			return m, nil
+			if len(m) > 0 || !o.EmptyIsAbsent {
+				z.Type, z.Any = Object, m
+			}
+			return true
 		}
-	default:
-		return nil, fmt.Errorf("unknown type %q", t)
+	case "":
+		switch v.(type) {
+		case string:
+			return z.Set(Text, v, o)
+		case bool:
+			return z.Set(Bool, v, o)
+		case time.Time:
+			return z.Set(DateTime, v, o)
+		case []any:
+			return z.Set(List, v, o)
+		case map[string]any:
+			return z.Set(Object, v, o)
+		}
+		return z.Set(Number, v, o)
 	}
-	return nil, fmt.Errorf("%s value %v (%T) is not a %s", kindOf(v), v, v, t)
+	return false
 }
 
 // TypeOf returns the Type of a value held in its Go form, and false for a

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/internal/suggest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -173,7 +173,7 @@ func (c *checker) decode() (*flow.Flow, skipped) {
 func (c *checker) decodeElement(i int, ev *jvalue) (*flow.Node, bool) {
 	if ev.kind != '{' {
 		c.add(ev.start, "", fmt.Sprintf("elements[%d]", i), "an element is a JSON object, not "+ev.describe())
-		return &flow.Node{Element: &element.Exit{}}, false
+		return &flow.Node{Element: &kinds.Exit{}}, false
 	}
 	fields := map[string]json.RawMessage{}
 	for _, m := range ev.members {
@@ -214,7 +214,7 @@ func (c *checker) decodeElement(i int, ev *jvalue) (*flow.Node, bool) {
 	// to it and the elements it leads to are checked as written.
 	var next flow.Next
 	_ = json.Unmarshal(fields["next"], &next)
-	return &flow.Node{ID: id, Element: &element.Exit{}, Next: next}, false
+	return &flow.Node{ID: id, Element: &kinds.Exit{}, Next: next}, false
 }
 
 // decodeErr reports a decoding error of the value v (an element, or one
@@ -376,12 +376,12 @@ func unknownField(name string, candidates []string) string {
 // at any depth, for suggestions; all kinds' fields when kind is unknown.
 func elementFields(kind string) []string {
 	names := []string{"id", "type", "name", "next"}
-	kinds := []string{kind}
-	builtins := element.NewRegistry()
+	look := []string{kind}
+	builtins := kinds.Registry()
 	if _, err := builtins.New(kind); err != nil {
-		kinds = builtins.Kinds()
+		look = builtins.Kinds()
 	}
-	for _, k := range kinds {
+	for _, k := range look {
 		if el, err := builtins.New(k); err == nil {
 			names = append(names, jsonFields(reflect.TypeOf(el))...)
 		}

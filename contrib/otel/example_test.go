@@ -7,8 +7,8 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/contrib/otel"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -36,9 +36,9 @@ func ExampleNewObserver() {
 		panic(err)
 	}
 	f := flow.New("welcome", "Welcome").
-		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "vip"}).
-		Add("vip", &element.AddTag{Tag: "vip"}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("tag", &kinds.AddTag{Tag: "new"}, flow.Next{"next": "vip"}).
+		Add("vip", &kinds.AddTag{Tag: "vip"}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	if _, err := eng.Publish(ctx, f); err != nil {
 		panic(err)
 	}

@@ -10,9 +10,9 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/contrib/otel"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -32,10 +32,10 @@ var t0 = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 // sender accepts every message.
 type sender struct {
 	mu   sync.Mutex
-	sent []*element.Message
+	sent []*kinds.Message
 }
 
-func (s *sender) Send(_ context.Context, m *element.Message) (string, error) {
+func (s *sender) Send(_ context.Context, m *kinds.Message) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent = append(s.sent, m)
@@ -173,14 +173,14 @@ func newJourney(t *testing.T) *journey {
 	j.eng, err = flow.NewEngine(flow.Config{Store: memory.New(), Clock: j.clk, Sender: j.sender, Observer: obs})
 	require.NoError(t, err)
 	main := flow.New("otel", "Observed").
-		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"next": "call"}).
-		Add("call", &element.CallAPI{URL: api.URL + "/members/{{person.externalId}}"}, flow.Next{"2xx": "send", "error": "done"}).
-		Add("send", &element.SendMessage{Channel: "email", Body: "hi"}, flow.Next{"sent": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("tag", &kinds.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
+		Add("pause", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"next": "call"}).
+		Add("call", &kinds.CallAPI{URL: api.URL + "/members/{{person.externalId}}"}, flow.Next{"2xx": "send", "error": "done"}).
+		Add("send", &kinds.SendMessage{Channel: "email", Body: "hi"}, flow.Next{"sent": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	dead := flow.New("dead", "Unreachable").
-		Add("call", &element.CallAPI{URL: gone.URL + "/hook"}, flow.Next{"2xx": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("call", &kinds.CallAPI{URL: gone.URL + "/hook"}, flow.Next{"2xx": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	for _, f := range []*flow.Flow{main, dead} {
 		_, err := j.eng.Publish(ctx, f)
 		require.NoError(t, err)
@@ -341,7 +341,7 @@ func TestSpansJoinTheCallersTrace(t *testing.T) {
 	require.NoError(t, err)
 	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(t0), Observer: obs})
 	require.NoError(t, err)
-	_, err = eng.Publish(t.Context(), flow.New("f", "").Add("tag", &element.AddTag{Tag: "x"}, flow.Next{"next": "done"}).Add("done", &element.Exit{}, nil))
+	_, err = eng.Publish(t.Context(), flow.New("f", "").Add("tag", &kinds.AddTag{Tag: "x"}, flow.Next{"next": "done"}).Add("done", &kinds.Exit{}, nil))
 	require.NoError(t, err)
 	require.NoError(t, eng.Activate(t.Context(), "f"))
 

@@ -24,6 +24,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -46,45 +47,45 @@ var schema = store.Schema{
 
 // onboarding builds the flow. Sign-ups enter it by a "signedUp" event.
 func onboarding() *flow.Flow {
-	morning := func(days int) *element.Pause {
-		return &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: days, Unit: segment.Days}, At: element.At(9, 0), PersonTimeZone: true}
+	morning := func(days int) *kinds.Pause {
+		return &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: days, Unit: segment.Days}, At: kinds.At(9, 0), PersonTimeZone: true}
 	}
 	f := flow.New("onboarding", "Onboarding").In("Europe/London").
 		Var("plan", store.Text, "free").
 		Var("welcomePoints", store.Number, 0.0).
 		Var("activationScore", store.Number, 0.0).
-		Add("tag-signup", &element.AddTag{Tag: "new-signup"}, flow.Next{"next": "remember-plan"}).
-		Add("remember-plan", &element.UpdateVariable{Set: []*element.Assignment{
+		Add("tag-signup", &kinds.AddTag{Tag: "new-signup"}, flow.Next{"next": "remember-plan"}).
+		Add("remember-plan", &kinds.UpdateVariable{Set: []*kinds.Assignment{
 			{Variable: "plan", Formula: `entry.properties.plan ?? "free"`},
 			{Variable: "welcomePoints", Formula: `(entry.properties.plan ?? "free") == "pro" ? 500 : 100`},
 		}}, flow.Next{"next": "welcome-profile"}).
-		Add("welcome-profile", &element.UpdateProfile{Set: []*element.Assignment{
+		Add("welcome-profile", &kinds.UpdateProfile{Set: []*kinds.Assignment{
 			{Attribute: "plan", Value: "{{plan}}"},
 			{Attribute: "onboardingStage", Value: "welcome"},
 			{Attribute: "points", Formula: "welcomePoints"},
 		}}, flow.Next{"next": "next-morning"}).
 		Add("next-morning", morning(1), flow.Next{"next": "day-one"}).
-		Add("day-one", &element.UpdateProfile{Set: []*element.Assignment{
+		Add("day-one", &kinds.UpdateProfile{Set: []*kinds.Assignment{
 			{Attribute: "onboardingStage", Value: "day-1"},
 		}}, flow.Next{"next": "untag-signup"}).
-		Add("untag-signup", &element.RemoveTag{Tag: "new-signup"}, flow.Next{"next": "tag-onboarding"}).
-		Add("tag-onboarding", &element.AddTag{Tag: "onboarding-{{plan}}"}, flow.Next{"next": "a-week-later"}).
+		Add("untag-signup", &kinds.RemoveTag{Tag: "new-signup"}, flow.Next{"next": "tag-onboarding"}).
+		Add("tag-onboarding", &kinds.AddTag{Tag: "onboarding-{{plan}}"}, flow.Next{"next": "a-week-later"}).
 		Add("a-week-later", morning(7), flow.Next{"next": "score"}).
-		Add("score", &element.UpdateVariable{Set: []*element.Assignment{
+		Add("score", &kinds.UpdateVariable{Set: []*kinds.Assignment{
 			{Variable: "activationScore", Formula: `person.points / 100 + (plan == "pro" ? 10 : 0)`},
 		}}, flow.Next{"next": "week-one"}).
-		Add("week-one", &element.UpdateProfile{Set: []*element.Assignment{
+		Add("week-one", &kinds.UpdateProfile{Set: []*kinds.Assignment{
 			{Attribute: "onboardingStage", Value: "week-1"},
 			{Attribute: "points", Formula: "person.points + activationScore * 10"},
 		}}, flow.Next{"next": "monday"}).
-		Add("monday", &element.Pause{Mode: element.PauseUntil, Weekday: "Monday", At: element.At(10, 0), PersonTimeZone: true}, flow.Next{"next": "graduate"}).
-		Add("graduate", &element.UpdateProfile{Set: []*element.Assignment{
+		Add("monday", &kinds.Pause{Mode: kinds.PauseUntil, Weekday: "Monday", At: kinds.At(10, 0), PersonTimeZone: true}, flow.Next{"next": "graduate"}).
+		Add("graduate", &kinds.UpdateProfile{Set: []*kinds.Assignment{
 			{Attribute: "onboardingStage", Value: "onboarded"},
 			{Attribute: "onboardedAt", Formula: "now"},
 		}}, flow.Next{"next": "untag-onboarding"}).
-		Add("untag-onboarding", &element.RemoveTag{Tag: "onboarding-{{plan}}"}, flow.Next{"next": "tag-onboarded"}).
-		Add("tag-onboarded", &element.AddTag{Tag: "onboarded"}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{Reason: "onboarding complete"}, nil)
+		Add("untag-onboarding", &kinds.RemoveTag{Tag: "onboarding-{{plan}}"}, flow.Next{"next": "tag-onboarded"}).
+		Add("tag-onboarded", &kinds.AddTag{Tag: "onboarded"}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{Reason: "onboarding complete"}, nil)
 	f.Trigger = &flow.Trigger{Category: store.External, Name: "signedUp"}
 	return f
 }
@@ -183,7 +184,7 @@ func run(w io.Writer) error {
 // printTimeline writes one participant's journal in the person's time
 // zone, then where the person stands.
 func printTimeline(w io.Writer, p *store.Person, part *store.Participant) {
-	loc, err := element.LoadLocation(p.TimeZone)
+	loc, err := time.LoadLocation(p.TimeZone)
 	if err != nil {
 		loc = time.UTC
 	}

@@ -1,8 +1,13 @@
 // Package wall turns wall-clock readings into instants with the
-// daylight-saving rules that every part of flowkit follows.
+// daylight-saving rules that every part of flowkit follows, and reads
+// time zones and weekday names.
 package wall
 
-import "time"
+import (
+	"strings"
+	"sync"
+	"time"
+)
 
 // Local returns the instant a wall clock in loc reads the given day and
 // time: time.Date with fixed rules where time.Date leaves them
@@ -36,4 +41,31 @@ func Local(y int, m time.Month, d, hour, minute int, loc *time.Location) time.Ti
 	// In a gap: with the offset in force before it, the wall time lands
 	// after the gap, moved forward by its length.
 	return wall.Add(-time.Duration(offBefore) * time.Second).In(loc)
+}
+
+var locations sync.Map // name -> *time.Location
+
+// LoadLocation is time.LoadLocation with a cache, since steps look time
+// zones up often.
+func LoadLocation(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, l)
+	return l, nil
+}
+
+var weekdays = map[string]time.Weekday{
+	"sunday": time.Sunday, "monday": time.Monday, "tuesday": time.Tuesday, "wednesday": time.Wednesday,
+	"thursday": time.Thursday, "friday": time.Friday, "saturday": time.Saturday,
+}
+
+// ParseWeekday reads a weekday name in English, in any case.
+func ParseWeekday(s string) (time.Weekday, bool) {
+	d, ok := weekdays[strings.ToLower(s)]
+	return d, ok
 }

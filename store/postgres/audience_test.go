@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
@@ -55,8 +55,8 @@ var schemaPlan = store.Schema{"plan": store.Text}
 func goldFlow() *flow.Flow {
 	gold := segment.Attr("plan", segment.Is, "gold")
 	f := flow.New("gold", "Gold").
-		Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("wait", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &gold}}
 	return f
 }

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
 	"github.com/google/uuid"
@@ -112,9 +112,9 @@ func TestEngineAddToFlowFindsAnySpelling(t *testing.T) {
 	s := newStore(t)
 	eng := newEngine(t, s, clock.NewFake(start))
 	for _, f := range []*flow.Flow{
-		flow.New("welcome", "Welcome").Add("t", &element.AddTag{Tag: "referred"}, nil),
+		flow.New("welcome", "Welcome").Add("t", &kinds.AddTag{Tag: "referred"}, nil),
 		flow.New("refer", "Refer").Var("email", store.Text, nil).
-			Add("add", &element.AddToFlow{Flow: "welcome", Participant: &element.Contact{Email: "{{email}}"}}, nil),
+			Add("add", &kinds.AddToFlow{Flow: "welcome", Participant: &kinds.Contact{Email: "{{email}}"}}, nil),
 	} {
 		_, err := eng.Publish(ctx, f)
 		require.NoError(t, err)
@@ -137,8 +137,8 @@ func TestEngineWaitForEmailAdded(t *testing.T) {
 	s := newStore(t)
 	eng := newEngine(t, s, clock.NewFake(start))
 	f := flow.New("confirm", "Confirm").
-		Add("w", &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "email"}}}, flow.Next{"changed": "yes"}).
-		Add("yes", &element.AddTag{Tag: "has-email"}, nil)
+		Add("w", &kinds.WaitForChange{Attributes: []*kinds.AttributeChange{{Attribute: "email"}}}, flow.Next{"changed": "yes"}).
+		Add("yes", &kinds.AddTag{Tag: "has-email"}, nil)
 	_, err := eng.Publish(ctx, f)
 	require.NoError(t, err)
 	require.NoError(t, eng.Activate(ctx, "confirm"))

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
@@ -54,11 +54,11 @@ const (
 // variable and in the person's profile, and exits.
 func killFlowDef(api string) *flow.Flow {
 	return flow.New(killFlow, "Kill").Var("calls", store.Number, 0).
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Seconds}}, flow.Next{"next": "call"}).
-		Add("call", &element.CallAPI{URL: api, Method: http.MethodPost, Body: []byte(`{"person":"{{person.externalId}}"}`)}, flow.Next{element.Branch2xx: "count"}).
-		Add("count", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "calls", Formula: "calls + 1"}}}, flow.Next{"next": "profile"}).
-		Add("profile", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "hits", Formula: "(person.hits ?? 0) + 1"}}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("pause", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Seconds}}, flow.Next{"next": "call"}).
+		Add("call", &kinds.CallAPI{URL: api, Method: http.MethodPost, Body: []byte(`{"person":"{{person.externalId}}"}`)}, flow.Next{kinds.Branch2xx: "count"}).
+		Add("count", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "calls", Formula: "calls + 1"}}}, flow.Next{"next": "profile"}).
+		Add("profile", &kinds.UpdateProfile{Set: []*kinds.Assignment{{Attribute: "hits", Formula: "(person.hits ?? 0) + 1"}}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 }
 
 // killAPI is the API the flow calls: it records each request's
@@ -244,7 +244,7 @@ func TestKill(t *testing.T) {
 			if st.Branch != "" {
 				left[st.Element]++
 			}
-			if st.Element == "call" && st.Branch == element.Branch2xx {
+			if st.Element == "call" && st.Branch == kinds.Branch2xx {
 				callKey[p.ID] = p.ID.String() + ":" + strconv.FormatInt(st.Seq, 10)
 			}
 		}
@@ -401,7 +401,7 @@ func runKillWorker(idx string) error {
 	}
 	eng, err := flow.NewEngine(flow.Config{
 		Store: s, Clock: clock.Real{}, Schema: store.Schema{"hits": store.Number},
-		HTTP:        workerDoer{element.NewHTTPClient(element.HTTPClientOptions{}), idx},
+		HTTP:        workerDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{}), idx},
 		EffectLease: killLease, TimerLease: killLease,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -451,7 +451,7 @@ func runKillWorker(idx string) error {
 
 // workerDoer names the worker process in each request it makes.
 type workerDoer struct {
-	element.HTTPDoer
+	kinds.HTTPDoer
 	worker string
 }
 

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
 	"github.com/stretchr/testify/require"
@@ -61,7 +61,7 @@ func TestSendingSpeedAcrossProcesses(t *testing.T) {
 				require.NoError(t, err)
 			}
 			f := flow.New("paced", "Paced").
-				Add("call", &element.CallAPI{URL: srv.URL, Speed: &element.Speed{Count: 10, Per: element.PerMinute}}, nil)
+				Add("call", &kinds.CallAPI{URL: srv.URL, Speed: &kinds.Speed{Count: 10, Per: kinds.PerMinute}}, nil)
 			_, err := engines[0].Publish(ctx, f)
 			require.NoError(t, err)
 			require.NoError(t, engines[0].Activate(ctx, "paced"))

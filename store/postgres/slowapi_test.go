@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
@@ -105,17 +105,17 @@ func testSlowAPI(t *testing.T, s store.Store, pool *pgxpool.Pool) {
 	}
 	// slow: a minute's pause, then the slow call.
 	publish(flow.New("slow", "Slow").
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: minute}, flow.Next{"next": "call"}).
-		Add("call", &element.CallAPI{URL: srv.URL + "/slow", Method: http.MethodPost, Timeout: "1m"}, flow.Next{element.Branch2xx: "done"}).
-		Add("done", &element.Exit{}, nil))
+		Add("pause", &kinds.Pause{Mode: kinds.PauseFor, Period: minute}, flow.Next{"next": "call"}).
+		Add("call", &kinds.CallAPI{URL: srv.URL + "/slow", Method: http.MethodPost, Timeout: "1m"}, flow.Next{kinds.Branch2xx: "done"}).
+		Add("done", &kinds.Exit{}, nil))
 	// events: waits for a Ping.
 	publish(flow.New("events", "Events").
-		Add("wait", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Ping"}}, flow.Next{element.BranchOccurred: "done"}).
-		Add("done", &element.Exit{}, nil))
+		Add("wait", &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Ping"}}, flow.Next{kinds.BranchOccurred: "done"}).
+		Add("done", &kinds.Exit{}, nil))
 	// timers: two minutes' pause.
 	publish(flow.New("timers", "Timers").
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 2, Unit: segment.Minutes}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil))
+		Add("pause", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 2, Unit: segment.Minutes}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil))
 
 	for i := range slowCalls {
 		_, err := eng.Enter(ctx, "slow", store.PersonRef{ExternalID: fmt.Sprint("slow-", i)}, nil)

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
@@ -71,12 +71,12 @@ func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBa
 // or leave at the timeout.
 func journeyFlow() *flow.Flow {
 	return flow.New("journey", "Journey").
-		Add("wait", &element.WaitForEvent{
+		Add("wait", &kinds.WaitForEvent{
 			Event:   segment.EventSpec{Category: store.External, Name: "OrderCompleted"},
 			WaitFor: segment.Period{Amount: 1, Unit: segment.Hours},
 		}, flow.Next{"occurred": "update", "timeout": "done"}).
-		Add("update", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "orders", Formula: "1"}}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("update", &kinds.UpdateProfile{Set: []*kinds.Assignment{{Attribute: "orders", Formula: "1"}}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 }
 
 // BenchmarkJourneyStatements counts, with a pgx tracer on the pools, the

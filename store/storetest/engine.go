@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -66,11 +66,11 @@ var engineStart = time.Date(2026, 1, 5, 10, 0, 0, 123456789, time.UTC)
 // profile and exits.
 func welcome() *flow.Flow {
 	return flow.New("welcome", "Welcome").In("Europe/Zagreb").Var("n", store.Number, 1).
-		Add("tag", &element.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
-		Add("pause", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 2, Unit: segment.Days}}, flow.Next{"next": "calc"}).
-		Add("calc", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n * 10 + 2"}}}, flow.Next{"next": "prof"}).
-		Add("prof", &element.UpdateProfile{Set: []*element.Assignment{{Attribute: "score", Value: "{{n}}"}}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("tag", &kinds.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).
+		Add("pause", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 2, Unit: segment.Days}}, flow.Next{"next": "calc"}).
+		Add("calc", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n * 10 + 2"}}}, flow.Next{"next": "prof"}).
+		Add("prof", &kinds.UpdateProfile{Set: []*kinds.Assignment{{Attribute: "score", Value: "{{n}}"}}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 }
 
 func newEngine(t *testing.T, s store.Store, clk clock.Clock, cfg flow.Config) *flow.Engine {
@@ -236,7 +236,7 @@ func testEngineDeployAtStartUp(t *testing.T, b Backend) {
 	}
 	changed := func() *flow.Flow {
 		f := welcome()
-		f.Elements[0].Element = &element.AddTag{Tag: "changed"}
+		f.Elements[0].Element = &kinds.AddTag{Tag: "changed"}
 		return f
 	}
 	versions, published := deployAll(changed)
@@ -291,12 +291,12 @@ func (a *api) calls() []string {
 // hook calls the API, then waits up to a day for a click, counting it.
 func hook(url string) *flow.Flow {
 	return flow.New("hook", "Hook").Var("n", store.Number, 0).
-		Add("call", &element.CallAPI{URL: url, Method: "POST"},
+		Add("call", &kinds.CallAPI{URL: url, Method: "POST"},
 			flow.Next{"2xx": "wait", "other": "wait"}).
-		Add("wait", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Clicked"}, WaitFor: segment.Period{Amount: 1, Unit: segment.Days}},
+		Add("wait", &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Clicked"}, WaitFor: segment.Period{Amount: 1, Unit: segment.Days}},
 			flow.Next{"occurred": "count", "timeout": "done"}).
-		Add("count", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("count", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "n", Formula: "n + 1"}}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 }
 
 func only(t *testing.T, eng *flow.Engine, flowID string) *store.Participant {

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -51,8 +51,8 @@ func participationsOf(t *testing.T, eng *flow.Engine, id, flowID string) []*stor
 // they wait a day, then leave.
 func gold(id string, e *flow.Entry) *flow.Flow {
 	f := flow.New(id, "Gold").In("Europe/Zagreb").
-		Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("wait", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryAPI}, e}
 	return f
 }
@@ -139,9 +139,9 @@ func testEngineScheduledAudience(t *testing.T, b Backend) {
 	for i := range 3 {
 		setPerson(t, eng, fmt.Sprint("d", i), func(p *store.Person) { p.Set("plan", "gold") })
 	}
-	f := flow.New("daily", "Daily").In("Europe/Zagreb").Add("done", &element.Exit{}, nil)
+	f := flow.New("daily", "Daily").In("Europe/Zagreb").Add("done", &kinds.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &goldSegment,
-		Schedule: &flow.Recurrence{Every: "day", At: element.At(9, 0)}}}
+		Schedule: &flow.Recurrence{Every: "day", At: kinds.At(9, 0)}}}
 	activate(t, eng, f)
 	_, err = flowtest.AdvanceTo(ctx, eng, clk, time.Date(2026, 3, 31, 12, 0, 0, 0, loc))
 	require.NoError(t, err)
@@ -176,9 +176,9 @@ func testEngineDateEntry(t *testing.T, b Backend) {
 	setPerson(t, eng, "r2", func(p *store.Person) { p.Set("renewal", date(2026, 5, 20)) })
 	setPerson(t, eng, "r3", func(p *store.Person) {})
 	setPerson(t, eng, "r4", func(p *store.Person) { p.Set("renewal", date(2026, 5, 2)) }) // 3 days before has passed
-	f := flow.New("renew", "Renew").In("Europe/Zagreb").Add("done", &element.Exit{}, nil)
+	f := flow.New("renew", "Renew").In("Europe/Zagreb").Add("done", &kinds.Exit{}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryDate, Date: &flow.DateEntry{
-		Attribute: "renewal", Offset: segment.Period{Amount: -3, Unit: segment.Days}, At: element.At(10, 0)}}}
+		Attribute: "renewal", Offset: segment.Period{Amount: -3, Unit: segment.Days}, At: kinds.At(10, 0)}}}
 	activate(t, eng, f)
 
 	// On the day r2 would enter, before 10:00, r2's renewal moves a day
@@ -218,7 +218,7 @@ func testEngineWhenMatching(t *testing.T, b Backend) {
 	ctx := t.Context()
 	clk := clock.NewFake(engineStart)
 	eng := bulkEngine(t, s, clk, 100)
-	f := flow.New("vip", "VIP").Add("done", &element.Exit{}, nil)
+	f := flow.New("vip", "VIP").Add("done", &kinds.Exit{}, nil)
 	buyer := segment.Any(goldSegment, segment.EventCount(store.External, "Bought", segment.AtLeast, 2))
 	f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &buyer, WhenMatching: true}}
 	activate(t, eng, f)

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
@@ -58,7 +58,7 @@ func stats(t *testing.T, eng *flow.Engine, flowID string) map[string]*flow.Eleme
 // participant says how it came in, and the flow takes no API entries.
 func testEventEntryConditions(t *testing.T, b Backend) {
 	eng := newEngine(t, b.New(t), clock.NewFake(engineStart), flow.Config{})
-	f := flow.New("big-carts", "Big carts").Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
+	f := flow.New("big-carts", "Big carts").Add("wait", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryEvent, Event: external("CartAbandoned", segment.Prop("total", segment.GreaterThan, 50))}}
 	activate(t, eng, f)
 
@@ -82,7 +82,7 @@ func testReentryRules(t *testing.T, b Backend) {
 	eng := newEngine(t, b.New(t), clk, flow.Config{})
 	// Each flow holds a person for a day, then lets them go.
 	mk := func(id string, r *flow.Reentry) {
-		f := flow.New(id, id).Add("hold", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
+		f := flow.New(id, id).Add("hold", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 		f.Reentry = r
 		activate(t, eng, f)
 	}
@@ -126,9 +126,9 @@ func testExitRuleOnEvent(t *testing.T, b Backend) {
 	clk := clock.NewFake(engineStart)
 	eng := newEngine(t, b.New(t), clk, flow.Config{})
 	f := flow.New("cart", "Cart").Var("cartId", store.Text, nil).
-		Add("set", &element.UpdateVariable{Set: []*element.Assignment{{Variable: "cartId", Value: "{{entry.properties.cartId}}"}}}, flow.Next{"next": "wait"}).
-		Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 4, Unit: segment.Hours}}, flow.Next{"next": "remind"}).
-		Add("remind", &element.AddTag{Tag: "reminded"}, nil)
+		Add("set", &kinds.UpdateVariable{Set: []*kinds.Assignment{{Variable: "cartId", Value: "{{entry.properties.cartId}}"}}}, flow.Next{"next": "wait"}).
+		Add("wait", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 4, Unit: segment.Hours}}, flow.Next{"next": "remind"}).
+		Add("remind", &kinds.AddTag{Tag: "reminded"}, nil)
 	f.Entries = []*flow.Entry{{Type: flow.EntryEvent, Event: external("CartAbandoned")}}
 	f.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 	f.ExitRules = []*flow.ExitRule{{Name: "purchased", Event: external("OrderCompleted", segment.Prop("cartId", segment.Is, "{{cartId}}"))}}
@@ -157,7 +157,7 @@ func testExitRuleOnEvent(t *testing.T, b Backend) {
 func testExitRuleUnless(t *testing.T, b Backend) {
 	ctx := t.Context()
 	eng := newEngine(t, b.New(t), clock.NewFake(engineStart), flow.Config{})
-	f := flow.New("news", "News").Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 7, Unit: segment.Days}}, nil)
+	f := flow.New("news", "News").Add("wait", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 7, Unit: segment.Days}}, nil)
 	f.ExitRules = []*flow.ExitRule{{Name: "unsubscribed", Unless: &segment.Condition{Tag: "subscribed", Op: segment.Has}}}
 	activate(t, eng, f)
 	who := store.PersonRef{ExternalID: "ivo"}
@@ -186,8 +186,8 @@ func testGoalsBySplitVariant(t *testing.T, b Backend) {
 	clk := clock.NewFake(engineStart)
 	eng := newEngine(t, b.New(t), clk, flow.Config{})
 	f := flow.New("ab", "A/B").
-		Add("split", &element.SplitAudience{Variants: []element.Variant{{Name: "a", Percent: 50}, {Name: "b", Percent: 50}}}, flow.Next{"a": "wait", "b": "wait"}).
-		Add("wait", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 30, Unit: segment.Days}}, nil)
+		Add("split", &kinds.SplitAudience{Variants: []kinds.Variant{{Name: "a", Percent: 50}, {Name: "b", Percent: 50}}}, flow.Next{"a": "wait", "b": "wait"}).
+		Add("wait", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 30, Unit: segment.Days}}, nil)
 	f.Goals = []*flow.Goal{{Name: "purchase", Event: *external("Purchased"), Within: segment.Period{Amount: 7, Unit: segment.Days}}}
 	activate(t, eng, f)
 
@@ -235,13 +235,13 @@ func testAddToFlowRefusals(t *testing.T, b Backend) {
 	ctx := t.Context()
 	eng := newEngine(t, b.New(t), clock.NewFake(engineStart), flow.Config{})
 	hold := func(id string) *flow.Flow {
-		return flow.New(id, id).Add("hold", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
+		return flow.New(id, id).Add("hold", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	}
 	activate(t, eng, hold("target"))
 	src := flow.New("src", "Source").
-		Add("add", &element.AddToFlow{Flow: "target"}, flow.Next{"next": "ok", "failed": "no"}).
-		Add("ok", &element.AddTag{Tag: "added"}, nil).
-		Add("no", &element.AddTag{Tag: "refused"}, nil)
+		Add("add", &kinds.AddToFlow{Flow: "target"}, flow.Next{"next": "ok", "failed": "no"}).
+		Add("ok", &kinds.AddTag{Tag: "added"}, nil).
+		Add("no", &kinds.AddTag{Tag: "refused"}, nil)
 	src.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 	activate(t, eng, src)
 
@@ -264,9 +264,9 @@ func testAddToFlowRefusals(t *testing.T, b Backend) {
 	closed := hold("closed")
 	closed.Entries = []*flow.Entry{{Type: flow.EntryAPI}}
 	late := flow.New("late", "Late").
-		Add("add", &element.AddToFlow{Flow: "closed"}, flow.Next{"next": "ok", "failed": "no"}).
-		Add("ok", &element.AddTag{Tag: "added"}, nil).
-		Add("no", &element.AddTag{Tag: "refused"}, nil)
+		Add("add", &kinds.AddToFlow{Flow: "closed"}, flow.Next{"next": "ok", "failed": "no"}).
+		Add("ok", &kinds.AddTag{Tag: "added"}, nil).
+		Add("no", &kinds.AddTag{Tag: "refused"}, nil)
 	activate(t, eng, late)
 	activate(t, eng, closed)
 	_, err = eng.Enter(ctx, "late", store.PersonRef{ExternalID: "yan"}, nil)
@@ -286,7 +286,7 @@ func testAddToFlowRefusals(t *testing.T, b Backend) {
 func testEnterWithKey(t *testing.T, b Backend) {
 	ctx := t.Context()
 	eng := newEngine(t, b.New(t), clock.NewFake(engineStart), flow.Config{})
-	f := flow.New("k", "Keyed").Add("hold", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
+	f := flow.New("k", "Keyed").Add("hold", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	f.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 	activate(t, eng, f)
 	who := store.PersonRef{ExternalID: "kim"}
@@ -309,12 +309,12 @@ func testAddToFlowOtherPersonOnce(t *testing.T, b Backend) {
 	d := &dyingStore{Store: b.New(t)}
 	clk := clock.NewFake(engineStart)
 	eng := newEngine(t, d, clk, flow.Config{EffectLease: time.Minute})
-	friend := flow.New("friend", "Friend").Add("hold", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
+	friend := flow.New("friend", "Friend").Add("hold", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	activate(t, eng, friend)
 	refer := flow.New("refer", "Refer").Var("email", store.Text, nil).
-		Add("add", &element.AddToFlow{Flow: "friend", Participant: &element.Contact{Email: "{{email}}"}}, flow.Next{"next": "ok", "failed": "no"}).
-		Add("ok", &element.AddTag{Tag: "referred"}, nil).
-		Add("no", &element.AddTag{Tag: "refused"}, nil)
+		Add("add", &kinds.AddToFlow{Flow: "friend", Participant: &kinds.Contact{Email: "{{email}}"}}, flow.Next{"next": "ok", "failed": "no"}).
+		Add("ok", &kinds.AddTag{Tag: "referred"}, nil).
+		Add("no", &kinds.AddTag{Tag: "refused"}, nil)
 	activate(t, eng, refer)
 
 	d.die.Store(1)

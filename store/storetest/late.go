@@ -11,6 +11,7 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
@@ -41,7 +42,7 @@ func lateFlow(t *testing.T, b Backend, cfg flow.Config, wait element.Element, br
 	f := flow.New("late", "Late")
 	for _, br := range branches {
 		next[br] = "tag-" + br
-		f.Add("tag-"+br, &element.AddTag{Tag: br}, nil)
+		f.Add("tag-"+br, &kinds.AddTag{Tag: br}, nil)
 	}
 	f.Elements = append([]*flow.Node{{ID: "wait", Element: wait, Next: next}}, f.Elements...)
 	if edit != nil {
@@ -107,7 +108,7 @@ type recordingSender struct {
 	n  int
 }
 
-func (r *recordingSender) Send(context.Context, *element.Message) (string, error) {
+func (r *recordingSender) Send(context.Context, *kinds.Message) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.n++
@@ -121,7 +122,7 @@ func (r *recordingSender) count() int {
 }
 
 func testLateWaitForEvent(t *testing.T, b Backend) {
-	w := &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Paid"}, WaitFor: segment.Period{Amount: 1, Unit: segment.Minutes}}
+	w := &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Paid"}, WaitFor: segment.Period{Amount: 1, Unit: segment.Minutes}}
 	eng, clk, p := lateFlow(t, b, flow.Config{}, w, []string{"occurred", "timeout"}, nil)
 	clk.Advance(2 * time.Minute)
 	deliver(t, eng, "pay-1", "ana", "Paid", nil)
@@ -129,7 +130,7 @@ func testLateWaitForEvent(t *testing.T, b Backend) {
 }
 
 func testLateWaitForChange(t *testing.T, b Backend) {
-	w := &element.WaitForChange{Attributes: []*element.AttributeChange{{Attribute: "city"}}, WaitFor: segment.Period{Amount: 1, Unit: segment.Minutes}}
+	w := &kinds.WaitForChange{Attributes: []*kinds.AttributeChange{{Attribute: "city"}}, WaitFor: segment.Period{Amount: 1, Unit: segment.Minutes}}
 	eng, clk, p := lateFlow(t, b, flow.Config{}, w, []string{"changed", "notChanged"}, nil)
 	clk.Advance(2 * time.Minute)
 	_, err := eng.UpdatePerson(t.Context(), store.PersonRef{ExternalID: "ana"}, func(p *store.Person) error { p.City = "Split"; return nil })
@@ -147,11 +148,11 @@ func testLateWaitForDate(t *testing.T, b Backend) {
 		return nil
 	})
 	require.NoError(t, err)
-	w := &element.WaitForDate{Attribute: store.AttrBirthDate, When: "isToday", EveryYear: true, At: element.At(9, 0)}
+	w := &kinds.WaitForDate{Attribute: store.AttrBirthDate, When: "isToday", EveryYear: true, At: kinds.At(9, 0)}
 	f := flow.New("late", "Late").
 		Add("wait", w, flow.Next{"reached": "tag-reached", "missed": "tag-missed"}).
-		Add("tag-reached", &element.AddTag{Tag: "reached"}, nil).
-		Add("tag-missed", &element.AddTag{Tag: "missed"}, nil)
+		Add("tag-reached", &kinds.AddTag{Tag: "reached"}, nil).
+		Add("tag-missed", &kinds.AddTag{Tag: "missed"}, nil)
 	activate(t, eng, f)
 	id, err := eng.Enter(ctx, "late", store.PersonRef{ExternalID: "ana"}, nil)
 	require.NoError(t, err)
@@ -169,7 +170,7 @@ func testLateWaitForDate(t *testing.T, b Backend) {
 }
 
 func testLateScheduleEnd(t *testing.T, b Backend) {
-	w := &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Paid"}}
+	w := &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Paid"}}
 	eng, clk, p := lateFlow(t, b, flow.Config{}, w, []string{"occurred", "timeout"}, func(f *flow.Flow) {
 		f.Schedule.End = engineStart.Add(time.Minute)
 	})
@@ -180,7 +181,7 @@ func testLateScheduleEnd(t *testing.T, b Backend) {
 }
 
 func testLateInactivity(t *testing.T, b Backend) {
-	w := &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Paid"}}
+	w := &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Paid"}}
 	eng, clk, p := lateFlow(t, b, flow.Config{InactivityLimit: time.Hour}, w, []string{"occurred", "timeout"}, nil)
 	clk.Advance(2 * time.Hour)
 	deliver(t, eng, "pay-1", "ana", "Paid", nil)
@@ -192,9 +193,9 @@ func testLateInactivity(t *testing.T, b Backend) {
 // the person reaches it first.
 func testLateQuietHours(t *testing.T, b Backend) {
 	sent := &recordingSender{}
-	cfg := flow.Config{Sender: sent, ElementOptions: element.Options{SendMessage: element.SendMessageOptions{
-		QuietHours: element.QuietHours{Start: element.At(0, 0), End: element.At(23, 0)}}}}
-	w := &element.SendMessage{Channel: "email", Body: "hi"}
+	cfg := flow.Config{Sender: sent, ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
+		QuietHours: kinds.QuietHours{Start: kinds.At(0, 0), End: kinds.At(23, 0)}}}}
+	w := &kinds.SendMessage{Channel: "email", Body: "hi"}
 	eng, clk, p := lateFlow(t, b, cfg, w, []string{"sent", "blocked", "capped"}, nil)
 	clk.Set(p.Wait.Until.Add(10 * time.Minute))
 	deliver(t, eng, "browse-1", "ana", "Browsed", nil)
@@ -206,7 +207,7 @@ func testLateQuietHours(t *testing.T, b Backend) {
 // when an event of the person reaches it first.
 func testLateCallAPIWindow(t *testing.T, b Backend) {
 	a := newAPI(t, false)
-	w := &element.CallAPI{URL: a.URL, Window: &element.TimeWindow{Start: element.At(0, 0), End: element.At(1, 0)}}
+	w := &kinds.CallAPI{URL: a.URL, Window: &kinds.TimeWindow{Start: kinds.At(0, 0), End: kinds.At(1, 0)}}
 	eng, clk, p := lateFlow(t, b, flow.Config{}, w, []string{"2xx", "4xx", "5xx", "other"}, nil)
 	clk.Set(p.Wait.Until.Add(10 * time.Minute))
 	deliver(t, eng, "browse-1", "ana", "Browsed", nil)

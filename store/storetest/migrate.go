@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -39,24 +39,24 @@ func RunMigration(t *testing.T, newStore func(*testing.T) store.Store, people in
 // 30-day pause, and the others to a two-day wait for a Poke.
 func migrationV1(id string) *flow.Flow {
 	return flow.New(id, "Migrated").In("Europe/Zagreb").
-		Add("route", &element.SegmentAudience{Segments: []element.NamedSegment{
+		Add("route", &kinds.SegmentAudience{Segments: []kinds.NamedSegment{
 			{Name: "held", Condition: segment.Attr(store.AttrExternalID, segment.StartsWith, "hold-")},
 		}}, flow.Next{"held": "hold", "other": "wait"}).
-		Add("wait", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Poke"},
+		Add("wait", &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Poke"},
 			WaitFor: segment.Period{Amount: 2, Unit: segment.Days}}, flow.Next{"occurred": "done", "timeout": "done"}).
-		Add("hold", &element.Pause{Mode: element.PauseFor, Period: segment.Period{Amount: 30, Unit: segment.Days}}, flow.Next{"next": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("hold", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 30, Unit: segment.Days}}, flow.Next{"next": "done"}).
+		Add("done", &kinds.Exit{}, nil)
 }
 
 // migrationV2 waits three days for a Poke at "wait-2", and has no "hold".
 func migrationV2(id string) *flow.Flow {
 	return flow.New(id, "Migrated").In("Europe/Zagreb").
-		Add("route", &element.SegmentAudience{Segments: []element.NamedSegment{
+		Add("route", &kinds.SegmentAudience{Segments: []kinds.NamedSegment{
 			{Name: "held", Condition: segment.Attr(store.AttrExternalID, segment.StartsWith, "hold-")},
 		}}, flow.Next{"held": "wait-2", "other": "wait-2"}).
-		Add("wait-2", &element.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Poke"},
+		Add("wait-2", &kinds.WaitForEvent{Event: segment.EventSpec{Category: store.External, Name: "Poke"},
 			WaitFor: segment.Period{Amount: 3, Unit: segment.Days}}, flow.Next{"occurred": "done", "timeout": "done"}).
-		Add("done", &element.Exit{}, nil)
+		Add("done", &kinds.Exit{}, nil)
 }
 
 // enterMigrants enters n people into the flow, one in ten at "hold", a

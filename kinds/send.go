@@ -1,0 +1,342 @@
+package kinds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/store"
+)
+
+// The branches of Send Message.
+const (
+	// BranchBlocked is taken when the person is on the Do Not Contact
+	// list.
+	BranchBlocked = "blocked"
+	// BranchCapped is taken when the engine's frequency cap forbids
+	// another message to the person.
+	BranchCapped = "capped"
+)
+
+// The channel names Send Message knows the recipient of. Any other name
+// may be used with an explicit To.
+const (
+	ChannelSMS      = "sms"
+	ChannelEmail    = "email"
+	ChannelPush     = "push"
+	ChannelWhatsApp = "whatsapp"
+	ChannelViber    = "viber"
+	ChannelMMS      = "mms"
+	ChannelVoice    = "voice"
+	ChannelRCS      = "rcs"
+)
+
+// phoneChannels reach a person at a phone number.
+var phoneChannels = map[string]bool{ChannelSMS: true, ChannelWhatsApp: true, ChannelViber: true, ChannelMMS: true, ChannelVoice: true, ChannelRCS: true}
+
+// FrequencyCap is the engine-wide rule "at most Messages messages per
+// person within any period of Within, across all flows". Messages counts
+// the person's store.MessageSent channel events in the period before the
+// send, so messages the host sent itself and delivered as MessageSent
+// events count too. The zero value caps nothing.
+type FrequencyCap struct {
+	Messages int
+	Within   time.Duration
+}
+
+// Validate checks that both fields are set, or neither.
+func (f FrequencyCap) Validate() error {
+	switch {
+	case f.Messages == 0 && f.Within == 0:
+		return nil
+	case f.Messages <= 0:
+		return errors.New("frequency cap: Messages must be positive")
+	case f.Within <= 0:
+		return errors.New("frequency cap: Within must be positive")
+	}
+	return nil
+}
+
+func (f FrequencyCap) enabled() bool { return f.Messages > 0 && f.Within > 0 }
+
+// QuietHours are the hours of each day, in the person's time zone (the
+// flow's when the person has none), when Send Message sends nothing: a
+// message due then waits until they end. When End is before Start they
+// span midnight (21:00 to 08:00). The zero value has none.
+type QuietHours struct {
+	Start TimeOfDay
+	End   TimeOfDay
+}
+
+// Validate checks that both times are set and differ, or neither is set.
+func (q QuietHours) Validate() error {
+	if q.Start.IsZero() && q.End.IsZero() {
+		return nil
+	}
+	w := TimeWindow{Start: q.Start, End: q.End}
+	if err := w.Validate("quietHours"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (q QuietHours) enabled() bool { return !q.Start.IsZero() && !q.End.IsZero() }
+
+// SendMessage sends a message to the person on a channel through the
+// host's Sender, then goes on by "sent".
+//
+// The recipient comes from the person's contact information: the first
+// phone number for SMS, MMS, WhatsApp, Viber, Voice and RCS, the first
+// email address for email, the first push registration (of App, when set)
+// for push. To, a text with placeholders, names the recipient instead, and
+// is required for any other channel. Subject, Body, From and Data hold
+// placeholders.
+//
+// A person on the Do Not Contact list (any address of theirs on it) is not
+// sent to on any channel: the step goes on by "blocked". The engine's
+// FrequencyCap sends a person over it by "capped"; during the engine's
+// QuietHours the participant waits until they end, then the checks run
+// again. IgnoreFrequencyCap and IgnoreQuietHours exempt transactional
+// messages.
+//
+// A send is at-least-once: Message.IdempotencyKey is stable across retries
+// of the step, for the Sender to pass on. A successful send records a
+// store.MessageSent channel event (properties "messageId", "channel",
+// "flowId", "participantId", "elementId"), sets the person's
+// LastContacted for the channel, and stores the message id in
+// MessageIDVariable when set. A Sender error fails the step: the element's
+// "error" branch when it has one, the participant's failure otherwise.
+type SendMessage struct {
+	Channel            string            `json:"channel"`
+	To                 string            `json:"to,omitempty"`
+	App                string            `json:"app,omitempty"`
+	From               string            `json:"from,omitempty"`
+	Subject            string            `json:"subject,omitempty"`
+	Body               string            `json:"body"`
+	Data               map[string]string `json:"data,omitempty"`
+	MessageIDVariable  string            `json:"messageIdVariable,omitempty"`
+	IgnoreFrequencyCap bool              `json:"ignoreFrequencyCap,omitempty"`
+	IgnoreQuietHours   bool              `json:"ignoreQuietHours,omitempty"`
+
+	to, from, subject, body *element.Template
+	dataKeys                []string
+	data                    []*element.Template
+}
+
+// Kind implements element.Element.
+func (*SendMessage) Kind() string { return "sendMessage" }
+
+// External implements element.External: it sends through the Sender.
+func (*SendMessage) External() bool { return true }
+
+// Branches implements element.Element.
+func (*SendMessage) Branches() []string { return []string{BranchSent, BranchBlocked, BranchCapped} }
+
+// Validate implements element.Element.
+func (s *SendMessage) Validate(c *element.Compiler) error {
+	ch := strings.TrimSpace(s.Channel)
+	if ch == "" {
+		return element.Errorf("channel", "channel is missing")
+	}
+	if ch != s.Channel || strings.ToLower(ch) != ch {
+		return element.Errorf("channel", "channel %q must be a lower-case name without spaces", s.Channel)
+	}
+	known := phoneChannels[ch] || ch == ChannelEmail || ch == ChannelPush
+	if s.To == "" && !known {
+		return element.Errorf("to", "channel %q has no recipient in the person's contact information: set to", ch)
+	}
+	if s.App != "" && ch != ChannelPush {
+		return element.Errorf("app", "app selects a push registration; channel is %q", ch)
+	}
+	if strings.TrimSpace(s.Body) == "" {
+		return element.Errorf("body", "message body is empty")
+	}
+	var err error
+	for _, f := range []struct {
+		name string
+		text string
+		dst  **element.Template
+	}{{"to", s.To, &s.to}, {"from", s.From, &s.from}, {"subject", s.Subject, &s.subject}, {"body", s.Body, &s.body}} {
+		*f.dst = nil
+		if f.text == "" {
+			continue
+		}
+		if *f.dst, err = c.Template(f.name, f.text); err != nil {
+			return err
+		}
+	}
+	s.dataKeys, s.data = nil, nil
+	for k := range s.Data {
+		s.dataKeys = append(s.dataKeys, k)
+	}
+	sort.Strings(s.dataKeys)
+	for _, k := range s.dataKeys {
+		t, err := c.Template("data."+k, s.Data[k])
+		if err != nil {
+			return err
+		}
+		s.data = append(s.data, t)
+	}
+	if v := s.MessageIDVariable; v != "" {
+		t, ok := c.Variables[v]
+		if !ok {
+			return element.Errorf("messageIdVariable", "variable %q is not declared in the flow", v)
+		}
+		if t != store.Text {
+			return element.Errorf("messageIdVariable", "variable %q is %s, but a message id is text", v, t)
+		}
+	}
+	return nil
+}
+
+// Run implements element.Element.
+func (s *SendMessage) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
+	return s.attempt(ctx, r)
+}
+
+// Resume implements element.Resumer: quiet hours ended.
+func (s *SendMessage) Resume(ctx context.Context, r *element.Run, w element.Wake) (element.Outcome, error) {
+	if !w.Timer {
+		return element.Hold(*r.Wait, ""), nil
+	}
+	return s.attempt(ctx, r)
+}
+
+func (s *SendMessage) attempt(ctx context.Context, r *element.Run) (element.Outcome, error) {
+	if len(r.Person.DoNotContact) > 0 {
+		return element.Next(BranchBlocked, fmt.Sprintf("not sent on %s: the person is on the Do Not Contact list", s.Channel)), nil
+	}
+	sv := servicesOf(r)
+	if sv == nil {
+		sv = &Services{}
+	}
+	if q := sv.Options.SendMessage.QuietHours; q.enabled() && !s.IgnoreQuietHours {
+		loc := r.TimeZone(true)
+		w := TimeWindow{Start: q.Start, End: q.End}
+		if quiet, ends := w.At(r.Now, loc); quiet {
+			return element.Hold(element.Wait{Until: ends}, fmt.Sprintf("quiet hours %s-%s (%s): waits until %s", q.Start, q.End, loc, ends.In(loc).Format("Mon 2006-01-02 15:04 MST"))), nil
+		}
+	}
+	if f := sv.Options.SendMessage.FrequencyCap; f.enabled() && !s.IgnoreFrequencyCap {
+		n, err := sentWithin(r, f.Within)
+		if err != nil {
+			return element.Outcome{}, err
+		}
+		if n >= f.Messages {
+			return element.Next(BranchCapped, fmt.Sprintf("not sent on %s: %d messages within %s reached the frequency cap of %d", s.Channel, n, f.Within, f.Messages)), nil
+		}
+	}
+	if sv.Sender == nil {
+		return element.Outcome{}, errors.New("the engine has no Sender")
+	}
+	m, err := s.message(r)
+	if err != nil {
+		return element.Outcome{}, err
+	}
+	id, err := sv.Sender.Send(ctx, m)
+	if err != nil {
+		return element.Outcome{}, fmt.Errorf("send on %s: %w", s.Channel, err)
+	}
+	r.Emit(store.Channel, store.MessageSent, map[string]any{"messageId": id, "channel": s.Channel})
+	p := r.Edit()
+	if p.LastContacted == nil {
+		p.LastContacted = map[string]time.Time{}
+	}
+	p.LastContacted[s.Channel] = r.Now
+	if s.MessageIDVariable != "" {
+		r.Vars[s.MessageIDVariable] = id
+	}
+	return element.Next(BranchSent, fmt.Sprintf("sent on %s, message id %q", s.Channel, id)), nil
+}
+
+// sentWithin counts the person's MessageSent events within d before now.
+func sentWithin(r *element.Run, d time.Duration) (int, error) {
+	if r.History == nil {
+		return 0, errors.New("the engine lends no event history, which the frequency cap needs")
+	}
+	evs, err := r.History(&store.EventQuery{Name: store.MessageSent, Category: store.Channel, Since: r.Now.Add(-d)})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, ev := range evs {
+		if !ev.Time.After(r.Now) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// message builds the message for the person.
+func (s *SendMessage) message(r *element.Run) (*Message, error) {
+	to, err := s.recipient(r)
+	if err != nil {
+		return nil, err
+	}
+	m := &Message{
+		Channel: s.Channel, To: to, PersonID: r.Person.ID, FlowID: r.FlowID, ElementID: r.ElementID,
+		IdempotencyKey: r.IdempotencyKey(),
+	}
+	for _, f := range []struct {
+		name string
+		t    *element.Template
+		dst  *string
+	}{{"from", s.from, &m.From}, {"subject", s.subject, &m.Subject}, {"body", s.body, &m.Body}} {
+		if f.t == nil {
+			continue
+		}
+		if *f.dst, err = f.t.Render(r, element.Plain); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	if len(s.data) > 0 {
+		m.Data = make(map[string]any, len(s.data))
+		for i, k := range s.dataKeys {
+			v, err := s.data[i].Render(r, element.Plain)
+			if err != nil {
+				return nil, fmt.Errorf("data.%s: %w", k, err)
+			}
+			m.Data[k] = v
+		}
+	}
+	return m, nil
+}
+
+func (s *SendMessage) recipient(r *element.Run) (string, error) {
+	p := r.Person
+	switch {
+	case s.to != nil:
+		to, err := s.to.Render(r, element.Plain)
+		if err != nil {
+			return "", fmt.Errorf("to: %w", err)
+		}
+		if to = strings.TrimSpace(to); to == "" {
+			return "", fmt.Errorf("to: %q gives no recipient for this person", s.To)
+		}
+		return to, nil
+	case phoneChannels[s.Channel]:
+		if len(p.Phones) == 0 {
+			return "", fmt.Errorf("the person has no phone number for %s", s.Channel)
+		}
+		return p.Phones[0], nil
+	case s.Channel == ChannelEmail:
+		if len(p.Emails) == 0 {
+			return "", errors.New("the person has no email address")
+		}
+		return p.Emails[0], nil
+	default: // push
+		for _, reg := range p.Push {
+			if s.App == "" || reg.App == s.App {
+				return reg.Token, nil
+			}
+		}
+		if s.App != "" {
+			return "", fmt.Errorf("the person has no push registration for app %q", s.App)
+		}
+		return "", errors.New("the person has no push registration")
+	}
+}

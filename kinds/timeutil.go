@@ -1,0 +1,97 @@
+package kinds
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/wall"
+	"github.com/flowkit/flowkit/segment"
+)
+
+// periodUnits are the units of the periods elements wait.
+var periodUnits = []segment.Unit{segment.Seconds, segment.Minutes, segment.Hours, segment.Days, segment.Weeks}
+
+// CheckPeriod checks a period that an element or a flow setting waits,
+// for field: a unit of seconds, minutes, hours, days or weeks and a
+// positive amount of at most about 31 years. Errors are *FieldErrors
+// naming field.unit or field.amount.
+func CheckPeriod(p segment.Period, field string) error {
+	if !slices.Contains(periodUnits, p.Unit) {
+		return element.Errorf(field+".unit", "unit %q is not one of seconds, minutes, hours, days, weeks", p.Unit)
+	}
+	if p.Amount <= 0 {
+		return element.Errorf(field+".amount", "amount must be positive, got %d", p.Amount)
+	}
+	if p.Amount > 1_000_000_000/secondsIn(p.Unit) {
+		return element.Errorf(field+".amount", "amount %d %s is too long", p.Amount, p.Unit)
+	}
+	return nil
+}
+
+func secondsIn(u segment.Unit) int {
+	switch u {
+	case segment.Minutes:
+		return 60
+	case segment.Hours:
+		return 3600
+	case segment.Days:
+		return 86400
+	case segment.Weeks:
+		return 7 * 86400
+	}
+	return 1
+}
+
+// TimeOfDay is a time of day, written "HH:MM" in JSON.
+type TimeOfDay struct {
+	Hour, Minute int
+	set          bool
+}
+
+// At returns a TimeOfDay reading hour:minute.
+func At(hour, minute int) TimeOfDay { return TimeOfDay{Hour: hour, Minute: minute, set: true} }
+
+// IsZero reports whether the time of day is unset.
+func (c TimeOfDay) IsZero() bool { return !c.set }
+
+// String returns the time of day as "HH:MM".
+func (c TimeOfDay) String() string { return fmt.Sprintf("%02d:%02d", c.Hour, c.Minute) }
+
+// MarshalJSON implements json.Marshaler.
+func (c TimeOfDay) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (c *TimeOfDay) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("time of day must be a string \"HH:MM\"")
+	}
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return fmt.Errorf("time of day %q is not HH:MM", s)
+	}
+	*c = At(t.Hour(), t.Minute())
+	return nil
+}
+
+// On returns the instant of this time of day on t's calendar day in loc. A
+// time in a daylight-saving gap moves forward by the gap (02:30 on a
+// spring-forward day reads 03:30); a time that occurs twice takes the first.
+func (c TimeOfDay) On(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return wall.Local(y, m, d, c.Hour, c.Minute, loc)
+}
+
+// NextAt returns the first instant at or after t whose wall clock in loc
+// reads c.
+func (c TimeOfDay) NextAt(t time.Time, loc *time.Location) time.Time {
+	at := c.On(t, loc)
+	if at.Before(t) {
+		y, m, d := t.In(loc).Date()
+		at = wall.Local(y, m, d+1, c.Hour, c.Minute, loc)
+	}
+	return at
+}

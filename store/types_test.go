@@ -1,0 +1,88 @@
+package store_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+	"github.com/stretchr/testify/require"
+)
+
+// Convert keeps values to be stored: an empty text stays text, a date-only
+// text is no date-time, a time reads as RFC 3339 to the second.
+func TestConvert(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 30, 15, 500_000_000, time.UTC)
+	for _, tc := range []struct {
+		name string
+		t    store.Type
+		v    any
+		want any
+		err  string
+	}{
+		{"nil is empty", store.Number, nil, nil, ""},
+		{"int as number", store.Number, 3, 3.0, ""},
+		{"number as text", store.Text, 2.5, "2.5", ""},
+		{"uint8 as text", store.Text, uint8(7), "7", ""},
+		{"bool as text", store.Text, true, "true", ""},
+		{"time as text", store.Text, at, "2026-03-02T09:30:15Z", ""},
+		{"empty text stays text", store.Text, "", "", ""},
+		{"date from text", store.Date, "2026-03-02", time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), ""},
+		{"date from RFC 3339", store.Date, "2026-03-02T23:30:00+02:00", time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), ""},
+		{"date-time from RFC 3339", store.DateTime, "2026-03-02T09:30:15.5Z", at, ""},
+		{"empty list stays a list", store.List, []any{}, []any{}, ""},
+		{"date-only text is no date-time", store.DateTime, "2026-03-02", nil, `text value 2026-03-02 (string) is not a datetime`},
+		{"empty text is no date", store.Date, "", nil, `text value  (string) is not a date`},
+		{"text is no number", store.Number, "30", nil, `text value 30 (string) is not a number`},
+		{"NaN is no number", store.Number, math.NaN(), nil, `NaN is not a finite number`},
+		{"list is no text", store.Text, []any{"a"}, nil, `list value [a] ([]interface {}) is not a text`},
+		{"unknown type", store.Type("money"), 1.0, nil, `unknown type "money"`},
+	} {
+		got, err := store.Convert(tc.t, tc.v)
+		if tc.err != "" {
+			require.EqualError(t, err, tc.err, tc.name)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		require.True(t, store.Equal(tc.want, got), "%s: got %#v", tc.name, got)
+	}
+}
+
+// The options of Value.Set are the rules conditions compare values by.
+func TestValueSetOptions(t *testing.T) {
+	compared := store.ConvertOptions{EmptyIsAbsent: true, DatesStayDates: true}
+	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		t    store.Type
+		v    any
+		o    store.ConvertOptions
+		want store.Value
+		ok   bool
+	}{
+		{"empty text is absent", store.Text, "", compared, store.Value{}, true},
+		{"empty text kept", store.Text, "", store.ConvertOptions{}, store.Value{Type: store.Text}, true},
+		{"zero time is absent", store.DateTime, time.Time{}, compared, store.Value{}, true},
+		{"empty list is absent", store.List, []any{}, compared, store.Value{}, true},
+		{"empty object is absent", store.Object, map[string]any{}, compared, store.Value{}, true},
+		{"empty text is absent as a date", store.Date, "", compared, store.Value{}, true},
+		{"date-only text stays a date", store.DateTime, "2026-03-02", compared, store.Value{Type: store.Date, Time: day}, true},
+		{"date-only text is no date-time", store.DateTime, "2026-03-02", store.ConvertOptions{EmptyIsAbsent: true}, store.Value{}, false},
+		{"own type of an int", "", 4, compared, store.Value{Type: store.Number, Number: 4}, true},
+		{"own type of text", "", "a", compared, store.Value{Type: store.Text, Text: "a"}, true},
+		{"own type of a struct", "", struct{}{}, compared, store.Value{}, false},
+	} {
+		z := store.Value{Type: store.Text, Text: "left over"}
+		ok := z.Set(tc.t, tc.v, tc.o)
+		require.Equal(t, tc.ok, ok, tc.name)
+		require.Equal(t, tc.want, z, tc.name)
+	}
+}
+
+// Interface returns a value in its Go form, nil for the empty value.
+func TestValueInterface(t *testing.T) {
+	require.Nil(t, store.Value{}.Interface())
+	require.Equal(t, "", store.Value{Type: store.Text}.Interface())
+	require.Equal(t, 2.0, store.Value{Type: store.Number, Number: 2}.Interface())
+	require.Equal(t, []any{"x"}, store.Value{Type: store.List, Any: []any{"x"}}.Interface())
+}
