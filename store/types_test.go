@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 	"time"
@@ -85,4 +86,54 @@ func TestValueInterface(t *testing.T) {
 	require.Equal(t, "", store.Value{Type: store.Text}.Interface())
 	require.Equal(t, 2.0, store.Value{Type: store.Number, Number: 2}.Interface())
 	require.Equal(t, []any{"x"}, store.Value{Type: store.List, Any: []any{"x"}}.Interface())
+}
+
+// FuzzConvert feeds the converter values as a host sends them (JSON
+// decoded, the form of event properties and profile changes): it never
+// panics, a converted value has its type and converts to itself, and
+// Value.Set with no options agrees with Convert.
+func FuzzConvert(f *testing.F) {
+	for _, seed := range []string{`"2026-03-02"`, `"2026-03-02T09:30:15.5+02:00"`, `3`, `-0.5`, `""`, `true`, `null`,
+		`["a", 1]`, `{"k": {"n": 1}}`, `"1e309"`, `"  x "`, `1e308`} {
+		for i := range 7 {
+			f.Add(seed, uint8(i))
+		}
+	}
+	types := []store.Type{store.Text, store.Number, store.Bool, store.Date, store.DateTime, store.List, store.Object}
+	f.Fuzz(func(t *testing.T, doc string, which uint8) {
+		var v any
+		if json.Unmarshal([]byte(doc), &v) != nil {
+			return
+		}
+		typ := types[int(which)%len(types)]
+		got, err := store.Convert(typ, v)
+		var z store.Value
+		ok := z.Set(typ, v, store.ConvertOptions{})
+		if ok != (err == nil) {
+			t.Fatalf("Convert(%s, %#v) error %v, Set ok %v", typ, v, err, ok)
+		}
+		if err != nil {
+			return
+		}
+		if !store.Equal(got, z.Interface()) {
+			t.Fatalf("Convert(%s, %#v) = %#v, Set holds %#v", typ, v, got, z.Interface())
+		}
+		if got == nil {
+			return
+		}
+		gt, _ := store.TypeOf(got)
+		if typ == store.Date { // a Date is a time.Time at midnight UTC
+			if day, ok := got.(time.Time); !ok || !day.Equal(store.DateOf(day)) {
+				t.Fatalf("Convert(date, %#v) = %#v, not a day", v, got)
+			}
+			gt = store.Date
+		}
+		if gt != typ {
+			t.Fatalf("Convert(%s, %#v) = %#v, of type %q", typ, v, got, gt)
+		}
+		again, err := store.Convert(typ, got)
+		if err != nil || !store.Equal(got, again) {
+			t.Fatalf("Convert(%s, %#v) = %#v does not convert to itself: %#v, %v", typ, v, got, again, err)
+		}
+	})
 }
