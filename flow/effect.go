@@ -157,6 +157,15 @@ func (pf *performer) reserve() {
 	}
 }
 
+// free returns how many calls could start now without waiting, at least 1.
+func (pf *performer) free() int {
+	n := cap(pf.slots) - len(pf.slots)
+	if pf.reserved {
+		n++ // the reserved slot is the next call's
+	}
+	return max(1, n)
+}
+
 // start begins the calls of effects, each on a goroutine of its own, and
 // returns once the last has begun its outside call.
 func (pf *performer) start(effects []effect) {

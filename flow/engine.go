@@ -803,22 +803,33 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 				fired++
 			}
 		}
+		batch := min(batchPeople, e.cfg.EffectConcurrency)
 		for rest := due; len(rest) > 0 && ctx.Err() == nil; {
 			chunk := rest[:1]
 			if batches {
-				chunk = distinctPeople(rest, batchPeople)
+				chunk = distinctPeople(rest, batch)
 			}
 			rest = rest[len(chunk):]
+			var calls bool
 			if len(chunk) > 1 {
-				cat = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note)
-				continue
+				cat, calls = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note)
+			} else {
+				t := chunk[0]
+				pf.reserve()
+				effects = effects[:0]
+				ok, err := e.fire(ctx, t, now, cat, &effects)
+				calls = len(effects) > 0
+				pf.start(effects)
+				note(t, ok, err)
 			}
-			t := chunk[0]
-			pf.reserve()
-			effects = effects[:0]
-			ok, err := e.fire(ctx, t, now, cat, &effects)
-			pf.start(effects)
-			note(t, ok, err)
+			// Steps that call outside commit their intents with their
+			// batch, then wait for a free call slot with their leases
+			// running: while they do, a batch holds no more people than
+			// there are free slots.
+			batch = batchPeople
+			if calls {
+				batch = pf.free()
+			}
 		}
 		e.noteTickRate(time.Since(start), len(due))
 		if err := pf.wait(); err != nil && first == nil {
@@ -938,9 +949,10 @@ func distinctPeople(timers []store.Timer, max int) []store.Timer {
 // batch, and starts the calls their steps put in flight in due order. A
 // timer whose transaction failed (or every one, when the batch did) fires
 // again alone, as fire does. It returns the catalog snapshot to go on
-// with: a fresh one when the batch found the one it had stale.
+// with (a fresh one when the batch found the one it had stale), and
+// whether any step called outside.
 func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []store.Timer, now time.Time, cat *catalogSnapshot,
-	pf *performer, note func(store.Timer, bool, error)) *catalogSnapshot {
+	pf *performer, note func(store.Timer, bool, error)) (_ *catalogSnapshot, calls bool) {
 	n := len(due)
 	ss := make([]*session, n)
 	fired := make([]bool, n)
@@ -964,6 +976,7 @@ func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []sto
 	for i, t := range due {
 		if err == nil && errs[i] == nil {
 			ferr := ss[i].finish()
+			calls = calls || len(effects[i]) > 0
 			pf.start(effects[i])
 			note(t, fired[i], ferr)
 			continue
@@ -971,10 +984,11 @@ func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []sto
 		var alone []effect
 		pf.reserve()
 		ok, ferr := e.fire(ctx, t, now, cat, &alone)
+		calls = calls || len(alone) > 0
 		pf.start(alone)
 		note(t, ok, ferr)
 	}
-	return cat
+	return cat, calls
 }
 
 // Participant returns one participant, with its journal. The host owns
