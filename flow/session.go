@@ -162,7 +162,8 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 		if !byRef {
 			id, err = e.findPerson(ctx, who)
 		} else {
-			c.ref = &who
+			ref := who // on the heap only on this path
+			c.ref = &ref
 			id, err = who.ID, store.ErrNotFound
 		}
 		if errors.Is(err, store.ErrNotFound) && create && who.ID == uuid.Nil {
