@@ -13,8 +13,10 @@ import (
 // catalog caches the flows' states and their event triggers, so that no
 // step reads them through the Store inside a person's transaction. It is
 // keyed by store.Store.FlowsRevision: a publish or status change made by
-// any process moves the revision, and the next engine call reads the
-// states again.
+// any process moves the revision. Each transaction compares the snapshot
+// it uses with the revision as of its start (store.Tx.FlowsRevision) and,
+// when they differ, ends; the call reads the states again and starts
+// over, so no step runs on states older than its transaction.
 type catalog struct {
 	snap   atomic.Pointer[catalogSnapshot]
 	reload sync.Mutex

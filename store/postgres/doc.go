@@ -42,9 +42,9 @@
 // # Connections and processes
 //
 // An Update holds one connection of the pool while its function runs,
-// and nothing else: the engine reads flow states before it, and calls
-// outside (HTTP, senders) between two short Updates rather than inside
-// one. Size the pool (pool_max_conns in a URL) for the parallelism wanted.
+// and nothing else: the engine keeps flow states cached (checked against
+// the revision the transaction reads), and calls outside (HTTP, senders)
+// between two short Updates rather than inside one. Size the pool (pool_max_conns in a URL) for the parallelism wanted.
 //
 // Every process may deliver events and enter people, and any number may
 // tick. The engine takes due timers with Store.ClaimTimers
