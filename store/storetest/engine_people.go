@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/flow"
@@ -105,4 +107,79 @@ func testEnginePeopleByReference(t *testing.T, b Backend) {
 	history, err = eng.Events(ctx, racer, store.EventQuery{Name: "Ordered"})
 	require.NoError(t, err)
 	require.Len(t, history, calls, "the racing calls' events all went to one person")
+}
+
+// A process ticks while another changes the flows under the states it
+// read for the tick, with more people due than one batch of timers
+// holds: every timer fires once, on the states as they are.
+func testEngineTickAfterAnotherProcessPublished(t *testing.T, b Backend) {
+	if b.Processes == nil {
+		t.Skip("the backend declares no Processes: the store cannot be shared by several processes")
+	}
+	ctx := t.Context()
+	clk := clock.NewFake(engineStart)
+	stores := b.Processes(t, 2)
+	other := newEngine(t, stores[1], clk, flow.Config{})
+	var once sync.Once
+	publishMeanwhile := func() {
+		once.Do(func() {
+			f, err := flow.Parse([]byte(orderFlow))
+			require.NoError(t, err)
+			activate(t, other, f)
+		})
+	}
+	ticker := newEngine(t, claimHooked(stores[0], publishMeanwhile), clk, flow.Config{})
+	activate(t, ticker, welcome())
+	const people = 450 // more than two batches
+	ids := make([]uuid.UUID, people)
+	for i := range ids {
+		var err error
+		ids[i], err = ticker.Enter(ctx, "welcome", store.PersonRef{ExternalID: fmt.Sprint("stale-", i)}, nil)
+		require.NoError(t, err)
+	}
+	changed := welcome()
+	changed.Name = "Welcome, second version"
+	_, err := other.Publish(ctx, changed)
+	require.NoError(t, err)
+
+	clk.Set(engineStart.Add(72 * time.Hour))
+	fired, err := ticker.Tick(ctx)
+	require.NoError(t, err)
+	require.Equal(t, people, fired)
+	for _, id := range ids {
+		p, err := other.Participant(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, store.Completed, p.Status)
+		require.Equal(t, 1, p.FlowVersion, "a participant stays on its version")
+	}
+	stats, err := other.Stats(ctx, "welcome")
+	require.NoError(t, err)
+	require.EqualValues(t, people, stats["calc"].Entered, "each participant left the pause once")
+	require.EqualValues(t, people, stats["done"].Entered)
+}
+
+// claimHooked returns s calling hook before each ClaimTimers, keeping
+// the optional features the engine's tick uses.
+func claimHooked(s store.Store, hook func()) store.Store {
+	h := hookedClaims{s, hook}
+	if _, ok := s.(store.BatchUpdater); ok {
+		return hookedBatches{h}
+	}
+	return h
+}
+
+type hookedClaims struct {
+	store.Store
+	hook func()
+}
+
+func (h hookedClaims) ClaimTimers(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.Timer, error) {
+	h.hook()
+	return h.Store.(store.TimerClaimer).ClaimTimers(ctx, now, limit, lease)
+}
+
+type hookedBatches struct{ hookedClaims }
+
+func (h hookedBatches) UpdateBatch(ctx context.Context, ids []uuid.UUID, fn func(int, store.Tx) error) ([]error, error) {
+	return h.Store.(store.BatchUpdater).UpdateBatch(ctx, ids, fn)
 }
