@@ -157,3 +157,60 @@ func TestEngineWaitForEmailAdded(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"has-email"}, person.Tags)
 }
+
+// UpdateRef runs in the transaction of whoever holds the key once the
+// lock is taken: a key moved to another person while UpdateRef waited on
+// the first one's lock takes it to the second.
+func TestUpdateRefFollowsAMovedKey(t *testing.T) {
+	ctx := t.Context()
+	p := testPool(t)
+	schema := newSchema(t, p)
+	s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+	require.NoError(t, err)
+	a, b := uuid.New(), uuid.New()
+	const ext = "moved-key"
+	for _, person := range []*store.Person{{ID: a, ExternalID: ext}, {ID: b}} {
+		require.NoError(t, s.Update(ctx, person.ID, func(tx store.Tx) error { return tx.PutPerson(person) }))
+	}
+
+	// Another transaction holds a's lock and moves the key to b.
+	other, err := p.Begin(ctx)
+	require.NoError(t, err)
+	defer other.Rollback(ctx)
+	_, err = other.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))`, a.String())
+	require.NoError(t, err)
+	_, err = other.Exec(ctx, `UPDATE `+pgx.Identifier{schema}.Sanitize()+`.person_keys SET person_id = $1 WHERE key = $2`,
+		b, store.Key{Kind: store.ByExternalID, Value: ext}.String())
+	require.NoError(t, err)
+
+	type result struct {
+		id, inFn uuid.UUID
+		locked   bool // fn ran holding the lock of the person it ran for
+		err      error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		r.id, r.err = s.UpdateRef(ctx, store.PersonRef{ExternalID: ext}, uuid.Nil, func(id uuid.UUID, tx store.Tx) error {
+			r.inFn = id
+			var free bool
+			err := pgx.BeginFunc(ctx, p, func(probe pgx.Tx) error {
+				return probe.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1::text, 0))`, id.String()).Scan(&free)
+			})
+			r.locked = !free
+			return err
+		})
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("UpdateRef did not wait for the lock of the key's holder: %+v", r)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, other.Commit(ctx))
+	r := <-done
+	require.NoError(t, r.err)
+	require.Equal(t, b, r.id, "the person holding the key when the lock was taken")
+	require.Equal(t, b, r.inFn)
+	require.True(t, r.locked, "fn ran without the lock of the person it ran for")
+}
