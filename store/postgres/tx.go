@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -180,8 +181,8 @@ type tx struct {
 type partState struct {
 	stored *store.Participant // as read from the database; nil when new
 	cur    *store.Participant // the latest PutParticipant's; nil for none
-	// dirty is set when cur is not in the database yet: a new
-	// participant's row is inserted by its first PutParticipant.
+	// dirty is set when cur is not in the database yet; commit inserts a
+	// new participant's row (stored nil) and updates the others.
 	dirty bool
 	// removed is set by RemoveParticipant: commit deletes the row.
 	removed bool
@@ -247,7 +248,7 @@ func (t *tx) readBegin(br pgx.BatchResults) (uuid.UUID, error) {
 // setRead fills the transaction with what was read of its person.
 func (t *tx) setRead(p *store.Person, parts []*store.Participant) {
 	t.stored = p
-	slices.SortFunc(parts, func(a, b *store.Participant) int { return strings.Compare(a.ID.String(), b.ID.String()) })
+	slices.SortFunc(parts, func(a, b *store.Participant) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	t.parts = make([]*partState, len(parts))
 	for i, p := range parts {
 		t.parts[i] = &partState{stored: p}
