@@ -236,7 +236,7 @@ func (r *Run) env(names []string) map[string]any {
 	for _, name := range names {
 		switch name {
 		case "person":
-			env[name] = personEnv(r.Person)
+			env[name] = values.Person(r.Person)
 		case "entry":
 			env[name] = eventEnv(r.Entry)
 		case "event":
@@ -251,34 +251,6 @@ func (r *Run) env(names []string) map[string]any {
 		}
 	}
 	return env
-}
-
-func personEnv(p *store.Person) map[string]any {
-	m := map[string]any{}
-	if p == nil {
-		return m
-	}
-	for name := range store.StandardAttributes {
-		if v, ok := p.Get(name); ok {
-			m[name] = v
-		}
-	}
-	for k, v := range p.Attributes {
-		m[k] = v
-	}
-	m["id"] = p.ID.String()
-	m["tags"] = toList(p.Tags)
-	m["phones"] = toList(p.Phones)
-	m["emails"] = toList(p.Emails)
-	return m
-}
-
-func toList(s []string) []any {
-	l := make([]any, len(s))
-	for i, v := range s {
-		l[i] = v
-	}
-	return l
 }
 
 func eventEnv(e *store.Event) map[string]any {

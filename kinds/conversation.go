@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -81,7 +82,7 @@ func (s *StartConversation) Run(ctx context.Context, r *element.Run) (element.Ou
 	for _, v := range s.Variables {
 		vars[v] = store.CloneValue(r.Vars[v])
 	}
-	person := personContext(r.Person)
+	person := values.Person(r.Person)
 	person["externalId"] = r.Person.ExternalID
 	conv := &Conversation{
 		PersonID:       r.Person.ID,
@@ -104,31 +105,4 @@ func (s *StartConversation) Run(ctx context.Context, r *element.Run) (element.Ou
 		reason += " with " + strings.Join(names, ", ")
 	}
 	return element.Next(element.BranchNext, reason), nil
-}
-
-// personContext is the person as a conversation's context shows them:
-// their attributes, standard ones included, id, tags, phones and emails.
-func personContext(p *store.Person) map[string]any {
-	m := map[string]any{}
-	for name := range store.StandardAttributes {
-		if v, ok := p.Get(name); ok {
-			m[name] = v
-		}
-	}
-	for k, v := range p.Attributes {
-		m[k] = v
-	}
-	m["id"] = p.ID.String()
-	m["tags"] = toList(p.Tags)
-	m["phones"] = toList(p.Phones)
-	m["emails"] = toList(p.Emails)
-	return m
-}
-
-func toList(s []string) []any {
-	l := make([]any, len(s))
-	for i, v := range s {
-		l[i] = v
-	}
-	return l
 }

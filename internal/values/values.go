@@ -43,3 +43,34 @@ func Normalize(v any) any {
 	}
 	return v
 }
+
+// Person returns a person as formulas and conversation contexts see them:
+// their attributes, standard ones included, and id, tags, phones and
+// emails; an empty map for nil.
+func Person(p *store.Person) map[string]any {
+	m := map[string]any{}
+	if p == nil {
+		return m
+	}
+	for name := range store.StandardAttributes {
+		if v, ok := p.Get(name); ok {
+			m[name] = v
+		}
+	}
+	for k, v := range p.Attributes {
+		m[k] = v
+	}
+	m["id"] = p.ID.String()
+	m["tags"] = list(p.Tags)
+	m["phones"] = list(p.Phones)
+	m["emails"] = list(p.Emails)
+	return m
+}
+
+func list(s []string) []any {
+	l := make([]any, len(s))
+	for i, v := range s {
+		l[i] = v
+	}
+	return l
+}
