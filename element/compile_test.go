@@ -6,48 +6,22 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/steptest"
 	"github.com/flowkit/flowkit/store"
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 )
 
-// exprVars and exprSchema are the declarations the expression and template
-// tests compile against; exprRun is a step that fits them.
+// The expression tests' declarations and step.
 var (
-	exprVars = map[string]store.Type{
-		"cartId": store.Text, "query": store.Text, "nick": store.Text, "count": store.Number,
-		"total": store.Number, "flag": store.Bool, "due": store.Date, "paidAt": store.DateTime,
-		"items": store.List, "meta": store.Object,
-	}
-	exprSchema = store.Schema{"score": store.Number, "vip": store.Bool, "plan": store.Text, "nickname": store.Text}
-	exprNow    = time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
-	exprPerson = uuid.MustParse("0190f5e4-0000-7000-8000-000000000001")
+	exprVars   = steptest.Vars
+	exprSchema = steptest.Schema
+	exprNow    = steptest.Now
+	exprPerson = steptest.PersonID
 )
 
-func exprCompiler() *element.Compiler {
-	return &element.Compiler{FlowID: "f", ElementID: "e", Variables: exprVars, Schema: exprSchema, Location: time.UTC}
-}
+func exprCompiler() *element.Compiler { return steptest.Compiler() }
 
-func exprRun() *element.Run {
-	return &element.Run{
-		Now: exprNow, Location: time.UTC, FlowID: "f", ElementID: "e",
-		Person: &store.Person{
-			ID: exprPerson, FirstName: "Ana", City: "Zagreb", TimeZone: "Europe/Zagreb",
-			BirthDate:  time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC),
-			Attributes: map[string]any{"score": 42.0, "vip": true, "plan": "pro"},
-			Tags:       []string{"beta", "new"}, Emails: []string{"ana@example.com"},
-		},
-		Vars: map[string]any{
-			"cartId": "c-17", "query": "rock & roll/50%", "nick": `Ann "The" \ Lee`, "count": 3.0, "total": 19.99, "flag": true,
-			"due": time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC), "paidAt": time.Date(2026, 3, 1, 18, 5, 0, 0, time.UTC),
-			"items": []any{"x", "y"}, "meta": map[string]any{"k": "v"},
-		},
-		Entry: &store.Event{
-			ID: "ev-1", Name: "signedUp", Category: store.External, Time: exprNow.Add(-time.Hour),
-			Properties: map[string]any{"plan": "pro", "source": "ad", "seats": 5.0},
-		},
-	}
-}
+func exprRun() *element.Run { return steptest.Run() }
 
 func TestExprCompileErrors(t *testing.T) {
 	for _, tc := range []struct {
