@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,33 +12,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/flowkit/flowkit/internal/browsertest"
 	"github.com/stretchr/testify/require"
 )
-
-// browser starts a headless Chromium for the test, or skips the test when
-// the machine has none (.ci/run installs Debian's chromium).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		t.Skip("no Chromium binary on PATH (chromium, chromium-browser, google-chrome): install Debian's chromium package to run the browser test")
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	require.NoError(t, chromedp.Do(ctx), "start Chromium") // the first Run starts it, without a timeout
-	return ctx
-}
 
 // TestBrowserLargeFlow loads the page of a 100-element flow with 100,000
 // participants (10,000 with -short), reads an element's counts and a
@@ -50,7 +25,7 @@ func TestBrowserLargeFlow(t *testing.T) {
 	h, _ := bigFlow(t, n)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,37 +11,13 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/flowkit/flowkit/internal/browsertest"
 	"github.com/stretchr/testify/require"
 )
 
-// browser starts a headless Chromium for the test, or skips the test when
-// the machine has none (.ci/run installs Debian's chromium).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		t.Skip("no Chromium binary on PATH (chromium, chromium-browser, google-chrome): install Debian's chromium package to run the browser test")
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	require.NoError(t, chromedp.Do(ctx), "start Chromium") // the first Run starts it, without a timeout
-	return ctx
-}
-
 func TestBrowserShowsCountsAndJourney(t *testing.T) {
 	s, srv := newTestShop(t, 200)
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 
