@@ -130,9 +130,9 @@ func (u *UpdateVariable) Validate(c *element.Compiler) error {
 		if a.Attribute != "" {
 			return element.Errorf(field+".attribute", "updateVariable sets variables, not attributes")
 		}
-		typ, ok := c.Variables[a.Variable]
-		if !ok {
-			return element.Errorf(field+".variable", "variable %q is not declared in the flow", a.Variable)
+		typ, err := declaredVar(c, field+".variable", a.Variable)
+		if err != nil {
+			return err
 		}
 		if err := a.compile(c, field, "variable "+a.Variable, typ); err != nil {
 			return err
@@ -300,6 +300,26 @@ func renderTag(r *element.Run, t *element.Template) (string, error) {
 		return "", fmt.Errorf("tag %q is empty for this person", t.Source)
 	}
 	return tag, nil
+}
+
+// declaredVar returns the type of the flow variable name, or an error at
+// field when the flow does not declare it.
+func declaredVar(c *element.Compiler, field, name string) (store.Type, error) {
+	t, ok := c.Variables[name]
+	if !ok {
+		return "", element.Errorf(field, "variable %q is not declared in the flow", name)
+	}
+	return t, nil
+}
+
+// textVar checks that name is a text variable of the flow, to hold what
+// (such as "a message id").
+func textVar(c *element.Compiler, field, name, what string) error {
+	t, err := declaredVar(c, field, name)
+	if err == nil && t != store.Text {
+		err = element.Errorf(field, "variable %q is %s, but %s is text", name, t, what)
+	}
+	return err
 }
 
 // Exit ends the participant's journey in the flow.

@@ -314,9 +314,9 @@ func (c *CallAPI) captureVar(comp *element.Compiler, field, name string) (store.
 	if name == "" {
 		return "", element.Errorf(field+".variable", "variable name is missing")
 	}
-	t, ok := comp.Variables[name]
-	if !ok {
-		return "", element.Errorf(field+".variable", "variable %q is not declared in the flow", name)
+	t, err := declaredVar(comp, field+".variable", name)
+	if err != nil {
+		return "", err
 	}
 	c.vars[name] = t
 	return t, nil

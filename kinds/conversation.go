@@ -48,8 +48,8 @@ func (s *StartConversation) Validate(c *element.Compiler) (err error) {
 	seen := map[string]bool{}
 	for i, v := range s.Variables {
 		field := fmt.Sprintf("variables[%d]", i)
-		if _, ok := c.Variables[v]; !ok {
-			return element.Errorf(field, "variable %q is not declared in the flow", v)
+		if _, err := declaredVar(c, field, v); err != nil {
+			return err
 		}
 		if seen[v] {
 			return element.Errorf(field, "variable %q is named twice", v)
@@ -57,12 +57,8 @@ func (s *StartConversation) Validate(c *element.Compiler) (err error) {
 		seen[v] = true
 	}
 	if v := s.ConversationIDVariable; v != "" {
-		t, ok := c.Variables[v]
-		if !ok {
-			return element.Errorf("conversationIdVariable", "variable %q is not declared in the flow", v)
-		}
-		if t != store.Text {
-			return element.Errorf("conversationIdVariable", "variable %q is %s, but a conversation id is text", v, t)
+		if err := textVar(c, "conversationIdVariable", v, "a conversation id"); err != nil {
+			return err
 		}
 	}
 	return nil

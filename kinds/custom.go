@@ -187,9 +187,9 @@ func (c *Custom) Validate(comp *element.Compiler) (err error) {
 	for _, o := range outs {
 		v := c.Outputs[o]
 		field := "outputs." + o
-		vt, ok := comp.Variables[v]
-		if !ok {
-			return element.Errorf(field, "variable %q is not declared in the flow", v)
+		vt, err := declaredVar(comp, field, v)
+		if err != nil {
+			return err
 		}
 		if c.spec.Outputs != nil {
 			ot, ok := c.spec.Outputs[o]

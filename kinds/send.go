@@ -182,12 +182,8 @@ func (s *SendMessage) Validate(c *element.Compiler) error {
 		s.data = append(s.data, t)
 	}
 	if v := s.MessageIDVariable; v != "" {
-		t, ok := c.Variables[v]
-		if !ok {
-			return element.Errorf("messageIdVariable", "variable %q is not declared in the flow", v)
-		}
-		if t != store.Text {
-			return element.Errorf("messageIdVariable", "variable %q is %s, but a message id is text", v, t)
+		if err := textVar(c, "messageIdVariable", v, "a message id"); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -151,9 +151,9 @@ func (w *WaitForEvent) Validate(c *element.Compiler) error {
 		if s == nil || s.Variable == "" {
 			return element.Errorf(field+".variable", "variable name is missing")
 		}
-		typ, ok := c.Variables[s.Variable]
-		if !ok {
-			return element.Errorf(field+".variable", "variable %q is not declared in the flow", s.Variable)
+		typ, err := declaredVar(c, field+".variable", s.Variable)
+		if err != nil {
+			return err
 		}
 		s.typ = typ
 		switch {
