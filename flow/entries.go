@@ -127,7 +127,7 @@ func (r *Recurrence) on(y int, m time.Month, d int, loc *time.Location) (time.Ti
 	y, m, d = day.Date()
 	switch r.Every {
 	case "week":
-		if day.Weekday() != weekdays[strings.ToLower(r.Weekday)] {
+		if d, _ := wall.ParseWeekday(r.Weekday); day.Weekday() != d {
 			return time.Time{}, false
 		}
 	case "month":

@@ -3,8 +3,8 @@ package flow
 import (
 	"errors"
 	"fmt"
+	"github.com/flowkit/flowkit/internal/wall"
 	"strings"
-	"time"
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/kinds"
@@ -260,7 +260,7 @@ func (r *Recurrence) validate() error {
 	switch r.Every {
 	case "day":
 	case "week":
-		if _, ok := weekdays[strings.ToLower(r.Weekday)]; !ok {
+		if _, ok := wall.ParseWeekday(r.Weekday); !ok {
 			return element.Errorf("weekday", "weekday %q is not a day of the week", r.Weekday)
 		}
 	case "month":
@@ -271,11 +271,6 @@ func (r *Recurrence) validate() error {
 		return element.Errorf("every", "every %q: want day, week or month", r.Every)
 	}
 	return nil
-}
-
-var weekdays = map[string]time.Weekday{
-	"sunday": time.Sunday, "monday": time.Monday, "tuesday": time.Tuesday, "wednesday": time.Wednesday,
-	"thursday": time.Thursday, "friday": time.Friday, "saturday": time.Saturday,
 }
 
 // under adds a problem of the flow's own settings: a field error or a
