@@ -3,10 +3,10 @@ package flow
 import (
 	"errors"
 	"fmt"
-	"github.com/flowkit/flowkit/internal/wall"
 	"strings"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
