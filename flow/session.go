@@ -32,11 +32,11 @@ type session struct {
 	personID uuid.UUID
 	now      time.Time
 	call     call
-	// cat holds the flows' states for this call; fresh says it was read
-	// for it, so a flow missing from it does not exist.
-	cat   *catalogSnapshot
-	fresh bool
-	fn    func(*session) error
+	// cat holds the flows' states for this call, checked against the
+	// store's revision as the transaction begins (see inTx), so a flow
+	// missing from it does not exist.
+	cat *catalogSnapshot
+	fn  func(*session) error
 	// txFn and historyFn are bound once per pooled session, so that a
 	// call allocates no closure for them.
 	txFn      func(store.Tx) error
@@ -143,8 +143,8 @@ func (n *needCompiled) Error() string {
 	return fmt.Sprintf("flow %q version %d is not compiled yet", n.flowID, n.version)
 }
 
-// errStaleCatalog ends a transaction that looked for a flow missing from a
-// snapshot read before the call: the call starts over with a fresh one.
+// errStaleCatalog ends a transaction whose snapshot of flow states is
+// older than the store's revision: the call starts over with a fresh one.
 var errStaleCatalog = errors.New("flow states changed")
 
 // withPerson resolves who (creating the person when asked and the
@@ -220,7 +220,7 @@ func (e *Engine) run(ctx context.Context, personID uuid.UUID, fn func(*session) 
 func (e *Engine) newSession(ctx context.Context, personID uuid.UUID, fn func(*session) error, c call) *session {
 	s := sessions.Get().(*session)
 	s.e, s.ctx, s.personID, s.fn, s.call = e, ctx, personID, fn, c
-	s.cat, s.fresh = c.cat, false
+	s.cat = c.cat
 	return s
 }
 
@@ -336,7 +336,6 @@ func (s *session) inTx(tx store.Tx) error {
 	if rev != s.cat.rev {
 		return errStaleCatalog
 	}
-	s.fresh = true // the states are current as the person's lock is held
 	p, err := tx.Person()
 	switch {
 	case err == nil:
@@ -395,7 +394,7 @@ var sessions = sync.Pool{New: func() any {
 func (s *session) reset(tx store.Tx) {
 	b := s.blank()
 	b.e, b.ctx, b.tx, b.personID, b.now = s.e, s.ctx, tx, s.personID, s.e.Now()
-	b.call, b.cat, b.fresh, b.fn, b.ran = s.call, s.cat, s.fresh, s.fn, s.ran
+	b.call, b.cat, b.fn, b.ran = s.call, s.cat, s.fn, s.ran
 	*s = b
 }
 
@@ -466,10 +465,6 @@ func (s *session) dirty(p *store.Participant) {
 func (s *session) flowState(flowID string) (*store.FlowState, error) {
 	if st, ok := s.cat.states[flowID]; ok {
 		return st, nil
-	}
-	if !s.fresh {
-		s.fail(errStaleCatalog)
-		return nil, errStaleCatalog
 	}
 	return nil, fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
 }
