@@ -157,25 +157,31 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 	_, byRef := e.store.(store.RefUpdater)
 	for attempt := 0; ; attempt++ {
 		c := call{byRef: true, why: why, report: rep}
-		var id uuid.UUID
-		var err error
-		if !byRef {
-			id, err = e.findPerson(ctx, who)
-		} else {
+		// On a RefUpdater the store finds the person in the transaction,
+		// and the session's ID is the one to create them under, if any.
+		id, known := who.ID, false
+		if byRef {
 			ref := who // on the heap only on this path
 			c.ref = &ref
-			id, err = who.ID, store.ErrNotFound
+		} else {
+			var err error
+			id, err = e.findPerson(ctx, who)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if known = err == nil; !known && !(create && who.ID == uuid.Nil) {
+				return err
+			}
 		}
-		if errors.Is(err, store.ErrNotFound) && create && who.ID == uuid.Nil {
+		if !known && create && who.ID == uuid.Nil {
+			var err error
 			if id, err = uuid.NewV7(); err != nil {
 				return err
 			}
 			nc := who
 			c.newcomer = &nc
-		} else if err != nil && !byRef {
-			return err
 		}
-		err = e.run(ctx, id, fn, c)
+		err := e.run(ctx, id, fn, c)
 		// A person created by a concurrent call under the same key: find
 		// them and go again.
 		if c.newcomer != nil && errors.Is(err, store.ErrConflict) && attempt < 3 {
