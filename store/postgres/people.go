@@ -173,19 +173,11 @@ func (s *Store) AudienceRuns(ctx context.Context, q *store.AudienceRunQuery) ([]
 // the rows are new, and a step of the person that began before does not
 // see them (it runs them, through their timers, after).
 func (s *Store) AdvanceAudienceRun(ctx context.Context, p *store.AdvanceAudienceRunParams) (int, error) {
-	n := len(p.Participants)
-	ids, people, versions := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]int32, n)
-	flows, statuses, elements, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	dues, dueNS, parked, rowVersions := make([]*time.Time, n), make([]int16, n), make([]bool, n), make([]int64, n)
-	for i, np := range p.Participants {
-		args, err := participantArgs(np)
-		if err != nil {
+	var c partColumns
+	for _, np := range p.Participants {
+		if err := c.add(np); err != nil {
 			return 0, err
 		}
-		ids[i], people[i] = np.ID, np.PersonID
-		flows[i], versions[i], statuses[i], elements[i] = args[0].(string), int32(args[1].(int)), args[2].(string), args[3].(string)
-		dues[i], dueNS[i], parked[i], rowVersions[i] = args[4].(*time.Time), args[5].(int16), args[6].(bool), args[7].(int64)
-		data[i] = string(args[8].([]byte))
 	}
 	var created int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -206,7 +198,7 @@ func (s *Store) AdvanceAudienceRun(ctx context.Context, p *store.AdvanceAudience
 		}
 		var n64 int64
 		err = tx.QueryRow(ctx, s.sql.audience.page, p.RunID, p.To, p.Scanned, p.Done, finished,
-			ids, people, flows, versions, statuses, elements, dues, dueNS, parked, rowVersions, data).Scan(&n64)
+			c.id, c.person, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data).Scan(&n64)
 		created = int(n64)
 		return err
 	})
