@@ -536,22 +536,3 @@ func scanParticipant(row pgx.CollectableRow) (*store.Participant, error) {
 	}
 	return p, nil
 }
-
-// participantArgs returns the column values of p that follow its ID in
-// queries.updatePart: flow_id, flow_version, status, element, due_at,
-// due_ns, parked, version, data, entered_at, entered_ns.
-func participantArgs(p *store.Participant) ([]any, error) {
-	data, err := encodeParticipant(p)
-	if err != nil {
-		return nil, err
-	}
-	var due *time.Time
-	var dueNS int16
-	parked := false
-	if w := p.Wait; w != nil && !w.Until.IsZero() && !p.Status.Done() {
-		at, ns := splitTime(w.Until)
-		due, dueNS, parked = &at, ns, w.Parked
-	}
-	entered, enteredNS := splitTime(p.EnteredAt)
-	return []any{p.FlowID, p.FlowVersion, string(p.Status), p.Element, due, dueNS, parked, p.Version, data, entered, enteredNS}, nil
-}

@@ -42,25 +42,34 @@ type partColumns struct {
 	data                  []string
 }
 
+// add appends p's row. A participant has a timer (due_at, due_ns,
+// parked) while its Wait has an Until and it has not left its flow.
 func (c *partColumns) add(p *store.Participant) error {
-	args, err := participantArgs(p)
+	data, err := encodeParticipant(p)
 	if err != nil {
 		return err
 	}
-	entered := args[9].(time.Time)
+	var due *time.Time
+	var dueNS int16
+	parked := false
+	if w := p.Wait; w != nil && !w.Until.IsZero() && !p.Status.Done() {
+		at, ns := splitTime(w.Until)
+		due, dueNS, parked = &at, ns, w.Parked
+	}
+	entered, enteredNS := splitTime(p.EnteredAt)
 	c.id = append(c.id, p.ID)
 	c.person = append(c.person, p.PersonID)
-	c.flow = append(c.flow, args[0].(string))
-	c.flowVersion = append(c.flowVersion, int32(args[1].(int)))
-	c.status = append(c.status, args[2].(string))
-	c.element = append(c.element, args[3].(string))
-	c.due = append(c.due, args[4].(*time.Time))
-	c.dueNS = append(c.dueNS, args[5].(int16))
-	c.parked = append(c.parked, args[6].(bool))
-	c.version = append(c.version, args[7].(int64))
-	c.data = append(c.data, string(args[8].([]byte)))
+	c.flow = append(c.flow, p.FlowID)
+	c.flowVersion = append(c.flowVersion, int32(p.FlowVersion))
+	c.status = append(c.status, string(p.Status))
+	c.element = append(c.element, p.Element)
+	c.due = append(c.due, due)
+	c.dueNS = append(c.dueNS, dueNS)
+	c.parked = append(c.parked, parked)
+	c.version = append(c.version, p.Version)
+	c.data = append(c.data, string(data))
 	c.entered = append(c.entered, &entered)
-	c.enteredNS = append(c.enteredNS, args[10].(int16))
+	c.enteredNS = append(c.enteredNS, enteredNS)
 	return nil
 }
 
