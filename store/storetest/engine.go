@@ -74,6 +74,16 @@ func welcome() *flow.Flow {
 		Add("done", &kinds.Exit{}, nil)
 }
 
+// processes returns n stores over one backend, standing for n host
+// processes, or skips the test when the backend cannot be shared.
+func processes(t *testing.T, b Backend, n int) []store.Store {
+	t.Helper()
+	if b.Processes == nil {
+		t.Skip("the backend declares no Processes: the store cannot be shared by several processes")
+	}
+	return b.Processes(t, n)
+}
+
 func newEngine(t *testing.T, s store.Store, clk clock.Clock, cfg flow.Config) *flow.Engine {
 	t.Helper()
 	cfg.Store, cfg.Clock, cfg.Schema = s, clk, store.Schema{"score": store.Number}
@@ -149,13 +159,10 @@ func testEngineJourney(t *testing.T, b Backend) {
 // Two processes enter people and tick at once: every timer fires exactly
 // once.
 func testEngineTwoProcessesTick(t *testing.T, b Backend) {
-	if b.Processes == nil {
-		t.Skip("the backend declares no Processes: the store cannot be shared by several processes")
-	}
 	ctx := t.Context()
 	clk := clock.NewFake(engineStart)
 	var engines []*flow.Engine
-	for _, s := range b.Processes(t, 2) {
+	for _, s := range processes(t, b, 2) {
 		engines = append(engines, newEngine(t, s, clk, flow.Config{}))
 	}
 	_, err := engines[0].Publish(ctx, welcome())
@@ -200,13 +207,10 @@ func testEngineTwoProcessesTick(t *testing.T, b Backend) {
 // twice over: it is published and activated once, and a changed flow
 // deployed the same way is published once more.
 func testEngineDeployAtStartUp(t *testing.T, b Backend) {
-	if b.Processes == nil {
-		t.Skip("the backend declares no Processes: the store cannot be shared by several processes")
-	}
 	ctx := t.Context()
 	clk := clock.NewFake(engineStart)
 	var engines []*flow.Engine
-	for _, s := range b.Processes(t, 2) {
+	for _, s := range processes(t, b, 2) {
 		engines = append(engines, newEngine(t, s, clk, flow.Config{}))
 	}
 	deployAll := func(f func() *flow.Flow) (versions []int, published int) {
@@ -424,11 +428,8 @@ func testEngineDiesMidEffect(t *testing.T, b Backend) {
 // A call that outlives its lease is taken over by another process; the
 // late result of the first is dropped, and one result commits.
 func testEngineLeaseTakenOver(t *testing.T, b Backend) {
-	if b.Processes == nil {
-		t.Skip("the backend declares no Processes: the store cannot be shared by several processes")
-	}
 	ctx := t.Context()
-	stores := b.Processes(t, 2)
+	stores := processes(t, b, 2)
 	clk := clock.NewFake(engineStart)
 	a := newAPI(t, true)
 	first := newEngine(t, stores[0], clk, flow.Config{EffectLease: time.Minute})

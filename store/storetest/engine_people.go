@@ -113,12 +113,9 @@ func testEnginePeopleByReference(t *testing.T, b Backend) {
 // read for the tick, with more people due than one batch of timers
 // holds: every timer fires once, on the states as they are.
 func testEngineTickAfterAnotherProcessPublished(t *testing.T, b Backend) {
-	if b.Processes == nil {
-		t.Skip("the backend declares no Processes: the store cannot be shared by several processes")
-	}
 	ctx := t.Context()
 	clk := clock.NewFake(engineStart)
-	stores := b.Processes(t, 2)
+	stores := processes(t, b, 2)
 	other := newEngine(t, stores[1], clk, flow.Config{})
 	var once sync.Once
 	publishMeanwhile := func() {
