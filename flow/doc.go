@@ -6,9 +6,15 @@
 // store/postgres for many processes), publishes flows, activates them, and
 // then drives the engine: Enter puts people into flows, Deliver hands it
 // events, UpdatePerson changes profiles, and Tick fires due timers (NextDue
-// says when; Run is a ready loop). The engine never sleeps and starts no
-// goroutines; every call runs one person's steps in one store transaction,
-// so concurrent calls, in one process or many, never run a step twice.
+// says when; Run is a ready loop). The engine never sleeps: it reads its
+// Clock, and the host's calls drive it. Its only goroutines make the calls
+// outside of steps in flight (Call API, sends, custom kinds), at most
+// Config.EffectConcurrency at once; each ends before the engine call
+// that started it returns, except that a Call API element not waiting for
+// its response drains that response on one. Every call runs one person's steps in one store
+// transaction; a step that calls outside commits its intent first and its
+// result in a second transaction, so concurrent calls, in one process or
+// many, never run a step twice.
 //
 // Participants are pinned to the flow version they entered (Migrate moves
 // them to another version, keeping their arrival times), keep a journal
