@@ -43,7 +43,7 @@ func TestBrowserLargeFlow(t *testing.T) {
 	require.Equal(t, bigElements, nodes, "every element drawn")
 
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/flows/big/versions/1/stats", nil))
+	h.ServeHTTP(rec, newRequest("GET", "/api/flows/big/versions/1/stats"))
 	var st struct {
 		Elements []struct {
 			ID               string
