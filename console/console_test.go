@@ -574,6 +574,12 @@ func TestAuthorization(t *testing.T) {
 		rec := httptest.NewRecorder()
 		fx.h.ServeHTTP(rec, r)
 		require.Equal(t, 403, rec.Code)
+		// A browser that sends no Sec-Fetch-Site is judged by its Origin.
+		r = newRequest("POST", "/api/flows/cart/cancel")
+		r.Header.Set("Origin", "https://shop.attacker.example")
+		rec = httptest.NewRecorder()
+		fx.h.ServeHTTP(rec, r)
+		require.Equal(t, 403, rec.Code)
 		var f flowJSON
 		fx.get(t, "/api/flows/cart", &f)
 		require.Equal(t, "active", f.Status)
