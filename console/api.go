@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -28,6 +29,15 @@ type (
 		Latest    int           `json:"latest"`
 		UpdatedAt time.Time     `json:"updatedAt"`
 		Versions  []versionJSON `json:"versions"`
+		// Can lists the lifecycle actions Authorize lets the user take on
+		// the flow, whether or not its status allows them now.
+		Can []Action `json:"can"`
+	}
+	flowsJSON struct {
+		Flows []flowJSON `json:"flows"`
+		// Can lists the actions on the console as a whole that the user
+		// may take: ReadPeople, or none.
+		Can []Action `json:"can"`
 	}
 	versionJSON struct {
 		Version     int       `json:"version"`
@@ -133,6 +143,8 @@ type (
 	}
 	errorJSON struct {
 		Error string `json:"error"`
+		// LoginURL is where to sign in, on a 401.
+		LoginURL string `json:"loginUrl,omitempty"`
 	}
 )
 
@@ -161,17 +173,22 @@ func (a *api) serve(act Action, fn endpoint, params ...string) http.HandlerFunc 
 	}
 }
 
-// GET /api/flows: every flow with its status and versions.
+// GET /api/flows: every flow the user may read, with its status and
+// versions.
 func (a *api) flows(r *http.Request, _ url.Values) (any, error) {
 	infos, err := a.eng.Flows(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
-		Flows []flowJSON `json:"flows"`
-	}{Flows: make([]flowJSON, 0, len(infos))}
+	out := flowsJSON{Flows: []flowJSON{}, Can: []Action{}}
+	if a.may(r, Access{Action: ReadPeople}) {
+		out.Can = append(out.Can, ReadPeople)
+	}
 	for _, info := range infos {
-		fj, err := a.flowOf(r.Context(), info)
+		if !a.may(r, Access{Action: Read, FlowID: info.Flow.ID}) {
+			continue
+		}
+		fj, err := a.flowOf(r, info)
 		if err != nil {
 			return nil, err
 		}
@@ -186,17 +203,23 @@ func (a *api) flow(r *http.Request, _ url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.flowOf(r.Context(), info)
+	return a.flowOf(r, info)
 }
 
-func (a *api) flowOf(ctx context.Context, info *flow.FlowInfo) (flowJSON, error) {
-	vs, err := a.eng.Versions(ctx, info.Flow.ID)
+// flowOf is a flow's record for the user of r, who may read it.
+func (a *api) flowOf(r *http.Request, info *flow.FlowInfo) (flowJSON, error) {
+	vs, err := a.eng.Versions(r.Context(), info.Flow.ID)
 	if err != nil {
 		return flowJSON{}, err
 	}
 	fj := flowJSON{
 		ID: info.Flow.ID, Name: info.Flow.Name, Status: string(info.Status),
-		Latest: info.Flow.Version, UpdatedAt: info.UpdatedAt, Versions: make([]versionJSON, len(vs)),
+		Latest: info.Flow.Version, UpdatedAt: info.UpdatedAt, Versions: make([]versionJSON, len(vs)), Can: []Action{},
+	}
+	for _, act := range lifecycleActions {
+		if a.may(r, Access{Action: act, FlowID: info.Flow.ID}) {
+			fj.Can = append(fj.Can, act)
+		}
 	}
 	for i, v := range vs {
 		fj.Versions[i] = versionJSON{Version: v.Version, PublishedAt: v.PublishedAt}
@@ -277,7 +300,9 @@ func (a *api) participants(r *http.Request, q url.Values) (any, error) {
 	return out, nil
 }
 
-// GET /api/participants/{id}: one participant with its journal.
+// GET /api/participants/{id}: one participant with its journal. A
+// participant of a flow the user may not read is not found, as one that
+// does not exist.
 func (a *api) participant(r *http.Request, _ url.Values) (any, error) {
 	pid, err := id("id", r.PathValue("id"))
 	if err != nil {
@@ -287,11 +312,34 @@ func (a *api) participant(r *http.Request, _ url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !a.may(r, Access{Action: Read, FlowID: p.FlowID}) {
+		return nil, fmt.Errorf("participant %s: %w", pid, store.ErrNotFound)
+	}
 	return participantOf(p, true), nil
 }
 
+// readable answers, for one request, whether its user may read a flow,
+// asking Authorize once per flow.
+type readable struct {
+	a    *api
+	r    *http.Request
+	seen map[string]bool
+}
+
+func (rd *readable) flow(flowID string) bool {
+	ok, asked := rd.seen[flowID]
+	if !asked {
+		ok = rd.a.may(rd.r, Access{Action: Read, FlowID: flowID})
+		if rd.seen == nil {
+			rd.seen = map[string]bool{}
+		}
+		rd.seen[flowID] = ok
+	}
+	return ok
+}
+
 // GET /api/person?id=|externalId=|phone=|email=: one person and their
-// participations in every flow, with journals.
+// participations, with journals, in the flows the user may read.
 func (a *api) person(r *http.Request, q url.Values) (any, error) {
 	ref, err := personRef(q)
 	if err != nil {
@@ -305,9 +353,12 @@ func (a *api) person(r *http.Request, q url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := personPageJSON{Person: personOf(p), Participations: make([]participantJSON, len(ps))}
-	for i, part := range ps {
-		out.Participations[i] = participantOf(part, true)
+	out := personPageJSON{Person: personOf(p), Participations: make([]participantJSON, 0, len(ps))}
+	rd := readable{a: a, r: r}
+	for _, part := range ps {
+		if rd.flow(part.FlowID) {
+			out.Participations = append(out.Participations, participantOf(part, true))
+		}
 	}
 	return out, nil
 }
@@ -315,6 +366,9 @@ func (a *api) person(r *http.Request, q url.Values) (any, error) {
 // GET /api/person/events?<person>&before=&limit=: a page of a person's
 // event history, newest first. Events that share the time of a page's
 // oldest event all come in that page, so it may hold more than limit.
+// Events about a flow the user may not read (those whose "flowId"
+// property names it, as the engine's own do) are left out, so a page may
+// also hold fewer.
 func (a *api) events(r *http.Request, q url.Values) (any, error) {
 	ref, err := personRef(q)
 	if err != nil {
@@ -353,9 +407,13 @@ func (a *api) events(r *http.Request, q url.Values) (any, error) {
 		}
 		out.Next = oldest.Format(time.RFC3339Nano)
 	}
-	out.Events = make([]eventJSON, len(evs))
-	for i, e := range evs {
-		out.Events[i] = eventJSON{ID: e.ID, Category: string(e.Category), Name: e.Name, Properties: e.Properties, Time: e.Time}
+	out.Events = make([]eventJSON, 0, len(evs))
+	rd := readable{a: a, r: r}
+	for _, e := range evs {
+		if flowID, ok := e.Properties["flowId"].(string); ok && !rd.flow(flowID) {
+			continue
+		}
+		out.Events = append(out.Events, eventJSON{ID: e.ID, Category: string(e.Category), Name: e.Name, Properties: e.Properties, Time: e.Time})
 	}
 	return out, nil
 }
@@ -440,21 +498,23 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
+	writeJSONStatus(w, http.StatusOK, v)
+}
+
+func writeJSONStatus(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal error: the answer could not be encoded")
-		return
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(errorJSON{Error: "internal error: the answer could not be encoded"}) // strings always encode
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
 	w.Write(append(b, '\n'))
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
-	b, _ := json.Marshal(errorJSON{Error: msg}) // a struct of one string always encodes
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
+	writeJSONStatus(w, code, errorJSON{Error: msg})
 }

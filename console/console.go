@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -15,22 +16,29 @@ import (
 // Action is what a request asks to do, as Options.Authorize sees it.
 type Action string
 
-// The actions. Read covers the page and every GET of the JSON API; the
-// others are the flow lifecycle POSTs, named as the Engine methods they call.
+// The actions. Read covers the page, the flow list and every GET of a
+// flow's data; ReadPeople covers looking a person up and their event
+// history; the others are the flow lifecycle POSTs, named as the Engine
+// methods they call.
 const (
-	Read     Action = "read"
-	Activate Action = "activate"
-	Pause    Action = "pause"
-	Resume   Action = "resume"
-	Finish   Action = "finish"
-	Cancel   Action = "cancel"
+	Read       Action = "read"
+	ReadPeople Action = "readPeople"
+	Activate   Action = "activate"
+	Pause      Action = "pause"
+	Resume     Action = "resume"
+	Finish     Action = "finish"
+	Cancel     Action = "cancel"
 )
+
+// lifecycleActions are the actions a flow's "can" lists, in button order.
+var lifecycleActions = []Action{Activate, Pause, Resume, Finish, Cancel}
 
 // Access describes one request for Options.Authorize.
 type Access struct {
 	Action Action
-	// FlowID is the flow the request reads or acts on; "" when it is not
-	// about one flow (the page, the flow list, a person or a participant).
+	// FlowID is the flow the request reads or acts on; "" when it is
+	// about the console as a whole: the page and its assets, the flow
+	// list, and (with ReadPeople) a person.
 	FlowID string
 }
 
@@ -39,14 +47,41 @@ type Access struct {
 type Options struct {
 	// Authorize decides whether a request may do what it asks; it sees the
 	// request (its cookies, headers, client certificate) and the Access.
-	// A refused request gets 403 Forbidden. It is called on every request,
-	// concurrently. Defaults to none, which refuses everything unless
+	// It is asked once for the console as a whole (FlowID "") and then
+	// for every flow whose data the answer carries: lists leave out what
+	// it refuses, a participant of a refused flow is not found, and a
+	// refused request gets 403 Forbidden. A flow's record also asks it
+	// for each lifecycle action, so the page shows only the buttons the
+	// user may use. It is called several times per request, concurrently.
+	// Defaults to none, which refuses everything unless
 	// AllowUnauthenticated is set.
 	Authorize func(r *http.Request, a Access) bool
 	// AllowUnauthenticated, with no Authorize, lets anyone who reaches the
 	// handler read: the page and the GETs of the JSON API. Lifecycle
 	// actions still need Authorize's consent. Defaults to false.
 	AllowUnauthenticated bool
+	// SignedIn tells whether the request comes from a signed-in user.
+	// When it answers false, Authorize is not asked: the JSON API answers
+	// 401 Unauthorized with LoginURL, on which the page shows a sign-in
+	// link, and the page itself redirects to LoginURL. Defaults to none:
+	// Authorize alone decides, and refusals are 403.
+	SignedIn func(r *http.Request) bool
+	// LoginURL is where the host's users sign in, as the page links to
+	// it: absolute, or relative to the console's page. Defaults to "",
+	// which leaves the 401 without a link.
+	LoginURL string
+	// AllowedHosts are the Host headers the console answers, so that a
+	// page of another site cannot reach it by DNS rebinding (pointing its
+	// own name at the console's address). An entry is a host name or IP
+	// address, which matches it with any port ("console.example.com",
+	// "10.0.0.7", "[::1]"), a host with a port, which matches only that
+	// port ("console.example.com:8443"), a name with a leading dot, which
+	// matches it and its subdomains (".example.com"), or "*", which
+	// matches any Host. Other Hosts get 403 Forbidden. Behind a reverse
+	// proxy list the names the proxy passes on. Handler panics on a
+	// malformed entry, as ServeMux does on a bad pattern. Defaults to the
+	// loopback names: localhost, 127.0.0.1 and [::1], with any port.
+	AllowedHosts []string
 	// Logger receives the errors behind 500 responses, which the response
 	// itself does not reveal. Defaults to discarding them.
 	Logger *slog.Logger
@@ -62,11 +97,17 @@ var webFiles embed.FS
 //
 //	mux.Handle("/console/", http.StripPrefix("/console", console.Handler(eng, opts)))
 //
-// State-changing requests from other origins are refused by
-// http.CrossOriginProtection. The handler is safe for concurrent use.
+// Requests whose Host is not in Options.AllowedHosts are refused, and so
+// are state-changing requests from other origins
+// (http.CrossOriginProtection). Handler panics on a malformed
+// Options.AllowedHosts entry. The handler is safe for concurrent use.
 func Handler(eng *flow.Engine, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	hosts, err := hostRules(opts.AllowedHosts)
+	if err != nil {
+		panic(err)
 	}
 	a := &api{eng: eng, opts: opts}
 	web, _ := fs.Sub(webFiles, "web") // a constant, embedded path
@@ -74,6 +115,15 @@ func Handler(eng *flow.Engine, opts Options) http.Handler {
 
 	mux := http.NewServeMux()
 	page := func(w http.ResponseWriter, r *http.Request) {
+		if !a.signedIn(r) && a.opts.LoginURL != "" {
+			// A browser that comes to the page signed out goes to sign
+			// in; the Location stays as given, so that a relative one
+			// resolves against the page's own address.
+			w.Header().Set("Location", a.opts.LoginURL)
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusSeeOther)
+			return
+		}
 		if !a.allow(w, r, Access{Action: Read}) {
 			return
 		}
@@ -94,8 +144,8 @@ func Handler(eng *flow.Engine, opts Options) http.Handler {
 	mux.HandleFunc("GET /api/flows/{flow}/versions/{version}/stats", a.serve(Read, a.stats))
 	mux.HandleFunc("GET /api/flows/{flow}/participants", a.serve(Read, a.participants, "status", "element", "after", "limit"))
 	mux.HandleFunc("GET /api/participants/{id}", a.serve(Read, a.participant))
-	mux.HandleFunc("GET /api/person", a.serve(Read, a.person, personKeys...))
-	mux.HandleFunc("GET /api/person/events", a.serve(Read, a.events, append([]string{"before", "limit"}, personKeys...)...))
+	mux.HandleFunc("GET /api/person", a.serve(ReadPeople, a.person, personKeys...))
+	mux.HandleFunc("GET /api/person/events", a.serve(ReadPeople, a.events, append([]string{"before", "limit"}, personKeys...)...))
 	for _, act := range []struct {
 		action Action
 		do     func(*flow.Engine, context.Context, string) error
@@ -115,7 +165,7 @@ func Handler(eng *flow.Engine, opts Options) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return http.NewCrossOriginProtection().Handler(root)
+	return checkHost(hosts, http.NewCrossOriginProtection().Handler(root))
 }
 
 // setPageHeaders keeps the page to its own files: nothing is loaded from
@@ -130,18 +180,37 @@ func setPageHeaders(w http.ResponseWriter) {
 // errNoAuthorize is the reason given when no Authorize is set.
 var errNoAuthorize = errors.New("the console has no Options.Authorize: set it, or set AllowUnauthenticated to let anyone read")
 
-// allow applies the authorization rules, answering 403 when they refuse.
+// signedIn reports whether Options.SignedIn counts the request as coming
+// from a signed-in user.
+func (a *api) signedIn(r *http.Request) bool {
+	return a.opts.SignedIn == nil || a.opts.SignedIn(r)
+}
+
+// may reports whether the authorization rules let the request do acc,
+// for a request already known to be signed in.
+func (a *api) may(r *http.Request, acc Access) bool {
+	if a.opts.Authorize != nil {
+		return a.opts.Authorize(r, acc)
+	}
+	return a.opts.AllowUnauthenticated && (acc.Action == Read || acc.Action == ReadPeople)
+}
+
+// allow applies the authorization rules, answering 401 to a request that
+// is not signed in and 403 to one they refuse.
 func (a *api) allow(w http.ResponseWriter, r *http.Request, acc Access) bool {
 	switch {
-	case a.opts.Authorize != nil:
-		if a.opts.Authorize(r, acc) {
-			return true
-		}
-		writeError(w, http.StatusForbidden, "forbidden: not authorized to "+string(acc.Action))
-	case acc.Action != Read:
-		writeError(w, http.StatusForbidden, "forbidden: "+string(acc.Action)+" needs the consent of Options.Authorize, which is not set")
-	case a.opts.AllowUnauthenticated:
+	case !a.signedIn(r):
+		writeJSONStatus(w, http.StatusUnauthorized, errorJSON{Error: "sign in first", LoginURL: a.opts.LoginURL})
+	case a.may(r, acc):
 		return true
+	case a.opts.Authorize != nil:
+		msg := "forbidden: not authorized to " + string(acc.Action)
+		if acc.FlowID != "" {
+			msg += fmt.Sprintf(" flow %q", acc.FlowID)
+		}
+		writeError(w, http.StatusForbidden, msg)
+	case acc.Action != Read && acc.Action != ReadPeople:
+		writeError(w, http.StatusForbidden, "forbidden: "+string(acc.Action)+" needs the consent of Options.Authorize, which is not set")
 	default:
 		writeError(w, http.StatusForbidden, "forbidden: "+errNoAuthorize.Error())
 	}

@@ -129,11 +129,17 @@ var readAll = console.Options{AllowUnauthenticated: true}
 // allowAll lets every request through, lifecycle actions included.
 var allowAll = console.Options{Authorize: func(*http.Request, console.Access) bool { return true }}
 
+// newRequest is a request for target as a browser on the console's
+// machine sends it, with Host localhost.
+func newRequest(method, target string) *http.Request {
+	return httptest.NewRequest(method, "http://localhost"+target, nil)
+}
+
 // do sends a request and returns the status and body.
 func (fx *fixture) do(t *testing.T, method, target string) (int, []byte) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	fx.h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	fx.h.ServeHTTP(rec, newRequest(method, target))
 	body, err := io.ReadAll(rec.Result().Body)
 	require.NoError(t, err)
 	return rec.Code, body
@@ -546,7 +552,7 @@ func TestAuthorization(t *testing.T) {
 		fx.fails(t, "GET", "/", 403, "forbidden")
 
 		req := func(method, target string) int {
-			r := httptest.NewRequest(method, target, nil)
+			r := newRequest(method, target)
 			r.Header.Set("X-User", "support")
 			rec := httptest.NewRecorder()
 			fx.h.ServeHTTP(rec, r)
@@ -563,9 +569,15 @@ func TestAuthorization(t *testing.T) {
 	})
 	t.Run("cross-origin POSTs are refused even when allowed", func(t *testing.T) {
 		fx := newFixture(t, allowAll)
-		r := httptest.NewRequest("POST", "/api/flows/cart/cancel", nil)
+		r := newRequest("POST", "/api/flows/cart/cancel")
 		r.Header.Set("Sec-Fetch-Site", "cross-site")
 		rec := httptest.NewRecorder()
+		fx.h.ServeHTTP(rec, r)
+		require.Equal(t, 403, rec.Code)
+		// A browser that sends no Sec-Fetch-Site is judged by its Origin.
+		r = newRequest("POST", "/api/flows/cart/cancel")
+		r.Header.Set("Origin", "https://shop.attacker.example")
+		rec = httptest.NewRecorder()
 		fx.h.ServeHTTP(rec, r)
 		require.Equal(t, 403, rec.Code)
 		var f flowJSON

@@ -112,7 +112,7 @@ func benchGet(b *testing.B, h http.Handler, target string) {
 	start, cpu := time.Now(), cpuTime()
 	for b.Loop() {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		h.ServeHTTP(rec, newRequest(http.MethodGet, target))
 		if rec.Code != http.StatusOK {
 			b.Fatalf("GET %s: %d %s", target, rec.Code, rec.Body)
 		}

@@ -205,7 +205,9 @@ func (s *shop) Step(ctx context.Context) error {
 
 // Handler returns the example's server: the console under /console/, and
 // / redirecting to it. Anyone who reaches it may read and use the
-// lifecycle buttons: the example listens on the loopback address only.
+// lifecycle buttons: the example listens on the loopback address only,
+// and the console answers only loopback Host names (its default
+// AllowedHosts), so another site's page cannot reach it by DNS rebinding.
 func (s *shop) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/console/", http.StripPrefix("/console", console.Handler(s.eng, console.Options{

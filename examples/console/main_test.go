@@ -146,3 +146,18 @@ func TestRunServesThePrintedAddress(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+func TestOtherHostsAreRefused(t *testing.T) {
+	_, srv := newTestShop(t, 1)
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/console/api/flows/abandoned-cart/pause", nil)
+	require.NoError(t, err)
+	req.Host = "shop.attacker.example" // a name rebound to the example's address
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+
+	var flow struct{ Status string }
+	getJSON(t, srv.URL+"/console/api/flows/abandoned-cart", &flow)
+	require.Equal(t, "active", flow.Status, "still running")
+}

@@ -7,8 +7,12 @@ const REFRESH_MS = 2000;
 const NODE_W = 210, NODE_H = 62, COL_GAP = 120, ROW_GAP = 26, PAD = 20;
 const SVG = "http://www.w3.org/2000/svg";
 
+const ACTIONS = ["activate", "pause", "resume", "finish", "cancel"];
+const LABELS = { activate: "Activate", pause: "Pause", resume: "Resume", finish: "Finish", cancel: "Cancel" };
+
 const state = {
   flows: [],
+  signIn: false,   // the message asks the user to sign in
   flow: null,      // the flow record (id, name, status, versions)
   version: 0,
   doc: null,       // the version's document
@@ -45,18 +49,32 @@ async function api(path, options) {
   const res = await fetch("api/" + path, Object.assign({ headers: { Accept: "application/json" } }, options));
   let body = null;
   try { body = await res.json(); } catch (_) { /* an empty or non-JSON answer */ }
+  if (res.status === 401) askSignIn(body && body.loginUrl);
   if (!res.ok) {
     const err = new Error((body && body.error) || res.status + " " + res.statusText);
     err.status = res.status;
     throw err;
   }
+  if (state.signIn) show(""); // signed in again
   return body;
 }
 
 function show(msg) {
+  if (state.signIn && msg) return; // the sign-in link stays until an answer comes
   const m = $("message");
   m.textContent = msg || "";
   m.hidden = !msg;
+  state.signIn = false;
+}
+
+// askSignIn replaces the message with a link to the host's sign-in page.
+function askSignIn(loginUrl) {
+  const m = $("message");
+  m.replaceChildren("You are not signed in. ");
+  if (loginUrl) m.append(el("a", { id: "sign-in", href: loginUrl }, "Sign in"), " to use the console.");
+  else m.append("Sign in to use the console.");
+  m.hidden = false;
+  state.signIn = true;
 }
 
 function when(t) {
@@ -70,8 +88,9 @@ const n = (x) => Number(x || 0).toLocaleString();
 // ---- flows and versions
 
 async function loadFlows() {
-  const { flows } = await api("flows");
+  const { flows, can } = await api("flows");
   state.flows = flows;
+  $("search-panel").hidden = !can.includes("readPeople");
   const sel = $("flow");
   sel.replaceChildren(...flows.map((f) => el("option", { value: f.id }, f.name ? f.name + " (" + f.id + ")" : f.id)));
   if (!flows.length) {
@@ -101,6 +120,18 @@ function showStatus() {
   const s = $("status");
   s.textContent = state.flow.status;
   s.className = "badge " + state.flow.status;
+  showActions();
+}
+
+// showActions shows a button for each lifecycle action the user may take
+// on the flow, and no others; the server checks each action again.
+function showActions() {
+  const can = state.flow.can || [];
+  const box = $("actions");
+  const shown = [...box.querySelectorAll("button")].map((b) => b.dataset.action);
+  const want = ACTIONS.filter((a) => can.includes(a));
+  if (shown.join() === want.join()) return;
+  box.replaceChildren(...want.map((a) => el("button", { type: "button", "data-action": a, onclick: () => act(a) }, LABELS[a])));
 }
 
 async function pickVersion(v) {
@@ -377,7 +408,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("participants-clear").addEventListener("click", () => { state.element = ""; loadParticipants(true).catch((err) => show(err.message)); });
   $("participants-first").addEventListener("click", () => loadParticipants(true).catch((err) => show(err.message)));
   $("search").addEventListener("submit", search);
-  for (const b of document.querySelectorAll("#actions button")) b.addEventListener("click", () => act(b.dataset.action));
   try {
     await loadFlows();
     schedule();
