@@ -62,14 +62,16 @@ type CallAPIOptions struct {
 	// may set a lower limit, not a higher one. A larger body that must be
 	// read fails the step. Defaults to DefaultMaxResponseBytes (1 MiB).
 	MaxResponseBytes int64
-	// BlockPrivateAddresses refuses requests to loopback, private,
-	// link-local, shared (100.64.0.0/10), unspecified and multicast
-	// addresses, for hosts whose flow authors are less trusted than the
-	// host. A literal address or "localhost" in the URL is refused by the
-	// element; names are checked against the addresses they resolve to,
-	// at dial time, by the client NewHTTPClient returns (the engine's
-	// default). A host that brings its own HTTPDoer guards its dials
-	// itself. Defaults to false.
+	// BlockPrivateAddresses refuses requests to the addresses
+	// BlockedAddress names (loopback, private, link-local, shared and the
+	// other special-purpose blocks of IANA's registries), for hosts whose
+	// flow authors are less trusted than the host. A literal address or
+	// "localhost" in the URL or in a redirect is refused by the element;
+	// names are checked against the addresses they resolve to, when the
+	// client connects, by the client NewHTTPClient returns (the engine's
+	// default), for every hop of a redirect. A host that brings its own
+	// HTTPDoer guards its connections itself (see BlockedAddress).
+	// Defaults to false.
 	BlockPrivateAddresses bool
 	// Pacer spaces out the calls of elements with a sending speed. The
 	// engine defaults it to the Store's budgets when the Store keeps them
@@ -90,7 +92,7 @@ func (o CallAPIOptions) withDefaults() CallAPIOptions {
 
 // ErrAddressBlocked is returned (wrapped) for a Call API request to an
 // address that CallAPIOptions.BlockPrivateAddresses refuses.
-var ErrAddressBlocked = errors.New("address is loopback, private or link-local, which this host refuses")
+var ErrAddressBlocked = errors.New("address is loopback, private or link-local, or another special-purpose address, which this host refuses")
 
 // CallAPI calls an HTTP API: the flow's link to a website, a CRM or any
 // third-party system.
@@ -369,7 +371,7 @@ func (c *CallAPI) validateURL(comp *element.Compiler) error {
 	if err != nil || u.Host == "" {
 		return element.Errorf("url", "%q is not a URL with a host", c.URL)
 	}
-	if hasDotSegment(u.EscapedPath()) {
+	if hasDotSegment(u.Path) {
 		return element.Errorf("url", "the path must not hold a \".\" or \"..\" segment")
 	}
 	c.url = t
@@ -598,7 +600,8 @@ func (c *CallAPI) call(ctx context.Context, r *element.Run) (element.Outcome, er
 	}
 	// The policy travels in the request's context, where CheckRedirect
 	// finds it in the engine's client or in one a host's doer wraps.
-	policy := &redirectPolicy{refuse: c.refuse, block: opts.BlockPrivateAddresses, drop: c.drop}
+	policy := &redirectPolicy{refuse: c.refuse, block: opts.BlockPrivateAddresses, drop: c.drop,
+		bare: !strings.HasPrefix(strings.ToLower(c.URL), "http")}
 	doer = withRedirectPolicy(doer)
 	if c.Async {
 		return c.send(context.WithValue(ctx, redirectKey{}, policy), doer, req, target, timeout, limit)
@@ -643,7 +646,7 @@ func redirected(target string, p *redirectPolicy, final *http.Request) string {
 		return target + ": " + d
 	}
 	if final != nil && final.URL != nil && final.Response != nil {
-		return target + ": redirected to " + showURL(final.URL)
+		return target + ": redirected to " + p.show(final.URL)
 	}
 	return target
 }
@@ -697,7 +700,7 @@ func (c *CallAPI) request(r *element.Run, opts CallAPIOptions) (*http.Request, s
 		return nil, "", fmt.Errorf("url: the URL with its placeholders filled in is not an http(s) URL with a host")
 	}
 	target := c.method + " " + showURL(u)
-	if hasDotSegment(u.EscapedPath()) {
+	if hasDotSegment(u.Path) {
 		return nil, "", errors.New("url: the path with its placeholders filled in holds a \".\" or \"..\" segment, which is refused")
 	}
 	if opts.BlockPrivateAddresses {

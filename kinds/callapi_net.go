@@ -72,7 +72,7 @@ func NewHTTPClient(o HTTPClientOptions) *http.Client {
 func CheckRedirect(req *http.Request, via []*http.Request) error {
 	p, _ := req.Context().Value(redirectKey{}).(*redirectPolicy)
 	if p == nil {
-		if len(via) >= MaxRedirects {
+		if len(via) > MaxRedirects {
 			return fmt.Errorf("stopped after %d redirects", MaxRedirects)
 		}
 		return nil
@@ -90,6 +90,9 @@ type redirectPolicy struct {
 	refuse bool
 	block  bool
 	drop   []string // header names not sent to another origin
+	// bare shows hops by origin alone: the URL starts with a host
+	// setting, whose path may hold a secret that a hop elsewhere repeats.
+	bare bool
 
 	mu      sync.Mutex
 	hops    []string // each hop's URL as reasons show it
@@ -97,14 +100,14 @@ type redirectPolicy struct {
 }
 
 func (p *redirectPolicy) check(req *http.Request, via []*http.Request) error {
-	to := showURL(req.URL)
+	to := p.show(req.URL)
 	if p.refuse {
 		p.mu.Lock()
 		p.refused = to
 		p.mu.Unlock()
 		return http.ErrUseLastResponse
 	}
-	if len(via) >= MaxRedirects {
+	if len(via) > MaxRedirects {
 		return fmt.Errorf("stopped after %d redirects", MaxRedirects)
 	}
 	// Go's client copies the first request's headers to every hop; the
@@ -126,6 +129,14 @@ func (p *redirectPolicy) check(req *http.Request, via []*http.Request) error {
 		}
 	}
 	return nil
+}
+
+// show returns a hop's URL as reasons show it.
+func (p *redirectPolicy) show(u *url.URL) string {
+	if p.bare {
+		return origin(u)
+	}
+	return showURL(u)
 }
 
 // describe returns what the redirects of the request were, for its
@@ -157,7 +168,7 @@ func withRedirectPolicy(doer HTTPDoer) HTTPDoer {
 			// The host's client stops here: the hop is not followed.
 			p.mu.Lock()
 			p.hops = p.hops[:min(len(p.hops), len(via)-1)]
-			p.refused = showURL(req.URL)
+			p.refused = p.show(req.URL)
 			p.mu.Unlock()
 		}
 		return err
@@ -181,15 +192,12 @@ func showURL(u *url.URL) string {
 	return u.Scheme + "://" + u.Host + u.EscapedPath()
 }
 
-// hasDotSegment reports whether an escaped URL path holds a "." or ".."
-// segment, percent-encoded ones ("%2E%2E") included, which servers and
-// proxies resolve against the segments before it.
-func hasDotSegment(escapedPath string) bool {
-	for seg := range strings.SplitSeq(escapedPath, "/") {
-		if len(seg) == 0 || len(seg) > 6 {
-			continue
-		}
-		if s, err := url.PathUnescape(seg); err == nil && (s == "." || s == "..") {
+// hasDotSegment reports whether a URL path, percent-decoded (so %2E and
+// %2F count as "." and "/", as servers that decode before resolving read
+// them), holds a "." or ".." segment.
+func hasDotSegment(path string) bool {
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "." || seg == ".." {
 			return true
 		}
 	}
