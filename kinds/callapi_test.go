@@ -532,7 +532,7 @@ func TestBlockedAddress(t *testing.T) {
 		"4000::1": false, "100::1": true, "100:0:0:1::1": true, "100:0:0:2::1": false, "5f00::1": true,
 		"2620:4f:8000::1": true, "fec0::1": true, "feff::1": true, "ff0e::1": true, "fe80::1%eth0": true,
 		"2a00:1450:4001::200e": false,
-		"8.8.8.8": false, "172.32.0.1": false, "100.128.0.1": false, "2001:4860:4860::8888": false, "93.184.216.34": false,
+		"8.8.8.8":              false, "172.32.0.1": false, "100.128.0.1": false, "2001:4860:4860::8888": false, "93.184.216.34": false,
 	} {
 		require.Equal(t, blocked, kinds.BlockedAddress(netip.MustParseAddr(addr)), addr)
 	}
