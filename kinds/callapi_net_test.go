@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/kinds"
@@ -348,4 +350,63 @@ func TestCallAPIRedirectAddressGuard(t *testing.T) {
 	}
 	uris, _ := inside.got()
 	require.Empty(t, uris, "the blocked address is never reached")
+}
+
+// An Async call follows the same policy: its redirect to another origin
+// goes without the element's headers.
+func TestCallAPIAsyncRedirectHeaders(t *testing.T) {
+	other := newRawServer(t, "127.0.0.2", nil)
+	first := newRawServer(t, "127.0.0.1", redirectTo(other.URL+"/landing", http.StatusFound))
+	el := &kinds.CallAPI{URL: first.URL + "/start", Async: true, Headers: map[string]string{"X-Api-Key": "k-77"}}
+	apiCompile(t, el)
+	out, err := el.Run(context.Background(), apiRun(apiT0))
+	require.NoError(t, err)
+	require.Equal(t, kinds.BranchSent, out.Branch)
+	require.Eventually(t, func() bool { uris, _ := other.got(); return len(uris) == 1 }, 5*time.Second, 5*time.Millisecond)
+	_, hdrs := other.got()
+	require.Empty(t, hdrs[0].Get("X-Api-Key"))
+}
+
+// recordingDoer answers 200 to every request and keeps its URL.
+type recordingDoer struct{ last *url.URL }
+
+func (d *recordingDoer) Do(r *http.Request) (*http.Response, error) {
+	d.last = r.URL
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
+}
+
+// Whatever a person's data holds, a placeholder in a path segment stays
+// one segment that is neither "." nor "..": the request goes to
+// /members/<one segment>/points or not at all.
+func FuzzCallAPIPathPlaceholder(f *testing.F) {
+	for _, s := range []string{"..", ".", "a/../b", "%2e%2E", "ann/42", "..%2f", "?x=1#y", "\\..", "...", ""} {
+		f.Add(s)
+	}
+	el := &kinds.CallAPI{URL: "https://api.example.com/members/{{person.externalId}}/points"}
+	if err := el.Validate(&element.Compiler{FlowID: "f", ElementID: "el", Variables: apiVars}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		r := apiRun(apiT0)
+		r.Person.ExternalID = id
+		d := &recordingDoer{}
+		services(r).HTTP = d
+		_, err := el.Run(context.Background(), r)
+		if d.last == nil {
+			return // refused or not a URL: nothing was sent
+		}
+		require.NoError(t, err)
+		path := d.last.EscapedPath()
+		seg, ok := strings.CutPrefix(path, "/members/")
+		require.True(t, ok, path)
+		seg, ok = strings.CutSuffix(seg, "/points")
+		require.True(t, ok, path)
+		require.NotContains(t, seg, "/", path)
+		dec, err := url.PathUnescape(seg)
+		require.NoError(t, err)
+		for part := range strings.SplitSeq(dec, "/") {
+			require.NotContains(t, []string{".", ".."}, part, path)
+		}
+		require.Empty(t, d.last.RawQuery)
+	})
 }
