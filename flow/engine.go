@@ -42,9 +42,12 @@ type Config struct {
 	// Sender sends messages. Defaults to none: sending elements fail.
 	Sender kinds.Sender
 	// HTTP performs Call API requests. Each request carries its own
-	// timeout (CallAPI.Timeout). Defaults to kinds.NewHTTPClient, which
-	// guards its dials when ElementOptions.CallAPI.BlockPrivateAddresses
-	// is set.
+	// timeout (CallAPI.Timeout) and redirect policy, which Call API
+	// applies to an *http.Client; an HTTPDoer of another type that
+	// follows redirects must call kinds.CheckRedirect from the
+	// CheckRedirect of the client it wraps. Defaults to
+	// kinds.NewHTTPClient, which guards its connections when
+	// ElementOptions.CallAPI.BlockPrivateAddresses is set.
 	HTTP kinds.HTTPDoer
 	// ElementOptions are the settings of the built-in kinds for every
 	// flow: Call API's default timeout (10s), response size limit

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -73,6 +74,7 @@ func Schema(kinds *element.Registry) []byte {
 		props["reentry"] = obj{"description": "When a person may enter again: a rule, or true for as often as they like.",
 			"oneOf": []any{obj{"type": "boolean"}, obj{"$ref": "#/$defs/flow.Reentry"}}}
 	}
+	callAPIEnums(g.defs)
 	if en, ok := g.defs["flow.Entry"].(obj); ok {
 		en["properties"].(obj)["type"] = obj{"enum": entryTypes}
 	}
@@ -85,6 +87,16 @@ func Schema(kinds *element.Registry) []byte {
 }
 
 type obj = map[string]any
+
+// callAPIEnums lists the values of Call API's fields that take one of a
+// few words.
+func callAPIEnums(defs map[string]any) {
+	if c, ok := defs["kind.callApi"].(obj); ok {
+		if props, ok := c["properties"].(obj); ok && props["redirects"] != nil {
+			props["redirects"] = obj{"enum": []string{kinds.RedirectsFollow, kinds.RedirectsRefuse}}
+		}
+	}
+}
 
 // schemaGen builds schemas from Go types by their encoding/json form,
 // keeping named struct types in $defs so that recursive types (segment

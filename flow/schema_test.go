@@ -174,6 +174,7 @@ func TestSchemaRefusesWhatFlowkitRefuses(t *testing.T) {
 		{"nested unknown field", `{"id":"f","elements":[{"id":"w","type":"waitForEvent","event":{"name":"x","colour":"red"},"waitFor":{"amount":1,"unit":"days"}}]}`},
 		{"next target not a string", `{"id":"f","elements":[{"id":"a","type":"addTag","tag":"x","next":{"next":5}}]}`},
 		{"segment condition unknown field", `{"id":"f","elements":[{"id":"s","type":"segmentAudience","segments":[{"name":"a","condition":{"attribute":"firstName","op":"is","value":"x","colour":1}}]}]}`},
+		{"unknown redirect policy", `{"id":"f","elements":[{"id":"c","type":"callApi","url":"https://api.example.com/x","redirects":"never"}]}`},
 		{"more than 100 elements", `{"id":"f","elements":[` + strings.TrimSuffix(strings.Repeat(exit+",", 101), ",") + `]}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

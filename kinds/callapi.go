@@ -11,12 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/PaesslerAG/gval"
@@ -64,14 +62,16 @@ type CallAPIOptions struct {
 	// may set a lower limit, not a higher one. A larger body that must be
 	// read fails the step. Defaults to DefaultMaxResponseBytes (1 MiB).
 	MaxResponseBytes int64
-	// BlockPrivateAddresses refuses requests to loopback, private,
-	// link-local, shared (100.64.0.0/10), unspecified and multicast
-	// addresses, for hosts whose flow authors are less trusted than the
-	// host. A literal address or "localhost" in the URL is refused by the
-	// element; names are checked against the addresses they resolve to,
-	// at dial time, by the client NewHTTPClient returns (the engine's
-	// default). A host that brings its own HTTPDoer guards its dials
-	// itself. Defaults to false.
+	// BlockPrivateAddresses refuses requests to the addresses
+	// BlockedAddress names (loopback, private, link-local, shared and the
+	// other special-purpose blocks of IANA's registries), for hosts whose
+	// flow authors are less trusted than the host. A literal address or
+	// "localhost" in the URL or in a redirect is refused by the element;
+	// names are checked against the addresses they resolve to, when the
+	// client connects, by the client NewHTTPClient returns (the engine's
+	// default), for every hop of a redirect. A host that brings its own
+	// HTTPDoer guards its connections itself (see BlockedAddress).
+	// Defaults to false.
 	BlockPrivateAddresses bool
 	// Pacer spaces out the calls of elements with a sending speed. The
 	// engine defaults it to the Store's budgets when the Store keeps them
@@ -92,7 +92,7 @@ func (o CallAPIOptions) withDefaults() CallAPIOptions {
 
 // ErrAddressBlocked is returned (wrapped) for a Call API request to an
 // address that CallAPIOptions.BlockPrivateAddresses refuses.
-var ErrAddressBlocked = errors.New("address is loopback, private or link-local, which this host refuses")
+var ErrAddressBlocked = errors.New("address is loopback, private or link-local, or another special-purpose address, which this host refuses")
 
 // CallAPI calls an HTTP API: the flow's link to a website, a CRM or any
 // third-party system.
@@ -101,7 +101,11 @@ var ErrAddressBlocked = errors.New("address is loopback, private or link-local, 
 // the "?", query escaping after it); it must start with http:// or
 // https://, or with a host setting that holds the base URL
 // ("{{env.API_URL}}/points", see flow.Config.Settings), which is written as it
-// is. Method is GET (the default), POST, PUT, DELETE or PATCH.
+// is. A path segment never becomes "." or "..", which servers would
+// resolve against the segments before it: a URL whose path holds one,
+// percent-encoded or not, is refused at Publish, and a step whose
+// placeholders make one fails (a placeholder's "/" is escaped as %2F).
+// Method is GET (the default), POST, PUT, DELETE or PATCH.
 // Headers hold placeholders as text; a value with a line break (CR or LF)
 // is refused, at Publish for literal text and at run time for placeholder
 // values. Body is a JSON value whose strings may hold placeholders: a
@@ -147,6 +151,17 @@ var ErrAddressBlocked = errors.New("address is loopback, private or link-local, 
 // background, within the per-request timeout, so the person's transaction
 // is never held by a slow server. Async calls read no response values.
 //
+// Redirects: with RedirectsFollow ("follow", the default) the request
+// follows up to MaxRedirects redirects, each hop checked by
+// BlockPrivateAddresses. A hop to another origin (scheme, host or port
+// differ from the URL's, as browsers compare them) goes without the
+// element's Headers, which may carry credentials ({{env.API_KEY}}), except
+// a Content-Type without placeholders; Authorization and cookies are not
+// sent there either. The step's reason names each hop. With
+// RedirectsRefuse ("refuse") no redirect is followed: the 3XX answer is
+// the outcome, BranchOther ("failed" instead when the flow connects it and
+// not "other"), its reason naming the redirect refused.
+//
 // Timeout bounds each request, body included (a Go duration such as "5s";
 // defaults to CallAPIOptions.Timeout, 10s, at most MaxCallTimeout).
 // MaxResponseBytes lowers the response size limit of CallAPIOptions (1 MiB).
@@ -170,6 +185,7 @@ type CallAPI struct {
 	Speed            *Speed              `json:"speed,omitempty"`
 	Timeout          string              `json:"timeout,omitempty"`
 	MaxResponseBytes int64               `json:"maxResponseBytes,omitempty"`
+	Redirects        string              `json:"redirects,omitempty"`
 
 	method   string
 	url      *element.Template
@@ -178,6 +194,8 @@ type CallAPI struct {
 	body     *jsonTemplate
 	bodyText *element.Template
 	timeout  time.Duration
+	refuse   bool     // Redirects is RedirectsRefuse
+	drop     []string // the headers not sent to another origin
 	vars     map[string]store.Type
 	exits    map[string]bool // the branches the flow connects
 }
@@ -253,6 +271,14 @@ func (c *CallAPI) Validate(comp *element.Compiler) error {
 			return element.Errorf("timeout", "%s is longer than the most allowed, %s", d, MaxCallTimeout)
 		}
 		c.timeout = d
+	}
+	switch c.Redirects {
+	case "", RedirectsFollow:
+		c.refuse = false
+	case RedirectsRefuse:
+		c.refuse = true
+	default:
+		return element.Errorf("redirects", "%q is not %q or %q", c.Redirects, RedirectsFollow, RedirectsRefuse)
 	}
 	if c.MaxResponseBytes < 0 {
 		return element.Errorf("maxResponseBytes", "must not be negative, got %d", c.MaxResponseBytes)
@@ -345,6 +371,9 @@ func (c *CallAPI) validateURL(comp *element.Compiler) error {
 	if err != nil || u.Host == "" {
 		return element.Errorf("url", "%q is not a URL with a host", c.URL)
 	}
+	if hasDotSegment(u.Path) {
+		return element.Errorf("url", "the path must not hold a \".\" or \"..\" segment")
+	}
 	c.url = t
 	return nil
 }
@@ -353,7 +382,7 @@ func (c *CallAPI) validateURL(comp *element.Compiler) error {
 var unsafeHeaders = map[string]bool{"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true}
 
 func (c *CallAPI) validateHeaders(comp *element.Compiler) error {
-	c.headers = nil
+	c.headers, c.drop = nil, nil
 	for name, value := range c.Headers {
 		field := "headers." + name
 		if !validHeaderName(name) {
@@ -371,6 +400,9 @@ func (c *CallAPI) validateHeaders(comp *element.Compiler) error {
 			return err
 		}
 		c.headers = append(c.headers, apiHeader{name: canon, tmpl: t})
+		if canon != "Content-Type" || !t.Constant() {
+			c.drop = append(c.drop, canon)
+		}
 		if canon == "Content-Type" {
 			if !t.Constant() {
 				continue
@@ -566,18 +598,26 @@ func (c *CallAPI) call(ctx context.Context, r *element.Run) (element.Outcome, er
 	if err != nil {
 		return element.Outcome{}, err
 	}
+	// The policy travels in the request's context, where CheckRedirect
+	// finds it in the engine's client or in one a host's doer wraps.
+	policy := &redirectPolicy{refuse: c.refuse, block: opts.BlockPrivateAddresses, drop: c.drop,
+		bare: !strings.HasPrefix(strings.ToLower(c.URL), "http")}
+	doer = withRedirectPolicy(doer)
 	if c.Async {
-		return c.send(ctx, doer, req, target, timeout, limit)
+		return c.send(context.WithValue(ctx, redirectKey{}, policy), doer, req, target, timeout, limit)
 	}
-	rctx, cancel := context.WithTimeout(ctx, timeout)
+	rctx, cancel := context.WithTimeout(context.WithValue(ctx, redirectKey{}, policy), timeout)
 	defer cancel()
 	resp, err := doer.Do(req.WithContext(rctx))
 	if err != nil {
-		return element.Outcome{}, fmt.Errorf("%s: %w", target, transportError(err, timeout))
+		return element.Outcome{}, fmt.Errorf("%s: %w", redirected(target, policy, nil), transportError(err, timeout))
 	}
 	defer resp.Body.Close()
 	branch := statusBranch(resp.StatusCode)
-	reason := fmt.Sprintf("%s: %d", target, resp.StatusCode)
+	reason := fmt.Sprintf("%s: %d", redirected(target, policy, resp.Request), resp.StatusCode)
+	if policy.refused != "" {
+		reason += ", redirect to " + policy.refused + " refused"
+	}
 	if branch != Branch2xx && !c.exits[branch] && c.exits[BranchFailed] {
 		branch, reason = BranchFailed, reason+", in case of any error"
 	}
@@ -588,13 +628,27 @@ func (c *CallAPI) call(ctx context.Context, r *element.Run) (element.Outcome, er
 		return element.Next(branch, reason), nil
 	}
 	if shapes, err := c.capture(r, resp, limit, timeout); err != nil {
-		err = fmt.Errorf("%s: %w", target, err)
+		err = fmt.Errorf("%s: %w", redirected(target, policy, resp.Request), err)
 		if shapes && !c.exits[element.BranchError] {
 			return element.Next(BranchFailed, "in case of any error: "+err.Error()), nil
 		}
 		return element.Outcome{}, err
 	}
 	return element.Next(branch, reason), nil
+}
+
+// redirected returns the target of a request with the redirects it
+// followed, as its reason shows them: the hops CheckRedirect noted, else,
+// for a doer that follows redirects by itself, the final request's URL
+// when it differs.
+func redirected(target string, p *redirectPolicy, final *http.Request) string {
+	if d := p.describe(); d != "" {
+		return target + ": " + d
+	}
+	if final != nil && final.URL != nil && final.Response != nil {
+		return target + ": redirected to " + p.show(final.URL)
+	}
+	return target
 }
 
 // send makes an Async request: it returns once the request is written,
@@ -645,7 +699,10 @@ func (c *CallAPI) request(r *element.Run, opts CallAPIOptions) (*http.Request, s
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, "", fmt.Errorf("url: the URL with its placeholders filled in is not an http(s) URL with a host")
 	}
-	target := c.method + " " + u.Scheme + "://" + u.Host + u.EscapedPath()
+	target := c.method + " " + showURL(u)
+	if hasDotSegment(u.Path) {
+		return nil, "", errors.New("url: the path with its placeholders filled in holds a \".\" or \"..\" segment, which is refused")
+	}
 	if opts.BlockPrivateAddresses {
 		if err := checkHost(u.Hostname()); err != nil {
 			return nil, "", fmt.Errorf("%s: %w", target, err)
@@ -848,70 +905,4 @@ func transportError(err error, timeout time.Duration) error {
 		return ue.Err
 	}
 	return err
-}
-
-// HTTPClientOptions configure NewHTTPClient.
-type HTTPClientOptions struct {
-	// BlockPrivateAddresses refuses, at dial time, connections to
-	// loopback, private, link-local, shared, unspecified and multicast
-	// addresses, checking the addresses names resolve to (so DNS answers
-	// and redirects cannot reach them). Proxies from the environment are
-	// then not used, since the dial would go to the proxy. Defaults to
-	// false.
-	BlockPrivateAddresses bool
-}
-
-// NewHTTPClient returns the engine's default HTTPDoer for Call API: an
-// *http.Client following up to 10 redirects, optionally guarding its
-// dials. Call API bounds each request by its own timeout; the client's
-// Timeout, MaxCallTimeout, is a backstop for any other use.
-func NewHTTPClient(o HTTPClientOptions) *http.Client {
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 32
-	if o.BlockPrivateAddresses {
-		d.Control = guardDial
-		tr.Proxy = nil
-	}
-	tr.DialContext = d.DialContext
-	return &http.Client{Transport: tr, Timeout: MaxCallTimeout}
-}
-
-func guardDial(_, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("dial %s: %w", address, ErrAddressBlocked)
-	}
-	if BlockedAddress(ap.Addr()) {
-		return fmt.Errorf("dial %s: %w", address, ErrAddressBlocked)
-	}
-	return nil
-}
-
-var (
-	sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
-	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
-)
-
-// BlockedAddress reports whether CallAPIOptions.BlockPrivateAddresses
-// refuses ip: loopback, private (RFC 1918, fc00::/7), link-local (cloud
-// metadata services live there), shared (100.64.0.0/10), unspecified,
-// 0.0.0.0/8 and multicast addresses, IPv4-mapped IPv6 forms included.
-func BlockedAddress(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() ||
-		ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsMulticast() ||
-		ip.IsUnspecified() || sharedSpace.Contains(ip) || thisNetwork.Contains(ip)
-}
-
-// checkHost refuses a literal blocked address or a localhost name.
-func checkHost(host string) error {
-	h := strings.TrimSuffix(strings.ToLower(host), ".")
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return ErrAddressBlocked
-	}
-	if ip, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil && BlockedAddress(ip) {
-		return ErrAddressBlocked
-	}
-	return nil
 }

@@ -513,7 +513,26 @@ func TestBlockedAddress(t *testing.T) {
 		"192.168.1.1": true, "169.254.169.254": true, "fe80::1": true, "fc00::1": true, "fd12::1": true, "0.0.0.0": true,
 		"::": true, "100.64.0.1": true, "100.127.255.255": true, "224.0.0.1": true, "ff02::1": true, "::ffff:10.0.0.1": true,
 		"0.1.2.3": true,
-		"8.8.8.8": false, "172.32.0.1": false, "100.128.0.1": false, "2001:4860:4860::8888": false, "93.184.216.34": false,
+		// The rest of the IANA special-purpose registries, with the
+		// addresses on either side of each block.
+		"192.0.0.1": true, "192.0.0.255": true, "192.0.1.0": false, "191.255.255.255": false,
+		"192.0.2.1": true, "198.51.100.9": true, "203.0.113.255": true, "203.0.114.0": false,
+		"198.18.0.1": true, "198.19.255.255": true, "198.17.255.255": false, "198.20.0.0": false,
+		"192.31.196.1": true, "192.52.193.1": true, "192.88.99.1": true, "192.175.48.1": true,
+		"240.0.0.1": true, "255.255.255.255": true, "239.255.255.255": true, "223.255.255.255": false,
+		"100.63.255.255": false, "169.254.0.0": true, "169.253.255.255": false,
+		// IPv4 in IPv6: mapped, compatible, translated, NAT64, 6to4.
+		"::ffff:198.18.0.1": true, "::ffff:8.8.8.8": false, "::10.0.0.1": true, "::8.8.8.8": true,
+		"::ffff:0:a00:1": true, "64:ff9b::10.0.0.1": true, "64:ff9b::192.0.2.1": true, "64:ff9b::127.0.0.1": true,
+		"64:ff9b::8.8.8.8": false, "64:ff9b:1::8.8.8.8": true, "2002:a00:1::1": true, "2002:7f00:1::": true,
+		"2002:c612:1::1": true, "2002:808:808::1": false,
+		// IPv6 special-purpose blocks.
+		"2001::1": true, "2001:0:4136:e378:8000:63bf:3fff:fdd2": true, "2001:2::1": true, "2001:1ff:ffff::1": true,
+		"2001:200::1": false, "2001:db8::1": true, "2001:db9::1": false, "3fff::1": true, "3fff:fff:ffff::1": true,
+		"4000::1": false, "100::1": true, "100:0:0:1::1": true, "100:0:0:2::1": false, "5f00::1": true,
+		"2620:4f:8000::1": true, "fec0::1": true, "feff::1": true, "ff0e::1": true, "fe80::1%eth0": true,
+		"2a00:1450:4001::200e": false,
+		"8.8.8.8":              false, "172.32.0.1": false, "100.128.0.1": false, "2001:4860:4860::8888": false, "93.184.216.34": false,
 	} {
 		require.Equal(t, blocked, kinds.BlockedAddress(netip.MustParseAddr(addr)), addr)
 	}
