@@ -31,8 +31,9 @@ type Backend struct {
 	// Without it, the scenarios of several processes are skipped.
 	Processes func(t *testing.T, n int) []store.Store
 	// Features declares the optional interfaces the stores implement, as
-	// for storetest.Run: the scenarios that need one the store lacks are
-	// skipped with the declared reason.
+	// for storetest.Run: a scenario that needs one fails when it is
+	// undeclared or declared unlike the store, and is skipped with the
+	// declared reason when the store lacks it.
 	Features storetest.Features
 }
 
