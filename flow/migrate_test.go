@@ -10,11 +10,11 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/flowtest/storecheck"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
-	"github.com/flowkit/flowkit/store/storetest"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 )
@@ -26,7 +26,7 @@ func TestMigrationScenarios(t *testing.T) {
 	if testing.Short() {
 		people = 2_000
 	}
-	storetest.RunMigration(t, func(*testing.T) store.Store { return memory.New() }, people)
+	storecheck.RunMigration(t, func(*testing.T) store.Store { return memory.New() }, people)
 }
 
 // waitFlow waits for a Poke at "wait" (named by id), then exits.

@@ -1,5 +1,13 @@
 // Package flowtest helps test flows: it runs an engine on a fake clock
 // through months of simulated time in milliseconds.
+//
+// It sits above the engine, with flowtest/storecheck, the engine's
+// scenarios that every store runs:
+//
+//	flowtest, flowtest/storecheck   test kits over the engine
+//	flow                            the engine
+//	kinds, element, segment         elements and conditions
+//	store, store/storetest, clock   the ports and the Store contract
 package flowtest
 
 import (

@@ -5,5 +5,10 @@
 // Every record belongs to a person. One engine step is one transaction over
 // one person's records (Store.Update), so implementations can lock, and later
 // shard, by person. Implementations live in subpackages: store/memory is the
-// embedded default; store/storetest is the conformance suite each one runs.
+// embedded default, store/postgres the scale-out store; store/storetest is
+// the conformance suite each one runs. The optional interfaces a Store may
+// implement are listed on Store.
+//
+// Package store and everything under store/ sit below the engine: they
+// import clock at most, never flow, kinds, element, segment or flowtest.
 package store

@@ -59,10 +59,25 @@ var (
 // starts, and then writes nothing.
 //
 // Optional features are interfaces a Store may also implement, found by
-// type assertion: TimerClaimer, RefUpdater, BatchUpdater, Eraser and
-// HistoryPruner. store/storetest
-// checks the whole contract, the optional features of a store that has
-// them included.
+// type assertion:
+//
+//   - TimerClaimer hands each due timer to one caller, so several
+//     goroutines or processes tick together without doing the same work.
+//   - RefUpdater finds a person and begins their transaction in one step.
+//   - BatchUpdater commits the transactions of several people together,
+//     for ticks that fire many timers.
+//   - Eraser erases a person, for the right to erasure (flow.Engine.Erase).
+//   - HistoryPruner drops old events, for a history retention limit.
+//   - PeopleLister lists people, and AudienceRuns keeps the progress of
+//     bulk entries: audience and date entries need both.
+//   - ParticipantRemover, on a Tx, removes a participant that bulk entry
+//     created and that did not enter after all; a store with AudienceRuns
+//     has it.
+//   - PaceKeeper keeps sending-speed budgets that every process sharing
+//     the store draws on.
+//
+// store/storetest checks the whole contract, the optional features a store
+// declares included; flowtest/storecheck runs the engine's scenarios on it.
 type Store interface {
 	// PublishFlow stores a new immutable version of a flow, numbering it
 	// one past the latest (1 for a new flow, which starts as FlowDraft),

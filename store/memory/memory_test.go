@@ -3,16 +3,28 @@ package memory_test
 import (
 	"testing"
 
+	"github.com/flowkit/flowkit/flowtest/storecheck"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/flowkit/flowkit/store/storetest"
 	"github.com/stretchr/testify/require"
 )
 
+// features are the optional interfaces of the memory store.
+var features = storetest.Features{
+	TimerClaimer:       storetest.Has,
+	RefUpdater:         storetest.Lacks("FindPerson costs no round trip in memory"),
+	BatchUpdater:       storetest.Lacks("an Update costs no round trip in memory"),
+	Eraser:             storetest.Has,
+	HistoryPruner:      storetest.Has,
+	PeopleLister:       storetest.Has,
+	AudienceRuns:       storetest.Has,
+	ParticipantRemover: storetest.Has,
+	PaceKeeper:         storetest.Has,
+}
+
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(*testing.T) store.Store { return memory.New() },
-		storetest.Without(storetest.UpdateByRef, "FindPerson costs no round trip in memory"),
-		storetest.Without(storetest.UpdateBatches, "an Update costs no round trip in memory"))
+	storetest.Run(t, func(*testing.T) store.Store { return memory.New() }, features)
 }
 
 // An unknown person is named in the error as the host named them.
@@ -26,7 +38,7 @@ func TestFindPersonNamesTheUnknownKey(t *testing.T) {
 }
 
 func TestEngine(t *testing.T) {
-	storetest.RunEngine(t, storetest.Backend{
+	storecheck.Run(t, storecheck.Backend{
 		New: func(*testing.T) store.Store { return memory.New() },
 		Processes: func(_ *testing.T, n int) []store.Store {
 			s := memory.New()
@@ -36,6 +48,7 @@ func TestEngine(t *testing.T) {
 			}
 			return out
 		},
+		Features: features,
 	})
 }
 
@@ -45,10 +58,15 @@ type bare struct{ store.Store }
 // A store without the optional features passes the suite when it declares
 // them missing: their subtests are skipped with the reason.
 func TestStoreWithoutOptionalFeatures(t *testing.T) {
-	storetest.Run(t, func(*testing.T) store.Store { return bare{memory.New()} },
-		storetest.Without(storetest.ClaimTimers, "bare: one ticker at a time"),
-		storetest.Without(storetest.UpdateByRef, "bare: FindPerson, then Update"),
-		storetest.Without(storetest.UpdateBatches, "bare: an Update per person"),
-		storetest.Without(storetest.Erase, "bare: no erasure"),
-		storetest.Without(storetest.PruneHistory, "bare: history kept forever"))
+	storetest.Run(t, func(*testing.T) store.Store { return bare{memory.New()} }, storetest.Features{
+		TimerClaimer:       storetest.Lacks("bare: one ticker at a time"),
+		RefUpdater:         storetest.Lacks("bare: FindPerson, then Update"),
+		BatchUpdater:       storetest.Lacks("bare: an Update per person"),
+		Eraser:             storetest.Lacks("bare: no erasure"),
+		HistoryPruner:      storetest.Lacks("bare: history kept forever"),
+		PeopleLister:       storetest.Lacks("bare: no audience or date entries"),
+		AudienceRuns:       storetest.Lacks("bare: no audience or date entries"),
+		ParticipantRemover: storetest.Has,
+		PaceKeeper:         storetest.Lacks("bare: sending speeds kept per process"),
+	})
 }

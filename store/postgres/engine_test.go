@@ -7,9 +7,9 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/flowtest/storecheck"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
-	"github.com/flowkit/flowkit/store/storetest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,7 +17,7 @@ import (
 // pools of their own over one schema.
 func TestEngine(t *testing.T) {
 	testPool(t)
-	storetest.RunEngine(t, storetest.Backend{
+	storecheck.Run(t, storecheck.Backend{
 		New: func(t *testing.T) store.Store { return newStore(t) },
 		Processes: func(t *testing.T, n int) []store.Store {
 			schema := newSchema(t, testPool(t))
@@ -30,6 +30,7 @@ func TestEngine(t *testing.T) {
 			}
 			return out
 		},
+		Features: features,
 	})
 }
 

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/flowkit/flowkit/flowtest/storecheck"
 	"github.com/flowkit/flowkit/store"
-	"github.com/flowkit/flowkit/store/storetest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,5 +23,5 @@ func TestMigrationScenarios(t *testing.T) {
 		require.GreaterOrEqual(t, n, 20, "FLOWKIT_TEST_MIGRATION_PEOPLE")
 		people = n
 	}
-	storetest.RunMigration(t, func(t *testing.T) store.Store { return newStore(t) }, people)
+	storecheck.RunMigration(t, func(t *testing.T) store.Store { return newStore(t) }, people)
 }

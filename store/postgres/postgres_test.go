@@ -74,7 +74,21 @@ func newStore(tb testing.TB) *postgres.Store {
 
 func TestStore(t *testing.T) {
 	testPool(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
+	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) }, features)
+}
+
+// features are the optional interfaces of the PostgreSQL store: all of
+// them.
+var features = storetest.Features{
+	TimerClaimer:       storetest.Has,
+	RefUpdater:         storetest.Has,
+	BatchUpdater:       storetest.Has,
+	Eraser:             storetest.Has,
+	HistoryPruner:      storetest.Has,
+	PeopleLister:       storetest.Has,
+	AudienceRuns:       storetest.Has,
+	ParticipantRemover: storetest.Has,
+	PaceKeeper:         storetest.Has,
 }
 
 func TestConfig(t *testing.T) {

@@ -19,8 +19,16 @@ var txTests = []test{
 	{"AppendedDuplicateWritesNothing", testAppendedDuplicateWritesNothing},
 	{"AppendedAndAddedKeepTheirOrder", testAppendedAndAddedKeepTheirOrder},
 	{"FlowsRevision", testTxFlowsRevision},
+}
+
+// refTests need store.RefUpdater.
+var refTests = []test{
 	{"UpdateRef", testUpdateRef},
 	{"UpdateRefCreateRace", testUpdateRefCreateRace},
+}
+
+// batchTests need store.BatchUpdater.
+var batchTests = []test{
 	{"UpdateBatch", testUpdateBatch},
 	{"UpdateBatchConflictWritesNothing", testUpdateBatchConflict},
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Sending-speed budgets: store.PaceKeeper, for stores that have it.
+// Sending-speed budgets: store.PaceKeeper.
 var paceTests = []test{
 	{"ReserveSpacesSlots", testReserveSpacesSlots},
 	{"ReserveNotAfter", testReserveNotAfter},
@@ -19,14 +19,7 @@ var paceTests = []test{
 	{"PaceConcurrent", testPaceConcurrent},
 }
 
-func paceKeeper(t *testing.T, s store.Store) store.PaceKeeper {
-	t.Helper()
-	p, ok := s.(store.PaceKeeper)
-	if !ok {
-		t.Skipf("%T does not implement store.PaceKeeper: sending speeds are kept per process", s)
-	}
-	return p
-}
+func paceKeeper(s store.Store) store.PaceKeeper { return s.(store.PaceKeeper) }
 
 func reserve(t *testing.T, p store.PaceKeeper, key string, interval time.Duration, now, notAfter time.Time) (time.Time, bool) {
 	t.Helper()
@@ -43,7 +36,7 @@ func claim(t *testing.T, p store.PaceKeeper, key string, interval time.Duration,
 }
 
 func testReserveSpacesSlots(t *testing.T, s store.Store) {
-	p := paceKeeper(t, s)
+	p := paceKeeper(s)
 	// Keys are any strings: the engine's hold a NUL byte.
 	key, other := uniq(t, "pace")+"\x00call", uniq(t, "pace")+"\x00call"
 	const gap = 6*time.Second + 7 // nanoseconds count
@@ -72,7 +65,7 @@ func testReserveSpacesSlots(t *testing.T, s store.Store) {
 }
 
 func testReserveNotAfter(t *testing.T, s store.Store) {
-	p := paceKeeper(t, s)
+	p := paceKeeper(s)
 	key := uniq(t, "pace")
 	const gap = time.Minute
 	_, ok := reserve(t, p, key, gap, base, base)
@@ -88,7 +81,7 @@ func testReserveNotAfter(t *testing.T, s store.Store) {
 }
 
 func testClaimKeepsDistance(t *testing.T, s store.Store) {
-	p := paceKeeper(t, s)
+	p := paceKeeper(s)
 	key := uniq(t, "pace")
 	const gap = 6 * time.Second
 	at := base.Add(999)
@@ -112,7 +105,7 @@ func testClaimKeepsDistance(t *testing.T, s store.Store) {
 // Many callers at once book distinct slots the interval apart, and of
 // many claims at one time exactly one is accepted.
 func testPaceConcurrent(t *testing.T, s store.Store) {
-	p := paceKeeper(t, s)
+	p := paceKeeper(s)
 	key := uniq(t, "pace")
 	const gap, n = time.Second, 40
 	slots := make([]time.Time, n)

@@ -1,4 +1,4 @@
-package storetest
+package storecheck
 
 import (
 	"context"
@@ -17,23 +17,30 @@ import (
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/store/storetest"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 )
 
-// Backend builds stores for RunEngine.
+// Backend builds stores for Run.
 type Backend struct {
 	// New returns a fresh, empty store.
 	New func(t *testing.T) store.Store
 	// Processes returns n stores over one fresh, empty backend, standing
 	// for n host processes (for the memory store, one store n times).
+	// Without it, the scenarios of several processes are skipped.
 	Processes func(t *testing.T, n int) []store.Store
+	// Features declares the optional interfaces the stores implement, as
+	// for storetest.Run: a scenario that needs one fails when it is
+	// undeclared or declared unlike the store, and is skipped with the
+	// declared reason when the store lacks it.
+	Features storetest.Features
 }
 
-// RunEngine runs the engine's scenarios on a store: the contract as the
-// engine relies on it, end to end. A store that passes Run and RunEngine
-// works with the engine.
-func RunEngine(t *testing.T, b Backend) {
+// Run runs the engine's scenarios on a store: the contract as the
+// engine relies on it, end to end. A store that passes storetest.Run and
+// Run works with the engine.
+func Run(t *testing.T, b Backend) {
 	t.Helper()
 	for _, tc := range append([]struct {
 		name string

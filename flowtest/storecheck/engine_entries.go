@@ -1,4 +1,4 @@
-package storetest
+package storecheck
 
 import (
 	"fmt"
@@ -11,16 +11,16 @@ import (
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/store/storetest"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 )
 
 // bulkEngine returns an engine with the schema the entry scenarios use,
-// skipping stores that cannot list people.
-func bulkEngine(t *testing.T, s store.Store, clk clock.Clock, page int) *flow.Engine {
+// skipping stores declared without people lists or audience runs.
+func bulkEngine(t *testing.T, b Backend, s store.Store, clk clock.Clock, page int) *flow.Engine {
 	t.Helper()
-	lister(t, s)
-	runs(t, s)
+	b.Features.Need(t, s, storetest.Features{PeopleLister: storetest.Has, AudienceRuns: storetest.Has})
 	eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clk, AudiencePage: page,
 		Schema: store.Schema{"plan": store.Text, "renewal": store.Date, "orders": store.Number}})
 	require.NoError(t, err)
@@ -66,7 +66,7 @@ func testEngineAudienceEntry(t *testing.T, b Backend) {
 	s := b.New(t)
 	ctx := t.Context()
 	clk := clock.NewFake(engineStart)
-	eng := bulkEngine(t, s, clk, 7)
+	eng := bulkEngine(t, b, s, clk, 7)
 	const n = 30
 	for i := range n {
 		setPerson(t, eng, fmt.Sprint("p", i), func(p *store.Person) {
@@ -135,7 +135,7 @@ func testEngineScheduledAudience(t *testing.T, b Backend) {
 	loc, err := time.LoadLocation("Europe/Zagreb")
 	require.NoError(t, err)
 	clk := clock.NewFake(time.Date(2026, 3, 26, 12, 0, 0, 0, loc)) // DST begins on the 29th
-	eng := bulkEngine(t, s, clk, 100)
+	eng := bulkEngine(t, b, s, clk, 100)
 	for i := range 3 {
 		setPerson(t, eng, fmt.Sprint("d", i), func(p *store.Person) { p.Set("plan", "gold") })
 	}
@@ -170,7 +170,7 @@ func testEngineDateEntry(t *testing.T, b Backend) {
 	loc, err := time.LoadLocation("Europe/Zagreb")
 	require.NoError(t, err)
 	clk := clock.NewFake(time.Date(2026, 5, 1, 12, 0, 0, 0, loc))
-	eng := bulkEngine(t, s, clk, 100)
+	eng := bulkEngine(t, b, s, clk, 100)
 	date := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 	setPerson(t, eng, "r1", func(p *store.Person) { p.Set("renewal", date(2026, 5, 10)) })
 	setPerson(t, eng, "r2", func(p *store.Person) { p.Set("renewal", date(2026, 5, 20)) })
@@ -217,7 +217,7 @@ func testEngineWhenMatching(t *testing.T, b Backend) {
 	s := b.New(t)
 	ctx := t.Context()
 	clk := clock.NewFake(engineStart)
-	eng := bulkEngine(t, s, clk, 100)
+	eng := bulkEngine(t, b, s, clk, 100)
 	f := flow.New("vip", "VIP").Add("done", &kinds.Exit{}, nil)
 	buyer := segment.Any(goldSegment, segment.EventCount(store.External, "Bought", segment.AtLeast, 2))
 	f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &buyer, WhenMatching: true}}

@@ -1,0 +1,315 @@
+package storetest
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+)
+
+// Participants
+
+var participantTests = []test{
+	{"Versioning", testParticipantVersioning},
+	{"ConflictLeavesTxUsable", testParticipantConflictLeavesTxUsable},
+	{"DuplicateIDOfAnotherPerson", testParticipantDuplicateIDOfAnotherPerson},
+	{"ParticipantOfAnotherPerson", testParticipantOfAnotherPerson},
+	{"RoundTrip", testParticipantRoundTrip},
+	{"NotFound", testParticipantNotFound},
+	{"TxParticipantsInEveryFlow", testTxParticipantsInEveryFlow},
+	{"Query", testParticipantsQuery},
+}
+
+func testParticipantVersioning(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p := newPerson(t, s)
+	flow := newFlow(t, s)
+	a := newParticipant(t, p.ID, flow)
+	require.Zero(t, a.Version)
+	put(t, s, a)
+	require.Equal(t, int64(1), a.Version, "PutParticipant updates p.Version")
+	require.Equal(t, int64(1), participant(t, s, a.ID).Version)
+
+	a.Element = "b"
+	put(t, s, a)
+	require.Equal(t, int64(2), a.Version)
+	got := participant(t, s, a.ID)
+	require.Equal(t, int64(2), got.Version)
+	require.Equal(t, "b", got.Element)
+
+	for _, v := range []int64{1, 3} {
+		stale := a.Clone()
+		stale.Version = v
+		stale.Element = "stale"
+		err := s.Update(ctx, p.ID, func(tx store.Tx) error {
+			err := tx.PutParticipant(stale)
+			require.ErrorIs(t, err, store.ErrConflict, "version %d, stored 2", v)
+			return err
+		})
+		require.ErrorIs(t, err, store.ErrConflict)
+	}
+
+	dup := newParticipant(t, p.ID, flow)
+	dup.ID = a.ID
+	dup.Element = "dup"
+	err := s.Update(ctx, p.ID, func(tx store.Tx) error {
+		err := tx.PutParticipant(dup)
+		require.ErrorIs(t, err, store.ErrDuplicate, "a new participant with an existing ID")
+		return err
+	})
+	require.ErrorIs(t, err, store.ErrDuplicate)
+
+	got = participant(t, s, a.ID)
+	require.Equal(t, int64(2), got.Version, "refused writes change nothing")
+	require.Equal(t, "b", got.Element)
+
+	// A participant that does not exist has no version to match.
+	ghost := newParticipant(t, p.ID, flow)
+	ghost.Version = 3
+	err = s.Update(ctx, p.ID, func(tx store.Tx) error { return tx.PutParticipant(ghost) })
+	require.True(t, errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound),
+		"an unknown participant with version 3: want ErrConflict or ErrNotFound, got %v", err)
+	_, err = s.Participant(ctx, ghost.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	// Several puts in one transaction each count.
+	b := newParticipant(t, p.ID, flow)
+	update(t, s, p.ID, func(tx store.Tx) error {
+		require.NoError(t, tx.PutParticipant(b))
+		b.Element = "x"
+		require.NoError(t, tx.PutParticipant(b))
+		stale := b.Clone()
+		stale.Version = 1
+		require.ErrorIs(t, tx.PutParticipant(stale), store.ErrConflict, "stale against the pending version")
+		return nil
+	})
+	require.Equal(t, int64(2), b.Version)
+	got = participant(t, s, b.ID)
+	require.Equal(t, int64(2), got.Version)
+	require.Equal(t, "x", got.Element)
+}
+
+// A refused write is an answer, not a broken transaction: when fn goes on
+// and returns nil, its other writes take effect.
+func testParticipantConflictLeavesTxUsable(t *testing.T, s store.Store) {
+	p := newPerson(t, s)
+	flow := newFlow(t, s)
+	a := newParticipant(t, p.ID, flow)
+	put(t, s, a)
+	b := newParticipant(t, p.ID, flow)
+	ev := newEvent(t, "After", base)
+	update(t, s, p.ID, func(tx store.Tx) error {
+		stale := a.Clone()
+		stale.Version = 7
+		require.ErrorIs(t, tx.PutParticipant(stale), store.ErrConflict)
+		dup := newParticipant(t, p.ID, flow)
+		dup.ID = a.ID
+		require.ErrorIs(t, tx.PutParticipant(dup), store.ErrDuplicate)
+		require.NoError(t, tx.PutParticipant(b))
+		require.NoError(t, tx.AddEvent(ev))
+		return nil
+	})
+	require.Equal(t, int64(1), participant(t, s, a.ID).Version)
+	require.Equal(t, int64(1), participant(t, s, b.ID).Version)
+	require.Equal(t, []string{ev.ID}, eventIDs(queryEvents(t, s, p.ID, store.EventQuery{})))
+}
+
+func testParticipantDuplicateIDOfAnotherPerson(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a, b := newPerson(t, s), newPerson(t, s)
+	flow := newFlow(t, s)
+	pa := newParticipant(t, a.ID, flow)
+	put(t, s, pa)
+	pb := newParticipant(t, b.ID, flow)
+	pb.ID = pa.ID
+	err := s.Update(ctx, b.ID, func(tx store.Tx) error { return tx.PutParticipant(pb) })
+	require.ErrorIs(t, err, store.ErrDuplicate, "participant IDs are unique across people")
+
+	got := participant(t, s, pa.ID)
+	require.Equal(t, a.ID, got.PersonID)
+	require.Equal(t, []uuid.UUID{pa.ID}, participantIDs(participants(t, s, &store.ParticipantQuery{FlowID: flow})))
+	update(t, s, b.ID, func(tx store.Tx) error {
+		parts, err := tx.Participants()
+		require.NoError(t, err)
+		require.Empty(t, parts)
+		return nil
+	})
+}
+
+func testParticipantOfAnotherPerson(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a, b := newPerson(t, s), newPerson(t, s)
+	flow := newFlow(t, s)
+	p := newParticipant(t, b.ID, flow)
+	err := s.Update(ctx, a.ID, func(tx store.Tx) error { return tx.PutParticipant(p) })
+	require.Error(t, err, "a participant of b in a's transaction")
+	_, err = s.Participant(ctx, p.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testParticipantRoundTrip(t *testing.T, s store.Store) {
+	p := newPerson(t, s)
+	flow := newFlow(t, s)
+	entry := newEvent(t, "OrderStarted", base)
+	entry.Person = store.PersonRef{Email: p.Emails[0]}
+	entry.PersonID = p.ID
+	entry.Properties = map[string]any{"cartId": "c1", "total": 12.5, "gift": false}
+	part := &store.Participant{
+		ID:          newID(t),
+		PersonID:    p.ID,
+		FlowID:      flow,
+		FlowVersion: 1,
+		Status:      store.Waiting,
+		Element:     "wait-order",
+		Vars: map[string]any{
+			"cartId": "c1",
+			"count":  3.0,
+			"ok":     true,
+			"items":  []any{"a", 1.0, map[string]any{"sku": "x"}},
+			"meta":   map[string]any{"nested": map[string]any{"k": "v"}},
+		},
+		Entry:          entry,
+		EnteredAt:      base,
+		ArrivedAt:      base.Add(time.Minute),
+		LastActivityAt: base.Add(time.Minute),
+		Seq:            3,
+		Wait: &store.Wait{
+			Until:    base.Add(4 * time.Hour),
+			Deadline: base.Add(5 * time.Hour),
+			Events:   []string{"OrderCompleted", "OrderCanceled"},
+			State:    map[string]any{"matched": 0.0},
+		},
+		Journal: []store.Step{
+			{Seq: 1, At: base, Element: "start", Branch: "next", Reason: "entered by event"},
+			{Seq: 2, At: base.Add(time.Minute), Element: "wait-order", Reason: "waiting for OrderCompleted"},
+		},
+	}
+	put(t, s, part)
+	check := func() {
+		t.Helper()
+		require.Equal(t, part, normParticipant(participant(t, s, part.ID)), "Store.Participant")
+		list := participants(t, s, &store.ParticipantQuery{FlowID: flow})
+		require.Len(t, list, 1)
+		require.Equal(t, part, normParticipant(list[0]), "Store.Participants")
+		update(t, s, p.ID, func(tx store.Tx) error {
+			parts, err := tx.Participants()
+			require.NoError(t, err)
+			require.Len(t, parts, 1)
+			require.Equal(t, part, normParticipant(parts[0]), "Tx.Participants")
+			return nil
+		})
+	}
+	check()
+
+	part.Wait.Parked = true
+	put(t, s, part)
+	check()
+
+	part.Status = store.Failed
+	part.Wait = nil
+	part.ExitedAt = base.Add(2 * time.Hour)
+	part.Reason = "call API: 500 Internal Server Error"
+	part.Seq = 4
+	put(t, s, part)
+	check()
+}
+
+func testParticipantNotFound(t *testing.T, s store.Store) {
+	_, err := s.Participant(t.Context(), newID(t))
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testTxParticipantsInEveryFlow(t *testing.T, s store.Store) {
+	p, other := newPerson(t, s), newPerson(t, s)
+	f1, f2 := newFlow(t, s), newFlow(t, s)
+	a, b := newParticipant(t, p.ID, f1), newParticipant(t, p.ID, f2)
+	put(t, s, a)
+	put(t, s, b)
+	put(t, s, newParticipant(t, other.ID, f1))
+	update(t, s, p.ID, func(tx store.Tx) error {
+		parts, err := tx.Participants()
+		require.NoError(t, err)
+		require.ElementsMatch(t, []uuid.UUID{a.ID, b.ID}, participantIDs(parts))
+		return nil
+	})
+}
+
+func testParticipantsQuery(t *testing.T, s store.Store) {
+	flow, other := newFlow(t, s), newFlow(t, s)
+	people := []*store.Person{newPerson(t, s), newPerson(t, s), newPerson(t, s)}
+	statuses := []store.Status{store.Active, store.Waiting, store.Completed, store.Failed, store.Waiting, store.Canceled}
+	parts := make([]*store.Participant, len(statuses))
+	for i, st := range statuses {
+		parts[i] = newParticipant(t, people[i%3].ID, flow)
+		parts[i].Status = st
+		if i%2 == 1 {
+			parts[i].Element = "later"
+		}
+	}
+	for _, i := range []int{3, 0, 5, 1, 4, 2} { // not in ID order
+		put(t, s, parts[i])
+	}
+	for _, p := range people {
+		put(t, s, newParticipant(t, p.ID, other))
+	}
+	slices.SortFunc(parts, func(a, b *store.Participant) int { return compareIDs(a.ID, b.ID) })
+	all := participantIDs(parts)
+	where := func(keep func(*store.Participant) bool) []uuid.UUID {
+		var out []*store.Participant
+		for _, p := range parts {
+			if keep(p) {
+				out = append(out, p)
+			}
+		}
+		return participantIDs(out)
+	}
+	query := func(q store.ParticipantQuery) []uuid.UUID {
+		t.Helper()
+		q.FlowID = flow
+		got := participants(t, s, &q)
+		for _, p := range got {
+			require.Equal(t, flow, p.FlowID)
+		}
+		return participantIDs(got)
+	}
+
+	require.Equal(t, all, query(store.ParticipantQuery{}), "in ID order")
+	require.Equal(t, where(func(p *store.Participant) bool { return p.Status == store.Waiting }),
+		query(store.ParticipantQuery{Statuses: []store.Status{store.Waiting}}))
+	require.Equal(t, where(func(p *store.Participant) bool { return p.Status == store.Active || p.Status == store.Completed }),
+		query(store.ParticipantQuery{Statuses: []store.Status{store.Completed, store.Active}}))
+	require.Equal(t, all[:4], query(store.ParticipantQuery{Limit: 4}))
+	require.Equal(t, all[2:], query(store.ParticipantQuery{After: all[1]}), "After is exclusive")
+	require.Equal(t, all[2:4], query(store.ParticipantQuery{After: all[1], Limit: 2}))
+	require.Empty(t, query(store.ParticipantQuery{After: all[5]}))
+
+	var paged []uuid.UUID
+	after := uuid.Nil
+	for range len(all) + 1 {
+		page := query(store.ParticipantQuery{After: after, Limit: 4})
+		if len(page) == 0 {
+			break
+		}
+		require.LessOrEqual(t, len(page), 4)
+		paged = append(paged, page...)
+		after = page[len(page)-1]
+	}
+	require.Equal(t, all, paged, "paging by After and Limit")
+
+	waiting := where(func(p *store.Participant) bool { return p.Status == store.Waiting })
+	require.Equal(t, waiting[1:], query(store.ParticipantQuery{Statuses: []store.Status{store.Waiting}, After: waiting[0], Limit: 1}))
+
+	later := where(func(p *store.Participant) bool { return p.Element == "later" })
+	require.Len(t, later, 3)
+	require.Equal(t, later, query(store.ParticipantQuery{Element: "later"}), "by element")
+	require.Equal(t, where(func(p *store.Participant) bool { return p.Element == "later" && p.Status == store.Waiting }),
+		query(store.ParticipantQuery{Element: "later", Statuses: []store.Status{store.Waiting}}), "by element and status")
+	require.Equal(t, later[1:2], query(store.ParticipantQuery{Element: "later", After: later[0], Limit: 1}), "by element, paged")
+	require.Empty(t, query(store.ParticipantQuery{Element: "nowhere"}))
+
+	require.Empty(t, participants(t, s, &store.ParticipantQuery{FlowID: uniq(t, "flow")}))
+}
