@@ -33,7 +33,7 @@ func TestSettingsInURL(t *testing.T) {
 		{"{{env['BASE']}}/q?k={{env.KEY}}", "https://api.example.com/v1/q?k=a%26b%3Dc"},
 		{"https://h/{{env.SEG}}/{{env.SEG + ''}}", "https://h/x/y/x%2Fy"},
 	} {
-		tmpl, err := exprCompiler().Template("url", tc.text)
+		tmpl, err := exprCompiler().WithSettings().Template("url", tc.text)
 		require.NoError(t, err)
 		got, err := tmpl.Render(r, element.URL)
 		require.NoError(t, err, tc.text)
@@ -45,7 +45,7 @@ func TestSettingsInURL(t *testing.T) {
 // its host, by the placeholder; only settings the step read count.
 func TestSettingsRedact(t *testing.T) {
 	r := settingsRun(map[string]string{"BASE": "https://api.example.com:8443/v1", "KEY": "s3cr3t/k", "OTHER": "Zagreb"})
-	tmpl, err := exprCompiler().Template("url", "{{env.BASE}}?k={{env.KEY}}")
+	tmpl, err := exprCompiler().WithSettings().Template("url", "{{env.BASE}}?k={{env.KEY}}")
 	require.NoError(t, err)
 	_, err = tmpl.Render(r, element.URL)
 	require.NoError(t, err)
@@ -65,7 +65,7 @@ func TestSettingsRedact(t *testing.T) {
 
 // An unset setting fails the evaluation, naming the setting.
 func TestSettingUnsetNamed(t *testing.T) {
-	p, err := exprCompiler().Expr("value", "env.MISSING + '!'")
+	p, err := exprCompiler().WithSettings().Expr("value", "env.MISSING + '!'")
 	require.NoError(t, err)
 	_, err = p.Eval(settingsRun(nil))
 	require.EqualError(t, err, `expression "env.MISSING + '!'": setting env.MISSING is not set`)
@@ -75,7 +75,7 @@ func TestSettingUnsetNamed(t *testing.T) {
 // them out.
 func TestSettingsByNameOnly(t *testing.T) {
 	for _, src := range []string{"env", "string(env)", "env[cartId]", "keys(env)"} {
-		_, err := exprCompiler().Expr("value", src)
+		_, err := exprCompiler().WithSettings().Expr("value", src)
 		require.ErrorContains(t, err, "env is read by setting name", src)
 	}
 }
@@ -96,7 +96,7 @@ func FuzzRedact(f *testing.F) {
 			return
 		}
 		prefix, suffix = strings.ReplaceAll(prefix, "{{", ""), strings.ReplaceAll(suffix, "{{", "")
-		tmpl, err := exprCompiler().Template("t", prefix+"{{env.KEY}}"+suffix)
+		tmpl, err := exprCompiler().WithSettings().Template("t", prefix+"{{env.KEY}}"+suffix)
 		if err != nil {
 			return // a stray "{{" joined across the placeholder
 		}

@@ -174,7 +174,7 @@ func (c *Custom) Validate(comp *element.Compiler) (err error) {
 	}
 	c.config = nil
 	if raw := strings.TrimSpace(string(c.Config)); raw != "" && raw != "null" {
-		if c.config, err = compileJSONTemplate(comp, "config", c.Config); err != nil {
+		if c.config, err = compileJSONTemplate(comp.WithSettings(), "config", c.Config); err != nil {
 			return err
 		}
 	}
