@@ -2,6 +2,7 @@ package element
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowkit/flowkit/internal/steprun"
@@ -70,6 +71,9 @@ type Run struct {
 	lookup func(name string) (value string, ok bool)
 	// revealed are the host settings the step read (see redact).
 	revealed []revealedSetting
+	// redactor replaces the revealed settings' values; nil until redact
+	// needs it.
+	redactor *strings.Replacer
 	// before is the person as the step found it, kept by Edit so that
 	// redactOutcome knows what the step changed.
 	before *store.Person

@@ -72,6 +72,7 @@ func (r *Run) settings(names []string) (map[string]string, error) {
 		out[name] = v
 		if v != "" && !slices.Contains(r.revealed, revealedSetting{name, v}) {
 			r.revealed = append(r.revealed, revealedSetting{name, v})
+			r.redactor = nil
 		}
 	}
 	return out, nil
@@ -135,22 +136,27 @@ func (r *Run) redact(text string) string {
 	if len(r.revealed) == 0 || text == "" {
 		return text
 	}
-	type form struct{ value, name string }
-	var fs []form
-	for _, s := range r.revealed {
-		for _, v := range forms(s.value) {
-			if v != "" && !slices.Contains(fs, form{v, s.name}) {
-				fs = append(fs, form{v, s.name})
+	if r.redactor == nil {
+		type form struct{ value, name string }
+		var fs []form
+		for _, s := range r.revealed {
+			for _, v := range forms(s.value) {
+				if v != "" && !slices.ContainsFunc(fs, func(f form) bool { return f.value == v }) {
+					fs = append(fs, form{v, s.name})
+				}
 			}
 		}
+		// Longer values first: where two start at one place, a value
+		// holding another is replaced whole.
+		slices.SortStableFunc(fs, func(a, b form) int { return len(b.value) - len(a.value) })
+		pairs := make([]string, 0, 2*len(fs))
+		for _, f := range fs {
+			pairs = append(pairs, f.value, "{{env."+f.name+"}}")
+		}
+		// One pass: a placeholder written is not read again.
+		r.redactor = strings.NewReplacer(pairs...)
 	}
-	// Longer values first, so that a value holding another is replaced
-	// whole.
-	slices.SortStableFunc(fs, func(a, b form) int { return len(b.value) - len(a.value) })
-	for _, f := range fs {
-		text = strings.ReplaceAll(text, f.value, "{{env."+f.name+"}}")
-	}
-	return text
+	return r.redactor.Replace(text)
 }
 
 // redactOutcome returns the step's outcome and error with redact applied
@@ -179,7 +185,7 @@ func (r *Run) redactOutcome(out Outcome, err error) (Outcome, error) {
 	if r.changed {
 		r.scrubPerson()
 	}
-	r.revealed = nil
+	r.revealed, r.redactor = nil, nil
 	return out, err
 }
 

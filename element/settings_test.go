@@ -1,7 +1,11 @@
 package element_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -114,4 +118,82 @@ func FuzzRedact(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Redact replaces a setting's value in each spelling the engine writes.
+func TestSettingsRedactSpellings(t *testing.T) {
+	const value = `Pa ss;w,rd<&>"é\`
+	r := settingsRun(map[string]string{"KEY": value, "ESC": "a%41 b"})
+	for _, src := range []string{"env.KEY", "env.ESC"} {
+		p, err := exprCompiler().WithSettings().Expr("value", src)
+		require.NoError(t, err)
+		_, err = p.Eval(r)
+		require.NoError(t, err)
+	}
+	j, _ := json.Marshal(value)
+	var plain strings.Builder
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	require.NoError(t, enc.Encode(value))
+	for name, spelled := range map[string]string{
+		"raw":                value,
+		"path escaped":       url.PathEscape(value),
+		"query escaped":      url.QueryEscape(value),
+		"a URL path":         (&url.URL{Path: value}).EscapedPath(), // Pa%20ss;w,rd%3C&%3E%22%C3%A9%5C
+		"JSON":               string(j[1 : len(j)-1]),
+		"JSON, no HTML":      strings.TrimSuffix(plain.String(), "\n")[1 : len(plain.String())-2],
+		"Go quoted":          strconv.Quote(value)[1 : len(strconv.Quote(value))-1],
+		"decoded in a URL":   "/x/aA%20b/y",
+		"query, then quoted": strconv.Quote(url.QueryEscape(value)),
+	} {
+		got := runOps.Redact(r, "<"+spelled+">")
+		require.NotContains(t, got, "ss;w", name)
+		require.NotContains(t, got, "A%20b", name)
+		require.Contains(t, got, "{{env.", name)
+	}
+}
+
+// RedactOutcome also takes the step's settings out of what it stored:
+// the variables, the profile attributes it changed and the events it
+// emitted, so a host's own kind that copies its config there keeps only
+// the placeholder. Attributes the step did not change stay as they are.
+func TestSettingsScrubbedFromEffects(t *testing.T) {
+	r := settingsRun(map[string]string{"TOKEN": "tok-51ab"})
+	r.Person.Attributes["plan"] = "tok-51ab" // the person's own, before the step
+	tmpl, err := exprCompiler().WithSettings().Template("config", "{{env.TOKEN}}")
+	require.NoError(t, err)
+	v, err := tmpl.Value(r)
+	require.NoError(t, err)
+	r.Vars["nick"] = v
+	r.Vars["items"] = []any{"x", map[string]any{"t": "Bearer " + v.(string)}}
+	r.SetAttribute("city", v)
+	r.SetAttribute("nickname", "n-"+v.(string))
+	r.Emit("external", "Synced", map[string]any{"token": v})
+
+	out, err := runOps.RedactOutcome(r, element.Next("next", "sent "+v.(string)), nil)
+	require.NoError(t, err)
+	require.Equal(t, "sent {{env.TOKEN}}", out.Reason)
+	require.Equal(t, "{{env.TOKEN}}", r.Vars["nick"])
+	require.Equal(t, []any{"x", map[string]any{"t": "Bearer {{env.TOKEN}}"}}, r.Vars["items"])
+	person, events := runOps.Effects(r)
+	require.Equal(t, "{{env.TOKEN}}", person.City)
+	require.Equal(t, "n-{{env.TOKEN}}", person.Attributes["nickname"])
+	require.Equal(t, "tok-51ab", person.Attributes["plan"])
+	for _, ev := range events {
+		for k, p := range ev.Properties {
+			require.NotContains(t, fmt.Sprint(p), "tok-51ab", "%s %s", ev.Name, k)
+		}
+	}
+	// A second call, as the engine makes for a step that called out,
+	// changes nothing more.
+	again, _ := runOps.RedactOutcome(r, out, nil)
+	require.Equal(t, out, again)
+}
+
+// Only the fields of a call out may read settings.
+func TestSettingsOnlyWithSettings(t *testing.T) {
+	_, err := exprCompiler().Template("body", "code {{env.TOKEN}}")
+	require.EqualError(t, err, `body: expression "env.TOKEN": reads host setting env.TOKEN, which only fields sent to the host's services may read (Call API url, headers and body; a custom kind's config)`)
+	_, err = exprCompiler().WithSettings().Template("body", "code {{env.TOKEN}}")
+	require.NoError(t, err)
 }

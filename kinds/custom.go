@@ -25,7 +25,10 @@ import (
 //
 // A flow uses it as {"type": "<name>", "config": {...}, "outputs":
 // {"<output>": "<flow variable>"}, "next": {...}}. Strings in config may
-// hold placeholders, filled in for each step (as in Call API bodies).
+// hold placeholders, filled in for each step (as in Call API bodies),
+// host settings ({{env.NAME}}) included. The engine takes the values of
+// those settings out of the step's reason and error (in every spelling,
+// JSON-escaped included) and out of the outputs it stores.
 type CustomKind struct {
 	// Branches are the exits Run may choose. Defaults to ["next"]. The
 	// "error" branch every element has is taken when Run fails or panics.
