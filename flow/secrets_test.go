@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -93,6 +94,7 @@ func TestSettingsRedactedFromURLPath(t *testing.T) {
 			texts = append(texts, o.Err.Error())
 		}
 	}
+	texts = append(texts, eventTexts(t, eng, "p1")...)
 	requireNoSpelling(t, texts, seg, "Pa", "w,rd")
 }
 
@@ -157,6 +159,7 @@ func TestSettingsRedactedFromCustomKindErrors(t *testing.T) {
 				}
 			}
 			require.Positive(t, errs, "the observer saw the failure")
+			texts = append(texts, eventTexts(t, eng, "p1")...)
 			requireNoSpelling(t, texts, token, "Xy", "Qz")
 		})
 	}
@@ -252,6 +255,24 @@ func participantTexts(t *testing.T, p *store.Participant) []string {
 	return texts
 }
 
+// eventTexts returns the person's events as JSON, one text each, and
+// requires the flow's exit among them.
+func eventTexts(t *testing.T, eng *flow.Engine, externalID string) []string {
+	t.Helper()
+	evs, err := eng.Events(context.Background(), store.PersonRef{ExternalID: externalID}, store.EventQuery{})
+	require.NoError(t, err)
+	var texts []string
+	exited := false
+	for _, ev := range evs {
+		b, err := json.Marshal(ev)
+		require.NoError(t, err)
+		texts = append(texts, string(b))
+		exited = exited || ev.Name == store.ExitedFlow
+	}
+	require.True(t, exited, "the person's events hold the exit: %s", texts)
+	return texts
+}
+
 // requireNoSpelling fails when a text holds the value in any escaping, or
 // any of the distinctive pieces of it that every escaping keeps.
 func requireNoSpelling(t *testing.T, texts []string, value string, pieces ...string) {
@@ -306,4 +327,49 @@ func onSecretStores(t *testing.T, test func(t *testing.T, s store.Store, rows fu
 		}
 		test(t, s, rows)
 	})
+}
+
+// A custom kind that panics with its config logs the panic with the
+// settings' placeholders, as its reason holds them.
+func TestSettingsRedactedFromPanicLogs(t *testing.T) {
+	const token = "tok-panic-61c0"
+	ctx := context.Background()
+	reg := kinds.Registry()
+	require.NoError(t, kinds.RegisterCustom(reg, "crm.crash", kinds.CustomKind{
+		Run: func(_ context.Context, call *kinds.CustomCall) (kinds.CustomResult, error) {
+			panic("cannot use config " + string(call.Config))
+		},
+	}))
+	var logs syncBuffer
+	host := &settings{m: map[string]string{"CRM_TOKEN": token}}
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	eng := integEngine(t, clk, flow.Config{Elements: reg, Settings: host.lookup, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	f, err := flow.ParseWith([]byte(`{"id": "crash", "elements": [
+	  {"id": "crash", "type": "crm.crash", "config": {"token": "{{env.CRM_TOKEN}}"}}]}`), reg)
+	require.NoError(t, err)
+	integPublish(t, eng, f)
+	id, err := eng.Enter(ctx, "crash", store.PersonRef{ExternalID: "p1"}, nil)
+	require.NoError(t, err)
+	p := integParticipant(t, eng, id)
+	require.Contains(t, p.Reason, `panicked: cannot use config {"token":"{{env.CRM_TOKEN}}"}`)
+	require.Contains(t, logs.String(), "custom element panicked")
+	requireNoSpelling(t, []string{logs.String(), p.Reason}, token, "61c0")
+}
+
+// syncBuffer is a log's text, written from any goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
