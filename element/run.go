@@ -71,9 +71,10 @@ type Run struct {
 	lookup func(name string) (value string, ok bool)
 	// revealed are the host settings the step read (see redact).
 	revealed []revealedSetting
-	// redactor replaces the revealed settings' values; nil until redact
-	// needs it.
-	redactor *strings.Replacer
+	// redactor replaces the spellings of the revealed settings' values,
+	// redactForms; nil until redact needs it.
+	redactor    *strings.Replacer
+	redactForms []string
 	// before is the person as the step found it, kept by Edit so that
 	// redactOutcome knows what the step changed.
 	before *store.Person

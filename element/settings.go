@@ -149,12 +149,18 @@ func (r *Run) redact(text string) string {
 		// Longer values first: where two start at one place, a value
 		// holding another is replaced whole.
 		slices.SortStableFunc(fs, func(a, b form) int { return len(b.value) - len(a.value) })
+		r.redactForms = r.redactForms[:0]
 		pairs := make([]string, 0, 2*len(fs))
 		for _, f := range fs {
+			r.redactForms = append(r.redactForms, f.value)
 			pairs = append(pairs, f.value, "{{env."+f.name+"}}")
 		}
 		// One pass: a placeholder written is not read again.
 		r.redactor = strings.NewReplacer(pairs...)
+	}
+	// Most texts hold no setting: finding that out costs no allocation.
+	if !slices.ContainsFunc(r.redactForms, func(f string) bool { return strings.Contains(text, f) }) {
+		return text
 	}
 	return r.redactor.Replace(text)
 }

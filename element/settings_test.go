@@ -197,3 +197,38 @@ func TestSettingsOnlyWithSettings(t *testing.T) {
 	_, err = exprCompiler().WithSettings().Template("body", "code {{env.TOKEN}}")
 	require.NoError(t, err)
 }
+
+// BenchmarkRedactOutcome measures what the engine adds to a step that
+// read two settings: redacting its reason and its ten variables.
+func BenchmarkRedactOutcome(b *testing.B) {
+	tmpl, err := exprCompiler().WithSettings().Template("url", "{{env.BASE}}/x?k={{env.KEY}}")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := settingsRun(map[string]string{"BASE": "https://api.example.com/v1", "KEY": "k-3f9a0c"})
+		if _, err := tmpl.Render(r, element.URL); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := runOps.RedactOutcome(r, element.Next("2xx", "GET https://api.example.com/v1/x: 200"), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenderSettings is BenchmarkRedactOutcome without the
+// redaction, for comparison.
+func BenchmarkRenderSettings(b *testing.B) {
+	tmpl, err := exprCompiler().WithSettings().Template("url", "{{env.BASE}}/x?k={{env.KEY}}")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := settingsRun(map[string]string{"BASE": "https://api.example.com/v1", "KEY": "k-3f9a0c"})
+		if _, err := tmpl.Render(r, element.URL); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
