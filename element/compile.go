@@ -37,6 +37,8 @@ type Compiler struct {
 	Connected []string
 
 	env map[string]any
+	// outbound is set on the compiler WithSettings returns.
+	outbound bool
 }
 
 // SegmentOptions returns the options that compile the flow's segments and
@@ -49,8 +51,9 @@ func (c *Compiler) SegmentOptions() segment.Options {
 // variables by name, "person" (the person's attributes, tags, phones and
 // emails), "entry" and "event" (the entry event and the event being handled:
 // name, category, time and properties), "now", and "env" (the host's
-// settings as text, read by name when the step runs: env.API_URL; see
-// flow.Config.Settings). The builtin now() is
+// settings as text, read by name when the step runs: env.API_URL; only
+// in fields compiled by Compiler.WithSettings; see flow.Config.Settings).
+// The builtin now() is
 // replaced by the variable now, which reads the engine's clock.
 type Program struct {
 	Source string
@@ -78,6 +81,9 @@ func (c *Compiler) Expr(field, source string) (*Program, error) {
 		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
 	}
 	settings, err := settingNames(source, prog.Node())
+	if err == nil && len(settings) > 0 && !c.outbound {
+		err = errSettingHere(settings[0])
+	}
 	if err != nil {
 		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
 	}

@@ -2,6 +2,7 @@ package element
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowkit/flowkit/internal/steprun"
@@ -70,6 +71,13 @@ type Run struct {
 	lookup func(name string) (value string, ok bool)
 	// revealed are the host settings the step read (see redact).
 	revealed []revealedSetting
+	// redactor replaces the spellings of the revealed settings' values,
+	// redactForms; nil until redact needs it.
+	redactor    *strings.Replacer
+	redactForms []string
+	// before is the person as the step found it, kept by Edit so that
+	// redactOutcome knows what the step changed.
+	before *store.Person
 }
 
 // IdempotencyKey is the step's stable key for external effects.
@@ -82,6 +90,7 @@ func (r *Run) IdempotencyKey() string {
 // through Edit record no events; SetAttribute, AddTag and RemoveTag do.
 func (r *Run) Edit() *store.Person {
 	if !r.changed {
+		r.before = r.Person
 		r.Person = r.Person.Clone()
 		r.changed = true
 	}

@@ -1,14 +1,18 @@
 package element
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
+	"github.com/flowkit/flowkit/store"
 )
 
 // envName is the name under which expressions read the host's settings:
@@ -68,42 +72,108 @@ func (r *Run) settings(names []string) (map[string]string, error) {
 		out[name] = v
 		if v != "" && !slices.Contains(r.revealed, revealedSetting{name, v}) {
 			r.revealed = append(r.revealed, revealedSetting{name, v})
+			r.redactor = nil
 		}
 	}
 	return out, nil
 }
 
+// WithSettings returns a compiler for fields whose values go only to the
+// host's own services, such as a request's URL, headers and body or a
+// custom kind's config: their expressions and templates may read host
+// settings ({{env.NAME}}). Every other field refuses them at Publish, so
+// that a flow cannot copy a setting into a variable, the profile, an
+// event, a message or a condition.
+func (c *Compiler) WithSettings() *Compiler {
+	out := *c
+	out.outbound = true
+	return &out
+}
+
+// errSettingHere is the error for a setting read in a field that may not
+// read settings.
+func errSettingHere(name string) error {
+	return fmt.Errorf("reads host setting env.%s, which only fields sent to the host's services may read "+
+		"(Call API url, headers and body; a custom kind's config)", name)
+}
+
+// forms returns the spellings of a setting's value that the engine and
+// the kinds write: as it is; URL path and query escaped (url.PathEscape,
+// url.QueryEscape, and the escaping of a URL's path, which keeps ";" and
+// ","); JSON string content (with and without the \u escapes of <, > and
+// &); Go quoting (%q); and, for a URL, its host.
+func forms(value string) []string {
+	out := []string{value, url.PathEscape(value), url.QueryEscape(value), (&url.URL{Path: value}).EscapedPath()}
+	// A value holding %XX escapes is read back decoded when it is part of
+	// a URL, and written again in the URL's own escaping.
+	if dec, err := url.PathUnescape(value); err == nil && dec != value && dec != "" {
+		out = append(out, dec, (&url.URL{Path: dec}).EscapedPath())
+	}
+	j, _ := json.Marshal(value)
+	out = append(out, string(j[1:len(j)-1]))
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(value)
+	plain := strings.TrimSuffix(b.String(), "\n")
+	out = append(out, plain[1:len(plain)-1])
+	q := strconv.Quote(value)
+	out = append(out, q[1:len(q)-1])
+	if strings.Contains(value, "://") {
+		if u, err := url.Parse(value); err == nil && u.Host != "" {
+			out = append(out, u.Host)
+		}
+	}
+	return out
+}
+
 // redact replaces in text the values of the host settings the step read
 // ({{env.NAME}} placeholders) by their placeholders, so that journals,
 // participant reasons, errors and observers never hold them. A value is
-// replaced as it is, URL-escaped, and, for a URL, by its host too. The
-// engine redacts every step's reason and error; elements need not.
+// replaced in every spelling forms lists. The engine redacts every step's
+// reason, error and effects (see redactOutcome); elements need not.
 func (r *Run) redact(text string) string {
-	if len(r.revealed) == 0 {
+	if len(r.revealed) == 0 || text == "" {
 		return text
 	}
-	type form struct{ value, name string }
-	var forms []form
-	for _, s := range r.revealed {
-		forms = append(forms, form{s.value, s.name}, form{url.PathEscape(s.value), s.name}, form{url.QueryEscape(s.value), s.name})
-		if strings.Contains(s.value, "://") {
-			if u, err := url.Parse(s.value); err == nil && u.Host != "" {
-				forms = append(forms, form{u.Host, s.name})
+	if r.redactor == nil {
+		type form struct{ value, name string }
+		var fs []form
+		for _, s := range r.revealed {
+			for _, v := range forms(s.value) {
+				if v != "" && !slices.ContainsFunc(fs, func(f form) bool { return f.value == v }) {
+					fs = append(fs, form{v, s.name})
+				}
 			}
 		}
+		// Longer values first: where two start at one place, a value
+		// holding another is replaced whole.
+		slices.SortStableFunc(fs, func(a, b form) int { return len(b.value) - len(a.value) })
+		r.redactForms = r.redactForms[:0]
+		pairs := make([]string, 0, 2*len(fs))
+		for _, f := range fs {
+			r.redactForms = append(r.redactForms, f.value)
+			pairs = append(pairs, f.value, "{{env."+f.name+"}}")
+		}
+		// One pass: a placeholder written is not read again.
+		r.redactor = strings.NewReplacer(pairs...)
 	}
-	// Longer values first, so that a value holding another is replaced
-	// whole.
-	slices.SortStableFunc(forms, func(a, b form) int { return len(b.value) - len(a.value) })
-	for _, f := range forms {
-		text = strings.ReplaceAll(text, f.value, "{{env."+f.name+"}}")
+	// Most texts hold no setting: finding that out costs no allocation.
+	if !slices.ContainsFunc(r.redactForms, func(f string) bool { return strings.Contains(text, f) }) {
+		return text
 	}
-	return text
+	return r.redactor.Replace(text)
 }
 
 // redactOutcome returns the step's outcome and error with redact applied
-// to the reason and the error's text. The error returned still matches
-// what err matches with errors.Is and errors.As.
+// to the reason and the error's text, and applies it to what the step
+// recorded: the text in the participant's variables, in the properties of
+// the events it emitted and in the profile attributes it changed. So a
+// value that reaches them indirectly (a response that echoes a token into
+// a variable, a custom kind's output) is stored as its placeholder. The
+// error returned still matches what err matches with errors.Is and
+// errors.As. The step's settings are then forgotten: a second call
+// changes nothing.
 func (r *Run) redactOutcome(out Outcome, err error) (Outcome, error) {
 	if len(r.revealed) == 0 {
 		return out, err
@@ -114,7 +184,77 @@ func (r *Run) redactOutcome(out Outcome, err error) (Outcome, error) {
 			err = &redactedError{msg: msg, err: err}
 		}
 	}
+	r.scrubMap(r.Vars)
+	for _, ev := range r.emitted {
+		r.scrubMap(ev.Properties)
+	}
+	if r.changed {
+		r.scrubPerson()
+	}
+	r.revealed, r.redactor = nil, nil
 	return out, err
+}
+
+// scrubMap redacts the text values in m, in place.
+func (r *Run) scrubMap(m map[string]any) {
+	for k, v := range m {
+		if nv, changed := r.scrub(v); changed {
+			m[k] = nv
+		}
+	}
+}
+
+// scrub returns v with redact applied to its text, lists and objects
+// included, copying only what changes.
+func (r *Run) scrub(v any) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		s := r.redact(x)
+		return s, s != x
+	case []any:
+		var out []any
+		for i, e := range x {
+			if ne, changed := r.scrub(e); changed {
+				if out == nil {
+					out = slices.Clone(x)
+				}
+				out[i] = ne
+			}
+		}
+		return out, out != nil
+	case map[string]any:
+		var out map[string]any
+		for k, e := range x {
+			if ne, changed := r.scrub(e); changed {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = ne
+			}
+		}
+		return out, out != nil
+	}
+	return v, false
+}
+
+// scrubPerson redacts the profile attributes the step changed.
+func (r *Run) scrubPerson() {
+	p, before := r.Person, r.before
+	if before == nil {
+		before = &store.Person{}
+	}
+	for name := range store.StandardAttributes {
+		if field, ok := store.StandardText(name); ok && *field(p) != *field(before) {
+			*field(p) = r.redact(*field(p))
+		}
+	}
+	for name, v := range p.Attributes {
+		if !store.Equal(v, before.Attributes[name]) {
+			if nv, changed := r.scrub(v); changed {
+				p.Attributes[name] = nv
+			}
+		}
+	}
 }
 
 // redactedError is an error whose text lost the setting values it held.

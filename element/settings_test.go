@@ -1,7 +1,11 @@
 package element_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -33,7 +37,7 @@ func TestSettingsInURL(t *testing.T) {
 		{"{{env['BASE']}}/q?k={{env.KEY}}", "https://api.example.com/v1/q?k=a%26b%3Dc"},
 		{"https://h/{{env.SEG}}/{{env.SEG + ''}}", "https://h/x/y/x%2Fy"},
 	} {
-		tmpl, err := exprCompiler().Template("url", tc.text)
+		tmpl, err := exprCompiler().WithSettings().Template("url", tc.text)
 		require.NoError(t, err)
 		got, err := tmpl.Render(r, element.URL)
 		require.NoError(t, err, tc.text)
@@ -45,7 +49,7 @@ func TestSettingsInURL(t *testing.T) {
 // its host, by the placeholder; only settings the step read count.
 func TestSettingsRedact(t *testing.T) {
 	r := settingsRun(map[string]string{"BASE": "https://api.example.com:8443/v1", "KEY": "s3cr3t/k", "OTHER": "Zagreb"})
-	tmpl, err := exprCompiler().Template("url", "{{env.BASE}}?k={{env.KEY}}")
+	tmpl, err := exprCompiler().WithSettings().Template("url", "{{env.BASE}}?k={{env.KEY}}")
 	require.NoError(t, err)
 	_, err = tmpl.Render(r, element.URL)
 	require.NoError(t, err)
@@ -65,7 +69,7 @@ func TestSettingsRedact(t *testing.T) {
 
 // An unset setting fails the evaluation, naming the setting.
 func TestSettingUnsetNamed(t *testing.T) {
-	p, err := exprCompiler().Expr("value", "env.MISSING + '!'")
+	p, err := exprCompiler().WithSettings().Expr("value", "env.MISSING + '!'")
 	require.NoError(t, err)
 	_, err = p.Eval(settingsRun(nil))
 	require.EqualError(t, err, `expression "env.MISSING + '!'": setting env.MISSING is not set`)
@@ -75,7 +79,7 @@ func TestSettingUnsetNamed(t *testing.T) {
 // them out.
 func TestSettingsByNameOnly(t *testing.T) {
 	for _, src := range []string{"env", "string(env)", "env[cartId]", "keys(env)"} {
-		_, err := exprCompiler().Expr("value", src)
+		_, err := exprCompiler().WithSettings().Expr("value", src)
 		require.ErrorContains(t, err, "env is read by setting name", src)
 	}
 }
@@ -96,7 +100,7 @@ func FuzzRedact(f *testing.F) {
 			return
 		}
 		prefix, suffix = strings.ReplaceAll(prefix, "{{", ""), strings.ReplaceAll(suffix, "{{", "")
-		tmpl, err := exprCompiler().Template("t", prefix+"{{env.KEY}}"+suffix)
+		tmpl, err := exprCompiler().WithSettings().Template("t", prefix+"{{env.KEY}}"+suffix)
 		if err != nil {
 			return // a stray "{{" joined across the placeholder
 		}
@@ -114,4 +118,117 @@ func FuzzRedact(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Redact replaces a setting's value in each spelling the engine writes.
+func TestSettingsRedactSpellings(t *testing.T) {
+	const value = `Pa ss;w,rd<&>"é\`
+	r := settingsRun(map[string]string{"KEY": value, "ESC": "a%41 b"})
+	for _, src := range []string{"env.KEY", "env.ESC"} {
+		p, err := exprCompiler().WithSettings().Expr("value", src)
+		require.NoError(t, err)
+		_, err = p.Eval(r)
+		require.NoError(t, err)
+	}
+	j, _ := json.Marshal(value)
+	var plain strings.Builder
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	require.NoError(t, enc.Encode(value))
+	for name, spelled := range map[string]string{
+		"raw":                value,
+		"path escaped":       url.PathEscape(value),
+		"query escaped":      url.QueryEscape(value),
+		"a URL path":         (&url.URL{Path: value}).EscapedPath(), // Pa%20ss;w,rd%3C&%3E%22%C3%A9%5C
+		"JSON":               string(j[1 : len(j)-1]),
+		"JSON, no HTML":      strings.TrimSuffix(plain.String(), "\n")[1 : len(plain.String())-2],
+		"Go quoted":          strconv.Quote(value)[1 : len(strconv.Quote(value))-1],
+		"decoded in a URL":   "/x/aA%20b/y",
+		"query, then quoted": strconv.Quote(url.QueryEscape(value)),
+	} {
+		got := runOps.Redact(r, "<"+spelled+">")
+		require.NotContains(t, got, "ss;w", name)
+		require.NotContains(t, got, "A%20b", name)
+		require.Contains(t, got, "{{env.", name)
+	}
+}
+
+// RedactOutcome also takes the step's settings out of what it stored:
+// the variables, the profile attributes it changed and the events it
+// emitted, so a host's own kind that copies its config there keeps only
+// the placeholder. Attributes the step did not change stay as they are.
+func TestSettingsScrubbedFromEffects(t *testing.T) {
+	r := settingsRun(map[string]string{"TOKEN": "tok-51ab"})
+	r.Person.Attributes["plan"] = "tok-51ab" // the person's own, before the step
+	tmpl, err := exprCompiler().WithSettings().Template("config", "{{env.TOKEN}}")
+	require.NoError(t, err)
+	v, err := tmpl.Value(r)
+	require.NoError(t, err)
+	r.Vars["nick"] = v
+	r.Vars["items"] = []any{"x", map[string]any{"t": "Bearer " + v.(string)}}
+	r.SetAttribute("city", v)
+	r.SetAttribute("nickname", "n-"+v.(string))
+	r.Emit("external", "Synced", map[string]any{"token": v})
+
+	out, err := runOps.RedactOutcome(r, element.Next("next", "sent "+v.(string)), nil)
+	require.NoError(t, err)
+	require.Equal(t, "sent {{env.TOKEN}}", out.Reason)
+	require.Equal(t, "{{env.TOKEN}}", r.Vars["nick"])
+	require.Equal(t, []any{"x", map[string]any{"t": "Bearer {{env.TOKEN}}"}}, r.Vars["items"])
+	person, events := runOps.Effects(r)
+	require.Equal(t, "{{env.TOKEN}}", person.City)
+	require.Equal(t, "n-{{env.TOKEN}}", person.Attributes["nickname"])
+	require.Equal(t, "tok-51ab", person.Attributes["plan"])
+	for _, ev := range events {
+		for k, p := range ev.Properties {
+			require.NotContains(t, fmt.Sprint(p), "tok-51ab", "%s %s", ev.Name, k)
+		}
+	}
+	// A second call, as the engine makes for a step that called out,
+	// changes nothing more.
+	again, _ := runOps.RedactOutcome(r, out, nil)
+	require.Equal(t, out, again)
+}
+
+// Only the fields of a call out may read settings.
+func TestSettingsOnlyWithSettings(t *testing.T) {
+	_, err := exprCompiler().Template("body", "code {{env.TOKEN}}")
+	require.EqualError(t, err, `body: expression "env.TOKEN": reads host setting env.TOKEN, which only fields sent to the host's services may read (Call API url, headers and body; a custom kind's config)`)
+	_, err = exprCompiler().WithSettings().Template("body", "code {{env.TOKEN}}")
+	require.NoError(t, err)
+}
+
+// BenchmarkRedactOutcome measures what the engine adds to a step that
+// read two settings: redacting its reason and its ten variables.
+func BenchmarkRedactOutcome(b *testing.B) {
+	tmpl, err := exprCompiler().WithSettings().Template("url", "{{env.BASE}}/x?k={{env.KEY}}")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := settingsRun(map[string]string{"BASE": "https://api.example.com/v1", "KEY": "k-3f9a0c"})
+		if _, err := tmpl.Render(r, element.URL); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := runOps.RedactOutcome(r, element.Next("2xx", "GET https://api.example.com/v1/x: 200"), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenderSettings is BenchmarkRedactOutcome without the
+// redaction, for comparison.
+func BenchmarkRenderSettings(b *testing.B) {
+	tmpl, err := exprCompiler().WithSettings().Template("url", "{{env.BASE}}/x?k={{env.KEY}}")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := settingsRun(map[string]string{"BASE": "https://api.example.com/v1", "KEY": "k-3f9a0c"})
+		if _, err := tmpl.Render(r, element.URL); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

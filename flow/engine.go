@@ -63,13 +63,29 @@ type Config struct {
 	// Settings looks up the host settings that flow documents read with
 	// {{env.NAME}} placeholders (a Call API base URL, an API key). It is
 	// called when a step runs, so a changed setting applies from the next
-	// step on without a new version; values never enter versions, and
-	// the engine takes them out of journals, reasons, errors and
-	// observations. A setting it reports unset
-	// fails the step. It must be safe for concurrent use. Defaults to
-	// os.LookupEnv: flows may then read any environment variable of the
-	// process, so a host whose flow authors are less trusted than the
-	// host serves only the settings flows may see.
+	// step on without a new version; values never enter versions. A
+	// setting it reports unset fails the step. It must be safe for
+	// concurrent use. Defaults to os.LookupEnv: flows may then read any
+	// environment variable of the process, so a host whose flow authors
+	// are less trusted than the host serves only the settings flows may
+	// see.
+	//
+	// Flows read settings only in the fields of a call out: Call API's
+	// url, headers and body, and a custom kind's config
+	// (element.Compiler.WithSettings). Publish refuses them in every other
+	// field (variables, the profile, messages, tags, conditions), with an
+	// error naming the element and the field. The engine replaces a value
+	// the step read by its placeholder in the step's reason, error,
+	// journal and observation, as it is, URL-escaped (url.PathEscape,
+	// url.QueryEscape and a URL path's own escaping), as JSON string
+	// content (with or without the \u escapes of <, > and &), Go-quoted,
+	// and, for a URL, its host; and in the same spellings in the text of
+	// the participant's variables, of the profile attributes the step
+	// changed and of the events it emitted, so that a setting a response
+	// or a custom kind hands back is stored as its placeholder. A value the outside service transformed otherwise
+	// (hashed, base64-encoded) is not recognized, and a flow may send a
+	// setting it reads to any address it calls: serve a flow only
+	// settings its authors may use.
 	Settings func(name string) (value string, ok bool)
 	// Variants, when set, chooses a Split Audience's variant for a person
 	// (ok true) instead of the split's hash: for experiments assigned by

@@ -175,24 +175,21 @@ func TestSettingUnset(t *testing.T) {
 // Without Config.Settings, {{env.NAME}} reads the process's environment.
 func TestSettingsDefaultToEnvironment(t *testing.T) {
 	ctx := context.Background()
-	t.Setenv("FLOWKIT_TEST_GREETING", "Hello from the environment")
+	var mu sync.Mutex
+	var got []received
+	srv := recordingServer(t, "env", &mu, &got)
+	t.Setenv("FLOWKIT_TEST_API", srv.URL+"/from-env")
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	sender := &integSender{clk: clk}
-	eng := integEngine(t, clk, flow.Config{Sender: sender})
+	eng := integEngine(t, clk, flow.Config{})
 	f, err := flow.Parse([]byte(`{"id": "hi", "elements": [
-	  {"id": "send", "type": "sendMessage", "channel": "email", "subject": "Hi", "body": "{{env.FLOWKIT_TEST_GREETING}}, {{person.firstName}}"}]}`))
+	  {"id": "call", "type": "callApi", "url": "{{env.FLOWKIT_TEST_API}}/hello"}]}`))
 	require.NoError(t, err)
 	integPublish(t, eng, f)
-	_, err = eng.UpdatePerson(ctx, store.PersonRef{ExternalID: "ann"}, func(p *store.Person) error {
-		p.FirstName, p.Emails = "Ann", []string{"ann@example.com"}
-		return nil
-	})
-	require.NoError(t, err)
 	_, err = eng.Enter(ctx, "hi", store.PersonRef{ExternalID: "ann"}, nil)
 	require.NoError(t, err)
-	sent := sender.all()
-	require.Len(t, sent, 1)
-	require.Equal(t, "Hello from the environment, Ann", sent[0].Body)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []received{{server: "env", path: "/from-env/hello"}}, got)
 }
 
 // Settings are read by name: an expression that would see all of them is

@@ -355,7 +355,7 @@ func (c *CallAPI) validateURL(comp *element.Compiler) error {
 	if strings.ContainsAny(c.URL, " \r\n\t") {
 		return element.Errorf("url", "URL must not hold spaces or line breaks")
 	}
-	t, err := comp.Template("url", c.URL)
+	t, err := comp.WithSettings().Template("url", c.URL)
 	if err != nil {
 		return err
 	}
@@ -395,7 +395,7 @@ func (c *CallAPI) validateHeaders(comp *element.Compiler) error {
 		if strings.ContainsAny(value, "\r\n\x00") {
 			return element.Errorf(field, "header value holds a line break")
 		}
-		t, err := comp.Template(field, value)
+		t, err := comp.WithSettings().Template(field, value)
 		if err != nil {
 			return err
 		}
@@ -440,7 +440,7 @@ func (c *CallAPI) validateBody(comp *element.Compiler) error {
 		if err := json.Unmarshal(raw, &text); err != nil {
 			return element.Errorf("body", "is not a JSON string: %v", err)
 		}
-		t, err := comp.Template("body", text)
+		t, err := comp.WithSettings().Template("body", text)
 		if err != nil {
 			return err
 		}
@@ -451,7 +451,7 @@ func (c *CallAPI) validateBody(comp *element.Compiler) error {
 		c.bodyText = t
 		return nil
 	}
-	t, err := compileJSONTemplate(comp, "body", raw)
+	t, err := compileJSONTemplate(comp.WithSettings(), "body", raw)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/steprun"
 	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -25,7 +26,10 @@ import (
 //
 // A flow uses it as {"type": "<name>", "config": {...}, "outputs":
 // {"<output>": "<flow variable>"}, "next": {...}}. Strings in config may
-// hold placeholders, filled in for each step (as in Call API bodies).
+// hold placeholders, filled in for each step (as in Call API bodies),
+// host settings ({{env.NAME}}) included. The engine takes the values of
+// those settings out of the step's reason and error (in every spelling,
+// JSON-escaped included) and out of the outputs it stores.
 type CustomKind struct {
 	// Branches are the exits Run may choose. Defaults to ["next"]. The
 	// "error" branch every element has is taken when Run fails or panics.
@@ -174,7 +178,7 @@ func (c *Custom) Validate(comp *element.Compiler) (err error) {
 	}
 	c.config = nil
 	if raw := strings.TrimSpace(string(c.Config)); raw != "" && raw != "null" {
-		if c.config, err = compileJSONTemplate(comp, "config", c.Config); err != nil {
+		if c.config, err = compileJSONTemplate(comp.WithSettings(), "config", c.Config); err != nil {
 			return err
 		}
 	}
@@ -258,13 +262,17 @@ func (c *Custom) Run(ctx context.Context, r *element.Run) (element.Outcome, erro
 	return element.Next(branch, reason), nil
 }
 
+// runOps redact the host settings a step read out of what custom kinds
+// log, as the engine does for reasons and errors.
+var runOps = steprun.Get[element.Run, element.Outcome]()
+
 // call runs the host's function, turning a panic into an error.
 func (c *Custom) call(ctx context.Context, r *element.Run, call *CustomCall) (res CustomResult, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			if sv := servicesOf(r); sv != nil && sv.Logger != nil {
 				sv.Logger.ErrorContext(ctx, "flowkit: custom element panicked", "kind", c.kind,
-					"flow", r.FlowID, "element", r.ElementID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+					"flow", r.FlowID, "element", r.ElementID, "panic", runOps.Redact(r, fmt.Sprint(v)), "stack", string(debug.Stack()))
 			}
 			res, err = CustomResult{}, fmt.Errorf("custom element %q panicked: %v", c.kind, v)
 		}

@@ -25,12 +25,15 @@ type Hooks[R, O any] struct {
 	// happened, such as messages sent before a failure.
 	Counters func(r *R) []store.Counter
 	// Redact replaces in text the values of the host settings the step
-	// read by their placeholders ({{env.NAME}}), as they are, URL-escaped
+	// read by their placeholders ({{env.NAME}}), in every spelling the
+	// engine writes (as they are, URL-escaped, JSON-escaped, Go-quoted)
 	// and, for a URL, by its host too.
 	Redact func(r *R, text string) string
 	// RedactOutcome applies Redact to an outcome's reason and an error's
-	// text; the error still matches what err matches with errors.Is and
-	// errors.As.
+	// text, and to the text of the participant's variables, the profile
+	// attributes the step changed and the events it emitted; the error
+	// still matches what err matches with errors.Is and errors.As. It
+	// then forgets the step's settings: a second call changes nothing.
 	RedactOutcome func(r *R, out O, err error) (O, error)
 }
 
