@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -145,7 +146,7 @@ func (n *Node) MarshalJSON() ([]byte, error) {
 	}
 	cfg, err := json.Marshal(n.Element)
 	if err != nil {
-		return nil, fmt.Errorf("element %q: %w", n.ID, err)
+		return nil, &ValidationError{ElementID: n.ID, Field: unmarshalableField(n.Element), Err: causeOf(err)}
 	}
 	cfg = bytes.TrimSpace(cfg)
 	if len(cfg) < 2 || cfg[0] != '{' {
@@ -215,7 +216,11 @@ func (n *Node) decode(data []byte, newElement func(kind string) (element.Element
 	dec := json.NewDecoder(bytes.NewReader(rest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(el); err != nil {
-		return &ValidationError{ElementID: head.ID, Field: fieldOf(err), Err: jsonErr(err)}
+		field := fieldOf(err)
+		if field == "" {
+			field = undecodableField(fields, head.Type, newElement)
+		}
+		return &ValidationError{ElementID: head.ID, Field: field, Err: jsonErr(err)}
 	}
 	*n = Node{ID: head.ID, Name: head.Name, Element: el, Next: head.Next}
 	return nil
@@ -307,6 +312,61 @@ func (f *Flow) Clone() (*Flow, error) {
 		}
 		return builtins.New(kind)
 	})
+}
+
+// undecodableField returns the first of an element's fields, in name
+// order, that does not decode alone, or "": it names the field at fault
+// when the error of a field's own UnmarshalJSON does not.
+func undecodableField(fields map[string]json.RawMessage, kind string, newElement func(kind string) (element.Element, error)) string {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		el, err := newElement(kind)
+		if err != nil {
+			return ""
+		}
+		one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
+		if json.Unmarshal(one, el) != nil {
+			return k
+		}
+	}
+	return ""
+}
+
+// unmarshalableField returns the JSON name of the first field of the
+// element's struct that does not encode alone, or "".
+func unmarshalableField(el element.Element) string {
+	v := reflect.ValueOf(el)
+	for v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	for i := range v.NumField() {
+		sf := v.Type().Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		if _, err := json.Marshal(v.Field(i).Interface()); err != nil {
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			if name == "" {
+				name = sf.Name
+			}
+			return name
+		}
+	}
+	return ""
+}
+
+// causeOf returns the error a MarshalJSON method returned, without
+// encoding/json's words around it.
+func causeOf(err error) error {
+	for {
+		var me *json.MarshalerError
+		if !errors.As(err, &me) || me.Unwrap() == nil {
+			return err
+		}
+		err = me.Unwrap()
+	}
 }
 
 func fieldOf(err error) string {
