@@ -229,17 +229,23 @@ func (n *Node) decode(data []byte, newElement func(kind string) (element.Element
 // Parse reads a flow from its JSON form, with the built-in element kinds
 // only: ParseWith reads custom kinds too. Errors name the element and
 // field where they can (a *ValidationError); Parse does not validate the
-// graph: Publish does.
+// graph: Publish does. A document longer than the default of
+// Limits.MaxDocumentBytes (1 MiB) is refused before it is decoded;
+// Engine.Parse reads one up to the engine's limit.
 func Parse(data []byte) (*Flow, error) {
 	return ParseWith(data, builtins)
 }
 
-// ParseWith reads a flow from its JSON form as Parse does, making its
+// ParseWith reads a flow from its JSON form as Parse does, with Parse's
+// limit on its length, making its
 // elements from kinds (an engine's Config.Elements); nil means the
 // built-in kinds.
 func ParseWith(data []byte, kinds *element.Registry) (*Flow, error) {
 	if kinds == nil {
 		kinds = builtins
+	}
+	if err := checkDocument(len(data), defaultMaxDocumentBytes); err != nil {
+		return nil, err
 	}
 	return parse(data, kinds.New)
 }
@@ -295,10 +301,19 @@ func parse(data []byte, newElement func(kind string) (element.Element, error)) (
 
 // Clone returns a deep copy of the flow, made through its JSON form. Each
 // element is copied as its own kind, custom kinds included.
-func (f *Flow) Clone() (*Flow, error) {
+func (f *Flow) Clone() (*Flow, error) { return f.clone(0) }
+
+// clone is Clone, refusing a flow whose document is longer than max
+// bytes (0 for no limit) before reading it back.
+func (f *Flow) clone(max int) (*Flow, error) {
 	data, err := json.Marshal(f)
 	if err != nil {
 		return nil, err
+	}
+	if max > 0 {
+		if err := checkDocument(len(data), max); err != nil {
+			return nil, err
+		}
 	}
 	byKind := map[string]element.Element{}
 	for _, n := range f.Elements {
