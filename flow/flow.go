@@ -262,6 +262,9 @@ type flowDoc struct {
 
 // parse reads a flow, making its elements with newElement.
 func parse(data []byte, newElement func(kind string) (element.Element, error)) (*Flow, error) {
+	if err := checkDepth(data); err != nil {
+		return nil, err
+	}
 	var f Flow
 	doc := flowDoc{plainFlow: (*plainFlow)(&f)}
 	dec := json.NewDecoder(bytes.NewReader(data))

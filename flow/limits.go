@@ -1,12 +1,14 @@
 package flow
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -344,6 +346,93 @@ func (m *measure) value(v any, depth int) (string, error) {
 func (m *measure) spend(n int) error {
 	if m.budget -= n; m.budget < 0 {
 		return fmt.Errorf("more than the limit of %d bytes (Limits.%s)", m.limit, m.what)
+	}
+	return nil
+}
+
+// maxDocumentDepth is the deepest a flow document may nest arrays and
+// objects: enough for a segment of segment.MaxDepth levels of groups
+// (two each) inside an element, and for Call API's JSON templates.
+const maxDocumentDepth = 2*segment.MaxDepth + 32
+
+// checkDepth refuses a flow document that nests deeper than
+// maxDocumentDepth, in one pass over its bytes before it is decoded,
+// naming the element and its field when the excess is in one. It does
+// not check the syntax: decoding does.
+func checkDepth(data []byte) error {
+	var (
+		depth    int
+		inString bool
+		start    int                // where the string being read starts
+		isObject []bool             // by depth - 1
+		wantKey  []bool             // by depth - 1: an object's next string is a key
+		keys     []string           // the keys of the first three levels
+		index    int                // in the elements array
+		ids      = map[int]string{} // element ids by index, as read so far
+	)
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+				if depth > 3 {
+					continue
+				}
+				raw := data[start : i+1]
+				if isObject[depth-1] && wantKey[depth-1] {
+					var k string
+					_ = json.Unmarshal(raw, &k)
+					keys[depth-1] = k
+				} else if depth == 3 && keys[0] == "elements" && keys[2] == "id" {
+					var id string
+					_ = json.Unmarshal(raw, &id)
+					ids[index] = id
+				}
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString, start = true, i
+		case '{', '[':
+			if depth++; depth > maxDocumentDepth {
+				err := fmt.Errorf("nested more than %d levels deep", maxDocumentDepth)
+				if keys[0] != "elements" {
+					return &ValidationError{Field: keys[0], Err: err}
+				}
+				if id, ok := ids[index]; ok {
+					return &ValidationError{ElementID: id, Field: keys[2], Err: err}
+				}
+				return &ValidationError{Field: "elements[" + strconv.Itoa(index) + "]." + keys[2], Err: err}
+			}
+			isObject = append(isObject, c == '{')
+			wantKey = append(wantKey, c == '{')
+			if depth <= 3 {
+				for len(keys) < depth {
+					keys = append(keys, "")
+				}
+				keys[depth-1] = ""
+			}
+		case '}', ']':
+			if depth > 0 {
+				depth--
+				isObject, wantKey = isObject[:depth], wantKey[:depth]
+			}
+		case ':':
+			if depth > 0 {
+				wantKey[depth-1] = false
+			}
+		case ',':
+			if depth > 0 {
+				wantKey[depth-1] = isObject[depth-1]
+				if depth == 2 && keys[0] == "elements" {
+					index++
+				}
+			}
+		}
 	}
 	return nil
 }
