@@ -65,17 +65,18 @@ type conditionJSON struct {
 // MarshalJSON returns: a condition n deep would cost n²/2.
 func (c Condition) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
-	if err := c.writeJSON(&b, "", 1); err != nil {
+	if err := c.writeJSON(&b, 1); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
 }
 
-// writeJSON writes c, at depth and path, to b: its leaves through
-// conditionJSON, its groups and "not" in place.
-func (c *Condition) writeJSON(b *bytes.Buffer, path string, depth int) error {
+// writeJSON writes c, at depth, to b: its leaves through conditionJSON,
+// its groups and "not" in place. Its *ConditionError's path is made on
+// the way back, so that writing costs no path per level.
+func (c *Condition) writeJSON(b *bytes.Buffer, depth int) error {
 	if depth > MaxDepth {
-		return &ConditionError{Path: path, Err: errTooDeep}
+		return &ConditionError{Err: errTooDeep}
 	}
 	j := conditionJSON{
 		Attribute: c.Attribute, Tag: c.Tag, Contact: c.Contact,
@@ -111,16 +112,16 @@ func (c *Condition) writeJSON(b *bytes.Buffer, path string, depth int) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			if err := g.list[i].writeJSON(b, joinPath(path, g.key+"["+strconv.Itoa(i)+"]"), depth+1); err != nil {
-				return err
+			if err := g.list[i].writeJSON(b, depth+1); err != nil {
+				return under(g.key+"["+strconv.Itoa(i)+"]", err)
 			}
 		}
 		b.WriteByte(']')
 	}
 	if c.Not != nil {
 		sep("not")
-		if err := c.Not.writeJSON(b, joinPath(path, "not"), depth+1); err != nil {
-			return err
+		if err := c.Not.writeJSON(b, depth+1); err != nil {
+			return under("not", err)
 		}
 	}
 	if inner := leaves[1 : len(leaves)-1]; len(inner) > 0 {
@@ -235,6 +236,19 @@ func jsonDepthOver(data []byte, limit int) bool {
 		}
 	}
 	return false
+}
+
+// under puts a *ConditionError of a nested condition under elem of its
+// parent's path.
+func under(elem string, err error) error {
+	if ce, ok := err.(*ConditionError); ok {
+		if ce.Path == "" {
+			ce.Path = elem
+		} else {
+			ce.Path = elem + "." + ce.Path
+		}
+	}
+	return err
 }
 
 func joinPath(path, elem string) string {
