@@ -217,7 +217,8 @@ func (n *Node) decode(data []byte, newElement func(kind string) (element.Element
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(el); err != nil {
 		field := fieldOf(err)
-		if field == "" {
+		// An unknown field deeper in names itself in the message.
+		if field == "" && !strings.Contains(err.Error(), "unknown field ") {
 			field = undecodableField(fields, head.Type, newElement)
 		}
 		return &ValidationError{ElementID: head.ID, Field: field, Err: jsonErr(err)}
