@@ -364,17 +364,15 @@ func (a *api) person(r *http.Request, q url.Values) (any, error) {
 }
 
 // GET /api/person/events?<person>&before=&limit=: a page of a person's
-// event history, newest first. Events that share the time of a page's
-// oldest event all come in that page, so it may hold more than limit.
-// Events about a flow the user may not read (those whose "flowId"
-// property names it, as the engine's own do) are left out, so a page may
-// also hold fewer.
+// event history, newest first, of at most limit events. Events about a
+// flow the user may not read (those whose "flowId" property names it, as
+// the engine's own do) are left out, so a page may hold fewer.
 func (a *api) events(r *http.Request, q url.Values) (any, error) {
 	ref, err := personRef(q)
 	if err != nil {
 		return nil, err
 	}
-	until, err := before(q)
+	until, untilID, err := before(q)
 	if err != nil {
 		return nil, err
 	}
@@ -382,30 +380,14 @@ func (a *api) events(r *http.Request, q url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx := r.Context()
-	evs, err := a.eng.Events(ctx, ref, store.EventQuery{Until: until, Limit: n + 1})
+	evs, err := a.eng.Events(r.Context(), ref, store.EventQuery{Until: until, UntilID: untilID, Limit: n + 1})
 	if err != nil {
 		return nil, err
 	}
 	var out eventsJSON
 	if len(evs) > n {
-		oldest, straddles := evs[n-1].Time, evs[n].Time.Equal(evs[n-1].Time)
 		evs = evs[:n]
-		if straddles {
-			// The page's oldest time goes on past it: take all of that
-			// time's events here, so the next page can start before it.
-			for len(evs) > 0 && evs[len(evs)-1].Time.Equal(oldest) {
-				evs = evs[:len(evs)-1]
-			}
-			same, err := a.eng.Events(ctx, ref, store.EventQuery{Since: oldest, Until: oldest.Add(1)})
-			if err != nil {
-				return nil, err
-			}
-			for i := len(same) - 1; i >= 0; i-- { // oldest first: newest first
-				evs = append(evs, same[i])
-			}
-		}
-		out.Next = oldest.Format(time.RFC3339Nano)
+		out.Next = cursor(evs[n-1])
 	}
 	out.Events = make([]eventJSON, 0, len(evs))
 	rd := readable{a: a, r: r}

@@ -443,13 +443,14 @@ func testPersonEventsPaging(t *testing.T, mk storeMaker) {
 	for _, limit := range []int{1, 2, 3, 4, 100} {
 		var got []string
 		before := ""
-		for range 50 {
+		for range 20 {
 			target := fmt.Sprintf("/api/person/events?externalId=shopper-9&limit=%d", limit)
 			if before != "" {
 				target += "&before=" + url.QueryEscape(before)
 			}
 			var p page
 			fx.get(t, target, &p)
+			require.LessOrEqual(t, len(p.Events), limit, "limit %d holds when events share a time", limit)
 			for i, e := range p.Events {
 				got = append(got, e.ID)
 				if i > 0 {
@@ -467,6 +468,37 @@ func testPersonEventsPaging(t *testing.T, mk storeMaker) {
 		}
 		require.ElementsMatch(t, wantIDs, got, "limit %d: every event once, ties included", limit)
 	}
+
+	// More events of one time than the largest page: each page holds
+	// its limit, and the pages hold every event once.
+	for i := range 600 {
+		require.NoError(t, fx.eng.Deliver(ctx, &store.Event{ID: fmt.Sprint("crowd-", i), Person: ref, Category: store.External, Name: "Crowd", Time: tie.Add(time.Hour)}))
+	}
+	var p struct{ Events []struct{ ID string } }
+	fx.get(t, "/api/person/events?externalId=shopper-9&limit=1", &p)
+	require.Len(t, p.Events, 1)
+	seen := map[string]bool{}
+	before := ""
+	for range 3 {
+		target := "/api/person/events?externalId=shopper-9&limit=500"
+		if before != "" {
+			target += "&before=" + url.QueryEscape(before)
+		}
+		var page struct {
+			Events []struct{ ID string }
+			Next   string
+		}
+		fx.get(t, target, &page)
+		require.LessOrEqual(t, len(page.Events), 500)
+		for _, e := range page.Events {
+			require.False(t, seen[e.ID], "event %s twice", e.ID)
+			seen[e.ID] = true
+		}
+		if before = page.Next; before == "" {
+			break
+		}
+	}
+	require.Len(t, seen, len(want)+600)
 
 	fx.fails(t, "GET", "/api/person/events?externalId=shopper-9&before=yesterday", 400, `parameter "before"`)
 	fx.fails(t, "GET", "/api/person/events?externalId=shopper-9&limit=-3", 400, `parameter "limit"`)

@@ -139,17 +139,23 @@ func personRef(q url.Values) (store.PersonRef, error) {
 	return store.PersonRef{Email: v}, nil
 }
 
-// before reads the event-history cursor: the time of the oldest event of
-// the page before (RFC 3339 with nanoseconds); events older than it come
-// next. Zero when absent.
-func before(q url.Values) (time.Time, error) {
+// before reads the event-history cursor: the time of the oldest event
+// of the page before (RFC 3339 with nanoseconds) and, after a space, its
+// id, as cursor writes them; the events after it newest first come next.
+// A time alone means the events older than it. Zero when absent.
+func before(q url.Values) (time.Time, string, error) {
 	s := q.Get("before")
 	if s == "" {
-		return time.Time{}, nil
+		return time.Time{}, "", nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	at, id, _ := strings.Cut(s, " ")
+	t, err := time.Parse(time.RFC3339Nano, at)
 	if err != nil {
-		return time.Time{}, badParam("before", "must be a time in RFC 3339 form, as a page's \"next\" gives it, got %q", s)
+		return time.Time{}, "", badParam("before", "must be a page's \"next\": a time in RFC 3339 form and an event id, got %q", s)
 	}
-	return t, nil
+	return t, id, nil
 }
+
+// cursor writes the event-history cursor of a page whose oldest event
+// is e.
+func cursor(e *store.Event) string { return e.Time.Format(time.RFC3339Nano) + " " + e.ID }

@@ -151,6 +151,10 @@ type Config struct {
 	// histories; it needs a Store with store.HistoryPruner. Defaults to 0:
 	// events are kept forever.
 	HistoryRetention time.Duration
+	// Limits bound the size of flow documents and of host input: strings,
+	// events, profiles and page sizes (see Limits). Defaults to the
+	// defaults of each of its fields.
+	Limits Limits
 }
 
 // Engine runs flows. It is safe for concurrent use: any number of
@@ -208,6 +212,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err := checkLimits(cfg); err != nil {
 		return nil, err
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if err := checkRetention(cfg); err != nil {
 		return nil, err
 	}
@@ -292,6 +297,11 @@ func checkLimits(cfg Config) error {
 			errs = append(errs, fmt.Errorf("flow: Config.%s is %v: must not be negative", l.field, l.shown))
 		}
 	}
+	for _, l := range cfg.Limits.fields() {
+		if l.value < 0 {
+			errs = append(errs, fmt.Errorf("flow: Config.%s is %d: must not be negative", l.field, l.value))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -322,9 +332,9 @@ type prepared struct {
 
 // prepare validates and compiles a copy of f, and writes its document.
 func (e *Engine) prepare(ctx context.Context, f *Flow) (*prepared, error) {
-	own, err := f.Clone()
+	own, err := e.own(f)
 	if err != nil {
-		return nil, asValidation(err)
+		return nil, err
 	}
 	own.Version = 0
 	c, err := compile(own, e.decls())
@@ -391,9 +401,9 @@ func (e *Engine) decls() decls { return decls{schema: e.cfg.Schema, computed: e.
 // Validate checks a flow against the engine's schema and computed
 // attributes without publishing it.
 func (e *Engine) Validate(f *Flow) error {
-	own, err := f.Clone()
+	own, err := e.own(f)
 	if err != nil {
-		return asValidation(err)
+		return err
 	}
 	_, err = compile(own, e.decls())
 	return err
@@ -573,6 +583,9 @@ func (e *Engine) eachParticipant(ctx context.Context, flowID string, fn func(*se
 // rule) or ErrNoEntryPoint.
 func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, opts ...CallOption) (uuid.UUID, error) {
 	o := options(opts)
+	if err := e.cfg.Limits.checkVars(vars); err != nil {
+		return uuid.Nil, inputError(who, "", err)
+	}
 	var id uuid.UUID
 	err := e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry", o.report, func(s *session) error {
 		p, err := s.enter(flowID, EntryAPI, vars, nil, o.key, "the API")
@@ -617,6 +630,9 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOptio
 		return bad("category", "event %q: unknown category %q", ev.ID, ev.Category)
 	case ev.Name == "":
 		return bad("name", "event %q has no name", ev.ID)
+	}
+	if err := e.cfg.Limits.checkEvent(ev); err != nil {
+		return inputError(who, "", err)
 	}
 	c := *ev
 	c.Properties = nil
@@ -670,6 +686,9 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 			return err
 		}
 		after.ID = s.personID
+		if err := e.cfg.Limits.checkPerson(after); err != nil {
+			return inputError(who, "", err)
+		}
 		if err := e.checkPerson(after); err != nil {
 			return inputError(who, "", err)
 		}
@@ -688,7 +707,7 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 // names no one usable, or an unknown person, is an *InputError naming the
 // reference as given (wrapping store.ErrNotFound for an unknown person).
 func (e *Engine) findPerson(ctx context.Context, who store.PersonRef) (uuid.UUID, error) {
-	if err := checkRef(who); err != nil {
+	if err := e.checkRef(who); err != nil {
 		return uuid.Nil, err
 	}
 	id, err := e.store.FindPerson(ctx, who)
@@ -698,9 +717,12 @@ func (e *Engine) findPerson(ctx context.Context, who store.PersonRef) (uuid.UUID
 	return id, err
 }
 
-// checkRef refuses a reference that names no one usable, as an
-// *InputError naming it.
-func checkRef(who store.PersonRef) error {
+// checkRef refuses a reference that names no one usable, or is longer
+// than the engine's limits, as an *InputError naming it.
+func (e *Engine) checkRef(who store.PersonRef) error {
+	if err := e.cfg.Limits.checkRef(who); err != nil {
+		return err
+	}
 	switch {
 	case who.IsZero():
 		return &InputError{Err: errors.New("person reference is empty: give an id, externalId, phone or email")}
@@ -733,6 +755,9 @@ func (e *Engine) Person(ctx context.Context, who store.PersonRef) (*store.Person
 
 // Events returns a person's event history that the query selects.
 func (e *Engine) Events(ctx context.Context, who store.PersonRef, q store.EventQuery) ([]*store.Event, error) {
+	if err := e.cfg.Limits.checkPage(q.Limit); err != nil {
+		return nil, err
+	}
 	id, err := e.findPerson(ctx, who)
 	if err != nil {
 		return nil, err
@@ -1023,6 +1048,9 @@ func (e *Engine) Participant(ctx context.Context, id uuid.UUID) (*store.Particip
 // Participants returns a flow's participants, in id order. The host owns
 // the copies.
 func (e *Engine) Participants(ctx context.Context, q store.ParticipantQuery) ([]*store.Participant, error) {
+	if err := e.cfg.Limits.checkPage(q.Limit); err != nil {
+		return nil, err
+	}
 	ps, err := e.store.Participants(ctx, &q)
 	return ps, err
 }

@@ -3,6 +3,7 @@ package flow
 import (
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -115,13 +116,23 @@ func refName(r store.PersonRef) string {
 	case r.ID != uuid.Nil:
 		return "id " + r.ID.String()
 	case r.ExternalID != "":
-		return "externalId " + strconv.Quote(r.ExternalID)
+		return "externalId " + quoteShort(r.ExternalID)
 	case r.Phone != "":
-		return "phone " + strconv.Quote(r.Phone)
+		return "phone " + quoteShort(r.Phone)
 	case r.Email != "":
-		return "email " + strconv.Quote(r.Email)
+		return "email " + quoteShort(r.Email)
 	}
 	return ""
+}
+
+// quoteShort quotes s, or the start of it and its length when it is too
+// long to repeat in an error.
+func quoteShort(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(strings.ToValidUTF8(s[:max], "")) + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // inputError returns err as an *InputError about who, keeping one that

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -145,7 +146,7 @@ func (n *Node) MarshalJSON() ([]byte, error) {
 	}
 	cfg, err := json.Marshal(n.Element)
 	if err != nil {
-		return nil, fmt.Errorf("element %q: %w", n.ID, err)
+		return nil, &ValidationError{ElementID: n.ID, Field: unmarshalableField(n.Element), Err: causeOf(err)}
 	}
 	cfg = bytes.TrimSpace(cfg)
 	if len(cfg) < 2 || cfg[0] != '{' {
@@ -215,7 +216,12 @@ func (n *Node) decode(data []byte, newElement func(kind string) (element.Element
 	dec := json.NewDecoder(bytes.NewReader(rest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(el); err != nil {
-		return &ValidationError{ElementID: head.ID, Field: fieldOf(err), Err: jsonErr(err)}
+		field := fieldOf(err)
+		// An unknown field deeper in names itself in the message.
+		if field == "" && !strings.Contains(err.Error(), "unknown field ") {
+			field = undecodableField(fields, head.Type, newElement)
+		}
+		return &ValidationError{ElementID: head.ID, Field: field, Err: jsonErr(err)}
 	}
 	*n = Node{ID: head.ID, Name: head.Name, Element: el, Next: head.Next}
 	return nil
@@ -224,17 +230,23 @@ func (n *Node) decode(data []byte, newElement func(kind string) (element.Element
 // Parse reads a flow from its JSON form, with the built-in element kinds
 // only: ParseWith reads custom kinds too. Errors name the element and
 // field where they can (a *ValidationError); Parse does not validate the
-// graph: Publish does.
+// graph: Publish does. A document longer than the default of
+// Limits.MaxDocumentBytes (1 MiB) is refused before it is decoded;
+// Engine.Parse reads one up to the engine's limit.
 func Parse(data []byte) (*Flow, error) {
 	return ParseWith(data, builtins)
 }
 
-// ParseWith reads a flow from its JSON form as Parse does, making its
+// ParseWith reads a flow from its JSON form as Parse does, with Parse's
+// limit on its length, making its
 // elements from kinds (an engine's Config.Elements); nil means the
 // built-in kinds.
 func ParseWith(data []byte, kinds *element.Registry) (*Flow, error) {
 	if kinds == nil {
 		kinds = builtins
+	}
+	if err := checkDocument(len(data), defaultMaxDocumentBytes); err != nil {
+		return nil, err
 	}
 	return parse(data, kinds.New)
 }
@@ -251,6 +263,9 @@ type flowDoc struct {
 
 // parse reads a flow, making its elements with newElement.
 func parse(data []byte, newElement func(kind string) (element.Element, error)) (*Flow, error) {
+	if err := checkDepth(data); err != nil {
+		return nil, err
+	}
 	var f Flow
 	doc := flowDoc{plainFlow: (*plainFlow)(&f)}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -290,10 +305,19 @@ func parse(data []byte, newElement func(kind string) (element.Element, error)) (
 
 // Clone returns a deep copy of the flow, made through its JSON form. Each
 // element is copied as its own kind, custom kinds included.
-func (f *Flow) Clone() (*Flow, error) {
+func (f *Flow) Clone() (*Flow, error) { return f.clone(0) }
+
+// clone is Clone, refusing a flow whose document is longer than max
+// bytes (0 for no limit) before reading it back.
+func (f *Flow) clone(max int) (*Flow, error) {
 	data, err := json.Marshal(f)
 	if err != nil {
 		return nil, err
+	}
+	if max > 0 {
+		if err := checkDocument(len(data), max); err != nil {
+			return nil, err
+		}
 	}
 	byKind := map[string]element.Element{}
 	for _, n := range f.Elements {
@@ -307,6 +331,61 @@ func (f *Flow) Clone() (*Flow, error) {
 		}
 		return builtins.New(kind)
 	})
+}
+
+// undecodableField returns the first of an element's fields, in name
+// order, that does not decode alone, or "": it names the field at fault
+// when the error of a field's own UnmarshalJSON does not.
+func undecodableField(fields map[string]json.RawMessage, kind string, newElement func(kind string) (element.Element, error)) string {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		el, err := newElement(kind)
+		if err != nil {
+			return ""
+		}
+		one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
+		if json.Unmarshal(one, el) != nil {
+			return k
+		}
+	}
+	return ""
+}
+
+// unmarshalableField returns the JSON name of the first field of the
+// element's struct that does not encode alone, or "".
+func unmarshalableField(el element.Element) string {
+	v := reflect.ValueOf(el)
+	for v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	for i := range v.NumField() {
+		sf := v.Type().Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		if _, err := json.Marshal(v.Field(i).Interface()); err != nil {
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			if name == "" {
+				name = sf.Name
+			}
+			return name
+		}
+	}
+	return ""
+}
+
+// causeOf returns the error a MarshalJSON method returned, without
+// encoding/json's words around it.
+func causeOf(err error) error {
+	for {
+		var me *json.MarshalerError
+		if !errors.As(err, &me) || me.Unwrap() == nil {
+			return err
+		}
+		err = me.Unwrap()
+	}
 }
 
 func fieldOf(err error) string {

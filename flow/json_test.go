@@ -144,8 +144,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown element kind", `{"id":"f","elements":[{"id":"a","type":"teleport"}]}`, "a", "type", `unknown element kind "teleport"`},
 		{"unknown element field", `{"id":"f","elements":[{"id":"a","type":"exit","colour":"red"}]}`, "a", "colour", `unknown field "colour"`},
 		{"element field of the wrong type", `{"id":"f","elements":[{"id":"a","type":"pause","mode":"for","period":{"amount":"three","unit":"days"}}]}`, "a", "period.amount", "json string cannot be read as int"},
-		{"bad time of day", `{"id":"f","elements":[{"id":"a","type":"pause","mode":"until","at":"9am"}]}`, "a", "", `time of day "9am" is not HH:MM`},
-		{"time of day not a string", `{"id":"f","elements":[{"id":"a","type":"pause","mode":"until","at":900}]}`, "a", "", `time of day must be a string "HH:MM"`},
+		{"bad time of day", `{"id":"f","elements":[{"id":"a","type":"pause","mode":"until","at":"9am"}]}`, "a", "at", `time of day "9am" is not HH:MM`},
+		{"time of day not a string", `{"id":"f","elements":[{"id":"a","type":"pause","mode":"until","at":900}]}`, "a", "at", `time of day must be a string "HH:MM"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := flow.Parse([]byte(tc.doc))

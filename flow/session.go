@@ -151,7 +151,7 @@ var errStaleCatalog = errors.New("flow states changed")
 // reference has a key) and runs fn in the person's transaction. On a
 // store.RefUpdater the lookup is part of the transaction.
 func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, why string, rep *Report, fn func(*session) error) error {
-	if err := checkRef(who); err != nil {
+	if err := e.checkRef(who); err != nil {
 		return err
 	}
 	_, byRef := e.store.(store.RefUpdater)

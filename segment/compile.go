@@ -218,13 +218,18 @@ const (
 	groupAny = "any"
 )
 
-// maxDepth bounds the nesting of groups, which also stops a cyclic
-// condition built in Go.
-const maxDepth = 100
+// MaxDepth is the deepest a condition may nest: the root is at depth 1,
+// the conditions of its "all", "any" or "not" at depth 2, and so on.
+// Parse, MarshalJSON and Compile refuse deeper conditions, which also
+// stops a cyclic condition built in Go.
+const MaxDepth = 100
+
+// errTooDeep is the problem of a condition nested deeper than MaxDepth.
+var errTooDeep = fmt.Errorf("conditions are nested more than %d deep", MaxDepth)
 
 func (cp *compiler) node(c *Condition, path string) (*node, error) {
-	if cp.depth++; cp.depth > maxDepth {
-		return nil, pathErr(path, "conditions are nested more than %d deep", maxDepth)
+	if cp.depth++; cp.depth > MaxDepth {
+		return nil, &ConditionError{Path: path, Err: errTooDeep}
 	}
 	defer func() { cp.depth-- }()
 	var kinds []string

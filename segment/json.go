@@ -23,7 +23,7 @@ func Parse(data []byte) (Condition, error) {
 	if err != nil {
 		return Condition{}, err
 	}
-	return condFromTree(v, "")
+	return condFromTree(v, "", 1)
 }
 
 // UnmarshalJSON decodes c as Parse does; null leaves c unchanged.
@@ -39,43 +39,99 @@ func (c *Condition) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// conditionJSON is Condition with groups and count as pointers, so that an
-// empty group (which matches everyone or no one) and a count of 0 survive a
-// round trip.
+// conditionJSON is a Condition's leaf fields, with count as a pointer so
+// that a count of 0 survives a round trip; writeJSON writes its groups,
+// empty ones included (which match everyone or no one).
 type conditionJSON struct {
-	All            *[]Condition `json:"all,omitempty"`
-	Any            *[]Condition `json:"any,omitempty"`
-	Not            *Condition   `json:"not,omitempty"`
-	Attribute      string       `json:"attribute,omitempty"`
-	Tag            string       `json:"tag,omitempty"`
-	Contact        string       `json:"contact,omitempty"`
-	LastContacted  string       `json:"lastContacted,omitempty"`
-	Event          *EventSpec   `json:"event,omitempty"`
-	Op             Op           `json:"op,omitempty"`
-	Value          any          `json:"value,omitempty"`
-	Count          *int         `json:"count,omitempty"`
-	Within         *Period      `json:"within,omitempty"`
-	SinceEntry     bool         `json:"sinceEntry,omitempty"`
-	PersonTimeZone bool         `json:"personTimeZone,omitempty"`
+	Attribute      string     `json:"attribute,omitempty"`
+	Tag            string     `json:"tag,omitempty"`
+	Contact        string     `json:"contact,omitempty"`
+	LastContacted  string     `json:"lastContacted,omitempty"`
+	Event          *EventSpec `json:"event,omitempty"`
+	Op             Op         `json:"op,omitempty"`
+	Value          any        `json:"value,omitempty"`
+	Count          *int       `json:"count,omitempty"`
+	Within         *Period    `json:"within,omitempty"`
+	SinceEntry     bool       `json:"sinceEntry,omitempty"`
+	PersonTimeZone bool       `json:"personTimeZone,omitempty"`
 }
 
-// MarshalJSON encodes c in the form Parse reads.
+// MarshalJSON encodes c in the form Parse reads. It refuses a condition
+// nested deeper than MaxDepth (a cyclic one included) with a
+// *ConditionError.
+//
+// The nested conditions are written into one buffer rather than each by
+// its own MarshalJSON call, since encoding/json checks every byte a
+// MarshalJSON returns: a condition n deep would cost n²/2.
 func (c Condition) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	if err := c.writeJSON(&b, 1); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// writeJSON writes c, at depth, to b: its leaves through conditionJSON,
+// its groups and "not" in place. Its *ConditionError's path is made on
+// the way back, so that writing costs no path per level.
+func (c *Condition) writeJSON(b *bytes.Buffer, depth int) error {
+	if depth > MaxDepth {
+		return &ConditionError{Err: errTooDeep}
+	}
 	j := conditionJSON{
-		Not: c.Not, Attribute: c.Attribute, Tag: c.Tag, Contact: c.Contact,
+		Attribute: c.Attribute, Tag: c.Tag, Contact: c.Contact,
 		LastContacted: c.LastContacted, Event: c.Event, Op: c.Op, Value: c.Value,
 		Within: c.Within, SinceEntry: c.SinceEntry, PersonTimeZone: c.PersonTimeZone,
 	}
 	if c.Count != 0 || c.Op == AtLeast || c.Op == AtMost {
 		j.Count = &c.Count
 	}
-	if c.All != nil {
-		j.All = &c.All
+	leaves, err := json.Marshal(j)
+	if err != nil {
+		return err
 	}
-	if c.Any != nil {
-		j.Any = &c.Any
+	b.WriteByte('{')
+	first := true
+	sep := func(key string) {
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.WriteString(`"` + key + `":`)
 	}
-	return json.Marshal(j)
+	for _, g := range []struct {
+		key  string
+		list []Condition
+	}{{groupAll, c.All}, {groupAny, c.Any}} {
+		if g.list == nil {
+			continue
+		}
+		sep(g.key)
+		b.WriteByte('[')
+		for i := range g.list {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := g.list[i].writeJSON(b, depth+1); err != nil {
+				return under(g.key+"["+strconv.Itoa(i)+"]", err)
+			}
+		}
+		b.WriteByte(']')
+	}
+	if c.Not != nil {
+		sep("not")
+		if err := c.Not.writeJSON(b, depth+1); err != nil {
+			return under("not", err)
+		}
+	}
+	if inner := leaves[1 : len(leaves)-1]; len(inner) > 0 {
+		if !first {
+			b.WriteByte(',')
+		}
+		b.Write(inner)
+	}
+	b.WriteByte('}')
+	return nil
 }
 
 // UnmarshalJSON decodes an event selection strictly, as Parse does.
@@ -134,8 +190,17 @@ func (p *Period) UnmarshalJSON(data []byte) error {
 // takes as "no change", as encoding/json does.
 func isNull(data []byte) bool { return string(bytes.TrimSpace(data)) == "null" }
 
-// decodeTree decodes one JSON value, keeping numbers exact.
+// maxJSONDepth is the deepest JSON nesting a condition of MaxDepth
+// levels may take: two per level (an "all" array and its object), and a
+// few for an event's property conditions and their values.
+const maxJSONDepth = 2*MaxDepth + 16
+
+// decodeTree decodes one JSON value, keeping numbers exact. It refuses a
+// value nested deeper than any condition may be before decoding it.
 func decodeTree(data []byte) (any, error) {
+	if jsonDepthOver(data, maxJSONDepth) {
+		return nil, &ConditionError{Err: errTooDeep}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
@@ -146,6 +211,44 @@ func decodeTree(data []byte) (any, error) {
 		return nil, &ConditionError{Err: errors.New("invalid json: data after the condition")}
 	}
 	return v, nil
+}
+
+// jsonDepthOver reports whether data nests arrays and objects deeper
+// than limit, in one pass over its bytes. It does not check the syntax.
+func jsonDepthOver(data []byte, limit int) bool {
+	depth, inString := 0, false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > limit {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
+}
+
+// under puts a *ConditionError of a nested condition under elem of its
+// parent's path.
+func under(elem string, err error) error {
+	if ce, ok := err.(*ConditionError); ok {
+		if ce.Path == "" {
+			ce.Path = elem
+		} else {
+			ce.Path = elem + "." + ce.Path
+		}
+	}
+	return err
 }
 
 func joinPath(path, elem string) string {
@@ -218,8 +321,13 @@ func whole(v any, path, field string) (int, error) {
 	return i, nil
 }
 
-func condFromTree(v any, path string) (Condition, error) {
+func condFromTree(v any, path string, depth int) (Condition, error) {
 	var c Condition
+	if depth > MaxDepth {
+		// Refused before going deeper: each level's path is longer than
+		// the last, so walking on would cost the square of the depth.
+		return c, &ConditionError{Path: path, Err: errTooDeep}
+	}
 	m, keys, err := object(v, path, "condition")
 	if err != nil {
 		return c, err
@@ -237,7 +345,7 @@ func condFromTree(v any, path string) (Condition, error) {
 			}
 			cs := make([]Condition, len(l))
 			for i, e := range l {
-				if cs[i], err = condFromTree(e, joinPath(path, k+"["+strconv.Itoa(i)+"]")); err != nil {
+				if cs[i], err = condFromTree(e, joinPath(path, k+"["+strconv.Itoa(i)+"]"), depth+1); err != nil {
 					return c, err
 				}
 			}
@@ -247,7 +355,7 @@ func condFromTree(v any, path string) (Condition, error) {
 				c.Any = cs
 			}
 		case "not":
-			n, err := condFromTree(x, joinPath(path, "not"))
+			n, err := condFromTree(x, joinPath(path, "not"), depth+1)
 			if err != nil {
 				return c, err
 			}

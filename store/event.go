@@ -88,21 +88,32 @@ func (e *Event) Clone() *Event {
 	return &c
 }
 
-// EventQuery selects events from one person's history.
+// EventQuery selects events from one person's history. The history
+// orders events by time, and events of one time in the order they were
+// added.
 type EventQuery struct {
 	Name     string    // "" for any name
 	Category Category  // "" for any category
 	Since    time.Time // inclusive; zero for no lower bound
 	Until    time.Time // exclusive; zero for no upper bound
-	Limit    int       // most recent first when set; 0 for all, oldest first
+	// UntilID, with Until set, selects the events of Until's very time
+	// that the history holds before the event with this ID too, which
+	// must be of that time: the query then continues a newest-first
+	// listing (Limit set) after that event, however many events share
+	// its time. When the history holds no such event of that time, no
+	// event of that time is selected. "" for none.
+	UntilID string
+	Limit   int // most recent first when set; 0 for all, oldest first
 }
 
-// Matches reports whether e falls within the query.
+// Matches reports whether e falls within the query's names and times,
+// Until included when UntilID is set: a store selects those of Until's
+// time by their place in the history.
 func (q *EventQuery) Matches(e *Event) bool {
 	return (q.Name == "" || e.Name == q.Name) &&
 		(q.Category == "" || e.Category == q.Category) &&
 		(q.Since.IsZero() || !e.Time.Before(q.Since)) &&
-		(q.Until.IsZero() || e.Time.Before(q.Until))
+		(q.Until.IsZero() || e.Time.Before(q.Until) || q.UntilID != "" && e.Time.Equal(q.Until))
 }
 
 // Property looks up a property by its exact name, else by walking a dotted

@@ -23,7 +23,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	status := exitOK
 	for _, name := range fs.Args() {
-		data, err := os.ReadFile(name)
+		data, err := readDocument(name)
 		if err != nil {
 			fmt.Fprintln(stderr, "flowkit validate:", err)
 			status = exitProblem
@@ -35,6 +35,28 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return status
+}
+
+// maxDocumentBytes is the longest flow document validate reads: the
+// most flow.Parse accepts.
+const maxDocumentBytes = 1 << 20
+
+// readDocument reads a flow document, refusing one longer than
+// maxDocumentBytes without reading the rest of it.
+func readDocument(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxDocumentBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxDocumentBytes {
+		return nil, fmt.Errorf("%s: a flow document is at most %d bytes (flow.Limits.MaxDocumentBytes)", name, maxDocumentBytes)
+	}
+	return data, nil
 }
 
 // readAttributes reads a file of custom attribute declarations, a JSON

@@ -170,3 +170,20 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+func TestValidateRefusesOversizedDocuments(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.json")
+	require.NoError(t, os.WriteFile(big, []byte(`{"id":"f","name":"`+strings.Repeat("x", 3<<20)+`","elements":[]}`), 0o644))
+	status, out, errOut := flowkit(t, "validate", big)
+	require.Equal(t, exitProblem, status)
+	require.Empty(t, out)
+	require.Contains(t, errOut, "a flow document is at most 1048576 bytes")
+
+	deep := filepath.Join(dir, "deep.json")
+	require.NoError(t, os.WriteFile(deep, []byte(`{"id":"d","elements":[{"id":"s","type":"segmentAudience","segments":[{"name":"a","condition":`+
+		strings.Repeat(`{"not":`, 9000)+`{"attribute":"firstName","op":"isNotEmpty"}`+strings.Repeat(`}`, 9000)+`}]}]}`), 0o644))
+	status, out, _ = flowkit(t, "validate", deep)
+	require.Equal(t, exitProblem, status)
+	require.Contains(t, out, `element "s" segments: conditions are nested more than 100 deep`)
+}

@@ -172,7 +172,8 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	if q == nil {
 		return nil, fmt.Errorf("events: no query: %w", store.ErrInvalid)
 	}
-	// The history is sorted by time: start at Since, stop at Until.
+	// The history is sorted by time: start at Since, stop at Until (or
+	// past it, for UntilID).
 	stored := t.ps.events
 	if !q.Since.IsZero() {
 		i, _ := slices.BinarySearchFunc(stored, q.Since, func(e *event, at time.Time) int {
@@ -183,27 +184,34 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 		})
 		stored = stored[i:]
 	}
+	if !q.Until.IsZero() {
+		i, _ := slices.BinarySearchFunc(stored, q.Until, func(e *event, at time.Time) int {
+			if e.Time.Before(at) || q.UntilID != "" && e.Time.Equal(at) {
+				return -1
+			}
+			return 1
+		})
+		stored = stored[:i]
+	}
+	cut := t.untilCut(q, stored)
 	var out []*store.Event
 	if q.Limit > 0 && len(t.events) == 0 {
 		// Newest first: walk back and stop at Limit.
 		for i := len(stored) - 1; i >= 0 && len(out) < q.Limit; i-- {
-			if q.Matches(&stored[i].Event) {
+			if q.Matches(&stored[i].Event) && !cut(false, i, &stored[i].Event) {
 				out = append(out, stored[i].copy())
 			}
 		}
 		return out, nil
 	}
-	for _, e := range stored {
-		if !q.Until.IsZero() && !e.Time.Before(q.Until) {
-			break
-		}
-		if q.Matches(&e.Event) {
+	for i, e := range stored {
+		if q.Matches(&e.Event) && !cut(false, i, &e.Event) {
 			out = append(out, e.copy())
 		}
 	}
 	if len(t.events) > 0 {
-		for _, e := range t.events {
-			if q.Matches(&e.Event) {
+		for j, e := range t.events {
+			if q.Matches(&e.Event) && !cut(true, j, &e.Event) {
 				out = append(out, e.copy())
 			}
 		}
@@ -216,6 +224,43 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 		}
 	}
 	return out, nil
+}
+
+// untilCut returns whether an event of stored (at index i) or of the
+// pending ones (at i, pending true) is left out by q.UntilID: an event
+// of Until's time the history does not hold before the event with that
+// ID. Pending events follow the stored ones of their time.
+func (t *tx) untilCut(q *store.EventQuery, stored []*event) func(pending bool, i int, e *store.Event) bool {
+	if q.UntilID == "" || q.Until.IsZero() {
+		return func(bool, int, *store.Event) bool { return false }
+	}
+	// Where the event with UntilID is: -1 when it is not of Until's time.
+	at, atPending := -1, false
+	for i := len(stored) - 1; i >= 0 && stored[i].Time.Equal(q.Until); i-- {
+		if stored[i].ID == q.UntilID {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		for j, e := range t.events {
+			if e.ID == q.UntilID && e.Time.Equal(q.Until) {
+				at, atPending = j, true
+				break
+			}
+		}
+	}
+	return func(pending bool, i int, e *store.Event) bool {
+		switch {
+		case !e.Time.Equal(q.Until):
+			return false
+		case at < 0:
+			return true
+		case pending != atPending:
+			return pending // stored events come before pending ones
+		}
+		return i >= at
+	}
 }
 
 func (t *tx) Count(cs ...store.Counter) {

@@ -538,10 +538,30 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 		args = append(args, at, ns)
 		fmt.Fprintf(&b, " AND (time, time_ns) >= ($%d, $%d)", len(args)-1, len(args))
 	}
-	if !q.Until.IsZero() {
+	// pendingAt is the place of UntilID among the pending events, -1
+	// when it is not one of them at Until's time.
+	pendingAt := -1
+	switch {
+	case q.Until.IsZero():
+	case q.UntilID == "":
 		at, ns := splitTime(q.Until)
 		args = append(args, at, ns)
 		fmt.Fprintf(&b, " AND (time, time_ns) < ($%d, $%d)", len(args)-1, len(args))
+	default:
+		pendingAt = slices.IndexFunc(t.events, func(e *store.Event) bool { return e.ID == q.UntilID && e.Time.Equal(q.Until) })
+		at, ns := splitTime(q.Until)
+		args = append(args, at, ns)
+		if pendingAt >= 0 {
+			// Every stored event of that time comes before a pending one.
+			fmt.Fprintf(&b, " AND (time, time_ns) <= ($%d, $%d)", len(args)-1, len(args))
+		} else {
+			// Those stored before UntilID's event, by seq; none of that
+			// time when it is not stored at that time.
+			args = append(args, q.UntilID)
+			fmt.Fprintf(&b, ` AND (time, time_ns, seq) < ($%[1]d, $%[2]d, COALESCE((SELECT seq FROM %[4]s
+				WHERE person_id = $1 AND id = $%[3]d AND time = $%[1]d AND time_ns = $%[2]d), 0))`,
+				len(args)-2, len(args)-1, len(args), t.s.q+".events")
+		}
 	}
 	if q.Limit > 0 {
 		args = append(args, q.Limit)
@@ -570,8 +590,9 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	// Pending events follow stored ones of the same time, in the order
 	// they were added, as if each had been stored by its own update.
 	var pending []*store.Event
-	for _, e := range t.events {
-		if q.Matches(e) {
+	for i, e := range t.events {
+		// With UntilID, those of Until's time added before its event.
+		if q.Matches(e) && (q.UntilID == "" || !e.Time.Equal(q.Until) || i < pendingAt) {
 			pending = append(pending, e.Clone())
 		}
 	}

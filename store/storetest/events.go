@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ var eventTests = []test{
 	{"EventsAreCopies", testEventsAreCopies},
 	{"DuplicateIDInLongHistory", testEventDuplicateIDInLongHistory},
 	{"Query", testEventQuery},
+	{"Pages", testEventPages},
 	{"InsertedByTime", testEventsInsertedByTime},
 	{"RoundTrip", testEventRoundTrip},
 }
@@ -226,4 +228,86 @@ func testEventRoundTrip(t *testing.T, s store.Store) {
 	require.Equal(t, e.Name, g.Name)
 	require.Equal(t, e.Properties, g.Properties)
 	require.Equal(t, e.Time, g.Time)
+}
+
+// testEventPages lists a history newest first, a page at a time, with
+// Until and UntilID after each page's last event: every page holds at
+// most its limit, however many events share a time, and the pages hold
+// each event once, stored or pending.
+func testEventPages(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p := newPerson(t, s)
+	at := func(h int) time.Time { return base.Add(time.Duration(h) * time.Hour) }
+	var all []*store.Event // in the history's order
+	for i := range 3 {
+		all = append(all, newEvent(t, "Early", at(0).Add(time.Duration(i)*time.Minute)))
+	}
+	for range 7 {
+		all = append(all, newEvent(t, "Tied", at(1)))
+	}
+	all = append(all, newEvent(t, "Late", at(2)))
+	newestFirst := func(es []*store.Event) []string {
+		ids := eventIDs(es)
+		slices.Reverse(ids)
+		return ids
+	}
+	// Stored: the first tied events in two updates, the rest pending.
+	update(t, s, p.ID, func(tx store.Tx) error {
+		for _, e := range all[:5] {
+			require.NoError(t, tx.AddEvent(e))
+		}
+		return nil
+	})
+	update(t, s, p.ID, func(tx store.Tx) error {
+		for _, e := range all[5:7] {
+			require.NoError(t, tx.AddEvent(e))
+		}
+		return nil
+	})
+	pages := func(tx store.Tx, when string, q store.EventQuery) []string {
+		var got []string
+		for range len(all) + 1 {
+			page, err := tx.Events(&q)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(page), q.Limit, "%s: limit %d", when, q.Limit)
+			got = append(got, eventIDs(page)...)
+			if len(page) < q.Limit {
+				break
+			}
+			last := page[len(page)-1]
+			q.Until, q.UntilID = last.Time, last.ID
+		}
+		return got
+	}
+	err := s.Update(ctx, p.ID, func(tx store.Tx) error {
+		for _, e := range all[7:] {
+			require.NoError(t, tx.AddEvent(e))
+		}
+		for limit := 1; limit <= 4; limit++ {
+			require.Equal(t, newestFirst(all), pages(tx, "stored and pending", store.EventQuery{Limit: limit}), "limit %d", limit)
+			require.Equal(t, newestFirst(all[3:10]), pages(tx, "stored and pending", store.EventQuery{Name: "Tied", Limit: limit}), "tied, limit %d", limit)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	update(t, s, p.ID, func(tx store.Tx) error {
+		for limit := 1; limit <= 4; limit++ {
+			require.Equal(t, newestFirst(all), pages(tx, "stored", store.EventQuery{Limit: limit}), "limit %d", limit)
+		}
+		// The cursor is a place in the whole history, whatever the query's
+		// name: the tied events before the fifth.
+		got, err := tx.Events(&store.EventQuery{Name: "Tied", Until: at(1), UntilID: all[7].ID, Limit: 10})
+		require.NoError(t, err)
+		require.Equal(t, newestFirst(all[3:7]), eventIDs(got))
+		got, err = tx.Events(&store.EventQuery{Until: at(1), UntilID: all[7].ID})
+		require.NoError(t, err)
+		require.Equal(t, eventIDs(all[:7]), eventIDs(got), "oldest first without a limit")
+		// An ID the history does not hold at that time selects none of it.
+		for _, id := range []string{"no-such-event", all[10].ID} {
+			got, err = tx.Events(&store.EventQuery{Until: at(1), UntilID: id, Limit: 10})
+			require.NoError(t, err)
+			require.Equal(t, newestFirst(all[:3]), eventIDs(got), "UntilID %q", id)
+		}
+		return nil
+	})
 }
