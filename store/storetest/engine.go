@@ -50,6 +50,7 @@ func RunEngine(t *testing.T, b Backend) {
 		{"DateEntry", testEngineDateEntry},
 		{"WhenMatching", testEngineWhenMatching},
 		{"PeopleByReference", testEnginePeopleByReference},
+		{"NewPersonRace", testEngineNewPersonRace},
 		{"TickAfterAnotherProcessPublished", testEngineTickAfterAnotherProcessPublished},
 	}, append(journeyTests, lateTests...)...) {
 		t.Run(tc.name, func(t *testing.T) {
