@@ -130,7 +130,9 @@ type Tx interface {
 	// PutParticipant creates or replaces a participant of this person
 	// with a copy of p (see Participant.Version), and updates p.Version.
 	// A new participant whose ID another person's participant holds fails
-	// with ErrDuplicate, here or at commit.
+	// with ErrDuplicate, here or at commit; Update returns that error only
+	// once the transaction that wrote the other participant has ended, so
+	// that a caller who tries again finds what it committed.
 	PutParticipant(p *Participant) error
 	// AddEvent appends a copy of e, Properties included, to the person's
 	// history, or fails with ErrDuplicate when the history holds its ID.
