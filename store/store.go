@@ -169,7 +169,8 @@ type RefUpdater interface {
 	// store does not hold (Tx.Person returns ErrNotFound), or, when newID
 	// is uuid.Nil, UpdateRef fails with ErrNotFound. Two calls creating
 	// people under one key race as Update calls do: one commits, the other
-	// fails with ErrConflict.
+	// fails with ErrConflict, or with ErrDuplicate when both wrote a new
+	// participant of one ID (see Tx.PutParticipant).
 	UpdateRef(ctx context.Context, ref PersonRef, newID uuid.UUID, fn func(personID uuid.UUID, tx Tx) error) (uuid.UUID, error)
 }
 
