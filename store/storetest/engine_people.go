@@ -293,7 +293,8 @@ func testEngineNewPersonRace(t *testing.T, b Backend) {
 	f := flow.New("signup", "Signup").
 		Add("hold", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	activate(t, eng, f)
-	const rounds, goroutines = 10, 20
+	// others is the rounds of events and of profile changes.
+	const rounds, others, goroutines = 10, 5, 20
 	prefix := uuid.NewString()
 	ref := func(what string, round int) store.PersonRef {
 		return store.PersonRef{ExternalID: fmt.Sprintf("%s-%s-%d", what, prefix, round)}
@@ -321,23 +322,23 @@ func testEngineNewPersonRace(t *testing.T, b Backend) {
 	require.Len(t, participantsOf(t, eng, "signup"), rounds, "one participant a round")
 	require.EqualValues(t, rounds, stats(t, eng, "signup")["hold"].Entered, "entered once a round")
 
-	requireNoRaceErrors(t, race(gate, rounds, goroutines, func(round, i int) error {
+	requireNoRaceErrors(t, race(gate, others, goroutines, func(round, i int) error {
 		return eng.Deliver(ctx, &store.Event{ID: fmt.Sprint("visit-", i), Person: ref("deliver", round), Category: store.External, Name: "Visited"})
 	}))
-	for round := range rounds {
+	for round := range others {
 		evs, err := eng.Events(ctx, ref("deliver", round), store.EventQuery{Name: "Visited"})
 		require.NoError(t, err)
 		require.Len(t, evs, goroutines, "round %d: every racing event went to one person", round)
 	}
 
-	requireNoRaceErrors(t, race(gate, rounds, goroutines, func(round, i int) error {
+	requireNoRaceErrors(t, race(gate, others, goroutines, func(round, i int) error {
 		_, err := eng.UpdatePerson(ctx, ref("update", round), func(p *store.Person) error {
 			p.AddTag(fmt.Sprint("tag-", i))
 			return nil
 		})
 		return err
 	}))
-	for round := range rounds {
+	for round := range others {
 		p, err := eng.Person(ctx, ref("update", round))
 		require.NoError(t, err)
 		require.Len(t, p.Tags, goroutines, "round %d: every racing change reached one person", round)
