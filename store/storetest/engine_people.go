@@ -284,8 +284,9 @@ func requireNoRaceErrors(t *testing.T, errs [][]error) {
 
 // Calls racing to create one new person, each round a person nobody knows
 // yet: every Enter with one key returns the one participant it made, with
-// no error, and the racing events and profile changes all reach the one
-// person the race created.
+// no error, and the racing events (each entering a flow once) and profile
+// changes all reach the one person the race created; one event delivered
+// by every racing call is kept once.
 func testEngineNewPersonRace(t *testing.T, b Backend) {
 	ctx := t.Context()
 	s, gate := gateMisses(b.New(t))
@@ -293,6 +294,11 @@ func testEngineNewPersonRace(t *testing.T, b Backend) {
 	f := flow.New("signup", "Signup").
 		Add("hold", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
 	activate(t, eng, f)
+	visits := flow.New("visits", "Visits").
+		Add("hold", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
+	visits.Trigger = &flow.Trigger{Category: store.External, Name: "Visited"}
+	visits.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
+	activate(t, eng, visits)
 	// others is the rounds of events and of profile changes.
 	const rounds, others, goroutines = 10, 5, 20
 	prefix := uuid.NewString()
@@ -329,6 +335,18 @@ func testEngineNewPersonRace(t *testing.T, b Backend) {
 		evs, err := eng.Events(ctx, ref("deliver", round), store.EventQuery{Name: "Visited"})
 		require.NoError(t, err)
 		require.Len(t, evs, goroutines, "round %d: every racing event went to one person", round)
+		parts, err := eng.Participations(ctx, ref("deliver", round))
+		require.NoError(t, err)
+		require.Len(t, parts, goroutines, "round %d: every racing event entered the person once", round)
+	}
+	require.EqualValues(t, others*goroutines, stats(t, eng, "visits")["hold"].Entered)
+	requireNoRaceErrors(t, race(gate, others, goroutines, func(round, i int) error {
+		return eng.Deliver(ctx, &store.Event{ID: "again", Person: ref("redeliver", round), Category: store.External, Name: "Visited"})
+	}))
+	for round := range others {
+		evs, err := eng.Events(ctx, ref("redeliver", round), store.EventQuery{Name: "Visited"})
+		require.NoError(t, err)
+		require.Len(t, evs, 1, "round %d: one event, delivered by every racing call", round)
 	}
 
 	requireNoRaceErrors(t, race(gate, others, goroutines, func(round, i int) error {
