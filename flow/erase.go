@@ -15,8 +15,9 @@ import (
 // participants leave Stats' waiting and in-flight counts; the other
 // statistics (entered, left, errors) count what happened and name nobody,
 // so they stay. A call in flight for an erased participant may still be
-// made; its result, when it comes, changes nothing. Erasing a person the store does not hold succeeds, so a request
-// may be repeated. The Store must implement store.Eraser.
+// made; its result, when it comes, changes nothing. Erasing a person the
+// store does not hold succeeds, so a request may be repeated. The Store
+// must implement store.Eraser.
 //
 // A call about the person that runs after Erase (an event for their
 // external id, say) creates a new person, as it would for a stranger.
