@@ -598,10 +598,15 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 		return err
 	})
 	var ie *InputError
-	if errors.As(err, &ie) {
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.As(err, &ie):
 		err = inputError(who, "", err) // a variable that does not fit
+	case o.key != "" && errors.Is(err, store.ErrDuplicate):
+		err = fmt.Errorf("flow %q: the entry's key names another person's entry: %w", flowID, err)
 	}
-	return id, err
+	return uuid.Nil, err // nothing committed: the id would name no one
 }
 
 // Deliver records an event in its person's history and hands it to the

@@ -12,10 +12,12 @@ import (
 // Erase removes a person everywhere, for the right to erasure: their
 // profile, lookup keys (external id, phones, emails), event history,
 // participations, timers and in-flight state, in one transaction. Their
-// waiting participants leave Stats' waiting counts; the other statistics
-// (entered, left, errors) count what happened and name nobody, so they
-// stay. Erasing a person the store does not hold succeeds, so a request
-// may be repeated. The Store must implement store.Eraser.
+// participants leave Stats' waiting and in-flight counts; the other
+// statistics (entered, left, errors) count what happened and name nobody,
+// so they stay. A call in flight for an erased participant may still be
+// made; its result, when it comes, changes nothing. Erasing a person the
+// store does not hold succeeds, so a request may be repeated. The Store
+// must implement store.Eraser.
 //
 // A call about the person that runs after Erase (an event for their
 // external id, say) creates a new person, as it would for a stranger.
@@ -43,8 +45,18 @@ func (e *Engine) Erase(ctx context.Context, who store.PersonRef) error {
 		}
 		var cs []store.Counter
 		for _, p := range parts {
-			if p.Status == store.Waiting {
-				cs = append(cs, store.Counter{FlowID: p.FlowID, FlowVersion: p.FlowVersion, Element: p.Element, Key: keyWaiting, N: -1})
+			// The counts of participants now at an element; a call in
+			// flight finds its participant gone when its result comes,
+			// and counts nothing then.
+			key := ""
+			switch p.Status {
+			case store.Waiting:
+				key = keyWaiting
+			case store.InFlight:
+				key = keyInFlight
+			}
+			if key != "" {
+				cs = append(cs, store.Counter{FlowID: p.FlowID, FlowVersion: p.FlowVersion, Element: p.Element, Key: key, N: -1})
 			}
 		}
 		tx.Count(cs...)

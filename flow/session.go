@@ -182,9 +182,12 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 			c.newcomer = &nc
 		}
 		err := e.run(ctx, id, fn, c)
-		// A person created by a concurrent call under the same key: find
-		// them and go again.
-		if c.newcomer != nil && errors.Is(err, store.ErrConflict) && attempt < 3 {
+		// Calls creating a person under one key race: one commits, and
+		// the others' commits find its key taken (ErrConflict) or the
+		// participant an Enter with a key made (ErrDuplicate, its ID
+		// being the key's). Find the person they created and go again:
+		// a keyed entry then returns their participant.
+		if c.newcomer != nil && (errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrDuplicate)) && attempt < 3 {
 			continue
 		}
 		if errors.Is(err, errDuplicateEvent) {

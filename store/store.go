@@ -145,7 +145,9 @@ type Tx interface {
 	// PutParticipant creates or replaces a participant of this person
 	// with a copy of p (see Participant.Version), and updates p.Version.
 	// A new participant whose ID another person's participant holds fails
-	// with ErrDuplicate, here or at commit.
+	// with ErrDuplicate, here or at commit; Update returns that error only
+	// once the transaction that wrote the other participant has ended, so
+	// that a caller who tries again finds what it committed.
 	PutParticipant(p *Participant) error
 	// AddEvent appends a copy of e, Properties included, to the person's
 	// history, or fails with ErrDuplicate when the history holds its ID.
@@ -182,7 +184,8 @@ type RefUpdater interface {
 	// store does not hold (Tx.Person returns ErrNotFound), or, when newID
 	// is uuid.Nil, UpdateRef fails with ErrNotFound. Two calls creating
 	// people under one key race as Update calls do: one commits, the other
-	// fails with ErrConflict.
+	// fails with ErrConflict, or with ErrDuplicate when both wrote a new
+	// participant of one ID (see Tx.PutParticipant).
 	UpdateRef(ctx context.Context, ref PersonRef, newID uuid.UUID, fn func(personID uuid.UUID, tx Tx) error) (uuid.UUID, error)
 }
 

@@ -50,6 +50,7 @@ func Run(t *testing.T, b Backend) {
 		{"TwoProcessesTick", testEngineTwoProcessesTick},
 		{"DeployAtStartUp", testEngineDeployAtStartUp},
 		{"InFlight", testEngineInFlight},
+		{"EraseInFlight", testEngineEraseInFlight},
 		{"DiesMidEffect", testEngineDiesMidEffect},
 		{"LeaseTakenOver", testEngineLeaseTakenOver},
 		{"AudienceEntry", testEngineAudienceEntry},
@@ -57,6 +58,7 @@ func Run(t *testing.T, b Backend) {
 		{"DateEntry", testEngineDateEntry},
 		{"WhenMatching", testEngineWhenMatching},
 		{"PeopleByReference", testEnginePeopleByReference},
+		{"NewPersonRace", testEngineNewPersonRace},
 		{"TickAfterAnotherProcessPublished", testEngineTickAfterAnotherProcessPublished},
 	}, append(journeyTests, lateTests...)...) {
 		t.Run(tc.name, func(t *testing.T) {
@@ -365,6 +367,73 @@ func testEngineInFlight(t *testing.T, b Backend) {
 	person, err := eng.Person(ctx, ana)
 	require.NoError(t, err)
 	require.Equal(t, "Ana", person.FirstName, "the change made during the call stays")
+}
+
+// Erasing a person whose participant is in flight takes it out of the
+// in-flight count, as it takes their waiting participants out of the
+// waiting count; the call's result, when it comes, finds nobody: it
+// counts nothing and brings nobody back, and no lease is left to call
+// again.
+func testEngineEraseInFlight(t *testing.T, b Backend) {
+	ctx := t.Context()
+	s := b.New(t)
+	if _, ok := s.(store.Eraser); !ok {
+		t.Skip("the store does not implement store.Eraser")
+	}
+	clk := clock.NewFake(engineStart)
+	a := newAPI(t, true)
+	eng := newEngine(t, s, clk, flow.Config{})
+	activate(t, eng, hook(a.URL))
+	orders, err := flow.Parse([]byte(orderFlow))
+	require.NoError(t, err)
+	activate(t, eng, orders)
+
+	ana := store.PersonRef{ExternalID: "ana"}
+	waiting, err := eng.Enter(ctx, "orders", ana, nil)
+	require.NoError(t, err)
+	type result struct {
+		id  uuid.UUID
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		id, err := eng.Enter(ctx, "hook", ana, nil)
+		done <- result{id, err}
+	}()
+	select {
+	case <-a.arrived:
+	case r := <-done:
+		t.Fatalf("entered without calling: %v", r.err)
+	}
+	gauges := func() (inFlight, waiting int64) {
+		return stats(t, eng, "hook")["call"].InFlight, stats(t, eng, "orders")["wait"].Waiting
+	}
+	inFlight, nWaiting := gauges()
+	require.Equal(t, [2]int64{1, 1}, [2]int64{inFlight, nWaiting}, "in flight at call, waiting at wait")
+
+	require.NoError(t, eng.Erase(ctx, ana))
+	inFlight, nWaiting = gauges()
+	require.Equal(t, [2]int64{0, 0}, [2]int64{inFlight, nWaiting}, "the erased person's participants are neither in flight nor waiting")
+	_, err = eng.Participant(ctx, waiting)
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	close(a.release) // the call's result comes after the erasure
+	r := <-done
+	require.NoError(t, r.err)
+	_, err = eng.Participant(ctx, r.id)
+	require.ErrorIs(t, err, store.ErrNotFound, "the result brings the participant back")
+	_, err = eng.Person(ctx, ana)
+	require.ErrorIs(t, err, store.ErrNotFound, "the result brings the person back")
+	require.Empty(t, participantsOf(t, eng, "hook"))
+	st := stats(t, eng, "hook")
+	require.Zero(t, st["call"].InFlight, "the result is not counted again")
+	require.Nil(t, st["wait"], "the result moves nobody on")
+	_, ok, err := eng.NextDue(ctx)
+	require.NoError(t, err)
+	require.False(t, ok, "no lease or wait of the erased person is left")
+	_, err = flowtest.Advance(ctx, eng, clk, 10*time.Minute) // past the call's lease
+	require.NoError(t, err)
+	require.Len(t, a.calls(), 1, "nobody calls again")
 }
 
 // dyingStore fails the commit of the next result of a step in flight, as a

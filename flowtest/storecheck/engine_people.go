@@ -10,6 +10,8 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/kinds"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -179,4 +181,184 @@ type hookedBatches struct{ hookedClaims }
 
 func (h hookedBatches) UpdateBatch(ctx context.Context, ids []uuid.UUID, fn func(int, store.Tx) error) ([]error, error) {
 	return h.Store.(store.BatchUpdater).UpdateBatch(ctx, ids, fn)
+}
+
+// race runs call from goroutines goroutines let go at once, rounds times,
+// and returns the errors of every call, by round. Before each round it
+// arms g, when not nil, for the round's goroutines.
+func race(g *missGate, rounds, goroutines int, call func(round, i int) error) [][]error {
+	out := make([][]error, rounds)
+	for round := range out {
+		if g != nil {
+			g.arm(goroutines)
+		}
+		errs := make([]error, goroutines)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				<-start
+				errs[i] = call(round, i)
+			})
+		}
+		close(start)
+		wg.Wait()
+		out[round] = errs
+	}
+	return out
+}
+
+// missGate is a store whose FindPerson, once armed for n callers, holds
+// each caller that finds nobody until n have, so that n calls about one
+// new person all go on to create them, on one core as on many, as callers
+// racing in separate processes do. It keeps the store's RefUpdater, on
+// which the engine finds people in their transaction instead.
+type missGate struct {
+	store.Store
+	mu      sync.Mutex
+	waiting int
+	open    chan struct{}
+}
+
+func gateMisses(s store.Store) (store.Store, *missGate) {
+	g := &missGate{Store: s}
+	if _, ok := s.(store.RefUpdater); ok {
+		return gatedRefs{g}, g
+	}
+	return g, g
+}
+
+// arm makes the next n callers that find nobody wait for each other.
+func (g *missGate) arm(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.waiting, g.open = n, make(chan struct{})
+}
+
+func (g *missGate) FindPerson(ctx context.Context, ref store.PersonRef) (uuid.UUID, error) {
+	id, err := g.Store.FindPerson(ctx, ref)
+	if !errors.Is(err, store.ErrNotFound) {
+		return id, err
+	}
+	g.mu.Lock()
+	open := g.open
+	if g.waiting > 0 {
+		if g.waiting--; g.waiting == 0 {
+			close(open)
+		}
+	}
+	g.mu.Unlock()
+	if open != nil {
+		select {
+		case <-open:
+		case <-time.After(5 * time.Second): // a caller of the round did not come
+		case <-ctx.Done():
+		}
+	}
+	return id, err
+}
+
+type gatedRefs struct{ *missGate }
+
+func (g gatedRefs) UpdateRef(ctx context.Context, ref store.PersonRef, newID uuid.UUID, fn func(uuid.UUID, store.Tx) error) (uuid.UUID, error) {
+	return g.Store.(store.RefUpdater).UpdateRef(ctx, ref, newID, fn)
+}
+
+// requireNoRaceErrors fails with how many of the calls failed, and how.
+func requireNoRaceErrors(t *testing.T, errs [][]error) {
+	t.Helper()
+	var failed []error
+	calls := 0
+	for _, round := range errs {
+		calls += len(round)
+		for _, err := range round {
+			if err != nil {
+				failed = append(failed, err)
+			}
+		}
+	}
+	if len(failed) > 0 {
+		t.Fatalf("%d of %d calls failed; the first: %v", len(failed), calls, failed[0])
+	}
+}
+
+// Calls racing to create one new person, each round a person nobody knows
+// yet: every Enter with one key returns the one participant it made, with
+// no error, and the racing events (each entering a flow once) and profile
+// changes all reach the one person the race created; one event delivered
+// by every racing call is kept once.
+func testEngineNewPersonRace(t *testing.T, b Backend) {
+	ctx := t.Context()
+	s, gate := gateMisses(b.New(t))
+	eng := newEngine(t, s, clock.NewFake(engineStart), flow.Config{})
+	f := flow.New("signup", "Signup").
+		Add("hold", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
+	activate(t, eng, f)
+	visits := flow.New("visits", "Visits").
+		Add("hold", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
+	visits.Trigger = &flow.Trigger{Category: store.External, Name: "Visited"}
+	visits.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
+	activate(t, eng, visits)
+	// others is the rounds of events and of profile changes.
+	const rounds, others, goroutines = 10, 5, 20
+	prefix := uuid.NewString()
+	ref := func(what string, round int) store.PersonRef {
+		return store.PersonRef{ExternalID: fmt.Sprintf("%s-%s-%d", what, prefix, round)}
+	}
+
+	ids := make([][]uuid.UUID, rounds)
+	for round := range ids {
+		ids[round] = make([]uuid.UUID, goroutines)
+	}
+	requireNoRaceErrors(t, race(gate, rounds, goroutines, func(round, i int) error {
+		var err error
+		ids[round][i], err = eng.Enter(ctx, "signup", ref("enter", round), nil, flow.WithKey(fmt.Sprint("signup-", prefix, "-", round)))
+		return err
+	}))
+	for round, got := range ids {
+		person, err := eng.Person(ctx, ref("enter", round))
+		require.NoError(t, err)
+		p, err := eng.Participant(ctx, got[0])
+		require.NoError(t, err)
+		require.Equal(t, person.ID, p.PersonID, "round %d: the participant is the person's the key names", round)
+		for i, id := range got {
+			require.Equal(t, got[0], id, "round %d, call %d: every call returns the one participant", round, i)
+		}
+	}
+	require.Len(t, participantsOf(t, eng, "signup"), rounds, "one participant a round")
+	require.EqualValues(t, rounds, stats(t, eng, "signup")["hold"].Entered, "entered once a round")
+
+	requireNoRaceErrors(t, race(gate, others, goroutines, func(round, i int) error {
+		return eng.Deliver(ctx, &store.Event{ID: fmt.Sprint("visit-", i), Person: ref("deliver", round), Category: store.External, Name: "Visited"})
+	}))
+	for round := range others {
+		evs, err := eng.Events(ctx, ref("deliver", round), store.EventQuery{Name: "Visited"})
+		require.NoError(t, err)
+		require.Len(t, evs, goroutines, "round %d: every racing event went to one person", round)
+		parts, err := eng.Participations(ctx, ref("deliver", round))
+		require.NoError(t, err)
+		require.Len(t, parts, goroutines, "round %d: every racing event entered the person once", round)
+	}
+	require.EqualValues(t, others*goroutines, stats(t, eng, "visits")["hold"].Entered)
+	requireNoRaceErrors(t, race(gate, others, goroutines, func(round, i int) error {
+		return eng.Deliver(ctx, &store.Event{ID: "again", Person: ref("redeliver", round), Category: store.External, Name: "Visited"})
+	}))
+	for round := range others {
+		evs, err := eng.Events(ctx, ref("redeliver", round), store.EventQuery{Name: "Visited"})
+		require.NoError(t, err)
+		require.Len(t, evs, 1, "round %d: one event, delivered by every racing call", round)
+	}
+
+	requireNoRaceErrors(t, race(gate, others, goroutines, func(round, i int) error {
+		_, err := eng.UpdatePerson(ctx, ref("update", round), func(p *store.Person) error {
+			p.AddTag(fmt.Sprint("tag-", i))
+			return nil
+		})
+		return err
+	}))
+	for round := range others {
+		p, err := eng.Person(ctx, ref("update", round))
+		require.NoError(t, err)
+		require.Len(t, p.Tags, goroutines, "round %d: every racing change reached one person", round)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 )
 
@@ -298,6 +299,17 @@ func testEnterWithKey(t *testing.T, b Backend) {
 	c, err := eng.Enter(ctx, "k", who, nil, flow.WithKey("signup-2"))
 	require.NoError(t, err)
 	require.NotEqual(t, a, c)
+	require.Len(t, participantsOf(t, eng, "k"), 2)
+
+	// A key names one entry of the flow: another person's entry with it
+	// is refused, with no participant id, and creates nobody.
+	bo := store.PersonRef{ExternalID: "bo"}
+	d, err := eng.Enter(ctx, "k", bo, nil, flow.WithKey("signup-1"))
+	require.ErrorIs(t, err, store.ErrDuplicate)
+	require.ErrorContains(t, err, "another person's entry")
+	require.Equal(t, uuid.Nil, d, "no participant was entered")
+	_, err = eng.Person(ctx, bo)
+	require.ErrorIs(t, err, store.ErrNotFound, "the refused entry created nobody")
 	require.Len(t, participantsOf(t, eng, "k"), 2)
 }
 

@@ -387,6 +387,15 @@ func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) e
 		}
 		s.dropIfEmpty(ps)
 		ps.mu.Unlock()
+		if h := tx.holder; h != nil {
+			// A participant ID this transaction wanted is another
+			// person's: return once their transaction ended, so that a
+			// caller who tries again finds what it committed (two
+			// callers creating one person under one key), holding no
+			// lock meanwhile.
+			h.mu.Lock()
+			h.mu.Unlock()
+		}
 	}()
 	if err := ctx.Err(); err != nil {
 		return err
@@ -520,16 +529,19 @@ func (ps *personState) prune(before time.Time) int {
 }
 
 // reserve claims a new participant ID for ps in the participant index, so
-// that no other person's transaction creates a participant with it.
-func (s *Store) reserve(ps *personState, id uuid.UUID) error {
+// that no other person's transaction creates a participant with it. An ID
+// another person holds is ErrDuplicate, and that person is returned: their
+// transaction may still be open (the ID reserved, not committed), and
+// Update waits for it to end before it returns the error.
+func (s *Store) reserve(ps *personState, id uuid.UUID) (*personState, error) {
 	sh := &s.parts[shardOf(id)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if owner, ok := sh.m[id]; ok && owner != ps {
-		return fmt.Errorf("participant %s: %w", id, store.ErrDuplicate)
+		return owner, fmt.Errorf("participant %s: %w", id, store.ErrDuplicate)
 	}
 	sh.m[id] = ps
-	return nil
+	return nil, nil
 }
 
 // release frees the participant IDs reserved by a transaction that did not

@@ -241,7 +241,7 @@ func (s *Store) addParticipant(p *store.Participant) bool {
 	if ps.removed || ps.person == nil || slices.ContainsFunc(ps.parts, func(q *store.Participant) bool { return q.ID == p.ID }) {
 		return false
 	}
-	if s.reserve(ps, p.ID) != nil {
+	if _, err := s.reserve(ps, p.ID); err != nil {
 		return false // a participant of another person has the ID
 	}
 	s.putParticipant(ps, p)

@@ -27,6 +27,9 @@ type tx struct {
 	// removed holds the IDs of stored participants to remove at commit
 	// (see RemoveParticipant).
 	removed []uuid.UUID
+	// holder is the person whose participant ID a PutParticipant found
+	// taken (see Store.reserve), nil for none.
+	holder *personState
 	// Room for the writes of a typical step, allocated with the tx.
 	partsBuf  [1]*store.Participant
 	eventsBuf [2]*event
@@ -135,7 +138,9 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 		return fmt.Errorf("participant %s version %d, stored %d: %w", p.ID, p.Version, cur.Version, store.ErrConflict)
 	case cur == nil:
 		// A participant ID is unique across people.
-		if err := t.s.reserve(t.ps, p.ID); err != nil {
+		holder, err := t.s.reserve(t.ps, p.ID)
+		if err != nil {
+			t.holder = holder
 			return err
 		}
 		t.reserved = append(t.reserved, p.ID)

@@ -17,6 +17,7 @@ var participantTests = []test{
 	{"Versioning", testParticipantVersioning},
 	{"ConflictLeavesTxUsable", testParticipantConflictLeavesTxUsable},
 	{"DuplicateIDOfAnotherPerson", testParticipantDuplicateIDOfAnotherPerson},
+	{"DuplicateIDOfAnOpenTransaction", testParticipantDuplicateIDOfOpenTransaction},
 	{"ParticipantOfAnotherPerson", testParticipantOfAnotherPerson},
 	{"RoundTrip", testParticipantRoundTrip},
 	{"NotFound", testParticipantNotFound},
@@ -312,4 +313,53 @@ func testParticipantsQuery(t *testing.T, s store.Store) {
 	require.Empty(t, query(store.ParticipantQuery{Element: "nowhere"}))
 
 	require.Empty(t, participants(t, s, &store.ParticipantQuery{FlowID: uniq(t, "flow")}))
+}
+
+// Two people's transactions writing a new participant of one ID: one
+// commits it, and the other's Update fails with ErrDuplicate, but never
+// while the first is open, so that a caller who tries again finds what
+// the first committed (the engine's callers racing to create one person
+// under one key do).
+func testParticipantDuplicateIDOfOpenTransaction(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a, b := newPerson(t, s), newPerson(t, s)
+	flow := newFlow(t, s)
+	pa, pb := newParticipant(t, a.ID, flow), newParticipant(t, b.ID, flow)
+	pb.ID = pa.ID
+	written, release := make(chan struct{}), make(chan struct{})
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() {
+		first <- s.Update(ctx, a.ID, func(tx store.Tx) error {
+			err := tx.PutParticipant(pa)
+			close(written)
+			<-release
+			return err
+		})
+	}()
+	<-written
+	go func() { second <- s.Update(ctx, b.ID, func(tx store.Tx) error { return tx.PutParticipant(pb) }) }()
+	var secondErr error
+	secondDone := false
+	select {
+	case secondErr = <-second:
+		// A store that writes new participants at commit: the second
+		// committed first, or waits no longer.
+		require.NotErrorIs(t, secondErr, store.ErrDuplicate, "ErrDuplicate while the transaction holding the ID is open")
+		secondDone = true
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	firstErr := <-first
+	if !secondDone {
+		secondErr = <-second
+	}
+	owner := a.ID
+	if firstErr == nil {
+		require.ErrorIs(t, secondErr, store.ErrDuplicate)
+	} else {
+		require.ErrorIs(t, firstErr, store.ErrDuplicate)
+		require.NoError(t, secondErr)
+		owner = b.ID
+	}
+	require.Equal(t, owner, participant(t, s, pa.ID).PersonID, "the participant is the one that committed")
 }
