@@ -268,6 +268,19 @@ func inNetNS(t *testing.T, addrs ...string) bool {
 				require.NoError(t, ip("addr", "add", a+"/32", "dev", "lo"))
 			}
 		}
+		// The kernel may install an address's route a moment after ip
+		// returns: wait until each one is routable (a UDP connect sends
+		// nothing, it only looks the route up).
+		for _, a := range addrs {
+			require.Eventually(t, func() bool {
+				c, err := net.Dial("udp", net.JoinHostPort(a, "9"))
+				if err != nil {
+					return false
+				}
+				c.Close()
+				return true
+			}, 5*time.Second, 10*time.Millisecond, "%s is routable in the namespace", a)
+		}
 		return true
 	}
 	if os.Geteuid() != 0 {
