@@ -32,14 +32,14 @@ type Budget struct {
 	Memory int64
 	// Time is the longest one evaluation may loop (map, filter, reduce and
 	// the other functions over lists), on the host's own clock: it bounds
-	// CPU time, not flow time. Defaults to 100ms.
+	// CPU time, not flow time. Defaults to 250ms.
 	Time time.Duration
 }
 
 // The defaults of Budget.
 const (
 	defaultMemoryBudget = 4 << 20
-	defaultTimeBudget   = 100 * time.Millisecond
+	defaultTimeBudget   = 250 * time.Millisecond
 )
 
 // ErrBudget is wrapped by the error of an evaluation that exceeds its
