@@ -64,8 +64,8 @@ func TestBudgetBombAtRunTime(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name, set, next string
-		status           store.Status
-		reason           string
+		status          store.Status
+		reason          string
 	}{
 		{"formula", `{"variable":"s","formula":"repeat(repeat(\"x\", int(n)), int(n))"}`, ``, store.Failed,
 			`element "calc" failed: set[0].formula: variable "s": expression "repeat(repeat(\"x\", int(n)), int(n))": the result of repeat exceeds the evaluation budget of 4 MiB`},
