@@ -27,12 +27,14 @@ import (
 // at run time fails its step with an error wrapping ErrBudget. The zero
 // value means the defaults.
 type Budget struct {
-	// Memory is the most bytes one evaluation may build. A list or map
+	// Memory is the most bytes one evaluation may build, and the most
+	// the results of one step's evaluations (a message's fields, a
+	// request's URL, headers and body) may take together. A list or map
 	// element counts 16 bytes, a string its length. Defaults to 4 MiB.
 	Memory int64
-	// Time is the longest one evaluation may loop (map, filter, reduce and
-	// the other functions over lists), on the host's own clock: it bounds
-	// CPU time, not flow time. Defaults to 250ms.
+	// Time is the longest the evaluations of one step may loop (map,
+	// filter, reduce and the other functions over lists), on the host's
+	// own clock: it bounds CPU time, not flow time. Defaults to 250ms.
 	Time time.Duration
 }
 
