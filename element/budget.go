@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 	"github.com/expr-lang/expr/vm/runtime"
 )
@@ -30,7 +33,8 @@ type Budget struct {
 	// Memory is the most bytes one evaluation may build, and the most
 	// the results of one step's evaluations (a message's fields, a
 	// request's URL, headers and body) may take together. A list or map
-	// element counts 16 bytes, a string its length. Defaults to 4 MiB.
+	// element counts 16 bytes, a string its length, an iteration of a
+	// loop 16 bytes. Defaults to 4 MiB.
 	Memory int64
 	// Time is the longest the evaluations of one step may loop (map,
 	// filter, reduce and the other functions over lists), on the host's
@@ -123,7 +127,7 @@ func (ev *evaluator) finish(r *Run, size int64) error {
 	r.loopStart = ev.meter.started
 	r.produced = add(r.produced, size)
 	if r.produced > ev.meter.budget.Memory {
-		return ev.meter.budget.overMemory("the results of the step's formulas and templates")
+		return ev.meter.budget.overMemory("what the step's formulas and templates gave")
 	}
 	return nil
 }
@@ -141,9 +145,14 @@ func (m *meter) charge(what string, n int64) error {
 	return nil
 }
 
-// tick counts a loop iteration and fails once the evaluation has looped
-// for longer than its time budget.
+// tick counts a loop iteration, charging it elementCost (an iteration
+// boxes a value or two, garbage at once but memory taken all the same),
+// and fails once the evaluation has looped for longer than its time
+// budget.
 func (m *meter) tick() error {
+	if m.used += elementCost; m.used > m.budget.Memory {
+		return m.budget.overMemory("looping, at 16 bytes an iteration,")
+	}
 	m.ticks++
 	if m.ticks%tickEvery != 1 {
 		return nil
@@ -168,6 +177,7 @@ const (
 	tickName    = "budget tick"
 	growName    = "budget grow"
 	sumItemName = "budget sum"
+	matchesName = "budget matches"
 )
 
 var (
@@ -531,6 +541,7 @@ func budgetOptions(patch *budgetPatch) []expr.Option {
 		c.Functions[tickName] = tickFunction(tickName, 0)
 		c.Functions[growName] = tickFunction(growName, elementCost)
 		c.Functions[sumItemName] = sumItemFunction
+		c.Functions[matchesName] = matchesFunction
 	}, expr.Patch(patch)}
 }
 
@@ -674,6 +685,92 @@ var sumItemFunction = &builtin.Function{
 	Validate: passThrough,
 }
 
+// regexpCost is what compiling a regular expression takes, about: its
+// instructions, with repeats written out as the compiler writes them, at
+// 256 bytes each. A pattern that does not parse costs nothing: compiling
+// it fails at once.
+func regexpCost(pattern string) int64 {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return 0
+	}
+	var size func(re *syntax.Regexp) int64
+	size = func(re *syntax.Regexp) int64 {
+		var n int64 = 1
+		for _, sub := range re.Sub {
+			n = add(n, size(sub))
+		}
+		switch re.Op {
+		case syntax.OpLiteral:
+			n = add(n, int64(len(re.Rune)))
+		case syntax.OpRepeat:
+			times := int64(re.Max)
+			if times < 0 {
+				times = int64(re.Min) + 1
+			}
+			n = mul(n, max(times, 1))
+		}
+		return n
+	}
+	return mul(size(re), 256)
+}
+
+// matchesFunction is "matches" with a pattern known only at run time: it
+// charges compiling the pattern before compiling it.
+var matchesFunction = &builtin.Function{
+	Name: matchesName,
+	Func: func(args ...any) (any, error) {
+		m, err := meterOf(args)
+		if err != nil || len(args) != 3 {
+			return nil, errors.New("evaluation without a budget")
+		}
+		if runtime.IsNil(args[1]) || runtime.IsNil(args[2]) {
+			return false, nil
+		}
+		s, okS := args[1].(string)
+		pattern, okP := args[2].(string)
+		if !okS || !okP {
+			return nil, fmt.Errorf("matches needs texts, not %s and %s", kindName(args[1]), kindName(args[2]))
+		}
+		if err := m.tick(); err != nil {
+			return nil, err
+		}
+		if err := m.charge("compiling the pattern of matches", regexpCost(pattern)); err != nil {
+			return nil, err
+		}
+		return regexp.MatchString(pattern, s)
+	},
+	Validate: func(args []reflect.Type) (reflect.Type, error) {
+		return reflect.TypeFor[bool](), nil
+	},
+}
+
+// checkPatterns refuses the literal patterns of "matches" that compiling
+// would take more than the budget for: expr compiles them as it checks
+// the expression, before any patch.
+func checkPatterns(source string, b Budget) error {
+	tree, err := parser.Parse(source)
+	if err != nil {
+		return nil // compiling reports it
+	}
+	var found *file.Error
+	ast.Walk(&tree.Node, visitor(func(n *ast.Node) {
+		m, ok := (*n).(*ast.BinaryNode)
+		if !ok || m.Operator != "matches" || found != nil {
+			return
+		}
+		if s, ok := m.Right.(*ast.StringNode); ok && regexpCost(s.Value) > b.Memory {
+			found = &file.Error{Location: m.Location(), Message: b.overMemory("compiling the pattern of matches").Error()}
+			found.Wrap(ErrBudget)
+			found = found.Bind(file.NewSource(source))
+		}
+	}))
+	if found != nil {
+		return found
+	}
+	return nil
+}
+
 func kindName(v any) string {
 	if v == nil {
 		return "nil"
@@ -744,6 +841,13 @@ func (p *budgetPatch) Visit(node *ast.Node) {
 						break
 					}
 				}
+			}
+		case "matches":
+			if _, ok := n.Right.(*ast.StringNode); !ok {
+				ast.Patch(node, &ast.CallNode{
+					Callee:    &ast.IdentifierNode{Value: matchesName},
+					Arguments: []ast.Node{meterNode(n), n.Left, n.Right},
+				})
 			}
 		case "+":
 			if mayBeText(n.Left) && mayBeText(n.Right) {

@@ -44,6 +44,8 @@ func TestBudgetExhaustion(t *testing.T) {
 		{"flatten", `let a = map(1..int(count), 1); let b = map(1..int(count), a); flatten(map(1..int(count), b))`, map[string]any{"count": 500.0}},
 		{"split", `split(repeat(",", 1000000), ",")`, nil},
 		{"groupBy in a loop", `let a = 1..1000; map(1..int(count), groupBy(a, # % 7))`, map[string]any{"count": 10000.0}},
+		{"pattern", `"x" matches repeat("[a-z]{1000}", int(count))`, map[string]any{"count": 1000.0}},
+		{"patterns in a loop", `let p = repeat("[a-z]{1000}", 10); map(1..int(count), "x" matches p)`, map[string]any{"count": 100.0}},
 		{"upper in a loop", `let s = repeat("x", 1000000); map(1..int(count), upper(s))`, map[string]any{"count": 100.0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,7 +75,8 @@ func TestBudgetTime(t *testing.T) {
 		`let a = map(1..int(total), #); reduce(a, #acc + reduce(a, #acc + reduce(a, #acc + 1, 0), 0), 0)`,
 	} {
 		c := exprCompiler()
-		c.Budget = element.Budget{Time: 50 * time.Millisecond}
+		// Memory that will not run out: this is about time.
+		c.Budget = element.Budget{Memory: 1 << 40, Time: 50 * time.Millisecond}
 		p, err := c.Expr("f", src)
 		require.NoError(t, err, src)
 		r := exprRun()
@@ -102,8 +105,12 @@ func TestBudgetAtPublish(t *testing.T) {
 		require.ErrorIs(t, err, element.ErrBudget, tc.source)
 		require.ErrorContains(t, err, tc.msg, tc.source)
 	}
+	pattern := strings.Repeat("[a-z]{1000}", 20)
+	_, err := exprCompiler().Expr("f", `cartId matches "`+pattern+`"`)
+	require.ErrorIs(t, err, element.ErrBudget)
+	require.ErrorContains(t, err, "compiling the pattern of matches exceeds the evaluation budget of 4 MiB (1:8)")
 	// An integer in a range becomes two comparisons: nothing is built.
-	_, err := exprCompiler().Expr("f", `len(cartId) in 1..1000000000`)
+	_, err = exprCompiler().Expr("f", `len(cartId) in 1..1000000000`)
 	require.NoError(t, err)
 	// A smaller budget refuses less.
 	c := exprCompiler()
@@ -114,6 +121,24 @@ func TestBudgetAtPublish(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tmpl.Render(exprRun(), element.Plain)
 	require.ErrorIs(t, err, element.ErrBudget)
+}
+
+// Loops count against the memory budget too, so that the default budget
+// stops the same loops on any machine, however busy.
+func TestBudgetIterations(t *testing.T) {
+	c := exprCompiler()
+	c.Budget = element.Budget{Time: time.Hour}
+	p, err := c.Expr("f", `let a = map(1..int(total), #); sum(a, sum(a, 1))`)
+	require.NoError(t, err)
+	r := exprRun()
+	r.Vars["total"] = 1000.0
+	_, err = p.Eval(r)
+	require.ErrorIs(t, err, element.ErrBudget)
+	require.ErrorContains(t, err, "looping, at 16 bytes an iteration, exceeds the evaluation budget of 4 MiB")
+	r.Vars["total"] = 400.0 // 160400 iterations: within
+	v, err := p.Eval(r)
+	require.NoError(t, err)
+	require.Equal(t, 160000.0, v)
 }
 
 // What stays within the budget gives what it always gave.
@@ -146,6 +171,10 @@ func TestBudgetAllows(t *testing.T) {
 		{`len(concat(1..3, [4]))`, 4.0},
 		{`flatten([[1], [2, [3]]])`, []any{1.0, 2.0, 3.0}},
 		{`string(42)`, "42"},
+		{`cartId matches "^c-[0-9]+$"`, true},
+		{`cartId matches ("^c-" + "[0-9]{1,5}$")`, true},
+		{`entry.properties.plan matches "p"`, true},
+		{`entry.properties.none matches cartId`, false},
 		{`len(1..100000)`, 100000.0},
 	} {
 		p, err := exprCompiler().Expr("f", tc.source)
@@ -204,5 +233,5 @@ func TestBudgetAcrossStep(t *testing.T) {
 	}
 	_, err = p.Eval(r)
 	require.ErrorIs(t, err, element.ErrBudget)
-	require.ErrorContains(t, err, "the results of the step's formulas and templates exceed")
+	require.ErrorContains(t, err, "what the step's formulas and templates gave exceeds")
 }

@@ -80,7 +80,11 @@ func (c *Compiler) Expr(field, source string) (*Program, error) {
 	budget := c.Budget.withDefaults()
 	patch := &budgetPatch{budget: budget, source: source}
 	opts := append([]expr.Option{expr.Env(c.sampleEnv()), expr.DisableBuiltin("now"), expr.MaxNodes(2000)}, budgetOptions(patch)...)
-	prog, err := expr.Compile(source, opts...)
+	err := checkPatterns(source, budget)
+	var prog *vm.Program
+	if err == nil {
+		prog, err = expr.Compile(source, opts...)
+	}
 	if err == nil {
 		err = patch.check()
 	}
