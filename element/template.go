@@ -182,6 +182,11 @@ func (t *Template) Render(r *Run, enc Encoding) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("expression %q: %w", p.prog.Source, err)
 		}
+		// Refuse a value that would take the text past the budget before
+		// escaping it, which may make it six times longer.
+		if est := int64(b.Len()) + escapedSize(v, enc, p, t.budget.Memory); est > t.budget.Memory {
+			return "", fmt.Errorf("placeholder {{%s}}: %w", p.prog.Source, t.budget.overMemory("the rendered text"))
+		}
 		var s string
 		switch enc {
 		case URL:
@@ -243,6 +248,28 @@ func FormatValue(v any) string {
 		return string(j)
 	}
 	return fmt.Sprint(v)
+}
+
+// escapedSize bounds the length of v written in a template part in enc.
+func escapedSize(v any, enc Encoding, p templatePart, limit int64) int64 {
+	s, isText := v.(string)
+	switch {
+	case !isText && enc == JSON && !p.inQuotes:
+		return measure(v, false, limit)
+	case !isText:
+		return 0 // a number, a date or a list checked as a result: short
+	case enc == JSON:
+		return stringJSONSize(s)
+	case enc == URL:
+		n := int64(len(s))
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+				n += 2
+			}
+		}
+		return n
+	}
+	return int64(len(s))
 }
 
 func jsonValue(v any) any {
