@@ -35,6 +35,9 @@ type Compiler struct {
 	// depends on which exits the flow uses, such as Call API's
 	// BranchFailed. Nil when nothing is connected.
 	Connected []string
+	// Budget bounds each evaluation of the expressions and templates it
+	// compiles. The zero value means the defaults (see Budget).
+	Budget Budget
 
 	env map[string]any
 	// outbound is set on the compiler WithSettings returns.
@@ -66,6 +69,10 @@ type Program struct {
 	Type store.Type
 	// settings are the host settings ({{env.NAME}}) the expression reads.
 	settings []string
+	// budget bounds each evaluation; metered is set when the compiled
+	// expression reads the meter (it calls a guarded function or loops).
+	budget  Budget
+	metered bool
 }
 
 // Expr compiles an expression for field. Errors keep expr's line and column.
@@ -73,7 +80,17 @@ func (c *Compiler) Expr(field, source string) (*Program, error) {
 	if strings.TrimSpace(source) == "" {
 		return nil, Errorf(field, "expression is empty")
 	}
-	prog, err := expr.Compile(source, expr.Env(c.sampleEnv()), expr.DisableBuiltin("now"), expr.MaxNodes(2000))
+	budget := c.Budget.withDefaults()
+	patch := &budgetPatch{budget: budget, source: source}
+	opts := append([]expr.Option{expr.Env(c.sampleEnv()), expr.DisableBuiltin("now"), expr.MaxNodes(2000)}, budgetOptions(patch)...)
+	err := checkPatterns(source, budget)
+	var prog *vm.Program
+	if err == nil {
+		prog, err = expr.Compile(source, opts...)
+	}
+	if err == nil {
+		err = patch.check()
+	}
 	if err != nil {
 		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
 	}
@@ -87,7 +104,11 @@ func (c *Compiler) Expr(field, source string) (*Program, error) {
 	if err != nil {
 		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
 	}
-	return &Program{Source: source, prog: prog, names: identifiers(prog.Node()), Type: staticType(prog.Node().Type()), settings: settings}, nil
+	names := identifiers(prog.Node())
+	metered := slices.Contains(names, meterName)
+	names = slices.DeleteFunc(names, func(n string) bool { return n == meterName })
+	return &Program{Source: source, prog: prog, names: names, Type: staticType(prog.Node().Type()), settings: settings,
+		budget: budget, metered: metered}, nil
 }
 
 // identifiers lists the environment names an expression reads.
@@ -175,21 +196,45 @@ func (p *Program) Fits(t store.Type) bool {
 	return false
 }
 
-// Eval runs the program for a step.
+// Eval runs the program for a step, under its Budget: an evaluation that
+// exceeds it returns an error wrapping ErrBudget.
 func (p *Program) Eval(r *Run) (any, error) {
-	env := r.env(p.names)
-	if len(p.settings) > 0 {
-		s, err := r.settings(p.settings)
-		if err != nil {
-			return nil, fmt.Errorf("expression %q: %w", p.Source, err)
-		}
-		env[envName] = s
+	ev := r.evaluator()
+	ev.start(r, p.budget)
+	v, size, err := p.eval(r, ev)
+	if err == nil {
+		err = ev.finish(r, size)
 	}
-	out, err := expr.Run(p.prog, env)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", p.Source, err)
 	}
-	return values.Normalize(out), nil
+	return v, nil
+}
+
+// eval runs the program on the evaluator's meter, which a template's
+// placeholders share, and returns its result and the result's size.
+// Errors do not name the expression.
+func (p *Program) eval(r *Run, ev *evaluator) (any, int64, error) {
+	env := r.env(p.names)
+	if p.metered {
+		env[meterName] = &ev.meter
+	}
+	if len(p.settings) > 0 {
+		s, err := r.settings(p.settings)
+		if err != nil {
+			return nil, 0, err
+		}
+		env[envName] = s
+	}
+	out, err := ev.run(p.prog, env)
+	if err != nil {
+		return nil, 0, err
+	}
+	size, err := checkResult(out, &ev.meter)
+	if err != nil {
+		return nil, 0, err
+	}
+	return values.Normalize(out), size, nil
 }
 
 // Bool runs the program and requires a true/false result.
@@ -215,6 +260,9 @@ func (c *Compiler) sampleEnv() map[string]any {
 		"event":  eventSample,
 		"now":    time.Time{},
 		envName:  map[string]string{},
+		// meterName is not a name people can write: the budget's guards
+		// read it.
+		meterName: (*meter)(nil),
 	}
 	for name, t := range c.Variables {
 		if _, reserved := env[name]; !reserved {
@@ -249,7 +297,7 @@ func (r *Run) env(names []string) map[string]any {
 			env[name] = eventEnv(r.Event)
 		case "now":
 			env[name] = r.Now
-		case envName: // filled by Eval
+		case envName, meterName: // filled by eval
 		default:
 			if v, ok := r.Vars[name]; ok {
 				env[name] = v

@@ -65,6 +65,13 @@ type Run struct {
 	changed  bool
 	counters []store.Counter
 	subject  segment.Subject // lent by Subject, reused across steps
+	eval     *evaluator      // lent to evaluations, reused across steps
+	// loopStart is when the step's evaluations first looped, and produced
+	// the bytes of their results: both count against the Budget across
+	// the step, whose fields (a message's, a request's) are many
+	// evaluations.
+	loopStart time.Time
+	produced  int64
 
 	// lookup reads the host settings of {{env.NAME}} placeholders; nil
 	// reads environment variables.
@@ -168,11 +175,11 @@ func (r *Run) Count(key string, n int64) {
 // reset makes r the Run given, keeping the capacity of its effect lists
 // (see steprun.Hooks.Reset).
 func (r *Run) reset(to Run, settings func(name string) (string, bool)) {
-	emitted, counters, env := r.emitted[:0], r.counters[:0], r.envMap
+	emitted, counters, env, eval := r.emitted[:0], r.counters[:0], r.envMap, r.eval
 	clear(r.emitted)
 	*r = to
 	r.subject = segment.Subject{}
-	r.emitted, r.counters, r.envMap = emitted, counters, env
+	r.emitted, r.counters, r.envMap, r.eval = emitted, counters, env, eval
 	r.lookup = settings
 }
 

@@ -18,6 +18,7 @@ import (
 type Template struct {
 	Source string
 	parts  []templatePart
+	budget Budget
 }
 
 type templatePart struct {
@@ -54,7 +55,7 @@ const (
 
 // Template compiles text with placeholders for field.
 func (c *Compiler) Template(field, text string) (*Template, error) {
-	t := &Template{Source: text}
+	t := &Template{Source: text, budget: c.Budget.withDefaults()}
 	rest := text
 	seenQuery := false
 	// inString tracks whether the literal text so far, read as JSON, is
@@ -163,44 +164,60 @@ func (t *Template) Value(r *Run) (any, error) {
 }
 
 // Render evaluates the template into text, writing placeholder values in
-// the encoding.
+// the encoding. Its placeholders are one evaluation under the Budget, and
+// the text it renders may not exceed its memory.
 func (t *Template) Render(r *Run, enc Encoding) (string, error) {
 	if len(t.parts) == 1 && t.parts[0].prog == nil {
 		return t.parts[0].text, nil
 	}
+	ev := r.evaluator()
+	ev.start(r, t.budget)
 	var b strings.Builder
 	for _, p := range t.parts {
 		if p.prog == nil {
 			b.WriteString(p.text)
 			continue
 		}
-		v, err := p.prog.Eval(r)
+		v, _, err := p.prog.eval(r, ev)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("expression %q: %w", p.prog.Source, err)
 		}
+		// Refuse a value that would take the text past the budget before
+		// escaping it, which may make it six times longer.
+		if est := int64(b.Len()) + escapedSize(v, enc, p, t.budget.Memory); est > t.budget.Memory {
+			return "", fmt.Errorf("placeholder {{%s}}: %w", p.prog.Source, t.budget.overMemory("the rendered text"))
+		}
+		var s string
 		switch enc {
 		case URL:
 			if p.setting && !p.inQuery {
-				b.WriteString(FormatValue(v))
+				s = FormatValue(v)
 			} else if p.inQuery {
-				b.WriteString(url.QueryEscape(FormatValue(v)))
+				s = url.QueryEscape(FormatValue(v))
 			} else {
-				b.WriteString(url.PathEscape(FormatValue(v)))
+				s = url.PathEscape(FormatValue(v))
 			}
 		case JSON:
 			if p.inQuotes {
 				q, _ := json.Marshal(FormatValue(v))
-				b.Write(q[1 : len(q)-1])
+				s = string(q[1 : len(q)-1])
 			} else {
 				j, err := json.Marshal(jsonValue(v))
 				if err != nil {
 					return "", fmt.Errorf("placeholder {{%s}}: %w", p.prog.Source, err)
 				}
-				b.Write(j)
+				s = string(j)
 			}
 		default:
-			b.WriteString(FormatValue(v))
+			s = FormatValue(v)
 		}
+		if int64(b.Len())+int64(len(s)) > t.budget.Memory {
+			return "", fmt.Errorf("placeholder {{%s}}: %w", p.prog.Source, t.budget.overMemory("the rendered text"))
+		}
+		b.WriteString(s)
+	}
+	if err := ev.finish(r, int64(b.Len())); err != nil {
+		return "", err
 	}
 	return b.String(), nil
 }
@@ -231,6 +248,28 @@ func FormatValue(v any) string {
 		return string(j)
 	}
 	return fmt.Sprint(v)
+}
+
+// escapedSize bounds the length of v written in a template part in enc.
+func escapedSize(v any, enc Encoding, p templatePart, limit int64) int64 {
+	s, isText := v.(string)
+	switch {
+	case !isText && enc == JSON && !p.inQuotes:
+		return measure(v, false, limit)
+	case !isText:
+		return 0 // a number, a date or a list checked as a result: short
+	case enc == JSON:
+		return stringJSONSize(s)
+	case enc == URL:
+		n := int64(len(s))
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+				n += 2
+			}
+		}
+		return n
+	}
+	return int64(len(s))
 }
 
 func jsonValue(v any) any {

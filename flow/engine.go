@@ -155,6 +155,15 @@ type Config struct {
 	// events, profiles and page sizes (see Limits). Defaults to the
 	// defaults of each of its fields.
 	Limits Limits
+	// EvalBudget bounds each evaluation of a flow's formulas and
+	// templates, and the results of one step's evaluations together: the
+	// memory their texts, lists and maps may take, and the time they may
+	// loop. Publish refuses an expression that would surely exceed it; an
+	// evaluation that exceeds it fails its step with an error wrapping
+	// element.ErrBudget, naming the element and field. Versions compile
+	// with the budget of the engine that runs them. Defaults to 4 MiB and
+	// 250ms.
+	EvalBudget element.Budget
 }
 
 // Engine runs flows. It is safe for concurrent use: any number of
@@ -292,6 +301,8 @@ func checkLimits(cfg Config) error {
 		{"HistoryRetention", int64(cfg.HistoryRetention), cfg.HistoryRetention},
 		{"ElementOptions.CallAPI.Timeout", int64(cfg.ElementOptions.CallAPI.Timeout), cfg.ElementOptions.CallAPI.Timeout},
 		{"ElementOptions.CallAPI.MaxResponseBytes", cfg.ElementOptions.CallAPI.MaxResponseBytes, cfg.ElementOptions.CallAPI.MaxResponseBytes},
+		{"EvalBudget.Memory", cfg.EvalBudget.Memory, cfg.EvalBudget.Memory},
+		{"EvalBudget.Time", int64(cfg.EvalBudget.Time), cfg.EvalBudget.Time},
 	} {
 		if l.value < 0 {
 			errs = append(errs, fmt.Errorf("flow: Config.%s is %v: must not be negative", l.field, l.shown))
@@ -396,7 +407,9 @@ func (e *Engine) checkTargets(ctx context.Context, c *compiled) error {
 	return errors.Join(bad...)
 }
 
-func (e *Engine) decls() decls { return decls{schema: e.cfg.Schema, computed: e.cfg.Computed} }
+func (e *Engine) decls() decls {
+	return decls{schema: e.cfg.Schema, computed: e.cfg.Computed, budget: e.cfg.EvalBudget}
+}
 
 // Validate checks a flow against the engine's schema and computed
 // attributes without publishing it.

@@ -70,7 +70,7 @@ type compiledGoal struct {
 func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 	j := &c.journey
 	j.watch = map[string]bool{}
-	comp := &element.Compiler{FlowID: f.ID, Variables: c.vars, Schema: d.schema, Computed: d.computed, Location: c.loc}
+	comp := &element.Compiler{FlowID: f.ID, Variables: c.vars, Schema: d.schema, Computed: d.computed, Location: c.loc, Budget: d.budget}
 	eventSpec := func(field string, ev *segment.EventSpec) (*segment.Where, bool) {
 		ok := true
 		if !ev.Category.Valid() {

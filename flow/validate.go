@@ -95,6 +95,7 @@ func (f *Flow) Validate(schema store.Schema) error {
 type decls struct {
 	schema   store.Schema
 	computed map[string]segment.Computed
+	budget   element.Budget
 }
 
 // problems collects a flow's validation errors in document order.
@@ -198,7 +199,7 @@ func compile(f *Flow, d decls) (*compiled, error) {
 			continue
 		}
 		comp := &element.Compiler{FlowID: f.ID, ElementID: n.ID, Variables: c.vars, Schema: d.schema, Computed: d.computed, Location: c.loc,
-			Connected: connected(n)}
+			Connected: connected(n), Budget: d.budget}
 		if err := n.Element.Validate(comp); err != nil {
 			field := ""
 			var fe *element.FieldError

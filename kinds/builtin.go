@@ -21,6 +21,7 @@ type Assignment struct {
 	Formula   string `json:"formula,omitempty"`
 	Empty     bool   `json:"empty,omitempty"`
 
+	field    string // the field of the formula or value, for errors
 	typ      store.Type
 	constant any
 	tmpl     *element.Template
@@ -29,6 +30,10 @@ type Assignment struct {
 
 func (a *Assignment) compile(c *element.Compiler, field, target string, typ store.Type) error {
 	a.typ = typ
+	a.field = field + ".value"
+	if a.Formula != "" {
+		a.field = field + ".formula"
+	}
 	given := 0
 	for _, set := range []bool{a.Value != nil, a.Formula != "", a.Empty} {
 		if set {
@@ -149,7 +154,7 @@ func (u *UpdateVariable) Run(_ context.Context, r *element.Run) (element.Outcome
 	for i, a := range u.Set {
 		v, err := a.eval(r)
 		if err != nil {
-			return element.Outcome{}, fmt.Errorf("variable %q: %w", a.Variable, err)
+			return element.Outcome{}, fmt.Errorf("%s: variable %q: %w", a.field, a.Variable, err)
 		}
 		values[i] = v
 	}
@@ -209,7 +214,7 @@ func (u *UpdateProfile) Run(_ context.Context, r *element.Run) (element.Outcome,
 	for _, a := range u.Set {
 		v, err := a.eval(r)
 		if err != nil {
-			return element.Outcome{}, fmt.Errorf("attribute %q: %w", a.Attribute, err)
+			return element.Outcome{}, fmt.Errorf("%s: attribute %q: %w", a.field, a.Attribute, err)
 		}
 		if tz, ok := v.(string); ok && a.Attribute == store.AttrTimeZone {
 			if _, err := wall.LoadLocation(tz); err != nil {
