@@ -6,20 +6,15 @@ import (
 	"testing"
 
 	"github.com/flowkit/flowkit/element"
-	"github.com/flowkit/flowkit/internal/steprun"
 	"github.com/stretchr/testify/require"
 )
 
-// runOps are the engine's operations on a Run, which lends it the host's
-// settings and redacts them.
-var runOps = steprun.Get[element.Run, element.Outcome]()
-
 func settingsRun(values map[string]string) *element.Run {
 	r := exprRun()
-	runOps.Reset(r, *r, func(name string) (string, bool) {
+	r.Ports.Settings = func(name string) (string, bool) {
 		v, ok := values[name]
 		return v, ok
-	})
+	}
 	return r
 }
 
@@ -50,17 +45,17 @@ func TestSettingsRedact(t *testing.T) {
 	_, err = tmpl.Render(r, element.URL)
 	require.NoError(t, err)
 	require.Equal(t, "GET {{env.BASE}}/x: dial tcp {{env.BASE}}: refused; key {{env.KEY}} {{env.KEY}} {{env.KEY}}; city Zagreb",
-		runOps.Redact(r, "GET https://api.example.com:8443/v1/x: dial tcp api.example.com:8443: refused; key s3cr3t/k s3cr3t%2Fk s3cr3t%2Fk; city Zagreb"))
+		element.Redact(r, "GET https://api.example.com:8443/v1/x: dial tcp api.example.com:8443: refused; key s3cr3t/k s3cr3t%2Fk s3cr3t%2Fk; city Zagreb"))
 
 	cause := errors.New("key s3cr3t/k refused")
-	out, err := runOps.RedactOutcome(r, element.Next("2xx", "sent with s3cr3t/k"), cause)
+	out, err := r.Redact(element.Next("2xx", "sent with s3cr3t/k"), cause)
 	require.Equal(t, "sent with {{env.KEY}}", out.Reason)
 	require.EqualError(t, err, "key {{env.KEY}} refused")
 	require.ErrorIs(t, err, cause)
 
 	// A step that read no setting keeps its texts.
 	plain := exprRun()
-	require.Equal(t, "s3cr3t/k", runOps.Redact(plain, "s3cr3t/k"))
+	require.Equal(t, "s3cr3t/k", element.Redact(plain, "s3cr3t/k"))
 }
 
 // An unset setting fails the evaluation, naming the setting.
@@ -106,7 +101,7 @@ func FuzzRedact(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			red := runOps.Redact(r, out)
+			red := element.Redact(r, out)
 			for _, piece := range strings.Split(red, "{{env.KEY}}") {
 				if strings.Contains(piece, value) {
 					t.Fatalf("encoding %d: %q redacted to %q still holds %q", enc, out, red, value)

@@ -133,8 +133,8 @@ func (s *SplitAudience) Validate(*element.Compiler) error {
 
 // Run implements element.Element.
 func (s *SplitAudience) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
-	if sv := servicesOf(r); sv != nil && sv.Variants != nil {
-		if name, ok := sv.Variants(r.FlowID, r.ElementID, r.Person); ok {
+	if r.Ports.Variants != nil {
+		if name, ok := r.Ports.Variants(r.FlowID, r.ElementID, r.Person); ok {
 			for _, v := range s.Variants {
 				if v.Name == name {
 					return element.Next(v.Name, fmt.Sprintf("split: variant %q, chosen by the host", v.Name)), nil

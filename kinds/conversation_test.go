@@ -12,11 +12,11 @@ import (
 )
 
 type apiAgents struct {
-	got []*kinds.Conversation
+	got []*element.Conversation
 	err error
 }
 
-func (a *apiAgents) Start(_ context.Context, c *kinds.Conversation) (string, error) {
+func (a *apiAgents) Start(_ context.Context, c *element.Conversation) (string, error) {
 	if a.err != nil {
 		return "", a.err
 	}
@@ -31,7 +31,7 @@ func TestStartConversation(t *testing.T) {
 	r := apiRun(apiT0)
 	r.Vars["tier"] = "gold"
 	r.Person.Tags = []string{"vip"}
-	services(r).Conversations = agents
+	r.Ports.Conversations = agents
 	out, err := el.Run(context.Background(), r)
 	require.NoError(t, err)
 	require.Equal(t, element.BranchNext, out.Branch)
@@ -52,7 +52,7 @@ func TestStartConversation(t *testing.T) {
 	agents.err = errors.New("no agents today")
 	_, err = el.Run(context.Background(), r)
 	require.ErrorContains(t, err, "no agents today")
-	services(r).Conversations = nil
+	r.Ports.Conversations = nil
 	_, err = el.Run(context.Background(), r)
 	require.ErrorContains(t, err, "no Conversations service")
 }

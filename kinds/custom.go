@@ -262,13 +262,14 @@ func (c *Custom) Run(ctx context.Context, r *element.Run) (element.Outcome, erro
 func (c *Custom) call(ctx context.Context, r *element.Run, call *CustomCall) (res CustomResult, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			if sv := servicesOf(r); sv != nil && sv.Logger != nil {
-				sv.Logger.ErrorContext(ctx, "flowkit: custom element panicked", "kind", c.kind,
+			if r.Ports.Logger != nil {
+				r.Ports.Logger.ErrorContext(ctx, "flowkit: custom element panicked", "kind", c.kind,
 					"flow", r.FlowID, "element", r.ElementID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			}
 			res, err = CustomResult{}, fmt.Errorf("custom element %q panicked: %v", c.kind, v)
 		}
 	}()
+	r.Calling() // host code: any of it may call outside
 	res, err = c.spec.Run(ctx, call)
 	if err != nil {
 		return CustomResult{}, fmt.Errorf("custom element %q: %w", c.kind, err)

@@ -32,10 +32,10 @@ func TestNotify(t *testing.T) {
 		require.Equal(t, store.PersonRef{}.ID, m.PersonID, "internal recipients are nobody's")
 		require.Equal(t, r.IdempotencyKey()+":"+string(rune('0'+i)), m.IdempotencyKey)
 	}
-	_, events := runOps.Effects(r)
+	_, events := effects(r)
 	require.Empty(t, events, "no MessageSent for the person")
-	require.Len(t, runOps.Counters(r), 2)
-	require.Equal(t, store.Counter{FlowID: "f", FlowVersion: 1, Element: "el", Key: kinds.CounterNotified, N: 1}, runOps.Counters(r)[0])
+	require.Len(t, r.Effects().Counters, 2)
+	require.Equal(t, store.Counter{FlowID: "f", FlowVersion: 1, Element: "el", Key: kinds.CounterNotified, N: 1}, r.Effects().Counters[0])
 }
 
 func TestNotifyRunTimeRecipientChecks(t *testing.T) {
