@@ -141,14 +141,14 @@ type Config struct {
 // (Tick overlaps the calls outside of the participants it runs, see
 // Config.EffectConcurrency); the host delivers events and calls Tick.
 type Engine struct {
-	cfg      Config
-	store    store.Store
-	clock    clock.Clock
-	log      *slog.Logger
+	cfg   Config
+	store store.Store
+	clock clock.Clock
+	log   *slog.Logger
 	// ports are lent to every step; Flows is set per step.
 	ports element.Ports
-	flows    sync.Map // flowKey -> *compiled
-	cat      catalog
+	flows sync.Map // flowKey -> *compiled
+	cat   catalog
 	// tickNanos is the moving average of one timer's fire, in ns (see
 	// claimSize).
 	tickNanos atomic.Int64

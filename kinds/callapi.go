@@ -539,7 +539,6 @@ func (c *CallAPI) attempt(ctx context.Context, r *element.Run, slot time.Time) (
 	return c.call(ctx, r)
 }
 
-
 // call makes the request.
 func (c *CallAPI) call(ctx context.Context, r *element.Run) (element.Outcome, error) {
 	opts, doer := c.opts.withDefaults(), r.Ports.HTTP

@@ -101,7 +101,7 @@ func apiRun(now time.Time) *element.Run {
 		Participant: uuid.MustParse("0190a0b0-0000-7000-8000-000000000001"), Seq: 3,
 		Person: &store.Person{ID: uuid.MustParse("0190a0b0-0000-7000-8000-0000000000aa"), ExternalID: "ann/42", FirstName: "Ann",
 			Phones: []string{"385911234567"}, Emails: []string{"ann@example.com"}},
-		Vars: map[string]any{"cartId": "c 1&2", "points": 7.0, "name": "Ann \"A\" Lee"},
+		Vars:  map[string]any{"cartId": "c 1&2", "points": 7.0, "name": "Ann \"A\" Lee"},
 		Ports: element.Ports{HTTP: kinds.NewHTTPClient(kinds.HTTPClientOptions{})},
 	}
 }
