@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/element/elementtest"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -107,6 +108,20 @@ func apiRun(now time.Time) *element.Run {
 }
 
 var apiT0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC) // a Monday
+
+// apiKit returns a kit for el in the step apiRun makes, with el validated
+// and given the engine's default options.
+func apiKit(t *testing.T, el element.Element) *elementtest.Kit {
+	t.Helper()
+	r := apiRun(apiT0)
+	k := elementtest.New(el)
+	k.FlowID, k.ElementID, k.Variables = r.FlowID, r.ElementID, apiVars
+	k.Now, k.Participant, k.Person, k.Vars = r.Now, r.Participant, r.Person, r.Vars
+	k.Ports.HTTP = r.Ports.HTTP
+	require.NoError(t, k.Validate())
+	apiOptions(el, kinds.CallAPIOptions{})
+	return k
+}
 
 func TestCallAPIMethods(t *testing.T) {
 	for _, method := range []string{"GET", "POST", "PUT", "DELETE", "PATCH"} {
