@@ -83,7 +83,7 @@ func (s *SegmentAudience) Run(_ context.Context, r *element.Run) (element.Outcom
 // branch. The assignment is a hash of the participant and element ids: the
 // same participant always lands in the same variant, in any process, and
 // large audiences land close to the percentages. When the engine's
-// Services.Variants chooses a variant for the person, the participant
+// element.Ports.Variants chooses a variant for the person, the participant
 // goes there instead (an experiment assigned elsewhere, or a test); a
 // variant name the split lacks fails the step.
 type SplitAudience struct {
