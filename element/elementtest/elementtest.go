@@ -101,8 +101,8 @@ func New(el element.Element) *Kit {
 	return k
 }
 
-// Compiler returns the compiler Validate uses.
-func (k *Kit) Compiler() *element.Compiler {
+// compiler returns the compiler Validate uses.
+func (k *Kit) compiler() *element.Compiler {
 	return &element.Compiler{
 		FlowID: k.FlowID, ElementID: k.ElementID, Variables: k.Variables, Schema: k.Schema,
 		Computed: k.Computed, Location: k.Location, Connected: k.Connected,
@@ -111,7 +111,7 @@ func (k *Kit) Compiler() *element.Compiler {
 
 // Validate checks and compiles the element as Publish does. It must
 // succeed before Run.
-func (k *Kit) Validate() error { return k.Element.Validate(k.Compiler()) }
+func (k *Kit) Validate() error { return k.Element.Validate(k.compiler()) }
 
 // Run runs the element's step for the participant arriving at it. A
 // panic in the element fails the step, as in the engine. When the step
