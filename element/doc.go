@@ -12,9 +12,17 @@
 // they do.
 //
 // Elements never touch the Store. They see a Run: the time, the person,
-// the participant's variables and event history, and they describe
-// effects (profile changes, tags, events, counters) that the engine
-// commits atomically with the step.
+// the participant's variables and event history, and the Ports the engine
+// lends (the host's Sender, HTTP client and Conversations, entering people
+// into flows, the host's settings). They describe effects (profile
+// changes, tags, events, counters) that the engine reads back with
+// Run.Effects and commits atomically with the step. What else the engine
+// needs to know of a kind it asks through optional interfaces: Resumer,
+// External, Sends and EntersFlow.
+//
+// Package elementtest runs one element alone, as the engine does, with
+// recording fakes of the ports: custom kinds are unit-tested the way the
+// built-in kinds are.
 //
 // Kinds are found by name in a Registry, one per engine
 // (flow.Config.Elements): kinds.Registry holds the built-in kinds, and a

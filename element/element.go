@@ -41,9 +41,34 @@ type Resumer interface {
 // Such a step sees the person and variables as they were when its intent
 // committed; its person changes are applied to the person as it is when
 // the result commits.
+//
+// Such a step calls Run.Calling just before its call outside begins:
+// the engine then starts the next participant's step, so that what steps
+// do before calling (delivery windows, sending speeds, frequency caps)
+// happens in order while the calls themselves overlap. A step that never
+// calls it is taken to call outside from its start to its end.
 type External interface {
 	// External reports whether steps of the element call outside.
 	External() bool
+}
+
+// Sends is implemented by kinds whose steps send messages through
+// Ports.Sender, to the person or to the host's staff: the engine observes
+// their calls as sends (flow.ObservedSend) rather than calls.
+type Sends interface {
+	// Sends reports whether steps of the element send messages.
+	Sends() bool
+}
+
+// EntersFlow is implemented by kinds whose steps enter people into a flow
+// by its Existing Flow entry point (Ports.Flows): at Publish, the engine
+// refuses such an element when the flow it enters is known and takes no
+// one by that entry point. A flow not yet published is checked when the
+// step runs.
+type EntersFlow interface {
+	// EntersFlow returns the id of the flow the element's steps enter and
+	// the configuration field that names it, for the error.
+	EntersFlow() (flowID, field string)
 }
 
 // Wake says why a waiting participant is resumed.

@@ -5,22 +5,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowkit/flowkit/internal/steprun"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
-
-func init() {
-	steprun.Set(steprun.Hooks[Run, Outcome]{
-		Reset:         (*Run).reset,
-		Effects:       (*Run).effects,
-		Counters:      func(r *Run) []store.Counter { return r.counters },
-		Redact:        (*Run).redact,
-		RedactOutcome: (*Run).redactOutcome,
-	})
-}
 
 // Run is the engine's view of one step for one participant. Elements read
 // the person and variables, change variables in Vars, and change the person
@@ -54,11 +43,10 @@ type Run struct {
 	// History reads the person's event history, including events recorded
 	// earlier in this step's transaction; nil when the step has none.
 	History func(q *store.EventQuery) ([]*store.Event, error)
-	// Services are what the engine lends the kinds of its registry beyond
-	// this contract: the built-in kinds find the host's ports (a Sender,
-	// an HTTP client) in a *kinds.Services here. Custom elements need not
-	// read it.
-	Services any
+	// Ports are what the engine lends the step: the host's ports (a
+	// Sender, an HTTP client), entering people into flows, the host's
+	// settings.
+	Ports Ports
 
 	emitted  []*store.Event
 	envMap   map[string]any
@@ -73,9 +61,6 @@ type Run struct {
 	loopStart time.Time
 	produced  int64
 
-	// lookup reads the host settings of {{env.NAME}} placeholders; nil
-	// reads environment variables.
-	lookup func(name string) (value string, ok bool)
 	// revealed are the host settings the step read (see redact).
 	revealed []revealedSetting
 	// redactor replaces the spellings of the revealed settings' values,
@@ -172,24 +157,67 @@ func (r *Run) Count(key string, n int64) {
 	r.counters = append(r.counters, store.Counter{FlowID: r.FlowID, FlowVersion: r.FlowVersion, Element: r.ElementID, Key: key, N: n})
 }
 
-// reset makes r the Run given, keeping the capacity of its effect lists
-// (see steprun.Hooks.Reset).
-func (r *Run) reset(to Run, settings func(name string) (string, bool)) {
+// Calling tells the engine that the step begins its call outside now
+// (see External): kinds that call a port or host code call it just
+// before. It may be called more than once; outside the engine's External
+// steps it does nothing.
+func (r *Run) Calling() {
+	if r.Ports.Calling != nil {
+		r.Ports.Calling()
+	}
+}
+
+// Effects are what a step recorded through its Run, for the engine to
+// commit with the step.
+type Effects struct {
+	// Person is the person as the step changed it; nil when it did not.
+	Person *store.Person
+	// Events are the events the step emitted, in order.
+	Events []*store.Event
+	// Counters are the counters the step added with Count. The engine
+	// commits them whether or not the step failed: they count what
+	// happened, such as messages sent before a failure.
+	Counters []store.Counter
+}
+
+// Effects returns what the step recorded so far. The engine commits the
+// person and events unless the step failed. What it returns is valid
+// until the Run is Reset.
+func (r *Run) Effects() Effects {
+	e := Effects{Events: r.emitted, Counters: r.counters}
+	if r.changed {
+		e.Person = r.Person
+	}
+	return e
+}
+
+// Reset makes r the Run to, for the engine's next step: what r recorded
+// is dropped, and the capacity of its lists kept, so that one Run serves
+// many steps. It is the engine's (and elementtest's); elements never call
+// it.
+func (r *Run) Reset(to Run) {
 	emitted, counters, env, eval := r.emitted[:0], r.counters[:0], r.envMap, r.eval
 	clear(r.emitted)
 	*r = to
 	r.subject = segment.Subject{}
 	r.emitted, r.counters, r.envMap, r.eval = emitted, counters, env, eval
-	r.lookup = settings
+	r.changed, r.revealed = false, nil
 }
 
-// effects returns the person when the step changed it and the events it
-// emitted.
-func (r *Run) effects() (changed *store.Person, events []*store.Event) {
-	if r.changed {
-		changed = r.Person
-	}
-	return changed, r.emitted
+// RedactText returns text with the values of the host settings the step
+// read replaced by their placeholders ({{env.NAME}}), in every spelling
+// the engine writes, for kinds that write text the outcome does not carry
+// (a log record). The engine redacts outcomes and errors itself.
+func (r *Run) RedactText(text string) string { return r.redact(text) }
+
+// Redact returns a step's outcome and error with the values of the host
+// settings the step read ({{env.NAME}}) replaced by their placeholders in
+// the reason and the error's text, so that journals, participant
+// reasons, errors and observers never hold them. The error returned still
+// matches what err matches with errors.Is and errors.As. The engine
+// redacts every step's outcome; elements need not.
+func (r *Run) Redact(out Outcome, err error) (Outcome, error) {
+	return r.redactOutcome(out, err)
 }
 
 // Subject returns the step's person, variables, entry event and history

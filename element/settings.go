@@ -60,8 +60,8 @@ func settingNames(source string, node ast.Node) ([]string, error) {
 // for redact. An unset setting is an error naming it.
 func (r *Run) settings(names []string) (map[string]string, error) {
 	lookup := os.LookupEnv
-	if r.lookup != nil {
-		lookup = r.lookup
+	if r.Ports.Settings != nil {
+		lookup = r.Ports.Settings
 	}
 	out := make(map[string]string, len(names))
 	for _, name := range names {

@@ -10,20 +10,15 @@ import (
 	"testing"
 
 	"github.com/flowkit/flowkit/element"
-	"github.com/flowkit/flowkit/internal/steprun"
 	"github.com/stretchr/testify/require"
 )
 
-// runOps are the engine's operations on a Run, which lends it the host's
-// settings and redacts them.
-var runOps = steprun.Get[element.Run, element.Outcome]()
-
 func settingsRun(values map[string]string) *element.Run {
 	r := exprRun()
-	runOps.Reset(r, *r, func(name string) (string, bool) {
+	r.Ports.Settings = func(name string) (string, bool) {
 		v, ok := values[name]
 		return v, ok
-	})
+	}
 	return r
 }
 
@@ -54,17 +49,17 @@ func TestSettingsRedact(t *testing.T) {
 	_, err = tmpl.Render(r, element.URL)
 	require.NoError(t, err)
 	require.Equal(t, "GET {{env.BASE}}/x: dial tcp {{env.BASE}}: refused; key {{env.KEY}} {{env.KEY}} {{env.KEY}}; city Zagreb",
-		runOps.Redact(r, "GET https://api.example.com:8443/v1/x: dial tcp api.example.com:8443: refused; key s3cr3t/k s3cr3t%2Fk s3cr3t%2Fk; city Zagreb"))
+		r.RedactText("GET https://api.example.com:8443/v1/x: dial tcp api.example.com:8443: refused; key s3cr3t/k s3cr3t%2Fk s3cr3t%2Fk; city Zagreb"))
 
 	cause := errors.New("key s3cr3t/k refused")
-	out, err := runOps.RedactOutcome(r, element.Next("2xx", "sent with s3cr3t/k"), cause)
+	out, err := r.Redact(element.Next("2xx", "sent with s3cr3t/k"), cause)
 	require.Equal(t, "sent with {{env.KEY}}", out.Reason)
 	require.EqualError(t, err, "key {{env.KEY}} refused")
 	require.ErrorIs(t, err, cause)
 
 	// A step that read no setting keeps its texts.
 	plain := exprRun()
-	require.Equal(t, "s3cr3t/k", runOps.Redact(plain, "s3cr3t/k"))
+	require.Equal(t, "s3cr3t/k", plain.RedactText("s3cr3t/k"))
 }
 
 // An unset setting fails the evaluation, naming the setting.
@@ -110,7 +105,7 @@ func FuzzRedact(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			red := runOps.Redact(r, out)
+			red := r.RedactText(out)
 			for _, piece := range strings.Split(red, "{{env.KEY}}") {
 				if strings.Contains(piece, value) {
 					t.Fatalf("encoding %d: %q redacted to %q still holds %q", enc, out, red, value)
@@ -146,7 +141,7 @@ func TestSettingsRedactSpellings(t *testing.T) {
 		"decoded in a URL":   "/x/aA%20b/y",
 		"query, then quoted": strconv.Quote(url.QueryEscape(value)),
 	} {
-		got := runOps.Redact(r, "<"+spelled+">")
+		got := r.RedactText("<" + spelled + ">")
 		require.NotContains(t, got, "ss;w", name)
 		require.NotContains(t, got, "A%20b", name)
 		require.Contains(t, got, "{{env.", name)
@@ -170,12 +165,13 @@ func TestSettingsScrubbedFromEffects(t *testing.T) {
 	r.SetAttribute("nickname", "n-"+v.(string))
 	r.Emit("external", "Synced", map[string]any{"token": v})
 
-	out, err := runOps.RedactOutcome(r, element.Next("next", "sent "+v.(string)), nil)
+	out, err := r.Redact(element.Next("next", "sent "+v.(string)), nil)
 	require.NoError(t, err)
 	require.Equal(t, "sent {{env.TOKEN}}", out.Reason)
 	require.Equal(t, "{{env.TOKEN}}", r.Vars["nick"])
 	require.Equal(t, []any{"x", map[string]any{"t": "Bearer {{env.TOKEN}}"}}, r.Vars["items"])
-	person, events := runOps.Effects(r)
+	eff := r.Effects()
+	person, events := eff.Person, eff.Events
 	require.Equal(t, "{{env.TOKEN}}", person.City)
 	require.Equal(t, "n-{{env.TOKEN}}", person.Attributes["nickname"])
 	require.Equal(t, "tok-51ab", person.Attributes["plan"])
@@ -186,7 +182,7 @@ func TestSettingsScrubbedFromEffects(t *testing.T) {
 	}
 	// A second call, as the engine makes for a step that called out,
 	// changes nothing more.
-	again, _ := runOps.RedactOutcome(r, out, nil)
+	again, _ := r.Redact(out, nil)
 	require.Equal(t, out, again)
 }
 
@@ -211,7 +207,7 @@ func BenchmarkRedactOutcome(b *testing.B) {
 		if _, err := tmpl.Render(r, element.URL); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := runOps.RedactOutcome(r, element.Next("2xx", "GET https://api.example.com/v1/x: 200"), nil); err != nil {
+		if _, err := r.Redact(element.Next("2xx", "GET https://api.example.com/v1/x: 200"), nil); err != nil {
 			b.Fatal(err)
 		}
 	}

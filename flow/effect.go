@@ -3,20 +3,13 @@ package flow
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/flowkit/flowkit/element"
-	"github.com/flowkit/flowkit/internal/steprun"
-	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 )
-
-// runOps are the engine's operations on an element.Run, which are not
-// part of the element contract.
-var runOps = steprun.Get[element.Run, element.Outcome]()
 
 // A step of an External element runs in three moves:
 //
@@ -222,7 +215,7 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 	if vars == nil {
 		vars = map[string]any{}
 	}
-	services := e.services
+	ports := e.ports
 	personID := p.PersonID
 	history := func(q *store.EventQuery) ([]*store.Event, error) {
 		var out []*store.Event
@@ -233,26 +226,15 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 		})
 		return out, err
 	}
-	services.Flows = effectFlows{e}
-	if services.HTTP != nil {
-		services.HTTP = signalDoer{services.HTTP, calling}
-	}
-	if services.Sender != nil {
-		services.Sender = signalSender{services.Sender, calling}
-	}
-	if services.Conversations != nil {
-		services.Conversations = signalConversations{services.Conversations, calling}
-	}
-	if _, custom := n.element.(*kinds.Custom); custom {
-		calling() // host code: any of it may call outside
-	}
+	ports.Flows = effectFlows{e}
+	ports.Calling = calling // the step tells when its call begins (Run.Calling)
 	eff := p.Effect
 	r := new(element.Run)
-	runOps.Reset(r, element.Run{
+	r.Reset(element.Run{
 		Now: e.Now(), Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
 		Participant: p.ID, Seq: eff.Seq, EnteredAt: p.EnteredAt, ArrivedAt: p.ArrivedAt,
-		Person: ef.person, Vars: vars, Entry: p.Entry, Event: eff.Event, History: history, Services: &services,
-	}, e.cfg.Settings)
+		Person: ef.person, Vars: vars, Entry: p.Entry, Event: eff.Event, History: history, Ports: ports,
+	})
 	var out element.Outcome
 	start := time.Now()
 	if w := eff.Resumed; w != nil && n.resumer != nil {
@@ -294,16 +276,16 @@ func (s *session) settle(c *compiled, n *node, ef effect, r *element.Run, out el
 	if len(r.Vars) > 0 || p.Vars != nil {
 		p.Vars = r.Vars
 	}
-	if changed, _ := runOps.Effects(r); changed != nil {
+	if changed := r.Effects().Person; changed != nil {
 		// The person may have changed since the intent committed: apply
 		// what the step changed to the person as they are now.
 		r.Person = mergePerson(ef.person, changed, s.person)
 	}
 	m := s.marksOf(p)
 	m.steps = ef.steps
-	out, err = runOps.RedactOutcome(r, out, err) // before the observer sees them
+	out, err = r.Redact(out, err) // before the observer sees them
 	what := ObservedCall
-	if k := n.element.Kind(); k == "sendMessage" || k == "notify" {
+	if sn, ok := n.element.(element.Sends); ok && sn.Sends() {
 		what = ObservedSend
 	}
 	if out.Wait == nil { // a step that holds made no call
@@ -443,38 +425,6 @@ func mergeAddresses(base, changed, cur []string) []string {
 		}
 	}
 	return out
-}
-
-// signalDoer, signalSender and signalConversations tell perform that a
-// step begins its call outside.
-type signalDoer struct {
-	kinds.HTTPDoer
-	calling func()
-}
-
-func (d signalDoer) Do(r *http.Request) (*http.Response, error) {
-	d.calling()
-	return d.HTTPDoer.Do(r)
-}
-
-type signalSender struct {
-	kinds.Sender
-	calling func()
-}
-
-func (s signalSender) Send(ctx context.Context, m *kinds.Message) (string, error) {
-	s.calling()
-	return s.Sender.Send(ctx, m)
-}
-
-type signalConversations struct {
-	kinds.Conversations
-	calling func()
-}
-
-func (c signalConversations) Start(ctx context.Context, conv *kinds.Conversation) (string, error) {
-	c.calling()
-	return c.Conversations.Start(ctx, conv)
 }
 
 // effectFlows is the Flows of a step in flight: it enters other people

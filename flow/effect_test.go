@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
@@ -39,7 +40,7 @@ type gateSender struct {
 	release chan struct{}
 }
 
-func (g *gateSender) Send(ctx context.Context, m *kinds.Message) (string, error) {
+func (g *gateSender) Send(ctx context.Context, m *element.Message) (string, error) {
 	g.mu.Lock()
 	g.keys = append(g.keys, m.IdempotencyKey)
 	g.openTx = append(g.openTx, g.w.open.Load())
@@ -62,7 +63,7 @@ func effectFlow() *flow.Flow {
 		Add("done", &kinds.Exit{}, nil)
 }
 
-func effectEngine(t *testing.T, w *watchedStore, clk clock.Clock, s kinds.Sender) *flow.Engine {
+func effectEngine(t *testing.T, w *watchedStore, clk clock.Clock, s element.Sender) *flow.Engine {
 	t.Helper()
 	eng, err := flow.NewEngine(flow.Config{Store: w, Clock: clk, Sender: s, EffectLease: time.Minute})
 	require.NoError(t, err)

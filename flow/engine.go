@@ -40,7 +40,7 @@ type Config struct {
 	// built-in kinds.
 	Elements *element.Registry
 	// Sender sends messages. Defaults to none: sending elements fail.
-	Sender kinds.Sender
+	Sender element.Sender
 	// HTTP performs Call API requests. Each request carries its own
 	// timeout (CallAPI.Timeout) and redirect policy, which Call API
 	// applies to an *http.Client; an HTTPDoer of another type that
@@ -48,7 +48,7 @@ type Config struct {
 	// CheckRedirect of the client it wraps. Defaults to
 	// kinds.NewHTTPClient, which guards its connections when
 	// ElementOptions.CallAPI.BlockPrivateAddresses is set.
-	HTTP kinds.HTTPDoer
+	HTTP element.HTTPDoer
 	// ElementOptions are the settings of the built-in kinds for every
 	// flow: Call API's default timeout (10s), response size limit
 	// (1 MiB), address guard (off) and pacer (the Store's budgets when it
@@ -59,7 +59,7 @@ type Config struct {
 	// those.
 	ElementOptions kinds.Options
 	// Conversations starts conversations with agents. Defaults to none.
-	Conversations kinds.Conversations
+	Conversations element.Conversations
 	// Settings looks up the host settings that flow documents read with
 	// {{env.NAME}} placeholders (a Call API base URL, an API key). It is
 	// called when a step runs, so a changed setting applies from the next
@@ -173,13 +173,14 @@ type Config struct {
 // (Tick overlaps the calls outside of the participants it runs, see
 // Config.EffectConcurrency); the host delivers events and calls Tick.
 type Engine struct {
-	cfg      Config
-	store    store.Store
-	clock    clock.Clock
-	log      *slog.Logger
-	services kinds.Services
-	flows    sync.Map // flowKey -> *compiled
-	cat      catalog
+	cfg   Config
+	store store.Store
+	clock clock.Clock
+	log   *slog.Logger
+	// ports are lent to every step; Flows is set per step.
+	ports element.Ports
+	flows sync.Map // flowKey -> *compiled
+	cat   catalog
 	// tickNanos is the moving average of one timer's fire, in ns (see
 	// claimSize).
 	tickNanos atomic.Int64
@@ -269,12 +270,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger}
 	e.debug = cfg.Logger.Enabled(context.Background(), slog.LevelDebug)
 	e.observing = e.debug || cfg.Observer != nil
-	e.services = kinds.Services{
+	e.ports = element.Ports{
 		Logger:        cfg.Logger,
 		Sender:        cfg.Sender,
 		HTTP:          cfg.HTTP,
 		Conversations: cfg.Conversations,
-		Options:       cfg.ElementOptions,
+		Settings:      cfg.Settings,
 		Variants:      cfg.Variants,
 	}
 	return e, nil
@@ -377,38 +378,40 @@ func (e *Engine) publish(ctx context.Context, p *prepared, expect int) (int, err
 	return v, nil
 }
 
-// checkTargets refuses Add to Flow elements whose target flow is known and
+// checkTargets refuses elements that enter people into a flow
+// (element.EntersFlow, such as Add to Flow) whose target flow is known and
 // takes no one by its Existing Flow entry point; unknown targets are
 // checked when the step runs.
 func (e *Engine) checkTargets(ctx context.Context, c *compiled) error {
 	var bad problems
 	for _, n := range c.flow.Elements {
-		a, ok := n.Element.(*kinds.AddToFlow)
+		ef, ok := n.Element.(element.EntersFlow)
 		if !ok {
 			continue
 		}
+		flowID, field := ef.EntersFlow()
 		target := c
-		if a.Flow != c.flow.ID {
-			st, err := e.store.Flow(ctx, a.Flow)
+		if flowID != c.flow.ID {
+			st, err := e.store.Flow(ctx, flowID)
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			if target, err = e.compiled(ctx, a.Flow, st.Latest); err != nil {
+			if target, err = e.compiled(ctx, flowID, st.Latest); err != nil {
 				return err
 			}
 		}
 		if !target.allows(EntryExistingFlow) {
-			bad.add(n.ID, "flow", fmt.Errorf("flow %q declares no existingFlow entry, so Add to Flow cannot enter it", a.Flow))
+			bad.add(n.ID, field, fmt.Errorf("flow %q declares no existingFlow entry, so %s cannot enter it", flowID, n.Element.Kind()))
 		}
 	}
 	return errors.Join(bad...)
 }
 
 func (e *Engine) decls() decls {
-	return decls{schema: e.cfg.Schema, computed: e.cfg.Computed, budget: e.cfg.EvalBudget}
+	return decls{schema: e.cfg.Schema, computed: e.cfg.Computed, budget: e.cfg.EvalBudget, options: &e.cfg.ElementOptions}
 }
 
 // Validate checks a flow against the engine's schema and computed

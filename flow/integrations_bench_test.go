@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
@@ -20,7 +21,7 @@ import (
 // side of a send: checks, event, profile update, commit.
 type nopSender struct{}
 
-func (nopSender) Send(context.Context, *kinds.Message) (string, error) { return "m", nil }
+func (nopSender) Send(context.Context, *element.Message) (string, error) { return "m", nil }
 
 // BenchmarkCallAPIRoundTrip enters one participant per iteration into a
 // flow that calls a local HTTP server, waits for the response, reads a

@@ -33,10 +33,10 @@ type integSender struct {
 
 type integSent struct {
 	At time.Time
-	kinds.Message
+	element.Message
 }
 
-func (s *integSender) Send(_ context.Context, m *kinds.Message) (string, error) {
+func (s *integSender) Send(_ context.Context, m *element.Message) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent = append(s.sent, integSent{At: s.clk.Now(), Message: *m})
@@ -53,7 +53,7 @@ func (s *integSender) all() []integSent {
 // clock's time of each.
 type clockedDoer struct {
 	clk  clock.Clock
-	next kinds.HTTPDoer
+	next element.HTTPDoer
 	mu   sync.Mutex
 	at   []time.Time
 	keys map[string]int
@@ -457,9 +457,9 @@ func TestNotifyEngagementCounts(t *testing.T) {
 	}
 }
 
-type integAgents struct{ got []*kinds.Conversation }
+type integAgents struct{ got []*element.Conversation }
 
-func (a *integAgents) Start(_ context.Context, c *kinds.Conversation) (string, error) {
+func (a *integAgents) Start(_ context.Context, c *element.Conversation) (string, error) {
 	a.got = append(a.got, c)
 	return "conv-9", nil
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/internal/wall"
-	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
@@ -175,7 +174,7 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 		case ReenterAfterCoolDown:
 			if r.CoolDown.Amount <= 0 {
 				bad.addf("reentry.coolDown", "a cool-down must be positive, not %d %s", r.CoolDown.Amount, r.CoolDown.Unit)
-			} else if err := kinds.CheckPeriod(r.CoolDown, "reentry.coolDown"); err != nil {
+			} else if err := element.CheckPeriod(r.CoolDown, "reentry.coolDown"); err != nil {
 				bad.under("reentry.coolDown", err)
 			}
 		case ReenterConcurrent:
@@ -240,7 +239,7 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 			continue
 		}
 		if !g.Within.IsZero() {
-			if err := kinds.CheckPeriod(g.Within, field+".within"); err != nil {
+			if err := element.CheckPeriod(g.Within, field+".within"); err != nil {
 				bad.under(field+".within", err)
 				continue
 			}

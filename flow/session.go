@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
-	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -90,13 +89,11 @@ type session struct {
 	// rep collects what the call did when it asked for a report.
 	rep Report
 
-	services *kinds.Services
-	run      *element.Run
+	run *element.Run
 	// Held here so a session allocates them along with itself.
-	runBuf      element.Run
-	servicesBuf kinds.Services
-	waitBuf     element.Wait
-	spareVars   map[string]any // empty; lent to steps of participants without variables
+	runBuf    element.Run
+	waitBuf   element.Wait
+	spareVars map[string]any // empty; lent to steps of participants without variables
 }
 
 // call is how an engine call runs its session.
@@ -416,7 +413,7 @@ func (s *session) release() {
 	clear(s.observed[:s.observedMax])
 	s.observedMax = 0
 	clear(s.failures[:cap(s.failures)])
-	runOps.Reset(&s.runBuf, element.Run{}, nil)
+	s.runBuf.Reset(element.Run{})
 	*s = s.blank()
 	sessions.Put(s)
 }
@@ -751,11 +748,11 @@ func (s *session) newRun(c *compiled, p *store.Participant, ev *store.Event) *el
 		r = &s.runBuf
 		s.run = r
 	}
-	runOps.Reset(r, element.Run{
+	r.Reset(element.Run{
 		Now: s.now, Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
 		Participant: p.ID, Seq: p.Seq + 1, EnteredAt: p.EnteredAt, ArrivedAt: p.ArrivedAt,
-		Person: s.person, Vars: vars, Entry: p.Entry, Event: ev, History: s.historyFn, Services: s.servicesFor(),
-	}, s.e.cfg.Settings)
+		Person: s.person, Vars: vars, Entry: p.Entry, Event: ev, History: s.historyFn, Ports: s.ports(),
+	})
 	return r
 }
 
@@ -771,9 +768,10 @@ func callElement(f func() (element.Outcome, error)) (out element.Outcome, err er
 
 // apply commits a step's outcome to the participant.
 func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.Run, out element.Outcome, err error) {
-	out, err = runOps.RedactOutcome(r, out, err) // no host setting's value is kept
+	out, err = r.Redact(out, err) // no host setting's value is kept
 	p.Seq = r.Seq
-	for _, k := range runOps.Counters(r) { // element counters count what happened, failed step or not
+	eff := r.Effects()
+	for _, k := range eff.Counters { // element counters count what happened, failed step or not
 		s.count(c, n.id, k.Key, k.N)
 	}
 	if p.Vars == nil && len(r.Vars) > 0 {
@@ -781,12 +779,11 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 		s.spareVars = nil // now the participant's
 	}
 	if err == nil {
-		person, events := runOps.Effects(r)
-		if person != nil {
-			s.person = person
+		if eff.Person != nil {
+			s.person = eff.Person
 			s.personDirty = true
 		}
-		for _, ev := range events {
+		for _, ev := range eff.Events {
 			s.record(ev)
 		}
 	}
@@ -1138,14 +1135,11 @@ func (s *session) marksOf(p *store.Participant) *participantMarks {
 	return &s.marks[len(s.marks)-1]
 }
 
-// servicesFor returns the services lent to this session's steps.
-func (s *session) servicesFor() *kinds.Services {
-	if s.services == nil {
-		s.servicesBuf = s.e.services
-		s.servicesBuf.Flows = sessionFlows{s}
-		s.services = &s.servicesBuf
-	}
-	return s.services
+// ports returns the ports lent to this session's steps.
+func (s *session) ports() element.Ports {
+	p := s.e.ports
+	p.Flows = sessionFlows{s}
+	return p
 }
 
 // history reads the person's events in the session's transaction.

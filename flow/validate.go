@@ -12,6 +12,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/internal/suggest"
 	"github.com/flowkit/flowkit/internal/wall"
+	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
@@ -96,6 +97,9 @@ type decls struct {
 	schema   store.Schema
 	computed map[string]segment.Computed
 	budget   element.Budget
+	// options are the settings of the built-in kinds, bound to each
+	// element before it is validated; nil leaves their defaults.
+	options *kinds.Options
 }
 
 // problems collects a flow's validation errors in document order.
@@ -200,6 +204,9 @@ func compile(f *Flow, d decls) (*compiled, error) {
 		}
 		comp := &element.Compiler{FlowID: f.ID, ElementID: n.ID, Variables: c.vars, Schema: d.schema, Computed: d.computed, Location: c.loc,
 			Connected: connected(n), Budget: d.budget}
+		if d.options != nil {
+			d.options.Bind(n.Element)
+		}
 		if err := n.Element.Validate(comp); err != nil {
 			field := ""
 			var fe *element.FieldError

@@ -16,18 +16,17 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
-	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
 
-// Sender is an kinds.Sender that records every message with its send
+// Sender is an element.Sender that records every message with its send
 // time by the engine's clock. It is safe for concurrent use.
 type Sender struct {
 	clk clock.Clock
 	// Fail, when set, is called for each message; a non-nil error fails
 	// the send (the message is recorded all the same).
-	Fail func(m *kinds.Message) error
+	Fail func(m *element.Message) error
 
 	mu   sync.Mutex
 	sent []Sent
@@ -37,15 +36,15 @@ type Sender struct {
 type Sent struct {
 	At time.Time // by the engine's clock
 	ID string    // the message id the Sender returned: "m1", "m2", ...
-	kinds.Message
+	element.Message
 }
 
 // NewSender returns a Sender reading send times from clk, the engine's
 // clock.
 func NewSender(clk clock.Clock) *Sender { return &Sender{clk: clk} }
 
-// Send implements kinds.Sender.
-func (s *Sender) Send(_ context.Context, m *kinds.Message) (string, error) {
+// Send implements element.Sender.
+func (s *Sender) Send(_ context.Context, m *element.Message) (string, error) {
 	s.mu.Lock()
 	id := "m" + strconv.Itoa(len(s.sent)+1)
 	s.sent = append(s.sent, Sent{At: s.clk.Now(), ID: id, Message: *m})
@@ -77,7 +76,7 @@ func (s *Sender) To(address string) []Sent {
 	return out
 }
 
-// HTTP is an kinds.HTTPDoer that answers Call API requests from scripted
+// HTTP is an element.HTTPDoer that answers Call API requests from scripted
 // responses per route, with no network, and records every request. It is
 // safe for concurrent use.
 type HTTP struct {
@@ -140,7 +139,7 @@ func (h *HTTP) Handle(pattern string, responses ...Response) {
 	h.routes[pattern] = &route{responses: responses}
 }
 
-// Do implements kinds.HTTPDoer.
+// Do implements element.HTTPDoer.
 func (h *HTTP) Do(r *http.Request) (*http.Response, error) {
 	var body []byte
 	if r.Body != nil {

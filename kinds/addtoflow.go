@@ -52,6 +52,9 @@ func (*AddToFlow) Kind() string { return "addToFlow" }
 // and made once however often the step is tried.
 func (a *AddToFlow) External() bool { return a.Participant != nil }
 
+// EntersFlow implements element.EntersFlow.
+func (a *AddToFlow) EntersFlow() (flowID, field string) { return a.Flow, "flow" }
+
 // Branches implements element.Element.
 func (*AddToFlow) Branches() []string { return []string{element.BranchNext, BranchFailed} }
 
@@ -87,8 +90,7 @@ func (a *AddToFlow) Validate(c *element.Compiler) error {
 
 // Run implements element.Element.
 func (a *AddToFlow) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
-	sv := servicesOf(r)
-	if sv == nil || sv.Flows == nil {
+	if r.Ports.Flows == nil {
 		return element.Outcome{}, fmt.Errorf("no flow entry service")
 	}
 	vars := make(map[string]any, len(a.vars))
@@ -126,7 +128,7 @@ func (a *AddToFlow) Run(ctx context.Context, r *element.Run) (element.Outcome, e
 	if a.Participant != nil && who.IsZero() {
 		return element.Next(BranchFailed, fmt.Sprintf("not added to flow %q: the participant's contact is empty", a.Flow)), nil
 	}
-	if err := sv.Flows.Enter(ctx, a.Flow, who, vars, r.IdempotencyKey()); err != nil {
+	if err := r.Ports.Flows.Enter(ctx, a.Flow, who, vars, r.IdempotencyKey()); err != nil {
 		return element.Next(BranchFailed, fmt.Sprintf("not added %s to flow %q: %v", whom, a.Flow, err)), nil
 	}
 	reason := fmt.Sprintf("added %s to flow %q", whom, a.Flow)

@@ -83,7 +83,7 @@ func (s *SegmentAudience) Run(_ context.Context, r *element.Run) (element.Outcom
 // branch. The assignment is a hash of the participant and element ids: the
 // same participant always lands in the same variant, in any process, and
 // large audiences land close to the percentages. When the engine's
-// Services.Variants chooses a variant for the person, the participant
+// element.Ports.Variants chooses a variant for the person, the participant
 // goes there instead (an experiment assigned elsewhere, or a test); a
 // variant name the split lacks fails the step.
 type SplitAudience struct {
@@ -133,8 +133,8 @@ func (s *SplitAudience) Validate(*element.Compiler) error {
 
 // Run implements element.Element.
 func (s *SplitAudience) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
-	if sv := servicesOf(r); sv != nil && sv.Variants != nil {
-		if name, ok := sv.Variants(r.FlowID, r.ElementID, r.Person); ok {
+	if r.Ports.Variants != nil {
+		if name, ok := r.Ports.Variants(r.FlowID, r.ElementID, r.Person); ok {
 			for _, v := range s.Variants {
 				if v.Name == name {
 					return element.Next(v.Name, fmt.Sprintf("split: variant %q, chosen by the host", v.Name)), nil

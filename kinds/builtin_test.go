@@ -110,7 +110,7 @@ func TestUpdateVariable(t *testing.T) {
 			if tc.reason != "" {
 				require.Equal(t, tc.reason, out.Reason)
 			}
-			person, events := runOps.Effects(r)
+			person, events := effects(r)
 			require.Nil(t, person, "updateVariable leaves the person alone")
 			require.Empty(t, events)
 		})
@@ -165,7 +165,7 @@ func TestUpdateVariableRuntimeFailure(t *testing.T) {
 		_, err := runBuiltin(t, el, r)
 		require.ErrorContains(t, err, "variable \""+el.Set[1].Variable+"\": ")
 		require.Equal(t, before, r.Vars)
-		person, events := runOps.Effects(r)
+		person, events := effects(r)
 		require.Nil(t, person)
 		require.Empty(t, events)
 	}
@@ -232,7 +232,7 @@ func TestUpdateProfile(t *testing.T) {
 				require.Equal(t, tc.reason, out.Reason)
 			}
 			require.Equal(t, snapshot, original, "the person handed in is not changed in place")
-			person, events := runOps.Effects(r)
+			person, events := effects(r)
 			require.Len(t, events, len(tc.changes))
 			if len(tc.changes) == 0 {
 				require.Nil(t, person)
@@ -346,7 +346,7 @@ func TestTags(t *testing.T) {
 				require.Equal(t, tc.reason, out.Reason)
 			}
 			require.Equal(t, []string{"beta", "new"}, original.Tags, "the person handed in is not changed in place")
-			person, events := runOps.Effects(r)
+			person, events := effects(r)
 			if tc.event == "" {
 				require.Nil(t, person)
 				require.Empty(t, events)
@@ -372,7 +372,7 @@ func TestTagsAddThenRemoveInOneStep(t *testing.T) {
 	require.NoError(t, err)
 	_, err = remove.Run(ctx, r)
 	require.NoError(t, err)
-	person, events := runOps.Effects(r)
+	person, events := effects(r)
 	require.Equal(t, []string{"beta", "new"}, person.Tags)
 	require.Len(t, events, 2)
 	require.Equal(t, store.TagAdded, events[0].Name)
@@ -392,7 +392,7 @@ func TestTagErrors(t *testing.T) {
 		r := builtinRun()
 		_, err := runBuiltin(t, el, r)
 		require.ErrorContains(t, err, "is empty for this person")
-		person, events := runOps.Effects(r)
+		person, events := effects(r)
 		require.Nil(t, person)
 		require.Empty(t, events)
 	}
@@ -414,7 +414,7 @@ func TestExit(t *testing.T) {
 		require.Equal(t, element.Leave(tc.want), out)
 		require.Empty(t, out.Branch)
 		require.Nil(t, out.Wait)
-		person, events := runOps.Effects(r)
+		person, events := effects(r)
 		require.Nil(t, person)
 		require.Empty(t, events)
 	}

@@ -198,6 +198,7 @@ type CallAPI struct {
 	drop     []string // the headers not sent to another origin
 	vars     map[string]store.Type
 	exits    map[string]bool // the branches the flow connects
+	opts     CallAPIOptions  // the engine's, see Options.Bind
 }
 
 // HeaderVariable copies a response header into a flow variable.
@@ -225,6 +226,9 @@ func (*CallAPI) Kind() string { return "callApi" }
 
 // External implements element.External: it calls an HTTP API.
 func (*CallAPI) External() bool { return true }
+
+// bind implements binder.
+func (c *CallAPI) bind(o *Options) { c.opts = o.CallAPI }
 
 // Branches implements element.Element.
 func (c *CallAPI) Branches() []string {
@@ -530,7 +534,7 @@ func (c *CallAPI) attempt(ctx context.Context, r *element.Run, slot time.Time) (
 	// the late participants' calls together at the endpoint, so it books
 	// a new one from now.
 	if c.Speed != nil && (slot.IsZero() || r.Now.Before(slot) || r.Now.Sub(slot) > c.Speed.period()/time.Duration(c.Speed.Count)) {
-		p := pacerOf(r)
+		p := c.opts.Pacer
 		if p == nil {
 			return element.Outcome{}, errors.New("the engine lends no Pacer, which a sending speed needs")
 		}
@@ -555,7 +559,7 @@ func (c *CallAPI) attempt(ctx context.Context, r *element.Run, slot time.Time) (
 	if c.Speed != nil {
 		// The slot has come: the call itself must also keep its distance
 		// from the last one made, which a late step may be close to.
-		ok, retry, err := pacerOf(r).Claim(ctx, r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now)
+		ok, retry, err := c.opts.Pacer.Claim(ctx, r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now)
 		if err != nil {
 			return element.Outcome{}, fmt.Errorf("sending speed %s: %w", c.Speed, err)
 		}
@@ -567,22 +571,9 @@ func (c *CallAPI) attempt(ctx context.Context, r *element.Run, slot time.Time) (
 	return c.call(ctx, r)
 }
 
-// pacerOf returns the Pacer the engine lends the step, nil when none.
-func pacerOf(r *element.Run) Pacer {
-	if sv := servicesOf(r); sv != nil {
-		return sv.Options.CallAPI.Pacer
-	}
-	return nil
-}
-
 // call makes the request.
 func (c *CallAPI) call(ctx context.Context, r *element.Run) (element.Outcome, error) {
-	var opts CallAPIOptions
-	var doer HTTPDoer
-	if sv := servicesOf(r); sv != nil {
-		opts, doer = sv.Options.CallAPI, sv.HTTP
-	}
-	opts = opts.withDefaults()
+	opts, doer := c.opts.withDefaults(), r.Ports.HTTP
 	if doer == nil {
 		return element.Outcome{}, errors.New("the engine lends no HTTP client")
 	}
@@ -603,6 +594,7 @@ func (c *CallAPI) call(ctx context.Context, r *element.Run) (element.Outcome, er
 	policy := &redirectPolicy{refuse: c.refuse, block: opts.BlockPrivateAddresses, drop: c.drop,
 		bare: !strings.HasPrefix(strings.ToLower(c.URL), "http")}
 	doer = withRedirectPolicy(doer)
+	r.Calling()
 	if c.Async {
 		return c.send(context.WithValue(ctx, redirectKey{}, policy), doer, req, target, timeout, limit)
 	}
@@ -653,7 +645,7 @@ func redirected(target string, p *redirectPolicy, final *http.Request) string {
 
 // send makes an Async request: it returns once the request is written,
 // and leaves reading the response to a goroutine bounded by the timeout.
-func (c *CallAPI) send(ctx context.Context, doer HTTPDoer, req *http.Request, target string, timeout time.Duration, limit int64) (element.Outcome, error) {
+func (c *CallAPI) send(ctx context.Context, doer element.HTTPDoer, req *http.Request, target string, timeout time.Duration, limit int64) (element.Outcome, error) {
 	wrote := make(chan struct{})
 	var once sync.Once
 	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {

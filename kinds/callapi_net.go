@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/flowkit/flowkit/element"
 )
 
 // The values of CallAPI.Redirects.
@@ -38,7 +40,7 @@ type HTTPClientOptions struct {
 	BlockPrivateAddresses bool
 }
 
-// NewHTTPClient returns the engine's default HTTPDoer for Call API: an
+// NewHTTPClient returns the engine's default element.HTTPDoer for Call API: an
 // *http.Client whose CheckRedirect is CheckRedirect, optionally guarding
 // its dials. Call API bounds each request by its own timeout; the
 // client's Timeout, MaxCallTimeout, is a backstop for any other use.
@@ -65,8 +67,8 @@ func NewHTTPClient(o HTTPClientOptions) *http.Client {
 // MaxRedirects.
 //
 // Clients from NewHTTPClient use it, and Call API applies it to an
-// HTTPDoer that is an *http.Client before the client's own CheckRedirect.
-// A host whose HTTPDoer is some other type and follows redirects must
+// element.HTTPDoer that is an *http.Client before the client's own CheckRedirect.
+// A host whose element.HTTPDoer is some other type and follows redirects must
 // call it from the CheckRedirect of the client it wraps, passing on the
 // request's context.
 func CheckRedirect(req *http.Request, via []*http.Request) error {
@@ -152,7 +154,7 @@ func (p *redirectPolicy) describe() string {
 
 // withRedirectPolicy returns doer with CheckRedirect applied before its own
 // when it is an *http.Client; other doers are returned as they are.
-func withRedirectPolicy(doer HTTPDoer) HTTPDoer {
+func withRedirectPolicy(doer element.HTTPDoer) element.HTTPDoer {
 	cl, ok := doer.(*http.Client)
 	if !ok {
 		return doer

@@ -70,7 +70,7 @@ func redirectTo(url string, status int) http.HandlerFunc {
 }
 
 // plainDoer wraps an HTTPDoer, as hosts do to count or log requests.
-type plainDoer struct{ next kinds.HTTPDoer }
+type plainDoer struct{ next element.HTTPDoer }
 
 func (d plainDoer) Do(r *http.Request) (*http.Response, error) { return d.next.Do(r) }
 
@@ -81,10 +81,10 @@ func TestCallAPIRedirectHeaders(t *testing.T) {
 	t.Setenv("FLOWKIT_TEST_TOKEN", "tok-s3cr3t")
 	other := newRawServer(t, "127.0.0.2", nil) // another host
 	samePort := newRawServer(t, "127.0.0.1", nil)
-	doers := map[string]func() kinds.HTTPDoer{
-		"engine client":        func() kinds.HTTPDoer { return kinds.NewHTTPClient(kinds.HTTPClientOptions{}) },
-		"host's http.Client":   func() kinds.HTTPDoer { return &http.Client{} },
-		"doer wrapping engine": func() kinds.HTTPDoer { return plainDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{})} },
+	doers := map[string]func() element.HTTPDoer{
+		"engine client":        func() element.HTTPDoer { return kinds.NewHTTPClient(kinds.HTTPClientOptions{}) },
+		"host's http.Client":   func() element.HTTPDoer { return &http.Client{} },
+		"doer wrapping engine": func() element.HTTPDoer { return plainDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{})} },
 	}
 	for name, doer := range doers {
 		for _, tc := range []struct {
@@ -103,7 +103,7 @@ func TestCallAPIRedirectHeaders(t *testing.T) {
 					"X-Api-Key": "{{env.FLOWKIT_TEST_TOKEN}}", "X-Tenant": "acme", "Accept": "application/json"}}
 				apiCompile(t, el)
 				r := apiRun(apiT0)
-				services(r).HTTP = doer()
+				r.Ports.HTTP = doer()
 				out, err := el.Run(context.Background(), r)
 				require.NoError(t, err)
 				require.Equal(t, kinds.Branch2xx, out.Branch)
@@ -171,9 +171,9 @@ func TestCallAPIRedirectsRefuse(t *testing.T) {
 	} {
 		el := &kinds.CallAPI{URL: first.URL + "/start", Redirects: kinds.RedirectsRefuse}
 		require.NoError(t, el.Validate(&element.Compiler{FlowID: "f", ElementID: "el", Variables: apiVars, Connected: tc.connected}))
-		for _, doer := range []kinds.HTTPDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{}), &http.Client{}, plainDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{})}} {
+		for _, doer := range []element.HTTPDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{}), &http.Client{}, plainDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{})}} {
 			r := apiRun(apiT0)
-			services(r).HTTP = doer
+			r.Ports.HTTP = doer
 			out, err := el.Run(context.Background(), r)
 			require.NoError(t, err)
 			require.Equal(t, tc.branch, out.Branch)
@@ -353,8 +353,8 @@ func TestCallAPIRedirectAddressGuard(t *testing.T) {
 		el := &kinds.CallAPI{URL: first.URL + "/start"}
 		apiCompile(t, el)
 		r := apiRun(apiT0)
-		services(r).Options.CallAPI.BlockPrivateAddresses = true
-		services(r).HTTP = kinds.NewHTTPClient(kinds.HTTPClientOptions{BlockPrivateAddresses: true})
+		apiOptions(el, kinds.CallAPIOptions{BlockPrivateAddresses: true})
+		r.Ports.HTTP = kinds.NewHTTPClient(kinds.HTTPClientOptions{BlockPrivateAddresses: true})
 		_, err := el.Run(context.Background(), r)
 		require.ErrorIs(t, err, kinds.ErrAddressBlocked, to)
 		require.ErrorContains(t, err, "GET "+first.URL+"/start: redirected to ", to)
@@ -403,7 +403,7 @@ func FuzzCallAPIPathPlaceholder(f *testing.F) {
 		r := apiRun(apiT0)
 		r.Person.ExternalID = id
 		d := &recordingDoer{}
-		services(r).HTTP = d
+		r.Ports.HTTP = d
 		_, err := el.Run(context.Background(), r)
 		if d.last == nil {
 			return // refused or not a URL: nothing was sent

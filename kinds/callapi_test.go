@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/element/elementtest"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -83,6 +84,16 @@ var apiVars = map[string]store.Type{
 func apiCompile(t *testing.T, el element.Element) {
 	t.Helper()
 	require.NoError(t, el.Validate(&element.Compiler{FlowID: "f", ElementID: "el", Variables: apiVars, Location: time.UTC}))
+	apiOptions(el, kinds.CallAPIOptions{})
+}
+
+// apiOptions gives el the engine's options o, with a pacer of its own
+// unless o has one.
+func apiOptions(el element.Element, o kinds.CallAPIOptions) {
+	if o.Pacer == nil {
+		o.Pacer = kinds.NewPacer()
+	}
+	(&kinds.Options{CallAPI: o}).Bind(el)
 }
 
 func apiRun(now time.Time) *element.Run {
@@ -91,15 +102,26 @@ func apiRun(now time.Time) *element.Run {
 		Participant: uuid.MustParse("0190a0b0-0000-7000-8000-000000000001"), Seq: 3,
 		Person: &store.Person{ID: uuid.MustParse("0190a0b0-0000-7000-8000-0000000000aa"), ExternalID: "ann/42", FirstName: "Ann",
 			Phones: []string{"385911234567"}, Emails: []string{"ann@example.com"}},
-		Vars: map[string]any{"cartId": "c 1&2", "points": 7.0, "name": "Ann \"A\" Lee"},
-		Services: &kinds.Services{
-			HTTP:    kinds.NewHTTPClient(kinds.HTTPClientOptions{}),
-			Options: kinds.Options{CallAPI: kinds.CallAPIOptions{Pacer: kinds.NewPacer()}},
-		},
+		Vars:  map[string]any{"cartId": "c 1&2", "points": 7.0, "name": "Ann \"A\" Lee"},
+		Ports: element.Ports{HTTP: kinds.NewHTTPClient(kinds.HTTPClientOptions{})},
 	}
 }
 
 var apiT0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC) // a Monday
+
+// apiKit returns a kit for el in the step apiRun makes, with el validated
+// and given the engine's default options.
+func apiKit(t *testing.T, el element.Element) *elementtest.Kit {
+	t.Helper()
+	r := apiRun(apiT0)
+	k := elementtest.New(el)
+	k.FlowID, k.ElementID, k.Variables = r.FlowID, r.ElementID, apiVars
+	k.Now, k.Participant, k.Person, k.Vars = r.Now, r.Participant, r.Person, r.Vars
+	k.Ports.HTTP = r.Ports.HTTP
+	require.NoError(t, k.Validate())
+	apiOptions(el, kinds.CallAPIOptions{})
+	return k
+}
 
 func TestCallAPIMethods(t *testing.T) {
 	for _, method := range []string{"GET", "POST", "PUT", "DELETE", "PATCH"} {
@@ -201,7 +223,7 @@ func TestCallAPIStatusBranches(t *testing.T) {
 			r := apiRun(apiT0)
 			if tc.status == 302 {
 				// ... because this host's client does not follow redirects.
-				services(r).HTTP = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				r.Ports.HTTP = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 			}
 			out, err := el.Run(context.Background(), r)
 			require.NoError(t, err, "non-2XX responses read no values, so a body that is not JSON is fine")
@@ -302,7 +324,7 @@ func TestCallAPIBodyLimit(t *testing.T) {
 		ResponseBody: []*kinds.JSONPathVariable{{Path: "$.pad", Variable: "tier"}}}
 	apiCompile(t, el)
 	r = apiRun(apiT0)
-	services(r).Options.CallAPI.MaxResponseBytes = 2 << 20
+	apiOptions(el, kinds.CallAPIOptions{MaxResponseBytes: 2 << 20})
 	_, err = el.Run(context.Background(), r)
 	require.ErrorContains(t, err, "limit of 2097152 bytes")
 	<-wrote
@@ -489,8 +511,8 @@ func TestCallAPIAddressGuard(t *testing.T) {
 		el := &kinds.CallAPI{URL: u}
 		apiCompile(t, el)
 		r := apiRun(apiT0)
-		services(r).Options.CallAPI.BlockPrivateAddresses = true
-		services(r).HTTP = kinds.NewHTTPClient(kinds.HTTPClientOptions{BlockPrivateAddresses: true})
+		apiOptions(el, kinds.CallAPIOptions{BlockPrivateAddresses: true})
+		r.Ports.HTTP = kinds.NewHTTPClient(kinds.HTTPClientOptions{BlockPrivateAddresses: true})
 		_, err := el.Run(context.Background(), r)
 		require.ErrorIs(t, err, kinds.ErrAddressBlocked, u)
 	}
@@ -676,7 +698,7 @@ func TestCallAPISpeed(t *testing.T) {
 	var holds []time.Time
 	for i := 0; i < 4; i++ {
 		r := apiRun(apiT0)
-		services(r).Options.CallAPI.Pacer = pacer
+		apiOptions(el, kinds.CallAPIOptions{Pacer: pacer})
 		out, err := el.Run(context.Background(), r)
 		require.NoError(t, err)
 		if out.Wait == nil {
@@ -687,7 +709,7 @@ func TestCallAPISpeed(t *testing.T) {
 		holds = append(holds, out.Wait.Until)
 		// At its slot the participant calls without booking again.
 		r = apiRun(out.Wait.Until)
-		services(r).Options.CallAPI.Pacer = pacer
+		apiOptions(el, kinds.CallAPIOptions{Pacer: pacer})
 		r.Wait = out.Wait
 		out, err = el.Resume(context.Background(), r, element.Wake{Timer: true})
 		require.NoError(t, err)
@@ -719,7 +741,7 @@ func TestCallAPISpeedPacerError(t *testing.T) {
 	apiCompile(t, el)
 	for _, p := range []brokenPacer{{}, {reserveOK: true}} {
 		r := apiRun(apiT0)
-		services(r).Options.CallAPI.Pacer = p
+		apiOptions(el, kinds.CallAPIOptions{Pacer: p})
 		_, err := el.Run(context.Background(), r)
 		require.EqualError(t, err, "sending speed 2 per minute: database unreachable")
 	}
@@ -779,12 +801,12 @@ func FuzzCallAPIResponse(f *testing.F) {
 				Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
 		})
 		r := apiRun(apiT0)
-		services(r).HTTP = doer
+		r.Ports.HTTP = doer
 		out, err := anyError.Run(context.Background(), r)
 		require.NoError(t, err, "with \"failed\" connected, no answer fails the participant")
 		require.Contains(t, []string{"2xx", "failed"}, out.Branch)
 		r = apiRun(apiT0)
-		services(r).HTTP = doer
+		r.Ports.HTTP = doer
 		out, err = el.Run(context.Background(), r)
 		if err != nil {
 			require.NotContains(t, err.Error(), "panic")
@@ -809,6 +831,7 @@ func TestCallAPIConcurrent(t *testing.T) {
 		ResponseBody: []*kinds.JSONPathVariable{{Path: "$.loyalty_points", Variable: "points"}, {Path: "$.tier", Variable: "tier"}}}
 	apiCompile(t, el)
 	pacer := kinds.NewPacer()
+	apiOptions(el, kinds.CallAPIOptions{Pacer: pacer})
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
@@ -816,7 +839,6 @@ func TestCallAPIConcurrent(t *testing.T) {
 			defer wg.Done()
 			for j := 0; j < 5; j++ {
 				r := apiRun(apiT0.Add(time.Duration(j) * time.Minute))
-				services(r).Options.CallAPI.Pacer = pacer
 				out, err := el.Run(context.Background(), r)
 				if err != nil {
 					t.Error(err)

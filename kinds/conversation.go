@@ -66,8 +66,7 @@ func (s *StartConversation) Validate(c *element.Compiler) (err error) {
 
 // Run implements element.Element.
 func (s *StartConversation) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
-	sv := servicesOf(r)
-	if sv == nil || sv.Conversations == nil {
+	if r.Ports.Conversations == nil {
 		return element.Outcome{}, errors.New("the engine has no Conversations service")
 	}
 	tag, err := renderTag(r, s.tag)
@@ -80,14 +79,15 @@ func (s *StartConversation) Run(ctx context.Context, r *element.Run) (element.Ou
 	}
 	person := values.Person(r.Person)
 	person["externalId"] = r.Person.ExternalID
-	conv := &Conversation{
+	conv := &element.Conversation{
 		PersonID:       r.Person.ID,
 		Tag:            tag,
 		Context:        map[string]any{"person": store.CloneValues(person), "variables": vars},
 		FlowID:         r.FlowID,
 		IdempotencyKey: r.IdempotencyKey(),
 	}
-	id, err := sv.Conversations.Start(ctx, conv)
+	r.Calling()
+	id, err := r.Ports.Conversations.Start(ctx, conv)
 	if err != nil {
 		return element.Outcome{}, fmt.Errorf("start conversation %q: %w", tag, err)
 	}

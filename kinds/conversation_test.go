@@ -12,11 +12,11 @@ import (
 )
 
 type apiAgents struct {
-	got []*kinds.Conversation
+	got []*element.Conversation
 	err error
 }
 
-func (a *apiAgents) Start(_ context.Context, c *kinds.Conversation) (string, error) {
+func (a *apiAgents) Start(_ context.Context, c *element.Conversation) (string, error) {
 	if a.err != nil {
 		return "", a.err
 	}
@@ -26,21 +26,20 @@ func (a *apiAgents) Start(_ context.Context, c *kinds.Conversation) (string, err
 
 func TestStartConversation(t *testing.T) {
 	el := &kinds.StartConversation{Tag: "verify-{{tier}}", Variables: []string{"cartId", "points"}, ConversationIDVariable: "reqId"}
-	apiCompile(t, el)
+	k := apiKit(t, el)
 	agents := &apiAgents{}
-	r := apiRun(apiT0)
-	r.Vars["tier"] = "gold"
-	r.Person.Tags = []string{"vip"}
-	services(r).Conversations = agents
-	out, err := el.Run(context.Background(), r)
+	k.Vars["tier"] = "gold"
+	k.Person.Tags = []string{"vip"}
+	k.Ports.Conversations = agents
+	out, err := k.Run(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, element.BranchNext, out.Branch)
-	require.Equal(t, "conv-1", r.Vars["reqId"])
+	require.Equal(t, "conv-1", k.Vars["reqId"])
 	require.Len(t, agents.got, 1)
 	c := agents.got[0]
 	require.Equal(t, "verify-gold", c.Tag)
-	require.Equal(t, r.Person.ID, c.PersonID)
-	require.Equal(t, r.IdempotencyKey(), c.IdempotencyKey)
+	require.Equal(t, k.Person.ID, c.PersonID)
+	require.Equal(t, k.IdempotencyKey(), c.IdempotencyKey)
 	require.Equal(t, map[string]any{"cartId": "c 1&2", "points": 7.0}, c.Context["variables"])
 	person := c.Context["person"].(map[string]any)
 	require.Equal(t, "Ann", person["firstName"])
@@ -50,10 +49,10 @@ func TestStartConversation(t *testing.T) {
 	require.Contains(t, out.Reason, `tagged "verify-gold"`)
 
 	agents.err = errors.New("no agents today")
-	_, err = el.Run(context.Background(), r)
+	_, err = k.Run(context.Background())
 	require.ErrorContains(t, err, "no agents today")
-	services(r).Conversations = nil
-	_, err = el.Run(context.Background(), r)
+	k.Ports.Conversations = nil
+	_, err = k.Run(context.Background())
 	require.ErrorContains(t, err, "no Conversations service")
 }
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
-	"github.com/flowkit/flowkit/internal/steprun"
 	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -262,21 +261,18 @@ func (c *Custom) Run(ctx context.Context, r *element.Run) (element.Outcome, erro
 	return element.Next(branch, reason), nil
 }
 
-// runOps redact the host settings a step read out of what custom kinds
-// log, as the engine does for reasons and errors.
-var runOps = steprun.Get[element.Run, element.Outcome]()
-
 // call runs the host's function, turning a panic into an error.
 func (c *Custom) call(ctx context.Context, r *element.Run, call *CustomCall) (res CustomResult, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			if sv := servicesOf(r); sv != nil && sv.Logger != nil {
-				sv.Logger.ErrorContext(ctx, "flowkit: custom element panicked", "kind", c.kind,
-					"flow", r.FlowID, "element", r.ElementID, "panic", runOps.Redact(r, fmt.Sprint(v)), "stack", string(debug.Stack()))
+			if r.Ports.Logger != nil {
+				r.Ports.Logger.ErrorContext(ctx, "flowkit: custom element panicked", "kind", c.kind,
+					"flow", r.FlowID, "element", r.ElementID, "panic", r.RedactText(fmt.Sprint(v)), "stack", string(debug.Stack()))
 			}
 			res, err = CustomResult{}, fmt.Errorf("custom element %q panicked: %v", c.kind, v)
 		}
 	}()
+	r.Calling() // host code: any of it may call outside
 	res, err = c.spec.Run(ctx, call)
 	if err != nil {
 		return CustomResult{}, fmt.Errorf("custom element %q: %w", c.kind, err)

@@ -12,7 +12,7 @@ import (
 
 func dncEvents(t *testing.T, r *element.Run) map[string][]string {
 	t.Helper()
-	_, events := runOps.Effects(r)
+	_, events := effects(r)
 	out := map[string][]string{}
 	for _, e := range events {
 		require.Equal(t, store.People, e.Category)
@@ -45,7 +45,7 @@ func TestDoNotContact(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, element.BranchNext, out.Branch)
 			require.Equal(t, map[string][]string{store.AddedToDoNotContact: tc.added}, dncEvents(t, r))
-			p, _ := runOps.Effects(r)
+			p, _ := effects(r)
 			for _, a := range tc.added {
 				require.True(t, p.Blocked(a))
 			}
@@ -67,7 +67,7 @@ func TestDoNotContact(t *testing.T) {
 	_, err := rm.Run(context.Background(), r)
 	require.NoError(t, err)
 	require.Equal(t, map[string][]string{store.RemovedFromDoNotContact: {"385911234567", "385900000000"}}, dncEvents(t, r))
-	p, _ := runOps.Effects(r)
+	p, _ := effects(r)
 	require.Equal(t, []string{"old@example.com"}, p.DoNotContact)
 
 	require.Error(t, (&kinds.AddToDoNotContact{}).Validate(nil))

@@ -22,7 +22,7 @@ import (
 // printSender prints each message it is given.
 type printSender struct{}
 
-func (printSender) Send(_ context.Context, m *kinds.Message) (string, error) {
+func (printSender) Send(_ context.Context, m *element.Message) (string, error) {
 	fmt.Printf("%s to %s: %s\n", m.Channel, m.To, m.Body)
 	return "msg-1", nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
 	"github.com/flowkit/flowkit/kinds"
@@ -66,7 +67,7 @@ func ExampleWaitForDate() {
 // printer is a Sender that prints each message.
 type printer struct{}
 
-func (printer) Send(_ context.Context, m *kinds.Message) (string, error) {
+func (printer) Send(_ context.Context, m *element.Message) (string, error) {
 	fmt.Printf("to %s: %s\n", m.To, m.Body)
 	return "sms-1", nil
 }

@@ -2,9 +2,8 @@ package kinds_test
 
 import (
 	"github.com/flowkit/flowkit/element"
-	"github.com/flowkit/flowkit/internal/steprun"
 	"github.com/flowkit/flowkit/internal/steptest"
-	"github.com/flowkit/flowkit/kinds"
+	"github.com/flowkit/flowkit/store"
 )
 
 // The expression tests' declarations and step.
@@ -19,8 +18,9 @@ func exprCompiler() *element.Compiler { return steptest.Compiler() }
 
 func exprRun() *element.Run { return steptest.Run() }
 
-// services returns the services a test step lends its kind.
-func services(r *element.Run) *kinds.Services { return r.Services.(*kinds.Services) }
-
-// runOps read back what a test step recorded, as the engine does.
-var runOps = steprun.Get[element.Run, element.Outcome]()
+// effects returns what a test step recorded: the person when it changed
+// it and the events it emitted.
+func effects(r *element.Run) (*store.Person, []*store.Event) {
+	e := r.Effects()
+	return e.Person, e.Events
+}

@@ -52,6 +52,9 @@ func (*Notify) Kind() string { return "notify" }
 // External implements element.External: it sends through the Sender.
 func (*Notify) External() bool { return true }
 
+// Sends implements element.Sends.
+func (*Notify) Sends() bool { return true }
+
 // Branches implements element.Element.
 func (*Notify) Branches() []string { return []string{element.BranchNext} }
 
@@ -143,8 +146,7 @@ func checkAddress(channel, s string) error {
 
 // Run implements element.Element.
 func (n *Notify) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
-	sv := servicesOf(r)
-	if sv == nil || sv.Sender == nil {
+	if r.Ports.Sender == nil {
 		return element.Outcome{}, errors.New("the engine has no Sender")
 	}
 	// Resolve every recipient first: a bad one must fail the step before
@@ -170,7 +172,7 @@ func (n *Notify) Run(ctx context.Context, r *element.Run) (element.Outcome, erro
 		}
 		to[i] = s
 	}
-	m := Message{Channel: n.Channel, FlowID: r.FlowID, ElementID: r.ElementID}
+	m := element.Message{Channel: n.Channel, FlowID: r.FlowID, ElementID: r.ElementID}
 	var err error
 	for _, f := range []struct {
 		name string
@@ -189,7 +191,8 @@ func (n *Notify) Run(ctx context.Context, r *element.Run) (element.Outcome, erro
 		msg := m
 		msg.To = addr
 		msg.IdempotencyKey = key + ":" + strconv.Itoa(i)
-		if _, err := sv.Sender.Send(ctx, &msg); err != nil {
+		r.Calling()
+		if _, err := r.Ports.Sender.Send(ctx, &msg); err != nil {
 			return element.Outcome{}, fmt.Errorf("notify recipients[%d] by %s: %w", i, n.Channel, err)
 		}
 		r.Count(CounterNotified, 1)

@@ -16,11 +16,11 @@ func TestNotify(t *testing.T) {
 	o := &apiOutbox{}
 	el := &kinds.Notify{Channel: "email", Recipients: []string{"store@example.com", "{{tier}}"},
 		Subject: "Return started", Body: "{{person.firstName}} returns cart {{cartId}}"}
-	apiCompile(t, el)
-	r := apiSendRun(o)
-	r.Vars["tier"] = "manager@example.com"
-	r.Person.DoNotContact = []string{"ann@example.com"} // not about the person: sent anyway
-	out, err := el.Run(context.Background(), r)
+	k := apiKit(t, el)
+	k.Ports.Sender = o
+	k.Vars["tier"] = "manager@example.com"
+	k.Person.DoNotContact = []string{"ann@example.com"} // not about the person: sent anyway
+	out, err := k.Run(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, element.BranchNext, out.Branch)
 	msgs := o.messages()
@@ -30,12 +30,11 @@ func TestNotify(t *testing.T) {
 		require.Equal(t, "Ann returns cart c 1&2", m.Body)
 		require.Equal(t, "Return started", m.Subject)
 		require.Equal(t, store.PersonRef{}.ID, m.PersonID, "internal recipients are nobody's")
-		require.Equal(t, r.IdempotencyKey()+":"+string(rune('0'+i)), m.IdempotencyKey)
+		require.Equal(t, k.IdempotencyKey()+":"+string(rune('0'+i)), m.IdempotencyKey)
 	}
-	_, events := runOps.Effects(r)
-	require.Empty(t, events, "no MessageSent for the person")
-	require.Len(t, runOps.Counters(r), 2)
-	require.Equal(t, store.Counter{FlowID: "f", FlowVersion: 1, Element: "el", Key: kinds.CounterNotified, N: 1}, runOps.Counters(r)[0])
+	require.Empty(t, k.Effects().Events, "no MessageSent for the person")
+	require.Len(t, k.Effects().Counters, 2)
+	require.Equal(t, store.Counter{FlowID: "f", FlowVersion: 1, Element: "el", Key: kinds.CounterNotified, N: 1}, k.Effects().Counters[0])
 }
 
 func TestNotifyRunTimeRecipientChecks(t *testing.T) {

@@ -1,5 +1,7 @@
 package kinds
 
+import "github.com/flowkit/flowkit/element"
+
 // Options are the host's settings of the built-in kinds, the same for
 // every flow of an engine (flow.Config.ElementOptions). The zero value
 // holds each kind's defaults.
@@ -9,6 +11,20 @@ type Options struct {
 	// SendMessage configures Send Message elements.
 	SendMessage SendMessageOptions
 }
+
+// Bind gives el the options of its kind when it is a built-in kind that
+// has some (Call API, Send Message); other elements are left as they are.
+// The engine binds its Config.ElementOptions to each element of the flows
+// it compiles, before validating it; an element never bound has each
+// kind's defaults.
+func (o *Options) Bind(el element.Element) {
+	if b, ok := el.(binder); ok {
+		b.bind(o)
+	}
+}
+
+// binder is implemented by the kinds that have options.
+type binder interface{ bind(o *Options) }
 
 // SendMessageOptions are the host's settings for Send Message elements.
 type SendMessageOptions struct {

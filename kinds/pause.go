@@ -73,7 +73,7 @@ func (p *Pause) validate() error {
 	}
 	switch p.Mode {
 	case PauseFor:
-		if err := CheckPeriod(p.Period, "period"); err != nil {
+		if err := element.CheckPeriod(p.Period, "period"); err != nil {
 			return err
 		}
 		if p.Weekday != "" || p.Date != "" {

@@ -125,6 +125,7 @@ type SendMessage struct {
 	to, from, subject, body *element.Template
 	dataKeys                []string
 	data                    []*element.Template
+	opts                    SendMessageOptions // the engine's, see Options.Bind
 }
 
 // Kind implements element.Element.
@@ -132,6 +133,12 @@ func (*SendMessage) Kind() string { return "sendMessage" }
 
 // External implements element.External: it sends through the Sender.
 func (*SendMessage) External() bool { return true }
+
+// Sends implements element.Sends.
+func (*SendMessage) Sends() bool { return true }
+
+// bind implements binder.
+func (s *SendMessage) bind(o *Options) { s.opts = o.SendMessage }
 
 // Branches implements element.Element.
 func (*SendMessage) Branches() []string { return []string{BranchSent, BranchBlocked, BranchCapped} }
@@ -206,18 +213,14 @@ func (s *SendMessage) attempt(ctx context.Context, r *element.Run) (element.Outc
 	if len(r.Person.DoNotContact) > 0 {
 		return element.Next(BranchBlocked, fmt.Sprintf("not sent on %s: the person is on the Do Not Contact list", s.Channel)), nil
 	}
-	sv := servicesOf(r)
-	if sv == nil {
-		sv = &Services{}
-	}
-	if q := sv.Options.SendMessage.QuietHours; q.enabled() && !s.IgnoreQuietHours {
+	if q := s.opts.QuietHours; q.enabled() && !s.IgnoreQuietHours {
 		loc := r.TimeZone(true)
 		w := TimeWindow{Start: q.Start, End: q.End}
 		if quiet, ends := w.At(r.Now, loc); quiet {
 			return element.Hold(element.Wait{Until: ends}, fmt.Sprintf("quiet hours %s-%s (%s): waits until %s", q.Start, q.End, loc, ends.In(loc).Format("Mon 2006-01-02 15:04 MST"))), nil
 		}
 	}
-	if f := sv.Options.SendMessage.FrequencyCap; f.enabled() && !s.IgnoreFrequencyCap {
+	if f := s.opts.FrequencyCap; f.enabled() && !s.IgnoreFrequencyCap {
 		n, err := sentWithin(r, f.Within)
 		if err != nil {
 			return element.Outcome{}, err
@@ -226,14 +229,15 @@ func (s *SendMessage) attempt(ctx context.Context, r *element.Run) (element.Outc
 			return element.Next(BranchCapped, fmt.Sprintf("not sent on %s: %d messages within %s reached the frequency cap of %d", s.Channel, n, f.Within, f.Messages)), nil
 		}
 	}
-	if sv.Sender == nil {
+	if r.Ports.Sender == nil {
 		return element.Outcome{}, errors.New("the engine has no Sender")
 	}
 	m, err := s.message(r)
 	if err != nil {
 		return element.Outcome{}, err
 	}
-	id, err := sv.Sender.Send(ctx, m)
+	r.Calling()
+	id, err := r.Ports.Sender.Send(ctx, m)
 	if err != nil {
 		return element.Outcome{}, fmt.Errorf("send on %s: %w", s.Channel, err)
 	}
@@ -268,12 +272,12 @@ func sentWithin(r *element.Run, d time.Duration) (int, error) {
 }
 
 // message builds the message for the person.
-func (s *SendMessage) message(r *element.Run) (*Message, error) {
+func (s *SendMessage) message(r *element.Run) (*element.Message, error) {
 	to, err := s.recipient(r)
 	if err != nil {
 		return nil, err
 	}
-	m := &Message{
+	m := &element.Message{
 		Channel: s.Channel, To: to, PersonID: r.Person.ID, FlowID: r.FlowID, ElementID: r.ElementID,
 		IdempotencyKey: r.IdempotencyKey(),
 	}

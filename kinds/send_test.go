@@ -17,11 +17,11 @@ import (
 // apiOutbox is a Sender that keeps what it sends.
 type apiOutbox struct {
 	mu   sync.Mutex
-	sent []kinds.Message
+	sent []element.Message
 	err  error
 }
 
-func (o *apiOutbox) Send(_ context.Context, m *kinds.Message) (string, error) {
+func (o *apiOutbox) Send(_ context.Context, m *element.Message) (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.err != nil {
@@ -31,10 +31,10 @@ func (o *apiOutbox) Send(_ context.Context, m *kinds.Message) (string, error) {
 	return fmt.Sprintf("msg-%d", len(o.sent)), nil
 }
 
-func (o *apiOutbox) messages() []kinds.Message {
+func (o *apiOutbox) messages() []element.Message {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append([]kinds.Message(nil), o.sent...)
+	return append([]element.Message(nil), o.sent...)
 }
 
 // history serves a fixed event history to the frequency cap.
@@ -53,7 +53,7 @@ func sendHistory(evs ...*store.Event) func(q *store.EventQuery) ([]*store.Event,
 func apiSendRun(o *apiOutbox) *element.Run {
 	r := apiRun(apiT0)
 	r.Person.Push = []store.PushRegistration{{App: "shop", Token: "tok-shop"}, {App: "news", Token: "tok-news"}}
-	services(r).Sender = o
+	r.Ports.Sender = o
 	r.History = sendHistory()
 	return r
 }
@@ -87,7 +87,7 @@ func TestSendMessageChannels(t *testing.T) {
 			require.Equal(t, r.IdempotencyKey(), m.IdempotencyKey)
 			require.Equal(t, r.Person.ID, m.PersonID)
 			require.Equal(t, "msg-1", r.Vars["tier"])
-			person, events := runOps.Effects(r)
+			person, events := effects(r)
 			require.NotNil(t, person)
 			require.Equal(t, apiT0, person.LastContacted[tc.el.Channel])
 			require.Len(t, events, 1)
@@ -126,7 +126,7 @@ func TestSendMessageBlocked(t *testing.T) {
 		require.Equal(t, kinds.BranchBlocked, out.Branch, ch)
 		require.Contains(t, out.Reason, "Do Not Contact")
 		require.Empty(t, o.messages())
-		_, events := runOps.Effects(r)
+		_, events := effects(r)
 		require.Empty(t, events)
 	}
 }
@@ -152,7 +152,7 @@ func TestSendMessageFrequencyCap(t *testing.T) {
 			o := &apiOutbox{}
 			r := apiSendRun(o)
 			r.History = sendHistory(tc.events...)
-			services(r).Options.SendMessage.FrequencyCap = kinds.FrequencyCap{Messages: 3, Within: 24 * time.Hour}
+			(&kinds.Options{SendMessage: kinds.SendMessageOptions{FrequencyCap: kinds.FrequencyCap{Messages: 3, Within: 24 * time.Hour}}}).Bind(el)
 			out, err := el.Run(context.Background(), r)
 			require.NoError(t, err)
 			require.Equal(t, tc.branch, out.Branch, out.Reason)
@@ -162,9 +162,9 @@ func TestSendMessageFrequencyCap(t *testing.T) {
 	o := &apiOutbox{}
 	r := apiSendRun(o)
 	r.History = sendHistory(sent(time.Hour))
-	services(r).Options.SendMessage.FrequencyCap = kinds.FrequencyCap{Messages: 1, Within: time.Hour + time.Minute}
 	tx := &kinds.SendMessage{Channel: "sms", Body: "Your code", IgnoreFrequencyCap: true}
 	apiCompile(t, tx)
+	(&kinds.Options{SendMessage: kinds.SendMessageOptions{FrequencyCap: kinds.FrequencyCap{Messages: 1, Within: time.Hour + time.Minute}}}).Bind(tx)
 	out, err := tx.Run(context.Background(), r)
 	require.NoError(t, err)
 	require.Equal(t, kinds.BranchSent, out.Branch)
@@ -175,6 +175,7 @@ func TestSendMessageQuietHours(t *testing.T) {
 	el := &kinds.SendMessage{Channel: "sms", Body: "Hi"}
 	apiCompile(t, el)
 	quiet := kinds.QuietHours{Start: kinds.At(21, 0), End: kinds.At(8, 0)}
+	(&kinds.Options{SendMessage: kinds.SendMessageOptions{QuietHours: quiet}}).Bind(el)
 	cases := []struct {
 		now   time.Time
 		tz    string
@@ -192,7 +193,6 @@ func TestSendMessageQuietHours(t *testing.T) {
 		r := apiSendRun(o)
 		r.Now = tc.now
 		r.Person.TimeZone = tc.tz
-		services(r).Options.SendMessage.QuietHours = quiet
 		out, err := el.Run(context.Background(), r)
 		require.NoError(t, err)
 		if tc.until.IsZero() {
@@ -205,7 +205,6 @@ func TestSendMessageQuietHours(t *testing.T) {
 		// When they end, the message goes.
 		r = apiSendRun(o)
 		r.Now, r.Wait, r.Person.TimeZone = out.Wait.Until, out.Wait, tc.tz
-		services(r).Options.SendMessage.QuietHours = quiet
 		out, err = el.Resume(context.Background(), r, element.Wake{Timer: true})
 		require.NoError(t, err)
 		require.Equal(t, kinds.BranchSent, out.Branch)
@@ -219,7 +218,7 @@ func TestSendMessageErrors(t *testing.T) {
 	r := apiSendRun(o)
 	_, err := el.Run(context.Background(), r)
 	require.ErrorContains(t, err, "send on sms: gateway down")
-	_, events := runOps.Effects(r)
+	_, events := effects(r)
 	require.Empty(t, events)
 
 	r = apiSendRun(&apiOutbox{})
@@ -228,7 +227,7 @@ func TestSendMessageErrors(t *testing.T) {
 	require.ErrorContains(t, err, "no phone number")
 
 	r = apiSendRun(nil)
-	services(r).Sender = nil
+	r.Ports.Sender = nil
 	_, err = el.Run(context.Background(), r)
 	require.ErrorContains(t, err, "no Sender")
 }

@@ -155,7 +155,7 @@ func (w *WaitForChange) Validate(c *element.Compiler) error {
 	}
 	w.holding = w.holdingReason(nil)
 	if !w.WaitFor.IsZero() {
-		return CheckPeriod(w.WaitFor, "waitFor")
+		return element.CheckPeriod(w.WaitFor, "waitFor")
 	}
 	return nil
 }

@@ -121,7 +121,7 @@ func (w *WaitForDate) Validate(c *element.Compiler) error {
 	w.typ = t
 	switch w.When {
 	case DateIsIn, DateWas:
-		if err := CheckPeriod(w.Period, "period"); err != nil {
+		if err := element.CheckPeriod(w.Period, "period"); err != nil {
 			return err
 		}
 		if !w.At.IsZero() && t == store.DateTime {

@@ -126,7 +126,7 @@ func (w *WaitForEvent) Validate(c *element.Compiler) error {
 		return element.Errorf("anyMessage", "anyMessage applies to channel events, not %s", ev.Category)
 	}
 	if !w.WaitFor.IsZero() {
-		if err := CheckPeriod(w.WaitFor, "waitFor"); err != nil {
+		if err := element.CheckPeriod(w.WaitFor, "waitFor"); err != nil {
 			return err
 		}
 	}

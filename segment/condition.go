@@ -70,7 +70,7 @@ const (
 // {"amount":7,"unit":"days"}. It is the value of the relative date operators
 // (willBeIn, wasWithin, ...) and the window of an event condition, and the
 // length of elements' waits and of flows' cool-downs and goals, which
-// take seconds to weeks only (kinds.CheckPeriod).
+// take seconds to weeks only (element.CheckPeriod).
 type Period struct {
 	Amount int  `json:"amount"` // 0 or more
 	Unit   Unit `json:"unit"`   // seconds, minutes, ..., years

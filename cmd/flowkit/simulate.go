@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
-	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -241,9 +241,9 @@ type Outcome struct {
 }
 
 // outbox records what the flow sends, by the step's idempotency key.
-type outbox struct{ sent map[string]*kinds.Message }
+type outbox struct{ sent map[string]*element.Message }
 
-func (o *outbox) Send(_ context.Context, m *kinds.Message) (string, error) {
+func (o *outbox) Send(_ context.Context, m *element.Message) (string, error) {
 	o.sent[m.IdempotencyKey] = m
 	return fmt.Sprintf("%s-%d", m.Channel, len(o.sent)), nil
 }
@@ -251,7 +251,7 @@ func (o *outbox) Send(_ context.Context, m *kinds.Message) (string, error) {
 // simulate runs f on the memory store and a fake clock against s.
 func simulate(ctx context.Context, f *flow.Flow, s *Script) (*Timeline, error) {
 	clk := clock.NewFake(s.Start)
-	out := &outbox{sent: map[string]*kinds.Message{}}
+	out := &outbox{sent: map[string]*element.Message{}}
 	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Sender: out, Schema: s.Attributes})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/contrib/otel"
+	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
 	"github.com/flowkit/flowkit/kinds"
@@ -32,10 +33,10 @@ var t0 = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 // sender accepts every message.
 type sender struct {
 	mu   sync.Mutex
-	sent []*kinds.Message
+	sent []*element.Message
 }
 
-func (s *sender) Send(_ context.Context, m *kinds.Message) (string, error) {
+func (s *sender) Send(_ context.Context, m *element.Message) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent = append(s.sent, m)

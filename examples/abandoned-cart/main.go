@@ -23,9 +23,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
-	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -80,10 +80,10 @@ func (t *timeline) add(at time.Time, rank int, who, text string) {
 // step's idempotency key (participant id and step number), which the
 // timeline uses to show it after the step that sent it.
 type outbox struct {
-	sent map[string]*kinds.Message
+	sent map[string]*element.Message
 }
 
-func (o *outbox) Send(_ context.Context, m *kinds.Message) (string, error) {
+func (o *outbox) Send(_ context.Context, m *element.Message) (string, error) {
 	o.sent[m.IdempotencyKey] = m
 	return fmt.Sprintf("email-%d", len(o.sent)), nil
 }
@@ -109,7 +109,7 @@ func run(ctx context.Context, w io.Writer) error {
 	monday := func(day, hour, minute int) time.Time { return time.Date(2026, 3, 2+day, hour, minute, 0, 0, zagreb) }
 	clk := clock.NewFake(monday(0, 9, 0))
 	tl := &timeline{}
-	out := &outbox{sent: map[string]*kinds.Message{}}
+	out := &outbox{sent: map[string]*element.Message{}}
 	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Sender: out})
 	if err != nil {
 		return err

@@ -30,9 +30,9 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/console"
+	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
-	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -75,7 +75,7 @@ type outbox struct {
 	sent int
 }
 
-func (o *outbox) Send(_ context.Context, m *kinds.Message) (string, error) {
+func (o *outbox) Send(_ context.Context, m *element.Message) (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.sent++

@@ -26,7 +26,6 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
-	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -90,7 +89,7 @@ type printSender struct {
 	n  int
 }
 
-func (s *printSender) Send(_ context.Context, m *kinds.Message) (string, error) {
+func (s *printSender) Send(_ context.Context, m *element.Message) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.n++

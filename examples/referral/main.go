@@ -33,9 +33,9 @@ import (
 	"unicode"
 
 	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
-	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -119,10 +119,10 @@ func (t *timeline) add(at time.Time, rank int, who, text string) {
 // step's idempotency key (participant id and step number), which the
 // timeline uses to show it after the step that sent it.
 type outbox struct {
-	sent map[string]*kinds.Message
+	sent map[string]*element.Message
 }
 
-func (o *outbox) Send(_ context.Context, m *kinds.Message) (string, error) {
+func (o *outbox) Send(_ context.Context, m *element.Message) (string, error) {
 	o.sent[m.IdempotencyKey] = m
 	return fmt.Sprintf("email-%d", len(o.sent)), nil
 }
@@ -154,7 +154,7 @@ func run(ctx context.Context, w io.Writer, st store.Store) error {
 	}
 	day := func(d, hour, minute int) time.Time { return time.Date(2026, 4, 6+d, hour, minute, 0, 0, zagreb) }
 	clk := clock.NewFake(day(0, 9, 0))
-	out := &outbox{sent: map[string]*kinds.Message{}}
+	out := &outbox{sent: map[string]*element.Message{}}
 	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk, Sender: out})
 	if err != nil {
 		return err

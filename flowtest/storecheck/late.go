@@ -108,7 +108,7 @@ type recordingSender struct {
 	n  int
 }
 
-func (r *recordingSender) Send(context.Context, *kinds.Message) (string, error) {
+func (r *recordingSender) Send(context.Context, *element.Message) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.n++

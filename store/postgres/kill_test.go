@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
@@ -451,7 +452,7 @@ func runKillWorker(idx string) error {
 
 // workerDoer names the worker process in each request it makes.
 type workerDoer struct {
-	kinds.HTTPDoer
+	element.HTTPDoer
 	worker string
 }
 

@@ -1,41 +1,44 @@
-package kinds
+package element
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
 
-// Services are what the host and the engine lend to the built-in kinds:
-// the engine puts them in element.Run.Services for every step.
-type Services struct {
-	// Logger receives the records of custom kinds that panicked.
-	Logger *slog.Logger
+// Ports are what the engine lends a step beyond the person and the
+// variables: the host's ports (a Sender, an HTTP client, Conversations),
+// a way to enter people into flows, the host's settings and its chooser
+// of experiment variants. The engine sets them in Run.Ports for every
+// step; a port the host has none of is nil. Ports are safe for concurrent
+// use, as the host's must be.
+type Ports struct {
 	// Sender sends messages; nil when the host has none.
 	Sender Sender
-	// HTTP performs Call API requests.
+	// HTTP performs HTTP requests (Call API's); the engine's guards its
+	// dials as the host configured.
 	HTTP HTTPDoer
 	// Conversations starts conversations with agents; nil when the host
 	// has none.
 	Conversations Conversations
-	// Flows lets a step enter a person into another flow.
+	// Flows enters people into flows on behalf of the step.
 	Flows Flows
-	// Options are the host's settings of the built-in kinds.
-	Options Options
+	// Settings looks up the host settings that {{env.NAME}} placeholders
+	// read; nil reads environment variables. Programs and templates call
+	// it themselves when they are evaluated.
+	Settings func(name string) (value string, ok bool)
 	// Variants, when set, may choose a Split Audience's variant for a
-	// person instead of the split's hash (see SplitAudience).
+	// person instead of the split's hash.
 	Variants func(flowID, elementID string, person *store.Person) (variant string, ok bool)
-}
-
-// servicesOf returns the services the engine lent to the step, nil when
-// it lent none.
-func servicesOf(r *element.Run) *Services {
-	s, _ := r.Services.(*Services)
-	return s
+	// Logger receives records of host code that failed badly, such as a
+	// custom kind that panicked; nil records nothing.
+	Logger *slog.Logger
+	// Calling is the engine's: Run.Calling calls it when the step begins
+	// its call outside. Nil outside the engine's External steps.
+	Calling func()
 }
 
 // HTTPDoer performs HTTP requests; *http.Client implements it.
