@@ -378,8 +378,8 @@ func checkDepth(data []byte) error {
 				i++
 			case '"':
 				inString = false
-				if depth > 3 {
-					continue
+				if depth == 0 || depth > 3 {
+					continue // a bare string document, or below the levels named
 				}
 				raw := data[start : i+1]
 				if isObject[depth-1] && wantKey[depth-1] {
