@@ -177,7 +177,7 @@ func isUnique(err *pgconn.PgError, name string) bool {
 // distQueries are the statements a distributed schema runs instead of
 // the plain schema's (see queries).
 type distQueries struct {
-	lockRow, readOne, keyOwner, readMany string
+	lockRow, readOne, keyOwner string
 	claimTimers, eraseIDs                string
 	pageParts, pageIDs, pageRun          string
 }
@@ -199,9 +199,6 @@ RETURNING true`),
 UNION ALL
 SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows)`),
 		keyOwner: r.Replace(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
-		readMany: r.Replace(readRows(`= ANY ($1::uuid[])`) + `
-UNION ALL
-SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows)`),
 		// Citus runs no FOR UPDATE over several shards: the due timers
 		// are read first (queries.dueTimers), then claimed by an update
 		// that checks again that each is due and unclaimed, so that of

@@ -2,14 +2,22 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest/storecheck"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
 	"github.com/flowkit/flowkit/store/storetest"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
@@ -91,4 +99,145 @@ func TestCitusEngine(t *testing.T) {
 func TestCitusMigrationScenarios(t *testing.T) {
 	testCitusPool(t)
 	storecheck.RunMigration(t, func(t *testing.T) store.Store { return newCitusStore(t) }, 1_000)
+}
+
+// statementLog is a pgx tracer that keeps each statement the store sends,
+// with its arguments.
+type statementLog struct {
+	mu    sync.Mutex
+	stmts []loggedStatement
+}
+
+type loggedStatement struct {
+	sql  string
+	args []any
+}
+
+func (l *statementLog) add(sql string, args []any) {
+	l.mu.Lock()
+	l.stmts = append(l.stmts, loggedStatement{sql, slices.Clone(args)})
+	l.mu.Unlock()
+}
+
+func (l *statementLog) take() []loggedStatement {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.stmts
+	l.stmts = nil
+	return out
+}
+
+func (l *statementLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	l.add(d.SQL, d.Args)
+	return ctx
+}
+func (l *statementLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (l *statementLog) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (l *statementLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	l.add(d.SQL, d.Args)
+}
+func (l *statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// plan returns Citus's plan of a logged statement.
+func plan(t *testing.T, st loggedStatement) string {
+	t.Helper()
+	rows, _ := testCitusPool(t).Query(t.Context(), "EXPLAIN "+st.sql, st.args...)
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err, "EXPLAIN %s", st.sql)
+	return strings.Join(lines, "\n")
+}
+
+// routed reports whether a plan is a router query: one task on one
+// shard (or a reference table's placement), with no step through the
+// coordinator.
+func routed(p string) bool {
+	return strings.Count(p, "Task Count: 1\n") == 1 && !strings.Contains(p, "Task Count: 0") &&
+		!strings.Contains(p, "Distributed Subplan") && !strings.Contains(p, "INSERT ... SELECT")
+}
+
+// Every statement of a journey's steps (enter, wait, an event, a timeout,
+// a profile update, exit) for people who exist is a router query on one
+// shard: the statements were captured through a pgx tracer on the pool,
+// and each is explained by Citus. The tick's own statements (finding and
+// claiming due timers across the shards, and reading the people whose
+// timers fire together) are not a step's, and are left out.
+func TestCitusStepsAreSingleShard(t *testing.T) {
+	ctx := t.Context()
+	p := testCitusPool(t)
+	schema := newSchema(t, p)
+	log := &statementLog{}
+	cfg, err := pgxpool.ParseConfig(os.Getenv(envCitus))
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = log
+	tp, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(tp.Close)
+	s, err := postgres.New(ctx, postgres.Config{Pool: tp, Schema: schema, Shards: citusShards})
+	require.NoError(t, err)
+	clk := clock.NewFake(start)
+	eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clk, Schema: store.Schema{"orders": store.Number}})
+	require.NoError(t, err)
+	_, err = eng.Publish(ctx, journeyFlow())
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(ctx, "journey"))
+	// People of one shard, so that the timers of the tick, which fire
+	// together, are one shard's as well.
+	const people = 6
+	var ids []uuid.UUID
+	var first int64
+	for len(ids) < people {
+		id := uuid.New()
+		var shard int64
+		require.NoError(t, p.QueryRow(ctx, `SELECT get_shard_id_for_distribution_column($1::regclass, $2::uuid)`,
+			pgx.Identifier{schema, "people"}.Sanitize(), id).Scan(&shard))
+		if first == 0 {
+			first = shard
+		}
+		if shard == first {
+			ids = append(ids, id)
+		}
+	}
+	for i, id := range ids {
+		require.NoError(t, s.Update(ctx, id, func(tx store.Tx) error {
+			return tx.PutPerson(&store.Person{ID: id, ExternalID: fmt.Sprint("setup-", i), CreatedAt: start, UpdatedAt: start})
+		}))
+	}
+	log.take() // people created under new keys: the documented exception
+
+	for i := range people {
+		who := store.PersonRef{ExternalID: fmt.Sprint("setup-", i)}
+		_, err := eng.Enter(ctx, "journey", who, nil)
+		require.NoError(t, err)
+		if i%2 == 1 {
+			require.NoError(t, eng.Deliver(ctx, &store.Event{ID: fmt.Sprint("order-", i), Person: who, Category: store.External,
+				Name: "OrderCompleted", Time: clk.Now()}))
+		}
+	}
+	clk.Advance(2 * time.Hour)
+	_, err = eng.Tick(ctx)
+	require.NoError(t, err)
+	stmts := log.take()
+
+	parts, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: "journey", Statuses: []store.Status{store.Completed}})
+	require.NoError(t, err)
+	require.Len(t, parts, people, "every journey ran to its end")
+
+	tick := []string{"claimed_until = $3", "ORDER BY due_at, due_ns, id", "ORDER BY at, ns"}
+	seen := map[string]bool{}
+	checked := 0
+	for _, st := range stmts {
+		sql := strings.TrimSpace(st.sql)
+		if seen[sql] || strings.HasPrefix(sql, "BEGIN") || sql == "COMMIT" || sql == "ROLLBACK" ||
+			slices.ContainsFunc(tick, func(s string) bool { return strings.Contains(sql, s) }) {
+			continue
+		}
+		seen[sql] = true
+		pl := plan(t, st)
+		require.True(t, routed(pl), "not a router query:\n%s\n%s", sql, pl)
+		checked++
+	}
+	require.GreaterOrEqual(t, checked, 8, "statements of the steps checked")
+	t.Logf("%d statements of %d, each a router query", checked, len(stmts))
 }

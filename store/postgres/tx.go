@@ -797,15 +797,23 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 		for _, id := range order {
 			b.Queue(s.sql.dist.lockRow, id)
 		}
-		b.Queue(s.sql.dist.readMany, personIDs)
+		// Each person read on their shard: a batch of one shard's
+		// people stays on that shard.
+		for _, id := range order {
+			b.Queue(s.sql.dist.readOne, id)
+		}
 	} else {
 		b.Queue(s.sql.lockMany, personIDs)
 		b.Queue(s.sql.readMany, personIDs)
 	}
 	br := conn.SendBatch(ctx, b)
-	var read *txRead
+	read := &txRead{people: map[uuid.UUID]*store.Person{}, parts: map[uuid.UUID][]*store.Participant{}}
 	placeholders := map[uuid.UUID]bool{}
-	for i := range b.Len() - 1 {
+	reads := 1
+	if s.dist != nil {
+		reads = len(order)
+	}
+	for i := range b.Len() - reads {
 		var tag pgconn.CommandTag
 		if tag, err = br.Exec(); err != nil {
 			break
@@ -814,10 +822,19 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 			placeholders[order[i-1]] = true
 		}
 	}
-	if err == nil {
-		rows, qerr := br.Query()
-		if err = qerr; err == nil {
-			read, err = readTxRows(rows)
+	for range reads {
+		if err != nil {
+			break
+		}
+		var rows pgx.Rows
+		if rows, err = br.Query(); err != nil {
+			break
+		}
+		var r *txRead
+		if r, err = readTxRows(rows); err == nil {
+			maps.Copy(read.people, r.people)
+			maps.Copy(read.parts, r.parts)
+			read.rev = r.rev
 		}
 	}
 	if cerr := br.Close(); err == nil {
