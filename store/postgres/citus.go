@@ -177,9 +177,10 @@ func isUnique(err *pgconn.PgError, name string) bool {
 // distQueries are the statements a distributed schema runs instead of
 // the plain schema's (see queries).
 type distQueries struct {
-	lockRow, readOne, keyOwner string
-	claimTimers, eraseIDs                string
-	pageParts, pageIDs, pageRun          string
+	lockRow, readOne, keyOwner     string
+	claimTimers, eraseIDs          string
+	participantPerson, participant string
+	pageParts, pageIDs, pageRun    string
 }
 
 func newDistQueries(r *strings.Replacer) distQueries {
@@ -209,7 +210,9 @@ UPDATE {{s}}.participants SET claimed_until = $3
 WHERE id = ANY ($4::uuid[]) AND due_at IS NOT NULL AND NOT parked AND (due_at, due_ns) <= ($1, $2)
 	AND (claimed_until IS NULL OR claimed_until <= $1)
 RETURNING due_at, due_ns, person_id, id`),
-		eraseIDs: r.Replace(`DELETE FROM {{s}}.participant_ids WHERE person_id = $1`),
+		participantPerson: r.Replace(`SELECT person_id FROM {{s}}.participant_ids WHERE id = $1`),
+		participant:       r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE person_id = $1 AND id = $2`),
+		eraseIDs:          r.Replace(`DELETE FROM {{s}}.participant_ids WHERE person_id = $1`),
 		// A page of an audience run: the participants' IDs, returning
 		// those that are new; the new participants, each on its
 		// person's shard; then the run, a reference table, moved on by

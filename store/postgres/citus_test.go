@@ -241,3 +241,19 @@ func TestCitusStepsAreSingleShard(t *testing.T) {
 	require.GreaterOrEqual(t, checked, 8, "statements of the steps checked")
 	t.Logf("%d statements of %d, each a router query", checked, len(stmts))
 }
+
+// backend is a database the benchmarks run on: plain PostgreSQL or a
+// Citus cluster, each skipped where its variable is not set.
+type backend struct {
+	name   string
+	env    string
+	pool   func(testing.TB) *pgxpool.Pool
+	shards int // Config.Shards
+}
+
+// backends are the databases of the benchmarks. On Citus they take
+// Citus's default shard count, as a deployment does.
+var backends = []backend{
+	{name: "postgres", env: envURL, pool: testPool},
+	{name: "citus", env: envCitus, pool: testCitusPool},
+}

@@ -187,9 +187,9 @@ CREATE TABLE IF NOT EXISTS {{s}}.paces (
 //   - people: data may be NULL, in a row that holds a person's lock
 //     while their first transaction runs (see distQueries.lockRow); it
 //     never commits.
-//   - participants: keyed by (person_id, id), distributed by person_id;
-//     indexed by id for Store.Participant. participant_ids, distributed
-//     by id, keeps IDs unique across people.
+//   - participants: keyed by (person_id, id), distributed by person_id.
+//     participant_ids, distributed by id, keeps IDs unique across people
+//     and finds a participant's person for Store.Participant.
 //   - counters: a bucket column, the distribution column, names the
 //     shard a row lives on (see shardMap); rows from before share one
 //     bucket.
@@ -199,7 +199,6 @@ ALTER TABLE {{s}}.people ALTER COLUMN data DROP NOT NULL;
 ALTER TABLE {{s}}.participants DROP CONSTRAINT IF EXISTS participants_pkey;
 ALTER TABLE {{s}}.participants ADD CONSTRAINT participants_pkey PRIMARY KEY (person_id, id);
 DROP INDEX IF EXISTS {{s}}.participants_person;
-CREATE INDEX IF NOT EXISTS participants_id ON {{s}}.participants (id);
 
 CREATE TABLE IF NOT EXISTS {{s}}.participant_ids (
 	id        uuid PRIMARY KEY,

@@ -90,10 +90,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("postgres: shards %d: want 1 to 64000, or 0 for Citus's default", cfg.Shards)
 	}
 	s := &Store{
-		pool:   cfg.Pool,
-		schema: cfg.Schema,
-		q:      pgx.Identifier{cfg.Schema}.Sanitize(),
-		shards: cfg.CounterShards,
+		pool:    cfg.Pool,
+		schema:  cfg.Schema,
+		q:       pgx.Identifier{cfg.Schema}.Sanitize(),
+		shards:  cfg.CounterShards,
 		layout:  cfg.Layout,
 		nShards: cfg.Shards,
 	}
@@ -173,6 +173,9 @@ type queries struct {
 	dist                                                        distQueries
 }
 
+// partCols are the participant columns scanParticipant reads.
+const partCols = `id, person_id, flow_id, flow_version, status, element, version, data`
+
 // readRows selects the people and participants whose person id matches
 // cond, as rows of kind 0 and 1 of the transaction reads (see
 // queries.readOne).
@@ -187,7 +190,6 @@ FROM {{s}}.participants WHERE person_id ` + cond
 
 func newQueries(q string) queries {
 	r := strings.NewReplacer("{{s}}", q)
-	partCols := `id, person_id, flow_id, flow_version, status, element, version, data`
 	return queries{
 		publish: r.Replace(`
 WITH f AS (
@@ -530,7 +532,22 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 // Participant implements store.Store.
 func (s *Store) Participant(ctx context.Context, id uuid.UUID) (*store.Participant, error) {
-	rows, _ := s.pool.Query(ctx, s.sql.participant, id)
+	var rows pgx.Rows
+	if s.dist != nil {
+		// Two router queries: the person by the ID's shard, then the
+		// participant on the person's.
+		var person uuid.UUID
+		err := s.pool.QueryRow(ctx, s.sql.dist.participantPerson, id).Scan(&person)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("participant %s: %w", id, store.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("postgres: participant %s: %w", id, err)
+		}
+		rows, _ = s.pool.Query(ctx, s.sql.dist.participant, person, id)
+	} else {
+		rows, _ = s.pool.Query(ctx, s.sql.participant, id)
+	}
 	p, err := pgx.CollectExactlyOneRow(rows, scanParticipant)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("participant %s: %w", id, store.ErrNotFound)
