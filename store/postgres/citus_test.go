@@ -257,3 +257,75 @@ var backends = []backend{
 	{name: "postgres", env: envURL, pool: testPool},
 	{name: "citus", env: envCitus, pool: testCitusPool},
 }
+
+// distributedTables returns the schema's tables that Citus distributes
+// or copies to every node.
+func distributedTables(t *testing.T, p *pgxpool.Pool, schema string) []string {
+	t.Helper()
+	rows, _ := p.Query(t.Context(), `SELECT c.relname::text FROM pg_dist_partition d JOIN pg_class c ON c.oid = d.logicalrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 ORDER BY 1`, schema)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return names
+}
+
+// A schema of plain tables on a Citus database keeps its layout under
+// LayoutAuto, and LayoutDistributed moves it, with its rows, to the
+// shards: the person is found by key, their participant waits on and
+// fires, and the counters add up.
+func TestCitusUpgrade(t *testing.T) {
+	ctx := t.Context()
+	p := testCitusPool(t)
+	schema := newSchema(t, p)
+	local, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Layout: postgres.LayoutLocal})
+	require.NoError(t, err)
+	require.Empty(t, distributedTables(t, p, schema), "LayoutLocal")
+	clk := clock.NewFake(start)
+	journeyEngine := func(s store.Store) *flow.Engine {
+		eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clk, Schema: store.Schema{"orders": store.Number}})
+		require.NoError(t, err)
+		return eng
+	}
+	eng := journeyEngine(local)
+	_, err = eng.Publish(ctx, journeyFlow())
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(ctx, "journey"))
+	for i := range 4 {
+		_, err := eng.Enter(ctx, "journey", store.PersonRef{ExternalID: fmt.Sprint("u-", i)}, nil)
+		require.NoError(t, err)
+	}
+
+	_, err = postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+	require.NoError(t, err)
+	require.Empty(t, distributedTables(t, p, schema), "an existing schema keeps its layout under LayoutAuto")
+
+	dist, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Layout: postgres.LayoutDistributed, Shards: citusShards})
+	require.NoError(t, err)
+	require.Equal(t, []string{"audience_runs", "counters", "events", "flow_versions", "flows", "paces",
+		"participant_ids", "participants", "people", "person_keys"}, distributedTables(t, p, schema))
+	eng = journeyEngine(dist)
+	parts, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: "journey"})
+	require.NoError(t, err)
+	require.Len(t, parts, 4)
+	got, err := eng.Participant(ctx, parts[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, parts[0].PersonID, got.PersonID)
+	require.NoError(t, eng.Deliver(ctx, &store.Event{ID: "order-1", Person: store.PersonRef{ExternalID: "u-1"},
+		Category: store.External, Name: "OrderCompleted", Time: clk.Now()}))
+	clk.Advance(2 * time.Hour)
+	_, err = eng.Tick(ctx)
+	require.NoError(t, err)
+	st, err := eng.Stats(ctx, "journey")
+	require.NoError(t, err)
+	require.EqualValues(t, 4, st["wait"].Entered, "counted before and after the move")
+	require.EqualValues(t, 4, st["done"].Entered)
+	require.EqualValues(t, 1, st["update"].Entered)
+	// A new person under a key, after the move.
+	_, err = eng.Enter(ctx, "journey", store.PersonRef{ExternalID: "u-new"}, nil)
+	require.NoError(t, err)
+	_, err = eng.Enter(ctx, "journey", store.PersonRef{ExternalID: "u-0"}, nil)
+	require.NoError(t, err, "a person from before enters again")
+	n, err := dist.CountPeople(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, n)
+}
