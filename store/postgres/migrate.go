@@ -348,7 +348,9 @@ func normalKey(k string) string {
 // Migrate creates the schema and its tables, or brings an older schema up
 // to date. It is idempotent and safe to run from several processes at
 // once: they take turns on a transaction-scoped advisory lock named after
-// the schema. New runs it unless Config.SkipMigrate is set.
+// the schema. New runs it unless Config.SkipMigrate is set. On a Citus
+// database it creates a new schema distributed, or converts a plain one,
+// as Config.Layout says (see distribute); run it on the coordinator.
 func (s *Store) Migrate(ctx context.Context) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
