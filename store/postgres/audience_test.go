@@ -156,12 +156,19 @@ func TestAudienceRunSurvivesKill(t *testing.T) {
 }
 
 // BenchmarkAudienceEntry enters an audience of 100,000 people (5,000
-// with -short) on PostgreSQL. It reports bulk-entries/s, the rate at
+// with -short) on plain PostgreSQL and on Citus (see
+// BenchmarkJourneyStatements for the variables). It reports bulk-entries/s, the rate at
 // which the run creates the participants (their first step due), and
 // entries/s, the rate from Activate to everyone at their first wait, with
 // four goroutines ticking (each first step is a transaction of its own).
 func BenchmarkAudienceEntry(b *testing.B) {
-	p := testPool(b)
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) { benchAudienceEntry(b, be) })
+	}
+}
+
+func benchAudienceEntry(b *testing.B, be backend) {
+	p := be.pool(b)
 	ctx := context.Background()
 	n := 100_000
 	if testing.Short() {
@@ -172,7 +179,7 @@ func BenchmarkAudienceEntry(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		schema := newSchema(b, p)
-		s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+		s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Shards: be.shards})
 		require.NoError(b, err)
 		addPeople(b, p, schema, n)
 		clk := clock.NewFake(time.Now())

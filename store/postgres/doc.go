@@ -23,12 +23,62 @@
 //     event ID is refused a second time; indexed by (person_id, time).
 //   - counters: per-element statistics, spread over a few shard rows each
 //     (see Config.CounterShards) and summed on read.
+//   - audience_runs: the progress of bulk entries; paces: sending-speed
+//     budgets, one row per key.
+//
+// # The distributed layout (Citus)
+//
+// On a database with the citus extension, New distributes a new schema's
+// tables over the cluster's workers (Config.Layout; LayoutLocal keeps
+// plain tables there). Every step of a person then runs on the one shard
+// that holds that person:
+//
+//   - people (by id), participants, events and counters are distributed
+//     and co-located by the person's id: a person's rows are on one
+//     shard. participants are keyed by (person_id, id); participant_ids,
+//     distributed by participant id, keeps participant IDs unique across
+//     people and routes Store.Participant, given an ID alone: it reads
+//     the person there, then the participant on the person's shard.
+//     counters have a bucket column, the shard's, and a step counts into
+//     its person's shard's bucket; Counters sums the shards.
+//   - person_keys is distributed by the key, and paces by theirs: a
+//     lookup by key is one shard's.
+//   - flows, flow_versions and audience_runs are reference tables, copied
+//     to every node: each step reads the flows' revision where it runs.
+//
+// A step's transaction (Update, UpdateRef, and UpdateBatch over people
+// of one shard) is router queries only, each of one shard; its writes go
+// in one batch of statements, one or a few per table, in one round trip
+// (Citus would send a statement of CTEs over several tables through the
+// coordinator). Its person's lock is the person's people row, locked on
+// their shard: an upsert inserts a row without data for a person who has
+// none yet, which a commit that writes no person deletes, so it is never
+// seen. Three kinds of step touch another shard as well: one that gives
+// a person a key they did not have (creating a person under a new
+// external id, phone or email, or changing one) writes the key's row on
+// the key's shard; one that creates a participant writes its ID's row in
+// participant_ids; UpdateRef reads the key's row before and after the
+// lock. Citus commits those with two-phase commit where the shards are on
+// different workers. Listings (People, Participants of a flow), counter
+// sums, due timers, pruning and erasure ask every shard.
+//
+// A schema of plain tables keeps its layout on a database that gets the
+// citus extension later. To move one to Citus: install Citus on the
+// server and on the workers, CREATE EXTENSION citus, add the workers
+// (citus_add_node), stop the hosts' processes, then run New (or Migrate)
+// once with Config.Layout set to LayoutDistributed: in one transaction it
+// rekeys participants and counters, fills participant_ids and makes each
+// table distributed or a reference table, copying its rows to the
+// shards. Then start the hosts again; every process follows the schema's
+// layout. Rebalance the shards over new workers with Citus's
+// citus_rebalance_start.
 //
 // # Transactions
 //
 // Store.Update is one database transaction that first takes an advisory
-// lock on the person, so updates of one person serialize across processes
-// and updates of different people run in parallel. It costs two round
+// lock on the person (on Citus, their people row's lock), so updates of
+// one person serialize across processes and updates of different people
+// run in parallel. It costs two round
 // trips: one begins, takes the lock and reads the person, their
 // participants and the flows' revision (Tx.FlowsRevision); the other
 // writes everything buffered, every table in one statement of

@@ -169,6 +169,103 @@ CREATE TABLE IF NOT EXISTS {{s}}.paces (
 `,
 }
 
+// ---- The distributed layout (Citus) ----
+//
+// A schema is distributed once, after the migrations above, by
+// distribute: distributeSQL changes the keys that Citus needs changed,
+// then each table of distribution is made distributed or a reference
+// table, moving the rows it holds to the shards. schema_version's
+// distributed column records it. A migration appended after this point
+// runs on distributed tables as well (Citus passes ALTER TABLE on to the
+// shards); one that creates a table adds it to distribution, and
+// distributes it itself where schema_version says the schema is.
+
+// distributeSQL readies a schema's tables for distribution. Citus needs
+// every unique key of a distributed table to include its distribution
+// column:
+//
+//   - people: data may be NULL, in a row that holds a person's lock
+//     while their first transaction runs (see distQueries.lockRow); it
+//     never commits.
+//   - participants: keyed by (person_id, id), distributed by person_id.
+//     participant_ids, distributed by id, keeps IDs unique across people
+//     and finds a participant's person for Store.Participant.
+//   - counters: a bucket column, the distribution column, names the
+//     shard a row lives on (see shardMap); rows from before share one
+//     bucket.
+var distributeSQL = `
+ALTER TABLE {{s}}.people ALTER COLUMN data DROP NOT NULL;
+
+ALTER TABLE {{s}}.participants DROP CONSTRAINT IF EXISTS participants_pkey;
+ALTER TABLE {{s}}.participants ADD CONSTRAINT participants_pkey PRIMARY KEY (person_id, id);
+DROP INDEX IF EXISTS {{s}}.participants_person;
+
+CREATE TABLE IF NOT EXISTS {{s}}.participant_ids (
+	id        uuid PRIMARY KEY,
+	person_id uuid NOT NULL
+);
+CREATE INDEX IF NOT EXISTS participant_ids_person ON {{s}}.participant_ids (person_id);
+INSERT INTO {{s}}.participant_ids (id, person_id) SELECT id, person_id FROM {{s}}.participants
+ON CONFLICT (id) DO NOTHING;
+
+ALTER TABLE {{s}}.counters ADD COLUMN IF NOT EXISTS bucket uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000';
+ALTER TABLE {{s}}.counters DROP CONSTRAINT IF EXISTS counters_pkey;
+ALTER TABLE {{s}}.counters ADD CONSTRAINT counters_pkey PRIMARY KEY (bucket, flow_id, flow_version, element, key, shard);
+`
+
+// distribution is how each table is laid out on Citus, in the order
+// distribute makes them so (a table before those that refer to it). An
+// empty column makes a reference table, copied whole to every node.
+var distribution = []struct{ table, column, colocateWith string }{
+	// Flows, their versions and audience runs: small, read by every
+	// step (flows' revision) or written only by bulk entry.
+	{"flows", "", ""},
+	{"flow_versions", "", ""},
+	{"audience_runs", "", ""},
+	// A person's rows, co-located: one shard holds all of them.
+	{"people", "id", ""},
+	{"participants", "person_id", "people"},
+	{"events", "person_id", "people"},
+	{"counters", "bucket", "people"},
+	{"participant_ids", "id", "people"},
+	// By their own keys: a lookup by key is one shard's.
+	{"person_keys", "key", ""},
+	{"paces", "key", ""},
+}
+
+// distribute lays the schema's tables out on Citus (see distribution),
+// in Migrate's transaction.
+func (s *Store) distribute(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, strings.ReplaceAll(distributeSQL, "{{s}}", s.q), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return err
+	}
+	for _, d := range distribution {
+		table := s.q + "." + d.table
+		var err error
+		switch {
+		case d.column == "":
+			_, err = tx.Exec(ctx, `SELECT create_reference_table($1::regclass)`, table)
+		case d.colocateWith != "":
+			_, err = tx.Exec(ctx, `SELECT create_distributed_table($1::regclass, $2, colocate_with => $3)`, table, d.column, s.q+"."+d.colocateWith)
+		default:
+			_, err = tx.Exec(ctx, `SELECT create_distributed_table($1::regclass, $2)`, table, d.column)
+		}
+		if err != nil {
+			return fmt.Errorf("distribute %s: %w", d.table, err)
+		}
+	}
+	// The rows copied to the shards stay behind in the coordinator's
+	// tables, unseen, until removed.
+	for i := len(distribution) - 1; i >= 0; i-- {
+		if _, err := tx.Exec(ctx, `SELECT truncate_local_data_after_distributing_table($1::regclass)`, s.q+"."+distribution[i].table); err != nil {
+			return fmt.Errorf("distribute %s: %w", distribution[i].table, err)
+		}
+	}
+	return nil
+}
+
+// ---- end of the distributed layout ----
+
 // migrationCode runs, for a migration index, Go code after that
 // migration's SQL and in its transaction: for rewrites that must use the
 // same Go function as the store (SQL's lower() is not strings.ToLower).
@@ -251,7 +348,9 @@ func normalKey(k string) string {
 // Migrate creates the schema and its tables, or brings an older schema up
 // to date. It is idempotent and safe to run from several processes at
 // once: they take turns on a transaction-scoped advisory lock named after
-// the schema. New runs it unless Config.SkipMigrate is set.
+// the schema. New runs it unless Config.SkipMigrate is set. On a Citus
+// database it creates a new schema distributed, or converts a plain one,
+// as Config.Layout says (see distribute); run it on the coordinator.
 func (s *Store) Migrate(ctx context.Context) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -270,8 +369,13 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.q+`.schema_version (version integer NOT NULL)`); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
+	// Whether the schema's tables are distributed (Citus).
+	if _, err := tx.Exec(ctx, `ALTER TABLE `+s.q+`.schema_version ADD COLUMN IF NOT EXISTS distributed boolean NOT NULL DEFAULT false`); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
 	var version int
-	err = tx.QueryRow(ctx, `SELECT version FROM `+s.q+`.schema_version`).Scan(&version)
+	var distributed bool
+	err = tx.QueryRow(ctx, `SELECT version, distributed FROM `+s.q+`.schema_version`).Scan(&version, &distributed)
 	switch {
 	case err == pgx.ErrNoRows:
 		if _, err := tx.Exec(ctx, `INSERT INTO `+s.q+`.schema_version (version) VALUES (0)`); err != nil {
@@ -283,6 +387,26 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if version > len(migrations) {
 		return fmt.Errorf("postgres: migrate: schema %s is at version %d, newer than this flowkit knows (%d)", s.schema, version, len(migrations))
 	}
+	var citus bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	distribute := !distributed && (s.layout == LayoutDistributed || s.layout == LayoutAuto && citus && version == 0)
+	if distribute && !citus {
+		return fmt.Errorf("postgres: migrate: schema %s: the distributed layout needs the citus extension, which the database lacks", s.schema)
+	}
+	if citus {
+		// Citus creates a transaction's distributed tables over one
+		// connection per worker only in sequential mode.
+		if _, err := tx.Exec(ctx, `SET LOCAL citus.multi_shard_modify_mode TO 'sequential'`); err != nil {
+			return fmt.Errorf("postgres: migrate: %w", err)
+		}
+		if s.nShards > 0 {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL citus.shard_count TO %d`, s.nShards)); err != nil {
+				return fmt.Errorf("postgres: migrate: %w", err)
+			}
+		}
+	}
 	for i := version; i < len(migrations); i++ {
 		// Simple protocol: one Exec runs a multi-statement script.
 		sql := strings.ReplaceAll(migrations[i], "{{s}}", s.q)
@@ -293,6 +417,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if err := code(ctx, tx, s.q); err != nil {
 				return fmt.Errorf("postgres: migrate to version %d: %w", i+1, err)
 			}
+		}
+	}
+	if distribute {
+		if err := s.distribute(ctx, tx); err != nil {
+			return fmt.Errorf("postgres: migrate: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE `+s.q+`.schema_version SET distributed = true`); err != nil {
+			return fmt.Errorf("postgres: migrate: %w", err)
 		}
 	}
 	if _, err := tx.Exec(ctx, `UPDATE `+s.q+`.schema_version SET version = $1`, len(migrations)); err != nil {

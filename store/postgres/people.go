@@ -196,6 +196,10 @@ func (s *Store) AdvanceAudienceRun(ctx context.Context, p *store.AdvanceAudience
 		if p.Done {
 			finished = nullTime(p.FinishedAt)
 		}
+		if s.dist != nil {
+			created, err = s.advanceDistributed(ctx, tx, p, &c, finished)
+			return err
+		}
 		var n64 int64
 		err = tx.QueryRow(ctx, s.sql.audience.page, p.RunID, p.To, p.Scanned, p.Done, finished,
 			c.id, c.person, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data).Scan(&n64)
@@ -225,4 +229,44 @@ func (t *tx) RemoveParticipant(id uuid.UUID) error {
 		}
 	}
 	return fmt.Errorf("participant %s: %w", id, store.ErrNotFound)
+}
+
+// advanceDistributed writes a page of an audience run on a distributed
+// schema, in the transaction that locked the run: the participants' IDs
+// go to participant_ids first, each on its own shard, and the ones new
+// there are the participants to insert, on their people's shards (an
+// INSERT ... SELECT, which Citus splits by shard); then the run moves on.
+func (s *Store) advanceDistributed(ctx context.Context, tx pgx.Tx, p *store.AdvanceAudienceRunParams, c *partColumns, finished *time.Time) (int, error) {
+	q := &s.sql.dist
+	var n int
+	if len(c.id) > 0 {
+		rows, _ := tx.Query(ctx, q.pageIDs, c.id, c.person)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			return 0, err
+		}
+		fresh := make(map[uuid.UUID]bool, len(ids))
+		for _, id := range ids {
+			fresh[id] = true
+		}
+		var new partColumns
+		for i, id := range c.id {
+			if fresh[id] {
+				new.id, new.person, new.flow = append(new.id, id), append(new.person, c.person[i]), append(new.flow, c.flow[i])
+				new.flowVersion, new.status = append(new.flowVersion, c.flowVersion[i]), append(new.status, c.status[i])
+				new.element, new.due, new.dueNS = append(new.element, c.element[i]), append(new.due, c.due[i]), append(new.dueNS, c.dueNS[i])
+				new.parked, new.version, new.data = append(new.parked, c.parked[i]), append(new.version, c.version[i]), append(new.data, c.data[i])
+			}
+		}
+		if n = len(new.id); n > 0 {
+			if _, err := tx.Exec(ctx, q.pageParts, new.id, new.person, new.flow, new.flowVersion, new.status, new.element,
+				new.due, new.dueNS, new.parked, new.version, new.data); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, q.pageRun, p.RunID, p.To, p.Scanned, p.Done, finished, n); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -39,6 +40,18 @@ type Config struct {
 	// Reads add the shards up, so it may be changed at any time. From 1 to
 	// 256. Defaults to 16.
 	CounterShards int
+	// Layout chooses plain or distributed (Citus) tables for a new
+	// schema, and converts an existing one (see Layout and the package
+	// doc's Schema section). The layout of an existing schema is kept in
+	// it: every process follows the schema's, whatever its own Layout.
+	// Defaults to LayoutAuto: distributed on a database with the citus
+	// extension.
+	Layout Layout
+	// Shards is how many shards each distributed table gets when Migrate
+	// distributes a schema: Citus's hash ranges, which its rebalancer
+	// moves between workers; a few per worker core. Ignored for plain
+	// tables. Defaults to the database's citus.shard_count (32).
+	Shards int
 }
 
 // Store is the PostgreSQL store.Store: many host processes share one
@@ -51,6 +64,11 @@ type Store struct {
 	q        string // the quoted schema name
 	shards   int
 	sql      queries
+	layout   Layout
+	nShards  int
+	// dist places people on shards; nil unless the schema is
+	// distributed.
+	dist *shardMap
 }
 
 // New returns a Store on the database cfg names and, unless
@@ -65,11 +83,19 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.CounterShards < 1 || cfg.CounterShards > 256 {
 		return nil, fmt.Errorf("postgres: counter shards %d: want 1 to 256", cfg.CounterShards)
 	}
+	if cfg.Layout < LayoutAuto || cfg.Layout > LayoutDistributed {
+		return nil, fmt.Errorf("postgres: unknown layout %v", cfg.Layout)
+	}
+	if cfg.Shards < 0 || cfg.Shards > 64000 {
+		return nil, fmt.Errorf("postgres: shards %d: want 1 to 64000, or 0 for Citus's default", cfg.Shards)
+	}
 	s := &Store{
-		pool:   cfg.Pool,
-		schema: cfg.Schema,
-		q:      pgx.Identifier{cfg.Schema}.Sanitize(),
-		shards: cfg.CounterShards,
+		pool:    cfg.Pool,
+		schema:  cfg.Schema,
+		q:       pgx.Identifier{cfg.Schema}.Sanitize(),
+		shards:  cfg.CounterShards,
+		layout:  cfg.Layout,
+		nShards: cfg.Shards,
 	}
 	s.sql = newQueries(s.q)
 	if s.pool == nil {
@@ -88,7 +114,40 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
+	if err := s.loadLayout(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// loadLayout reads whether the schema is distributed and, if so, where
+// its people's shards lie. A schema that does not exist yet (New with
+// SkipMigrate) is taken as plain.
+func (s *Store) loadLayout(ctx context.Context) error {
+	var distributed bool
+	err := s.pool.QueryRow(ctx, `SELECT distributed FROM `+s.q+`.schema_version`).Scan(&distributed)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000" || pe.Code == "42703"):
+		return nil // no schema, or one of before distribution
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("postgres: schema %s: layout: %w", s.schema, err)
+	case !distributed:
+		return nil
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT shardminvalue::integer FROM pg_dist_shard WHERE logicalrelid = $1::regclass`, s.q+".people")
+	mins, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return fmt.Errorf("postgres: schema %s: shards: %w", s.schema, err)
+	}
+	if s.dist, err = newShardMap(mins); err != nil {
+		return err
+	}
+	s.sql.dist = newDistQueries(strings.NewReplacer("{{s}}", s.q))
+	return nil
 }
 
 // Close closes the pool the store opened from Config.URL; a pool given as
@@ -111,7 +170,11 @@ type queries struct {
 	events, participants                                        string // prefixes of built queries
 	audience                                                    audienceQueries
 	pace                                                        paceQueries
+	dist                                                        distQueries
 }
+
+// partCols are the participant columns scanParticipant reads.
+const partCols = `id, person_id, flow_id, flow_version, status, element, version, data`
 
 // readRows selects the people and participants whose person id matches
 // cond, as rows of kind 0 and 1 of the transaction reads (see
@@ -119,7 +182,7 @@ type queries struct {
 func readRows(cond string) string {
 	return `SELECT 0 AS kind, id, NULL::uuid AS person_id, NULL::text AS flow_id, NULL::integer AS flow_version,
 	NULL::text AS status, NULL::text AS element, NULL::bigint AS version, data, NULL::bigint AS revision
-FROM {{s}}.people WHERE id ` + cond + `
+FROM {{s}}.people WHERE data IS NOT NULL AND id ` + cond + `
 UNION ALL
 SELECT 1, id, person_id, flow_id, flow_version, status, element, version, data, NULL
 FROM {{s}}.participants WHERE person_id ` + cond
@@ -127,7 +190,6 @@ FROM {{s}}.participants WHERE person_id ` + cond
 
 func newQueries(q string) queries {
 	r := strings.NewReplacer("{{s}}", q)
-	partCols := `id, person_id, flow_id, flow_version, status, element, version, data`
 	return queries{
 		publish: r.Replace(`
 WITH f AS (
@@ -426,7 +488,20 @@ func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease
 	}
 	at, ns := splitTime(now)
 	until := now.Add(max(lease, time.Microsecond)).UTC()
-	rows, _ := s.pool.Query(ctx, s.sql.claimTimers, at, ns, limit, until)
+	var rows pgx.Rows
+	if s.dist != nil {
+		due, err := s.DueTimers(ctx, now, limit)
+		if err != nil || len(due) == 0 {
+			return nil, err
+		}
+		ids := make([]uuid.UUID, len(due))
+		for i, t := range due {
+			ids[i] = t.ParticipantID
+		}
+		rows, _ = s.pool.Query(ctx, s.sql.dist.claimTimers, at, ns, until, ids)
+	} else {
+		rows, _ = s.pool.Query(ctx, s.sql.claimTimers, at, ns, limit, until)
+	}
 	out, err := pgx.CollectRows(rows, scanTimer)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim timers: %w", err)
@@ -457,7 +532,22 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 // Participant implements store.Store.
 func (s *Store) Participant(ctx context.Context, id uuid.UUID) (*store.Participant, error) {
-	rows, _ := s.pool.Query(ctx, s.sql.participant, id)
+	var rows pgx.Rows
+	if s.dist != nil {
+		// Two router queries: the person by the ID's shard, then the
+		// participant on the person's.
+		var person uuid.UUID
+		err := s.pool.QueryRow(ctx, s.sql.dist.participantPerson, id).Scan(&person)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("participant %s: %w", id, store.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("postgres: participant %s: %w", id, err)
+		}
+		rows, _ = s.pool.Query(ctx, s.sql.dist.participant, person, id)
+	} else {
+		rows, _ = s.pool.Query(ctx, s.sql.participant, id)
+	}
 	p, err := pgx.CollectExactlyOneRow(rows, scanParticipant)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("participant %s: %w", id, store.ErrNotFound)

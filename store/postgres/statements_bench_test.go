@@ -88,19 +88,26 @@ func journeyFlow() *flow.Flow {
 // everything the engine sends counts (person lookups,
 // flow revisions, timer claims, transactions). "procs=2" runs two
 // engines on two stores over one schema, each with its own people,
-// entering, delivering and ticking at once.
+// entering, delivering and ticking at once. It runs on plain PostgreSQL
+// ("postgres") and on a Citus cluster ("citus"), each where its variable
+// is set:
 //
 //	FLOWKIT_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
+//	FLOWKIT_TEST_CITUS=postgres://postgres@127.0.0.1:9700/postgres?sslmode=disable \
 //		go test -run '^$' -bench JourneyStatements -benchtime 2000x ./store/postgres/
 func BenchmarkJourneyStatements(b *testing.B) {
-	for _, procs := range []int{1, 2} {
-		b.Run(fmt.Sprint("procs=", procs), func(b *testing.B) { benchJourney(b, procs) })
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			for _, procs := range []int{1, 2} {
+				b.Run(fmt.Sprint("procs=", procs), func(b *testing.B) { benchJourney(b, be, procs) })
+			}
+		})
 	}
 }
 
-func benchJourney(b *testing.B, procs int) {
+func benchJourney(b *testing.B, be backend, procs int) {
 	ctx := b.Context()
-	schema := newSchema(b, testPool(b))
+	schema := newSchema(b, be.pool(b))
 	tracer := &statementCounter{}
 	var steps atomic.Int64
 	obs := flow.ObserverFunc(func(_ context.Context, o *flow.Observation) {
@@ -112,7 +119,7 @@ func benchJourney(b *testing.B, procs int) {
 	clk := clock.NewFake(start)
 	engines := make([]*flow.Engine, procs)
 	for i := range engines {
-		cfg, err := pgxpool.ParseConfig(os.Getenv(envURL))
+		cfg, err := pgxpool.ParseConfig(os.Getenv(be.env))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -123,7 +130,7 @@ func benchJourney(b *testing.B, procs int) {
 			b.Fatal(err)
 		}
 		b.Cleanup(pool.Close)
-		s, err := postgres.New(ctx, postgres.Config{Pool: pool, Schema: schema})
+		s, err := postgres.New(ctx, postgres.Config{Pool: pool, Schema: schema, Shards: be.shards})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -82,7 +82,12 @@ func (s *Store) updateKeyed(ctx context.Context, key string, newID uuid.UUID, fn
 	}
 	t := &tx{s: s, ctx: ctx, conn: conn, personID: newID}
 	defer t.end()
-	if err := t.begin(&key); err != nil {
+	if s.dist != nil {
+		err = t.beginKeyed(key)
+	} else {
+		err = t.begin(&key)
+	}
+	if err != nil {
 		return uuid.Nil, err
 	}
 	if t.personID == uuid.Nil {
@@ -135,7 +140,12 @@ func (s *Store) update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	}
 	t := &tx{s: s, ctx: ctx, conn: conn, personID: personID, erase: erase}
 	defer t.end()
-	if err := t.begin(nil); err != nil {
+	if s.dist != nil {
+		err = t.beginDistributed(nil, uuid.Nil)
+	} else {
+		err = t.begin(nil)
+	}
+	if err != nil {
 		return err
 	}
 	if err := fn(t); err != nil {
@@ -156,6 +166,9 @@ type tx struct {
 	// erase makes the commit delete the person's rows instead of writing
 	// the buffered records (see Store.Erase).
 	erase bool
+	// placeholder is set on a distributed schema when the person's lock
+	// inserted their people row (see distQueries.lockRow).
+	placeholder bool
 
 	mu   sync.Mutex
 	done bool
@@ -644,6 +657,9 @@ func (t *tx) commit() error {
 		for _, sql := range []string{t.s.sql.eraseParts, t.s.sql.eraseEvents, t.s.sql.eraseKeys, t.s.sql.erasePerson} {
 			b.Queue(sql, t.personID)
 		}
+		if t.s.dist != nil {
+			b.Queue(t.s.sql.dist.eraseIDs, t.personID)
+		}
 		w.counts, w.shardOf = t.counts, t.personID // counters belong to flows
 	} else if err := w.add(t); err != nil {
 		return err
@@ -685,11 +701,11 @@ func (t *tx) commitError(err error) error {
 
 func commitError(who string, err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
-		switch pe.ConstraintName {
-		case "person_keys_pkey":
+	if errors.As(err, &pe) {
+		switch {
+		case isUnique(pe, "person_keys_pkey"):
 			return fmt.Errorf("%s: an external id, phone or email belongs to another person (%s): %w", who, pe.Detail, store.ErrConflict)
-		case "participants_pkey", "events_pkey":
+		case isUnique(pe, "participants_pkey"), isUnique(pe, "participant_ids_pkey"), isUnique(pe, "events_pkey"):
 			return fmt.Errorf("%s: %s: %w", who, pe.Detail, store.ErrDuplicate)
 		}
 	}
@@ -773,19 +789,52 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 	defer endConn(ctx, conn)
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	b.Queue(s.sql.lockMany, personIDs)
-	b.Queue(s.sql.readMany, personIDs)
+	// On a distributed schema, each person's row lock (in the order of
+	// their ids, so that batches never wait on each other in a cycle).
+	var order []uuid.UUID
+	if s.dist != nil {
+		order = slices.SortedFunc(slices.Values(personIDs), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		for _, id := range order {
+			b.Queue(s.sql.dist.lockRow, id)
+		}
+		// Each person read on their shard: a batch of one shard's
+		// people stays on that shard.
+		for _, id := range order {
+			b.Queue(s.sql.dist.readOne, id)
+		}
+	} else {
+		b.Queue(s.sql.lockMany, personIDs)
+		b.Queue(s.sql.readMany, personIDs)
+	}
 	br := conn.SendBatch(ctx, b)
-	var read *txRead
-	for range 2 {
-		if _, err = br.Exec(); err != nil {
+	read := &txRead{people: map[uuid.UUID]*store.Person{}, parts: map[uuid.UUID][]*store.Participant{}}
+	placeholders := map[uuid.UUID]bool{}
+	reads := 1
+	if s.dist != nil {
+		reads = len(order)
+	}
+	for i := range b.Len() - reads {
+		var tag pgconn.CommandTag
+		if tag, err = br.Exec(); err != nil {
 			break
 		}
+		if i > 0 && s.dist != nil && tag.RowsAffected() > 0 {
+			placeholders[order[i-1]] = true
+		}
 	}
-	if err == nil {
-		rows, qerr := br.Query()
-		if err = qerr; err == nil {
-			read, err = readTxRows(rows)
+	for range reads {
+		if err != nil {
+			break
+		}
+		var rows pgx.Rows
+		if rows, err = br.Query(); err != nil {
+			break
+		}
+		var r *txRead
+		if r, err = readTxRows(rows); err == nil {
+			maps.Copy(read.people, r.people)
+			maps.Copy(read.parts, r.parts)
+			read.rev = r.rev
 		}
 	}
 	if cerr := br.Close(); err == nil {
@@ -797,7 +846,7 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 	errs := make([]error, len(personIDs))
 	var w writes
 	for i, id := range personIDs {
-		t := &tx{s: s, ctx: ctx, conn: conn, personID: id, batched: true, rev: read.rev}
+		t := &tx{s: s, ctx: ctx, conn: conn, personID: id, batched: true, rev: read.rev, placeholder: placeholders[id]}
 		t.setRead(read.people[id], read.parts[id])
 		errs[i] = fn(i, t)
 		t.end()
@@ -817,4 +866,82 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 		return nil, commitError(fmt.Sprintf("a batch of %d people", len(personIDs)), err)
 	}
 	return errs, nil
+}
+
+// beginKeyed begins the transaction of the person a key names on a
+// distributed schema, where person_keys is distributed by the key and so
+// lives on another shard than the person: the key is looked up first, on
+// its own shard, and again in the round trip that takes the person's
+// lock, which fails with errKeyMoved when it names someone else by then.
+// Nobody holding the key, the person is t.personID (uuid.Nil for none).
+func (t *tx) beginKeyed(key string) error {
+	var owner uuid.UUID
+	err := t.conn.QueryRow(t.ctx, t.s.sql.dist.keyOwner, key).Scan(&owner)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if t.personID == uuid.Nil {
+			return nil // nobody to run fn for
+		}
+	case err != nil:
+		return fmt.Errorf("postgres: update person %s: %w", key, err)
+	default:
+		t.personID = owner
+	}
+	return t.beginDistributed(&key, owner)
+}
+
+// beginDistributed is begin on a distributed schema, where the person's
+// lock is their people row's (see distQueries.lockRow): one round trip
+// begins, locks and reads, every statement on the person's shard. With a
+// key, the key's owner is read again after the lock, and the transaction
+// fails with errKeyMoved unless it is still owner (uuid.Nil: nobody).
+func (t *tx) beginDistributed(key *string, owner uuid.UUID) error {
+	q := &t.s.sql.dist
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	b.Queue(q.lockRow, t.personID)
+	b.Queue(q.readOne, t.personID)
+	if key != nil {
+		b.Queue(q.keyOwner, *key)
+	}
+	br := t.conn.SendBatch(t.ctx, b)
+	now, err := t.readBeginDistributed(br, key != nil)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: update person %s: %w", t.personID, err)
+	}
+	if key != nil && now != owner {
+		return errKeyMoved
+	}
+	return nil
+}
+
+func (t *tx) readBeginDistributed(br pgx.BatchResults, keyed bool) (uuid.UUID, error) {
+	if _, err := br.Exec(); err != nil {
+		return uuid.Nil, err
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return uuid.Nil, err
+	}
+	t.placeholder = tag.RowsAffected() > 0
+	rows, err := br.Query()
+	if err != nil {
+		return uuid.Nil, err
+	}
+	read, err := readTxRows(rows)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	t.rev = read.rev
+	t.setRead(read.people[t.personID], read.parts[t.personID])
+	var owner uuid.UUID
+	if keyed {
+		if err := br.QueryRow().Scan(&owner); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return uuid.Nil, err
+		}
+	}
+	return owner, nil
 }

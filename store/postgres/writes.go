@@ -14,13 +14,16 @@ import (
 // so that one statement writes it all: each table's rows go in as arrays
 // (unnest), as one data-modifying CTE of the statement.
 type writes struct {
-	people                   []uuid.UUID
-	peopleData               []string
-	peopleUpdated            []time.Time
-	keysGoneOf, keysAddedOf  []uuid.UUID
-	keysGone, keysAdded      []string
-	added, changed           partColumns
-	removed                  []uuid.UUID
+	people                  []uuid.UUID
+	peopleData              []string
+	peopleUpdated           []time.Time
+	keysGoneOf, keysAddedOf []uuid.UUID
+	keysGone, keysAdded     []string
+	added, changed          partColumns
+	removed, removedOf      []uuid.UUID
+	// placeholders are the people whose lock rows (see queries.lockRow)
+	// are to go: no person was written under them.
+	placeholders             []uuid.UUID
 	evPerson                 []uuid.UUID
 	evID, evCategory, evName []string
 	evTime                   []time.Time
@@ -94,12 +97,15 @@ func (w *writes) add(t *tx) error {
 		for _, k := range minus(cur, old) {
 			w.keysAddedOf, w.keysAdded = append(w.keysAddedOf, p.ID), append(w.keysAdded, k)
 		}
+	} else if t.placeholder {
+		w.placeholders = append(w.placeholders, t.personID)
 	}
 	for _, ps := range t.parts {
 		switch {
 		case ps.removed:
 			if ps.stored != nil {
 				w.removed = append(w.removed, ps.stored.ID)
+				w.removedOf = append(w.removedOf, t.personID)
 			}
 		case !ps.dirty:
 		case ps.stored == nil:
@@ -149,6 +155,10 @@ func (w *writes) addEvents(t *tx) error {
 // queue adds the statement that writes everything gathered to b, if
 // there is anything to write.
 func (w *writes) queue(b *pgx.Batch, s *Store) {
+	if s.dist != nil {
+		w.queueDistributed(b, s)
+		return
+	}
 	var sql strings.Builder
 	var args []any
 	ctes := 0
@@ -263,4 +273,121 @@ func renumber(body string, n int) string {
 		i = j - 1
 	}
 	return out.String()
+}
+
+// queueDistributed is queue for a distributed schema (Citus): Citus
+// routes an INSERT of VALUES, and an UPDATE or DELETE that names its
+// distribution value, to the one shard that holds the rows, but sends an
+// INSERT ... SELECT FROM unnest(...) through the coordinator and runs a
+// statement of CTEs over several tables as several distributed plans.
+// So each table gets statements of its own, all in the one batch: those
+// of one person's writes go to that person's shard, except the rows of
+// person_keys and participant_ids, which live on the shard of the key or
+// participant id they are keyed by.
+func (w *writes) queueDistributed(b *pgx.Batch, s *Store) {
+	q := s.q
+	if n := len(w.people); n > 0 {
+		rows := make([][]any, n)
+		for i := range rows {
+			rows[i] = []any{w.people[i], w.peopleData[i], w.peopleUpdated[i]}
+		}
+		queueValues(b, `INSERT INTO `+q+`.people AS p (id, data, updated_at) VALUES `, `($%d::uuid, $%d::text::json, $%d::timestamptz)`, rows,
+			` ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`)
+	}
+	for _, id := range w.placeholders {
+		b.Queue(`DELETE FROM `+q+`.people WHERE id = $1 AND data IS NULL`, id)
+	}
+	for i, k := range w.keysGone {
+		b.Queue(`DELETE FROM `+q+`.person_keys WHERE key = $1 AND person_id = $2`, k, w.keysGoneOf[i])
+	}
+	if n := len(w.keysAdded); n > 0 {
+		rows := make([][]any, n)
+		for i := range rows {
+			rows[i] = []any{w.keysAdded[i], w.keysAddedOf[i]}
+		}
+		queueValues(b, `INSERT INTO `+q+`.person_keys (key, person_id) VALUES `, `($%d::text, $%d::uuid)`, rows, "")
+	}
+	if c := &w.added; len(c.id) > 0 {
+		rows := make([][]any, len(c.id))
+		var ids [][]any
+		for i := range rows {
+			rows[i] = []any{c.id[i], c.person[i], c.flow[i], c.flowVersion[i], c.status[i], c.element[i], c.due[i], c.dueNS[i],
+				c.parked[i], c.version[i], c.data[i], c.entered[i], c.enteredNS[i]}
+			ids = append(ids, []any{c.id[i], c.person[i]})
+		}
+		// A plain insert: an ID another person's participant holds is
+		// refused by participant_ids, on the ID's shard, as ErrDuplicate.
+		queueValues(b, `INSERT INTO `+q+`.participant_ids (id, person_id) VALUES `, `($%d::uuid, $%d::uuid)`, ids, "")
+		queueValues(b, `INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns) VALUES `,
+			`($%d::uuid, $%d::uuid, $%d::text, $%d::integer, $%d::text, $%d::text, $%d::timestamptz, $%d::smallint, $%d::boolean, $%d::bigint, $%d::text::json, $%d::timestamptz, $%d::smallint)`,
+			rows, "")
+	}
+	if c := &w.changed; len(c.id) > 0 {
+		for i := range c.id {
+			// A write that moves the timer drops its claim.
+			b.Queue(`UPDATE `+q+`.participants
+SET flow_id = $3, flow_version = $4, status = $5, element = $6, due_at = $7, due_ns = $8, parked = $9, version = $10,
+	data = $11::text::json, entered_at = $12, entered_ns = $13,
+	claimed_until = CASE WHEN due_at IS NOT DISTINCT FROM $7 AND due_ns = $8 AND parked = $9 THEN claimed_until END
+WHERE person_id = $1 AND id = $2`,
+				c.person[i], c.id[i], c.flow[i], c.flowVersion[i], c.status[i], c.element[i], c.due[i], c.dueNS[i],
+				c.parked[i], c.version[i], c.data[i], c.entered[i], c.enteredNS[i])
+		}
+	}
+	for i, id := range w.removed {
+		b.Queue(`DELETE FROM `+q+`.participants WHERE person_id = $1 AND id = $2`, w.removedOf[i], id)
+		b.Queue(`DELETE FROM `+q+`.participant_ids WHERE id = $1 AND person_id = $2`, id, w.removedOf[i])
+	}
+	if n := len(w.evID); n > 0 {
+		rows := make([][]any, n)
+		for i := range rows {
+			rows[i] = []any{w.evPerson[i], w.evID[i], w.evTime[i], w.evNS[i], w.evCategory[i], w.evName[i], w.evData[i]}
+		}
+		// In the order added, which the seq column keeps among events of
+		// the same time.
+		queueValues(b, `INSERT INTO `+q+`.events (person_id, id, time, time_ns, category, name, data) VALUES `,
+			`($%d::uuid, $%d::text, $%d::timestamptz, $%d::smallint, $%d::text, $%d::text, $%d::text::json)`, rows, "")
+	}
+	if cs := sumCounters(w.counts); len(cs) > 0 {
+		bucket := s.dist.bucket(w.shardOf)
+		rows := make([][]any, len(cs))
+		for i, c := range cs {
+			rows[i] = []any{bucket, c.FlowID, int32(c.FlowVersion), c.Element, c.Key, c.N}
+		}
+		// The rows of the person's shard's bucket, in sumCounters'
+		// order, so that transactions lock them in one order.
+		queueValues(b, `INSERT INTO `+q+`.counters AS c (bucket, flow_id, flow_version, element, key, shard, n) VALUES `,
+			`($%d::uuid, $%d::text, $%d::integer, $%d::text, $%d::text, 0, $%d::bigint)`, rows,
+			` ON CONFLICT (bucket, flow_id, flow_version, element, key, shard) DO UPDATE SET n = c.n + excluded.n`)
+	}
+}
+
+// valuesPerStatement bounds the rows of one INSERT of VALUES, so that its
+// parameters stay under PostgreSQL's limit of 65,535.
+const valuesPerStatement = 2000
+
+// queueValues queues head + the rows as a VALUES list + tail, in
+// statements of at most valuesPerStatement rows. row is the format of a
+// row, with a %d for each of its parameters.
+func queueValues(b *pgx.Batch, head, row string, rows [][]any, tail string) {
+	for len(rows) > 0 {
+		n := min(len(rows), valuesPerStatement)
+		var sql strings.Builder
+		sql.WriteString(head)
+		args := make([]any, 0, n*len(rows[0]))
+		nums := make([]any, len(rows[0]))
+		for i, r := range rows[:n] {
+			if i > 0 {
+				sql.WriteString(", ")
+			}
+			for j := range nums {
+				nums[j] = len(args) + j + 1
+			}
+			fmt.Fprintf(&sql, row, nums...)
+			args = append(args, r...)
+		}
+		sql.WriteString(tail)
+		b.Queue(sql.String(), args...)
+		rows = rows[n:]
+	}
 }

@@ -1,0 +1,237 @@
+package postgres
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Layout chooses how New lays out a new schema's tables (Config.Layout).
+type Layout int
+
+const (
+	// LayoutAuto distributes a new schema's tables where the database
+	// has the citus extension, and keeps an existing schema as it is.
+	LayoutAuto Layout = iota
+	// LayoutLocal creates plain tables, even on a Citus database. An
+	// existing schema keeps its layout.
+	LayoutLocal
+	// LayoutDistributed creates distributed tables and converts an
+	// existing schema of plain tables on a Citus database to them,
+	// moving its rows to the shards (see the package doc). New fails
+	// where the database lacks the citus extension.
+	LayoutDistributed
+)
+
+// String returns the layout's name.
+func (l Layout) String() string {
+	switch l {
+	case LayoutAuto:
+		return "auto"
+	case LayoutLocal:
+		return "local"
+	case LayoutDistributed:
+		return "distributed"
+	}
+	return fmt.Sprintf("Layout(%d)", int(l))
+}
+
+// shardMap places people on the shards of a distributed schema, as Citus
+// does: by the hash of their id. Counters are distributed by a bucket
+// column co-located with people, and a step counts into the bucket of its
+// person's shard, so that its increments are written where its person
+// lives.
+type shardMap struct {
+	// mins are the lowest hashes of the shards, in order; shard i holds
+	// the hashes from mins[i] up to mins[i+1]-1.
+	mins []int32
+	// buckets[i] is an id whose hash falls in shard i.
+	buckets []uuid.UUID
+}
+
+// newShardMap returns the map of shards starting at the hashes mins, in
+// any order, and picks each shard's bucket: the first id, counting up
+// from zero in the last eight bytes, that hashes into it. Every process
+// so picks the same buckets.
+func newShardMap(mins []int32) (*shardMap, error) {
+	if len(mins) == 0 {
+		return nil, fmt.Errorf("postgres: the people table has no shards")
+	}
+	m := &shardMap{mins: slices.Clone(mins), buckets: make([]uuid.UUID, len(mins))}
+	slices.Sort(m.mins)
+	left := len(mins)
+	found := make([]bool, len(mins))
+	for i := uint64(0); left > 0; i++ {
+		if i > 1<<24 {
+			return nil, fmt.Errorf("postgres: no bucket found for %d of %d shards", left, len(mins))
+		}
+		var id uuid.UUID
+		binary.BigEndian.PutUint64(id[8:], i)
+		s := m.shard(id)
+		if !found[s] {
+			found[s], m.buckets[s] = true, id
+			left--
+		}
+	}
+	return m, nil
+}
+
+// shard returns the index of the shard that holds id.
+func (m *shardMap) shard(id uuid.UUID) int {
+	h := uuidHash(id)
+	i, ok := slices.BinarySearch(m.mins, h)
+	if !ok {
+		i--
+	}
+	return max(i, 0)
+}
+
+// bucket returns the counters' bucket of the shard that holds person.
+func (m *shardMap) bucket(person uuid.UUID) uuid.UUID {
+	return m.buckets[m.shard(person)]
+}
+
+// uuidHash is PostgreSQL's hash of a uuid (uuid_hash, which is
+// hash_bytes over its 16 bytes on a little-endian machine), the hash
+// Citus places a uuid distribution column's rows by.
+func uuidHash(id uuid.UUID) int32 {
+	const length = 16
+	a := uint32(0x9e3779b9 + length + 3923095)
+	b, c := a, a
+	a += binary.LittleEndian.Uint32(id[0:])
+	b += binary.LittleEndian.Uint32(id[4:])
+	c += binary.LittleEndian.Uint32(id[8:])
+	// mix
+	a -= c
+	a ^= bits.RotateLeft32(c, 4)
+	c += b
+	b -= a
+	b ^= bits.RotateLeft32(a, 6)
+	a += c
+	c -= b
+	c ^= bits.RotateLeft32(b, 8)
+	b += a
+	a -= c
+	a ^= bits.RotateLeft32(c, 16)
+	c += b
+	b -= a
+	b ^= bits.RotateLeft32(a, 19)
+	a += c
+	c -= b
+	c ^= bits.RotateLeft32(b, 4)
+	b += a
+	// the last four bytes
+	a += binary.LittleEndian.Uint32(id[12:])
+	// final
+	c ^= b
+	c -= bits.RotateLeft32(b, 14)
+	a ^= c
+	a -= bits.RotateLeft32(c, 11)
+	b ^= a
+	b -= bits.RotateLeft32(a, 25)
+	c ^= b
+	c -= bits.RotateLeft32(b, 16)
+	a ^= c
+	a -= bits.RotateLeft32(c, 4)
+	b ^= a
+	b -= bits.RotateLeft32(a, 14)
+	c ^= b
+	c -= bits.RotateLeft32(b, 24)
+	return int32(c)
+}
+
+// isUnique reports whether err is a unique violation of the constraint
+// named name, on a plain table or on a Citus shard of it (whose
+// constraints carry the shard's number: name_102008).
+func isUnique(err *pgconn.PgError, name string) bool {
+	if err.Code != "23505" {
+		return false
+	}
+	c := err.ConstraintName
+	if c == "" {
+		// Citus passes a worker's error on without the constraint's
+		// field: its name is in the message.
+		if _, rest, ok := strings.Cut(err.Message, `unique constraint "`); ok {
+			c, _, _ = strings.Cut(rest, `"`)
+		}
+	}
+	if c == name {
+		return true
+	}
+	if len(c) <= len(name)+1 || c[:len(name)] != name || c[len(name)] != '_' {
+		return false
+	}
+	for _, r := range c[len(name)+1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// distQueries are the statements a distributed schema runs instead of
+// the plain schema's (see queries).
+type distQueries struct {
+	lockRow, readOne, keyOwner     string
+	claimTimers, eraseIDs          string
+	participantPerson, participant string
+	pageParts, pageIDs, pageRun    string
+}
+
+func newDistQueries(r *strings.Replacer) distQueries {
+	return distQueries{
+		// The person's lock is their people row's, on their shard: an
+		// upsert that conflicts locks the row it finds (DO UPDATE locks
+		// it even where its WHERE is false) and waits for a transaction
+		// that holds it; one that does not conflict inserts a row with
+		// no data (a placeholder, which no read returns) and holds that.
+		// It returns a row when it inserted one; the commit deletes that
+		// row unless the transaction wrote the person.
+		lockRow: r.Replace(`
+INSERT INTO {{s}}.people AS p (id, data, updated_at) VALUES ($1, NULL, '-infinity')
+ON CONFLICT (id) DO UPDATE SET data = p.data WHERE false
+RETURNING true`),
+		readOne: r.Replace(readRows(`= $1::uuid`) + `
+UNION ALL
+SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows)`),
+		keyOwner: r.Replace(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
+		// Citus runs no FOR UPDATE over several shards: the due timers
+		// are read first (queries.dueTimers), then claimed by an update
+		// that checks again that each is due and unclaimed, so that of
+		// two callers claiming one timer the second, waiting on the
+		// first's row lock, finds it claimed and skips it.
+		claimTimers: r.Replace(`
+UPDATE {{s}}.participants SET claimed_until = $3
+WHERE id = ANY ($4::uuid[]) AND due_at IS NOT NULL AND NOT parked AND (due_at, due_ns) <= ($1, $2)
+	AND (claimed_until IS NULL OR claimed_until <= $1)
+RETURNING due_at, due_ns, person_id, id`),
+		participantPerson: r.Replace(`SELECT person_id FROM {{s}}.participant_ids WHERE id = $1`),
+		participant:       r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE person_id = $1 AND id = $2`),
+		eraseIDs:          r.Replace(`DELETE FROM {{s}}.participant_ids WHERE person_id = $1`),
+		// A page of an audience run: the participants' IDs, returning
+		// those that are new; the new participants, each on its
+		// person's shard; then the run, a reference table, moved on by
+		// what was inserted.
+		pageParts: r.Replace(`
+INSERT INTO {{s}}.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data)
+SELECT id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data::json
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[], $6::text[],
+	$7::timestamptz[], $8::smallint[], $9::boolean[], $10::bigint[], $11::text[])
+	AS u(id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data)
+ON CONFLICT (person_id, id) DO NOTHING`),
+		pageIDs: r.Replace(`
+INSERT INTO {{s}}.participant_ids (id, person_id)
+SELECT id, person_id FROM unnest($1::uuid[], $2::uuid[]) AS u(id, person_id)
+ON CONFLICT (id) DO NOTHING
+RETURNING id`),
+		pageRun: r.Replace(`
+UPDATE {{s}}.audience_runs
+SET cursor_id = $2, scanned = scanned + $3, done = $4, finished_at = $5, entered = entered + $6
+WHERE id = $1`),
+	}
+}

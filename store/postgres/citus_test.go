@@ -1,0 +1,331 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowkit/flowkit/clock"
+	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/flowtest/storecheck"
+	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/store/postgres"
+	"github.com/flowkit/flowkit/store/storetest"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+)
+
+// envCitus names the coordinator of a Citus cluster the tests use, such
+// as postgres://postgres@127.0.0.1:9700/postgres?sslmode=disable (see
+// .ci/run). Every test works in schemas of its own, distributed over the
+// cluster's workers, which it drops when it ends.
+const envCitus = "FLOWKIT_TEST_CITUS"
+
+var (
+	citusOnce    sync.Once
+	citusPool    *pgxpool.Pool
+	citusPoolErr error
+)
+
+// testCitusPool returns the pool on the Citus coordinator shared by the
+// tests, or skips the test when FLOWKIT_TEST_CITUS is not set.
+func testCitusPool(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	url := os.Getenv(envCitus)
+	if url == "" {
+		tb.Skipf("Citus tests skipped: set %s to a Citus coordinator URL, such as postgres://postgres@127.0.0.1:9700/postgres?sslmode=disable", envCitus)
+	}
+	citusOnce.Do(func() {
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			citusPoolErr = err
+			return
+		}
+		cfg.MaxConns = 32
+		citusPool, citusPoolErr = pgxpool.NewWithConfig(context.Background(), cfg)
+	})
+	require.NoError(tb, citusPoolErr)
+	return citusPool
+}
+
+// citusShards is the shard count of the tests' distributed tables: a
+// few per worker, so that a test's schema is made quickly.
+const citusShards = 4
+
+// newCitusStore returns a store in a distributed schema of its own.
+func newCitusStore(tb testing.TB) *postgres.Store {
+	tb.Helper()
+	p := testCitusPool(tb)
+	s, err := postgres.New(tb.Context(), postgres.Config{Pool: p, Schema: newSchema(tb, p), Shards: citusShards})
+	require.NoError(tb, err)
+	return s
+}
+
+// The store's contract on Citus, with every table distributed.
+func TestCitusStore(t *testing.T) {
+	testCitusPool(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return newCitusStore(t) }, features)
+}
+
+// The engine's scenarios on Citus; several processes are stores with
+// pools of their own over one distributed schema.
+func TestCitusEngine(t *testing.T) {
+	testCitusPool(t)
+	storecheck.Run(t, storecheck.Backend{
+		New: func(t *testing.T) store.Store { return newCitusStore(t) },
+		Processes: func(t *testing.T, n int) []store.Store {
+			schema := newSchema(t, testCitusPool(t))
+			out := make([]store.Store, n)
+			for i := range out {
+				s, err := postgres.New(t.Context(), postgres.Config{URL: os.Getenv(envCitus), Schema: schema, Shards: citusShards})
+				require.NoError(t, err)
+				t.Cleanup(s.Close)
+				out[i] = s
+			}
+			return out
+		},
+		Features: features,
+	})
+}
+
+// The live-migration scenarios on Citus.
+func TestCitusMigrationScenarios(t *testing.T) {
+	testCitusPool(t)
+	storecheck.RunMigration(t, func(t *testing.T) store.Store { return newCitusStore(t) }, 1_000)
+}
+
+// statementLog is a pgx tracer that keeps each statement the store sends,
+// with its arguments.
+type statementLog struct {
+	mu    sync.Mutex
+	stmts []loggedStatement
+}
+
+type loggedStatement struct {
+	sql  string
+	args []any
+}
+
+func (l *statementLog) add(sql string, args []any) {
+	l.mu.Lock()
+	l.stmts = append(l.stmts, loggedStatement{sql, slices.Clone(args)})
+	l.mu.Unlock()
+}
+
+func (l *statementLog) take() []loggedStatement {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.stmts
+	l.stmts = nil
+	return out
+}
+
+func (l *statementLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	l.add(d.SQL, d.Args)
+	return ctx
+}
+func (l *statementLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (l *statementLog) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (l *statementLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	l.add(d.SQL, d.Args)
+}
+func (l *statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// plan returns Citus's plan of a logged statement.
+func plan(t *testing.T, st loggedStatement) string {
+	t.Helper()
+	rows, _ := testCitusPool(t).Query(t.Context(), "EXPLAIN "+st.sql, st.args...)
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err, "EXPLAIN %s", st.sql)
+	return strings.Join(lines, "\n")
+}
+
+// routed reports whether a plan is a router query: one task on one
+// shard (or a reference table's placement), with no step through the
+// coordinator.
+func routed(p string) bool {
+	return strings.Count(p, "Task Count: 1\n") == 1 && !strings.Contains(p, "Task Count: 0") &&
+		!strings.Contains(p, "Distributed Subplan") && !strings.Contains(p, "INSERT ... SELECT")
+}
+
+// Every statement of a journey's steps (enter, wait, an event, a timeout,
+// a profile update, exit) for people who exist is a router query on one
+// shard: the statements were captured through a pgx tracer on the pool,
+// and each is explained by Citus. The tick's own statements (finding and
+// claiming due timers across the shards, and reading the people whose
+// timers fire together) are not a step's, and are left out.
+func TestCitusStepsAreSingleShard(t *testing.T) {
+	ctx := t.Context()
+	p := testCitusPool(t)
+	schema := newSchema(t, p)
+	log := &statementLog{}
+	cfg, err := pgxpool.ParseConfig(os.Getenv(envCitus))
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = log
+	tp, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(tp.Close)
+	s, err := postgres.New(ctx, postgres.Config{Pool: tp, Schema: schema, Shards: citusShards})
+	require.NoError(t, err)
+	clk := clock.NewFake(start)
+	eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clk, Schema: store.Schema{"orders": store.Number}})
+	require.NoError(t, err)
+	_, err = eng.Publish(ctx, journeyFlow())
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(ctx, "journey"))
+	// People of one shard, so that the timers of the tick, which fire
+	// together, are one shard's as well.
+	const people = 6
+	var ids []uuid.UUID
+	var first int64
+	for len(ids) < people {
+		id := uuid.New()
+		var shard int64
+		require.NoError(t, p.QueryRow(ctx, `SELECT get_shard_id_for_distribution_column($1::regclass, $2::uuid)`,
+			pgx.Identifier{schema, "people"}.Sanitize(), id).Scan(&shard))
+		if first == 0 {
+			first = shard
+		}
+		if shard == first {
+			ids = append(ids, id)
+		}
+	}
+	for i, id := range ids {
+		require.NoError(t, s.Update(ctx, id, func(tx store.Tx) error {
+			return tx.PutPerson(&store.Person{ID: id, ExternalID: fmt.Sprint("setup-", i), CreatedAt: start, UpdatedAt: start})
+		}))
+	}
+	log.take() // people created under new keys: the documented exception
+
+	for i := range people {
+		who := store.PersonRef{ExternalID: fmt.Sprint("setup-", i)}
+		_, err := eng.Enter(ctx, "journey", who, nil)
+		require.NoError(t, err)
+		if i%2 == 1 {
+			require.NoError(t, eng.Deliver(ctx, &store.Event{ID: fmt.Sprint("order-", i), Person: who, Category: store.External,
+				Name: "OrderCompleted", Time: clk.Now()}))
+		}
+	}
+	clk.Advance(2 * time.Hour)
+	_, err = eng.Tick(ctx)
+	require.NoError(t, err)
+	stmts := log.take()
+
+	parts, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: "journey", Statuses: []store.Status{store.Completed}})
+	require.NoError(t, err)
+	require.Len(t, parts, people, "every journey ran to its end")
+
+	tick := []string{"claimed_until = $3", "ORDER BY due_at, due_ns, id", "ORDER BY at, ns"}
+	seen := map[string]bool{}
+	checked := 0
+	for _, st := range stmts {
+		sql := strings.TrimSpace(st.sql)
+		if seen[sql] || strings.HasPrefix(sql, "BEGIN") || sql == "COMMIT" || sql == "ROLLBACK" ||
+			slices.ContainsFunc(tick, func(s string) bool { return strings.Contains(sql, s) }) {
+			continue
+		}
+		seen[sql] = true
+		pl := plan(t, st)
+		require.True(t, routed(pl), "not a router query:\n%s\n%s", sql, pl)
+		checked++
+	}
+	require.GreaterOrEqual(t, checked, 8, "statements of the steps checked")
+	t.Logf("%d statements of %d, each a router query", checked, len(stmts))
+}
+
+// backend is a database the benchmarks run on: plain PostgreSQL or a
+// Citus cluster, each skipped where its variable is not set.
+type backend struct {
+	name   string
+	env    string
+	pool   func(testing.TB) *pgxpool.Pool
+	shards int // Config.Shards
+}
+
+// backends are the databases of the benchmarks. On Citus they take
+// Citus's default shard count, as a deployment does.
+var backends = []backend{
+	{name: "postgres", env: envURL, pool: testPool},
+	{name: "citus", env: envCitus, pool: testCitusPool},
+}
+
+// distributedTables returns the schema's tables that Citus distributes
+// or copies to every node.
+func distributedTables(t *testing.T, p *pgxpool.Pool, schema string) []string {
+	t.Helper()
+	rows, _ := p.Query(t.Context(), `SELECT c.relname::text FROM pg_dist_partition d JOIN pg_class c ON c.oid = d.logicalrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 ORDER BY 1`, schema)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return names
+}
+
+// A schema of plain tables on a Citus database keeps its layout under
+// LayoutAuto, and LayoutDistributed moves it, with its rows, to the
+// shards: the person is found by key, their participant waits on and
+// fires, and the counters add up.
+func TestCitusUpgrade(t *testing.T) {
+	ctx := t.Context()
+	p := testCitusPool(t)
+	schema := newSchema(t, p)
+	local, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Layout: postgres.LayoutLocal})
+	require.NoError(t, err)
+	require.Empty(t, distributedTables(t, p, schema), "LayoutLocal")
+	clk := clock.NewFake(start)
+	journeyEngine := func(s store.Store) *flow.Engine {
+		eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clk, Schema: store.Schema{"orders": store.Number}})
+		require.NoError(t, err)
+		return eng
+	}
+	eng := journeyEngine(local)
+	_, err = eng.Publish(ctx, journeyFlow())
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(ctx, "journey"))
+	for i := range 4 {
+		_, err := eng.Enter(ctx, "journey", store.PersonRef{ExternalID: fmt.Sprint("u-", i)}, nil)
+		require.NoError(t, err)
+	}
+
+	_, err = postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+	require.NoError(t, err)
+	require.Empty(t, distributedTables(t, p, schema), "an existing schema keeps its layout under LayoutAuto")
+
+	dist, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Layout: postgres.LayoutDistributed, Shards: citusShards})
+	require.NoError(t, err)
+	require.Equal(t, []string{"audience_runs", "counters", "events", "flow_versions", "flows", "paces",
+		"participant_ids", "participants", "people", "person_keys"}, distributedTables(t, p, schema))
+	eng = journeyEngine(dist)
+	parts, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: "journey"})
+	require.NoError(t, err)
+	require.Len(t, parts, 4)
+	got, err := eng.Participant(ctx, parts[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, parts[0].PersonID, got.PersonID)
+	require.NoError(t, eng.Deliver(ctx, &store.Event{ID: "order-1", Person: store.PersonRef{ExternalID: "u-1"},
+		Category: store.External, Name: "OrderCompleted", Time: clk.Now()}))
+	clk.Advance(2 * time.Hour)
+	_, err = eng.Tick(ctx)
+	require.NoError(t, err)
+	st, err := eng.Stats(ctx, "journey")
+	require.NoError(t, err)
+	require.EqualValues(t, 4, st["wait"].Entered, "counted before and after the move")
+	require.EqualValues(t, 4, st["done"].Entered)
+	require.EqualValues(t, 1, st["update"].Entered)
+	// A new person under a key, after the move.
+	_, err = eng.Enter(ctx, "journey", store.PersonRef{ExternalID: "u-new"}, nil)
+	require.NoError(t, err)
+	_, err = eng.Enter(ctx, "journey", store.PersonRef{ExternalID: "u-0"}, nil)
+	require.NoError(t, err, "a person from before enters again")
+	n, err := dist.CountPeople(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, n)
+}
