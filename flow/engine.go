@@ -950,7 +950,10 @@ func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
 	return func(s *session) error {
 		*fired = false
 		p := s.participant(t.ParticipantID)
-		if p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !p.Due(now) ||
+		// An orphaned call in flight (its process died) is due before
+		// its lease ends.
+		orphan := t.Orphaned && p != nil && p.Status == store.InFlight
+		if p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !(p.Due(now) || orphan) ||
 			(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
 			return nil // moved on since the timer was read
 		}
@@ -969,7 +972,7 @@ func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
 			return nil
 		}
 		if p.Status == store.InFlight {
-			s.retryEffect(p) // its lease ended
+			s.retryEffect(p, orphan) // its lease ended, or its process died
 			return nil
 		}
 		s.wake(c, p, element.Wake{Timer: true})
