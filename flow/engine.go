@@ -901,17 +901,22 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 }
 
 // claimSize is how many timers Tick claims at a time: TickBatch, or fewer
-// when the ticks so far show that many would not fire within half the
-// lease, so that claims never outlive it and other tickers do not take
-// the same timers over and queue on the same people.
+// when the ticks so far show that many would not fire within claimSpan
+// (or half the lease, when shorter), so that claims never outlive their
+// lease and other tickers do not take the same timers over and queue on
+// the same people, and so that timers a store hands over (those of a
+// process that died) wait behind little work already claimed.
 func (e *Engine) claimSize() int {
 	per := time.Duration(e.tickNanos.Load())
 	if per <= 0 {
 		return e.cfg.TickBatch
 	}
-	n := int((e.cfg.TimerLease / 2) / per)
+	n := int(min(e.cfg.TimerLease/2, claimSpan) / per)
 	return max(1, min(n, e.cfg.TickBatch))
 }
+
+// claimSpan is how much firing work Tick claims at a time at most.
+const claimSpan = 250 * time.Millisecond
 
 // noteTickRate keeps a moving average of the time one timer takes to fire.
 func (e *Engine) noteTickRate(took time.Duration, n int) {
