@@ -838,9 +838,14 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		var effects []effect
 		start := time.Now()
 		failed := 0
+		// down is set once a step failed on a store that does not
+		// answer: the rest of the claimed timers are left, to be claimed
+		// again once it does, rather than each tried in turn.
+		down := false
 		note := func(t store.Timer, ok bool, err error) {
 			if err != nil {
 				failed++
+				down = down || errors.Is(err, store.ErrUnavailable)
 				e.log.WarnContext(ctx, "flowkit: a timer's step failed; it fires again after its lease",
 					"participant", t.ParticipantID.String(), "err", err)
 				if first == nil {
@@ -853,7 +858,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 			}
 		}
 		batch := min(batchPeople, e.cfg.EffectConcurrency)
-		for rest := due; len(rest) > 0 && ctx.Err() == nil; {
+		for rest := due; len(rest) > 0 && ctx.Err() == nil && !down; {
 			chunk := rest[:1]
 			if batches {
 				chunk = distinctPeople(rest, batch)
@@ -861,7 +866,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 			rest = rest[len(chunk):]
 			var calls bool
 			if len(chunk) > 1 {
-				cat, calls = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note)
+				cat, calls = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note, func() bool { return down })
 			} else {
 				t := chunk[0]
 				pf.reserve()
@@ -887,7 +892,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			return fired, errors.Join(first, ctx.Err())
 		}
-		if failed == len(due) {
+		if failed == len(due) || down {
 			return fired, first // the store is likely down: do not spin
 		}
 		if len(due) < limit {
@@ -943,11 +948,36 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return e.nextRunDue(ctx, next, ok)
 }
 
+// fire fires one claimed timer. While the store is unavailable it tries
+// a few times more, briefly: a store whose database just restarted may
+// fail a first transaction or two on connections from before, and a
+// timer claimed now must not wait its whole lease for a failure the next
+// connection would not have.
 func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *catalogSnapshot, effects *[]effect) (bool, error) {
-	fired := false
-	err := e.run(ctx, t.PersonID, fireStep(t, now, &fired), call{cat: cat, effects: effects})
-	return fired, err
+	had := len(*effects)
+	for wait := fireRetryFirst; ; wait *= 4 {
+		fired := false
+		err := e.run(ctx, t.PersonID, fireStep(t, now, &fired), call{cat: cat, effects: effects})
+		if !errors.Is(err, store.ErrUnavailable) || wait > fireRetryLast {
+			return fired, err
+		}
+		*effects = (*effects)[:had]
+		tm := time.NewTimer(wait) // real time: this waits for the database
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return false, errors.Join(err, ctx.Err())
+		case <-tm.C:
+		}
+	}
 }
+
+// The waits before firing a timer again while the store is unavailable:
+// 25ms, 100ms and 400ms.
+const (
+	fireRetryFirst = 25 * time.Millisecond
+	fireRetryLast  = 400 * time.Millisecond
+)
 
 // fireStep returns the session function that fires timer t at now,
 // setting *fired when it did.
@@ -1009,7 +1039,7 @@ func distinctPeople(timers []store.Timer, max int) []store.Timer {
 // with (a fresh one when the batch found the one it had stale), and
 // whether any step called outside.
 func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []store.Timer, now time.Time, cat *catalogSnapshot,
-	pf *performer, note func(store.Timer, bool, error)) (_ *catalogSnapshot, calls bool) {
+	pf *performer, note func(store.Timer, bool, error), down func() bool) (_ *catalogSnapshot, calls bool) {
 	n := len(due)
 	ss := make([]*session, n)
 	fired := make([]bool, n)
@@ -1037,6 +1067,9 @@ func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []sto
 			pf.start(effects[i])
 			note(t, fired[i], ferr)
 			continue
+		}
+		if down() {
+			continue // the store does not answer: leave the rest claimed
 		}
 		var alone []effect
 		pf.reserve()
