@@ -43,8 +43,9 @@ import (
 //   - reads which processes are dead: a row whose lock nobody holds.
 //
 // A timer claimed in a session that is no longer live is free at once;
-// a participant in flight whose caller is a dead process is handed out
-// as orphaned (store.Timer.Orphaned). Sessions end with the connection,
+// a participant in flight whose caller is a dead process (seen without
+// its lock for dropGrace) is handed out as orphaned
+// (store.Timer.Orphaned). Sessions end with the connection,
 // so after a database restart the claims made before it are free as
 // soon as the database answers, while the calls in flight of the
 // processes that reconnect stay with them: a process counts as dead
@@ -58,7 +59,12 @@ const (
 	numBuckets   = 64 // fixed: the bucket column of every row is computed with it
 	keeperEvery  = 100 * time.Millisecond
 	restartGrace = 2 * time.Second
-	keeperDial   = 2 * time.Second // how long one (re)connection may take
+	// dropGrace is how long a process must have been seen without its
+	// lock to count as dead: a liveness connection that drops while the
+	// database stays up (a network blip) is back within a keeper round,
+	// and its process keeps its calls in flight.
+	dropGrace  = 300 * time.Millisecond
+	keeperDial = 2 * time.Second // how long one (re)connection may take
 )
 
 // live is what the keeper knows, for ClaimTimers and the commits.
@@ -79,6 +85,10 @@ type live struct {
 	sessions []int64 // live sessions of every process
 	dead     []int32 // processes known dead
 	err      error   // why the keeper last failed
+
+	// unheld is when the keeper first saw each process without its
+	// lock (the keeper's goroutine only).
+	unheld map[int32]time.Time
 }
 
 func newLive(s *Store) *live {
@@ -276,16 +286,25 @@ FROM %[1]s.processes AS p LEFT JOIN held AS h ON h.id = p.id`, l.s.q), l.nsProc,
 	var id int32
 	var session int64
 	var held, settled bool
+	seen := time.Now()
+	unheld := make(map[int32]time.Time, len(l.unheld))
 	_, err = pgx.ForEachRow(rows, []any{&id, &session, &held, &settled}, func() error {
-		switch {
-		case held:
+		if held {
 			procs++
 			sessions = append(sessions, session)
-		case settled:
+			return nil
+		}
+		since, ok := l.unheld[id]
+		if !ok {
+			since = seen
+		}
+		unheld[id] = since
+		if settled && seen.Sub(since) >= dropGrace {
 			dead = append(dead, id)
 		}
 		return nil
 	})
+	l.unheld = unheld
 	if err != nil {
 		return err
 	}
