@@ -38,8 +38,9 @@ import (
 //
 //   - (re)connects and takes its process lock, recording a new session
 //     in the processes table (claims carry the session that made them);
-//   - takes free buckets up to its share (numBuckets over the live
-//     processes, rounded up) and lets go of buckets above it;
+//   - once its process ticks (calls ClaimTimers), holds a ticker lock
+//     too, takes free buckets up to its share (numBuckets over the
+//     tickers, rounded up) and lets go of buckets above it;
 //   - reads which processes are dead: a row whose lock nobody holds.
 //
 // A timer claimed in a session that is no longer live is free at once;
@@ -71,11 +72,14 @@ const (
 type live struct {
 	s       *Store
 	proc    int32 // this process's lock key, stamped as the caller of its calls in flight
-	nsProc  int32 // advisory lock namespaces (first key) of processes and buckets
+	nsProc  int32 // advisory lock namespaces (first key) of processes, tickers and buckets
+	nsTick  int32
 	nsBuck  int32
 	startMu sync.Mutex
 	started bool
 	tried   chan struct{} // closed once the keeper's first attempt ended
+	ticking chan struct{} // closed once the keeper's first attempt as a ticker ended
+	wake    chan struct{} // makes the keeper look again at once
 	stop    context.CancelFunc
 	done    chan struct{}
 
@@ -85,20 +89,26 @@ type live struct {
 	sessions []int64 // live sessions of every process
 	dead     []int32 // processes known dead
 	err      error   // why the keeper last failed
+	ticks    bool    // the process ticks (ClaimTimers was called): it takes buckets
 
 	// unheld is when the keeper first saw each process without its
-	// lock (the keeper's goroutine only).
-	unheld map[int32]time.Time
+	// lock; tickHeld is set while the keeper holds its ticker lock (the
+	// keeper's goroutine only).
+	unheld   map[int32]time.Time
+	tickHeld bool
 }
 
 func newLive(s *Store) *live {
 	return &live{
-		s:      s,
-		proc:   rand.Int32N(1<<31-1) + 1,
-		nsProc: lockSpace("flowkit processes " + s.schema),
-		nsBuck: lockSpace("flowkit buckets " + s.schema),
-		tried:  make(chan struct{}),
-		done:   make(chan struct{}),
+		s:       s,
+		proc:    rand.Int32N(1<<31-1) + 1,
+		nsProc:  lockSpace("flowkit processes " + s.schema),
+		nsTick:  lockSpace("flowkit tickers " + s.schema),
+		nsBuck:  lockSpace("flowkit buckets " + s.schema),
+		tried:   make(chan struct{}),
+		ticking: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
 	}
 }
 
@@ -110,12 +120,26 @@ func lockSpace(name string) int32 {
 	return int32(h.Sum32() & 0x7fffffff)
 }
 
-// start starts the keeper once and waits, while ctx lives, until its
-// first attempt to take its lock and buckets succeeded or failed.
-func (l *live) start(ctx context.Context) error {
+// tick makes the process a ticker, which owns buckets: it starts the
+// keeper once and waits, while ctx lives, until its first attempt to
+// take its locks and buckets as a ticker succeeded or failed. Only
+// processes that tick own buckets, so that a process that never ticks
+// (one that only enters people, say) leaves every timer to those that
+// do.
+func (l *live) tick(ctx context.Context) error {
+	l.mu.Lock()
+	was := l.ticks
+	l.ticks = true
+	l.mu.Unlock()
+	if !was {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
 	l.startAsync()
 	select {
-	case <-l.tried:
+	case <-l.ticking:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -178,8 +202,11 @@ func (l *live) keep(ctx context.Context) {
 	}()
 	tick := time.NewTicker(keeperEvery)
 	defer tick.Stop()
-	tried := false
+	tried, ticked := false, false
 	for rounds := 0; ; rounds++ {
+		l.mu.Lock()
+		ticks := l.ticks
+		l.mu.Unlock()
 		var err error
 		if conn == nil || conn.IsClosed() {
 			l.lost(nil)
@@ -202,10 +229,15 @@ func (l *live) keep(ctx context.Context) {
 			tried = true
 			close(l.tried)
 		}
+		if ticks && !ticked {
+			ticked = true
+			close(l.ticking)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-l.wake:
 		}
 	}
 }
@@ -215,6 +247,7 @@ func (l *live) keep(ctx context.Context) {
 func (l *live) lost(err error) {
 	l.mu.Lock()
 	l.session, l.owned = 0, nil
+	l.tickHeld = false
 	if err != nil {
 		l.err = err
 	}
@@ -263,7 +296,15 @@ SELECT ok FROM l`, l.s.q), l.nsProc, l.proc, session).Scan(&ok)
 func (l *live) round(ctx context.Context, conn *pgx.Conn, tidy bool) error {
 	ctx, cancel := context.WithTimeout(ctx, keeperDial)
 	defer cancel()
-	// The processes with whether each holds its lock, and whether one
+	l.mu.Lock()
+	ticks := l.ticks
+	l.mu.Unlock()
+	if ticks && !l.tickHeld {
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, l.nsTick, l.proc).Scan(&l.tickHeld); err != nil {
+			return err
+		}
+	}
+	// The tickers, and the processes with whether each holds its lock, and whether one
 	// that does not is known dead: it lost the lock since the server
 	// started, or the server restarted and it did not come back within
 	// the grace after the first process that did.
@@ -274,23 +315,25 @@ WITH held AS (
 		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 ),
 back AS (SELECT min(locked_at) AS at FROM %[1]s.processes WHERE server_start = pg_postmaster_start_time())
-SELECT p.id, p.session, h.id IS NOT NULL,
+SELECT (SELECT count(*) FROM pg_locks
+		WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND classid = $3::int::oid
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())),
+	p.id, p.session, h.id IS NOT NULL,
 	coalesce(p.server_start = pg_postmaster_start_time() OR clock_timestamp() > (SELECT at FROM back) + $2 * interval '1 millisecond', false)
-FROM %[1]s.processes AS p LEFT JOIN held AS h ON h.id = p.id`, l.s.q), l.nsProc, restartGrace.Milliseconds())
+FROM %[1]s.processes AS p LEFT JOIN held AS h ON h.id = p.id`, l.s.q), l.nsProc, restartGrace.Milliseconds(), l.nsTick)
 	if err != nil {
 		return err
 	}
 	var sessions []int64
 	var dead []int32
-	procs := 0
+	var tickers int64
 	var id int32
 	var session int64
 	var held, settled bool
 	seen := time.Now()
 	unheld := make(map[int32]time.Time, len(l.unheld))
-	_, err = pgx.ForEachRow(rows, []any{&id, &session, &held, &settled}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&tickers, &id, &session, &held, &settled}, func() error {
 		if held {
-			procs++
 			sessions = append(sessions, session)
 			return nil
 		}
@@ -323,7 +366,11 @@ FROM %[1]s.processes AS p LEFT JOIN held AS h ON h.id = p.id`, l.s.q), l.nsProc,
 			}
 		}
 	}
-	share := (numBuckets + max(procs, 1) - 1) / max(procs, 1)
+	share := 0 // a process that does not tick holds no bucket
+	if l.tickHeld {
+		n := int(max(tickers, 1))
+		share = (numBuckets + n - 1) / n
+	}
 	l.mu.Lock()
 	owned := slices.Clone(l.owned)
 	l.mu.Unlock()

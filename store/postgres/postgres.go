@@ -452,7 +452,7 @@ func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: claim timers: %w", err)
 	}
-	if err := s.live.start(ctx); err != nil {
+	if err := s.live.tick(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: claim timers: %w", err)
 	}
 	session, owned, sessions, dead := s.live.state()
