@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -61,14 +62,19 @@ func (s *session) beginEffect(c *compiled, p *store.Participant, n *node, resume
 }
 
 // retryEffect starts another attempt of p's step in flight, whose lease
-// ended: the process that made the call did not commit its result.
-func (s *session) retryEffect(p *store.Participant) {
+// ended, or (orphan) whose calling process the store knows died: the
+// process that made the call did not commit its result.
+func (s *session) retryEffect(p *store.Participant, orphan bool) {
 	e := *p.Effect
 	e.Attempt++
 	e.Started = s.now
 	p.Effect = &e
 	p.Wait = &store.Wait{Until: s.now.Add(s.e.cfg.EffectLease)}
-	s.journal(p, p.Element, "", fmt.Sprintf("the call in flight since its lease began did not finish: calling again (attempt %d, same idempotency key)", e.Attempt+1))
+	why := "the call in flight since its lease began did not finish"
+	if orphan {
+		why = "the process making the call in flight died"
+	}
+	s.journal(p, p.Element, "", fmt.Sprintf("%s: calling again (attempt %d, same idempotency key)", why, e.Attempt+1))
 	s.dirty(p)
 	s.inFlight = append(s.inFlight, p)
 }
@@ -247,13 +253,55 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 	}
 	took := time.Since(start)
 	var next []effect
-	uerr := e.run(ctx, personID, func(s *session) error {
-		s.took = took
-		s.settle(c, n, ef, r, out, err)
-		return nil
-	}, call{effects: &next})
-	return next, uerr
+	settle := func() error {
+		next = next[:0]
+		return e.run(ctx, personID, func(s *session) error {
+			s.took = took
+			s.settle(c, n, ef, r, out, err)
+			return nil
+		}, call{effects: &next})
+	}
+	return next, e.commitResult(ctx, p, settle)
 }
+
+// commitResult runs settle, which commits a call's result, and runs it
+// again while the store is unavailable (store.ErrUnavailable: its
+// database restarts), with backoff, until it commits, ctx ends or the
+// call's lease has passed: the result is kept, so the call is not made
+// again, and it commits as soon as the store answers. A result whose
+// commit did land before the store broke is found settled and left as
+// it is.
+func (e *Engine) commitResult(ctx context.Context, p *store.Participant, settle func() error) error {
+	err := settle()
+	if !errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	// Real time: this waits for the database, not for the flow's clock.
+	deadline := time.Now().Add(e.cfg.EffectLease)
+	e.log.WarnContext(ctx, "flowkit: the store is unavailable; committing a call's result again until it answers",
+		"participant", p.ID.String(), "err", err)
+	wait := resultRetryFirst
+	for errors.Is(err, store.ErrUnavailable) && time.Now().Add(wait).Before(deadline) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, resultRetryMax)
+		err = settle()
+	}
+	return err
+}
+
+// The waits between the attempts to commit a call's result while the
+// store is unavailable: from the first, doubling up to the most, so that
+// a result commits within resultRetryMax of the store's return.
+const (
+	resultRetryFirst = 25 * time.Millisecond
+	resultRetryMax   = 250 * time.Millisecond
+)
 
 // settle commits an effect's result, move 3: unless the participant moved
 // on or another attempt superseded this one, it takes the step's outcome

@@ -854,9 +854,14 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		var effects []effect
 		start := time.Now()
 		failed := 0
+		// down is set once a step failed on a store that does not
+		// answer: the rest of the claimed timers are left, to be claimed
+		// again once it does, rather than each tried in turn.
+		down := false
 		note := func(t store.Timer, ok bool, err error) {
 			if err != nil {
 				failed++
+				down = down || errors.Is(err, store.ErrUnavailable)
 				e.log.WarnContext(ctx, "flowkit: a timer's step failed; it fires again after its lease",
 					"participant", t.ParticipantID.String(), "err", err)
 				if first == nil {
@@ -869,7 +874,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 			}
 		}
 		batch := min(batchPeople, e.cfg.EffectConcurrency)
-		for rest := due; len(rest) > 0 && ctx.Err() == nil; {
+		for rest := due; len(rest) > 0 && ctx.Err() == nil && !down; {
 			chunk := rest[:1]
 			if batches {
 				chunk = distinctPeople(rest, batch)
@@ -877,7 +882,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 			rest = rest[len(chunk):]
 			var calls bool
 			if len(chunk) > 1 {
-				cat, calls = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note)
+				cat, calls = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note, func() bool { return down })
 			} else {
 				t := chunk[0]
 				pf.reserve()
@@ -903,7 +908,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			return fired, errors.Join(first, ctx.Err())
 		}
-		if failed == len(due) {
+		if failed == len(due) || down {
 			return fired, first // the store is likely down: do not spin
 		}
 		if len(due) < limit {
@@ -917,17 +922,22 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 }
 
 // claimSize is how many timers Tick claims at a time: TickBatch, or fewer
-// when the ticks so far show that many would not fire within half the
-// lease, so that claims never outlive it and other tickers do not take
-// the same timers over and queue on the same people.
+// when the ticks so far show that many would not fire within claimSpan
+// (or half the lease, when shorter), so that claims never outlive their
+// lease and other tickers do not take the same timers over and queue on
+// the same people, and so that timers a store hands over (those of a
+// process that died) wait behind little work already claimed.
 func (e *Engine) claimSize() int {
 	per := time.Duration(e.tickNanos.Load())
 	if per <= 0 {
 		return e.cfg.TickBatch
 	}
-	n := int((e.cfg.TimerLease / 2) / per)
+	n := int(min(e.cfg.TimerLease/2, claimSpan) / per)
 	return max(1, min(n, e.cfg.TickBatch))
 }
+
+// claimSpan is how much firing work Tick claims at a time at most.
+const claimSpan = 250 * time.Millisecond
 
 // noteTickRate keeps a moving average of the time one timer takes to fire.
 func (e *Engine) noteTickRate(took time.Duration, n int) {
@@ -954,11 +964,36 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return e.nextRunDue(ctx, next, ok)
 }
 
+// fire fires one claimed timer. While the store is unavailable it tries
+// a few times more, briefly: a store whose database just restarted may
+// fail a first transaction or two on connections from before, and a
+// timer claimed now must not wait its whole lease for a failure the next
+// connection would not have.
 func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *catalogSnapshot, effects *[]effect) (bool, error) {
-	fired := false
-	err := e.run(ctx, t.PersonID, fireStep(t, now, &fired), call{cat: cat, effects: effects})
-	return fired, err
+	had := len(*effects)
+	for wait := fireRetryFirst; ; wait *= 4 {
+		fired := false
+		err := e.run(ctx, t.PersonID, fireStep(t, now, &fired), call{cat: cat, effects: effects})
+		if !errors.Is(err, store.ErrUnavailable) || wait > fireRetryLast {
+			return fired, err
+		}
+		*effects = (*effects)[:had]
+		tm := time.NewTimer(wait) // real time: this waits for the database
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return false, errors.Join(err, ctx.Err())
+		case <-tm.C:
+		}
+	}
 }
+
+// The waits before firing a timer again while the store is unavailable:
+// 25ms, 100ms and 400ms.
+const (
+	fireRetryFirst = 25 * time.Millisecond
+	fireRetryLast  = 400 * time.Millisecond
+)
 
 // fireStep returns the session function that fires timer t at now,
 // setting *fired when it did.
@@ -966,7 +1001,10 @@ func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
 	return func(s *session) error {
 		*fired = false
 		p := s.participant(t.ParticipantID)
-		if p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !p.Due(now) ||
+		// An orphaned call in flight (its process died) is due before
+		// its lease ends.
+		orphan := t.Orphaned && p != nil && p.Status == store.InFlight
+		if p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !(p.Due(now) || orphan) ||
 			(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
 			return nil // moved on since the timer was read
 		}
@@ -985,7 +1023,7 @@ func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
 			return nil
 		}
 		if p.Status == store.InFlight {
-			s.retryEffect(p) // its lease ended
+			s.retryEffect(p, orphan) // its lease ended, or its process died
 			return nil
 		}
 		s.wake(c, p, element.Wake{Timer: true})
@@ -1017,7 +1055,7 @@ func distinctPeople(timers []store.Timer, max int) []store.Timer {
 // with (a fresh one when the batch found the one it had stale), and
 // whether any step called outside.
 func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []store.Timer, now time.Time, cat *catalogSnapshot,
-	pf *performer, note func(store.Timer, bool, error)) (_ *catalogSnapshot, calls bool) {
+	pf *performer, note func(store.Timer, bool, error), down func() bool) (_ *catalogSnapshot, calls bool) {
 	n := len(due)
 	ss := make([]*session, n)
 	fired := make([]bool, n)
@@ -1045,6 +1083,9 @@ func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []sto
 			pf.start(effects[i])
 			note(t, fired[i], ferr)
 			continue
+		}
+		if down() {
+			continue // the store does not answer: leave the rest claimed
 		}
 		var alone []effect
 		pf.reserve()

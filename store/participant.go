@@ -174,6 +174,10 @@ type Timer struct {
 	Due           time.Time
 	PersonID      uuid.UUID
 	ParticipantID uuid.UUID
+	// Orphaned is set by TimerClaimer.ClaimTimers for a participant in
+	// flight whose call was being made by a process the store knows is
+	// dead: its step is to be run again now, before Due (its lease).
+	Orphaned bool
 }
 
 // ParticipantQuery selects participants for inspection.

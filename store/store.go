@@ -34,6 +34,13 @@ var (
 	// record by an empty reference (a zero PersonRef, uuid.Nil, an empty
 	// flow id) find nothing and return ErrNotFound.
 	ErrInvalid = errors.New("invalid")
+	// ErrUnavailable is returned (wrapped, with the cause) when the store
+	// could not be reached or lost its connection during the call, as
+	// while its database restarts. A write that fails with it may or may
+	// not have taken effect; the same call may succeed when the store is
+	// back. The engine retries committing the result of a call outside
+	// with it, since the call must not be made again.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Store keeps flowkit's records. Implementations are safe for concurrent use
@@ -212,6 +219,15 @@ type TimerClaimer interface {
 	// now (by the caller's clock), and then only if their participant's
 	// Wait.Until is unchanged. NextDue counts a claimed timer as due when
 	// its lease ends.
+	//
+	// A store shared by several processes may learn that one of them
+	// died (its connection dropped). Then the timers that process claimed
+	// are due again at once, whatever their lease; and a participant in
+	// flight (Status InFlight) whose current attempt that process began,
+	// and so whose call it was making, is returned at once too, with
+	// Timer.Orphaned set, though its Wait.Until (the call's lease) has
+	// not passed. A store that knows of no other process never sets
+	// Orphaned.
 	ClaimTimers(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Timer, error)
 }
 

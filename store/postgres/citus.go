@@ -178,7 +178,7 @@ func isUnique(err *pgconn.PgError, name string) bool {
 // the plain schema's (see queries).
 type distQueries struct {
 	lockRow, readOne, keyOwner     string
-	claimTimers, eraseIDs          string
+	eraseIDs                       string
 	participantPerson, participant string
 	pageParts, pageIDs, pageRun    string
 }
@@ -199,17 +199,7 @@ RETURNING true`),
 		readOne: r.Replace(readRows(`= $1::uuid`) + `
 UNION ALL
 SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows)`),
-		keyOwner: r.Replace(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
-		// Citus runs no FOR UPDATE over several shards: the due timers
-		// are read first (queries.dueTimers), then claimed by an update
-		// that checks again that each is due and unclaimed, so that of
-		// two callers claiming one timer the second, waiting on the
-		// first's row lock, finds it claimed and skips it.
-		claimTimers: r.Replace(`
-UPDATE {{s}}.participants SET claimed_until = $3
-WHERE id = ANY ($4::uuid[]) AND due_at IS NOT NULL AND NOT parked AND (due_at, due_ns) <= ($1, $2)
-	AND (claimed_until IS NULL OR claimed_until <= $1)
-RETURNING due_at, due_ns, person_id, id`),
+		keyOwner:          r.Replace(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
 		participantPerson: r.Replace(`SELECT person_id FROM {{s}}.participant_ids WHERE id = $1`),
 		participant:       r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE person_id = $1 AND id = $2`),
 		eraseIDs:          r.Replace(`DELETE FROM {{s}}.participant_ids WHERE person_id = $1`),

@@ -97,12 +97,29 @@
 // between two short Updates rather than inside one. Size the pool (pool_max_conns in a URL) for the parallelism wanted.
 //
 // Every process may deliver events and enter people, and any number may
-// tick. The engine takes due timers with Store.ClaimTimers
-// (store.TimerClaimer), which marks each claimed row (claimed_until) with
-// FOR UPDATE SKIP LOCKED, so tickers running at once take different
-// timers; a timer whose step failed is claimed again when its lease ends.
-// The engine re-checks each timer inside the person's Update as well, so
-// a timer fires once even where leases overlap.
+// tick. People fall in 64 buckets by their id (participants.bucket), and
+// each bucket is owned by one ticking process at a time, through a
+// session-level advisory lock that a connection of the store's own holds
+// (see live.go): Store.ClaimTimers (store.TimerClaimer) looks only in the
+// buckets its process owns and claims each timer with a single-row update
+// by person and participant id (claimed_until, claimed_by), so tickers
+// take different timers without row locks across the table. A timer
+// whose step failed is claimed again when its lease ends. The engine
+// re-checks each timer inside the person's Update as well, so a timer
+// fires once even where claims overlap.
+//
+// The same connection holds a lock per process while it lives, which the
+// server drops with the connection: when a process dies, its buckets pass
+// to the others within a keeper round (100ms), the timers it claimed are
+// free at once, and its calls in flight (participants.caller) are handed
+// out at once as orphaned (store.Timer.Orphaned), whatever their leases;
+// a slow call of a live process keeps its lease. After a database
+// restart, claims made before it are free as soon as the database
+// answers, and a process keeps its calls in flight if it takes its lock
+// again within two seconds of the first process that does. Store.Close
+// ends the connection, handing the process's work over the same way.
+// Errors of a connection that broke or could not be made wrap
+// store.ErrUnavailable.
 //
 // # Values and times
 //

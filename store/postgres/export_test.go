@@ -1,4 +1,20 @@
 package postgres
 
+import "github.com/jackc/pgx/v5/pgxpool"
+
 // EncodePerson lets tests write people rows in bulk.
 var EncodePerson = encodePerson
+
+// ProcessID returns the key of the store's process in the processes
+// table and the participants' caller column.
+func ProcessID(s *Store) int32 { return s.live.proc }
+
+// Liveness returns what the store's liveness keeper holds: its session
+// (0 while disconnected) and how many buckets it owns.
+func Liveness(s *Store) (session int64, buckets int) {
+	session, owned, _, _ := s.live.state()
+	return session, len(owned)
+}
+
+// Pool returns the store's pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }

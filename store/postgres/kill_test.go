@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
@@ -46,8 +48,13 @@ const (
 const (
 	killFlow      = "kill"
 	killWorkerHdr = "X-Kill-Worker" // names the worker process that made a call
-	killLease     = 2 * time.Second // EffectLease and TimerLease of the workers
 	killCallDelay = 30 * time.Millisecond
+	// killLate is how much later than without the kill the killed
+	// process's claimed timers and calls in flight may complete.
+	killLate = time.Second
+	// killHold is how long the API holds its answers back before the
+	// kill.
+	killHold = 500 * time.Millisecond
 )
 
 // killFlowDef pauses a second (so that the calls come from timers, in
@@ -71,11 +78,12 @@ type killAPI struct {
 	requests    int
 	keys        map[string]int            // idempotency key -> requests
 	outstanding map[string]map[string]int // worker -> key -> requests not answered yet
+	times       map[string][]time.Time    // idempotency key -> when each request came
 	gate        sync.RWMutex
 }
 
 func newKillAPI() *killAPI {
-	return &killAPI{keys: map[string]int{}, outstanding: map[string]map[string]int{}}
+	return &killAPI{keys: map[string]int{}, outstanding: map[string]map[string]int{}, times: map[string][]time.Time{}}
 }
 
 func (a *killAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -84,6 +92,7 @@ func (a *killAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.requests++
 	a.keys[key]++
+	a.times[key] = append(a.times[key], time.Now())
 	if a.outstanding[worker] == nil {
 		a.outstanding[worker] = map[string]int{}
 	}
@@ -120,6 +129,7 @@ type killWorker struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	entered chan error // one value: nil once the worker entered its share
+	proc    int32      // its store's process id (postgres.ProcessID), once entered
 	stderr  syncBuffer
 }
 
@@ -179,15 +189,21 @@ func TestKill(t *testing.T) {
 	}
 	t.Logf("%d people entered by %d processes in %v", people, workers, time.Since(began).Round(time.Millisecond))
 
-	// Kill the process with the most calls outstanding, once a good part
-	// of the calls have been made.
+	// Once a good part of the calls have been made, hold the API's
+	// answers back for killHold, so that every process has calls
+	// outstanding and timers claimed behind them, kill the process with
+	// the most calls outstanding, and let the answers go.
 	deadline := time.Now().Add(60 * time.Second)
 	var victim int
 	var unanswered map[string]int
+	var releasedAt time.Time
+	var victimTimers, victimCalls []uuid.UUID
 	for {
-		requests, busiest, n := api.stats()
+		requests, _, n := api.stats()
 		if requests >= people/4 && n > 0 {
 			api.gate.Lock() // no answers from here until the victim is dead
+			time.Sleep(killHold)
+			_, busiest, _ := api.stats()
 			api.mu.Lock()
 			unanswered = maps.Clone(api.outstanding[busiest])
 			api.mu.Unlock()
@@ -195,8 +211,11 @@ func TestKill(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, ws[victim].cmd.Process.Kill())
 			_ = ws[victim].cmd.Wait()
+			victimTimers, victimCalls = killedWork(t, p, schema, ws[victim].proc)
+			releasedAt = time.Now()
 			api.gate.Unlock()
-			t.Logf("worker %d killed with %d calls outstanding, after %d requests, at %v", victim, len(unanswered), requests, time.Since(began).Round(time.Millisecond))
+			t.Logf("worker %d killed with %d calls outstanding (%d calls in flight, %d timers claimed), after %d requests, at %v",
+				victim, len(unanswered), len(victimCalls), len(victimTimers), requests, time.Since(began).Round(time.Millisecond))
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "no worker had calls outstanding after %d requests", requests)
@@ -294,6 +313,27 @@ func TestKill(t *testing.T) {
 		require.GreaterOrEqual(t, keys[k], 2, "the call %s the killed worker had outstanding was made again", k)
 	}
 
+	// The killed process's work is taken over at once: its calls
+	// outstanding are made again, and its claimed timers fire and its
+	// calls in flight commit, within killLate of the answers' release.
+	// Without the kill they would have completed at about that time.
+	var worstRetry time.Duration
+	for k := range unanswered {
+		times := keys[k]
+		require.GreaterOrEqual(t, times, 2)
+		api.mu.Lock()
+		again := api.times[k][1]
+		api.mu.Unlock()
+		worstRetry = max(worstRetry, again.Sub(releasedAt))
+	}
+	worstTimer := lateAfter(t, eng, victimTimers, "pause", releasedAt)
+	worstCall := lateAfter(t, eng, victimCalls, "call", releasedAt)
+	t.Logf("after the kill: calls outstanding made again within %v, claimed timers (%d) fired within %v, calls in flight (%d) committed within %v",
+		worstRetry.Round(time.Millisecond), len(victimTimers), worstTimer.Round(time.Millisecond), len(victimCalls), worstCall.Round(time.Millisecond))
+	require.LessOrEqual(t, worstRetry, lateSlack*killLate, "a call outstanding at the kill was made again late")
+	require.LessOrEqual(t, worstTimer, lateSlack*killLate, "a timer the killed process claimed fired late")
+	require.LessOrEqual(t, worstCall, lateSlack*killLate+killCallDelay, "a call in flight in the killed process committed late")
+
 	stats, err := eng.Stats(ctx, killFlow)
 	require.NoError(t, err)
 	for _, el := range []string{"pause", "call", "count", "profile", "done"} {
@@ -303,6 +343,39 @@ func TestKill(t *testing.T) {
 	}
 	t.Logf("%d participants, 0 lost, 0 stuck; %d requests for %d calls: %d calls repeated (%d extra requests), %d of them outstanding at the kill; %v",
 		people, requests, len(keys), repeated, extra, len(unanswered), elapsed.Round(time.Millisecond))
+}
+
+// killedWork returns the participants whose timers the killed process
+// (proc) had claimed and not fired, and those whose calls in flight it
+// was making, as the database holds them just after the kill.
+func killedWork(t *testing.T, p *pgxpool.Pool, schema string, proc int32) (timers, calls []uuid.UUID) {
+	t.Helper()
+	q := pgx.Identifier{schema}.Sanitize()
+	rows, err := p.Query(t.Context(), `SELECT id FROM `+q+`.participants
+		WHERE status = 'waiting' AND claimed_by = (SELECT session FROM `+q+`.processes WHERE id = $1)`, proc)
+	require.NoError(t, err)
+	timers, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	require.NoError(t, err)
+	rows, err = p.Query(t.Context(), `SELECT id FROM `+q+`.participants WHERE status = 'inflight' AND caller = $1`, proc)
+	require.NoError(t, err)
+	calls, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	require.NoError(t, err)
+	return timers, calls
+}
+
+// lateAfter returns how long after since the participants left element
+// (its journal step with a branch), at worst.
+func lateAfter(t *testing.T, eng *flow.Engine, ids []uuid.UUID, element string, since time.Time) time.Duration {
+	t.Helper()
+	var worst time.Duration
+	for _, id := range ids {
+		p, err := eng.Participant(t.Context(), id)
+		require.NoError(t, err)
+		i := slices.IndexFunc(p.Journal, func(st store.Step) bool { return st.Element == element && st.Branch != "" })
+		require.GreaterOrEqual(t, i, 0, "participant %s left %s", id, element)
+		worst = max(worst, p.Journal[i].At.Sub(since))
+	}
+	return worst
 }
 
 // killPeople returns how many people TestKill runs: the number
@@ -349,8 +422,10 @@ func startKillWorker(t *testing.T, i, workers, people int, schema string) *killW
 			line := sc.Text()
 			switch {
 			case reported:
-			case line == "kill-worker: entered":
-				w.entered <- nil
+			case strings.HasPrefix(line, "kill-worker: entered "):
+				proc, err := strconv.ParseInt(strings.TrimPrefix(line, "kill-worker: entered "), 10, 32)
+				w.proc = int32(proc)
+				w.entered <- err
 				reported = true
 			case strings.HasPrefix(line, "kill-worker: "):
 				w.entered <- fmt.Errorf("%s", line)
@@ -402,8 +477,7 @@ func runKillWorker(idx string) error {
 	}
 	eng, err := flow.NewEngine(flow.Config{
 		Store: s, Clock: clock.Real{}, Schema: store.Schema{"hits": store.Number},
-		HTTP:        workerDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{}), idx},
-		EffectLease: killLease, TimerLease: killLease,
+		HTTP:   workerDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{}), idx},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -442,7 +516,7 @@ func runKillWorker(idx string) error {
 		return err
 	default:
 	}
-	fmt.Println("kill-worker: entered")
+	fmt.Println("kill-worker: entered", postgres.ProcessID(s))
 
 	_, _ = io.Copy(io.Discard, os.Stdin) // until TestKill is done with us
 	cancel()

@@ -167,6 +167,38 @@ CREATE TABLE IF NOT EXISTS {{s}}.paces (
 	claim_ok boolean NOT NULL DEFAULT false
 );
 `,
+	// 8: process liveness, timer buckets and the owners of claims and
+	// calls in flight (see live.go).
+	//
+	// bucket is derived from the person id alone (its last two bytes,
+	// random in every uuid version flowkit makes, modulo the bucket
+	// count), so that it is one shard's column wherever the person's
+	// rows are. claimed_by is the liveness session of the process that
+	// claimed the timer; caller the process that began the attempt in
+	// flight, cleared when the participant leaves InFlight.
+	//
+	// processes has one row per store process: id is the key of the
+	// session-level advisory lock the process holds while it lives,
+	// session changes each time it (re)takes the lock, server_start is
+	// pg_postmaster_start_time() then and locked_at when, by the
+	// server's clock. It is small and written only by liveness keepers:
+	// on Citus, a reference table or a table of the coordinator.
+	`
+CREATE TABLE IF NOT EXISTS {{s}}.processes (
+	id           integer PRIMARY KEY,
+	session      bigint NOT NULL,
+	server_start timestamptz NOT NULL,
+	locked_at    timestamptz NOT NULL
+);
+ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS bucket smallint
+	GENERATED ALWAYS AS (((get_byte(uuid_send(person_id), 14) * 256 + get_byte(uuid_send(person_id), 15)) % 64)::smallint) STORED;
+ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS claimed_by bigint;
+ALTER TABLE {{s}}.participants ADD COLUMN IF NOT EXISTS caller integer;
+CREATE INDEX IF NOT EXISTS participants_bucket_due ON {{s}}.participants (bucket, due_at, due_ns, id)
+	WHERE due_at IS NOT NULL AND NOT parked;
+CREATE INDEX IF NOT EXISTS participants_caller ON {{s}}.participants (caller, bucket)
+	WHERE caller IS NOT NULL;
+`,
 }
 
 // ---- The distributed layout (Citus) ----

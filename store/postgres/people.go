@@ -175,7 +175,7 @@ func (s *Store) AudienceRuns(ctx context.Context, q *store.AudienceRunQuery) ([]
 func (s *Store) AdvanceAudienceRun(ctx context.Context, p *store.AdvanceAudienceRunParams) (int, error) {
 	var c partColumns
 	for _, np := range p.Participants {
-		if err := c.add(np); err != nil {
+		if err := c.add(np, false); err != nil { // pending, not in flight
 			return 0, err
 		}
 	}

@@ -69,6 +69,7 @@ type Store struct {
 	// dist places people on shards; nil unless the schema is
 	// distributed.
 	dist *shardMap
+	live     *live
 }
 
 // New returns a Store on the database cfg names and, unless
@@ -98,6 +99,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		nShards: cfg.Shards,
 	}
 	s.sql = newQueries(s.q)
+	s.live = newLive(s)
 	if s.pool == nil {
 		if cfg.URL == "" {
 			return nil, errors.New("postgres: config needs a Pool or a URL")
@@ -150,9 +152,13 @@ func (s *Store) loadLayout(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool the store opened from Config.URL; a pool given as
-// Config.Pool stays open. The store must not be used after.
+// Close ends the store's liveness connection, which hands its buckets,
+// claims and calls in flight to the other processes sharing the
+// database at once, and closes the pool the store opened from
+// Config.URL; a pool given as Config.Pool stays open. The store must not
+// be used after.
 func (s *Store) Close() {
+	s.live.close()
 	if s.ownsPool {
 		s.pool.Close()
 	}
@@ -165,7 +171,7 @@ type queries struct {
 	findByID, findByKey                                         string
 	lockOne, readOne, lockMany, readMany                        string
 	participant, addEvent, hasEvent                             string
-	dueTimers, claimTimers, nextDue, counters                   string
+	dueTimers, findTimers, claimTimer, nextDue, counters        string
 	eraseParts, eraseEvents, eraseKeys, erasePerson, prune      string
 	events, participants                                        string // prefixes of built queries
 	audience                                                    audienceQueries
@@ -272,16 +278,30 @@ WHERE due_at IS NOT NULL AND NOT parked AND (due_at, due_ns) <= ($1, $2)
 	AND (claimed_until IS NULL OR claimed_until <= $1)
 ORDER BY due_at, due_ns, id
 LIMIT $3`),
-		claimTimers: r.Replace(`
-UPDATE {{s}}.participants SET claimed_until = $4
-WHERE id IN (
-	SELECT id FROM {{s}}.participants
-	WHERE due_at IS NOT NULL AND NOT parked AND (due_at, due_ns) <= ($1, $2)
-		AND (claimed_until IS NULL OR claimed_until <= $1)
-	ORDER BY due_at, due_ns, id
-	LIMIT $3
-	FOR UPDATE SKIP LOCKED)
-RETURNING due_at, due_ns, person_id, id`),
+		// The timers ClaimTimers may claim in the buckets $4: in flight
+		// with a dead caller ($5), whatever their due time, then due
+		// ones; either not claimed, or claimed in a session not live
+		// ($6), or with a claim that ended.
+		findTimers: r.Replace(`
+(SELECT due_at, due_ns, person_id, id, true FROM {{s}}.participants
+ WHERE caller = ANY ($5::integer[]) AND bucket = ANY ($4::smallint[]) AND status = 'inflight'
+	AND due_at IS NOT NULL AND NOT parked
+	AND (claimed_until IS NULL OR claimed_until <= $1 OR claimed_by <> ALL ($6::bigint[]))
+ ORDER BY due_at, due_ns, id
+ LIMIT $3)
+UNION ALL
+(SELECT due_at, due_ns, person_id, id, false FROM {{s}}.participants
+ WHERE bucket = ANY ($4::smallint[]) AND due_at IS NOT NULL AND NOT parked AND (due_at, due_ns) <= ($1, $2)
+	AND (claimed_until IS NULL OR claimed_until <= $1 OR claimed_by <> ALL ($6::bigint[]))
+	AND NOT coalesce(caller = ANY ($5::integer[]), false)
+ ORDER BY due_at, due_ns, id
+ LIMIT $3)`),
+		// One timer's claim, by its person and participant: it holds
+		// when the timer is unchanged and still free.
+		claimTimer: r.Replace(`
+UPDATE {{s}}.participants SET claimed_until = $5, claimed_by = $6
+WHERE person_id = $1 AND id = $2 AND due_at = $3 AND due_ns = $4 AND NOT parked
+	AND (claimed_until IS NULL OR claimed_until <= $7 OR claimed_by <> ALL ($8::bigint[]))`),
 		// A claimed timer is due again when its claim ends.
 		nextDue: r.Replace(`
 SELECT at, ns FROM (
@@ -479,35 +499,80 @@ func scanTimer(row pgx.CollectableRow) (store.Timer, error) {
 
 var _ store.TimerClaimer = (*Store)(nil)
 
-// ClaimTimers implements store.TimerClaimer: it marks up to limit due
-// timers claimed until now+lease, skipping rows other transactions hold,
-// so that processes ticking at once take different timers.
+// ClaimTimers implements store.TimerClaimer. It looks only in the buckets
+// this store's process owns (see live.go): one query finds the due timers
+// there, earliest first, after the calls in flight of dead processes;
+// then each is claimed by a single-row update by its person and
+// participant id, all in one round trip, and a timer that another
+// caller claimed meanwhile is left out. A timer claimed in a liveness
+// session that has ended (its process died, or the database restarted
+// since) is free whatever its lease.
 func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.Timer, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	at, ns := splitTime(now)
-	until := now.Add(max(lease, time.Microsecond)).UTC()
-	var rows pgx.Rows
-	if s.dist != nil {
-		due, err := s.DueTimers(ctx, now, limit)
-		if err != nil || len(due) == 0 {
-			return nil, err
-		}
-		ids := make([]uuid.UUID, len(due))
-		for i, t := range due {
-			ids[i] = t.ParticipantID
-		}
-		rows, _ = s.pool.Query(ctx, s.sql.dist.claimTimers, at, ns, until, ids)
-	} else {
-		rows, _ = s.pool.Query(ctx, s.sql.claimTimers, at, ns, limit, until)
-	}
-	out, err := pgx.CollectRows(rows, scanTimer)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: claim timers: %w", err)
 	}
-	// RETURNING keeps no order.
-	slices.SortFunc(out, func(a, b store.Timer) int {
+	if err := s.live.tick(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: claim timers: %w", err)
+	}
+	session, owned, sessions, dead := s.live.state()
+	if session == 0 {
+		return nil, fmt.Errorf("postgres: claim timers: %w", s.live.check())
+	}
+	if len(owned) == 0 {
+		return nil, nil // other processes hold every bucket for now
+	}
+	sessions = append(slices.Clip(sessions), session)
+	at, ns := splitTime(now)
+	until := now.Add(max(lease, time.Microsecond)).UTC()
+	rows, _ := s.pool.Query(ctx, s.sql.findTimers, at, ns, limit, owned, dead, sessions)
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Timer, error) {
+		var t store.Timer
+		var due time.Time
+		var dueNS int16
+		err := row.Scan(&due, &dueNS, &t.PersonID, &t.ParticipantID, &t.Orphaned)
+		t.Due = joinTime(due, dueNS)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim timers: %w", unavailable(err))
+	}
+	if len(found) > limit {
+		found = found[:limit] // the orphans first
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	b := &pgx.Batch{}
+	for _, t := range found {
+		due, dueNS := splitTime(t.Due)
+		b.Queue(s.sql.claimTimer, t.PersonID, t.ParticipantID, due, dueNS, until, session, at, sessions)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	out := found[:0]
+	for _, t := range found {
+		tag, err := br.Exec()
+		if err != nil {
+			_ = br.Close()
+			return nil, fmt.Errorf("postgres: claim timers: %w", unavailable(err))
+		}
+		if tag.RowsAffected() == 1 {
+			out = append(out, t)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("postgres: claim timers: %w", unavailable(err))
+	}
+	// Orphans first, then in due order.
+	slices.SortStableFunc(out, func(a, b store.Timer) int {
+		if a.Orphaned != b.Orphaned {
+			if a.Orphaned {
+				return -1
+			}
+			return 1
+		}
 		if c := a.Due.Compare(b.Due); c != 0 {
 			return c
 		}

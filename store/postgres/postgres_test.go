@@ -69,6 +69,7 @@ func newStore(tb testing.TB) *postgres.Store {
 	p := testPool(tb)
 	s, err := postgres.New(tb.Context(), postgres.Config{Pool: p, Schema: newSchema(tb, p)})
 	require.NoError(tb, err)
+	tb.Cleanup(s.Close)
 	return s
 }
 

@@ -78,7 +78,7 @@ func (s *Store) updateKeyed(ctx context.Context, key string, newID uuid.UUID, fn
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("postgres: update person %s: %w", key, err)
+		return uuid.Nil, fmt.Errorf("postgres: update person %s: %w", key, unavailable(err))
 	}
 	t := &tx{s: s, ctx: ctx, conn: conn, personID: newID}
 	defer t.end()
@@ -136,7 +136,7 @@ func (s *Store) update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: update person %s: %w", personID, err)
+		return fmt.Errorf("postgres: update person %s: %w", personID, unavailable(err))
 	}
 	t := &tx{s: s, ctx: ctx, conn: conn, personID: personID, erase: erase}
 	defer t.end()
@@ -229,7 +229,7 @@ func (t *tx) begin(key *string) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: update person %s: %w", t.personID, err)
+		return fmt.Errorf("postgres: update person %s: %w", t.personID, unavailable(err))
 	}
 	if key != nil && locked != t.personID {
 		return errKeyMoved
@@ -345,7 +345,7 @@ func (t *tx) check() error {
 
 // fail records a database error: the transaction is aborted on the server.
 func (t *tx) fail(err error) error {
-	t.err = fmt.Errorf("postgres: update person %s: %w", t.personID, err)
+	t.err = fmt.Errorf("postgres: update person %s: %w", t.personID, unavailable(err))
 	return t.err
 }
 
@@ -709,7 +709,7 @@ func commitError(who string, err error) error {
 			return fmt.Errorf("%s: %s: %w", who, pe.Detail, store.ErrDuplicate)
 		}
 	}
-	return fmt.Errorf("postgres: update %s: commit: %w", who, err)
+	return fmt.Errorf("postgres: update %s: commit: %w", who, unavailable(err))
 }
 
 // minus returns the distinct elements of a that b lacks.
@@ -784,7 +784,7 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: update batch: %w", err)
+		return nil, fmt.Errorf("postgres: update batch: %w", unavailable(err))
 	}
 	defer endConn(ctx, conn)
 	b := &pgx.Batch{}
@@ -841,7 +841,7 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: update batch of %d people: %w", len(personIDs), err)
+		return nil, fmt.Errorf("postgres: update batch of %d people: %w", len(personIDs), unavailable(err))
 	}
 	errs := make([]error, len(personIDs))
 	var w writes

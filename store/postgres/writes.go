@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,11 +44,26 @@ type partColumns struct {
 	parked                []bool
 	version               []int64
 	data                  []string
+	// calls is set for a participant that begins an attempt in flight:
+	// this process makes its call (see callsNow).
+	calls []bool
 }
 
-// add appends p's row. A participant has a timer (due_at, due_ns,
-// parked) while its Wait has an Until and it has not left its flow.
-func (c *partColumns) add(p *store.Participant) error {
+// callsNow reports whether the write of cur over stored (nil for a new
+// participant) begins an attempt in flight, whose call the writing
+// process is to make.
+func callsNow(stored, cur *store.Participant) bool {
+	if cur.Status != store.InFlight || cur.Effect == nil {
+		return false
+	}
+	return stored == nil || stored.Status != store.InFlight || stored.Effect == nil ||
+		stored.Effect.Seq != cur.Effect.Seq || stored.Effect.Attempt != cur.Effect.Attempt
+}
+
+// add appends p's row, which begins a call in flight when calls is set.
+// A participant has a timer (due_at, due_ns, parked) while its Wait has
+// an Until and it has not left its flow.
+func (c *partColumns) add(p *store.Participant, calls bool) error {
 	data, err := encodeParticipant(p)
 	if err != nil {
 		return err
@@ -73,6 +89,7 @@ func (c *partColumns) add(p *store.Participant) error {
 	c.data = append(c.data, string(data))
 	c.entered = append(c.entered, &entered)
 	c.enteredNS = append(c.enteredNS, enteredNS)
+	c.calls = append(c.calls, calls)
 	return nil
 }
 
@@ -109,11 +126,11 @@ func (w *writes) add(t *tx) error {
 			}
 		case !ps.dirty:
 		case ps.stored == nil:
-			if err := w.added.add(ps.cur); err != nil {
+			if err := w.added.add(ps.cur, callsNow(nil, ps.cur)); err != nil {
 				return err
 			}
 		default:
-			if err := w.changed.add(ps.cur); err != nil {
+			if err := w.changed.add(ps.cur, callsNow(ps.stored, ps.cur)); err != nil {
 				return err
 			}
 		}
@@ -152,9 +169,20 @@ func (w *writes) addEvents(t *tx) error {
 	return nil
 }
 
+// calls reports whether the writes begin a call in flight, which the
+// process's liveness must cover.
+func (w *writes) calls() bool {
+	return slices.Contains(w.added.calls, true) || slices.Contains(w.changed.calls, true)
+}
+
 // queue adds the statement that writes everything gathered to b, if
 // there is anything to write.
 func (w *writes) queue(b *pgx.Batch, s *Store) {
+	if w.calls() {
+		// Other processes learn that this one died from its liveness
+		// lock, which the keeper takes.
+		s.live.startAsync()
+	}
 	if s.dist != nil {
 		w.queueDistributed(b, s)
 		return
@@ -196,24 +224,31 @@ ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updat
 	if c := &w.added; len(c.id) > 0 {
 		// A plain insert too: an ID another person's participant holds is
 		// ErrDuplicate.
-		cte(`INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns)
-SELECT id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data::json, entered_at, entered_ns
+		cte(`INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, caller)
+SELECT id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data::json, entered_at, entered_ns,
+	CASE WHEN calls THEN $15::integer END
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::timestamptz[], $8::smallint[],
-	$9::boolean[], $10::bigint[], $11::text[], $12::timestamptz[], $13::smallint[])
-	AS u(id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns)`,
-			c.id, c.person, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS)
+	$9::boolean[], $10::bigint[], $11::text[], $12::timestamptz[], $13::smallint[], $14::boolean[])
+	AS u(id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)`,
+			c.id, c.person, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS,
+			c.calls, s.live.proc)
 	}
 	if c := &w.changed; len(c.id) > 0 {
-		// A write that moves the timer drops its claim.
+		// A write that moves the timer drops its claim. The caller is
+		// this process when the write begins an attempt in flight, kept
+		// while the participant stays in flight, else cleared.
 		cte(`UPDATE `+q+`.participants AS t
 SET flow_id = u.flow_id, flow_version = u.flow_version, status = u.status, element = u.element, due_at = u.due_at,
 	due_ns = u.due_ns, parked = u.parked, version = u.version, data = u.data::json, entered_at = u.entered_at, entered_ns = u.entered_ns,
-	claimed_until = CASE WHEN t.due_at IS NOT DISTINCT FROM u.due_at AND t.due_ns = u.due_ns AND t.parked = u.parked THEN t.claimed_until END
+	claimed_until = CASE WHEN t.due_at IS NOT DISTINCT FROM u.due_at AND t.due_ns = u.due_ns AND t.parked = u.parked THEN t.claimed_until END,
+	claimed_by = CASE WHEN t.due_at IS NOT DISTINCT FROM u.due_at AND t.due_ns = u.due_ns AND t.parked = u.parked THEN t.claimed_by END,
+	caller = CASE WHEN u.calls THEN $14::integer WHEN u.status = 'inflight' THEN t.caller END
 FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::timestamptz[], $7::smallint[],
-	$8::boolean[], $9::bigint[], $10::text[], $11::timestamptz[], $12::smallint[])
-	AS u(id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns)
+	$8::boolean[], $9::bigint[], $10::text[], $11::timestamptz[], $12::smallint[], $13::boolean[])
+	AS u(id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)
 WHERE t.id = u.id`,
-			c.id, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS)
+			c.id, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS,
+			c.calls, s.live.proc)
 	}
 	if len(w.removed) > 0 {
 		cte(`DELETE FROM `+q+`.participants WHERE id = ANY ($1::uuid[])`, w.removed)
@@ -312,26 +347,29 @@ func (w *writes) queueDistributed(b *pgx.Batch, s *Store) {
 		var ids [][]any
 		for i := range rows {
 			rows[i] = []any{c.id[i], c.person[i], c.flow[i], c.flowVersion[i], c.status[i], c.element[i], c.due[i], c.dueNS[i],
-				c.parked[i], c.version[i], c.data[i], c.entered[i], c.enteredNS[i]}
+				c.parked[i], c.version[i], c.data[i], c.entered[i], c.enteredNS[i], callerOf(c.calls[i], s.live.proc)}
 			ids = append(ids, []any{c.id[i], c.person[i]})
 		}
 		// A plain insert: an ID another person's participant holds is
 		// refused by participant_ids, on the ID's shard, as ErrDuplicate.
 		queueValues(b, `INSERT INTO `+q+`.participant_ids (id, person_id) VALUES `, `($%d::uuid, $%d::uuid)`, ids, "")
-		queueValues(b, `INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns) VALUES `,
-			`($%d::uuid, $%d::uuid, $%d::text, $%d::integer, $%d::text, $%d::text, $%d::timestamptz, $%d::smallint, $%d::boolean, $%d::bigint, $%d::text::json, $%d::timestamptz, $%d::smallint)`,
+		queueValues(b, `INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, caller) VALUES `,
+			`($%d::uuid, $%d::uuid, $%d::text, $%d::integer, $%d::text, $%d::text, $%d::timestamptz, $%d::smallint, $%d::boolean, $%d::bigint, $%d::text::json, $%d::timestamptz, $%d::smallint, $%d::integer)`,
 			rows, "")
 	}
 	if c := &w.changed; len(c.id) > 0 {
 		for i := range c.id {
-			// A write that moves the timer drops its claim.
+			// A write that moves the timer drops its claim; the caller
+			// is as in queue's update.
 			b.Queue(`UPDATE `+q+`.participants
 SET flow_id = $3, flow_version = $4, status = $5, element = $6, due_at = $7, due_ns = $8, parked = $9, version = $10,
 	data = $11::text::json, entered_at = $12, entered_ns = $13,
-	claimed_until = CASE WHEN due_at IS NOT DISTINCT FROM $7 AND due_ns = $8 AND parked = $9 THEN claimed_until END
+	claimed_until = CASE WHEN due_at IS NOT DISTINCT FROM $7 AND due_ns = $8 AND parked = $9 THEN claimed_until END,
+	claimed_by = CASE WHEN due_at IS NOT DISTINCT FROM $7 AND due_ns = $8 AND parked = $9 THEN claimed_by END,
+	caller = CASE WHEN $14::boolean THEN $15::integer WHEN $5 = 'inflight' THEN caller END
 WHERE person_id = $1 AND id = $2`,
 				c.person[i], c.id[i], c.flow[i], c.flowVersion[i], c.status[i], c.element[i], c.due[i], c.dueNS[i],
-				c.parked[i], c.version[i], c.data[i], c.entered[i], c.enteredNS[i])
+				c.parked[i], c.version[i], c.data[i], c.entered[i], c.enteredNS[i], c.calls[i], s.live.proc)
 		}
 	}
 	for i, id := range w.removed {
@@ -390,4 +428,13 @@ func queueValues(b *pgx.Batch, head, row string, rows [][]any, tail string) {
 		b.Queue(sql.String(), args...)
 		rows = rows[n:]
 	}
+}
+
+// callerOf returns the process that makes a new participant's call in
+// flight: proc when the write begins one, else nil.
+func callerOf(calls bool, proc int32) any {
+	if calls {
+		return proc
+	}
+	return nil
 }

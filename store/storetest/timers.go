@@ -94,6 +94,9 @@ func testClaimTimers(t *testing.T, s store.Store) {
 	got, err = c.ClaimTimers(ctx, now.Add(time.Minute), 10, time.Minute)
 	require.NoError(t, err)
 	requireTimers(t, got, b, d)
+	for _, tm := range append(append(first, second...), got...) {
+		require.False(t, tm.Orphaned, "no process died: no timer is orphaned")
+	}
 }
 
 func testDueInOrder(t *testing.T, s store.Store) {
