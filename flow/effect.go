@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/address"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -410,18 +411,18 @@ func mergePerson(base, changed, cur *store.Person) *store.Person {
 }
 
 // mergeAddresses applies to cur the addresses added and removed from base
-// to changed, comparing them as the People events do (store.SameAddress:
+// to changed, comparing them as the People events do (address.Same:
 // a respelling is the same address).
 func mergeAddresses(base, changed, cur []string) []string {
 	out := slices.Clone(cur)
 	for _, v := range changed {
-		if !store.HasAddress(base, v) && !store.HasAddress(out, v) {
+		if !address.Contains(base, v) && !address.Contains(out, v) {
 			out = append(out, v)
 		}
 	}
 	for _, v := range base {
-		if !store.HasAddress(changed, v) {
-			out = slices.DeleteFunc(out, func(x string) bool { return store.SameAddress(x, v) })
+		if !address.Contains(changed, v) {
+			out = slices.DeleteFunc(out, func(x string) bool { return address.Same(x, v) })
 		}
 	}
 	return out

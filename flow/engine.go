@@ -695,7 +695,7 @@ var errDuplicateEvent = errors.New("duplicate event")
 // Contact address becomes a People event that wakes participants waiting
 // for it (a respelt phone number or email address is no change). The
 // person is created when the reference names an unknown external id,
-// phone or email, found in any spelling (see store.NormalizePhone).
+// phone or email, found in any spelling (see address.Phone).
 // Custom attributes must be declared in Config.Schema and hold values of
 // their types (converted where unambiguous). It returns the saved person.
 func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error) (*store.Person, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/address"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -1210,12 +1211,12 @@ func personEvents(before, after *store.Person, now time.Time) []*store.Event {
 	}
 	for _, c := range contacts {
 		for i, a := range c.after { // each address once, in any spelling
-			if !store.HasAddress(c.before, a) && !store.HasAddress(c.after[:i], a) {
+			if !address.Contains(c.before, a) && !address.Contains(c.after[:i], a) {
 				add(c.added, map[string]any{"address": a})
 			}
 		}
 		for i, a := range c.before {
-			if !store.HasAddress(c.after, a) && !store.HasAddress(c.before[:i], a) {
+			if !address.Contains(c.after, a) && !address.Contains(c.before[:i], a) {
 				add(c.gone, map[string]any{"address": a})
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/address"
 	"github.com/google/uuid"
 )
 
@@ -32,7 +33,7 @@ type Person struct {
 	// Phones are MSISDNs in international form, such as "385911234567"
 	// or "+385 91 123 4567", and Emails are email addresses. They are kept
 	// as given; lookups by them are by their normalized forms (see
-	// NormalizePhone, NormalizeEmail), so any spelling finds the person.
+	// Person.Keys), so any spelling finds the person.
 	Phones []string           `json:"phones,omitempty"`
 	Emails []string           `json:"emails,omitempty"`
 	Push   []PushRegistration `json:"push,omitempty"`
@@ -191,9 +192,10 @@ func (p *Person) RemoveTag(tag string) bool {
 }
 
 // Blocked reports whether an address (phone number or email) is on the
-// person's Do Not Contact list, in any spelling (see SameAddress).
-func (p *Person) Blocked(address string) bool {
-	return HasAddress(p.DoNotContact, address)
+// person's Do Not Contact list, in any spelling: phone numbers compare by
+// their lookup forms, email addresses case-insensitively (see Person.Keys).
+func (p *Person) Blocked(addr string) bool {
+	return address.Contains(p.DoNotContact, addr)
 }
 
 // Clone returns a deep copy of p.
@@ -240,8 +242,14 @@ func (k Key) String() string {
 }
 
 // Keys returns the lookup keys of the person: the external id, and the
-// phones and emails in their normalized forms (see NormalizePhone and
-// NormalizeEmail), each once. A phone or email that normalizes to nothing
+// phones and emails in their normalized forms, each once. A phone number
+// is expected in international form, country code first: its lookup form
+// is its digits without a leading "+" or "00", separators (spaces,
+// hyphens, dots, slashes, parentheses) and a trunk prefix written "(0)"
+// dropped, so "+385 91 234 5678" and "00385912345678" are one key; a
+// national number is a different key, and one holding any other character
+// (a letter) normalizes to nothing. An email address's lookup form is
+// trimmed and lower-cased. A phone or email that normalizes to nothing
 // has no key. The profile keeps the spellings it was given; only keys are
 // normalized.
 func (p *Person) Keys() []Key {
@@ -250,10 +258,10 @@ func (p *Person) Keys() []Key {
 		keys = append(keys, Key{ByExternalID, p.ExternalID})
 	}
 	for _, ph := range p.Phones {
-		keys = appendKey(keys, Key{ByPhone, NormalizePhone(ph)})
+		keys = appendKey(keys, Key{ByPhone, address.Phone(ph)})
 	}
 	for _, e := range p.Emails {
-		keys = appendKey(keys, Key{ByEmail, NormalizeEmail(e)})
+		keys = appendKey(keys, Key{ByEmail, address.Email(e)})
 	}
 	return keys
 }
@@ -275,11 +283,11 @@ func (r PersonRef) Key() Key {
 	case r.ExternalID != "":
 		return Key{ByExternalID, r.ExternalID}
 	case r.Phone != "":
-		if v := NormalizePhone(r.Phone); v != "" {
+		if v := address.Phone(r.Phone); v != "" {
 			return Key{ByPhone, v}
 		}
 	case r.Email != "":
-		if v := NormalizeEmail(r.Email); v != "" {
+		if v := address.Email(r.Email); v != "" {
 			return Key{ByEmail, v}
 		}
 	}

@@ -1,10 +1,11 @@
-package store_test
+package address_test
 
 import (
 	"strings"
 	"testing"
 	"unicode"
 
+	"github.com/flowkit/flowkit/internal/address"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
 )
@@ -30,7 +31,7 @@ func TestNormalizePhone(t *testing.T) {
 		{"bob@example.com", ""},
 		{"٣٨٥٩١", ""}, // digits of other scripts are not phone digits here
 	} {
-		require.Equal(t, tc.want, store.NormalizePhone(tc.in), "%q", tc.in)
+		require.Equal(t, tc.want, address.Phone(tc.in), "%q", tc.in)
 	}
 }
 
@@ -42,36 +43,8 @@ func TestNormalizeEmail(t *testing.T) {
 		{"Ána@Örnek.com", "ána@örnek.com"},
 		{"", ""},
 	} {
-		require.Equal(t, tc.want, store.NormalizeEmail(tc.in), "%q", tc.in)
+		require.Equal(t, tc.want, address.Email(tc.in), "%q", tc.in)
 	}
-}
-
-func TestKeysAreNormalized(t *testing.T) {
-	p := &store.Person{
-		ExternalID: "Ana", // external ids are the host's own: kept exactly
-		Phones:     []string{"+385 91 234 5678", "00385912345678", "n/a"},
-		Emails:     []string{"Ana@Example.com", "ana@example.com "},
-	}
-	require.Equal(t, []store.Key{
-		{Kind: store.ByExternalID, Value: "Ana"},
-		{Kind: store.ByPhone, Value: "385912345678"},
-		{Kind: store.ByEmail, Value: "ana@example.com"},
-	}, p.Keys(), "each key once, a phone without digits has none")
-	require.Equal(t, store.Key{Kind: store.ByPhone, Value: "385912345678"}, store.PersonRef{Phone: "+385 (91) 234-5678"}.Key())
-	require.Equal(t, store.Key{Kind: store.ByEmail, Value: "ana@example.com"}, store.PersonRef{Email: "ANA@example.com"}.Key())
-	require.Equal(t, store.Key{}, store.PersonRef{Phone: "unknown"}.Key(), "a phone that is no number names nobody")
-	require.Equal(t, store.Key{}, store.PersonRef{Email: "  "}.Key())
-}
-
-func TestBlockedInAnySpelling(t *testing.T) {
-	p := &store.Person{DoNotContact: []string{"+385 91 234 5678", "Ana@Example.com"}}
-	for _, a := range []string{"385912345678", "00385912345678", "ana@example.com", "ANA@EXAMPLE.COM"} {
-		require.True(t, p.Blocked(a), a)
-	}
-	for _, a := range []string{"385912345679", "bob@example.com", "", "x"} {
-		require.False(t, p.Blocked(a), a)
-	}
-	require.True(t, (&store.Person{DoNotContact: []string{"x"}}).Blocked("x"), "an entry that is neither matches itself")
 }
 
 // The normalizers read addresses from outside (events, variables, the
@@ -81,7 +54,7 @@ func FuzzNormalizePhone(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n := store.NormalizePhone(s)
+		n := address.Phone(s)
 		for i := 0; i < len(n); i++ {
 			if n[i] < '0' || n[i] > '9' {
 				t.Fatalf("NormalizePhone(%q) = %q holds a non-digit", s, n)
@@ -90,19 +63,19 @@ func FuzzNormalizePhone(f *testing.F) {
 		if strings.HasPrefix(n, "00") {
 			t.Fatalf("NormalizePhone(%q) = %q keeps an international prefix", s, n)
 		}
-		if again := store.NormalizePhone(n); again != n {
+		if again := address.Phone(n); again != n {
 			t.Fatalf("not idempotent: %q -> %q -> %q", s, n, again)
 		}
 		if n != "" {
 			for _, spelling := range []string{"+" + n, "00" + n, " " + n + " "} {
-				if got := store.NormalizePhone(spelling); got != n {
+				if got := address.Phone(spelling); got != n {
 					t.Fatalf("NormalizePhone(%q) = %q, want %q", spelling, got, n)
 				}
 			}
 			if k := (store.PersonRef{Phone: s}).Key(); k != (store.Key{Kind: store.ByPhone, Value: n}) {
 				t.Fatalf("PersonRef{Phone: %q}.Key() = %v, want %q", s, k, n)
 			}
-			if !store.SameAddress(s, n) && !strings.Contains(s, "@") {
+			if !address.Same(s, n) && !strings.Contains(s, "@") {
 				t.Fatalf("SameAddress(%q, %q) is false", s, n)
 			}
 		}
@@ -114,18 +87,18 @@ func FuzzNormalizeEmail(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n := store.NormalizeEmail(s)
-		if again := store.NormalizeEmail(n); again != n {
+		n := address.Email(s)
+		if again := address.Email(n); again != n {
 			t.Fatalf("not idempotent: %q -> %q -> %q", s, n, again)
 		}
 		if strings.TrimSpace(n) != n {
 			t.Fatalf("NormalizeEmail(%q) = %q keeps spaces", s, n)
 		}
-		if isASCII(s) && store.NormalizeEmail(strings.ToUpper(s)) != n {
+		if isASCII(s) && address.Email(strings.ToUpper(s)) != n {
 			t.Fatalf("NormalizeEmail(%q) differs from its upper-case spelling's", s)
 		}
 		if strings.Contains(s, "@") && n != "" {
-			if !store.SameAddress(s, n) || !store.SameAddress(n, s) {
+			if !address.Same(s, n) || !address.Same(n, s) {
 				t.Fatalf("SameAddress(%q, %q) is false", s, n)
 			}
 			if k := (store.PersonRef{Email: s}).Key(); k != (store.Key{Kind: store.ByEmail, Value: n}) {
