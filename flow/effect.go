@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/internal/address"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -381,7 +382,7 @@ func mergePerson(base, changed, cur *store.Person) *store.Person {
 	// Only what the step changed: an attribute empty before and after
 	// keeps whatever the person has now.
 	eachChangedAttribute(base, changed, func(name string, _, now any) {
-		out.Set(name, store.CloneValue(now))
+		out.Set(name, clone.Value(now))
 	})
 	for _, t := range changed.Tags {
 		if !base.HasTag(t) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
@@ -669,7 +670,7 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOptio
 				}
 				v = f
 			}
-			c.Properties[k] = store.CloneValue(v)
+			c.Properties[k] = clone.Value(v)
 		}
 	}
 	if c.Time.IsZero() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/internal/address"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -644,7 +645,7 @@ func (c *compiled) initialVars(given map[string]any) (map[string]any, error) {
 	vars := make(map[string]any, len(c.flow.Variables))
 	for name, v := range c.flow.Variables {
 		if v.Default != nil {
-			vars[name] = store.CloneValue(v.Default)
+			vars[name] = clone.Value(v.Default)
 		}
 	}
 	for name, v := range given {
@@ -656,7 +657,7 @@ func (c *compiled) initialVars(given map[string]any) (map[string]any, error) {
 		if err != nil {
 			return nil, &InputError{Field: "vars." + name, Err: fmt.Errorf("flow %q: variable %q: %w", c.flow.ID, name, err)}
 		}
-		vars[name] = store.CloneValue(cv)
+		vars[name] = clone.Value(cv)
 	}
 	return vars, nil
 }
@@ -1166,7 +1167,7 @@ func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.Person
 	if _, err := c.initialVars(vars); err != nil {
 		return err
 	}
-	s.entries = append(s.entries, pendingEntry{flowID: flowID, vars: store.CloneValues(vars), key: key})
+	s.entries = append(s.entries, pendingEntry{flowID: flowID, vars: clone.Map(vars), key: key})
 	return nil
 }
 

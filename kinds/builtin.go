@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/store"
 )
@@ -93,7 +94,7 @@ func (a *Assignment) eval(r *element.Run) (any, error) {
 	case a.tmpl != nil:
 		v, err = a.tmpl.Value(r)
 	default:
-		return store.CloneValue(a.constant), nil
+		return clone.Value(a.constant), nil
 	}
 	if err != nil {
 		return nil, err

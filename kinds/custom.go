@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -212,7 +213,7 @@ func (c *Custom) Validate(comp *element.Compiler) (err error) {
 func (c *Custom) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
 	call := &CustomCall{
 		Kind: c.kind, FlowID: r.FlowID, ElementID: r.ElementID, Participant: r.Participant,
-		Now: r.Now, IdempotencyKey: r.IdempotencyKey(), Person: r.Person.Clone(), Vars: store.CloneValues(r.Vars),
+		Now: r.Now, IdempotencyKey: r.IdempotencyKey(), Person: r.Person.Clone(), Vars: clone.Map(r.Vars),
 	}
 	if c.config != nil {
 		cfg, err := c.config.renderJSON(r)
@@ -245,11 +246,11 @@ func (c *Custom) Run(ctx context.Context, r *element.Run) (element.Outcome, erro
 		if !ok {
 			continue
 		}
-		cv, err := store.Convert(c.vars[v], values.Normalize(store.CloneValue(val)))
+		cv, err := store.Convert(c.vars[v], values.Normalize(clone.Value(val)))
 		if err != nil {
 			return element.Outcome{}, fmt.Errorf("custom element %q: output %q into variable %q: %w", c.kind, o, v, err)
 		}
-		converted[v] = store.CloneValue(cv)
+		converted[v] = clone.Value(cv)
 	}
 	for v, val := range converted {
 		r.Vars[v] = val

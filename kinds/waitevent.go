@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
@@ -372,7 +373,7 @@ func saveEventVars(r *element.Run, ev *store.Event, sets []*EventVariable) (stri
 		if r.Vars == nil {
 			r.Vars = map[string]any{}
 		}
-		r.Vars[s.Variable] = store.CloneValue(values[i])
+		r.Vars[s.Variable] = clone.Value(values[i])
 		if values[i] == nil {
 			words[i] = s.Variable + " = empty"
 		} else {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/google/uuid"
 )
 
@@ -84,7 +85,7 @@ func (e *Event) Clone() *Event {
 		return nil
 	}
 	c := *e
-	c.Properties = cloneMap(e.Properties)
+	c.Properties = clone.Map(e.Properties)
 	return &c
 }
 

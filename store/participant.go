@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/google/uuid"
 )
 
@@ -126,7 +127,7 @@ func (p *Participant) Due(now time.Time) bool {
 // nested, never changes p.
 func (p *Participant) Clone() *Participant {
 	c := *p
-	c.Vars = cloneMap(p.Vars)
+	c.Vars = clone.Map(p.Vars)
 	c.Entry = p.Entry.Clone()
 	c.Wait = p.Wait.Clone()
 	c.Journal = slices.Clone(p.Journal)
@@ -135,7 +136,7 @@ func (p *Participant) Clone() *Participant {
 		e := *p.Effect
 		if e.Resumed != nil {
 			w := *e.Resumed
-			w.State = cloneMap(w.State)
+			w.State = clone.Map(w.State)
 			e.Resumed = &w
 		}
 		e.Held = slices.Clone(e.Held)
@@ -151,7 +152,7 @@ func (w *Wait) Clone() *Wait {
 	}
 	c := *w
 	c.Events = slices.Clone(w.Events)
-	c.State = cloneMap(w.State)
+	c.State = clone.Map(w.State)
 	return &c
 }
 

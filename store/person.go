@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/internal/address"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/google/uuid"
 )
 
@@ -201,7 +202,7 @@ func (p *Person) Blocked(addr string) bool {
 // Clone returns a deep copy of p.
 func (p *Person) Clone() *Person {
 	c := *p
-	c.Attributes = cloneMap(p.Attributes)
+	c.Attributes = clone.Map(p.Attributes)
 	c.Phones = slices.Clone(p.Phones)
 	c.Emails = slices.Clone(p.Emails)
 	c.Push = slices.Clone(p.Push)
@@ -293,35 +294,3 @@ func (r PersonRef) Key() Key {
 	}
 	return Key{}
 }
-
-// cloneMap deep-copies maps and slices nested in a value map, so that a
-// clone never shares mutable state with the original.
-func cloneMap(m map[string]any) map[string]any {
-	if len(m) == 0 {
-		return nil
-	}
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		c[k] = CloneValue(v)
-	}
-	return c
-}
-
-// CloneValue deep-copies lists and objects; other values are immutable and
-// returned as they are.
-func CloneValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return cloneMap(x)
-	case []any:
-		c := make([]any, len(x))
-		for i, e := range x {
-			c[i] = CloneValue(e)
-		}
-		return c
-	}
-	return v
-}
-
-// CloneValues deep-copies a map of values.
-func CloneValues(m map[string]any) map[string]any { return cloneMap(m) }

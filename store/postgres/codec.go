@@ -56,7 +56,7 @@ func encodeValue(v any) any {
 }
 
 // encodeValues encodes a value map; nil and empty maps become nil, as
-// store.CloneValues makes them.
+// clone.Map makes them.
 func encodeValues(m map[string]any) map[string]any {
 	if len(m) == 0 {
 		return nil
