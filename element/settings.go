@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -249,7 +250,7 @@ func (r *Run) scrubPerson() {
 		}
 	}
 	for name, v := range p.Attributes {
-		if !store.Equal(v, before.Attributes[name]) {
+		if !values.Equal(v, before.Attributes[name]) {
 			if nv, changed := r.scrub(v); changed {
 				p.Attributes[name] = nv
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/internal/clone"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
@@ -662,9 +663,9 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOptio
 		// The history keeps a deep copy, checked and converted in one pass.
 		c.Properties = make(map[string]any, len(ev.Properties))
 		for k, v := range ev.Properties {
-			if _, ok := store.TypeOf(v); !ok && v != nil {
+			if _, ok := values.TypeOf(v); !ok && v != nil {
 				// Go integers and float32 become numbers; anything else is refused.
-				f, err := store.Convert(store.Number, v)
+				f, err := values.Convert(store.Number, v)
 				if err != nil {
 					return bad("properties."+k, "event %q: property %q has unsupported type %T", ev.ID, k, v)
 				}
@@ -800,14 +801,14 @@ func (e *Engine) checkPerson(p *store.Person) error {
 		if !ok {
 			return &InputError{Field: "attributes." + name, Err: fmt.Errorf("attribute %q is not declared in the schema", name)}
 		}
-		cv, err := store.Convert(t, v)
+		cv, err := values.Convert(t, v)
 		if err != nil {
 			return &InputError{Field: "attributes." + name, Err: fmt.Errorf("attribute %q: %w", name, err)}
 		}
 		p.Attributes[name] = cv
 	}
 	if !p.BirthDate.IsZero() {
-		p.BirthDate = store.DateOf(p.BirthDate)
+		p.BirthDate = values.DateOf(p.BirthDate)
 	}
 	if p.TimeZone != "" {
 		if _, err := wall.LoadLocation(p.TimeZone); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/internal/address"
 	"github.com/flowkit/flowkit/internal/clone"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -653,7 +654,7 @@ func (c *compiled) initialVars(given map[string]any) (map[string]any, error) {
 		if !ok {
 			return nil, &InputError{Field: "vars." + name, Err: fmt.Errorf("flow %q: variable %q is not declared", c.flow.ID, name)}
 		}
-		cv, err := store.Convert(t, v)
+		cv, err := values.Convert(t, v)
 		if err != nil {
 			return nil, &InputError{Field: "vars." + name, Err: fmt.Errorf("flow %q: variable %q: %w", c.flow.ID, name, err)}
 		}
@@ -1250,7 +1251,7 @@ func eachChangedAttribute(before, after *store.Person, fn func(name string, old,
 		if !has {
 			cur = nil
 		}
-		if !store.Equal(old, cur) {
+		if !values.Equal(old, cur) {
 			fn(n, old, cur)
 		}
 	}

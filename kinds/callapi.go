@@ -20,6 +20,7 @@ import (
 	"github.com/PaesslerAG/gval"
 	"github.com/PaesslerAG/jsonpath"
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -771,7 +772,7 @@ func (c *CallAPI) capture(r *element.Run, resp *http.Response, limit int64, time
 		if s := resp.Header.Get(h.Header); s != "" {
 			v = s
 		}
-		cv, err := store.Convert(c.vars[h.Variable], v)
+		cv, err := values.Convert(c.vars[h.Variable], v)
 		if err != nil {
 			r.Vars[h.Variable] = nil
 			return false, fmt.Errorf("response header %s does not convert to %s", h.Header, c.vars[h.Variable])
@@ -797,7 +798,7 @@ func (c *CallAPI) capture(r *element.Run, resp *http.Response, limit int64, time
 	for _, p := range c.ResponseBody {
 		v, err := readJSONPath(p.eval, data)
 		if err == nil {
-			v, err = store.Convert(c.vars[p.Variable], v)
+			v, err = values.Convert(c.vars[p.Variable], v)
 			if err != nil {
 				err = fmt.Errorf("the value does not convert to %s", c.vars[p.Variable])
 			}
@@ -872,7 +873,7 @@ func readJSONPath(ev gval.Evaluable, data any) (v any, err error) {
 	case nil, string, float64, bool:
 		return v, nil
 	}
-	if f, err := store.Convert(store.Number, v); err == nil {
+	if f, err := values.Convert(store.Number, v); err == nil {
 		return f, nil
 	}
 	return nil, fmt.Errorf("the path gives a %T, not a single JSON value", v)

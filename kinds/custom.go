@@ -246,7 +246,7 @@ func (c *Custom) Run(ctx context.Context, r *element.Run) (element.Outcome, erro
 		if !ok {
 			continue
 		}
-		cv, err := store.Convert(c.vars[v], values.Normalize(clone.Value(val)))
+		cv, err := values.Convert(c.vars[v], values.Normalize(clone.Value(val)))
 		if err != nil {
 			return element.Outcome{}, fmt.Errorf("custom element %q: output %q into variable %q: %w", c.kind, o, v, err)
 		}

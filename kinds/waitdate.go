@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
@@ -188,7 +189,7 @@ func (w *WaitForDate) value(r *element.Run) (time.Time, *time.Location, error) {
 	if typ == "" {
 		typ = store.DateTime
 	}
-	cv, err := store.Convert(typ, raw)
+	cv, err := values.Convert(typ, raw)
 	if err != nil {
 		return time.Time{}, loc, fmt.Errorf("attribute %q: %w", w.Attribute, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/flowkit/flowkit/internal/suggest"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -66,7 +67,7 @@ type Computed struct {
 	// Formula is an expr-lang expression over the person's standard and
 	// custom attributes (by name, nil when empty) and now (the evaluation
 	// time, in the flow's time zone). Its result is converted to Type with
-	// store.Value.Set; nil is the empty value.
+	// values.Value.Set; nil is the empty value.
 	Formula string
 	// Func computes the value from the person and the evaluation time (in
 	// the flow's time zone); nil is the empty value. It must be safe for
@@ -550,7 +551,7 @@ func (cp *compiler) inferType(p *PropertyCondition) (store.Type, error) {
 	case Period, *Period:
 		return "", fmt.Errorf("operator %q takes no period", p.Op)
 	}
-	if _, ok := store.Float(p.Value); ok {
+	if _, ok := values.Float(p.Value); ok {
 		return store.Number, nil
 	}
 	return "", fmt.Errorf("cannot infer a type from value %s; set \"type\"", describe(p.Value))
@@ -855,7 +856,7 @@ func describe(v any) string {
 	case []any:
 		return "a list"
 	}
-	if f, ok := store.Float(v); ok {
+	if f, ok := values.Float(v); ok {
 		return formatNumber(f)
 	}
 	return fmt.Sprintf("%v (%T)", v, v)
@@ -1004,10 +1005,10 @@ func computedVal(name string, k kind, out any) (val, error) {
 func (cp *compiler) formula(c Computed) (*vm.Program, error) {
 	env := map[string]any{}
 	for name, t := range store.StandardAttributes {
-		env[name] = store.Zero(t)
+		env[name] = values.Zero(t)
 	}
 	for name, t := range cp.opts.Schema {
-		env[name] = store.Zero(t)
+		env[name] = values.Zero(t)
 	}
 	env["now"] = time.Time{}
 	prog, err := expr.Compile(c.Formula, expr.Env(env), expr.DisableBuiltin("now"))

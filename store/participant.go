@@ -156,9 +156,10 @@ func (w *Wait) Clone() *Wait {
 	return &c
 }
 
-// CheckParticipant returns an error wrapping ErrInvalid when p lacks an
-// ID, a PersonID or a FlowID, which every stored participant has.
-func CheckParticipant(p *Participant) error {
+// Check returns an error wrapping ErrInvalid when p lacks an ID, a
+// PersonID or a FlowID, which every stored participant has: a Store
+// refuses to keep such a participant.
+func (p *Participant) Check() error {
 	switch {
 	case p.ID == uuid.Nil:
 		return fmt.Errorf("participant of person %s in flow %q: participant id is nil: %w", p.PersonID, p.FlowID, ErrInvalid)

@@ -28,7 +28,7 @@ type Person struct {
 	TimeZone          string    `json:"timeZone,omitempty"` // IANA name, such as "Europe/Zagreb"
 
 	// Attributes holds custom attributes by name, each in the Go form of its
-	// Type (see Convert).
+	// Type (see the Type constants).
 	Attributes map[string]any `json:"attributes,omitempty"`
 
 	// Phones are MSISDNs in international form, such as "385911234567"

@@ -8,7 +8,7 @@ import (
 )
 
 // Normalize brings a Go value, such as an expression's result or a value
-// host code returned, to flowkit's value forms (see store.TypeOf):
+// host code returned, to flowkit's value forms (see TypeOf):
 // numbers of any Go kind as float64, durations as seconds, lists as []any,
 // inside lists and objects too. It changes lists and objects in place.
 func Normalize(v any) any {
@@ -38,7 +38,7 @@ func Normalize(v any) any {
 		}
 		return x
 	}
-	if f, ok := store.Float(v); ok { // other Go number kinds
+	if f, ok := Float(v); ok { // other Go number kinds
 		return f
 	}
 	return v

@@ -115,7 +115,7 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 	if t.done {
 		return errTxDone
 	}
-	if err := store.CheckParticipant(p); err != nil {
+	if err := p.Check(); err != nil {
 		return err
 	}
 	if p.PersonID != t.ps.id {

@@ -19,7 +19,7 @@ import (
 //	"$t" or "$o"         {"$o": {...the map...}}
 //
 // Strings, numbers, bools, lists and other maps are plain JSON. A value of
-// any other Go type (the store keeps flowkit's types, see store.Convert) is
+// any other Go type (the store keeps flowkit's types, see store.Type) is
 // written as encoding/json writes it and read back as the JSON type it
 // became.
 const (
