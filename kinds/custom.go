@@ -154,6 +154,9 @@ func (c *Custom) Branches() []string {
 	return slices.Clone(c.spec.Branches)
 }
 
+// Blank implements element.Blanker: a new use of the same custom kind.
+func (c *Custom) Blank() element.Element { return &Custom{kind: c.kind, spec: c.spec} }
+
 // Validate implements element.Element.
 func (c *Custom) Validate(comp *element.Compiler) (err error) {
 	if c.spec == nil {
