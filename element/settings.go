@@ -244,8 +244,8 @@ func (r *Run) scrubPerson() {
 	if before == nil {
 		before = &store.Person{}
 	}
-	for name := range store.StandardAttributes {
-		if field, ok := store.StandardText(name); ok && *field(p) != *field(before) {
+	for name := range values.StandardAttributes {
+		if field, ok := values.StandardText(name); ok && *field(p) != *field(before) {
 			*field(p) = r.redact(*field(p))
 		}
 	}

@@ -262,7 +262,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		if !t.Valid() {
 			return nil, fmt.Errorf("flow: Config.Schema: attribute %q has unknown type %q", name, t)
 		}
-		if _, std := store.StandardAttributes[name]; std {
+		if _, std := values.StandardAttributes[name]; std {
 			return nil, fmt.Errorf("flow: Config.Schema: %q is a standard attribute", name)
 		}
 	}

@@ -1230,8 +1230,8 @@ func personEvents(before, after *store.Person, now time.Time) []*store.Event {
 // whose value differs between before and after, in name order, with both
 // values (nil for empty).
 func eachChangedAttribute(before, after *store.Person, fn func(name string, old, cur any)) {
-	names := make([]string, 0, len(store.StandardAttributes)+len(after.Attributes))
-	for n := range store.StandardAttributes {
+	names := make([]string, 0, len(values.StandardAttributes)+len(after.Attributes))
+	for n := range values.StandardAttributes {
 		names = append(names, n)
 	}
 	for n := range before.Attributes {

@@ -867,7 +867,7 @@ func (cp *compiler) lookup(name string) (store.Type, getter, error) {
 	if name == "" {
 		return "", nil, errors.New("no attribute name")
 	}
-	if t, ok := store.StandardAttributes[name]; ok {
+	if t, ok := values.StandardAttributes[name]; ok {
 		return t, standardGetter(name), nil
 	}
 	if t, ok := cp.opts.Schema[name]; ok {
@@ -887,7 +887,7 @@ func (cp *compiler) lookup(name string) (store.Type, getter, error) {
 }
 
 func standardGetter(name string) getter {
-	if field, ok := store.StandardText(name); ok {
+	if field, ok := values.StandardText(name); ok {
 		return func(p *store.Person, _ time.Time) (val, error) { return textVal(*field(p)), nil }
 	}
 	if name == store.AttrBirthDate {
@@ -895,7 +895,7 @@ func standardGetter(name string) getter {
 	}
 	// A standard attribute of another type: read it through Person.Get
 	// (which may allocate).
-	t := store.StandardAttributes[name]
+	t := values.StandardAttributes[name]
 	k := kindOf(t)
 	return func(p *store.Person, _ time.Time) (val, error) {
 		v, _ := p.Get(name)
@@ -1004,7 +1004,7 @@ func computedVal(name string, k kind, out any) (val, error) {
 // the person's attributes.
 func (cp *compiler) formula(c Computed) (*vm.Program, error) {
 	env := map[string]any{}
-	for name, t := range store.StandardAttributes {
+	for name, t := range values.StandardAttributes {
 		env[name] = values.Zero(t)
 	}
 	for name, t := range cp.opts.Schema {
@@ -1050,8 +1050,8 @@ func returns(rt reflect.Type, t store.Type) bool {
 // formulaEnv is the environment of a formula: every standard and declared
 // custom attribute by name (nil when empty) and now.
 func formulaEnv(schema []string, p *store.Person, now time.Time) map[string]any {
-	env := make(map[string]any, len(store.StandardAttributes)+len(schema)+1)
-	for name := range store.StandardAttributes {
+	env := make(map[string]any, len(values.StandardAttributes)+len(schema)+1)
+	for name := range values.StandardAttributes {
 		if v, ok := p.Get(name); ok {
 			env[name] = v
 		} else {

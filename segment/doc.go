@@ -21,7 +21,7 @@
 //	           "where": [{"property": "url", "op": "contains", "value": "/pricing"}]},
 //	 "op": "atLeast", "count": 2, "within": {"amount": 7, "unit": "days"}}
 //
-// Attribute names a standard attribute (store.StandardAttributes), a custom
+// Attribute names a standard attribute (a store.Attr name), a custom
 // one declared in Options.Schema, or a computed one registered in
 // Options.Computed (an expr-lang formula over the person, or a Go func, with
 // a declared type). Contact is "email", "phone" or "push" (the app names of

@@ -72,7 +72,8 @@ func (r PersonRef) IsZero() bool {
 }
 
 // The names of the standard attributes, as used in conditions, formulas and
-// Update Person Profile.
+// Update Person Profile. Each is of type Text but AttrBirthDate, a Date
+// (see Schema.TypeOf); each is a field of Person.
 const (
 	AttrExternalID        = "externalId"
 	AttrFirstName         = "firstName"
@@ -85,8 +86,8 @@ const (
 	AttrTimeZone          = "timeZone"
 )
 
-// StandardAttributes maps each standard attribute name to its type.
-var StandardAttributes = func() map[string]Type {
+// standardTypes maps each standard attribute name to its type.
+var standardTypes = func() map[string]Type {
 	m := map[string]Type{AttrBirthDate: Date}
 	for name := range standardText {
 		m[name] = Text
@@ -107,20 +108,12 @@ var standardText = map[string]func(*Person) *string{
 	AttrTimeZone:          func(p *Person) *string { return &p.TimeZone },
 }
 
-// StandardText returns the accessor of a standard text attribute's field
-// of Person, and false for a name that is not one: for readers that must
-// not allocate, as Get does for a value.
-func StandardText(name string) (field func(*Person) *string, ok bool) {
-	field, ok = standardText[name]
-	return field, ok
-}
-
 // Schema declares the custom attributes people may have, by name.
 type Schema map[string]Type
 
 // TypeOf returns the type of a standard or declared custom attribute.
 func (s Schema) TypeOf(name string) (Type, bool) {
-	if t, ok := StandardAttributes[name]; ok {
+	if t, ok := standardTypes[name]; ok {
 		return t, true
 	}
 	t, ok := s[name]

@@ -52,7 +52,7 @@ func Person(p *store.Person) map[string]any {
 	if p == nil {
 		return m
 	}
-	for name := range store.StandardAttributes {
+	for name := range StandardAttributes {
 		if v, ok := p.Get(name); ok {
 			m[name] = v
 		}
