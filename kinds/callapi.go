@@ -320,12 +320,12 @@ func (c *CallAPI) Validate(comp *element.Compiler) error {
 		}
 	}
 	if c.Window != nil {
-		if err := c.Window.Validate("window"); err != nil {
+		if err := c.Window.validate("window"); err != nil {
 			return err
 		}
 	}
 	if c.Speed != nil {
-		if err := c.Speed.Validate("speed"); err != nil {
+		if err := c.Speed.validate("speed"); err != nil {
 			return err
 		}
 	}

@@ -157,8 +157,8 @@ const (
 	PerDay    = "day"
 )
 
-// Validate checks the speed; field names it in errors.
-func (s *Speed) Validate(field string) error {
+// validate checks the speed; field names it in errors.
+func (s *Speed) validate(field string) error {
 	d := s.period()
 	if d == 0 {
 		return element.Errorf(field+".per", "%q is not one of minute, hour, day", s.Per)
@@ -198,8 +198,8 @@ type TimeWindow struct {
 	loc *time.Location
 }
 
-// Validate checks the window; field names it in errors.
-func (w *TimeWindow) Validate(field string) error {
+// validate checks the window; field names it in errors.
+func (w *TimeWindow) validate(field string) error {
 	for name, c := range map[string]TimeOfDay{"start": w.Start, "end": w.End} {
 		if c.IsZero() {
 			return element.Errorf(field+"."+name, "time of day is missing")

@@ -78,7 +78,7 @@ func (q QuietHours) Validate() error {
 		return nil
 	}
 	w := TimeWindow{Start: q.Start, End: q.End}
-	if err := w.Validate("quietHours"); err != nil {
+	if err := w.validate("quietHours"); err != nil {
 		return err
 	}
 	return nil
