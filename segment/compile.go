@@ -95,8 +95,8 @@ type Where struct {
 	loc   *time.Location
 }
 
-// Len returns the number of property conditions.
-func (w *Where) Len() int {
+// count returns the number of property conditions.
+func (w *Where) count() int {
 	if w == nil {
 		return 0
 	}
