@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestNormalizePhone(t *testing.T) {
+func TestPhone(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"385912345678", "385912345678"},
 		{"+385912345678", "385912345678"},
@@ -35,7 +35,7 @@ func TestNormalizePhone(t *testing.T) {
 	}
 }
 
-func TestNormalizeEmail(t *testing.T) {
+func TestEmail(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"bob@example.com", "bob@example.com"},
 		{"Bob@Example.COM", "bob@example.com"},
@@ -49,7 +49,7 @@ func TestNormalizeEmail(t *testing.T) {
 
 // The normalizers read addresses from outside (events, variables, the
 // host): they never panic, are idempotent, and give what their docs say.
-func FuzzNormalizePhone(f *testing.F) {
+func FuzzPhone(f *testing.F) {
 	for _, s := range []string{"+385 91 234 5678", "00385912345678", "+44 (0)20 7946 0000", "(0)1", "0000", "+00", "\u00a0+1\u2003", "\xff", "1(0"} {
 		f.Add(s)
 	}
@@ -57,11 +57,11 @@ func FuzzNormalizePhone(f *testing.F) {
 		n := address.Phone(s)
 		for i := 0; i < len(n); i++ {
 			if n[i] < '0' || n[i] > '9' {
-				t.Fatalf("NormalizePhone(%q) = %q holds a non-digit", s, n)
+				t.Fatalf("Phone(%q) = %q holds a non-digit", s, n)
 			}
 		}
 		if strings.HasPrefix(n, "00") {
-			t.Fatalf("NormalizePhone(%q) = %q keeps an international prefix", s, n)
+			t.Fatalf("Phone(%q) = %q keeps an international prefix", s, n)
 		}
 		if again := address.Phone(n); again != n {
 			t.Fatalf("not idempotent: %q -> %q -> %q", s, n, again)
@@ -69,20 +69,20 @@ func FuzzNormalizePhone(f *testing.F) {
 		if n != "" {
 			for _, spelling := range []string{"+" + n, "00" + n, " " + n + " "} {
 				if got := address.Phone(spelling); got != n {
-					t.Fatalf("NormalizePhone(%q) = %q, want %q", spelling, got, n)
+					t.Fatalf("Phone(%q) = %q, want %q", spelling, got, n)
 				}
 			}
 			if k := (store.PersonRef{Phone: s}).Key(); k != (store.Key{Kind: store.ByPhone, Value: n}) {
 				t.Fatalf("PersonRef{Phone: %q}.Key() = %v, want %q", s, k, n)
 			}
 			if !address.Same(s, n) && !strings.Contains(s, "@") {
-				t.Fatalf("SameAddress(%q, %q) is false", s, n)
+				t.Fatalf("Same(%q, %q) is false", s, n)
 			}
 		}
 	})
 }
 
-func FuzzNormalizeEmail(f *testing.F) {
+func FuzzEmail(f *testing.F) {
 	for _, s := range []string{"Bob@Example.com", " bob@example.com\t", "İSTANBUL@x.tr", "ẞ@x", "\xff@\xfe", ""} {
 		f.Add(s)
 	}
@@ -92,14 +92,14 @@ func FuzzNormalizeEmail(f *testing.F) {
 			t.Fatalf("not idempotent: %q -> %q -> %q", s, n, again)
 		}
 		if strings.TrimSpace(n) != n {
-			t.Fatalf("NormalizeEmail(%q) = %q keeps spaces", s, n)
+			t.Fatalf("Email(%q) = %q keeps spaces", s, n)
 		}
 		if isASCII(s) && address.Email(strings.ToUpper(s)) != n {
-			t.Fatalf("NormalizeEmail(%q) differs from its upper-case spelling's", s)
+			t.Fatalf("Email(%q) differs from its upper-case spelling's", s)
 		}
 		if strings.Contains(s, "@") && n != "" {
 			if !address.Same(s, n) || !address.Same(n, s) {
-				t.Fatalf("SameAddress(%q, %q) is false", s, n)
+				t.Fatalf("Same(%q, %q) is false", s, n)
 			}
 			if k := (store.PersonRef{Email: s}).Key(); k != (store.Key{Kind: store.ByEmail, Value: n}) {
 				t.Fatalf("PersonRef{Email: %q}.Key() = %v, want %q", s, k, n)
