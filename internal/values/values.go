@@ -1,4 +1,8 @@
-// Package values brings Go values to the forms flowkit stores.
+// Package values holds how flowkit reads and converts values of its types
+// (store.Type): Go values brought to the forms flowkit stores, conversion
+// between types, comparison, and the standard attributes of a person. The
+// engine, the kinds and the conditions share it; it is no part of the
+// Store port.
 package values
 
 import (
