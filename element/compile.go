@@ -266,7 +266,7 @@ func (c *Compiler) sampleEnv() map[string]any {
 	}
 	for name, t := range c.Variables {
 		if _, reserved := env[name]; !reserved {
-			env[name] = store.Zero(t)
+			env[name] = values.Zero(t)
 		}
 	}
 	c.env = env

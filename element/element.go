@@ -71,6 +71,15 @@ type EntersFlow interface {
 	EntersFlow() (flowID, field string)
 }
 
+// Blanker is implemented by elements whose type alone does not make an
+// element of their kind, such as the uses of a custom kind: Blank returns
+// a new, unconfigured element of the same kind, which the element's JSON
+// form decodes into. flow.Flow.Clone copies an element that does not
+// implement it into a new zero value of its type.
+type Blanker interface {
+	Blank() Element
+}
+
 // Wake says why a waiting participant is resumed.
 type Wake struct {
 	// Timer is set when the wait's Until has come.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
@@ -102,7 +103,7 @@ func (r *Run) SetAttribute(name string, v any) {
 			v = nil
 		}
 	}
-	if store.Equal(old, v) {
+	if values.Equal(old, v) {
 		return
 	}
 	r.Edit().Set(name, v)

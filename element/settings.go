@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -243,13 +244,13 @@ func (r *Run) scrubPerson() {
 	if before == nil {
 		before = &store.Person{}
 	}
-	for name := range store.StandardAttributes {
-		if field, ok := store.StandardText(name); ok && *field(p) != *field(before) {
+	for name := range values.StandardAttributes {
+		if field, ok := values.StandardText(name); ok && *field(p) != *field(before) {
 			*field(p) = r.redact(*field(p))
 		}
 	}
 	for name, v := range p.Attributes {
-		if !store.Equal(v, before.Attributes[name]) {
+		if !values.Equal(v, before.Attributes[name]) {
 			if nv, changed := r.scrub(v); changed {
 				p.Attributes[name] = nv
 			}

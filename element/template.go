@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/internal/values"
 )
 
 // Template is text with {{...}} placeholders. A placeholder holds an
@@ -236,7 +236,7 @@ func FormatValue(v any) string {
 	case bool:
 		return strconv.FormatBool(x)
 	case time.Time:
-		if x.Location() == time.UTC && x.Equal(store.DateOf(x)) {
+		if x.Location() == time.UTC && x.Equal(values.DateOf(x)) {
 			return x.Format(time.DateOnly)
 		}
 		return x.Format(time.RFC3339)

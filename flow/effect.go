@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/address"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -428,7 +430,7 @@ func mergePerson(base, changed, cur *store.Person) *store.Person {
 	// Only what the step changed: an attribute empty before and after
 	// keeps whatever the person has now.
 	eachChangedAttribute(base, changed, func(name string, _, now any) {
-		out.Set(name, store.CloneValue(now))
+		out.Set(name, clone.Value(now))
 	})
 	for _, t := range changed.Tags {
 		if !base.HasTag(t) {
@@ -458,18 +460,18 @@ func mergePerson(base, changed, cur *store.Person) *store.Person {
 }
 
 // mergeAddresses applies to cur the addresses added and removed from base
-// to changed, comparing them as the People events do (store.SameAddress:
+// to changed, comparing them as the People events do (address.Same:
 // a respelling is the same address).
 func mergeAddresses(base, changed, cur []string) []string {
 	out := slices.Clone(cur)
 	for _, v := range changed {
-		if !store.HasAddress(base, v) && !store.HasAddress(out, v) {
+		if !address.Contains(base, v) && !address.Contains(out, v) {
 			out = append(out, v)
 		}
 	}
 	for _, v := range base {
-		if !store.HasAddress(changed, v) {
-			out = slices.DeleteFunc(out, func(x string) bool { return store.SameAddress(x, v) })
+		if !address.Contains(changed, v) {
+			out = slices.DeleteFunc(out, func(x string) bool { return address.Same(x, v) })
 		}
 	}
 	return out

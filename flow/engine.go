@@ -14,6 +14,8 @@ import (
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
@@ -260,7 +262,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		if !t.Valid() {
 			return nil, fmt.Errorf("flow: Config.Schema: attribute %q has unknown type %q", name, t)
 		}
-		if _, std := store.StandardAttributes[name]; std {
+		if _, std := values.StandardAttributes[name]; std {
 			return nil, fmt.Errorf("flow: Config.Schema: %q is a standard attribute", name)
 		}
 	}
@@ -661,15 +663,15 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOptio
 		// The history keeps a deep copy, checked and converted in one pass.
 		c.Properties = make(map[string]any, len(ev.Properties))
 		for k, v := range ev.Properties {
-			if _, ok := store.TypeOf(v); !ok && v != nil {
+			if _, ok := values.TypeOf(v); !ok && v != nil {
 				// Go integers and float32 become numbers; anything else is refused.
-				f, err := store.Convert(store.Number, v)
+				f, err := values.Convert(store.Number, v)
 				if err != nil {
 					return bad("properties."+k, "event %q: property %q has unsupported type %T", ev.ID, k, v)
 				}
 				v = f
 			}
-			c.Properties[k] = store.CloneValue(v)
+			c.Properties[k] = clone.Value(v)
 		}
 	}
 	if c.Time.IsZero() {
@@ -695,7 +697,7 @@ var errDuplicateEvent = errors.New("duplicate event")
 // Contact address becomes a People event that wakes participants waiting
 // for it (a respelt phone number or email address is no change). The
 // person is created when the reference names an unknown external id,
-// phone or email, found in any spelling (see store.NormalizePhone).
+// phone or email, found in any spelling (see address.Phone).
 // Custom attributes must be declared in Config.Schema and hold values of
 // their types (converted where unambiguous). It returns the saved person.
 func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error) (*store.Person, error) {
@@ -799,14 +801,14 @@ func (e *Engine) checkPerson(p *store.Person) error {
 		if !ok {
 			return &InputError{Field: "attributes." + name, Err: fmt.Errorf("attribute %q is not declared in the schema", name)}
 		}
-		cv, err := store.Convert(t, v)
+		cv, err := values.Convert(t, v)
 		if err != nil {
 			return &InputError{Field: "attributes." + name, Err: fmt.Errorf("attribute %q: %w", name, err)}
 		}
 		p.Attributes[name] = cv
 	}
 	if !p.BirthDate.IsZero() {
-		p.BirthDate = store.DateOf(p.BirthDate)
+		p.BirthDate = values.DateOf(p.BirthDate)
 	}
 	if p.TimeZone != "" {
 		if _, err := wall.LoadLocation(p.TimeZone); err != nil {

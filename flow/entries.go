@@ -48,6 +48,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
@@ -188,7 +189,7 @@ func (d *compiledDate) next(p *store.Person, t time.Time, flowLoc *time.Location
 	if !ok || raw == nil {
 		return time.Time{}
 	}
-	cv, err := store.Convert(d.typ, raw)
+	cv, err := values.Convert(d.typ, raw)
 	v, _ := cv.(time.Time)
 	if err != nil || v.IsZero() {
 		return time.Time{}

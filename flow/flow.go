@@ -326,11 +326,25 @@ func (f *Flow) clone(max int) (*Flow, error) {
 		}
 	}
 	return parse(data, func(kind string) (element.Element, error) {
-		if el := kinds.Blank(byKind[kind]); el != nil {
+		if el := blank(byKind[kind]); el != nil {
 			return el, nil
 		}
 		return builtins.New(kind)
 	})
+}
+
+// blank returns a new, unconfigured element of el's kind (see
+// element.Blanker), or nil when el is nil or not a pointer to a struct.
+func blank(el element.Element) element.Element {
+	if b, ok := el.(element.Blanker); ok {
+		return b.Blank()
+	}
+	t := reflect.TypeOf(el)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	e, _ := reflect.New(t.Elem()).Interface().(element.Element)
+	return e
 }
 
 // undecodableField returns the first of an element's fields, in name

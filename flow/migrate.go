@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/internal/suggest"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -379,7 +380,7 @@ func (mg *migrator) one(s *session, id uuid.UUID) (row MigrationRow, skipped boo
 func (mg *migrator) rearm(s *session, p *store.Participant, n *node) (*store.Wait, string) {
 	at := *p
 	at.FlowVersion, at.Element = mg.m.To, n.id
-	at.Vars = store.CloneValues(p.Vars)
+	at.Vars = clone.Map(p.Vars)
 	r := s.newRun(mg.to, &at, nil)
 	r.Now = p.ArrivedAt
 	out, err := callElement(func() (element.Outcome, error) { return n.element.Run(s.ctx, r) })

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/address"
+	"github.com/flowkit/flowkit/internal/clone"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -643,7 +646,7 @@ func (c *compiled) initialVars(given map[string]any) (map[string]any, error) {
 	vars := make(map[string]any, len(c.flow.Variables))
 	for name, v := range c.flow.Variables {
 		if v.Default != nil {
-			vars[name] = store.CloneValue(v.Default)
+			vars[name] = clone.Value(v.Default)
 		}
 	}
 	for name, v := range given {
@@ -651,11 +654,11 @@ func (c *compiled) initialVars(given map[string]any) (map[string]any, error) {
 		if !ok {
 			return nil, &InputError{Field: "vars." + name, Err: fmt.Errorf("flow %q: variable %q is not declared", c.flow.ID, name)}
 		}
-		cv, err := store.Convert(t, v)
+		cv, err := values.Convert(t, v)
 		if err != nil {
 			return nil, &InputError{Field: "vars." + name, Err: fmt.Errorf("flow %q: variable %q: %w", c.flow.ID, name, err)}
 		}
-		vars[name] = store.CloneValue(cv)
+		vars[name] = clone.Value(cv)
 	}
 	return vars, nil
 }
@@ -1165,7 +1168,7 @@ func (f sessionFlows) Enter(ctx context.Context, flowID string, who store.Person
 	if _, err := c.initialVars(vars); err != nil {
 		return err
 	}
-	s.entries = append(s.entries, pendingEntry{flowID: flowID, vars: store.CloneValues(vars), key: key})
+	s.entries = append(s.entries, pendingEntry{flowID: flowID, vars: clone.Map(vars), key: key})
 	return nil
 }
 
@@ -1210,12 +1213,12 @@ func personEvents(before, after *store.Person, now time.Time) []*store.Event {
 	}
 	for _, c := range contacts {
 		for i, a := range c.after { // each address once, in any spelling
-			if !store.HasAddress(c.before, a) && !store.HasAddress(c.after[:i], a) {
+			if !address.Contains(c.before, a) && !address.Contains(c.after[:i], a) {
 				add(c.added, map[string]any{"address": a})
 			}
 		}
 		for i, a := range c.before {
-			if !store.HasAddress(c.after, a) && !store.HasAddress(c.before[:i], a) {
+			if !address.Contains(c.after, a) && !address.Contains(c.before[:i], a) {
 				add(c.gone, map[string]any{"address": a})
 			}
 		}
@@ -1227,8 +1230,8 @@ func personEvents(before, after *store.Person, now time.Time) []*store.Event {
 // whose value differs between before and after, in name order, with both
 // values (nil for empty).
 func eachChangedAttribute(before, after *store.Person, fn func(name string, old, cur any)) {
-	names := make([]string, 0, len(store.StandardAttributes)+len(after.Attributes))
-	for n := range store.StandardAttributes {
+	names := make([]string, 0, len(values.StandardAttributes)+len(after.Attributes))
+	for n := range values.StandardAttributes {
 		names = append(names, n)
 	}
 	for n := range before.Attributes {
@@ -1248,7 +1251,7 @@ func eachChangedAttribute(before, after *store.Person, fn func(name string, old,
 		if !has {
 			cur = nil
 		}
-		if !store.Equal(old, cur) {
+		if !values.Equal(old, cur) {
 			fn(n, old, cur)
 		}
 	}

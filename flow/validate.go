@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/internal/suggest"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/segment"
@@ -152,7 +153,7 @@ func compile(f *Flow, d decls) (*compiled, error) {
 			bad.addf(field+".type", "unknown type %q", v.Type)
 			continue
 		}
-		def, err := store.Convert(v.Type, v.Default)
+		def, err := values.Convert(v.Type, v.Default)
 		if err != nil {
 			bad.addf(field+".default", "%v", err)
 		}

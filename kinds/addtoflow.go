@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/address"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -22,7 +23,7 @@ import (
 // "{{friendEmail}}"}); a person not yet known is created with that
 // contact, unless the engine refuses unknown people (which goes on by
 // "failed"). The contact finds the person in any spelling (see
-// store.NormalizePhone, store.NormalizeEmail): "Bob@Example.com" is the
+// store.Person.Keys): "Bob@Example.com" is the
 // person known as "bob@example.com"; a person created by it keeps the
 // spelling given, trimmed of spaces. A phone that is not a phone number
 // goes on by "failed". Another person enters after this step commits,
@@ -114,7 +115,7 @@ func (a *AddToFlow) Run(ctx context.Context, r *element.Run) (element.Outcome, e
 		}
 		who.Phone = strings.TrimSpace(s)
 		whom = "phone " + who.Phone
-		if who.Phone != "" && store.NormalizePhone(who.Phone) == "" {
+		if who.Phone != "" && address.Phone(who.Phone) == "" {
 			return element.Next(BranchFailed, fmt.Sprintf("not added to flow %q: the participant's phone %q is not a phone number", a.Flow, who.Phone)), nil
 		}
 	case a.email != nil:

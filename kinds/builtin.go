@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/store"
 )
@@ -69,7 +71,7 @@ func (a *Assignment) compile(c *element.Compiler, field, target string, typ stor
 			a.tmpl = t
 			return nil
 		}
-		v, err := store.Convert(typ, a.Value)
+		v, err := values.Convert(typ, a.Value)
 		if err != nil {
 			return element.Errorf(field+".value", "%s: %v", target, err)
 		}
@@ -93,12 +95,12 @@ func (a *Assignment) eval(r *element.Run) (any, error) {
 	case a.tmpl != nil:
 		v, err = a.tmpl.Value(r)
 	default:
-		return store.CloneValue(a.constant), nil
+		return clone.Value(a.constant), nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return store.Convert(a.typ, v)
+	return values.Convert(a.typ, v)
 }
 
 func (a *Assignment) describe(v any) string {

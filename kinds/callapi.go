@@ -20,6 +20,7 @@ import (
 	"github.com/PaesslerAG/gval"
 	"github.com/PaesslerAG/jsonpath"
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -42,25 +43,25 @@ const (
 
 // Call API defaults and bounds.
 const (
-	// DefaultCallTimeout is the per-request timeout when neither the
+	// defaultCallTimeout is the per-request timeout when neither the
 	// element nor CallAPIOptions set one.
-	DefaultCallTimeout = 10 * time.Second
-	// MaxCallTimeout is the longest per-request timeout an element may
+	defaultCallTimeout = 10 * time.Second
+	// maxCallTimeout is the longest per-request timeout an element may
 	// set, so that a step never holds its person's transaction longer.
-	MaxCallTimeout = 2 * time.Minute
-	// DefaultMaxResponseBytes is the response size limit when neither
+	maxCallTimeout = 2 * time.Minute
+	// defaultMaxResponseBytes is the response size limit when neither
 	// the element nor CallAPIOptions set one.
-	DefaultMaxResponseBytes = 1 << 20
+	defaultMaxResponseBytes = 1 << 20
 )
 
 // CallAPIOptions are the host's settings for Call API elements.
 type CallAPIOptions struct {
 	// Timeout bounds each request, response body included, unless the
-	// element sets its own. Defaults to DefaultCallTimeout (10s).
+	// element sets its own. Defaults to 10s.
 	Timeout time.Duration
 	// MaxResponseBytes is the most response body bytes read; an element
 	// may set a lower limit, not a higher one. A larger body that must be
-	// read fails the step. Defaults to DefaultMaxResponseBytes (1 MiB).
+	// read fails the step. Defaults to 1 MiB.
 	MaxResponseBytes int64
 	// BlockPrivateAddresses refuses requests to the addresses
 	// BlockedAddress names (loopback, private, link-local, shared and the
@@ -82,10 +83,10 @@ type CallAPIOptions struct {
 
 func (o CallAPIOptions) withDefaults() CallAPIOptions {
 	if o.Timeout <= 0 {
-		o.Timeout = DefaultCallTimeout
+		o.Timeout = defaultCallTimeout
 	}
 	if o.MaxResponseBytes <= 0 {
-		o.MaxResponseBytes = DefaultMaxResponseBytes
+		o.MaxResponseBytes = defaultMaxResponseBytes
 	}
 	return o
 }
@@ -152,7 +153,7 @@ var ErrAddressBlocked = errors.New("address is loopback, private or link-local, 
 // is never held by a slow server. Async calls read no response values.
 //
 // Redirects: with RedirectsFollow ("follow", the default) the request
-// follows up to MaxRedirects redirects, each hop checked by
+// follows up to 10 redirects, each hop checked by
 // BlockPrivateAddresses. A hop to another origin (scheme, host or port
 // differ from the URL's, as browsers compare them) goes without the
 // element's Headers, which may carry credentials ({{env.API_KEY}}), except
@@ -163,7 +164,7 @@ var ErrAddressBlocked = errors.New("address is loopback, private or link-local, 
 // not "other"), its reason naming the redirect refused.
 //
 // Timeout bounds each request, body included (a Go duration such as "5s";
-// defaults to CallAPIOptions.Timeout, 10s, at most MaxCallTimeout).
+// defaults to CallAPIOptions.Timeout, 10s, at most 2 minutes).
 // MaxResponseBytes lowers the response size limit of CallAPIOptions (1 MiB).
 //
 // Scheduling: with Window, participants who arrive outside the daily
@@ -271,8 +272,8 @@ func (c *CallAPI) Validate(comp *element.Compiler) error {
 		if err != nil || d <= 0 {
 			return element.Errorf("timeout", "%q is not a positive duration such as \"5s\"", c.Timeout)
 		}
-		if d > MaxCallTimeout {
-			return element.Errorf("timeout", "%s is longer than the most allowed, %s", d, MaxCallTimeout)
+		if d > maxCallTimeout {
+			return element.Errorf("timeout", "%s is longer than the most allowed, %s", d, maxCallTimeout)
 		}
 		c.timeout = d
 	}
@@ -319,12 +320,12 @@ func (c *CallAPI) Validate(comp *element.Compiler) error {
 		}
 	}
 	if c.Window != nil {
-		if err := c.Window.Validate("window"); err != nil {
+		if err := c.Window.validate("window"); err != nil {
 			return err
 		}
 	}
 	if c.Speed != nil {
-		if err := c.Speed.Validate("speed"); err != nil {
+		if err := c.Speed.validate("speed"); err != nil {
 			return err
 		}
 	}
@@ -523,7 +524,7 @@ func (c *CallAPI) attempt(ctx context.Context, r *element.Run, slot time.Time) (
 	var closes time.Time
 	if c.Window != nil {
 		loc := c.Window.location(r.Location)
-		open, next := c.Window.At(r.Now, loc)
+		open, next := c.Window.at(r.Now, loc)
 		if !open {
 			return element.Hold(element.Wait{Until: next}, fmt.Sprintf("outside the delivery window %s: waits until %s", c.Window, next.In(loc).Format("Mon 2006-01-02 15:04 MST"))), nil
 		}
@@ -547,7 +548,7 @@ func (c *CallAPI) attempt(ctx context.Context, r *element.Run, slot time.Time) (
 		}
 		if !ok {
 			loc := c.Window.location(r.Location)
-			_, opens := c.Window.At(closes, loc)
+			_, opens := c.Window.at(closes, loc)
 			return element.Hold(element.Wait{Until: opens}, fmt.Sprintf("sending speed %s: no slot left before the delivery window closes; waits until %s", c.Speed, opens.In(loc).Format("Mon 2006-01-02 15:04 MST"))), nil
 		}
 		if s.After(r.Now) {
@@ -771,7 +772,7 @@ func (c *CallAPI) capture(r *element.Run, resp *http.Response, limit int64, time
 		if s := resp.Header.Get(h.Header); s != "" {
 			v = s
 		}
-		cv, err := store.Convert(c.vars[h.Variable], v)
+		cv, err := values.Convert(c.vars[h.Variable], v)
 		if err != nil {
 			r.Vars[h.Variable] = nil
 			return false, fmt.Errorf("response header %s does not convert to %s", h.Header, c.vars[h.Variable])
@@ -797,7 +798,7 @@ func (c *CallAPI) capture(r *element.Run, resp *http.Response, limit int64, time
 	for _, p := range c.ResponseBody {
 		v, err := readJSONPath(p.eval, data)
 		if err == nil {
-			v, err = store.Convert(c.vars[p.Variable], v)
+			v, err = values.Convert(c.vars[p.Variable], v)
 			if err != nil {
 				err = fmt.Errorf("the value does not convert to %s", c.vars[p.Variable])
 			}
@@ -872,7 +873,7 @@ func readJSONPath(ev gval.Evaluable, data any) (v any, err error) {
 	case nil, string, float64, bool:
 		return v, nil
 	}
-	if f, err := store.Convert(store.Number, v); err == nil {
+	if f, err := values.Convert(store.Number, v); err == nil {
 		return f, nil
 	}
 	return nil, fmt.Errorf("the path gives a %T, not a single JSON value", v)

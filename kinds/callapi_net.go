@@ -17,7 +17,7 @@ import (
 
 // The values of CallAPI.Redirects.
 const (
-	// RedirectsFollow follows up to MaxRedirects redirects; a hop to
+	// RedirectsFollow follows up to 10 redirects; a hop to
 	// another origin goes without the element's headers. It is the
 	// default.
 	RedirectsFollow = "follow"
@@ -26,9 +26,9 @@ const (
 	RedirectsRefuse = "refuse"
 )
 
-// MaxRedirects is the most redirects a Call API request follows; one more
+// maxRedirects is the most redirects a Call API request follows; one more
 // fails the step.
-const MaxRedirects = 10
+const maxRedirects = 10
 
 // HTTPClientOptions configure NewHTTPClient.
 type HTTPClientOptions struct {
@@ -43,7 +43,8 @@ type HTTPClientOptions struct {
 // NewHTTPClient returns the engine's default element.HTTPDoer for Call API: an
 // *http.Client whose CheckRedirect is CheckRedirect, optionally guarding
 // its dials. Call API bounds each request by its own timeout; the
-// client's Timeout, MaxCallTimeout, is a backstop for any other use.
+// client's Timeout, 2 minutes (the longest a Call API element may set),
+// is a backstop for any other use.
 func NewHTTPClient(o HTTPClientOptions) *http.Client {
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -53,18 +54,18 @@ func NewHTTPClient(o HTTPClientOptions) *http.Client {
 		tr.Proxy = nil
 	}
 	tr.DialContext = d.DialContext
-	return &http.Client{Transport: tr, Timeout: MaxCallTimeout, CheckRedirect: CheckRedirect}
+	return &http.Client{Transport: tr, Timeout: maxCallTimeout, CheckRedirect: CheckRedirect}
 }
 
 // CheckRedirect is Call API's redirect policy, in the form of
 // http.Client.CheckRedirect. For a Call API request it refuses redirects
 // when the element says so (the 3XX answer is then returned), fails after
-// MaxRedirects, refuses a hop to an address BlockPrivateAddresses refuses
+// 10 redirects, refuses a hop to an address BlockPrivateAddresses refuses
 // (a literal address or a localhost name; names are left to the dial
 // guard), removes the element's headers from a hop to another origin
 // (scheme, host and port differ from the first request's) and notes each
-// hop for the step's reason. Other requests are followed up to
-// MaxRedirects.
+// hop for the step's reason. Other requests are followed up to 10
+// redirects.
 //
 // Clients from NewHTTPClient use it, and Call API applies it to an
 // element.HTTPDoer that is an *http.Client before the client's own CheckRedirect.
@@ -74,8 +75,8 @@ func NewHTTPClient(o HTTPClientOptions) *http.Client {
 func CheckRedirect(req *http.Request, via []*http.Request) error {
 	p, _ := req.Context().Value(redirectKey{}).(*redirectPolicy)
 	if p == nil {
-		if len(via) > MaxRedirects {
-			return fmt.Errorf("stopped after %d redirects", MaxRedirects)
+		if len(via) > maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
 		}
 		return nil
 	}
@@ -109,8 +110,8 @@ func (p *redirectPolicy) check(req *http.Request, via []*http.Request) error {
 		p.mu.Unlock()
 		return http.ErrUseLastResponse
 	}
-	if len(via) > MaxRedirects {
-		return fmt.Errorf("stopped after %d redirects", MaxRedirects)
+	if len(via) > maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
 	}
 	// Go's client copies the first request's headers to every hop; the
 	// element's headers are meant for the first request's origin.

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/internal/values"
-	"github.com/flowkit/flowkit/store"
 )
 
 // StartConversation hands the person to live agents through the host's
@@ -75,14 +75,14 @@ func (s *StartConversation) Run(ctx context.Context, r *element.Run) (element.Ou
 	}
 	vars := make(map[string]any, len(s.Variables))
 	for _, v := range s.Variables {
-		vars[v] = store.CloneValue(r.Vars[v])
+		vars[v] = clone.Value(r.Vars[v])
 	}
 	person := values.Person(r.Person)
 	person["externalId"] = r.Person.ExternalID
 	conv := &element.Conversation{
 		PersonID:       r.Person.ID,
 		Tag:            tag,
-		Context:        map[string]any{"person": store.CloneValues(person), "variables": vars},
+		Context:        map[string]any{"person": clone.Map(person), "variables": vars},
 		FlowID:         r.FlowID,
 		IdempotencyKey: r.IdempotencyKey(),
 	}

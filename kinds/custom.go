@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -153,6 +154,9 @@ func (c *Custom) Branches() []string {
 	return slices.Clone(c.spec.Branches)
 }
 
+// Blank implements element.Blanker: a new use of the same custom kind.
+func (c *Custom) Blank() element.Element { return &Custom{kind: c.kind, spec: c.spec} }
+
 // Validate implements element.Element.
 func (c *Custom) Validate(comp *element.Compiler) (err error) {
 	if c.spec == nil {
@@ -212,7 +216,7 @@ func (c *Custom) Validate(comp *element.Compiler) (err error) {
 func (c *Custom) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
 	call := &CustomCall{
 		Kind: c.kind, FlowID: r.FlowID, ElementID: r.ElementID, Participant: r.Participant,
-		Now: r.Now, IdempotencyKey: r.IdempotencyKey(), Person: r.Person.Clone(), Vars: store.CloneValues(r.Vars),
+		Now: r.Now, IdempotencyKey: r.IdempotencyKey(), Person: r.Person.Clone(), Vars: clone.Map(r.Vars),
 	}
 	if c.config != nil {
 		cfg, err := c.config.renderJSON(r)
@@ -245,11 +249,11 @@ func (c *Custom) Run(ctx context.Context, r *element.Run) (element.Outcome, erro
 		if !ok {
 			continue
 		}
-		cv, err := store.Convert(c.vars[v], values.Normalize(store.CloneValue(val)))
+		cv, err := values.Convert(c.vars[v], values.Normalize(clone.Value(val)))
 		if err != nil {
 			return element.Outcome{}, fmt.Errorf("custom element %q: output %q into variable %q: %w", c.kind, o, v, err)
 		}
-		converted[v] = store.CloneValue(cv)
+		converted[v] = clone.Value(cv)
 	}
 	for v, val := range converted {
 		r.Vars[v] = val

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -204,7 +205,7 @@ func kindOf(v any) string {
 	if v == nil {
 		return "nothing"
 	}
-	if t, ok := store.TypeOf(v); ok {
+	if t, ok := values.TypeOf(v); ok {
 		return "a " + string(t) + " value"
 	}
 	return fmt.Sprintf("a %T", v)

@@ -42,21 +42,21 @@ type Pacer interface {
 // millisecond so that floating-point rounding in the bucket never puts two
 // slots closer than per/n.
 //
-// The budget lives in this process: several engine processes given a
-// RatePacer each keep their own, so together they may go up to n per
+// The budget lives in this process: several engine processes each given
+// a NewPacer keep their own, so together they may go up to n per
 // period each; and a restarted process starts with a fresh budget while
 // slots booked before the restart are still held by waiting participants.
 // The engine's default, on a Store that keeps budgets
 // (store.PaceKeeper), has neither limit.
-func NewPacer() *RatePacer { return &RatePacer{m: map[string]*pace{}} }
+func NewPacer() Pacer { return &ratePacer{m: map[string]*pace{}} }
 
-// RatePacer is the in-process Pacer returned by NewPacer.
-type RatePacer struct {
+// ratePacer is the in-process Pacer NewPacer returns.
+type ratePacer struct {
 	mu sync.Mutex
 	m  map[string]*pace
 }
 
-var _ Pacer = (*RatePacer)(nil)
+var _ Pacer = (*ratePacer)(nil)
 
 type pace struct {
 	lim     *rate.Limiter
@@ -66,7 +66,7 @@ type pace struct {
 }
 
 // Reserve implements Pacer.
-func (p *RatePacer) Reserve(_ context.Context, key string, n int, per time.Duration, now, notAfter time.Time) (time.Time, bool, error) {
+func (p *ratePacer) Reserve(_ context.Context, key string, n int, per time.Duration, now, notAfter time.Time) (time.Time, bool, error) {
 	if n <= 0 || per <= 0 {
 		return time.Time{}, false, fmt.Errorf("pacer: %d per %v is not a speed", n, per)
 	}
@@ -107,7 +107,7 @@ func (p *RatePacer) Reserve(_ context.Context, key string, n int, per time.Durat
 }
 
 // Claim implements Pacer.
-func (p *RatePacer) Claim(_ context.Context, key string, n int, per time.Duration, at time.Time) (bool, time.Time, error) {
+func (p *ratePacer) Claim(_ context.Context, key string, n int, per time.Duration, at time.Time) (bool, time.Time, error) {
 	if n <= 0 || per <= 0 {
 		return false, time.Time{}, fmt.Errorf("pacer: %d per %v is not a speed", n, per)
 	}
@@ -157,8 +157,8 @@ const (
 	PerDay    = "day"
 )
 
-// Validate checks the speed; field names it in errors.
-func (s *Speed) Validate(field string) error {
+// validate checks the speed; field names it in errors.
+func (s *Speed) validate(field string) error {
 	d := s.period()
 	if d == 0 {
 		return element.Errorf(field+".per", "%q is not one of minute, hour, day", s.Per)
@@ -198,8 +198,8 @@ type TimeWindow struct {
 	loc *time.Location
 }
 
-// Validate checks the window; field names it in errors.
-func (w *TimeWindow) Validate(field string) error {
+// validate checks the window; field names it in errors.
+func (w *TimeWindow) validate(field string) error {
 	for name, c := range map[string]TimeOfDay{"start": w.Start, "end": w.End} {
 		if c.IsZero() {
 			return element.Errorf(field+"."+name, "time of day is missing")
@@ -232,23 +232,23 @@ func (w *TimeWindow) location(def *time.Location) *time.Location {
 	return def
 }
 
-// At reports whether the window is open at now (in loc) and, when it is,
+// at reports whether the window is open at now (in loc) and, when it is,
 // when it closes; when it is not, when it next opens.
-func (w *TimeWindow) At(now time.Time, loc *time.Location) (open bool, next time.Time) {
-	start := w.Start.On(now, loc)
-	end := w.End.On(now, loc)
+func (w *TimeWindow) at(now time.Time, loc *time.Location) (open bool, next time.Time) {
+	start := w.Start.on(now, loc)
+	end := w.End.on(now, loc)
 	if w.Start.Hour*60+w.Start.Minute < w.End.Hour*60+w.End.Minute {
 		if !now.Before(start) && now.Before(end) {
 			return true, end
 		}
-		return false, w.Start.NextAt(now, loc)
+		return false, w.Start.nextAt(now, loc)
 	}
 	// Across midnight: open from start to midnight and from midnight to end.
 	switch {
 	case now.Before(end):
 		return true, end
 	case !now.Before(start):
-		return true, w.End.NextAt(now, loc)
+		return true, w.End.nextAt(now, loc)
 	}
 	return false, start
 }

@@ -131,13 +131,13 @@ func (p *Pause) target(now time.Time, loc *time.Location) time.Time {
 	case PauseFor:
 		t := p.Period.After(now, loc)
 		if !p.At.IsZero() {
-			t = p.At.NextAt(t, loc)
+			t = p.At.nextAt(t, loc)
 		}
 		return t
 	case PauseUntil:
 		local := now.In(loc)
 		if p.Weekday == "" {
-			return p.At.NextAt(now, loc)
+			return p.At.nextAt(now, loc)
 		}
 		days := (int(p.weekday) - int(local.Weekday()) + 7) % 7
 		y, m, d := local.Date()

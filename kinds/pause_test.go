@@ -380,11 +380,11 @@ func TestLocalTime(t *testing.T) {
 		{"new york gap", wall.Local(2026, 3, 8, 2, 0, ny), tzUTC(2026, 3, 8, 7, 0)},
 		{"new york repeated", wall.Local(2026, 11, 1, 1, 0, ny), tzUTC(2026, 11, 1, 5, 0)},
 		{"new york after the repeat", wall.Local(2026, 11, 1, 2, 0, ny), tzUTC(2026, 11, 1, 7, 0)},
-		{"clock on a gap day", kinds.At(2, 30).On(tzUTC(2026, 3, 29, 12, 0), zg), tzUTC(2026, 3, 29, 1, 30)},
-		{"next at, later today", kinds.At(13, 0).NextAt(tzWall(zoneZagreb, 2026, 1, 5, 10, 0), zg), tzWall(zoneZagreb, 2026, 1, 5, 13, 0)},
-		{"next at, now", kinds.At(10, 0).NextAt(tzWall(zoneZagreb, 2026, 1, 5, 10, 0), zg), tzWall(zoneZagreb, 2026, 1, 5, 10, 0)},
-		{"next at, tomorrow", kinds.At(9, 0).NextAt(tzWall(zoneZagreb, 2026, 1, 5, 10, 0), zg), tzWall(zoneZagreb, 2026, 1, 6, 9, 0)},
-		{"next at, into a gap", kinds.At(2, 30).NextAt(tzWall(zoneNewYork, 2026, 3, 7, 3, 0), ny), tzUTC(2026, 3, 8, 7, 30)},
+		{"clock on a gap day", kinds.On(kinds.At(2, 30), tzUTC(2026, 3, 29, 12, 0), zg), tzUTC(2026, 3, 29, 1, 30)},
+		{"next at, later today", kinds.NextAt(kinds.At(13, 0), tzWall(zoneZagreb, 2026, 1, 5, 10, 0), zg), tzWall(zoneZagreb, 2026, 1, 5, 13, 0)},
+		{"next at, now", kinds.NextAt(kinds.At(10, 0), tzWall(zoneZagreb, 2026, 1, 5, 10, 0), zg), tzWall(zoneZagreb, 2026, 1, 5, 10, 0)},
+		{"next at, tomorrow", kinds.NextAt(kinds.At(9, 0), tzWall(zoneZagreb, 2026, 1, 5, 10, 0), zg), tzWall(zoneZagreb, 2026, 1, 6, 9, 0)},
+		{"next at, into a gap", kinds.NextAt(kinds.At(2, 30), tzWall(zoneNewYork, 2026, 3, 7, 3, 0), ny), tzUTC(2026, 3, 8, 7, 30)},
 	} {
 		require.True(t, tc.want.Equal(tc.got), "%s: want %v, got %v", tc.name, tc.want.UTC(), tc.got.UTC())
 	}

@@ -2,7 +2,6 @@ package kinds
 
 import (
 	"errors"
-	"reflect"
 
 	"github.com/flowkit/flowkit/element"
 )
@@ -49,21 +48,6 @@ var builtins = map[string]func() element.Element{
 	"addToFlow":              func() element.Element { return &AddToFlow{} },
 	"callApi":                func() element.Element { return &CallAPI{} },
 	"exit":                   func() element.Element { return &Exit{} },
-}
-
-// Blank returns a new, unconfigured element of el's kind, custom kinds
-// included, without a registry: for copying a flow through its JSON form.
-// It returns nil when el is not a pointer to a struct.
-func Blank(el element.Element) element.Element {
-	if c, ok := el.(*Custom); ok {
-		return &Custom{kind: c.kind, spec: c.spec}
-	}
-	t := reflect.TypeOf(el)
-	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
-		return nil
-	}
-	blank, _ := reflect.New(t.Elem()).Interface().(element.Element)
-	return blank
 }
 
 // fieldErr wraps err as a *element.FieldError for field, prefixing the

@@ -78,7 +78,7 @@ func (q QuietHours) Validate() error {
 		return nil
 	}
 	w := TimeWindow{Start: q.Start, End: q.End}
-	if err := w.Validate("quietHours"); err != nil {
+	if err := w.validate("quietHours"); err != nil {
 		return err
 	}
 	return nil
@@ -216,7 +216,7 @@ func (s *SendMessage) attempt(ctx context.Context, r *element.Run) (element.Outc
 	if q := s.opts.QuietHours; q.enabled() && !s.IgnoreQuietHours {
 		loc := r.TimeZone(true)
 		w := TimeWindow{Start: q.Start, End: q.End}
-		if quiet, ends := w.At(r.Now, loc); quiet {
+		if quiet, ends := w.at(r.Now, loc); quiet {
 			return element.Hold(element.Wait{Until: ends}, fmt.Sprintf("quiet hours %s-%s (%s): waits until %s", q.Start, q.End, loc, ends.In(loc).Format("Mon 2006-01-02 15:04 MST"))), nil
 		}
 	}

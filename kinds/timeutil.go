@@ -40,18 +40,18 @@ func (c *TimeOfDay) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// On returns the instant of this time of day on t's calendar day in loc. A
+// on returns the instant of this time of day on t's calendar day in loc. A
 // time in a daylight-saving gap moves forward by the gap (02:30 on a
 // spring-forward day reads 03:30); a time that occurs twice takes the first.
-func (c TimeOfDay) On(t time.Time, loc *time.Location) time.Time {
+func (c TimeOfDay) on(t time.Time, loc *time.Location) time.Time {
 	y, m, d := t.In(loc).Date()
 	return wall.Local(y, m, d, c.Hour, c.Minute, loc)
 }
 
-// NextAt returns the first instant at or after t whose wall clock in loc
+// nextAt returns the first instant at or after t whose wall clock in loc
 // reads c.
-func (c TimeOfDay) NextAt(t time.Time, loc *time.Location) time.Time {
-	at := c.On(t, loc)
+func (c TimeOfDay) nextAt(t time.Time, loc *time.Location) time.Time {
+	at := c.on(t, loc)
 	if at.Before(t) {
 		y, m, d := t.In(loc).Date()
 		at = wall.Local(y, m, d+1, c.Hour, c.Minute, loc)

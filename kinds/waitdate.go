@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
@@ -55,8 +56,8 @@ const (
 // Calendar days, days and weeks count in the flow's time zone, or the
 // person's when PersonTimeZone is set and the person has a valid one; they
 // keep the wall clock across daylight-saving switches (a day is 23 or 25
-// hours then), and a wall time in a gap moves forward by the gap (see
-// TimeOfDay.On). A date attribute stands for its calendar day at At (default
+// hours then), and a wall time in a gap moves forward by the gap (02:30
+// on a spring-forward day reads 03:30). A date attribute stands for its calendar day at At (default
 // 00:00) in that zone; a datetime attribute is an instant, whose calendar
 // day is read in that zone. At is midnight when unset; it applies to the
 // day options and to date attributes, not to isIn and was on a datetime.
@@ -188,7 +189,7 @@ func (w *WaitForDate) value(r *element.Run) (time.Time, *time.Location, error) {
 	if typ == "" {
 		typ = store.DateTime
 	}
-	cv, err := store.Convert(typ, raw)
+	cv, err := values.Convert(typ, raw)
 	if err != nil {
 		return time.Time{}, loc, fmt.Errorf("attribute %q: %w", w.Attribute, err)
 	}

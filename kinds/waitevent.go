@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
@@ -345,7 +347,7 @@ func saveEventVars(r *element.Run, ev *store.Event, sets []*EventVariable) (stri
 	prev := r.Event
 	r.Event = ev
 	defer func() { r.Event = prev }()
-	values := make([]any, len(sets))
+	got := make([]any, len(sets))
 	for i, s := range sets {
 		var raw any
 		if s.prog != nil {
@@ -355,9 +357,9 @@ func saveEventVars(r *element.Run, ev *store.Event, sets []*EventVariable) (stri
 			}
 			raw = v
 		} else {
-			raw, _ = store.Property(ev.Properties, s.Property)
+			raw, _ = ev.Property(s.Property)
 		}
-		v, err := store.Convert(s.typ, raw)
+		v, err := values.Convert(s.typ, raw)
 		if err != nil {
 			what := "formula"
 			if s.prog == nil {
@@ -365,18 +367,18 @@ func saveEventVars(r *element.Run, ev *store.Event, sets []*EventVariable) (stri
 			}
 			return "", fmt.Errorf("variable %q: %s: %w", s.Variable, what, err)
 		}
-		values[i] = v
+		got[i] = v
 	}
 	words := make([]string, len(sets))
 	for i, s := range sets {
 		if r.Vars == nil {
 			r.Vars = map[string]any{}
 		}
-		r.Vars[s.Variable] = store.CloneValue(values[i])
-		if values[i] == nil {
+		r.Vars[s.Variable] = clone.Value(got[i])
+		if got[i] == nil {
 			words[i] = s.Variable + " = empty"
 		} else {
-			words[i] = fmt.Sprintf("%s = %q", s.Variable, element.FormatValue(values[i]))
+			words[i] = fmt.Sprintf("%s = %q", s.Variable, element.FormatValue(got[i]))
 		}
 	}
 	return strings.Join(words, ", "), nil

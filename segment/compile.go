@@ -14,6 +14,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/flowkit/flowkit/internal/suggest"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -66,7 +67,7 @@ type Computed struct {
 	// Formula is an expr-lang expression over the person's standard and
 	// custom attributes (by name, nil when empty) and now (the evaluation
 	// time, in the flow's time zone). Its result is converted to Type with
-	// store.Value.Set; nil is the empty value.
+	// values.Value.Set; nil is the empty value.
 	Formula string
 	// Func computes the value from the person and the evaluation time (in
 	// the flow's time zone); nil is the empty value. It must be safe for
@@ -94,8 +95,8 @@ type Where struct {
 	loc   *time.Location
 }
 
-// Len returns the number of property conditions.
-func (w *Where) Len() int {
+// count returns the number of property conditions.
+func (w *Where) count() int {
 	if w == nil {
 		return 0
 	}
@@ -550,7 +551,7 @@ func (cp *compiler) inferType(p *PropertyCondition) (store.Type, error) {
 	case Period, *Period:
 		return "", fmt.Errorf("operator %q takes no period", p.Op)
 	}
-	if _, ok := store.Float(p.Value); ok {
+	if _, ok := values.Float(p.Value); ok {
 		return store.Number, nil
 	}
 	return "", fmt.Errorf("cannot infer a type from value %s; set \"type\"", describe(p.Value))
@@ -855,7 +856,7 @@ func describe(v any) string {
 	case []any:
 		return "a list"
 	}
-	if f, ok := store.Float(v); ok {
+	if f, ok := values.Float(v); ok {
 		return formatNumber(f)
 	}
 	return fmt.Sprintf("%v (%T)", v, v)
@@ -866,7 +867,7 @@ func (cp *compiler) lookup(name string) (store.Type, getter, error) {
 	if name == "" {
 		return "", nil, errors.New("no attribute name")
 	}
-	if t, ok := store.StandardAttributes[name]; ok {
+	if t, ok := values.StandardAttributes[name]; ok {
 		return t, standardGetter(name), nil
 	}
 	if t, ok := cp.opts.Schema[name]; ok {
@@ -886,7 +887,7 @@ func (cp *compiler) lookup(name string) (store.Type, getter, error) {
 }
 
 func standardGetter(name string) getter {
-	if field, ok := store.StandardText(name); ok {
+	if field, ok := values.StandardText(name); ok {
 		return func(p *store.Person, _ time.Time) (val, error) { return textVal(*field(p)), nil }
 	}
 	if name == store.AttrBirthDate {
@@ -894,7 +895,7 @@ func standardGetter(name string) getter {
 	}
 	// A standard attribute of another type: read it through Person.Get
 	// (which may allocate).
-	t := store.StandardAttributes[name]
+	t := values.StandardAttributes[name]
 	k := kindOf(t)
 	return func(p *store.Person, _ time.Time) (val, error) {
 		v, _ := p.Get(name)
@@ -1003,11 +1004,11 @@ func computedVal(name string, k kind, out any) (val, error) {
 // the person's attributes.
 func (cp *compiler) formula(c Computed) (*vm.Program, error) {
 	env := map[string]any{}
-	for name, t := range store.StandardAttributes {
-		env[name] = store.Zero(t)
+	for name, t := range values.StandardAttributes {
+		env[name] = values.Zero(t)
 	}
 	for name, t := range cp.opts.Schema {
-		env[name] = store.Zero(t)
+		env[name] = values.Zero(t)
 	}
 	env["now"] = time.Time{}
 	prog, err := expr.Compile(c.Formula, expr.Env(env), expr.DisableBuiltin("now"))
@@ -1049,8 +1050,8 @@ func returns(rt reflect.Type, t store.Type) bool {
 // formulaEnv is the environment of a formula: every standard and declared
 // custom attribute by name (nil when empty) and now.
 func formulaEnv(schema []string, p *store.Person, now time.Time) map[string]any {
-	env := make(map[string]any, len(store.StandardAttributes)+len(schema)+1)
-	for name := range store.StandardAttributes {
+	env := make(map[string]any, len(values.StandardAttributes)+len(schema)+1)
+	for name := range values.StandardAttributes {
 		if v, ok := p.Get(name); ok {
 			env[name] = v
 		} else {

@@ -152,7 +152,7 @@ type Condition struct {
 	// Op is the operator.
 	Op Op `json:"op,omitempty"`
 	// Value is the operand: a literal of the attribute's type (converted
-	// with store.Value.Set, see the package documentation), a Period for the relative date operators, or a
+	// with values.Value.Set, see the package documentation), a Period for the relative date operators, or a
 	// placeholder string "{{name}}", "{{person.attr}}" or "{{entry.properties.prop}}"
 	// resolved at evaluation. Operators that take no operand (isEmpty,
 	// isNotEmpty, wasToday, has, ...) take no Value.

@@ -21,7 +21,7 @@
 //	           "where": [{"property": "url", "op": "contains", "value": "/pricing"}]},
 //	 "op": "atLeast", "count": 2, "within": {"amount": 7, "unit": "days"}}
 //
-// Attribute names a standard attribute (store.StandardAttributes), a custom
+// Attribute names a standard attribute (a store.Attr name), a custom
 // one declared in Options.Schema, or a computed one registered in
 // Options.Computed (an expr-lang formula over the person, or a Go func, with
 // a declared type). Contact is "email", "phone" or "push" (the app names of
@@ -108,13 +108,13 @@
 // # Values and placeholders
 //
 // A literal value is converted to the attribute's type at compile time,
-// and property values, variables and list elements at evaluation, with
-// store.Value.Set: by the rules of store.Convert (a number or bool is
-// accepted as text, "30" is not a number, a time reads as RFC 3339 text),
+// and property values, variables and list elements at evaluation, by the
+// rules flowkit keeps values by (numbers from any Go integer or float
+// kind, a number or bool is accepted as text, "30" is not a number, a
+// time reads as RFC 3339 text, dates and datetimes from RFC 3339 text),
 // except that an empty text, list or object and a zero time are the empty
-// value (ConvertOptions.EmptyIsAbsent), and a "2006-01-02" date given for
-// a datetime stays a date, compared by calendar day
-// (ConvertOptions.DatesStayDates); a date or datetime literal is an
+// value, and a "2006-01-02" date given for a datetime stays a date,
+// compared by calendar day; a date or datetime literal is an
 // RFC 3339 string or a "2006-01-02" date. A value that is exactly "{{name}}" is a placeholder
 // resolved at evaluation: "{{person.attr}}" reads an attribute of the
 // person, "{{entry.properties.prop}}" (as in templates; "{{entry.prop}}"

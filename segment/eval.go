@@ -239,7 +239,7 @@ func (c *evalCtx) resolve(t *test) (val, bool, error) {
 		if c.s.Entry == nil {
 			return val{}, false, nil
 		}
-		raw, _ := store.Property(c.s.Entry.Properties, ph.name)
+		raw, _ := c.s.Entry.Property(ph.name)
 		if raw == nil {
 			return val{}, false, nil
 		}
@@ -279,7 +279,7 @@ func convertVal(v val, want kind) val {
 			return val{k: kText, s: strconv.FormatBool(v.b)}
 		case kDate:
 			return val{k: kText, s: v.t.Format(time.DateOnly)}
-		case kDateTime: // as store.Value.Set writes a time as text
+		case kDateTime: // as values.Value.Set writes a time as text
 			return val{k: kText, s: v.t.Format(time.RFC3339)}
 		}
 	case want == kDateTime && v.k == kDate:
@@ -644,7 +644,7 @@ func (c *evalCtx) where(w *Where, e *store.Event) (bool, error) {
 }
 
 func (c *evalCtx) prop(pc *propCond, e *store.Event) (bool, error) {
-	raw, _ := store.Property(e.Properties, pc.name)
+	raw, _ := e.Property(pc.name)
 	want := pc.test.want
 	if want == kAny && pc.test.op != IsEmpty && pc.test.op != IsNotEmpty {
 		// Untyped: compare as whatever the operand is.

@@ -147,7 +147,7 @@ func TestWhere(t *testing.T) {
 		{Property: "paidAt", Op: segment.WasWithin, Value: segment.PeriodOf(1, segment.Hours)},
 	}, segment.Options{Variables: map[string]store.Type{"cartId": store.Text}})
 	require.NoError(t, err)
-	require.Equal(t, 5, w.Len())
+	require.Equal(t, 5, segment.WhereLen(w))
 	sub := &segment.Subject{Now: now, Vars: map[string]any{"cartId": "c-1"}}
 	props := func() map[string]any {
 		return map[string]any{

@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/internal/wall"
 	"github.com/flowkit/flowkit/store"
 )
@@ -101,16 +102,16 @@ func dateTimeVal(t time.Time) val {
 	return val{k: kDateTime, t: t}
 }
 
-// Conditions read values in their Go form with store.Value.Set, by
+// Conditions read values in their Go form with values.Value.Set, by
 // these rules: an empty text, list or object and a zero time are the
 // empty value, and a date-only text wanted as a date-time stays a date,
 // compared by calendar day, except in a date-time attribute, which holds
 // date-times only.
 var (
 	// compared are the rules of operands, properties and variables.
-	compared = store.ConvertOptions{EmptyIsAbsent: true, DatesStayDates: true}
+	compared = values.Options{EmptyIsAbsent: true, DatesStayDates: true}
 	// held are the rules of attribute values.
-	held = store.ConvertOptions{EmptyIsAbsent: true}
+	held = values.Options{EmptyIsAbsent: true}
 )
 
 // kindTypes are the store types of the kinds; kAny wants v's own type.
@@ -122,8 +123,8 @@ var kindTypes = [...]store.Type{kText: store.Text, kNumber: store.Number, kBool:
 // v is present but cannot be converted. want kAny keeps v's own kind. It
 // writes into dst because values are large: returning them costs more
 // than converting them.
-func toVal(dst *val, want kind, v any, o store.ConvertOptions) bool {
-	var x store.Value
+func toVal(dst *val, want kind, v any, o values.Options) bool {
+	var x values.Value
 	switch {
 	case v == nil:
 		*dst = val{}

@@ -9,6 +9,8 @@
 // the conformance suite each one runs. The optional interfaces a Store may
 // implement are listed on Store.
 //
-// Package store and everything under store/ sit below the engine: they
-// import clock at most, never flow, kinds, element, segment or flowtest.
+// Package store and everything under store/ sit below the engine: beside
+// clock they import only flowkit's internal leaf packages (how phone
+// numbers and email addresses are normalized, deep copies of values),
+// never flow, kinds, element, segment or flowtest.
 package store

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/google/uuid"
 )
 
@@ -84,7 +85,7 @@ func (e *Event) Clone() *Event {
 		return nil
 	}
 	c := *e
-	c.Properties = cloneMap(e.Properties)
+	c.Properties = clone.Map(e.Properties)
 	return &c
 }
 
@@ -116,9 +117,10 @@ func (q *EventQuery) Matches(e *Event) bool {
 		(q.Until.IsZero() || e.Time.Before(q.Until) || q.UntilID != "" && e.Time.Equal(q.Until))
 }
 
-// Property looks up a property by its exact name, else by walking a dotted
-// name ("cart.total") into nested objects.
-func Property(props map[string]any, name string) (any, bool) {
+// Property looks up a property of e by its exact name, else by walking a
+// dotted name ("cart.total") into nested objects.
+func (e *Event) Property(name string) (any, bool) {
+	props := e.Properties
 	if v, ok := props[name]; ok {
 		return v, true
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/google/uuid"
 )
 
@@ -126,7 +127,7 @@ func (p *Participant) Due(now time.Time) bool {
 // nested, never changes p.
 func (p *Participant) Clone() *Participant {
 	c := *p
-	c.Vars = cloneMap(p.Vars)
+	c.Vars = clone.Map(p.Vars)
 	c.Entry = p.Entry.Clone()
 	c.Wait = p.Wait.Clone()
 	c.Journal = slices.Clone(p.Journal)
@@ -135,7 +136,7 @@ func (p *Participant) Clone() *Participant {
 		e := *p.Effect
 		if e.Resumed != nil {
 			w := *e.Resumed
-			w.State = cloneMap(w.State)
+			w.State = clone.Map(w.State)
 			e.Resumed = &w
 		}
 		e.Held = slices.Clone(e.Held)
@@ -151,13 +152,14 @@ func (w *Wait) Clone() *Wait {
 	}
 	c := *w
 	c.Events = slices.Clone(w.Events)
-	c.State = cloneMap(w.State)
+	c.State = clone.Map(w.State)
 	return &c
 }
 
-// CheckParticipant returns an error wrapping ErrInvalid when p lacks an
-// ID, a PersonID or a FlowID, which every stored participant has.
-func CheckParticipant(p *Participant) error {
+// Check returns an error wrapping ErrInvalid when p lacks an ID, a
+// PersonID or a FlowID, which every stored participant has: a Store
+// refuses to keep such a participant.
+func (p *Participant) Check() error {
 	switch {
 	case p.ID == uuid.Nil:
 		return fmt.Errorf("participant of person %s in flow %q: participant id is nil: %w", p.PersonID, p.FlowID, ErrInvalid)

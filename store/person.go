@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/address"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/google/uuid"
 )
 
@@ -26,13 +28,13 @@ type Person struct {
 	TimeZone          string    `json:"timeZone,omitempty"` // IANA name, such as "Europe/Zagreb"
 
 	// Attributes holds custom attributes by name, each in the Go form of its
-	// Type (see Convert).
+	// Type (see the Type constants).
 	Attributes map[string]any `json:"attributes,omitempty"`
 
 	// Phones are MSISDNs in international form, such as "385911234567"
 	// or "+385 91 123 4567", and Emails are email addresses. They are kept
 	// as given; lookups by them are by their normalized forms (see
-	// NormalizePhone, NormalizeEmail), so any spelling finds the person.
+	// Person.Keys), so any spelling finds the person.
 	Phones []string           `json:"phones,omitempty"`
 	Emails []string           `json:"emails,omitempty"`
 	Push   []PushRegistration `json:"push,omitempty"`
@@ -70,7 +72,8 @@ func (r PersonRef) IsZero() bool {
 }
 
 // The names of the standard attributes, as used in conditions, formulas and
-// Update Person Profile.
+// Update Person Profile. Each is of type Text but AttrBirthDate, a Date
+// (see Schema.TypeOf); each is a field of Person.
 const (
 	AttrExternalID        = "externalId"
 	AttrFirstName         = "firstName"
@@ -83,8 +86,8 @@ const (
 	AttrTimeZone          = "timeZone"
 )
 
-// StandardAttributes maps each standard attribute name to its type.
-var StandardAttributes = func() map[string]Type {
+// standardTypes maps each standard attribute name to its type.
+var standardTypes = func() map[string]Type {
 	m := map[string]Type{AttrBirthDate: Date}
 	for name := range standardText {
 		m[name] = Text
@@ -105,20 +108,12 @@ var standardText = map[string]func(*Person) *string{
 	AttrTimeZone:          func(p *Person) *string { return &p.TimeZone },
 }
 
-// StandardText returns the accessor of a standard text attribute's field
-// of Person, and false for a name that is not one: for readers that must
-// not allocate, as Get does for a value.
-func StandardText(name string) (field func(*Person) *string, ok bool) {
-	field, ok = standardText[name]
-	return field, ok
-}
-
 // Schema declares the custom attributes people may have, by name.
 type Schema map[string]Type
 
 // TypeOf returns the type of a standard or declared custom attribute.
 func (s Schema) TypeOf(name string) (Type, bool) {
-	if t, ok := StandardAttributes[name]; ok {
+	if t, ok := standardTypes[name]; ok {
 		return t, true
 	}
 	t, ok := s[name]
@@ -191,15 +186,16 @@ func (p *Person) RemoveTag(tag string) bool {
 }
 
 // Blocked reports whether an address (phone number or email) is on the
-// person's Do Not Contact list, in any spelling (see SameAddress).
-func (p *Person) Blocked(address string) bool {
-	return HasAddress(p.DoNotContact, address)
+// person's Do Not Contact list, in any spelling: phone numbers compare by
+// their lookup forms, email addresses case-insensitively (see Person.Keys).
+func (p *Person) Blocked(addr string) bool {
+	return address.Contains(p.DoNotContact, addr)
 }
 
 // Clone returns a deep copy of p.
 func (p *Person) Clone() *Person {
 	c := *p
-	c.Attributes = cloneMap(p.Attributes)
+	c.Attributes = clone.Map(p.Attributes)
 	c.Phones = slices.Clone(p.Phones)
 	c.Emails = slices.Clone(p.Emails)
 	c.Push = slices.Clone(p.Push)
@@ -240,8 +236,14 @@ func (k Key) String() string {
 }
 
 // Keys returns the lookup keys of the person: the external id, and the
-// phones and emails in their normalized forms (see NormalizePhone and
-// NormalizeEmail), each once. A phone or email that normalizes to nothing
+// phones and emails in their normalized forms, each once. A phone number
+// is expected in international form, country code first: its lookup form
+// is its digits without a leading "+" or "00", separators (spaces,
+// hyphens, dots, slashes, parentheses) and a trunk prefix written "(0)"
+// dropped, so "+385 91 234 5678" and "00385912345678" are one key; a
+// national number is a different key, and one holding any other character
+// (a letter) normalizes to nothing. An email address's lookup form is
+// trimmed and lower-cased. A phone or email that normalizes to nothing
 // has no key. The profile keeps the spellings it was given; only keys are
 // normalized.
 func (p *Person) Keys() []Key {
@@ -250,10 +252,10 @@ func (p *Person) Keys() []Key {
 		keys = append(keys, Key{ByExternalID, p.ExternalID})
 	}
 	for _, ph := range p.Phones {
-		keys = appendKey(keys, Key{ByPhone, NormalizePhone(ph)})
+		keys = appendKey(keys, Key{ByPhone, address.Phone(ph)})
 	}
 	for _, e := range p.Emails {
-		keys = appendKey(keys, Key{ByEmail, NormalizeEmail(e)})
+		keys = appendKey(keys, Key{ByEmail, address.Email(e)})
 	}
 	return keys
 }
@@ -275,45 +277,13 @@ func (r PersonRef) Key() Key {
 	case r.ExternalID != "":
 		return Key{ByExternalID, r.ExternalID}
 	case r.Phone != "":
-		if v := NormalizePhone(r.Phone); v != "" {
+		if v := address.Phone(r.Phone); v != "" {
 			return Key{ByPhone, v}
 		}
 	case r.Email != "":
-		if v := NormalizeEmail(r.Email); v != "" {
+		if v := address.Email(r.Email); v != "" {
 			return Key{ByEmail, v}
 		}
 	}
 	return Key{}
 }
-
-// cloneMap deep-copies maps and slices nested in a value map, so that a
-// clone never shares mutable state with the original.
-func cloneMap(m map[string]any) map[string]any {
-	if len(m) == 0 {
-		return nil
-	}
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		c[k] = CloneValue(v)
-	}
-	return c
-}
-
-// CloneValue deep-copies lists and objects; other values are immutable and
-// returned as they are.
-func CloneValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return cloneMap(x)
-	case []any:
-		c := make([]any, len(x))
-		for i, e := range x {
-			c[i] = CloneValue(e)
-		}
-		return c
-	}
-	return v
-}
-
-// CloneValues deep-copies a map of values.
-func CloneValues(m map[string]any) map[string]any { return cloneMap(m) }

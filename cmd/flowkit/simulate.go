@@ -18,6 +18,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/flowtest"
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 )
@@ -195,7 +196,7 @@ func (s *Script) attribute(name string, v any) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown person attribute %q (declare custom ones in \"attributes\")", name)
 	}
-	return store.Convert(t, v)
+	return values.Convert(t, v)
 }
 
 // Timeline is what a simulation did, in time order.

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -139,7 +140,7 @@ type Entry struct {
 func (f *Flows) Enter(_ context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.entered = append(f.entered, Entry{FlowID: flowID, Who: who, Vars: store.CloneValues(vars), Key: key})
+	f.entered = append(f.entered, Entry{FlowID: flowID, Who: who, Vars: clone.Map(vars), Key: key})
 	return f.Err
 }
 

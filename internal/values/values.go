@@ -1,4 +1,8 @@
-// Package values brings Go values to the forms flowkit stores.
+// Package values holds how flowkit reads and converts values of its types
+// (store.Type): Go values brought to the forms flowkit stores, conversion
+// between types, comparison, and the standard attributes of a person. The
+// engine, the kinds and the conditions share it; it is no part of the
+// Store port.
 package values
 
 import (
@@ -8,7 +12,7 @@ import (
 )
 
 // Normalize brings a Go value, such as an expression's result or a value
-// host code returned, to flowkit's value forms (see store.TypeOf):
+// host code returned, to flowkit's value forms (see TypeOf):
 // numbers of any Go kind as float64, durations as seconds, lists as []any,
 // inside lists and objects too. It changes lists and objects in place.
 func Normalize(v any) any {
@@ -38,7 +42,7 @@ func Normalize(v any) any {
 		}
 		return x
 	}
-	if f, ok := store.Float(v); ok { // other Go number kinds
+	if f, ok := Float(v); ok { // other Go number kinds
 		return f
 	}
 	return v
@@ -52,7 +56,7 @@ func Person(p *store.Person) map[string]any {
 	if p == nil {
 		return m
 	}
-	for name := range store.StandardAttributes {
+	for name := range StandardAttributes {
 		if v, ok := p.Get(name); ok {
 			m[name] = v
 		}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
@@ -712,7 +713,7 @@ func copyOut(p *store.Participant) *store.Participant {
 	if p.Wait != nil {
 		c.w = *p.Wait
 		c.w.Events = slices.Clone(p.Wait.Events)
-		c.w.State = store.CloneValues(p.Wait.State)
+		c.w.State = clone.Map(p.Wait.State)
 		c.p.Wait = &c.w
 	}
 	c.p.Journal = slices.Clone(p.Journal)
@@ -728,7 +729,7 @@ func (ps *personState) varsMap(i int) map[string]any {
 	}
 	m := make(map[string]any, len(vs))
 	for _, v := range vs {
-		m[v.name] = store.CloneValue(v.value)
+		m[v.name] = clone.Value(v.value)
 	}
 	return m
 }
@@ -804,7 +805,7 @@ func keepEvent(e *store.Event) *event {
 	if len(e.Properties) > 0 {
 		k.props = make([]varEntry, 0, len(e.Properties))
 		for name, v := range e.Properties {
-			k.props = append(k.props, varEntry{name, store.CloneValue(v)})
+			k.props = append(k.props, varEntry{name, clone.Value(v)})
 		}
 	}
 	return k
@@ -816,7 +817,7 @@ func (k *event) copy() *store.Event {
 	if len(k.props) > 0 {
 		e.Properties = make(map[string]any, len(k.props))
 		for _, p := range k.props {
-			e.Properties[p.name] = store.CloneValue(p.value)
+			e.Properties[p.name] = clone.Value(p.value)
 		}
 	}
 	return &e

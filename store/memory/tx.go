@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
@@ -45,7 +46,7 @@ func own(p *store.Participant) *store.Participant {
 	if len(p.Vars) > 0 {
 		c.Vars = newVarsMap(len(p.Vars))
 		for k, v := range p.Vars {
-			c.Vars[k] = store.CloneValue(v)
+			c.Vars[k] = clone.Value(v)
 		}
 	}
 	c.Entry = p.Entry.Clone()
@@ -114,7 +115,7 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 	if t.done {
 		return errTxDone
 	}
-	if err := store.CheckParticipant(p); err != nil {
+	if err := p.Check(); err != nil {
 		return err
 	}
 	if p.PersonID != t.ps.id {

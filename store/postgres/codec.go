@@ -19,7 +19,7 @@ import (
 //	"$t" or "$o"         {"$o": {...the map...}}
 //
 // Strings, numbers, bools, lists and other maps are plain JSON. A value of
-// any other Go type (the store keeps flowkit's types, see store.Convert) is
+// any other Go type (the store keeps flowkit's types, see store.Type) is
 // written as encoding/json writes it and read back as the JSON type it
 // became.
 const (
@@ -56,7 +56,7 @@ func encodeValue(v any) any {
 }
 
 // encodeValues encodes a value map; nil and empty maps become nil, as
-// store.CloneValues makes them.
+// clone.Map makes them.
 func encodeValues(m map[string]any) map[string]any {
 	if len(m) == 0 {
 		return nil

@@ -13,7 +13,7 @@
 //   - flows, flow_versions: flow states and published documents.
 //   - people: one row per person, the profile as a JSON document.
 //   - person_keys: the external id, phones and emails of people, the
-//     latter two normalized (store.NormalizePhone, store.NormalizeEmail);
+//     latter two normalized (see store.Person.Keys);
 //     its primary key makes each name one person.
 //   - participants: one row per participation, with the columns queries
 //     need (person, flow, status, timer, entrance) and the rest as JSON; indexed by

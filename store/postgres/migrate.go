@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/internal/address"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -307,7 +307,7 @@ var migrationCode = map[int]func(ctx context.Context, tx pgx.Tx, q string) error
 
 // normalizeKeys rewrites the phone and email keys of person_keys, written
 // as given before flowkit normalized them, to the forms store.Person.Keys
-// gives (store.NormalizePhone, store.NormalizeEmail). Profiles are not
+// gives. Profiles are not
 // touched: they keep the spellings they were given. Where two people held
 // spellings of one address, one keeps the key: the owner of the spelling
 // that already was normal, else the owner of the spelling first in byte
@@ -365,9 +365,9 @@ func normalKey(k string) string {
 	var n string
 	switch kind {
 	case "p:":
-		n = store.NormalizePhone(v)
+		n = address.Phone(v)
 	case "e:":
-		n = store.NormalizeEmail(v)
+		n = address.Email(v)
 	default:
 		return k
 	}

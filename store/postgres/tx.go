@@ -398,7 +398,7 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if err := store.CheckParticipant(p); err != nil {
+	if err := p.Check(); err != nil {
 		return err
 	}
 	if p.PersonID != t.personID {

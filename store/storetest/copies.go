@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -179,7 +180,7 @@ func testEventsAreCopies(t *testing.T, s store.Store) {
 	// One properties map for two people's events, as an engine may build
 	// once for every participant leaving a flow alike.
 	props := map[string]any{"plan": "gold", "items": []any{map[string]any{"sku": "A"}}}
-	wantProps := store.CloneValues(props)
+	wantProps := clone.Map(props)
 	eventOf := func(id string) *store.Event {
 		return &store.Event{ID: id, Category: store.Product, Name: "exitedFlow", Properties: props, Time: base}
 	}
@@ -196,7 +197,7 @@ func testEventsAreCopies(t *testing.T, s store.Store) {
 			mutateEvent(evs[0]) // a pending event as returned
 			return nil
 		})
-		props = store.CloneValues(wantProps)
+		props = clone.Map(wantProps)
 	}
 	check := func(what string) {
 		t.Helper()

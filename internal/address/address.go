@@ -1,4 +1,8 @@
-package store
+// Package address normalizes phone numbers and email addresses to the
+// forms people are looked up by, so that any spelling of one finds the
+// same person. The store's records (store.Person.Keys, PersonRef.Key,
+// Person.Blocked) and the engine use it.
+package address
 
 import (
 	"strings"
@@ -6,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// NormalizePhone returns the lookup form of a phone number: its digits,
+// Phone returns the lookup form of a phone number: its digits,
 // without a leading international prefix ("+" or "00", even both). Numbers are
 // expected in international form, country code first, so that
 // "+385 91 234 5678", "00385 91 234 5678", "385-91-234-5678" and
@@ -16,7 +20,7 @@ import (
 // when s is not a phone number: no digits, or any other character (a
 // letter, a second "+"). A national number such as "091 234 5678" is kept
 // as its digits and is a different key from its international form.
-func NormalizePhone(s string) string {
+func Phone(s string) string {
 	if digitsOnly(s) && !strings.HasPrefix(s, "00") {
 		return s // the common case, already normal: no copy
 	}
@@ -63,39 +67,39 @@ func digitsOnly(s string) bool {
 	return true
 }
 
-// NormalizeEmail returns the lookup form of an email address: trimmed of
+// Email returns the lookup form of an email address: trimmed of
 // spaces and lower-cased, so that "Bob@Example.com " and
 // "bob@example.com" are one key. The address is not otherwise checked.
-func NormalizeEmail(s string) string {
+func Email(s string) string {
 	return strings.ToLower(strings.TrimSpace(s))
 }
 
-// NormalizeAddress normalizes a phone number or an email address (one
-// holding an "@") as NormalizePhone or NormalizeEmail does, for lists
-// that hold both, such as Person.DoNotContact.
-func NormalizeAddress(s string) string {
+// normalize normalizes a phone number or an email address (one
+// holding an "@") as Phone or Email does, for lists
+// that hold both, such as store.Person.DoNotContact.
+func normalize(s string) string {
 	if strings.Contains(s, "@") {
-		return NormalizeEmail(s)
+		return Email(s)
 	}
-	return NormalizePhone(s)
+	return Phone(s)
 }
 
-// SameAddress reports whether a and b are spellings of one phone number
+// Same reports whether a and b are spellings of one phone number
 // or one email address. Two strings that are neither are the same only
 // when equal.
-func SameAddress(a, b string) bool {
+func Same(a, b string) bool {
 	if a == b {
 		return true
 	}
-	na := NormalizeAddress(a)
-	return na != "" && na == NormalizeAddress(b)
+	na := normalize(a)
+	return na != "" && na == normalize(b)
 }
 
-// HasAddress reports whether list holds address in any spelling (see
-// SameAddress).
-func HasAddress(list []string, address string) bool {
+// Contains reports whether list holds address in any spelling (see
+// Same).
+func Contains(list []string, address string) bool {
 	for _, a := range list {
-		if SameAddress(a, address) {
+		if Same(a, address) {
 			return true
 		}
 	}

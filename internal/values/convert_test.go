@@ -1,4 +1,4 @@
-package store_test
+package values_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 	"github.com/stretchr/testify/require"
 )
@@ -39,41 +40,41 @@ func TestConvert(t *testing.T) {
 		{"list is no text", store.Text, []any{"a"}, nil, `list value [a] ([]interface {}) is not a text`},
 		{"unknown type", store.Type("money"), 1.0, nil, `unknown type "money"`},
 	} {
-		got, err := store.Convert(tc.t, tc.v)
+		got, err := values.Convert(tc.t, tc.v)
 		if tc.err != "" {
 			require.EqualError(t, err, tc.err, tc.name)
 			continue
 		}
 		require.NoError(t, err, tc.name)
-		require.True(t, store.Equal(tc.want, got), "%s: got %#v", tc.name, got)
+		require.True(t, values.Equal(tc.want, got), "%s: got %#v", tc.name, got)
 	}
 }
 
 // The options of Value.Set are the rules conditions compare values by.
 func TestValueSetOptions(t *testing.T) {
-	compared := store.ConvertOptions{EmptyIsAbsent: true, DatesStayDates: true}
+	compared := values.Options{EmptyIsAbsent: true, DatesStayDates: true}
 	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name string
 		t    store.Type
 		v    any
-		o    store.ConvertOptions
-		want store.Value
+		o    values.Options
+		want values.Value
 		ok   bool
 	}{
-		{"empty text is absent", store.Text, "", compared, store.Value{}, true},
-		{"empty text kept", store.Text, "", store.ConvertOptions{}, store.Value{Type: store.Text}, true},
-		{"zero time is absent", store.DateTime, time.Time{}, compared, store.Value{}, true},
-		{"empty list is absent", store.List, []any{}, compared, store.Value{}, true},
-		{"empty object is absent", store.Object, map[string]any{}, compared, store.Value{}, true},
-		{"empty text is absent as a date", store.Date, "", compared, store.Value{}, true},
-		{"date-only text stays a date", store.DateTime, "2026-03-02", compared, store.Value{Type: store.Date, Time: day}, true},
-		{"date-only text is no date-time", store.DateTime, "2026-03-02", store.ConvertOptions{EmptyIsAbsent: true}, store.Value{}, false},
-		{"own type of an int", "", 4, compared, store.Value{Type: store.Number, Number: 4}, true},
-		{"own type of text", "", "a", compared, store.Value{Type: store.Text, Text: "a"}, true},
-		{"own type of a struct", "", struct{}{}, compared, store.Value{}, false},
+		{"empty text is absent", store.Text, "", compared, values.Value{}, true},
+		{"empty text kept", store.Text, "", values.Options{}, values.Value{Type: store.Text}, true},
+		{"zero time is absent", store.DateTime, time.Time{}, compared, values.Value{}, true},
+		{"empty list is absent", store.List, []any{}, compared, values.Value{}, true},
+		{"empty object is absent", store.Object, map[string]any{}, compared, values.Value{}, true},
+		{"empty text is absent as a date", store.Date, "", compared, values.Value{}, true},
+		{"date-only text stays a date", store.DateTime, "2026-03-02", compared, values.Value{Type: store.Date, Time: day}, true},
+		{"date-only text is no date-time", store.DateTime, "2026-03-02", values.Options{EmptyIsAbsent: true}, values.Value{}, false},
+		{"own type of an int", "", 4, compared, values.Value{Type: store.Number, Number: 4}, true},
+		{"own type of text", "", "a", compared, values.Value{Type: store.Text, Text: "a"}, true},
+		{"own type of a struct", "", struct{}{}, compared, values.Value{}, false},
 	} {
-		z := store.Value{Type: store.Text, Text: "left over"}
+		z := values.Value{Type: store.Text, Text: "left over"}
 		ok := z.Set(tc.t, tc.v, tc.o)
 		require.Equal(t, tc.ok, ok, tc.name)
 		require.Equal(t, tc.want, z, tc.name)
@@ -82,10 +83,10 @@ func TestValueSetOptions(t *testing.T) {
 
 // Interface returns a value in its Go form, nil for the empty value.
 func TestValueInterface(t *testing.T) {
-	require.Nil(t, store.Value{}.Interface())
-	require.Equal(t, "", store.Value{Type: store.Text}.Interface())
-	require.Equal(t, 2.0, store.Value{Type: store.Number, Number: 2}.Interface())
-	require.Equal(t, []any{"x"}, store.Value{Type: store.List, Any: []any{"x"}}.Interface())
+	require.Nil(t, values.Value{}.Interface())
+	require.Equal(t, "", values.Value{Type: store.Text}.Interface())
+	require.Equal(t, 2.0, values.Value{Type: store.Number, Number: 2}.Interface())
+	require.Equal(t, []any{"x"}, values.Value{Type: store.List, Any: []any{"x"}}.Interface())
 }
 
 // FuzzConvert feeds the converter values as a host sends them (JSON
@@ -106,24 +107,24 @@ func FuzzConvert(f *testing.F) {
 			return
 		}
 		typ := types[int(which)%len(types)]
-		got, err := store.Convert(typ, v)
-		var z store.Value
-		ok := z.Set(typ, v, store.ConvertOptions{})
+		got, err := values.Convert(typ, v)
+		var z values.Value
+		ok := z.Set(typ, v, values.Options{})
 		if ok != (err == nil) {
 			t.Fatalf("Convert(%s, %#v) error %v, Set ok %v", typ, v, err, ok)
 		}
 		if err != nil {
 			return
 		}
-		if !store.Equal(got, z.Interface()) {
+		if !values.Equal(got, z.Interface()) {
 			t.Fatalf("Convert(%s, %#v) = %#v, Set holds %#v", typ, v, got, z.Interface())
 		}
 		if got == nil {
 			return
 		}
-		gt, _ := store.TypeOf(got)
+		gt, _ := values.TypeOf(got)
 		if typ == store.Date { // a Date is a time.Time at midnight UTC
-			if day, ok := got.(time.Time); !ok || !day.Equal(store.DateOf(day)) {
+			if day, ok := got.(time.Time); !ok || !day.Equal(values.DateOf(day)) {
 				t.Fatalf("Convert(date, %#v) = %#v, not a day", v, got)
 			}
 			gt = store.Date
@@ -131,8 +132,8 @@ func FuzzConvert(f *testing.F) {
 		if gt != typ {
 			t.Fatalf("Convert(%s, %#v) = %#v, of type %q", typ, v, got, gt)
 		}
-		again, err := store.Convert(typ, got)
-		if err != nil || !store.Equal(got, again) {
+		again, err := values.Convert(typ, got)
+		if err != nil || !values.Equal(got, again) {
 			t.Fatalf("Convert(%s, %#v) = %#v does not convert to itself: %#v, %v", typ, v, got, again, err)
 		}
 	})
