@@ -329,10 +329,17 @@ func TestBlockedRangesAtConnect(t *testing.T) {
 	guarded := kinds.NewHTTPClient(kinds.HTTPClientOptions{BlockPrivateAddresses: true})
 	for _, a := range addrs {
 		srv := newRawServer(t, a, nil)
-		resp, err := open.Get(srv.URL + "/open")
-		require.NoError(t, err, "%s is reachable without the guard", a)
-		resp.Body.Close()
-		_, err = guarded.Get(srv.URL + "/guarded")
+		// The namespace's IPv6 routes may settle a moment after the
+		// addresses: the open client tries until it gets through once.
+		require.Eventually(t, func() bool {
+			resp, err := open.Get(srv.URL + "/open")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return true
+		}, 5*time.Second, 20*time.Millisecond, "%s is reachable without the guard", a)
+		_, err := guarded.Get(srv.URL + "/guarded")
 		require.ErrorIs(t, err, kinds.ErrAddressBlocked, a)
 		uris, _ := srv.got()
 		require.Equal(t, []string{"/open"}, uris, a)
