@@ -55,7 +55,7 @@ func (c *Compiler) SegmentOptions() segment.Options {
 // emails), "entry" and "event" (the entry event and the event being handled:
 // name, category, time and properties), "now", and "env" (the host's
 // settings as text, read by name when the step runs: env.API_URL; only
-// in fields compiled by Compiler.WithSettings; see flow.Config.Settings).
+// in fields compiled by Compiler.WithSettings; see flow.Config.Ports.Settings).
 // The builtin now() is
 // replaced by the variable now, which reads the engine's clock.
 type Program struct {

@@ -45,7 +45,8 @@ func TestTickOverlapsCalls(t *testing.T) {
 			}
 			clk := clock.NewFake(t0)
 			eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Elements: reg,
-				Sender: senderFunc(func(context.Context, *element.Message) (string, error) { gate(); return "m", nil })})
+				Ports: flow.Ports{Sender: senderFunc(func(context.Context, *element.Message) (string, error) { gate(); return "m", nil })},
+			})
 			require.NoError(t, err)
 			f := flow.New("slow", "Slow calls").
 				Add("pause", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Hours}}, flow.Next{"next": "call"}).

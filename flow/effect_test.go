@@ -65,7 +65,7 @@ func effectFlow() *flow.Flow {
 
 func effectEngine(t *testing.T, w *watchedStore, clk clock.Clock, s element.Sender) *flow.Engine {
 	t.Helper()
-	eng, err := flow.NewEngine(flow.Config{Store: w, Clock: clk, Sender: s, EffectLease: time.Minute})
+	eng, err := flow.NewEngine(flow.Config{Store: w, Clock: clk, EffectLease: time.Minute, Ports: flow.Ports{Sender: s}})
 	require.NoError(t, err)
 	_, err = eng.Publish(t.Context(), effectFlow())
 	require.NoError(t, err)

@@ -23,24 +23,10 @@ import (
 	"github.com/google/uuid"
 )
 
-// Config configures an Engine. Its zero value, with a Store, is a working
-// configuration.
-type Config struct {
-	// Store keeps the engine's records. Required.
-	Store store.Store
-	// Clock tells the time. Defaults to clock.Real.
-	Clock clock.Clock
-	// Schema declares the custom person attributes. Defaults to none.
-	Schema store.Schema
-	// Computed registers computed person attributes that segments may use:
-	// an expr formula or a Go function each. Defaults to none.
-	Computed map[string]segment.Computed
-	// Elements are the element kinds this engine's flows may use, custom
-	// kinds included: Publish, Validate and the versions the engine reads
-	// back from the Store make their elements from it. It must not lose
-	// kinds while the engine runs. Defaults to kinds.Registry(): the
-	// built-in kinds.
-	Elements *element.Registry
+// Ports are the host's services that an engine's steps call, grouped
+// apart from the engine's tuning in Config. Each must be safe for
+// concurrent use.
+type Ports struct {
 	// Sender sends messages. Defaults to none: sending elements fail.
 	Sender element.Sender
 	// HTTP performs Call API requests. Each request carries its own
@@ -51,15 +37,6 @@ type Config struct {
 	// kinds.NewHTTPClient, which guards its connections when
 	// ElementOptions.CallAPI.BlockPrivateAddresses is set.
 	HTTP element.HTTPDoer
-	// ElementOptions are the settings of the built-in kinds for every
-	// flow: Call API's default timeout (10s), response size limit
-	// (1 MiB), address guard (off) and pacer (the Store's budgets when it
-	// keeps them, store.PaceKeeper, as the memory and PostgreSQL stores
-	// do, which every engine sharing the Store draws on; else
-	// kinds.NewPacer(), which keeps its budgets in this process); Send
-	// Message's frequency cap (none) and quiet hours (none). Defaults to
-	// those.
-	ElementOptions kinds.Options
 	// Conversations starts conversations with agents. Defaults to none.
 	Conversations element.Conversations
 	// Settings looks up the host settings that flow documents read with
@@ -96,6 +73,38 @@ type Config struct {
 	// fails the step. It must be safe for concurrent use. Defaults to
 	// none: splits go by the hash.
 	Variants func(flowID, elementID string, person *store.Person) (variant string, ok bool)
+}
+
+// Config configures an Engine. Its zero value, with a Store, is a working
+// configuration.
+type Config struct {
+	// Store keeps the engine's records. Required.
+	Store store.Store
+	// Clock tells the time. Defaults to clock.Real.
+	Clock clock.Clock
+	// Schema declares the custom person attributes. Defaults to none.
+	Schema store.Schema
+	// Computed registers computed person attributes that segments may use:
+	// an expr formula or a Go function each. Defaults to none.
+	Computed map[string]segment.Computed
+	// Elements are the element kinds this engine's flows may use, custom
+	// kinds included: Publish, Validate and the versions the engine reads
+	// back from the Store make their elements from it. It must not lose
+	// kinds while the engine runs. Defaults to kinds.Registry(): the
+	// built-in kinds.
+	Elements *element.Registry
+	// Ports are the host's services that steps call: the only way a
+	// flow reaches the host. Each defaults as its field says.
+	Ports Ports
+	// ElementOptions are the settings of the built-in kinds for every
+	// flow: Call API's default timeout (10s), response size limit
+	// (1 MiB), address guard (off) and pacer (the Store's budgets when it
+	// keeps them, store.PaceKeeper, as the memory and PostgreSQL stores
+	// do, which every engine sharing the Store draws on; else
+	// kinds.NewPacer(), which keeps its budgets in this process); Send
+	// Message's frequency cap (none) and quiet hours (none). Defaults to
+	// those.
+	ElementOptions kinds.Options
 	// Logger receives the engine's logs: a debug record per step, wait,
 	// resume and exit, and a warning per failed step, with flow, element
 	// and participant attributes. Defaults to discarding them.
@@ -211,8 +220,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if cfg.HTTP == nil {
-		cfg.HTTP = kinds.NewHTTPClient(kinds.HTTPClientOptions{BlockPrivateAddresses: cfg.ElementOptions.CallAPI.BlockPrivateAddresses})
+	if cfg.Ports.HTTP == nil {
+		cfg.Ports.HTTP = kinds.NewHTTPClient(kinds.HTTPClientOptions{BlockPrivateAddresses: cfg.ElementOptions.CallAPI.BlockPrivateAddresses})
 	}
 	if cfg.ElementOptions.CallAPI.Pacer == nil {
 		if k, ok := cfg.Store.(store.PaceKeeper); ok {
@@ -274,11 +283,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e.observing = e.debug || cfg.Observer != nil
 	e.ports = element.Ports{
 		Logger:        cfg.Logger,
-		Sender:        cfg.Sender,
-		HTTP:          cfg.HTTP,
-		Conversations: cfg.Conversations,
-		Settings:      cfg.Settings,
-		Variants:      cfg.Variants,
+		Sender:        cfg.Ports.Sender,
+		HTTP:          cfg.Ports.HTTP,
+		Conversations: cfg.Ports.Conversations,
+		Settings:      cfg.Ports.Settings,
+		Variants:      cfg.Ports.Variants,
 	}
 	return e, nil
 }

@@ -63,8 +63,8 @@ func BenchmarkCallAPIRoundTrip(b *testing.B) {
 func BenchmarkSendMessage(b *testing.B) {
 	ctx := context.Background()
 	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)),
-		Sender: nopSender{}, ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
-			FrequencyCap: kinds.FrequencyCap{Messages: 5, Within: 24 * time.Hour}}}})
+		ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
+			FrequencyCap: kinds.FrequencyCap{Messages: 5, Within: 24 * time.Hour}}}, Ports: flow.Ports{Sender: nopSender{}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func TestLoyaltyPoints(t *testing.T) {
 	defer srv.Close()
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	sender := &integSender{clk: clk}
-	eng := integEngine(t, clk, flow.Config{Sender: sender})
+	eng := integEngine(t, clk, flow.Config{Ports: flow.Ports{Sender: sender}})
 	doc := `{
 	  "id": "loyalty", "timezone": "Europe/Zagreb",
 	  "variables": {"points": {"type": "number"}, "tier": {"type": "text"}, "apiKey": {"type": "text", "default": "k-123"}},
@@ -243,7 +243,7 @@ func TestCallAPIWindowAndSpeedOverDays(t *testing.T) {
 	// Friday before the spring DST switch, so one night is an hour short.
 	clk := clock.NewFake(time.Date(2026, 3, 27, 6, 0, 0, 0, zg))
 	doer := &clockedDoer{clk: clk, next: kinds.NewHTTPClient(kinds.HTTPClientOptions{})}
-	eng := integEngine(t, clk, flow.Config{HTTP: doer})
+	eng := integEngine(t, clk, flow.Config{Ports: flow.Ports{HTTP: doer}})
 	const perHour = 10
 	f := flow.New("drip", "Drip").In("UTC").
 		Add("call", &kinds.CallAPI{URL: srv.URL + "/hook/{{person.externalId}}", Method: "POST", Body: json.RawMessage(`{"who": "{{person.externalId}}"}`),
@@ -307,7 +307,7 @@ func TestDoNotContactAcrossChannels(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	sender := &integSender{clk: clk}
-	eng := integEngine(t, clk, flow.Config{Sender: sender})
+	eng := integEngine(t, clk, flow.Config{Ports: flow.Ports{Sender: sender}})
 	promo := flow.New("promo", "Promo")
 	promo.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
 	promo.Add("sms", &kinds.SendMessage{Channel: "sms", Body: "sms"}, flow.Next{"sent": "email", "blocked": "email"}).
@@ -377,9 +377,9 @@ func TestFrequencyCapAndQuietHours(t *testing.T) {
 	zg, _ := time.LoadLocation("Europe/Zagreb")
 	clk := clock.NewFake(time.Date(2026, 5, 4, 20, 0, 0, 0, zg))
 	sender := &integSender{clk: clk}
-	eng := integEngine(t, clk, flow.Config{Sender: sender, ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
+	eng := integEngine(t, clk, flow.Config{ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
 		FrequencyCap: kinds.FrequencyCap{Messages: 2, Within: 24 * time.Hour},
-		QuietHours:   kinds.QuietHours{Start: kinds.At(21, 0), End: kinds.At(8, 0)}}}})
+		QuietHours:   kinds.QuietHours{Start: kinds.At(21, 0), End: kinds.At(8, 0)}}}, Ports: flow.Ports{Sender: sender}})
 	for _, id := range []string{"a", "b", "c", "otp"} {
 		f := flow.New(id, "").In("Europe/Zagreb").Add("send", &kinds.SendMessage{Channel: "sms", Body: id, IgnoreFrequencyCap: id == "otp", IgnoreQuietHours: id == "otp"},
 			flow.Next{"sent": "", "capped": "", "blocked": ""})
@@ -436,7 +436,7 @@ func TestNotifyEngagementCounts(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	sender := &integSender{clk: clk}
-	eng := integEngine(t, clk, flow.Config{Sender: sender})
+	eng := integEngine(t, clk, flow.Config{Ports: flow.Ports{Sender: sender}})
 	f := flow.New("returns", "").Var("manager", store.Text, nil).
 		Add("notify", &kinds.Notify{Channel: "email", Recipients: []string{"returns@example.com", "{{manager}}"},
 			Subject: "Return from {{person.externalId}}", Body: "Please call back."}, flow.Next{"next": "done", "error": "done"}).
@@ -468,7 +468,7 @@ func TestStartConversationInFlow(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	agents := &integAgents{}
-	eng := integEngine(t, clk, flow.Config{Conversations: agents})
+	eng := integEngine(t, clk, flow.Config{Ports: flow.Ports{Conversations: agents}})
 	doc := `{"id": "verify", "variables": {"orderId": {"type": "text"}, "conv": {"type": "text"}},
 	  "elements": [{"id": "talk", "type": "startConversation", "tag": "data-verification",
 	    "variables": ["orderId"], "conversationIdVariable": "conv"}]}`

@@ -52,7 +52,7 @@ func TestTickCallsWithinLease(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC))
 	doer := &leaseDoer{clk: clk}
 	const lease = 5 * time.Second
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, HTTP: doer, EffectLease: lease, EffectConcurrency: 1})
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, EffectLease: lease, EffectConcurrency: 1, Ports: flow.Ports{HTTP: doer}})
 	require.NoError(t, err)
 	doer.eng = eng
 	_, err = eng.Publish(ctx, flow.New("f", "F").

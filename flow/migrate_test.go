@@ -283,9 +283,9 @@ func TestMigrateRefusesWaitsToCallOutside(t *testing.T) {
 	w := &watchedStore{Store: memory.New()}
 	clk := clock.NewFake(time.Date(2026, 5, 4, 22, 0, 0, 0, time.UTC))
 	g := &gateSender{w: w}
-	eng, err := flow.NewEngine(flow.Config{Store: w, Clock: clk, Sender: g,
+	eng, err := flow.NewEngine(flow.Config{Store: w, Clock: clk,
 		ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
-			QuietHours: kinds.QuietHours{Start: kinds.At(21, 0), End: kinds.At(8, 0)}}}})
+			QuietHours: kinds.QuietHours{Start: kinds.At(21, 0), End: kinds.At(8, 0)}}}, Ports: flow.Ports{Sender: g}})
 	require.NoError(t, err)
 	_, err = eng.Publish(ctx, effectFlow())
 	require.NoError(t, err)

@@ -44,7 +44,7 @@ func TestObserverSeesEveryStepOnce(t *testing.T) {
 	ctx := t.Context()
 	obs := &countingObserver{kinds: map[flow.What]int{}, steps: map[string]int{}}
 	clk := clock.NewFake(t0)
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Observer: obs, Sender: &integSender{clk: clk}})
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Observer: obs, Ports: flow.Ports{Sender: &integSender{clk: clk}}})
 	require.NoError(t, err)
 	f := flow.New("obs", "Observed").
 		Add("tag", &kinds.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).

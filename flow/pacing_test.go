@@ -26,7 +26,7 @@ func TestSendingSpeedAtTheEndpoint(t *testing.T) {
 			defer srv.Close()
 			clk := clock.NewFake(t0)
 			doer := &clockedDoer{clk: clk, next: srv.Client()}
-			eng := integEngine(t, clk, flow.Config{HTTP: doer})
+			eng := integEngine(t, clk, flow.Config{Ports: flow.Ports{HTTP: doer}})
 			integPublish(t, eng, flow.New("paced", "Paced").
 				Add("call", &kinds.CallAPI{URL: srv.URL, Speed: &kinds.Speed{Count: 10, Per: kinds.PerMinute}}, nil))
 			const people = 1000

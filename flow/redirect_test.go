@@ -45,7 +45,7 @@ func TestCallAPIRedirectJournal(t *testing.T) {
 	host := &settings{m: map[string]string{"API_TOKEN": token, "API_BASE": first.URL + "/" + token}}
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	st := memory.New()
-	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk, Settings: host.lookup})
+	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk, Ports: flow.Ports{Settings: host.lookup}})
 	require.NoError(t, err)
 	f, err := flow.Parse([]byte(`{"id": "redir", "elements": [
 	  {"id": "literal", "type": "callApi", "url": "` + first.URL + `/members/{{person.externalId}}",

@@ -73,7 +73,7 @@ func TestSettingsRedactedFromURLPath(t *testing.T) {
 	host := &settings{m: map[string]string{"API_BASE": srv.URL, "SEG": seg}}
 	var obs recordingObserver
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	eng := integEngine(t, clk, flow.Config{Settings: host.lookup, Observer: &obs})
+	eng := integEngine(t, clk, flow.Config{Observer: &obs, Ports: flow.Ports{Settings: host.lookup}})
 	f, err := flow.Parse([]byte(`{"id": "path", "elements": [
 	  {"id": "call", "type": "callApi", "url": "{{env.API_BASE}}/u/{{env.SEG}}/x", "next": {"2xx": "done", "5xx": "done"}},
 	  {"id": "done", "type": "exit"}]}`))
@@ -138,7 +138,7 @@ func TestSettingsRedactedFromCustomKindErrors(t *testing.T) {
 			host := &settings{m: map[string]string{"CRM_TOKEN": token}}
 			var obs recordingObserver
 			clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-			eng := integEngine(t, clk, flow.Config{Elements: reg, Settings: host.lookup, Observer: &obs})
+			eng := integEngine(t, clk, flow.Config{Elements: reg, Observer: &obs, Ports: flow.Ports{Settings: host.lookup}})
 			f, err := flow.ParseWith([]byte(`{"id": "push", "elements": [
 			  {"id": "push", "type": "crm.push", "config": {"token": "{{env.CRM_TOKEN}}"}}]}`), reg)
 			require.NoError(t, err)
@@ -192,7 +192,7 @@ func TestSettingsScrubbedFromStoredValues(t *testing.T) {
 		host := &settings{m: map[string]string{"API": echo.URL, "TOKEN": token}}
 		clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 		sender := &integSender{clk: clk}
-		eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk, Elements: reg, Settings: host.lookup, Sender: sender})
+		eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk, Elements: reg, Ports: flow.Ports{Settings: host.lookup, Sender: sender}})
 		require.NoError(t, err)
 		f, err := flow.ParseWith([]byte(`{"id": "echo",
 		  "variables": {"echoed": {"type": "text"}, "link": {"type": "text"}, "hdr": {"type": "text"}, "copy": {"type": "text"}, "member": {"type": "text"}},
@@ -343,7 +343,7 @@ func TestSettingsRedactedFromPanicLogs(t *testing.T) {
 	var logs syncBuffer
 	host := &settings{m: map[string]string{"CRM_TOKEN": token}}
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	eng := integEngine(t, clk, flow.Config{Elements: reg, Settings: host.lookup, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	eng := integEngine(t, clk, flow.Config{Elements: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Ports: flow.Ports{Settings: host.lookup}})
 	f, err := flow.ParseWith([]byte(`{"id": "crash", "elements": [
 	  {"id": "crash", "type": "crm.crash", "config": {"token": "{{env.CRM_TOKEN}}"}}]}`), reg)
 	require.NoError(t, err)

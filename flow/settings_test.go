@@ -76,7 +76,7 @@ func TestSettingsResolvedPerStep(t *testing.T) {
 
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	st := memory.New()
-	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk, Settings: host.lookup})
+	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk, Ports: flow.Ports{Settings: host.lookup}})
 	require.NoError(t, err)
 	f, err := flow.Parse([]byte(settingsFlow))
 	require.NoError(t, err)
@@ -131,7 +131,7 @@ func TestSettingsRedactedFromErrors(t *testing.T) {
 	host := &settings{m: map[string]string{"API_BASE": base, "API_KEY": "k-5e1d9", "API_TOKEN": "t-88aa3"}}
 	var obs recordingObserver
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Settings: host.lookup, Observer: &obs})
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Observer: &obs, Ports: flow.Ports{Settings: host.lookup}})
 	require.NoError(t, err)
 	f, err := flow.Parse([]byte(settingsFlow))
 	require.NoError(t, err)
@@ -159,7 +159,7 @@ func TestSettingsRedactedFromErrors(t *testing.T) {
 func TestSettingUnset(t *testing.T) {
 	ctx := context.Background()
 	host := &settings{m: map[string]string{}}
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), Settings: host.lookup})
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), Ports: flow.Ports{Settings: host.lookup}})
 	require.NoError(t, err)
 	f, err := flow.Parse([]byte(settingsFlow))
 	require.NoError(t, err)
@@ -172,7 +172,7 @@ func TestSettingUnset(t *testing.T) {
 	require.Equal(t, `element "first" failed: url: expression "env.API_BASE": setting env.API_BASE is not set`, p.Reason)
 }
 
-// Without Config.Settings, {{env.NAME}} reads the process's environment.
+// Without Config.Ports.Settings, {{env.NAME}} reads the process's environment.
 func TestSettingsDefaultToEnvironment(t *testing.T) {
 	ctx := context.Background()
 	var mu sync.Mutex

@@ -197,7 +197,7 @@ func (h *HTTP) Requests() []Request {
 	return slices.Clone(h.requests)
 }
 
-// ForceVariants returns a flow.Config.Variants that sends each person
+// ForceVariants returns a flow.Config.Ports.Variants that sends each person
 // named by external id to a Split Audience variant, in every split; other
 // people go by the split's hash.
 func ForceVariants(byExternalID map[string]string) func(flowID, elementID string, p *store.Person) (string, bool) {

@@ -36,7 +36,7 @@ func kitEngine(t *testing.T, variants map[string]string) (*flow.Engine, *clock.F
 	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	sender, api := flowtest.NewSender(clk), flowtest.NewHTTP(clk)
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Sender: sender, HTTP: api, Variants: flowtest.ForceVariants(variants)})
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Ports: flow.Ports{Sender: sender, HTTP: api, Variants: flowtest.ForceVariants(variants)}})
 	require.NoError(t, err)
 	f, err := flow.Parse([]byte(kitFlow))
 	require.NoError(t, err)

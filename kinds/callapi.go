@@ -101,7 +101,7 @@ var ErrAddressBlocked = errors.New("address is loopback, private or link-local, 
 // The request: URL may hold placeholders, URL-encoded (path escaping before
 // the "?", query escaping after it); it must start with http:// or
 // https://, or with a host setting that holds the base URL
-// ("{{env.API_URL}}/points", see flow.Config.Settings), which is written as it
+// ("{{env.API_URL}}/points", see flow.Config.Ports.Settings), which is written as it
 // is. A path segment never becomes "." or "..", which servers would
 // resolve against the segments before it: a URL whose path holds one,
 // percent-encoded or not, is refused at Publish, and a step whose

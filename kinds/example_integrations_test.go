@@ -35,7 +35,7 @@ func ExampleCallAPI() {
 		_, _ = io.WriteString(w, `{"loyalty_points": 1250, "tier": "gold"}`)
 	}))
 	defer crm.Close()
-	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)), Sender: printSender{}})
+	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)), Ports: flow.Ports{Sender: printSender{}}})
 	f := flow.New("loyalty", "Loyalty").Var("points", store.Number, nil).
 		Add("lookup", &kinds.CallAPI{URL: crm.URL + "/members/{{person.externalId}}",
 			ResponseBody: []*kinds.JSONPathVariable{{Path: "$.loyalty_points", Variable: "points"}}},
@@ -153,7 +153,7 @@ func ExampleRegisterCustom() {
 // A person on the Do Not Contact list is not messaged, on any channel.
 func ExampleAddToDoNotContact() {
 	ctx := context.Background()
-	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)), Sender: printSender{}})
+	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)), Ports: flow.Ports{Sender: printSender{}}})
 	f := flow.New("optout", "").
 		Add("send1", &kinds.SendMessage{Channel: "email", Subject: "Hi", Body: "first"}, flow.Next{"sent": "stop"}).
 		Add("stop", &kinds.AddToDoNotContact{DoNotContactScope: kinds.DoNotContactScope{Email: true}}, flow.Next{"next": "send2"}).

@@ -78,7 +78,7 @@ func ExampleWaitForEvent() {
 	ctx := context.Background()
 	zagreb, _ := time.LoadLocation("Europe/Zagreb")
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, zagreb))
-	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Sender: printer{}})
+	eng, _ := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Ports: flow.Ports{Sender: printer{}}})
 	f := flow.New("booking", "Booking").In("Europe/Zagreb").
 		Var("appointmentTime", store.DateTime, nil).Var("specialist", store.Text, nil).
 		Add("wait-booking", &kinds.WaitForEvent{

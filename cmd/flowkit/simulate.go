@@ -253,7 +253,7 @@ func (o *outbox) Send(_ context.Context, m *element.Message) (string, error) {
 func simulate(ctx context.Context, f *flow.Flow, s *Script) (*Timeline, error) {
 	clk := clock.NewFake(s.Start)
 	out := &outbox{sent: map[string]*element.Message{}}
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Sender: out, Schema: s.Attributes})
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Schema: s.Attributes, Ports: flow.Ports{Sender: out}})
 	if err != nil {
 		return nil, err
 	}

@@ -171,7 +171,7 @@ func newJourney(t *testing.T) *journey {
 	j := &journey{clk: clock.NewFake(t0), tm: newTelemetry(), sender: &sender{}, ids: map[string]uuid.UUID{}}
 	obs, err := flowotel.NewObserver(flowotel.Options{TracerProvider: j.tm.tp, MeterProvider: j.tm.mp})
 	require.NoError(t, err)
-	j.eng, err = flow.NewEngine(flow.Config{Store: memory.New(), Clock: j.clk, Sender: j.sender, Observer: obs})
+	j.eng, err = flow.NewEngine(flow.Config{Store: memory.New(), Clock: j.clk, Observer: obs, Ports: flow.Ports{Sender: j.sender}})
 	require.NoError(t, err)
 	main := flow.New("otel", "Observed").
 		Add("tag", &kinds.AddTag{Tag: "new"}, flow.Next{"next": "pause"}).

@@ -110,7 +110,7 @@ func run(ctx context.Context, w io.Writer) error {
 	clk := clock.NewFake(monday(0, 9, 0))
 	tl := &timeline{}
 	out := &outbox{sent: map[string]*element.Message{}}
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Sender: out})
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Ports: flow.Ports{Sender: out}})
 	if err != nil {
 		return err
 	}

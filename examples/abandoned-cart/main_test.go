@@ -63,7 +63,7 @@ func TestAbandonedCartPaths(t *testing.T) {
 	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(start)
 	sender := flowtest.NewSender(clk)
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Sender: sender})
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clk, Ports: flow.Ports{Sender: sender}})
 	require.NoError(t, err)
 	f, err := flow.Parse([]byte(cartFlow))
 	require.NoError(t, err)

@@ -107,7 +107,7 @@ type shop struct {
 func newShop(ctx context.Context, seed uint64) (*shop, error) {
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	s := &shop{clk: clock.NewFake(start), rng: rand.New(rand.NewPCG(seed, seed)), out: &outbox{}}
-	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: s.clk, Sender: s.out})
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: s.clk, Ports: flow.Ports{Sender: s.out}})
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func run(ctx context.Context, out io.Writer) error {
 		Clock:    clock.NewFake(time.Date(2026, 5, 17, 20, 0, 0, 0, time.UTC)),
 		Elements: reg,
 		Schema:   store.Schema{"greetedIn": store.Number},
-		Sender:   printSender{out},
+		Ports:    flow.Ports{Sender: printSender{out}},
 	})
 	if err != nil {
 		return err

@@ -134,9 +134,9 @@ func run(ctx context.Context, w io.Writer) error {
 	base := "http://" + ln.Addr().String()
 
 	eng, err := flow.NewEngine(flow.Config{
-		Store:  memory.New(),
-		Clock:  clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)),
-		Sender: &printSender{w: w},
+		Store: memory.New(),
+		Clock: clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)),
+		Ports: flow.Ports{Sender: &printSender{w: w}},
 	})
 	if err != nil {
 		return err

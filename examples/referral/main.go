@@ -155,7 +155,7 @@ func run(ctx context.Context, w io.Writer, st store.Store) error {
 	day := func(d, hour, minute int) time.Time { return time.Date(2026, 4, 6+d, hour, minute, 0, 0, zagreb) }
 	clk := clock.NewFake(day(0, 9, 0))
 	out := &outbox{sent: map[string]*element.Message{}}
-	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk, Sender: out})
+	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk, Ports: flow.Ports{Sender: out}})
 	if err != nil {
 		return err
 	}

@@ -193,8 +193,8 @@ func testLateInactivity(t *testing.T, b Backend) {
 // the person reaches it first.
 func testLateQuietHours(t *testing.T, b Backend) {
 	sent := &recordingSender{}
-	cfg := flow.Config{Sender: sent, ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
-		QuietHours: kinds.QuietHours{Start: kinds.At(0, 0), End: kinds.At(23, 0)}}}}
+	cfg := flow.Config{ElementOptions: kinds.Options{SendMessage: kinds.SendMessageOptions{
+		QuietHours: kinds.QuietHours{Start: kinds.At(0, 0), End: kinds.At(23, 0)}}}, Ports: flow.Ports{Sender: sent}}
 	w := &kinds.SendMessage{Channel: "email", Body: "hi"}
 	eng, clk, p := lateFlow(t, b, cfg, w, []string{"sent", "blocked", "capped"}, nil)
 	clk.Set(p.Wait.Until.Add(10 * time.Minute))

@@ -477,8 +477,8 @@ func runKillWorker(idx string) error {
 	}
 	eng, err := flow.NewEngine(flow.Config{
 		Store: s, Clock: clock.Real{}, Schema: store.Schema{"hits": store.Number},
-		HTTP:   workerDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{}), idx},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Ports:  flow.Ports{HTTP: workerDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{}), idx}},
 	})
 	if err != nil {
 		return err

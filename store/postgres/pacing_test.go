@@ -57,7 +57,7 @@ func TestSendingSpeedAcrossProcesses(t *testing.T) {
 				s, err := postgres.New(ctx, postgres.Config{URL: os.Getenv(envURL), Schema: schema})
 				require.NoError(t, err)
 				t.Cleanup(s.Close)
-				engines[i], err = flow.NewEngine(flow.Config{Store: s, Clock: clk, HTTP: srv.Client()})
+				engines[i], err = flow.NewEngine(flow.Config{Store: s, Clock: clk, Ports: flow.Ports{HTTP: srv.Client()}})
 				require.NoError(t, err)
 			}
 			f := flow.New("paced", "Paced").

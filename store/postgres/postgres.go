@@ -69,7 +69,7 @@ type Store struct {
 	// dist places people on shards; nil unless the schema is
 	// distributed.
 	dist *shardMap
-	live     *live
+	live *live
 }
 
 // New returns a Store on the database cfg names and, unless

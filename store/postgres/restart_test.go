@@ -141,8 +141,8 @@ func TestRestart(t *testing.T) {
 		stores[i] = s
 		engines[i], err = flow.NewEngine(flow.Config{
 			Store: s, Clock: clock.Real{}, Schema: store.Schema{"hits": store.Number},
-			HTTP:   workerDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{}), strconv.Itoa(i)},
 			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Ports:  flow.Ports{HTTP: workerDoer{kinds.NewHTTPClient(kinds.HTTPClientOptions{}), strconv.Itoa(i)}},
 		})
 		require.NoError(t, err)
 	}
