@@ -514,13 +514,13 @@ func (e *Engine) Cancel(ctx context.Context, flowID string) error {
 	}
 	return e.eachParticipant(ctx, flowID, func(s *session, p *store.Participant) error {
 		if pending(p) {
-			s.drop(p) // it has not entered: nothing to leave
-			return nil
+			return s.ptx.drop(p) // it has not entered: nothing to leave
 		}
-		if c := s.compiled(p.FlowID, p.FlowVersion); c != nil {
-			s.leave(c, p, store.Canceled, "flow canceled")
+		c, err := s.compiled(p.FlowID, p.FlowVersion)
+		if err != nil {
+			return err
 		}
-		return nil
+		return s.leave(c, p, store.Canceled, "flow canceled")
 	})
 }
 
@@ -553,7 +553,7 @@ func (e *Engine) unpark(ctx context.Context, flowID string) error {
 	return e.eachParticipant(ctx, flowID, func(s *session, p *store.Participant) error {
 		if p.Wait != nil && p.Wait.Parked {
 			setParked(p, false)
-			s.dirty(p)
+			s.ptx.dirty(p)
 		}
 		return nil
 	})
@@ -573,9 +573,9 @@ func (e *Engine) eachParticipant(ctx context.Context, flowID string, fn func(*se
 		}
 		for _, p := range page {
 			err := e.update(ctx, p.PersonID, func(s *session) error {
-				cur := s.participant(p.ID)
-				if cur == nil || cur.Status.Done() {
-					return nil
+				cur, err := s.ptx.participant(p.ID)
+				if err != nil || cur == nil || cur.Status.Done() {
+					return err
 				}
 				return fn(s, cur)
 			})
@@ -609,7 +609,7 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 			id = p.ID
 		}
 		if refused(err) {
-			s.refuse(flowID, err)
+			s.rec.refuse(flowID, err)
 		}
 		return err
 	})
@@ -677,13 +677,13 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOptio
 	}
 	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "event "+c.Name+" arrived", o.report, func(s *session) error {
 		c.PersonID = s.personID
-		if err := s.tx.AddEvent(&c); err != nil {
+		if err := s.ptx.tx.AddEvent(&c); err != nil {
 			if errors.Is(err, store.ErrDuplicate) {
 				return errDuplicateEvent
 			}
 			return err
 		}
-		s.queue = append(s.queue, &c)
+		s.rec.events = append(s.rec.events, &c)
 		return nil
 	})
 }
@@ -701,8 +701,8 @@ var errDuplicateEvent = errors.New("duplicate event")
 func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error) (*store.Person, error) {
 	var out *store.Person
 	err := e.withPerson(ctx, who, true, "a profile change", nil, func(s *session) error {
-		before := s.person.Clone()
-		after := s.person.Clone()
+		before := s.ptx.person.Clone()
+		after := s.ptx.person.Clone()
 		if err := fn(after); err != nil {
 			return err
 		}
@@ -714,10 +714,11 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 			return inputError(who, "", err)
 		}
 		for _, ev := range personEvents(before, after, s.now) {
-			s.record(ev)
+			if err := s.record(ev); err != nil {
+				return err
+			}
 		}
-		s.person = after
-		s.personDirty = true
+		s.ptx.setPerson(after)
 		out = after.Clone()
 		return nil
 	})
@@ -965,31 +966,29 @@ func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *ca
 func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
 	return func(s *session) error {
 		*fired = false
-		p := s.participant(t.ParticipantID)
-		if p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !p.Due(now) ||
+		p, err := s.ptx.participant(t.ParticipantID)
+		if err != nil || p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !p.Due(now) ||
 			(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
-			return nil // moved on since the timer was read
+			return err // moved on since the timer was read
 		}
-		c := s.compiled(p.FlowID, p.FlowVersion)
-		if c == nil {
-			return nil
+		c, err := s.compiled(p.FlowID, p.FlowVersion)
+		if err != nil {
+			return err
 		}
 		if s.flowStatus(p.FlowID) == store.FlowPaused {
 			setParked(p, true)
-			s.dirty(p)
+			s.ptx.dirty(p)
 			return nil
 		}
 		*fired = true
-		if pending(p) {
-			s.startPending(c, p)
-			return nil
-		}
-		if p.Status == store.InFlight {
+		switch {
+		case pending(p):
+			return s.startPending(c, p)
+		case p.Status == store.InFlight:
 			s.retryEffect(p) // its lease ended
 			return nil
 		}
-		s.wake(c, p, element.Wake{Timer: true})
-		return nil
+		return s.wake(c, p, element.Wake{Timer: true})
 	}
 }
 
