@@ -834,7 +834,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	claimer, claims := e.store.(store.TimerClaimer)
-	batcher, batches := e.store.(store.BatchUpdater)
+	batcher, perPerson := e.batchUpdater()
 	var first error
 	for {
 		var due []store.Timer
@@ -847,12 +847,11 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		if err != nil || len(due) == 0 {
 			return fired, errors.Join(first, err)
 		}
-		// The timers' steps run one after another; the calls outside
-		// that they run into start as each step commits, and overlap.
-		// A timer whose step fails is left to fire again after its
-		// lease; the others fire.
+		// The timers' steps run one batch after another; the calls
+		// outside that they run into start as each batch commits, and
+		// overlap. A timer whose step fails is left to fire again after
+		// its lease; the others fire.
 		pf := e.newPerformer(ctx)
-		var effects []effect
 		start := time.Now()
 		failed := 0
 		note := func(t store.Timer, ok bool, err error) {
@@ -871,23 +870,13 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		}
 		batch := min(batchPeople, e.cfg.EffectConcurrency)
 		for rest := due; len(rest) > 0 && ctx.Err() == nil; {
-			chunk := rest[:1]
-			if batches {
-				chunk = distinctPeople(rest, batch)
+			if perPerson {
+				batch = 1 // each person commits alone: a batch saves nothing
 			}
+			chunk := distinctPeople(rest, batch)
 			rest = rest[len(chunk):]
 			var calls bool
-			if len(chunk) > 1 {
-				cat, calls = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note)
-			} else {
-				t := chunk[0]
-				pf.reserve()
-				effects = effects[:0]
-				ok, err := e.fire(ctx, t, now, cat, &effects)
-				calls = len(effects) > 0
-				pf.start(effects)
-				note(t, ok, err)
-			}
+			cat, calls = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note)
 			// Steps that call outside commit their intents with their
 			// batch, then wait for a free call slot with their leases
 			// running: while they do, a batch holds no more people than
@@ -955,12 +944,6 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return e.nextRunDue(ctx, next, ok)
 }
 
-func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *catalogSnapshot, effects *[]effect) (bool, error) {
-	fired := false
-	err := e.run(ctx, t.PersonID, fireStep(t, now, &fired), call{cat: cat, effects: effects})
-	return fired, err
-}
-
 // fireStep returns the session function that fires timer t at now,
 // setting *fired when it did.
 func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
@@ -996,6 +979,26 @@ func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
 // store.BatchUpdater batch.
 const batchPeople = 200
 
+// batchUpdater returns the store's store.BatchUpdater, or one that
+// commits each person with an Update of their own (perPerson set).
+func (e *Engine) batchUpdater() (bu store.BatchUpdater, perPerson bool) {
+	if bu, ok := e.store.(store.BatchUpdater); ok {
+		return bu, false
+	}
+	return updateEach{e.store}, true
+}
+
+// updateEach is store.BatchUpdater by an Update per person.
+type updateEach struct{ s store.Store }
+
+func (u updateEach) UpdateBatch(ctx context.Context, ids []uuid.UUID, fn func(int, store.Tx) error) ([]error, error) {
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		errs[i] = u.s.Update(ctx, id, func(tx store.Tx) error { return fn(i, tx) })
+	}
+	return errs, nil
+}
+
 // distinctPeople returns the longest prefix of timers, up to max, whose
 // people are distinct.
 func distinctPeople(timers []store.Timer, max int) []store.Timer {
@@ -1011,10 +1014,12 @@ func distinctPeople(timers []store.Timer, max int) []store.Timer {
 
 // fireBatch fires timers of distinct people in one store.BatchUpdater
 // batch, and starts the calls their steps put in flight in due order. A
-// timer whose transaction failed (or every one, when the batch did) fires
-// again alone, as fire does. It returns the catalog snapshot to go on
-// with (a fresh one when the batch found the one it had stale), and
-// whether any step called outside.
+// batch of one reserves its call slot before it fires, so that its
+// lease does not run while it waits for one. A timer whose transaction
+// failed (or every one, when the batch did) fires again alone, in a
+// call that starts over as needed (see session.commit). It returns the
+// catalog snapshot to go on with (a fresh one when the batch found the
+// one it had stale), and whether any step called outside.
 func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []store.Timer, now time.Time, cat *catalogSnapshot,
 	pf *performer, note func(store.Timer, bool, error)) (_ *catalogSnapshot, calls bool) {
 	n := len(due)
@@ -1031,6 +1036,9 @@ func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []sto
 			s.release()
 		}
 	}()
+	if n == 1 {
+		pf.reserve()
+	}
 	errs, err := bu.UpdateBatch(ctx, ids, func(i int, tx store.Tx) error { return ss[i].inTx(tx) })
 	if err == nil && slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, errStaleCatalog) }) {
 		if fresh, ferr := e.flowStates(ctx); ferr == nil {
@@ -1047,10 +1055,11 @@ func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []sto
 		}
 		var alone []effect
 		pf.reserve()
-		ok, ferr := e.fire(ctx, t, now, cat, &alone)
+		fired := false
+		ferr := e.run(ctx, t.PersonID, fireStep(t, now, &fired), call{cat: cat, effects: &alone})
 		calls = calls || len(alone) > 0
 		pf.start(alone)
-		note(t, ok, ferr)
+		note(t, fired, ferr)
 	}
 	return cat, calls
 }
