@@ -338,28 +338,27 @@ func (s *session) finish() error {
 	return s.e.perform(s.ctx, effects)
 }
 
-// flowState returns a flow's state from the call's snapshot.
-func (s *session) flowState(flowID string) (*store.FlowState, error) {
-	if st, ok := s.cat.states[flowID]; ok {
+// state returns a flow's state.
+func (cs *catalogSnapshot) state(flowID string) (*store.FlowState, error) {
+	if st, ok := cs.states[flowID]; ok {
 		return st, nil
 	}
 	return nil, fmt.Errorf("flow %q: %w", flowID, store.ErrNotFound)
 }
 
-// flowStatus returns a flow's status, "" for a flow that does not exist.
-func (s *session) flowStatus(flowID string) store.FlowStatus {
-	st, err := s.flowState(flowID)
-	if err != nil {
-		return ""
+// status returns a flow's status, "" for a flow that does not exist.
+func (cs *catalogSnapshot) status(flowID string) store.FlowStatus {
+	if st, ok := cs.states[flowID]; ok {
+		return st.Status
 	}
-	return st.Status
+	return ""
 }
 
-// compiled returns a compiled flow version, or *needCompiled when the
-// engine has not compiled it yet: the transaction ends, and the call
-// starts over once it is.
-func (s *session) compiled(flowID string, version int) (*compiled, error) {
-	if c, ok := s.e.flows.Load(flowKey{flowID, version}); ok {
+// cached returns a compiled flow version, or *needCompiled when the
+// engine has not compiled it yet: a transaction ends, and its call starts
+// over once it is (see session.retryable).
+func (e *Engine) cached(flowID string, version int) (*compiled, error) {
+	if c, ok := e.flows.Load(flowKey{flowID, version}); ok {
 		return c.(*compiled), nil
 	}
 	return nil, &needCompiled{flowID, version}

@@ -516,7 +516,7 @@ func (e *Engine) Cancel(ctx context.Context, flowID string) error {
 		if pending(p) {
 			return s.ptx.drop(p) // it has not entered: nothing to leave
 		}
-		c, err := s.compiled(p.FlowID, p.FlowVersion)
+		c, err := s.e.cached(p.FlowID, p.FlowVersion)
 		if err != nil {
 			return err
 		}
@@ -954,11 +954,11 @@ func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
 			(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
 			return err // moved on since the timer was read
 		}
-		c, err := s.compiled(p.FlowID, p.FlowVersion)
+		c, err := s.e.cached(p.FlowID, p.FlowVersion)
 		if err != nil {
 			return err
 		}
-		if s.flowStatus(p.FlowID) == store.FlowPaused {
+		if s.cat.status(p.FlowID) == store.FlowPaused {
 			setParked(p, true)
 			s.ptx.dirty(p)
 			return nil

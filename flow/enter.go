@@ -128,14 +128,14 @@ func (c *compiled) allows(entryType string) bool {
 // checkEnter returns the flow version new participants enter by an entry
 // point of type entryType (an Entry type), or why they cannot.
 func (s *session) checkEnter(flowID, entryType string) (*compiled, error) {
-	st, err := s.flowState(flowID)
+	st, err := s.cat.state(flowID)
 	if err != nil {
 		return nil, err
 	}
 	if st.Status != store.FlowActive {
 		return nil, fmt.Errorf("flow %q is %s: %w", flowID, st.Status, ErrFlowNotActive)
 	}
-	c, err := s.compiled(flowID, st.Latest)
+	c, err := s.e.cached(flowID, st.Latest)
 	if err != nil {
 		return nil, err
 	}

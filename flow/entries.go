@@ -339,7 +339,7 @@ func (s *session) personEntries() (bool, error) {
 		if !h.a.segment.UsesEvents() && !s.ptx.personDirty {
 			continue // neither the profile nor the history it reads changed
 		}
-		if !s.matches(h, s.ptx.person, s.historyFn) || (s.ptx.start != nil && s.matches(h, s.ptx.start, s.historyBefore)) {
+		if !s.matches(h, s.ptx.person, s.historyFn) || (s.ptx.start != nil && s.matches(h, s.ptx.start, func(q *store.EventQuery) ([]*store.Event, error) { return s.ptx.historyBefore(q, s.rec.events) })) {
 			continue
 		}
 		if _, err := s.enter(h.flowID, EntryAudience, nil, nil, "", "audience, on starting to match"); err != nil && !refused(err) {
@@ -347,7 +347,7 @@ func (s *session) personEntries() (bool, error) {
 		}
 	}
 	for _, h := range s.cat.dates {
-		if s.changedDate(h.d) {
+		if s.rec.changedDate(h.d) {
 			if err := s.scheduleDate(h); err != nil {
 				return false, err
 			}
@@ -365,17 +365,17 @@ func (s *session) matches(h matchHook, p *store.Person, events func(*store.Event
 	return ok
 }
 
-// historyBefore reads the person's events but those this session
-// recorded: the history as it was before the call.
-func (s *session) historyBefore(q *store.EventQuery) ([]*store.Event, error) {
+// historyBefore reads the person's events but those recorded in the
+// call: the history as it was before the call.
+func (pt *personTx) historyBefore(q *store.EventQuery, recorded []*store.Event) ([]*store.Event, error) {
 	all := *q
 	all.Limit = 0
-	evs, err := s.ptx.history(&all)
+	evs, err := pt.history(&all)
 	if err != nil {
 		return nil, err
 	}
 	evs = slices.DeleteFunc(evs, func(e *store.Event) bool {
-		return slices.ContainsFunc(s.rec.events, func(x *store.Event) bool { return x.ID == e.ID })
+		return slices.ContainsFunc(recorded, func(x *store.Event) bool { return x.ID == e.ID })
 	})
 	if q.Limit > 0 { // newest first
 		slices.Reverse(evs)
@@ -384,10 +384,10 @@ func (s *session) historyBefore(q *store.EventQuery) ([]*store.Event, error) {
 	return evs, nil
 }
 
-// changedDate reports whether the session changed the entry's date
+// changedDate reports whether the call changed the entry's date
 // attribute, or the person's zone when the entry counts in it.
-func (s *session) changedDate(d *compiledDate) bool {
-	for _, ev := range s.rec.events {
+func (r *record) changedDate(d *compiledDate) bool {
+	for _, ev := range r.events {
 		if ev.Category != store.People || ev.Name != store.AttributeChanged {
 			continue
 		}

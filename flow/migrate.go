@@ -391,7 +391,7 @@ func (mg *migrator) rearm(s *session, p *store.Participant, n *node) (*store.Wai
 	if out.Wait == nil {
 		return nil, fmt.Sprintf("element %q of version %d would not wait from the participant's arrival: %s", n.id, mg.m.To, out.Reason)
 	}
-	w := s.waitOf(mg.to, p, out.Wait)
+	w := mg.to.waitOf(p, out.Wait, s.e.cfg.InactivityLimit)
 	w.Parked = p.Wait != nil && p.Wait.Parked
 	return w, ""
 }

@@ -168,11 +168,11 @@ func (s *session) offer(p *store.Participant, ev *store.Event, qi int) error {
 	if m := s.route.marksOf(p); qi >= 0 && m.arrived && qi < m.arrivedQ {
 		return nil // happened before the participant reached its wait
 	}
-	status := s.flowStatus(p.FlowID)
+	status := s.cat.status(p.FlowID)
 	if status == store.FlowPaused || status == store.FlowCanceled {
 		return nil
 	}
-	c, err := s.compiled(p.FlowID, p.FlowVersion)
+	c, err := s.e.cached(p.FlowID, p.FlowVersion)
 	if err != nil {
 		return err
 	}
@@ -187,10 +187,10 @@ func (s *session) overdue(p *store.Participant, why string) (bool, error) {
 	if p.Status != store.Waiting || p.Wait == nil || p.Wait.Parked || p.Wait.Until.IsZero() || s.now.Before(p.Wait.Until) {
 		return false, nil
 	}
-	if st := s.flowStatus(p.FlowID); st != store.FlowActive && st != store.FlowFinished {
+	if st := s.cat.status(p.FlowID); st != store.FlowActive && st != store.FlowFinished {
 		return false, nil
 	}
-	c, err := s.compiled(p.FlowID, p.FlowVersion)
+	c, err := s.e.cached(p.FlowID, p.FlowVersion)
 	if err != nil {
 		return false, err
 	}

@@ -14,7 +14,7 @@ import (
 // record's events (-1 for an event from before the call): events
 // queued before the participant entered do not count.
 func (s *session) rules(p *store.Participant, ev *store.Event, qi int) (bool, error) {
-	c, err := s.compiled(p.FlowID, p.FlowVersion)
+	c, err := s.e.cached(p.FlowID, p.FlowVersion)
 	if err != nil {
 		return false, err
 	}
@@ -25,7 +25,7 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) (bool, er
 	if m := s.route.marksOf(p); qi >= 0 && qi < m.enteredQ {
 		return false, nil
 	}
-	if st := s.flowStatus(p.FlowID); st == store.FlowPaused || st == store.FlowCanceled {
+	if st := s.cat.status(p.FlowID); st == store.FlowPaused || st == store.FlowCanceled {
 		return false, nil
 	}
 	// Every rule sees the same person, participant and time: one subject

@@ -209,7 +209,7 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 			p.LastActivityAt = s.now
 		}
 		p.Status = store.Waiting
-		p.Wait = s.waitOf(c, p, out.Wait)
+		p.Wait = c.waitOf(p, out.Wait, s.e.cfg.InactivityLimit)
 		if out.Reason != "" {
 			s.journal(p, n.id, "", out.Reason)
 		}
@@ -246,10 +246,10 @@ func (s *session) leaveWait(c *compiled, p *store.Participant, wasWaiting bool) 
 }
 
 // waitOf bounds an element's wait by the flow's schedule end and the
-// inactivity limit.
-func (s *session) waitOf(c *compiled, p *store.Participant, w *element.Wait) *store.Wait {
+// inactivity limit (Config.InactivityLimit).
+func (c *compiled) waitOf(p *store.Participant, w *element.Wait, inactivity time.Duration) *store.Wait {
 	bound := p.LastActivityAt.In(c.loc).AddDate(1, 0, 0)
-	if limit := s.e.cfg.InactivityLimit; limit > 0 {
+	if limit := inactivity; limit > 0 {
 		bound = p.LastActivityAt.Add(limit)
 	}
 	if end := c.flow.Schedule.End; !end.IsZero() && end.Before(bound) {
