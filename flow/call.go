@@ -62,14 +62,16 @@ type session struct {
 
 // call is how an engine call runs its session.
 type call struct {
-	// byRef: the person must exist, unless newcomer is set, in which case
-	// the session creates them under newcomer's keys.
-	byRef    bool
-	newcomer *store.PersonRef
-	// ref, when set, is the reference the store resolves in the
+	// byRef: the person must exist, unless create is set, in which case
+	// the session creates them under ref's keys.
+	byRef  bool
+	create bool
+	// ref, when lookup is set, is the reference the store resolves in the
 	// transaction (store.RefUpdater); the session's person ID is then
-	// newcomer's ID or nil.
-	ref *store.PersonRef
+	// the ID to create them under, or nil. Held by value: a call
+	// allocates nothing for it.
+	ref    store.PersonRef
+	lookup bool
 	// cat, when set, is a snapshot of flow states read before (by Tick)
 	// and trusted for the call.
 	cat *catalogSnapshot
@@ -108,15 +110,14 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		ref := who
-		c := call{byRef: true, why: why, report: rep, ref: &ref}
+		c := call{byRef: true, why: why, report: rep, ref: who, lookup: true}
 		id := uuid.Nil
 		if create && who.ID == uuid.Nil {
 			var err error
 			if id, err = uuid.NewV7(); err != nil {
 				return err
 			}
-			c.newcomer = &ref
+			c.create = true
 		}
 		err := e.run(ctx, id, fn, c)
 		// Calls creating a person under one key race: one commits, and
@@ -124,7 +125,7 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 		// participant an Enter with a key made (ErrDuplicate, its ID
 		// being the key's). Find the person they created and go again:
 		// a keyed entry then returns their participant.
-		if c.newcomer != nil && (errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrDuplicate)) && attempt < 3 {
+		if c.create && (errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrDuplicate)) && attempt < 3 {
 			continue
 		}
 		if errors.Is(err, errDuplicateEvent) {
@@ -249,11 +250,11 @@ func (s *session) commit() error {
 
 // transact runs the session's transaction once.
 func (s *session) transact() error {
-	if s.call.ref == nil {
+	if !s.call.lookup {
 		return s.e.store.Update(s.ctx, s.personID, s.txFn)
 	}
 	s.ran = false
-	_, err := s.e.refUpdater().UpdateRef(s.ctx, *s.call.ref, s.personID, s.refFn)
+	_, err := s.e.refUpdater().UpdateRef(s.ctx, s.call.ref, s.personID, s.refFn)
 	if errors.Is(err, store.ErrNotFound) && !s.ran {
 		return errUnknownPerson
 	}
@@ -303,7 +304,11 @@ func (s *session) inTx(tx store.Tx) error {
 	if rev != s.cat.rev {
 		return errStaleCatalog
 	}
-	if err := s.ptx.open(tx, s.personID, s.now, s.call.byRef, s.call.newcomer); err != nil {
+	var newcomer *store.PersonRef
+	if s.call.create {
+		newcomer = &s.call.ref
+	}
+	if err := s.ptx.open(tx, s.personID, s.now, s.call.byRef, newcomer); err != nil {
 		return err
 	}
 	if s.call.why != "" && s.ptx.person != nil && !s.ptx.personDirty {
