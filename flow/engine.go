@@ -835,6 +835,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 	}
 	claimer, claims := e.store.(store.TimerClaimer)
 	batcher, perPerson := e.batchUpdater()
+	var fb firings
 	var first error
 	for {
 		var due []store.Timer
@@ -876,7 +877,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 			chunk := distinctPeople(rest, batch)
 			rest = rest[len(chunk):]
 			var calls bool
-			cat, calls = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note)
+			cat, calls = e.fireBatch(ctx, batcher, &fb, chunk, now, cat, pf, note)
 			// Steps that call outside commit their intents with their
 			// batch, then wait for a free call slot with their leases
 			// running: while they do, a batch holds no more people than
@@ -1012,6 +1013,27 @@ func distinctPeople(timers []store.Timer, max int) []store.Timer {
 	return timers
 }
 
+// firings holds what fireBatch notes per timer, reused from one batch
+// to the next of a Tick.
+type firings struct {
+	fs  []firing
+	ids []uuid.UUID
+}
+
+type firing struct {
+	s       *session
+	fired   bool
+	effects []effect
+}
+
+// ready returns room for n timers.
+func (fb *firings) ready(n int) ([]firing, []uuid.UUID) {
+	clear(fb.fs)
+	fb.fs = slices.Grow(fb.fs[:0], n)[:n]
+	fb.ids = slices.Grow(fb.ids[:0], n)[:n]
+	return fb.fs, fb.ids
+}
+
 // fireBatch fires timers of distinct people in one store.BatchUpdater
 // batch, and starts the calls their steps put in flight in due order. A
 // batch of one reserves its call slot before it fires, so that its
@@ -1020,37 +1042,35 @@ func distinctPeople(timers []store.Timer, max int) []store.Timer {
 // call that starts over as needed (see session.commit). It returns the
 // catalog snapshot to go on with (a fresh one when the batch found the
 // one it had stale), and whether any step called outside.
-func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []store.Timer, now time.Time, cat *catalogSnapshot,
+func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, fb *firings, due []store.Timer, now time.Time, cat *catalogSnapshot,
 	pf *performer, note func(store.Timer, bool, error)) (_ *catalogSnapshot, calls bool) {
 	n := len(due)
-	ss := make([]*session, n)
-	fired := make([]bool, n)
-	effects := make([][]effect, n)
-	ids := make([]uuid.UUID, n)
+	fs, ids := fb.ready(n)
 	for i, t := range due {
+		f := &fs[i]
 		ids[i] = t.PersonID
-		ss[i] = e.newSession(ctx, t.PersonID, fireStep(t, now, &fired[i]), call{cat: cat, effects: &effects[i]})
+		f.s = e.newSession(ctx, t.PersonID, fireStep(t, now, &f.fired), call{cat: cat, effects: &f.effects})
 	}
 	defer func() {
-		for _, s := range ss {
-			s.release()
+		for i := range fs {
+			fs[i].s.release()
 		}
 	}()
 	if n == 1 {
 		pf.reserve()
 	}
-	errs, err := bu.UpdateBatch(ctx, ids, func(i int, tx store.Tx) error { return ss[i].inTx(tx) })
+	errs, err := bu.UpdateBatch(ctx, ids, func(i int, tx store.Tx) error { return fs[i].s.inTx(tx) })
 	if err == nil && slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, errStaleCatalog) }) {
 		if fresh, ferr := e.flowStates(ctx); ferr == nil {
 			cat = fresh
 		}
 	}
 	for i, t := range due {
-		if err == nil && errs[i] == nil {
-			ferr := ss[i].finish()
-			calls = calls || len(effects[i]) > 0
-			pf.start(effects[i])
-			note(t, fired[i], ferr)
+		if f := &fs[i]; err == nil && errs[i] == nil {
+			ferr := f.s.finish()
+			calls = calls || len(f.effects) > 0
+			pf.start(f.effects)
+			note(t, f.fired, ferr)
 			continue
 		}
 		var alone []effect

@@ -65,42 +65,39 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	n := len(personIDs)
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(personIDs[a][:], personIDs[b][:]) })
-	for j, i := range order {
-		switch {
-		case personIDs[i] == uuid.Nil:
+	// One entry per person, in ID order: the order their locks are taken.
+	batch := make([]batchEntry, len(personIDs))
+	for i, id := range personIDs {
+		batch[i].i = i
+		if id == uuid.Nil {
 			return nil, fmt.Errorf("update batch: person id is nil: %w", store.ErrNotFound)
-		case j > 0 && personIDs[order[j-1]] == personIDs[i]:
-			return nil, fmt.Errorf("update batch: person %s appears twice", personIDs[i])
 		}
 	}
-	states := make([]*personState, n)
-	txs := make([]*tx, n)
-	errs := make([]error, n)
+	slices.SortFunc(batch, func(a, b batchEntry) int { return bytes.Compare(personIDs[a.i][:], personIDs[b.i][:]) })
+	for j := 1; j < len(batch); j++ {
+		if id := personIDs[batch[j].i]; id == personIDs[batch[j-1].i] {
+			return nil, fmt.Errorf("update batch: person %s appears twice", id)
+		}
+	}
+	errs := make([]error, len(personIDs))
 	committed := false
 	defer func() {
 		var holders []*personState
-		for _, i := range order {
-			ps := states[i]
-			if ps == nil {
+		for _, b := range batch {
+			if b.ps == nil {
 				continue
 			}
-			if t := txs[i]; t != nil {
+			if t := b.tx; t != nil {
 				t.done = true
-				if !committed || errs[i] != nil {
+				if !committed || errs[b.i] != nil {
 					s.release(t)
 				}
 				if t.holder != nil {
 					holders = append(holders, t.holder)
 				}
 			}
-			s.dropIfEmpty(ps)
-			ps.mu.Unlock()
+			s.dropIfEmpty(b.ps)
+			b.ps.mu.Unlock()
 		}
 		// As Update does: return once the holders of participant IDs
 		// the calls wanted have ended their transactions.
@@ -109,40 +106,53 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 			h.mu.Unlock()
 		}
 	}()
-	for _, i := range order {
-		states[i] = s.lock(personIDs[i])
+	at := make([]*batchEntry, len(personIDs)) // by call index
+	for j := range batch {
+		b := &batch[j]
+		b.ps = s.lock(personIDs[b.i])
+		at[b.i] = b
 	}
-	for i := range personIDs {
+	for i, b := range at {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		txs[i] = s.newTx(states[i])
-		errs[i] = fn(i, txs[i])
+		b.tx = s.newTx(b.ps)
+		errs[i] = fn(i, b.tx)
 	}
-	if err := s.commitBatch(states, txs, errs); err != nil {
+	if err := s.commitBatch(batch, errs); err != nil {
 		return nil, err
 	}
 	committed = true
 	return errs, nil
 }
 
+// batchEntry is one person of a batch: the index of their call, their
+// state, locked, and their transaction.
+type batchEntry struct {
+	i  int
+	ps *personState
+	tx *tx
+}
+
 // commitBatch commits the transactions whose calls returned nil: the
 // lookup keys of them all first, under the locks of every shard involved,
 // so that a conflict of any one undoes the others' moves and nothing is
 // written.
-func (s *Store) commitBatch(states []*personState, txs []*tx, errs []error) error {
-	var moving, shards []int
-	for i, t := range txs {
-		if errs[i] == nil && t.person != nil && keysChanged(states[i], t.person) {
-			moving = append(moving, i)
-			shards = s.keyShardsOf(shards, states[i], t.person)
+func (s *Store) commitBatch(batch []batchEntry, errs []error) error {
+	var moving []*batchEntry
+	var shards []int
+	for j := range batch {
+		b := &batch[j]
+		if errs[b.i] == nil && b.tx.person != nil && keysChanged(b.ps, b.tx.person) {
+			moving = append(moving, b)
+			shards = s.keyShardsOf(shards, b.ps, b.tx.person)
 		}
 	}
 	if len(moving) > 0 {
 		unlock := s.lockKeys(shards)
 		var undo []keyWas
-		for _, i := range moving {
-			if err := s.moveKeys(states[i], txs[i].person, &undo); err != nil {
+		for _, b := range moving {
+			if err := s.moveKeys(b.ps, b.tx.person, &undo); err != nil {
 				for j := len(undo) - 1; j >= 0; j-- {
 					u := undo[j]
 					m := s.keyShard(u.k).m[u.k.Kind]
@@ -158,9 +168,9 @@ func (s *Store) commitBatch(states []*personState, txs []*tx, errs []error) erro
 		}
 		unlock()
 	}
-	for i, t := range txs {
-		if errs[i] == nil {
-			s.apply(states[i], t)
+	for _, b := range batch {
+		if errs[b.i] == nil {
+			s.apply(b.ps, b.tx)
 		}
 	}
 	return nil
