@@ -56,11 +56,11 @@ func (s *session) beginEffect(c *compiled, p *store.Participant, n *node, resume
 	// time (see overdue) still gets its whole lease.
 	p.Wait = &store.Wait{Until: s.e.Now().Add(s.e.cfg.EffectLease)}
 	s.count(c, n.id, keyInFlight)
-	s.dirty(p)
-	s.inFlight = append(s.inFlight, p)
-	// Events queued from here on are held for it (see dispatch).
-	m := s.marksOf(p)
-	m.arrivedQ, m.arrived = len(s.queue), true
+	s.ptx.dirty(p)
+	s.rec.inFlight = append(s.rec.inFlight, p)
+	// Events recorded from here on are held for it (see dispatch).
+	m := s.route.marksOf(p)
+	m.arrivedQ, m.arrived = len(s.rec.events), true
 }
 
 // retryEffect starts another attempt of p's step in flight, whose lease
@@ -77,8 +77,8 @@ func (s *session) retryEffect(p *store.Participant, orphan bool) {
 		why = "the process making the call in flight died"
 	}
 	s.journal(p, p.Element, "", fmt.Sprintf("%s: calling again (attempt %d, same idempotency key)", why, e.Attempt+1))
-	s.dirty(p)
-	s.inFlight = append(s.inFlight, p)
+	s.ptx.dirty(p)
+	s.rec.inFlight = append(s.rec.inFlight, p)
 }
 
 // hold keeps an event delivered while p is in flight, for after its
@@ -93,7 +93,7 @@ func (s *session) hold(p *store.Participant, ev *store.Event) {
 	}
 	e.Held = append(slices.Clip(e.Held), ev)
 	p.Effect = &e
-	s.dirty(p)
+	s.ptx.dirty(p)
 }
 
 // perform makes the calls of effects, move 2, and commits each result,
@@ -223,7 +223,6 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 	if vars == nil {
 		vars = map[string]any{}
 	}
-	ports := e.ports
 	personID := p.PersonID
 	history := func(q *store.EventQuery) ([]*store.Event, error) {
 		var out []*store.Event
@@ -234,33 +233,26 @@ func (e *Engine) performOne(ctx context.Context, ef effect, calling func()) ([]e
 		})
 		return out, err
 	}
-	ports.Flows = effectFlows{e}
-	ports.Calling = calling // the step tells when its call begins (Run.Calling)
+	ports := e.ports
+	ports.Flows = &flowPort{e: e} // enters other people only
+	ports.Calling = calling       // the step tells when its call begins (Run.Calling)
 	eff := p.Effect
 	r := new(element.Run)
-	r.Reset(element.Run{
-		Now: e.Now(), Location: c.loc, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: p.Element,
-		Participant: p.ID, Seq: eff.Seq, EnteredAt: p.EnteredAt, ArrivedAt: p.ArrivedAt,
-		Person: ef.person, Vars: vars, Entry: p.Entry, Event: eff.Event, History: history, Ports: ports,
-	})
-	var out element.Outcome
-	start := time.Now()
+	runFor(r, c, p, element.Run{Now: e.Now(), Seq: eff.Seq, Person: ef.person, Vars: vars, Event: eff.Event, History: history, Ports: ports})
+	var wake *element.Wake
 	if w := eff.Resumed; w != nil && n.resumer != nil {
 		r.Wait = &element.Wait{Until: w.Deadline, Events: w.Events, State: w.State}
-		out, err = callElement(func() (element.Outcome, error) {
-			return n.resumer.Resume(ctx, r, element.Wake{Timer: eff.Event == nil, Event: eff.Event})
-		})
-	} else {
-		out, err = callElement(func() (element.Outcome, error) { return n.element.Run(ctx, r) })
+		wake = &element.Wake{Timer: eff.Event == nil, Event: eff.Event}
 	}
+	start := time.Now()
+	out, err := callElement(ctx, n, r, wake)
 	took := time.Since(start)
 	var next []effect
 	settle := func() error {
 		next = next[:0]
 		return e.run(ctx, personID, func(s *session) error {
-			s.took = took
-			s.settle(c, n, ef, r, out, err)
-			return nil
+			s.st.took = took
+			return s.settle(c, n, ef, r, out, err)
 		}, call{effects: &next})
 	}
 	return next, e.commitResult(ctx, p, settle)
@@ -308,14 +300,17 @@ const (
 // settle commits an effect's result, move 3: unless the participant moved
 // on or another attempt superseded this one, it takes the step's outcome
 // and runs on, and then receives the events held while it was in flight.
-func (s *session) settle(c *compiled, n *node, ef effect, r *element.Run, out element.Outcome, err error) {
-	p := s.participant(ef.part.ID)
+func (s *session) settle(c *compiled, n *node, ef effect, r *element.Run, out element.Outcome, err error) error {
+	p, perr := s.ptx.participant(ef.part.ID)
+	if perr != nil {
+		return perr
+	}
 	if p == nil || p.Status != store.InFlight || p.Effect == nil ||
 		p.Effect.Seq != ef.part.Effect.Seq || p.Effect.Attempt != ef.part.Effect.Attempt {
-		return // superseded: another attempt commits, or did
+		return nil // superseded: another attempt commits, or did
 	}
 	held := p.Effect.Held
-	s.count(c, n.id, keyInFlight, -1)
+	s.rec.count(c, n.id, keyInFlight, -1)
 	if w := p.Effect.Resumed; w != nil {
 		p.Status, p.Wait = store.Waiting, w
 		s.count(c, n.id, keyWaiting)
@@ -329,10 +324,9 @@ func (s *session) settle(c *compiled, n *node, ef effect, r *element.Run, out el
 	if changed := r.Effects().Person; changed != nil {
 		// The person may have changed since the intent committed: apply
 		// what the step changed to the person as they are now.
-		r.Person = mergePerson(ef.person, changed, s.person)
+		r.Person = mergePerson(ef.person, changed, s.ptx.person)
 	}
-	m := s.marksOf(p)
-	m.steps = ef.steps
+	s.route.marksOf(p).steps = ef.steps
 	out, err = r.Redact(out, err) // before the observer sees them
 	what := ObservedCall
 	if sn, ok := n.element.(element.Sends); ok && sn.Sends() {
@@ -340,88 +334,20 @@ func (s *session) settle(c *compiled, n *node, ef effect, r *element.Run, out el
 	}
 	if out.Wait == nil { // a step that holds made no call
 		s.observe(Observation{What: what, FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: n.id, Kind: n.element.Kind(),
-			Participant: p.ID, Branch: out.Branch, Reason: out.Reason, Duration: s.took, Err: err})
+			Participant: p.ID, Branch: out.Branch, Reason: out.Reason, Duration: s.st.took, Err: err})
 	}
-	s.apply(c, p, n, r, out, err)
-	s.advance(c, p, nil)
+	if err := s.apply(c, p, n, r, out, err); err != nil {
+		return err
+	}
+	if err := s.advance(c, p, nil); err != nil {
+		return err
+	}
 	for _, ev := range held {
-		s.offer(p, ev, -1)
-	}
-}
-
-// offer hands one event to one participant: the flow's exit rules and
-// goals look at it, it wakes the participant when it waits for it, and it
-// is held when the participant is in flight. qi is the event's index in
-// the session's queue, -1 for an event from before the session.
-func (s *session) offer(p *store.Participant, ev *store.Event, qi int) {
-	if p.Status == store.InFlight {
-		s.hold(p, ev)
-		return
-	}
-	if s.overdue(p, ev.Name+" arrived") || p.Status.Done() {
-		return
-	}
-	if s.rules(p, ev, qi) {
-		return // it left the flow
-	}
-	if p.Status != store.Waiting || p.Wait == nil || p.Wait.Parked || !slices.Contains(p.Wait.Events, ev.Name) {
-		return
-	}
-	if m := s.marksOf(p); qi >= 0 && m.arrived && qi < m.arrivedQ {
-		return // happened before the participant reached its wait
-	}
-	status := s.flowStatus(p.FlowID)
-	if status == store.FlowPaused || status == store.FlowCanceled {
-		return
-	}
-	if c := s.compiled(p.FlowID, p.FlowVersion); c != nil {
-		s.wake(c, p, element.Wake{Event: ev})
-	}
-}
-
-// overdue applies a waiting participant's timer when it came due before
-// what now reaches it (why), as the tick would have had it not been late:
-// the participant times out, or leaves by the flow's bound, as of the
-// timer's time. It reports whether the participant moved.
-func (s *session) overdue(p *store.Participant, why string) bool {
-	if p.Status != store.Waiting || p.Wait == nil || p.Wait.Parked || p.Wait.Until.IsZero() || s.now.Before(p.Wait.Until) {
-		return false
-	}
-	if st := s.flowStatus(p.FlowID); st != store.FlowActive && st != store.FlowFinished {
-		return false
-	}
-	c := s.compiled(p.FlowID, p.FlowVersion)
-	if c == nil {
-		return false
-	}
-	due, now := p.Wait.Until, s.now
-	s.journal(p, p.Element, "", fmt.Sprintf("its timer was due at %s, before %s at %s: the timer goes first", due.UTC().Format(time.RFC3339Nano), why, now.UTC().Format(time.RFC3339Nano)))
-	s.now = due
-	s.wake(c, p, element.Wake{Timer: true})
-	s.now = now
-	return true
-}
-
-// catchUp fires the person's overdue timers, earliest first, before a
-// host call changes anything: a late tick must not let an event, a
-// profile change or an entry overtake a deadline that has passed.
-func (s *session) catchUp(why string) {
-	if !s.loadParts() {
-		return
-	}
-	var due []*store.Participant
-	for _, p := range s.parts {
-		if p.Status == store.Waiting && p.Wait != nil && !p.Wait.Parked && !p.Wait.Until.IsZero() && !s.now.Before(p.Wait.Until) {
-			due = append(due, p)
+		if err := s.offer(p, ev, -1); err != nil {
+			return err
 		}
 	}
-	slices.SortFunc(due, func(a, b *store.Participant) int { return a.Wait.Until.Compare(b.Wait.Until) })
-	for _, p := range due {
-		if s.err != nil {
-			return
-		}
-		s.overdue(p, why)
-	}
+	return nil
 }
 
 // mergePerson applies to cur what a step changed from base to changed.
@@ -475,15 +401,4 @@ func mergeAddresses(base, changed, cur []string) []string {
 		}
 	}
 	return out
-}
-
-// effectFlows is the Flows of a step in flight: it enters other people
-// (Add to Flow with a participant of its own).
-type effectFlows struct{ e *Engine }
-
-func (f effectFlows) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
-	if who.IsZero() {
-		return fmt.Errorf("a step in flight enters other people only")
-	}
-	return f.e.enterOther(ctx, flowID, who, vars, key)
 }

@@ -30,6 +30,18 @@ func (w *watchedStore) Update(ctx context.Context, id uuid.UUID, fn func(store.T
 	return w.Store.Update(ctx, id, fn)
 }
 
+func (w *watchedStore) UpdateRef(ctx context.Context, ref store.PersonRef, newID uuid.UUID, fn func(uuid.UUID, store.Tx) error) (uuid.UUID, error) {
+	w.open.Add(1)
+	defer w.open.Add(-1)
+	return w.Store.UpdateRef(ctx, ref, newID, fn)
+}
+
+func (w *watchedStore) UpdateBatch(ctx context.Context, ids []uuid.UUID, fn func(int, store.Tx) error) ([]error, error) {
+	w.open.Add(1)
+	defer w.open.Add(-1)
+	return w.Store.UpdateBatch(ctx, ids, fn)
+}
+
 // gateSender blocks each send until released, recording what it saw.
 type gateSender struct {
 	w       *watchedStore

@@ -525,13 +525,13 @@ func (e *Engine) Cancel(ctx context.Context, flowID string) error {
 	}
 	return e.eachParticipant(ctx, flowID, func(s *session, p *store.Participant) error {
 		if pending(p) {
-			s.drop(p) // it has not entered: nothing to leave
-			return nil
+			return s.ptx.drop(p) // it has not entered: nothing to leave
 		}
-		if c := s.compiled(p.FlowID, p.FlowVersion); c != nil {
-			s.leave(c, p, store.Canceled, "flow canceled")
+		c, err := s.e.cached(p.FlowID, p.FlowVersion)
+		if err != nil {
+			return err
 		}
-		return nil
+		return s.leave(c, p, store.Canceled, "flow canceled")
 	})
 }
 
@@ -564,7 +564,7 @@ func (e *Engine) unpark(ctx context.Context, flowID string) error {
 	return e.eachParticipant(ctx, flowID, func(s *session, p *store.Participant) error {
 		if p.Wait != nil && p.Wait.Parked {
 			setParked(p, false)
-			s.dirty(p)
+			s.ptx.dirty(p)
 		}
 		return nil
 	})
@@ -584,9 +584,9 @@ func (e *Engine) eachParticipant(ctx context.Context, flowID string, fn func(*se
 		}
 		for _, p := range page {
 			err := e.update(ctx, p.PersonID, func(s *session) error {
-				cur := s.participant(p.ID)
-				if cur == nil || cur.Status.Done() {
-					return nil
+				cur, err := s.ptx.participant(p.ID)
+				if err != nil || cur == nil || cur.Status.Done() {
+					return err
 				}
 				return fn(s, cur)
 			})
@@ -620,7 +620,7 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 			id = p.ID
 		}
 		if refused(err) {
-			s.refuse(flowID, err)
+			s.rec.refuse(flowID, err)
 		}
 		return err
 	})
@@ -688,13 +688,13 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOptio
 	}
 	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "event "+c.Name+" arrived", o.report, func(s *session) error {
 		c.PersonID = s.personID
-		if err := s.tx.AddEvent(&c); err != nil {
+		if err := s.ptx.tx.AddEvent(&c); err != nil {
 			if errors.Is(err, store.ErrDuplicate) {
 				return errDuplicateEvent
 			}
 			return err
 		}
-		s.queue = append(s.queue, &c)
+		s.rec.events = append(s.rec.events, &c)
 		return nil
 	})
 }
@@ -712,8 +712,8 @@ var errDuplicateEvent = errors.New("duplicate event")
 func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error) (*store.Person, error) {
 	var out *store.Person
 	err := e.withPerson(ctx, who, true, "a profile change", nil, func(s *session) error {
-		before := s.person.Clone()
-		after := s.person.Clone()
+		before := s.ptx.person.Clone()
+		after := s.ptx.person.Clone()
 		if err := fn(after); err != nil {
 			return err
 		}
@@ -725,10 +725,11 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 			return inputError(who, "", err)
 		}
 		for _, ev := range personEvents(before, after, s.now) {
-			s.record(ev)
+			if err := s.record(ev); err != nil {
+				return err
+			}
 		}
-		s.person = after
-		s.personDirty = true
+		s.ptx.setPerson(after)
 		out = after.Clone()
 		return nil
 	})
@@ -844,7 +845,8 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	claimer, claims := e.store.(store.TimerClaimer)
-	batcher, batches := e.store.(store.BatchUpdater)
+	batcher, perPerson := e.batchUpdater()
+	var fb firings
 	var first error
 	for {
 		var due []store.Timer
@@ -857,12 +859,11 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		if err != nil || len(due) == 0 {
 			return fired, errors.Join(first, err)
 		}
-		// The timers' steps run one after another; the calls outside
-		// that they run into start as each step commits, and overlap.
-		// A timer whose step fails is left to fire again after its
-		// lease; the others fire.
+		// The timers' steps run one batch after another; the calls
+		// outside that they run into start as each batch commits, and
+		// overlap. A timer whose step fails is left to fire again after
+		// its lease; the others fire.
 		pf := e.newPerformer(ctx)
-		var effects []effect
 		start := time.Now()
 		failed := 0
 		// down is set once a step failed on a store that does not
@@ -886,23 +887,13 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		}
 		batch := min(batchPeople, e.cfg.EffectConcurrency)
 		for rest := due; len(rest) > 0 && ctx.Err() == nil && !down; {
-			chunk := rest[:1]
-			if batches {
-				chunk = distinctPeople(rest, batch)
+			if perPerson {
+				batch = 1 // each person commits alone: a batch saves nothing
 			}
+			chunk := distinctPeople(rest, batch)
 			rest = rest[len(chunk):]
 			var calls bool
-			if len(chunk) > 1 {
-				cat, calls = e.fireBatch(ctx, batcher, chunk, now, cat, pf, note, func() bool { return down })
-			} else {
-				t := chunk[0]
-				pf.reserve()
-				effects = effects[:0]
-				ok, err := e.fire(ctx, t, now, cat, &effects)
-				calls = len(effects) > 0
-				pf.start(effects)
-				note(t, ok, err)
-			}
+			cat, calls = e.fireBatch(ctx, batcher, &fb, chunk, now, cat, pf, note, func() bool { return down })
 			// Steps that call outside commit their intents with their
 			// batch, then wait for a free call slot with their leases
 			// running: while they do, a batch holds no more people than
@@ -1011,40 +1002,58 @@ const (
 func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
 	return func(s *session) error {
 		*fired = false
-		p := s.participant(t.ParticipantID)
+		p, err := s.ptx.participant(t.ParticipantID)
 		// An orphaned call in flight (its process died) is due before
 		// its lease ends.
-		orphan := t.Orphaned && p != nil && p.Status == store.InFlight
-		if p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !(p.Due(now) || orphan) ||
+		orphan := err == nil && t.Orphaned && p != nil && p.Status == store.InFlight
+		if err != nil || p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !(p.Due(now) || orphan) ||
 			(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
-			return nil // moved on since the timer was read
+			return err // moved on since the timer was read
 		}
-		c := s.compiled(p.FlowID, p.FlowVersion)
-		if c == nil {
-			return nil
+		c, err := s.e.cached(p.FlowID, p.FlowVersion)
+		if err != nil {
+			return err
 		}
-		if s.flowStatus(p.FlowID) == store.FlowPaused {
+		if s.cat.status(p.FlowID) == store.FlowPaused {
 			setParked(p, true)
-			s.dirty(p)
+			s.ptx.dirty(p)
 			return nil
 		}
 		*fired = true
-		if pending(p) {
-			s.startPending(c, p)
-			return nil
-		}
-		if p.Status == store.InFlight {
+		switch {
+		case pending(p):
+			return s.startPending(c, p)
+		case p.Status == store.InFlight:
 			s.retryEffect(p, orphan) // its lease ended, or its process died
 			return nil
 		}
-		s.wake(c, p, element.Wake{Timer: true})
-		return nil
+		return s.wake(c, p, element.Wake{Timer: true})
 	}
 }
 
 // batchPeople is how many people's timers Tick fires in one
 // store.BatchUpdater batch.
 const batchPeople = 200
+
+// batchUpdater returns the store's store.BatchUpdater, or one that
+// commits each person with an Update of their own (perPerson set).
+func (e *Engine) batchUpdater() (bu store.BatchUpdater, perPerson bool) {
+	if bu, ok := e.store.(store.BatchUpdater); ok {
+		return bu, false
+	}
+	return updateEach{e.store}, true
+}
+
+// updateEach is store.BatchUpdater by an Update per person.
+type updateEach struct{ s store.Store }
+
+func (u updateEach) UpdateBatch(ctx context.Context, ids []uuid.UUID, fn func(int, store.Tx) error) ([]error, error) {
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		errs[i] = u.s.Update(ctx, id, func(tx store.Tx) error { return fn(i, tx) })
+	}
+	return errs, nil
+}
 
 // distinctPeople returns the longest prefix of timers, up to max, whose
 // people are distinct.
@@ -1059,41 +1068,68 @@ func distinctPeople(timers []store.Timer, max int) []store.Timer {
 	return timers
 }
 
+// firings holds what fireBatch notes per timer, reused from one batch
+// to the next of a Tick.
+type firings struct {
+	fs  []firing
+	ids []uuid.UUID
+}
+
+type firing struct {
+	s       *session
+	fired   bool
+	effects []effect
+}
+
+// ready returns room for n timers.
+func (fb *firings) ready(n int) ([]firing, []uuid.UUID) {
+	clear(fb.fs)
+	fb.fs = slices.Grow(fb.fs[:0], n)[:n]
+	fb.ids = slices.Grow(fb.ids[:0], n)[:n]
+	return fb.fs, fb.ids
+}
+
 // fireBatch fires timers of distinct people in one store.BatchUpdater
 // batch, and starts the calls their steps put in flight in due order. A
-// timer whose transaction failed (or every one, when the batch did) fires
-// again alone, as fire does. It returns the catalog snapshot to go on
-// with (a fresh one when the batch found the one it had stale), and
-// whether any step called outside.
-func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, due []store.Timer, now time.Time, cat *catalogSnapshot,
+// batch of one reserves its call slot before it fires, so that its
+// lease does not run while it waits for one. A timer whose transaction
+// failed (or every one, when the batch did) fires again alone, as fire
+// does, unless down reports the store does not answer. It returns the
+// catalog snapshot to go on with (a fresh one when the batch found the
+// one it had stale), and whether any step called outside.
+func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, fb *firings, due []store.Timer, now time.Time, cat *catalogSnapshot,
 	pf *performer, note func(store.Timer, bool, error), down func() bool) (_ *catalogSnapshot, calls bool) {
 	n := len(due)
-	ss := make([]*session, n)
-	fired := make([]bool, n)
-	effects := make([][]effect, n)
-	ids := make([]uuid.UUID, n)
+	fs, ids := fb.ready(n)
 	for i, t := range due {
+		f := &fs[i]
 		ids[i] = t.PersonID
-		ss[i] = e.newSession(ctx, t.PersonID, fireStep(t, now, &fired[i]), call{cat: cat, effects: &effects[i]})
+		f.s = e.newSession(ctx, t.PersonID, fireStep(t, now, &f.fired), call{cat: cat, effects: &f.effects})
 	}
 	defer func() {
-		for _, s := range ss {
-			s.release()
+		for i := range fs {
+			fs[i].s.release()
 		}
 	}()
-	errs, err := bu.UpdateBatch(ctx, ids, func(i int, tx store.Tx) error { return ss[i].inTx(tx) })
+	if n == 1 {
+		pf.reserve()
+	}
+	errs, err := bu.UpdateBatch(ctx, ids, func(i int, tx store.Tx) error { return fs[i].s.inTx(tx) })
 	if err == nil && slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, errStaleCatalog) }) {
 		if fresh, ferr := e.flowStates(ctx); ferr == nil {
 			cat = fresh
 		}
 	}
 	for i, t := range due {
-		if err == nil && errs[i] == nil {
-			ferr := ss[i].finish()
-			calls = calls || len(effects[i]) > 0
-			pf.start(effects[i])
-			note(t, fired[i], ferr)
+		if f := &fs[i]; err == nil && errs[i] == nil {
+			ferr := f.s.finish()
+			calls = calls || len(f.effects) > 0
+			pf.start(f.effects)
+			note(t, f.fired, ferr)
 			continue
+		}
+		if down() {
+			continue // the store does not answer: leave the rest claimed
 		}
 		if down() {
 			continue // the store does not answer: leave the rest claimed

@@ -266,53 +266,35 @@ const dateState = "dateEntry"
 // startPending runs the first step of a pending participant, whose timer
 // is due: it enters the flow, or is removed when the flow no longer
 // takes it (not active, re-entry refused, its date moved).
-func (s *session) startPending(c *compiled, p *store.Participant) {
-	ok := func(err error) bool {
-		if err == nil {
-			return true
-		}
-		if refused(err) {
-			s.drop(p)
-		} else {
-			s.fail(err)
-		}
-		return false
-	}
-	if _, err := s.checkEnter(p.FlowID, EntryAudience); !ok(err) {
-		return
+func (s *session) startPending(c *compiled, p *store.Participant) error {
+	if _, err := s.checkEnter(p.FlowID, EntryAudience); err != nil {
+		return s.refusedPending(p, err)
 	}
 	if key, isDate := p.Wait.State[dateState].(string); isDate {
 		d := c.journey.date(key)
-		if d == nil || !d.next(s.person, p.Wait.Until.Add(-time.Nanosecond), c.loc).Equal(p.Wait.Until) {
-			s.drop(p) // the person's date or zone changed since
-			return
+		if d == nil || !d.next(s.ptx.person, p.Wait.Until.Add(-time.Nanosecond), c.loc).Equal(p.Wait.Until) {
+			return s.ptx.drop(p) // the person's date or zone changed since
 		}
 	}
-	if !ok(s.checkReentry(c)) {
-		return
+	if err := s.checkReentry(c); err != nil {
+		return s.refusedPending(p, err)
 	}
 	vars, err := c.initialVars(nil)
-	if !ok(err) {
-		return
+	if err != nil {
+		return s.refusedPending(p, err)
 	}
 	p.Vars, p.Wait = vars, nil
 	p.EnteredAt, p.ArrivedAt, p.LastActivityAt = s.now, s.now, s.now
-	s.begin(c, p, nil)
+	return s.begin(c, p, nil)
 }
 
-// drop removes a pending participant that does not enter.
-func (s *session) drop(p *store.Participant) {
-	r, ok := s.tx.(store.ParticipantRemover)
-	if !ok {
-		s.fail(fmt.Errorf("flow: the store's transactions (%T) cannot remove participant %s (store.ParticipantRemover)", s.tx, p.ID))
-		return
+// refusedPending removes a pending participant whose flow's rules
+// refuse it, and returns any other error.
+func (s *session) refusedPending(p *store.Participant, err error) error {
+	if refused(err) {
+		return s.ptx.drop(p)
 	}
-	if err := r.RemoveParticipant(p.ID); err != nil {
-		s.fail(err)
-		return
-	}
-	s.parts = slices.DeleteFunc(s.parts, func(q *store.Participant) bool { return q == p })
-	s.changed = slices.DeleteFunc(s.changed, func(q *store.Participant) bool { return q == p })
+	return err
 }
 
 // matchHook is an active flow's audience entry that enters people who
@@ -349,29 +331,30 @@ func (s *catalogSnapshot) addBulk(c *compiled) {
 // audience entries that enter people who start to match and at the date
 // entries whose date or zone changed: per person, in their transaction.
 // It reports whether it queued anything to drain.
-func (s *session) personEntries() bool {
-	if s.entriesChecked || len(s.queue) == 0 || (len(s.cat.matching) == 0 && len(s.cat.dates) == 0) || s.person == nil {
-		return false
+func (s *session) personEntries() (bool, error) {
+	if s.route.entriesChecked || len(s.rec.events) == 0 || (len(s.cat.matching) == 0 && len(s.cat.dates) == 0) || s.ptx.person == nil {
+		return false, nil
 	}
-	s.entriesChecked = true
+	s.route.entriesChecked = true
 	for _, h := range s.cat.matching {
-		if !h.a.segment.UsesEvents() && !s.personDirty {
+		if !h.a.segment.UsesEvents() && !s.ptx.personDirty {
 			continue // neither the profile nor the history it reads changed
 		}
-		if !s.matches(h, s.person, s.historyFn) || (s.startPerson != nil && s.matches(h, s.startPerson, s.historyBefore)) {
+		if !s.matches(h, s.ptx.person, s.historyFn) || (s.ptx.start != nil && s.matches(h, s.ptx.start, func(q *store.EventQuery) ([]*store.Event, error) { return s.ptx.historyBefore(q, s.rec.events) })) {
 			continue
 		}
 		if _, err := s.enter(h.flowID, EntryAudience, nil, nil, "", "audience, on starting to match"); err != nil && !refused(err) {
-			s.fail(err)
-			return false
+			return false, err
 		}
 	}
 	for _, h := range s.cat.dates {
-		if s.changedDate(h.d) {
-			s.scheduleDate(h)
+		if s.rec.changedDate(h.d) {
+			if err := s.scheduleDate(h); err != nil {
+				return false, err
+			}
 		}
 	}
-	return s.err == nil && (s.qi < len(s.queue) || len(s.entries) > 0)
+	return s.route.qi < len(s.rec.events) || len(s.route.entries) > 0, nil
 }
 
 func (s *session) matches(h matchHook, p *store.Person, events func(*store.EventQuery) ([]*store.Event, error)) bool {
@@ -383,17 +366,17 @@ func (s *session) matches(h matchHook, p *store.Person, events func(*store.Event
 	return ok
 }
 
-// historyBefore reads the person's events but those this session
-// recorded: the history as it was before the session.
-func (s *session) historyBefore(q *store.EventQuery) ([]*store.Event, error) {
+// historyBefore reads the person's events but those recorded in the
+// call: the history as it was before the call.
+func (pt *personTx) historyBefore(q *store.EventQuery, recorded []*store.Event) ([]*store.Event, error) {
 	all := *q
 	all.Limit = 0
-	evs, err := s.tx.Events(&all)
+	evs, err := pt.history(&all)
 	if err != nil {
 		return nil, err
 	}
 	evs = slices.DeleteFunc(evs, func(e *store.Event) bool {
-		return slices.ContainsFunc(s.queue, func(x *store.Event) bool { return x.ID == e.ID })
+		return slices.ContainsFunc(recorded, func(x *store.Event) bool { return x.ID == e.ID })
 	})
 	if q.Limit > 0 { // newest first
 		slices.Reverse(evs)
@@ -402,10 +385,10 @@ func (s *session) historyBefore(q *store.EventQuery) ([]*store.Event, error) {
 	return evs, nil
 }
 
-// changedDate reports whether the session changed the entry's date
+// changedDate reports whether the call changed the entry's date
 // attribute, or the person's zone when the entry counts in it.
-func (s *session) changedDate(d *compiledDate) bool {
-	for _, ev := range s.queue {
+func (r *record) changedDate(d *compiledDate) bool {
+	for _, ev := range r.events {
 		if ev.Category != store.People || ev.Name != store.AttributeChanged {
 			continue
 		}
@@ -419,19 +402,18 @@ func (s *session) changedDate(d *compiledDate) bool {
 
 // scheduleDate creates the person's pending participant for a date whose
 // moment falls before the next daily run, which would not see it.
-func (s *session) scheduleDate(h dateHook) {
+func (s *session) scheduleDate(h dateHook) error {
 	end := midnight.next(s.now, h.c.loc)
-	m := h.d.next(s.person, s.now, h.c.loc)
+	m := h.d.next(s.ptx.person, s.now, h.c.loc)
 	if m.IsZero() || m.After(end) {
-		return
+		return nil
 	}
 	id := dateParticipantID(h.c.flow.ID, h.d.key, s.personID, m)
-	if s.participant(id) != nil || s.err != nil {
-		return
+	if p, err := s.ptx.participant(id); p != nil || err != nil {
+		return err
 	}
-	p := h.c.newPending(id, s.personID, m, h.d.entry.describe(), map[string]any{dateState: h.d.key})
-	s.parts = append(s.parts, p)
-	s.dirty(p)
+	s.ptx.add(h.c.newPending(id, s.personID, m, h.d.entry.describe(), map[string]any{dateState: h.d.key}))
+	return nil
 }
 
 // runCache remembers the runs known to exist, with when they started, so

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/internal/suggest"
 	"github.com/flowkit/flowkit/store"
@@ -176,9 +175,9 @@ func (e *Engine) Migrate(ctx context.Context, m Migration) (*MigrationReport, er
 			}
 			var row MigrationRow
 			var skipped bool
-			err := e.run(ctx, p.PersonID, func(s *session) error {
-				row, skipped = mg.one(s, p.ID)
-				return nil
+			err := e.run(ctx, p.PersonID, func(s *session) (err error) {
+				row, skipped, err = mg.one(s, p.ID)
+				return err
 			}, call{cat: cat})
 			if err != nil {
 				return rep, fmt.Errorf("migration: participant %s: %w", p.ID, err)
@@ -305,27 +304,30 @@ func holdsWait(n *node) bool { return n.resumer != nil && !n.external }
 // one migrates one participant in its person's session, or on a dry run
 // says what it would do. skipped is set when the participant is no longer
 // on version From.
-func (mg *migrator) one(s *session, id uuid.UUID) (row MigrationRow, skipped bool) {
-	p := s.participant(id)
+func (mg *migrator) one(s *session, id uuid.UUID) (row MigrationRow, skipped bool, err error) {
+	p, err := s.ptx.participant(id)
+	if err != nil {
+		return row, false, err
+	}
 	if p == nil || p.Status.Done() || p.FlowVersion != mg.m.From {
-		return row, true
+		return row, true, nil
 	}
 	row = MigrationRow{Participant: p.ID, Person: p.PersonID, From: p.Element}
-	refuse := func(reason string) (MigrationRow, bool) {
+	refuse := func(reason string) (MigrationRow, bool, error) {
 		row.Outcome, row.Reason = MigrationRefused, reason
-		return row, false
+		return row, false, nil
 	}
 	// unmapped refuses or exits a participant whose position has no place
 	// in To.
-	unmapped := func(reason string) (MigrationRow, bool) {
+	unmapped := func(reason string) (MigrationRow, bool, error) {
 		if !mg.m.ExitUnmapped {
 			return refuse(reason)
 		}
 		row.Outcome, row.Reason = MigrationExited, reason
-		if !mg.m.DryRun {
-			s.leave(mg.from, p, store.Completed, fmt.Sprintf("migration to version %d: %s: left the flow", mg.m.To, reason))
+		if mg.m.DryRun {
+			return row, false, nil
 		}
-		return row, false
+		return row, false, s.leave(mg.from, p, store.Completed, fmt.Sprintf("migration to version %d: %s: left the flow", mg.m.To, reason))
 	}
 	if p.Status == store.InFlight {
 		return refuse(reasonInFlight)
@@ -356,10 +358,10 @@ func (mg *migrator) one(s *session, id uuid.UUID) (row MigrationRow, skipped boo
 	}
 	row.Outcome, row.To = MigrationMoved, n.id
 	if mg.m.DryRun {
-		return row, false
+		return row, false, nil
 	}
 	if p.Status == store.Waiting {
-		s.count(mg.from, p.Element, keyWaiting, -1)
+		s.rec.count(mg.from, p.Element, keyWaiting, -1)
 		s.count(mg.to, n.id, keyWaiting)
 		p.Wait = wait
 	}
@@ -369,8 +371,8 @@ func (mg *migrator) one(s *session, id uuid.UUID) (row MigrationRow, skipped boo
 	reason := fmt.Sprintf("migrated from version %d element %s to version %d element %s", mg.m.From, p.Element, mg.m.To, n.id)
 	p.FlowVersion, p.Element = mg.m.To, n.id
 	s.journal(p, n.id, "", reason)
-	s.dirty(p)
-	return row, false
+	s.ptx.dirty(p)
+	return row, false, nil
 }
 
 // rearm returns the wait that element n of version To holds p in, as of
@@ -383,14 +385,14 @@ func (mg *migrator) rearm(s *session, p *store.Participant, n *node) (*store.Wai
 	at.Vars = clone.Map(p.Vars)
 	r := s.newRun(mg.to, &at, nil)
 	r.Now = p.ArrivedAt
-	out, err := callElement(func() (element.Outcome, error) { return n.element.Run(s.ctx, r) })
+	out, err := callElement(s.ctx, n, r, nil)
 	if err != nil {
 		return nil, fmt.Sprintf("element %q of version %d cannot re-arm the wait: %v", n.id, mg.m.To, err)
 	}
 	if out.Wait == nil {
 		return nil, fmt.Sprintf("element %q of version %d would not wait from the participant's arrival: %s", n.id, mg.m.To, out.Reason)
 	}
-	w := s.waitOf(mg.to, p, out.Wait)
+	w := mg.to.waitOf(p, out.Wait, s.e.cfg.InactivityLimit)
 	w.Parked = p.Wait != nil && p.Wait.Parked
 	return w, ""
 }

@@ -83,20 +83,6 @@ type Observation struct {
 	Err error
 }
 
-// observe notes an observation, handed to the observer and the logger
-// when the session commits.
-func (s *session) observe(o Observation) {
-	o.At, o.Person = s.now, s.personID
-	if o.What == ObservedFailure {
-		s.failures = append(s.failures, o)
-	}
-	if !s.e.observing {
-		return
-	}
-	s.observed = append(s.observed, o)
-	s.observedMax = max(s.observedMax, len(s.observed))
-}
-
 // emitObservations hands a committed session's observations over, and
 // logs its failures.
 func (e *Engine) emitObservations(ctx context.Context, obs, failures []Observation) {
@@ -122,9 +108,9 @@ func (e *Engine) emitObservations(ctx context.Context, obs, failures []Observati
 
 // observeStep notes a step's outcome: a step by a branch, a wait, or a
 // failure (leaving the flow is noted by leave).
-func (s *session) observeStep(c *compiled, p *store.Participant, n *node, out element.Outcome, err error) {
+func (s *session) observeStep(p *store.Participant, n *node, out element.Outcome, err error) {
 	o := Observation{FlowID: p.FlowID, FlowVersion: p.FlowVersion, ElementID: n.id, Kind: n.element.Kind(),
-		Participant: p.ID, Branch: out.Branch, Reason: out.Reason, Duration: s.took, Err: err}
+		Participant: p.ID, Branch: out.Branch, Reason: out.Reason, Duration: s.st.took, Err: err}
 	switch {
 	case err != nil:
 		if _, ok := n.next[element.BranchError]; !ok {
@@ -142,8 +128,8 @@ func (s *session) observeStep(c *compiled, p *store.Participant, n *node, out el
 }
 
 // observeResume notes a waiting participant woken.
-func (s *session) observeResume(c *compiled, p *store.Participant, n *node, w element.Wake) {
-	if !s.e.observing {
+func (s *session) observeResume(p *store.Participant, n *node, w element.Wake) {
+	if !s.rec.observing {
 		return
 	}
 	reason := "its timer fired"
@@ -154,17 +140,17 @@ func (s *session) observeResume(c *compiled, p *store.Participant, n *node, w el
 }
 
 // startClock starts timing a step, unless the step before it in this
-// session left a reading to start from.
-func (s *session) startClock() {
-	if s.mark.IsZero() {
-		s.mark = time.Now()
+// call left a reading to start from.
+func (st *stepper) startClock() {
+	if st.mark.IsZero() {
+		st.mark = time.Now()
 	}
 }
 
 // stopClock ends timing a step: took is the time since the mark, which
 // the next step starts from.
-func (s *session) stopClock() {
+func (st *stepper) stopClock() {
 	now := time.Now()
-	s.took = now.Sub(s.mark)
-	s.mark = now
+	st.took = now.Sub(st.mark)
+	st.mark = now
 }

@@ -11,22 +11,22 @@ import (
 
 // rules applies the exit rules and goals of p's flow to an event, and
 // reports whether p left the flow. qi is the event's index in the
-// session's queue (-1 for an event from before the session): events
+// record's events (-1 for an event from before the call): events
 // queued before the participant entered do not count.
-func (s *session) rules(p *store.Participant, ev *store.Event, qi int) bool {
-	c := s.compiled(p.FlowID, p.FlowVersion)
-	if c == nil {
-		return false
+func (s *session) rules(p *store.Participant, ev *store.Event, qi int) (bool, error) {
+	c, err := s.e.cached(p.FlowID, p.FlowVersion)
+	if err != nil {
+		return false, err
 	}
 	j := &c.journey
 	if !j.unlessAny && !j.watch[ev.Name] {
-		return false
+		return false, nil
 	}
-	if m := s.marksOf(p); qi >= 0 && qi < m.enteredQ {
-		return false
+	if m := s.route.marksOf(p); qi >= 0 && qi < m.enteredQ {
+		return false, nil
 	}
-	if st := s.flowStatus(p.FlowID); st == store.FlowPaused || st == store.FlowCanceled {
-		return false
+	if st := s.cat.status(p.FlowID); st == store.FlowPaused || st == store.FlowCanceled {
+		return false, nil
 	}
 	// Every rule sees the same person, participant and time: one subject
 	// serves them all, made when the first condition needs it (a subject
@@ -51,8 +51,7 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) bool {
 		}
 		s.convert(c, p, g.name)
 		if g.exit {
-			s.leave(c, p, store.Completed, fmt.Sprintf("goal %q reached: %s occurred", g.name, ev.Name))
-			return true
+			return true, s.leave(c, p, store.Completed, fmt.Sprintf("goal %q reached: %s occurred", g.name, ev.Name))
 		}
 	}
 	for i := range j.exits {
@@ -64,17 +63,15 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) bool {
 				continue
 			}
 			if !ok {
-				s.exitBy(c, p, x.name, "no longer in the rule's segment")
-				return true
+				return true, s.exitBy(c, p, x.name, "no longer in the rule's segment")
 			}
 			continue
 		}
 		if x.category == ev.Category && x.event == ev.Name && s.matchWhere(p, x.where, ev, subject) {
-			s.exitBy(c, p, x.name, ev.Name+" occurred")
-			return true
+			return true, s.exitBy(c, p, x.name, ev.Name+" occurred")
 		}
 	}
-	return false
+	return false, nil
 }
 
 // matchWhere reports whether ev meets property conditions (nil for none),
@@ -92,9 +89,9 @@ func (s *session) matchWhere(p *store.Participant, w *segment.Where, ev *store.E
 }
 
 // exitBy takes p out of the flow by an exit rule.
-func (s *session) exitBy(c *compiled, p *store.Participant, rule, why string) {
+func (s *session) exitBy(c *compiled, p *store.Participant, rule, why string) error {
 	s.count(c, p.Element, keyExitRule+rule)
-	s.leave(c, p, store.Completed, fmt.Sprintf("exit rule %q: %s: left the flow", rule, why))
+	return s.leave(c, p, store.Completed, fmt.Sprintf("exit rule %q: %s: left the flow", rule, why))
 }
 
 // convert records p's conversion on a goal, counted at every element p
@@ -102,7 +99,7 @@ func (s *session) exitBy(c *compiled, p *store.Participant, rule, why string) {
 // goes back: Config.JournalLimit steps).
 func (s *session) convert(c *compiled, p *store.Participant, goal string) {
 	p.Goals = append(slices.Clip(p.Goals), goal)
-	s.dirty(p)
+	s.ptx.dirty(p)
 	type visit struct{ element, branch string }
 	seen := map[visit]bool{}
 	add := func(v visit) {

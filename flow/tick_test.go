@@ -29,6 +29,15 @@ func (b *brokenPerson) Update(ctx context.Context, id uuid.UUID, fn func(store.T
 	return b.Store.Update(ctx, id, fn)
 }
 
+func (b *brokenPerson) UpdateBatch(ctx context.Context, ids []uuid.UUID, fn func(int, store.Tx) error) ([]error, error) {
+	return b.Store.UpdateBatch(ctx, ids, func(i int, tx store.Tx) error {
+		if ids[i] == b.broken {
+			return errors.New("this person's records cannot be read")
+		}
+		return fn(i, tx)
+	})
+}
+
 // A timer whose step fails does not keep the rest of its batch from
 // firing: they fire in the same Tick, and it fires once the person can be
 // read again, after its lease.
@@ -81,6 +90,11 @@ func (c *claimCounter) ClaimTimers(ctx context.Context, now time.Time, limit int
 func (c *claimCounter) Update(ctx context.Context, id uuid.UUID, fn func(store.Tx) error) error {
 	time.Sleep(20 * time.Millisecond)
 	return c.Store.Update(ctx, id, fn)
+}
+
+func (c *claimCounter) UpdateBatch(ctx context.Context, ids []uuid.UUID, fn func(int, store.Tx) error) ([]error, error) {
+	time.Sleep(time.Duration(len(ids)) * 20 * time.Millisecond)
+	return c.Store.UpdateBatch(ctx, ids, fn)
 }
 
 // Once Tick has seen how long its steps take, it claims no more timers

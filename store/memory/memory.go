@@ -334,7 +334,7 @@ func (s *Store) Update(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 	if personID == uuid.Nil {
 		return fmt.Errorf("update: person id is nil: %w", store.ErrNotFound)
 	}
-	return s.locked(ctx, personID, fn, false)
+	return s.locked(ctx, personID, txFunc{plain: fn}, false)
 }
 
 var _ store.Eraser = (*Store)(nil)
@@ -348,15 +348,35 @@ func (s *Store) Erase(ctx context.Context, personID uuid.UUID, fn func(store.Tx)
 	if fn == nil {
 		fn = func(store.Tx) error { return nil }
 	}
-	return s.locked(ctx, personID, fn, true)
+	return s.locked(ctx, personID, txFunc{plain: fn}, true)
+}
+
+// txFunc is a transaction function: Update's, or UpdateRef's, which
+// also gets the person's ID.
+type txFunc struct {
+	plain func(store.Tx) error
+	ref   func(uuid.UUID, store.Tx) error
+}
+
+func (f txFunc) call(id uuid.UUID, tx store.Tx) error {
+	if f.ref != nil {
+		return f.ref(id, tx)
+	}
+	return f.plain(tx)
 }
 
 // locked runs fn over the person's state under its lock, and commits or,
 // when erase is set, erases the person.
-func (s *Store) locked(ctx context.Context, personID uuid.UUID, fn func(store.Tx) error, erase bool) error {
+func (s *Store) locked(ctx context.Context, personID uuid.UUID, fn txFunc, erase bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	return s.update(ctx, s.lock(personID), fn, erase)
+}
+
+// lock returns the person's state, created if need be, with its lock
+// held.
+func (s *Store) lock(personID uuid.UUID) *personState {
 	recent := &s.recent[shardOf(personID)].p
 	for {
 		ps := recent.Load()
@@ -371,15 +391,21 @@ func (s *Store) locked(ctx context.Context, personID uuid.UUID, fn func(store.Tx
 			ps.mu.Unlock()
 			continue
 		}
-		return s.update(ctx, ps, fn, erase)
+		return ps
 	}
+}
+
+// newTx begins a transaction over ps, whose lock the caller holds.
+func (s *Store) newTx(ps *personState) *tx {
+	tx := &tx{s: s, ps: ps}
+	tx.parts, tx.events, tx.counts = tx.partsBuf[:0], tx.eventsBuf[:0], tx.countsBuf[:0]
+	return tx
 }
 
 // update runs fn over ps, whose lock the caller holds, commits or erases,
 // and releases the lock, also when fn panics.
-func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) error, erase bool) error {
-	tx := &tx{s: s, ps: ps}
-	tx.parts, tx.events, tx.counts = tx.partsBuf[:0], tx.eventsBuf[:0], tx.countsBuf[:0]
+func (s *Store) update(ctx context.Context, ps *personState, fn txFunc, erase bool) error {
+	tx := s.newTx(ps)
 	committed := false
 	defer func() {
 		tx.done = true
@@ -401,7 +427,7 @@ func (s *Store) update(ctx context.Context, ps *personState, fn func(store.Tx) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn.call(ps.id, tx); err != nil {
 		return err
 	}
 	if erase {
@@ -564,6 +590,14 @@ func (s *Store) commit(ps *personState, tx *tx) error {
 		if err := s.reindex(ps, tx.person); err != nil {
 			return err
 		}
+	}
+	s.apply(ps, tx)
+	return nil
+}
+
+// apply writes a transaction whose keys are in place (see reindex).
+func (s *Store) apply(ps *personState, tx *tx) {
+	if tx.person != nil {
 		ps.person = tx.person
 	}
 	for _, p := range tx.parts {
@@ -581,47 +615,91 @@ func (s *Store) commit(ps *personState, tx *tx) error {
 		}
 		sh.mu.Unlock()
 	}
-	return nil
+}
+
+// keysChanged reports whether storing p moves ps's lookup keys.
+func keysChanged(ps *personState, p *store.Person) bool {
+	old := ps.person
+	return old == nil || old.ExternalID != p.ExternalID ||
+		!slices.Equal(old.Phones, p.Phones) || !slices.Equal(old.Emails, p.Emails)
 }
 
 // reindex moves the lookup keys from the stored person to p, refusing keys
 // that belong to somebody else.
 func (s *Store) reindex(ps *personState, p *store.Person) error {
-	if old := ps.person; old != nil && old.ExternalID == p.ExternalID &&
-		slices.Equal(old.Phones, p.Phones) && slices.Equal(old.Emails, p.Emails) {
+	if !keysChanged(ps, p) {
 		return nil // the common case: keys unchanged
-	}
-	newKeys := p.Keys()
-	var oldKeys []store.Key
-	if ps.person != nil {
-		oldKeys = ps.person.Keys()
 	}
 	// Lock every shard involved, in index order, so that the check and the
 	// move are one step for other writers.
-	var shards []int
-	for _, k := range slices.Concat(newKeys, oldKeys) {
+	unlock := s.lockKeys(s.keyShardsOf(nil, ps, p))
+	defer unlock()
+	return s.moveKeys(ps, p, nil)
+}
+
+// keyShardsOf appends the indexes of the key shards that storing p
+// over ps involves.
+func (s *Store) keyShardsOf(shards []int, ps *personState, p *store.Person) []int {
+	for _, k := range p.Keys() {
 		shards = append(shards, s.keyShardIndex(k))
 	}
+	if ps.person != nil {
+		for _, k := range ps.person.Keys() {
+			shards = append(shards, s.keyShardIndex(k))
+		}
+	}
+	return shards
+}
+
+// lockKeys locks the key shards, in index order, and returns what
+// unlocks them.
+func (s *Store) lockKeys(shards []int) (unlock func()) {
 	slices.Sort(shards)
 	shards = slices.Compact(shards)
 	for _, i := range shards {
 		s.keys[i].mu.Lock()
 	}
-	defer func() {
+	return func() {
 		for _, i := range shards {
 			s.keys[i].mu.Unlock()
 		}
-	}()
+	}
+}
+
+// keyWas is a key's owner before moveKeys changed it, for undoing.
+type keyWas struct {
+	k     store.Key
+	owner *personState // nil: the key was free
+}
+
+// moveKeys moves the lookup keys from ps's stored person to p, refusing
+// keys that belong to somebody else; the caller holds the shards' locks.
+// When undo is not nil, it records each change, earliest first.
+func (s *Store) moveKeys(ps *personState, p *store.Person, undo *[]keyWas) error {
+	newKeys := p.Keys()
 	for _, k := range newKeys {
 		if owner := s.keyShard(k).m[k.Kind][k.Value]; owner != nil && owner != ps {
 			return fmt.Errorf("person %s: %s belongs to person %s: %w", ps.id, k.Value, owner.id, store.ErrConflict)
 		}
 	}
-	for _, k := range oldKeys {
-		delete(s.keyShard(k).m[k.Kind], k.Value)
+	set := func(k store.Key, owner *personState) {
+		m := s.keyShard(k).m[k.Kind]
+		if undo != nil {
+			*undo = append(*undo, keyWas{k, m[k.Value]})
+		}
+		if owner == nil {
+			delete(m, k.Value)
+		} else {
+			m[k.Value] = owner
+		}
+	}
+	if ps.person != nil {
+		for _, k := range ps.person.Keys() {
+			set(k, nil)
+		}
 	}
 	for _, k := range newKeys {
-		s.keyShard(k).m[k.Kind][k.Value] = ps
+		set(k, ps)
 	}
 	return nil
 }

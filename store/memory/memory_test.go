@@ -13,8 +13,8 @@ import (
 // features are the optional interfaces of the memory store.
 var features = storetest.Features{
 	TimerClaimer:       storetest.Has,
-	RefUpdater:         storetest.Lacks("FindPerson costs no round trip in memory"),
-	BatchUpdater:       storetest.Lacks("an Update costs no round trip in memory"),
+	RefUpdater:         storetest.Has,
+	BatchUpdater:       storetest.Has,
 	Eraser:             storetest.Has,
 	HistoryPruner:      storetest.Has,
 	PeopleLister:       storetest.Has,

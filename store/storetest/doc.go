@@ -3,9 +3,10 @@
 // one Features value which optional interfaces it implements:
 //
 //	func TestStore(t *testing.T) {
-//		storetest.Run(t, func(*testing.T) store.Store { return memory.New() }, storetest.Features{
+//		storetest.Run(t, func(*testing.T) store.Store { return mystore.New() }, storetest.Features{
 //			TimerClaimer: storetest.Has,
-//			RefUpdater:   storetest.Lacks("FindPerson costs no round trip in memory"),
+//			RefUpdater:   storetest.Has,
+//			Eraser:       storetest.Lacks("people are kept forever"),
 //			// ... every field, Has or Lacks(reason)
 //		})
 //	}

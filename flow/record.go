@@ -1,0 +1,121 @@
+package flow
+
+import (
+	"context"
+
+	"github.com/flowkit/flowkit/store"
+)
+
+// record is what a call did, as a value: the events it recorded, its
+// counter changes, what the observer and the logger see, the calls to
+// make once it commits and the caller's report. Steps add to it; flush
+// writes its counters, and finish hands the rest over after the commit.
+type record struct {
+	// events are the events recorded in the call, in order: the router
+	// hands each to the person's participants and to flow triggers.
+	events []*store.Event
+	// counts aggregates the call's counter changes, written once each.
+	counts   []store.Counter
+	countIdx map[countKey]int
+	// observed and failures are handed to the observer and the logger
+	// once the call commits; observing is set when the engine observes.
+	observing          bool
+	observed, failures []Observation
+	// observedMax is the most observations held in this record's
+	// attempts, so that a reused record clears only what was used.
+	observedMax int
+	// inFlight are the participants the call put in flight; effects
+	// their copies as committed, to be called after the commit.
+	inFlight []*store.Participant
+	effects  []effect
+	// reporting is set when the caller asked for a report, rep.
+	reporting bool
+	rep       Report
+}
+
+// countKey names a counter within a call.
+type countKey struct {
+	flowID       string
+	version      int
+	element, key string
+}
+
+// count adds n to a counter of a flow version's element.
+func (r *record) count(c *compiled, elementID, key string, n int64) {
+	k := countKey{c.flow.ID, c.flow.Version, elementID, key}
+	// Most calls touch a few counters: scan them; index long runs.
+	if r.countIdx == nil {
+		for i := len(r.counts) - 1; i >= 0; i-- { // recent counters first
+			if x := &r.counts[i]; x.Key == key && x.Element == elementID && x.FlowID == c.flow.ID && x.FlowVersion == c.flow.Version {
+				x.N += n
+				return
+			}
+		}
+		if len(r.counts) == 32 {
+			r.countIdx = make(map[countKey]int, 32)
+			for i, x := range r.counts {
+				r.countIdx[countKey{x.FlowID, x.FlowVersion, x.Element, x.Key}] = i
+			}
+		}
+	} else if i, ok := r.countIdx[k]; ok {
+		r.counts[i].N += n
+		return
+	}
+	if cap(r.counts) == 0 {
+		r.counts = make([]store.Counter, 0, 4)
+	}
+	if r.countIdx != nil {
+		r.countIdx[k] = len(r.counts)
+	}
+	r.counts = append(r.counts, store.Counter{FlowID: c.flow.ID, FlowVersion: c.flow.Version, Element: elementID, Key: key, N: n})
+}
+
+// observe notes an observation; failures are logged whether or not the
+// engine observes.
+func (r *record) observe(o Observation) {
+	if o.What == ObservedFailure {
+		r.failures = append(r.failures, o)
+	}
+	if !r.observing {
+		return
+	}
+	r.observed = append(r.observed, o)
+	r.observedMax = max(r.observedMax, len(r.observed))
+}
+
+// refuse notes an entry refused by a flow's rules, for the report.
+func (r *record) refuse(flowID string, err error) {
+	if r.reporting {
+		r.rep.Refused = append(r.rep.Refused, Refusal{FlowID: flowID, Err: err})
+	}
+}
+
+// hasEffect reports whether the record calls for p's step already.
+func (r *record) hasEffect(p *store.Participant) bool {
+	for _, ef := range r.effects {
+		if ef.part.ID == p.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// emit hands a committed record's observations to the observer and its
+// failures to the logger.
+func (r *record) emit(ctx context.Context, e *Engine) {
+	if len(r.observed) > 0 || len(r.failures) > 0 {
+		e.emitObservations(ctx, r.observed, r.failures)
+	}
+}
+
+// reset empties the record, keeping its buffers.
+func (r *record) reset(observing, reporting bool) {
+	clear(r.counts[:cap(r.counts)])
+	clear(r.events[:cap(r.events)])
+	clear(r.observed[:r.observedMax])
+	clear(r.failures[:cap(r.failures)])
+	*r = record{
+		events: r.events[:0], counts: r.counts[:0], observed: r.observed[:0], failures: r.failures[:0],
+		observing: observing, reporting: reporting,
+	}
+}
