@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/bits"
 	"slices"
 	"strings"
@@ -178,9 +180,10 @@ func isUnique(err *pgconn.PgError, name string) bool {
 // the plain schema's (see queries).
 type distQueries struct {
 	lockRow, readOne, keyOwner     string
+	readShard                      string
 	eraseIDs                       string
 	participantPerson, participant string
-	pageParts, pageIDs, pageRun    string
+	pageRun                        string
 }
 
 func newDistQueries(r *strings.Replacer) distQueries {
@@ -199,29 +202,57 @@ RETURNING true`),
 		readOne: r.Replace(readRows(`= $1::uuid`) + `
 UNION ALL
 SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows)`),
-		keyOwner:          r.Replace(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
+		// The people of a batch on one shard, read on it: = ANY of ids
+		// that all hash into one shard is a router query.
+		readShard: r.Replace(readRows(`= ANY ($1::uuid[])`) + `
+UNION ALL
+SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows)`),
+		keyOwner: r.Replace(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
 		participantPerson: r.Replace(`SELECT person_id FROM {{s}}.participant_ids WHERE id = $1`),
 		participant:       r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE person_id = $1 AND id = $2`),
 		eraseIDs:          r.Replace(`DELETE FROM {{s}}.participant_ids WHERE person_id = $1`),
-		// A page of an audience run: the participants' IDs, returning
-		// those that are new; the new participants, each on its
-		// person's shard; then the run, a reference table, moved on by
-		// what was inserted.
-		pageParts: r.Replace(`
-INSERT INTO {{s}}.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data)
-SELECT id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data::json
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[], $6::text[],
-	$7::timestamptz[], $8::smallint[], $9::boolean[], $10::bigint[], $11::text[])
-	AS u(id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data)
-ON CONFLICT (person_id, id) DO NOTHING`),
-		pageIDs: r.Replace(`
-INSERT INTO {{s}}.participant_ids (id, person_id)
-SELECT id, person_id FROM unnest($1::uuid[], $2::uuid[]) AS u(id, person_id)
-ON CONFLICT (id) DO NOTHING
-RETURNING id`),
+		// The run of an audience page, a reference table, moved on by
+		// what the page inserted.
 		pageRun: r.Replace(`
 UPDATE {{s}}.audience_runs
 SET cursor_id = $2, scanned = scanned + $3, done = $4, finished_at = $5, entered = entered + $6
 WHERE id = $1`),
 	}
+}
+
+// byShard groups ids by the shard that holds them, in the order of the
+// shards and, within one, of the ids: the order every batch takes its
+// people's locks in, so that batches never wait on each other in a
+// cycle.
+func (m *shardMap) byShard(ids []uuid.UUID) [][]uuid.UUID {
+	groups := map[int][]uuid.UUID{}
+	for _, id := range ids {
+		s := m.shard(id)
+		groups[s] = append(groups[s], id)
+	}
+	out := make([][]uuid.UUID, 0, len(groups))
+	for _, s := range slices.Sorted(maps.Keys(groups)) {
+		g := groups[s]
+		slices.SortFunc(g, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		out = append(out, g)
+	}
+	return out
+}
+
+// lockShard is the statement that takes the locks of people of one
+// shard (see distQueries.lockRow), in the order of ids, as one router
+// query; it returns the ids it inserted placeholders for.
+func lockShard(q string, ids []uuid.UUID) (string, []any) {
+	var sql strings.Builder
+	sql.WriteString(`INSERT INTO ` + q + `.people AS p (id, data, updated_at) VALUES `)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			sql.WriteString(", ")
+		}
+		fmt.Fprintf(&sql, "($%d::uuid, NULL, '-infinity')", i+1)
+		args[i] = id
+	}
+	sql.WriteString(` ON CONFLICT (id) DO UPDATE SET data = p.data WHERE false RETURNING id`)
+	return sql.String(), args
 }

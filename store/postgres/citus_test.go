@@ -242,6 +242,86 @@ func TestCitusStepsAreSingleShard(t *testing.T) {
 	t.Logf("%d statements of %d, each a router query", checked, len(stmts))
 }
 
+// A batch of people of several shards (how the engine fires timers) and
+// a page of an audience run cost statements per shard, not per person,
+// and none goes through the coordinator: the batch's locks, reads and
+// participant updates are a router query per shard, and the page's
+// inserts are split by shard.
+func TestCitusBatchAndPageByShard(t *testing.T) {
+	ctx := t.Context()
+	p := testCitusPool(t)
+	schema := newSchema(t, p)
+	log := &statementLog{}
+	cfg, err := pgxpool.ParseConfig(os.Getenv(envCitus))
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = log
+	tp, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(tp.Close)
+	s, err := postgres.New(ctx, postgres.Config{Pool: tp, Schema: schema, Shards: citusShards})
+	require.NoError(t, err)
+	const people = 40
+	addPeople(t, p, schema, people)
+	all, err := s.People(ctx, &store.PeopleQuery{})
+	require.NoError(t, err)
+	require.Len(t, all, people)
+
+	// A page of the audience run: every person enters.
+	run := &store.AudienceRun{ID: uuid.New(), FlowID: "f", FlowVersion: 1, Entry: "e", StartedAt: start}
+	require.NoError(t, s.CreateAudienceRun(ctx, run))
+	var parts []*store.Participant
+	ids := make([]uuid.UUID, people)
+	for i, pe := range all {
+		ids[i] = pe.ID
+		parts = append(parts, &store.Participant{ID: uuid.New(), PersonID: pe.ID, FlowID: "f", FlowVersion: 1,
+			Status: store.Waiting, Element: "w", Version: 1, EnteredAt: start, Wait: &store.Wait{Until: start.Add(time.Hour)}})
+	}
+	log.take()
+	n, err := s.AdvanceAudienceRun(ctx, &store.AdvanceAudienceRunParams{RunID: run.ID, From: uuid.Nil, To: ids[people-1],
+		Scanned: people, Done: true, FinishedAt: start, Participants: parts})
+	require.NoError(t, err)
+	require.Equal(t, people, n)
+	for _, st := range log.take() {
+		if sql := strings.TrimSpace(st.sql); strings.HasPrefix(sql, "begin") || sql == "commit" {
+			continue
+		}
+		pl := plan(t, st)
+		require.False(t, strings.Contains(pl, "INSERT ... SELECT") || strings.Contains(pl, "Distributed Subplan"),
+			"through the coordinator:\n%s\n%s", st.sql, pl)
+	}
+
+	// A batch of every person: each moves their participant on.
+	errs, err := s.UpdateBatch(ctx, ids, func(i int, tx store.Tx) error {
+		ps, err := tx.Participants()
+		if err != nil || len(ps) != 1 {
+			return fmt.Errorf("participants of %s: %d, %v", ids[i], len(ps), err)
+		}
+		ps[0].Element = "next"
+		return tx.PutParticipant(ps[0])
+	})
+	require.NoError(t, err)
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	stmts := log.take()
+	for _, st := range stmts {
+		sql := strings.TrimSpace(st.sql)
+		if strings.HasPrefix(sql, "BEGIN") || sql == "COMMIT" {
+			continue
+		}
+		pl := plan(t, st)
+		require.True(t, routed(pl), "not a router query:\n%s\n%s", sql, pl)
+	}
+	// BEGIN, COMMIT, and per shard: locks, reads, updates.
+	require.LessOrEqual(t, len(stmts), 2+3*citusShards, "statements of a batch of %d people on %d shards", people, citusShards)
+	moved, err := s.Participants(ctx, &store.ParticipantQuery{FlowID: "f"})
+	require.NoError(t, err)
+	require.Len(t, moved, people)
+	for _, pt := range moved {
+		require.Equal(t, "next", pt.Element)
+	}
+}
+
 // backend is a database the benchmarks run on: plain PostgreSQL or a
 // Citus cluster, each skipped where its variable is not set.
 type backend struct {

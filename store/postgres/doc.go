@@ -59,8 +59,14 @@
 // the key's shard; one that creates a participant writes its ID's row in
 // participant_ids; UpdateRef reads the key's row before and after the
 // lock. Citus commits those with two-phase commit where the shards are on
-// different workers. Listings (People, Participants of a flow), counter
-// sums, due timers, pruning and erasure ask every shard.
+// different workers. UpdateBatch over people of several shards takes
+// their locks, reads them and updates their participants with a
+// statement per shard. Listings (People, Participants of a flow),
+// counter sums, due timers, pruning and erasure ask every shard. A page
+// of an audience run registers its participants' IDs with one multi-row
+// INSERT, which Citus splits by shard, and copies the participants in
+// (COPY), so that no row goes through the coordinator's INSERT ...
+// SELECT.
 //
 // A schema of plain tables keeps its layout on a database that gets the
 // citus extension later. To move one to Citus: install Citus on the

@@ -233,40 +233,53 @@ func (t *tx) RemoveParticipant(id uuid.UUID) error {
 
 // advanceDistributed writes a page of an audience run on a distributed
 // schema, in the transaction that locked the run: the participants' IDs
-// go to participant_ids first, each on its own shard, and the ones new
-// there are the participants to insert, on their people's shards (an
-// INSERT ... SELECT, which Citus splits by shard); then the run moves on.
+// go to participant_ids first, by a multi-row INSERT that Citus sends to
+// each ID's shard, and the ones new there are the participants to copy
+// in (COPY, which Citus sends on to their people's shards); then the run
+// moves on. An INSERT ... SELECT would go through the coordinator, row
+// by row.
 func (s *Store) advanceDistributed(ctx context.Context, tx pgx.Tx, p *store.AdvanceAudienceRunParams, c *partColumns, finished *time.Time) (int, error) {
 	q := &s.sql.dist
-	var n int
-	if len(c.id) > 0 {
-		rows, _ := tx.Query(ctx, q.pageIDs, c.id, c.person)
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	fresh := map[uuid.UUID]bool{}
+	for ids := c.id; len(ids) > 0; {
+		k := min(len(ids), valuesPerStatement)
+		var sql strings.Builder
+		sql.WriteString(`INSERT INTO ` + s.q + `.participant_ids (id, person_id) VALUES `)
+		args := make([]any, 0, 2*k)
+		for i, id := range ids[:k] {
+			if i > 0 {
+				sql.WriteString(", ")
+			}
+			fmt.Fprintf(&sql, "($%d::uuid, $%d::uuid)", 2*i+1, 2*i+2)
+			args = append(args, id, c.person[len(c.id)-len(ids)+i])
+		}
+		sql.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
+		rows, _ := tx.Query(ctx, sql.String(), args...)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 		if err != nil {
 			return 0, err
 		}
-		fresh := make(map[uuid.UUID]bool, len(ids))
-		for _, id := range ids {
+		for _, id := range got {
 			fresh[id] = true
 		}
-		var new partColumns
-		for i, id := range c.id {
-			if fresh[id] {
-				new.id, new.person, new.flow = append(new.id, id), append(new.person, c.person[i]), append(new.flow, c.flow[i])
-				new.flowVersion, new.status = append(new.flowVersion, c.flowVersion[i]), append(new.status, c.status[i])
-				new.element, new.due, new.dueNS = append(new.element, c.element[i]), append(new.due, c.due[i]), append(new.dueNS, c.dueNS[i])
-				new.parked, new.version, new.data = append(new.parked, c.parked[i]), append(new.version, c.version[i]), append(new.data, c.data[i])
-			}
-		}
-		if n = len(new.id); n > 0 {
-			if _, err := tx.Exec(ctx, q.pageParts, new.id, new.person, new.flow, new.flowVersion, new.status, new.element,
-				new.due, new.dueNS, new.parked, new.version, new.data); err != nil {
-				return 0, err
-			}
+		ids = ids[k:]
+	}
+	var rows [][]any
+	for i, id := range c.id {
+		if fresh[id] {
+			rows = append(rows, []any{id, c.person[i], c.flow[i], c.flowVersion[i], c.status[i], c.element[i],
+				c.due[i], c.dueNS[i], c.parked[i], c.version[i], c.data[i]})
 		}
 	}
-	if _, err := tx.Exec(ctx, q.pageRun, p.RunID, p.To, p.Scanned, p.Done, finished, n); err != nil {
+	if len(rows) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "participants"},
+			[]string{"id", "person_id", "flow_id", "flow_version", "status", "element", "due_at", "due_ns", "parked", "version", "data"},
+			pgx.CopyFromRows(rows)); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.Exec(ctx, q.pageRun, p.RunID, p.To, p.Scanned, p.Done, finished, len(rows)); err != nil {
 		return 0, err
 	}
-	return n, nil
+	return len(rows), nil
 }

@@ -769,7 +769,9 @@ var _ store.BatchUpdater = (*Store)(nil)
 // person's lock (in the order of their lock keys, so that batches never
 // deadlock) and reads them all; fn runs for each; one writes what every
 // fn that succeeded wrote, in one statement, and commits. Reads inside fn
-// (Events, AddEvent) cost a round trip each, as in Update.
+// (Events, AddEvent) cost a round trip each, as in Update. On a
+// distributed schema the locks, the reads and the participants' updates
+// are a statement per shard of the batch's people, each a router query.
 func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(int, store.Tx) error) ([]error, error) {
 	if len(personIDs) == 0 {
 		return nil, nil
@@ -789,18 +791,17 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 	defer endConn(ctx, conn)
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	// On a distributed schema, each person's row lock (in the order of
-	// their ids, so that batches never wait on each other in a cycle).
-	var order []uuid.UUID
+	// On a distributed schema, the people's row locks, then their
+	// reads, each a statement per shard (see shardMap.byShard).
+	var groups [][]uuid.UUID
 	if s.dist != nil {
-		order = slices.SortedFunc(slices.Values(personIDs), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-		for _, id := range order {
-			b.Queue(s.sql.dist.lockRow, id)
+		groups = s.dist.byShard(personIDs)
+		for _, g := range groups {
+			sql, args := lockShard(s.q, g)
+			b.Queue(sql, args...)
 		}
-		// Each person read on their shard: a batch of one shard's
-		// people stays on that shard.
-		for _, id := range order {
-			b.Queue(s.sql.dist.readOne, id)
+		for _, g := range groups {
+			b.Queue(s.sql.dist.readShard, g)
 		}
 	} else {
 		b.Queue(s.sql.lockMany, personIDs)
@@ -811,16 +812,21 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 	placeholders := map[uuid.UUID]bool{}
 	reads := 1
 	if s.dist != nil {
-		reads = len(order)
+		reads = len(groups)
 	}
-	for i := range b.Len() - reads {
-		var tag pgconn.CommandTag
-		if tag, err = br.Exec(); err != nil {
-			break
+	if _, err = br.Exec(); err == nil && s.dist != nil {
+		for range groups {
+			rows, _ := br.Query()
+			var ids []uuid.UUID
+			if ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID]); err != nil {
+				break
+			}
+			for _, id := range ids {
+				placeholders[id] = true
+			}
 		}
-		if i > 0 && s.dist != nil && tag.RowsAffected() > 0 {
-			placeholders[order[i-1]] = true
-		}
+	} else if err == nil {
+		_, err = br.Exec()
 	}
 	for range reads {
 		if err != nil {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -358,18 +359,39 @@ func (w *writes) queueDistributed(b *pgx.Batch, s *Store) {
 			rows, "")
 	}
 	if c := &w.changed; len(c.id) > 0 {
-		for i := range c.id {
+		// The rows of one shard go in one statement: = ANY of people of
+		// one shard makes it a router query.
+		shards := map[int]*partColumns{}
+		for i, p := range c.person {
+			sh := s.dist.shard(p)
+			g := shards[sh]
+			if g == nil {
+				g = &partColumns{}
+				shards[sh] = g
+			}
+			g.id, g.person, g.flow = append(g.id, c.id[i]), append(g.person, p), append(g.flow, c.flow[i])
+			g.flowVersion, g.status = append(g.flowVersion, c.flowVersion[i]), append(g.status, c.status[i])
+			g.element, g.due, g.dueNS = append(g.element, c.element[i]), append(g.due, c.due[i]), append(g.dueNS, c.dueNS[i])
+			g.parked, g.version, g.data = append(g.parked, c.parked[i]), append(g.version, c.version[i]), append(g.data, c.data[i])
+			g.entered, g.enteredNS = append(g.entered, c.entered[i]), append(g.enteredNS, c.enteredNS[i])
+			g.calls = append(g.calls, c.calls[i])
+		}
+		for _, sh := range slices.Sorted(maps.Keys(shards)) {
+			g := shards[sh]
 			// A write that moves the timer drops its claim; the caller
 			// is as in queue's update.
-			b.Queue(`UPDATE `+q+`.participants
-SET flow_id = $3, flow_version = $4, status = $5, element = $6, due_at = $7, due_ns = $8, parked = $9, version = $10,
-	data = $11::text::json, entered_at = $12, entered_ns = $13,
-	claimed_until = CASE WHEN due_at IS NOT DISTINCT FROM $7 AND due_ns = $8 AND parked = $9 THEN claimed_until END,
-	claimed_by = CASE WHEN due_at IS NOT DISTINCT FROM $7 AND due_ns = $8 AND parked = $9 THEN claimed_by END,
-	caller = CASE WHEN $14::boolean THEN $15::integer WHEN $5 = 'inflight' THEN caller END
-WHERE person_id = $1 AND id = $2`,
-				c.person[i], c.id[i], c.flow[i], c.flowVersion[i], c.status[i], c.element[i], c.due[i], c.dueNS[i],
-				c.parked[i], c.version[i], c.data[i], c.entered[i], c.enteredNS[i], c.calls[i], s.live.proc)
+			b.Queue(`UPDATE `+q+`.participants AS p
+SET flow_id = v.flow_id, flow_version = v.flow_version, status = v.status, element = v.element, due_at = v.due_at, due_ns = v.due_ns,
+	parked = v.parked, version = v.version, data = v.data::json, entered_at = v.entered_at, entered_ns = v.entered_ns,
+	claimed_until = CASE WHEN p.due_at IS NOT DISTINCT FROM v.due_at AND p.due_ns = v.due_ns AND p.parked = v.parked THEN p.claimed_until END,
+	claimed_by = CASE WHEN p.due_at IS NOT DISTINCT FROM v.due_at AND p.due_ns = v.due_ns AND p.parked = v.parked THEN p.claimed_by END,
+	caller = CASE WHEN v.calls THEN $15::integer WHEN v.status = 'inflight' THEN p.caller END
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::timestamptz[], $8::smallint[],
+	$9::boolean[], $10::bigint[], $11::text[], $12::timestamptz[], $13::smallint[], $14::boolean[])
+	AS v (person_id, id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)
+WHERE p.person_id = ANY ($1::uuid[]) AND p.person_id = v.person_id AND p.id = v.id`,
+				g.person, g.id, g.flow, g.flowVersion, g.status, g.element, g.due, g.dueNS,
+				g.parked, g.version, g.data, g.entered, g.enteredNS, g.calls, s.live.proc)
 		}
 	}
 	for i, id := range w.removed {
