@@ -207,7 +207,7 @@ SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(r
 		readShard: r.Replace(readRows(`= ANY ($1::uuid[])`) + `
 UNION ALL
 SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows)`),
-		keyOwner: r.Replace(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
+		keyOwner:          r.Replace(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
 		participantPerson: r.Replace(`SELECT person_id FROM {{s}}.participant_ids WHERE id = $1`),
 		participant:       r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE person_id = $1 AND id = $2`),
 		eraseIDs:          r.Replace(`DELETE FROM {{s}}.participant_ids WHERE person_id = $1`),

@@ -28,32 +28,11 @@ import (
 // cluster's workers, which it drops when it ends.
 const envCitus = "FLOWKIT_TEST_CITUS"
 
-var (
-	citusOnce    sync.Once
-	citusPool    *pgxpool.Pool
-	citusPoolErr error
-)
+var citusPoolShared = &sharedPool{env: envCitus, what: "Citus", example: "postgres://postgres@127.0.0.1:9700/postgres?sslmode=disable"}
 
 // testCitusPool returns the pool on the Citus coordinator shared by the
 // tests, or skips the test when FLOWKIT_TEST_CITUS is not set.
-func testCitusPool(tb testing.TB) *pgxpool.Pool {
-	tb.Helper()
-	url := os.Getenv(envCitus)
-	if url == "" {
-		tb.Skipf("Citus tests skipped: set %s to a Citus coordinator URL, such as postgres://postgres@127.0.0.1:9700/postgres?sslmode=disable", envCitus)
-	}
-	citusOnce.Do(func() {
-		cfg, err := pgxpool.ParseConfig(url)
-		if err != nil {
-			citusPoolErr = err
-			return
-		}
-		cfg.MaxConns = 32
-		citusPool, citusPoolErr = pgxpool.NewWithConfig(context.Background(), cfg)
-	})
-	require.NoError(tb, citusPoolErr)
-	return citusPool
-}
+func testCitusPool(tb testing.TB) *pgxpool.Pool { tb.Helper(); return citusPoolShared.get(tb) }
 
 // citusShards is the shard count of the tests' distributed tables: a
 // few per worker, so that a test's schema is made quickly.

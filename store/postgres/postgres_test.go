@@ -24,32 +24,42 @@ import (
 // works in schemas of its own, which it drops when it ends.
 const envURL = "FLOWKIT_TEST_POSTGRES"
 
-var (
-	poolOnce sync.Once
-	pool     *pgxpool.Pool
-	poolErr  error
-)
+// sharedPool is a pool the tests share, opened on first use from the URL
+// in an environment variable; without it the tests that need it skip.
+type sharedPool struct {
+	env, what string
+	// example is a URL to show when env is not set.
+	example string
+	once    sync.Once
+	pool    *pgxpool.Pool
+	err     error
+}
 
-// testPool returns the pool shared by the tests, or skips the test when
-// FLOWKIT_TEST_POSTGRES is not set.
-func testPool(tb testing.TB) *pgxpool.Pool {
+// get returns the pool, or skips the test when the variable is not set.
+func (s *sharedPool) get(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	url := os.Getenv(envURL)
+	url := os.Getenv(s.env)
 	if url == "" {
-		tb.Skipf("PostgreSQL tests skipped: set %s to a database URL, such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable", envURL)
+		tb.Skipf("%s tests skipped: set %s to its URL, such as %s", s.what, s.env, s.example)
 	}
-	poolOnce.Do(func() {
+	s.once.Do(func() {
 		cfg, err := pgxpool.ParseConfig(url)
 		if err != nil {
-			poolErr = err
+			s.err = err
 			return
 		}
 		cfg.MaxConns = 32
-		pool, poolErr = pgxpool.NewWithConfig(context.Background(), cfg)
+		s.pool, s.err = pgxpool.NewWithConfig(context.Background(), cfg)
 	})
-	require.NoError(tb, poolErr)
-	return pool
+	require.NoError(tb, s.err)
+	return s.pool
 }
+
+var plainPool = &sharedPool{env: envURL, what: "PostgreSQL", example: "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"}
+
+// testPool returns the pool shared by the tests, or skips the test when
+// FLOWKIT_TEST_POSTGRES is not set.
+func testPool(tb testing.TB) *pgxpool.Pool { tb.Helper(); return plainPool.get(tb) }
 
 // newSchema returns a fresh schema name and drops the schema when the test
 // ends.
