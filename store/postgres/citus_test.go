@@ -136,25 +136,34 @@ func routed(p string) bool {
 		!strings.Contains(p, "Distributed Subplan") && !strings.Contains(p, "INSERT ... SELECT")
 }
 
-// Every statement of a journey's steps (enter, wait, an event, a timeout,
-// a profile update, exit) for people who exist is a router query on one
-// shard: the statements were captured through a pgx tracer on the pool,
-// and each is explained by Citus. The tick's own statements (finding and
-// claiming due timers across the shards, and reading the people whose
-// timers fire together) are not a step's, and are left out.
-func TestCitusStepsAreSingleShard(t *testing.T) {
-	ctx := t.Context()
+// tracedCitusStore returns the shared Citus pool, a fresh schema on it,
+// and a store of that schema whose statements log records.
+func tracedCitusStore(t *testing.T) (*pgxpool.Pool, string, *statementLog, *postgres.Store) {
+	t.Helper()
 	p := testCitusPool(t)
 	schema := newSchema(t, p)
 	log := &statementLog{}
 	cfg, err := pgxpool.ParseConfig(os.Getenv(envCitus))
 	require.NoError(t, err)
 	cfg.ConnConfig.Tracer = log
-	tp, err := pgxpool.NewWithConfig(ctx, cfg)
+	tp, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(tp.Close)
-	s, err := postgres.New(ctx, postgres.Config{Pool: tp, Schema: schema, Shards: citusShards})
+	s, err := postgres.New(t.Context(), postgres.Config{Pool: tp, Schema: schema, Shards: citusShards})
 	require.NoError(t, err)
+	return p, schema, log, s
+}
+
+// Every statement of a journey's steps (enter, wait, an event, a timeout,
+// a profile update, exit) for people who exist is a router query on one
+// shard: the statements were captured through a pgx tracer on the pool,
+// and each is explained by Citus, the tick's claim of each timer
+// included. The ticker's own statements (the liveness keeper's, finding
+// the due timers of its buckets, NextDue) are not a step's, and are left
+// out.
+func TestCitusStepsAreSingleShard(t *testing.T) {
+	ctx := t.Context()
+	p, schema, log, s := tracedCitusStore(t)
 	clk := clock.NewFake(start)
 	eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clk, Schema: store.Schema{"orders": store.Number}})
 	require.NoError(t, err)
@@ -235,17 +244,7 @@ func TestCitusStepsAreSingleShard(t *testing.T) {
 // inserts are split by shard.
 func TestCitusBatchAndPageByShard(t *testing.T) {
 	ctx := t.Context()
-	p := testCitusPool(t)
-	schema := newSchema(t, p)
-	log := &statementLog{}
-	cfg, err := pgxpool.ParseConfig(os.Getenv(envCitus))
-	require.NoError(t, err)
-	cfg.ConnConfig.Tracer = log
-	tp, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(tp.Close)
-	s, err := postgres.New(ctx, postgres.Config{Pool: tp, Schema: schema, Shards: citusShards})
-	require.NoError(t, err)
+	p, schema, log, s := tracedCitusStore(t)
 	const people = 40
 	addPeople(t, p, schema, people)
 	all, err := s.People(ctx, &store.PeopleQuery{})
