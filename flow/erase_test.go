@@ -25,22 +25,31 @@ import (
 func onStores(t *testing.T, test func(t *testing.T, s store.Store)) {
 	t.Run("memory", func(t *testing.T) { test(t, memory.New()) })
 	t.Run("postgres", func(t *testing.T) {
-		url := os.Getenv("FLOWKIT_TEST_POSTGRES")
-		if url == "" {
-			t.Skip("PostgreSQL tests skipped: set FLOWKIT_TEST_POSTGRES to a database URL, such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-		}
-		pool, err := pgxpool.New(t.Context(), url)
-		require.NoError(t, err)
-		schema := "flowkit_test_" + uuid.NewString()[:8]
-		t.Cleanup(func() {
-			_, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-			require.NoError(t, err)
-			pool.Close()
-		})
-		s, err := postgres.New(t.Context(), postgres.Config{Pool: pool, Schema: schema})
-		require.NoError(t, err)
+		s, _, _ := postgresStore(t)
 		test(t, s)
 	})
+}
+
+// postgresStore returns a PostgreSQL store in a schema of its own, dropped
+// when the test ends, with its pool and schema; it skips the test unless
+// FLOWKIT_TEST_POSTGRES names a database.
+func postgresStore(t *testing.T) (*postgres.Store, *pgxpool.Pool, string) {
+	t.Helper()
+	url := os.Getenv("FLOWKIT_TEST_POSTGRES")
+	if url == "" {
+		t.Skip("PostgreSQL tests skipped: set FLOWKIT_TEST_POSTGRES to a database URL, such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	}
+	pool, err := pgxpool.New(t.Context(), url)
+	require.NoError(t, err)
+	schema := "flowkit_test_" + uuid.NewString()[:8]
+	t.Cleanup(func() {
+		_, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		require.NoError(t, err)
+		pool.Close()
+	})
+	s, err := postgres.New(t.Context(), postgres.Config{Pool: pool, Schema: schema})
+	require.NoError(t, err)
+	return s, pool, schema
 }
 
 var day = 24 * time.Hour

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,10 +20,7 @@ import (
 	"github.com/flowkit/flowkit/kinds"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
-	"github.com/flowkit/flowkit/store/postgres"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
 
@@ -293,20 +289,7 @@ func requireNoSpelling(t *testing.T, texts []string, value string, pieces ...str
 func onSecretStores(t *testing.T, test func(t *testing.T, s store.Store, rows func() string)) {
 	t.Run("memory", func(t *testing.T) { test(t, memory.New(), func() string { return "" }) })
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("FLOWKIT_TEST_POSTGRES")
-		if dsn == "" {
-			t.Skip("PostgreSQL tests skipped: set FLOWKIT_TEST_POSTGRES to a database URL, such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-		}
-		pool, err := pgxpool.New(t.Context(), dsn)
-		require.NoError(t, err)
-		schema := "flowkit_test_" + uuid.NewString()[:8]
-		t.Cleanup(func() {
-			_, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-			require.NoError(t, err)
-			pool.Close()
-		})
-		s, err := postgres.New(t.Context(), postgres.Config{Pool: pool, Schema: schema})
-		require.NoError(t, err)
+		s, pool, schema := postgresStore(t)
 		rows := func() string {
 			ctx := context.Background()
 			tables, err := pool.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1`, schema)
