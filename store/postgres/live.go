@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -444,7 +445,10 @@ func isUnavailable(err error) bool {
 	case errors.As(err, &pe):
 		// Connection exceptions; the server shutting down, crashed or
 		// starting up.
-		return pe.Code[:2] == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+		// On Citus, a worker that went away in the middle of a
+		// transaction is an internal error of the coordinator's.
+		return pe.Code[:2] == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" ||
+			pe.Code == "XX000" && strings.HasPrefix(pe.Message, "failure on connection marked as essential")
 	}
 	return false
 }
