@@ -98,12 +98,12 @@ type Config struct {
 	Ports Ports
 	// ElementOptions are the settings of the built-in kinds for every
 	// flow: Call API's default timeout (10s), response size limit
-	// (1 MiB), address guard (off) and pacer (the Store's budgets when it
-	// keeps them, store.PaceKeeper, as the memory and PostgreSQL stores
-	// do, which every engine sharing the Store draws on; else
-	// kinds.NewPacer(), which keeps its budgets in this process); Send
-	// Message's frequency cap (none) and quiet hours (none). Defaults to
-	// those.
+	// (1 MiB) and address guard (off); the pacer of every element with a
+	// sending speed (the Store's budgets when it keeps them,
+	// store.PaceKeeper, as the memory and PostgreSQL stores do, which
+	// every engine sharing the Store draws on; else kinds.NewPacer(),
+	// which keeps its budgets in this process); Send Message's frequency
+	// caps (none) and quiet hours (none). Defaults to those.
 	ElementOptions kinds.Options
 	// Logger receives the engine's logs: a debug record per step, wait,
 	// resume and exit, and a warning per failed step, with flow, element
@@ -223,11 +223,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Ports.HTTP == nil {
 		cfg.Ports.HTTP = kinds.NewHTTPClient(kinds.HTTPClientOptions{BlockPrivateAddresses: cfg.ElementOptions.CallAPI.BlockPrivateAddresses})
 	}
-	if cfg.ElementOptions.CallAPI.Pacer == nil {
+	if cfg.ElementOptions.Pacer == nil {
 		if k, ok := cfg.Store.(store.PaceKeeper); ok {
-			cfg.ElementOptions.CallAPI.Pacer = storePacer{k}
+			cfg.ElementOptions.Pacer = storePacer{k}
 		} else {
-			cfg.ElementOptions.CallAPI.Pacer = kinds.NewPacer()
+			cfg.ElementOptions.Pacer = kinds.NewPacer()
 		}
 	}
 	if err := checkLimits(cfg); err != nil {

@@ -10,10 +10,15 @@ type Options struct {
 	CallAPI CallAPIOptions
 	// SendMessage configures Send Message elements.
 	SendMessage SendMessageOptions
+	// Pacer spaces out the actions of elements with a sending speed
+	// (Call API, Send Message, Notify). The engine defaults it to the
+	// Store's budgets when the Store keeps them (store.PaceKeeper), else
+	// to NewPacer(), which keeps them in its process.
+	Pacer Pacer
 }
 
 // Bind gives el the options of its kind when it is a built-in kind that
-// has some (Call API, Send Message); other elements are left as they are.
+// has some (Call API, Send Message, Notify); other elements are left as they are.
 // The engine binds its Config.ElementOptions to each element of the flows
 // it compiles, before validating it; an element never bound has each
 // kind's defaults.
