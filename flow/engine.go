@@ -240,6 +240,14 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err := cfg.ElementOptions.SendMessage.FrequencyCap.Validate(); err != nil {
 		return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.FrequencyCap: %w", err)
 	}
+	for i, f := range cfg.ElementOptions.SendMessage.FrequencyCaps {
+		if f == (kinds.FrequencyCap{}) {
+			return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.FrequencyCaps[%d]: frequency cap: Messages must be positive", i)
+		}
+		if err := f.Validate(); err != nil {
+			return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.FrequencyCaps[%d]: %w", i, err)
+		}
+	}
 	if err := cfg.ElementOptions.SendMessage.QuietHours.Validate(); err != nil {
 		return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.QuietHours: %w", err)
 	}

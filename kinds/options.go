@@ -36,6 +36,11 @@ type SendMessageOptions struct {
 	// FrequencyCap limits how many messages Send Message sends one person
 	// across all flows. Defaults to no cap.
 	FrequencyCap FrequencyCap
+	// FrequencyCaps are more caps, each checked with FrequencyCap: a send
+	// over any of them goes on by "capped". Per-channel and calendar caps
+	// ("3 SMS per calendar day, 10 messages per calendar week, in the
+	// person's time zone") go here. Defaults to none.
+	FrequencyCaps []FrequencyCap
 	// QuietHours are the hours, in each person's time zone, when Send
 	// Message waits instead of sending. Defaults to none.
 	QuietHours QuietHours
