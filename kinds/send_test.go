@@ -290,8 +290,8 @@ func TestSendMessageCalendarCaps(t *testing.T) {
 		{"the same sms is today in UTC", "sms", "", []*store.Event{sent("sms", sundayNightNY)}, kinds.BranchCapped},
 		{"an email does not count for the sms cap", "sms", "America/New_York", []*store.Event{sent("email", apiT0.Add(-time.Hour))}, kinds.BranchSent},
 		{"the sms cap does not cap email", "email", "America/New_York", []*store.Event{sent("sms", apiT0.Add(-time.Hour))}, kinds.BranchSent},
-		{"two messages this week cap every channel", "email", "America/New_York", []*store.Event{sent("sms", apiT0.Add(-time.Hour)), sent("push", apiT0.Add(-2 * time.Hour))}, kinds.BranchCapped},
-		{"last week's do not count", "email", "America/New_York", []*store.Event{sent("push", apiT0.Add(-2 * time.Hour)), sent("sms", sundayNightNY)}, kinds.BranchSent},
+		{"two messages this week cap every channel", "email", "America/New_York", []*store.Event{sent("sms", apiT0.Add(-time.Hour)), sent("push", apiT0.Add(-2*time.Hour))}, kinds.BranchCapped},
+		{"last week's do not count", "email", "America/New_York", []*store.Event{sent("push", apiT0.Add(-2*time.Hour)), sent("sms", sundayNightNY)}, kinds.BranchSent},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
