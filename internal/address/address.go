@@ -7,7 +7,9 @@ package address
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -127,6 +129,35 @@ const MaxPhoneDigits = 17
 // checks the form, not whether the number is assigned. The error says
 // why without quoting the number.
 func E164(s, region string) (string, error) {
+	if len(s) > maxCachedInput {
+		return e164(s, region)
+	}
+	slot := &e164Cache[maphash.String(e164Seed, region+"\x00"+s)%uint64(len(e164Cache))]
+	if e := slot.Load(); e != nil && e.in == s && e.region == region {
+		return e.out, e.err
+	}
+	out, err := e164(s, region)
+	slot.Store(&e164Entry{in: s, region: region, out: out, err: err})
+	return out, err
+}
+
+// The numbers E164 read last, a few thousand, each in the slot its hash
+// names: a person's events come by the same spelling of their number,
+// and parsing one takes some microseconds. Inputs longer than a number
+// is written are not kept.
+var (
+	e164Cache [4096]atomic.Pointer[e164Entry]
+	e164Seed  = maphash.MakeSeed()
+)
+
+const maxCachedInput = 48
+
+type e164Entry struct {
+	in, region, out string
+	err             error
+}
+
+func e164(s, region string) (string, error) {
 	t := strings.TrimSpace(s)
 	intl := strings.HasPrefix(t, "+") || strings.HasPrefix(t, "00")
 	digits := Phone(t)
@@ -147,6 +178,9 @@ func E164(s, region string) (string, error) {
 	}
 	n, err := phonenumbers.Parse("+"+digits, "")
 	if err == nil && possible(n) == nil {
+		if e := phonenumbers.Format(n, phonenumbers.E164); e == "+"+digits && len(e) <= 16 {
+			return e, nil // read back as itself: the parse just did
+		}
 		return stable(n)
 	}
 	switch {

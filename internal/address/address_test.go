@@ -1,6 +1,7 @@
 package address_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -178,4 +179,48 @@ func FuzzE164(f *testing.F) {
 			t.Fatalf("E164(%q) = %q, %v; want it unchanged", e, again, err)
 		}
 	})
+}
+
+// E164 runs on every person reference by phone: its cost per number.
+func BenchmarkE164(b *testing.B) {
+	b.ReportAllocs()
+	for _, tc := range []struct{ name, in, region string }{
+		{"international", "+385911234567", ""},
+		{"national", "091 123 4567", "HR"},
+	} {
+		b.Run(tc.name+"/new", func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				// Another number each time: none is in the cache.
+				in := tc.in[:len(tc.in)-4] + strconv.Itoa(1000+i%9000)
+				i++
+				if _, err := address.E164(in, tc.region); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/number")
+		})
+		b.Run(tc.name+"/again", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := address.E164(tc.in, tc.region); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/number")
+		})
+	}
+}
+
+// The same spelling read again is served from the cache, with the same
+// answer, errors included.
+func TestE164Again(t *testing.T) {
+	for range 3 {
+		got, err := address.E164("091 123 4567", "HR")
+		require.NoError(t, err)
+		require.Equal(t, "+385911234567", got)
+		_, err = address.E164("091 123 4567", "")
+		require.ErrorContains(t, err, "no default region")
+	}
 }
