@@ -80,7 +80,8 @@ func testAudienceInPeoplesZones(t *testing.T, b Backend) {
 
 // "The next business day at 09:00 in the person's zone" in one Pause:
 // entered on a Friday evening in New York, on a Zagreb flow, the message
-// goes on Monday at 09:00 in New York; with Monday a holiday, on Tuesday.
+// goes on Monday at 09:00 in New York; with Monday a holiday, on Tuesday;
+// a Wait for a Date on a Saturday birthday goes on on Monday too.
 func testNextBusinessDay(t *testing.T, b Backend) {
 	ctx := t.Context()
 	ny, err := time.LoadLocation("America/New_York")
@@ -97,22 +98,31 @@ func testNextBusinessDay(t *testing.T, b Backend) {
 			Add("done", &kinds.Exit{}, nil)
 		activate(t, eng, f)
 	}
+	// A birthday on a Saturday, greeted on the next business day.
+	bday := flow.New("bday", "Birthday").In("Europe/Zagreb").
+		Add("wait", &kinds.WaitForDate{Attribute: store.AttrBirthDate, When: kinds.DateIsToday, At: kinds.At(9, 0), EveryYear: true,
+			PersonTimeZone: true, BusinessDays: &kinds.BusinessDays{}}, flow.Next{"reached": "mail", "missed": "done"}).
+		Add("mail", &kinds.SendMessage{Channel: "email", Body: "Happy birthday"}, flow.Next{"sent": "done"}).
+		Add("done", &kinds.Exit{}, nil)
+	activate(t, eng, bday)
 	setPerson(t, eng, "ny", func(p *store.Person) {
 		p.TimeZone = "America/New_York"
 		p.Emails = []string{"ny@example.com"}
+		p.BirthDate = time.Date(1990, 3, 7, 0, 0, 0, 0, time.UTC) // a Saturday in 2026
 	})
-	for _, id := range []string{"f0", "f1"} {
+	for _, id := range []string{"f0", "f1", "bday"} {
 		_, err := eng.Enter(ctx, id, store.PersonRef{ExternalID: "ny"}, nil)
 		require.NoError(t, err)
 	}
 	_, err = flowtest.AdvanceTo(ctx, eng, clk, time.Date(2026, 3, 12, 0, 0, 0, 0, ny))
 	require.NoError(t, err)
 	sent := sender.Sent()
-	require.Len(t, sent, 2)
+	require.Len(t, sent, 3)
 	byFlow := map[string]time.Time{}
 	for _, m := range sent {
 		byFlow[m.FlowID] = m.At
 	}
 	require.True(t, time.Date(2026, 3, 9, 9, 0, 0, 0, ny).Equal(byFlow["f0"]), "Monday 09:00 in New York, got %s", byFlow["f0"].In(ny))
 	require.True(t, time.Date(2026, 3, 10, 9, 0, 0, 0, ny).Equal(byFlow["f1"]), "Tuesday after the holiday, got %s", byFlow["f1"].In(ny))
+	require.True(t, time.Date(2026, 3, 9, 9, 0, 0, 0, ny).Equal(byFlow["bday"]), "the birthday greeting on Monday 09:00 in New York, got %s", byFlow["bday"].In(ny))
 }
