@@ -49,6 +49,7 @@ func Run(t *testing.T, b Backend) {
 		{"Journey", testEngineJourney},
 		{"TwoProcessesTick", testEngineTwoProcessesTick},
 		{"DeployAtStartUp", testEngineDeployAtStartUp},
+		{"RollingDeploy", testEngineRollingDeploy},
 		{"InFlight", testEngineInFlight},
 		{"EraseInFlight", testEngineEraseInFlight},
 		{"DiesMidEffect", testEngineDiesMidEffect},
