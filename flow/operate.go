@@ -97,7 +97,7 @@ type Operation struct {
 	// rows.
 	MaxRows int
 	// PageSize is how many participants the operation reads and changes
-	// between two saves of its progress. Defaults to 500.
+	// between two saves of its progress. Defaults to 1000.
 	PageSize int
 	// Progress, when set, is called after each page with the operation's
 	// counts so far (on a dry run, of this call).
@@ -262,16 +262,16 @@ func (e *Engine) Operate(ctx context.Context, op Operation) (*OperationReport, e
 		// operation moves on.
 		pf := e.newPerformer(ctx)
 		var refused int64
-		for _, p := range page {
-			row, counted, err := o.one(ctx, p, pf)
-			if err != nil {
-				_ = pf.wait()
-				return rep, fmt.Errorf("operation %q: participant %s: %w", op.Name, p.ID, err)
-			}
-			if counted == OperationRefused {
+		ds, err := o.work(ctx, page, pf)
+		for _, d := range ds {
+			if d.counted == OperationRefused {
 				refused++
 			}
-			rep.add(row, maxRows)
+			rep.add(d.row, maxRows)
+		}
+		if err != nil {
+			_ = pf.wait()
+			return rep, fmt.Errorf("operation %q: %w", op.Name, err)
 		}
 		if err := pf.wait(); err != nil {
 			return rep, err
@@ -429,7 +429,7 @@ func (o *operator) pageSize() int {
 	if o.op.PageSize > 0 {
 		return o.op.PageSize
 	}
-	return 500
+	return 1000
 }
 
 func (o *operator) spec() []byte {
@@ -630,26 +630,42 @@ func (o *operator) one(ctx context.Context, listed *store.Participant, pf *perfo
 	if !o.selects(listed) {
 		return nil, "", nil
 	}
-	var row *OperationRow
-	var counted OperationOutcome
+	var d done
 	var effects []effect
-	err := o.e.run(ctx, listed.PersonID, func(s *session) error {
-		row, counted = nil, ""
-		p, err := s.ptx.participant(listed.ID)
+	if err := o.e.run(ctx, listed.PersonID, o.change(listed.ID, &d), call{effects: &effects}); err != nil {
+		return nil, "", err
+	}
+	pf.start(effects)
+	return d.row, d.counted, nil
+}
+
+// done is what change did with one participant.
+type done struct {
+	row     *OperationRow
+	counted OperationOutcome
+}
+
+// change returns the session function that carries out the operation on
+// participant id, noting what it did in d.
+func (o *operator) change(id uuid.UUID, d *done) func(*session) error {
+	return func(s *session) error {
+		*d = done{}
+		p, err := s.ptx.participant(id)
 		if err != nil || p == nil {
 			return err
 		}
 		if slices.Contains(p.Operations, o.op.Name) {
-			counted = o.changed()
+			d.counted = o.changed()
 			return nil
 		}
 		if !o.selects(p) {
 			return nil
 		}
-		if row, err = o.decide(s.cat, p, s.e.cached); err != nil {
+		row, err := o.decide(s.cat, p, s.e.cached)
+		if err != nil {
 			return err
 		}
-		counted = row.Outcome
+		d.row, d.counted = row, row.Outcome
 		if row.Outcome == OperationRefused {
 			return nil
 		}
@@ -667,12 +683,95 @@ func (o *operator) one(ctx context.Context, listed *store.Participant, pf *perfo
 			return s.leave(at, p, store.Canceled, fmt.Sprintf("canceled by operation %q", o.op.Name))
 		}
 		return o.retry(s, p, row)
-	}, call{effects: &effects})
-	if err != nil {
-		return nil, "", err
 	}
-	pf.start(effects)
-	return row, counted, nil
+}
+
+// batch carries out the operation on listed participants of distinct
+// people in one store.BatchUpdater batch, as Tick fires timers, and
+// starts the calls outside their steps put in flight. A participant
+// whose transaction failed in the batch is done alone (see one).
+func (o *operator) batch(ctx context.Context, bu store.BatchUpdater, listed []*store.Participant, cat *catalogSnapshot, pf *performer) ([]done, error) {
+	ds := make([]done, len(listed))
+	effects := make([][]effect, len(listed))
+	sessions := make([]*session, len(listed))
+	ids := make([]uuid.UUID, len(listed))
+	for i, p := range listed {
+		ids[i] = p.PersonID
+		sessions[i] = o.e.newSession(ctx, p.PersonID, o.change(p.ID, &ds[i]), call{cat: cat, effects: &effects[i]})
+	}
+	defer func() {
+		for _, s := range sessions {
+			s.release()
+		}
+	}()
+	errs, err := bu.UpdateBatch(ctx, ids, func(i int, tx store.Tx) error { return sessions[i].inTx(tx) })
+	for i, p := range listed {
+		if err == nil && errs[i] == nil {
+			if ferr := sessions[i].finish(); ferr != nil {
+				return ds, ferr
+			}
+			pf.start(effects[i])
+			continue
+		}
+		row, counted, oerr := o.one(ctx, p, pf)
+		if oerr != nil {
+			return ds, fmt.Errorf("participant %s: %w", p.ID, oerr)
+		}
+		ds[i] = done{row, counted}
+	}
+	return ds, nil
+}
+
+// work carries out the operation on a page, in batches of distinct
+// people where the store commits batches (store.BatchUpdater), and
+// returns what it did with each participant the page lists.
+func (o *operator) work(ctx context.Context, page []*store.Participant, pf *performer) ([]done, error) {
+	bu, perPerson := o.e.batchUpdater()
+	out := make([]done, 0, len(page))
+	var todo []*store.Participant
+	flush := func() error {
+		if len(todo) == 0 {
+			return nil
+		}
+		var ds []done
+		var err error
+		if perPerson || len(todo) == 1 {
+			for _, p := range todo {
+				row, counted, err := o.one(ctx, p, pf)
+				if err != nil {
+					return fmt.Errorf("participant %s: %w", p.ID, err)
+				}
+				ds = append(ds, done{row, counted})
+			}
+		} else {
+			cat, cerr := o.e.flowStates(ctx)
+			if cerr != nil {
+				return cerr
+			}
+			ds, err = o.batch(ctx, bu, todo, cat, pf)
+		}
+		out = append(out, ds...)
+		todo = todo[:0]
+		return err
+	}
+	people := map[uuid.UUID]bool{}
+	for _, p := range page {
+		switch {
+		case slices.Contains(p.Operations, o.op.Name):
+			out = append(out, done{counted: o.changed()}) // changed before a crash, or by another process
+			continue
+		case !o.selects(p):
+			continue
+		case people[p.PersonID] || len(todo) == batchPeople:
+			if err := flush(); err != nil {
+				return out, err
+			}
+			clear(people)
+		}
+		people[p.PersonID] = true
+		todo = append(todo, p)
+	}
+	return out, flush()
 }
 
 // counterKey is the counter of the participants the operation changed,
