@@ -224,20 +224,10 @@ type bulkWorker struct {
 
 func startBulkWorker(t *testing.T, name, schema, crm string) *bulkWorker {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBulkRetryKillHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envBulkWorker+"="+name, envBulkSchema+"="+schema, envBulkCRM+"="+crm)
-	w := &bulkWorker{name: name, cmd: cmd, done: make(chan string, 1)}
-	cmd.Stderr = &w.stderr
-	var err error
-	w.stdin, err = cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	w := &bulkWorker{name: name, done: make(chan string, 1)}
+	var stdout io.Reader
+	w.cmd, w.stdin, stdout = startTestProcess(t, "TestBulkRetryKillHelper", &w.stderr,
+		envBulkWorker+"="+name, envBulkSchema+"="+schema, envBulkCRM+"="+crm)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -249,6 +239,26 @@ func startBulkWorker(t *testing.T, name, schema, crm string) *bulkWorker {
 		w.done <- "ended without a word"
 	}()
 	return w
+}
+
+// startTestProcess runs the test binary as another process that runs
+// the test helper alone, with env added to the environment, and returns
+// it with its standard input and output. The test kills it at cleanup.
+func startTestProcess(t *testing.T, helper string, stderr io.Writer, env ...string) (*exec.Cmd, io.WriteCloser, io.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd, stdin, stdout
 }
 
 // TestBulkRetryKillHelper is a TestBulkRetryKill worker process: it runs
