@@ -445,15 +445,15 @@ func (o *operator) start(ctx context.Context, runs store.OperationRuns) (run *st
 		run, err = runs.OperationRun(ctx, id)
 		if err == nil {
 			if !bytes.Equal(run.Spec, o.spec()) {
-				return nil, false, &OperationError{Field: "Name", Err: fmt.Errorf("operation %q of flow %q ran with another action or selection (%s): name a new operation anew", o.op.Name, o.op.FlowID, run.Spec)}
+				return nil, false, &OperationError{Field: "Name", Err: fmt.Errorf("operation %q of flow %q ran with another action or selection (%s): give a new operation a new name", o.op.Name, o.op.FlowID, run.Spec)}
 			}
 			return run, true, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, false, err
 		}
-		total, err := o.count(ctx)
-		if err != nil {
+		var total int64
+		if total, err = o.count(ctx); err != nil {
 			return nil, false, err
 		}
 		run = &store.OperationRun{ID: id, Name: o.op.Name, FlowID: o.op.FlowID, Spec: o.spec(), StartedAt: o.e.Now(), Total: total}
