@@ -73,6 +73,22 @@ type Program struct {
 	// expression reads the meter (it calls a guarded function or loops).
 	budget  Budget
 	metered bool
+	// textAttrs are the person's text attributes the expression reads
+	// (person.firstName): one that is empty reads "", not nil, so that
+	// person.firstName != "" means what it says (and person.firstName ??
+	// "friend" is compiled as default(person.firstName, "friend")).
+	textAttrs []string
+	// path is the expression as a path of names, when it is one
+	// (entry.properties.cartId, person.firstName, points): templates look
+	// it up, and a path that leads nowhere renders empty.
+	path []pathStep
+}
+
+// pathStep is one step of a path: a name, or an index of a list.
+type pathStep struct {
+	name  string
+	index int
+	isIdx bool
 }
 
 // Expr compiles an expression for field. Errors keep expr's line and column.
@@ -82,7 +98,8 @@ func (c *Compiler) Expr(field, source string) (*Program, error) {
 	}
 	budget := c.Budget.withDefaults()
 	patch := &budgetPatch{budget: budget, source: source}
-	opts := append([]expr.Option{expr.Env(c.sampleEnv()), expr.DisableBuiltin("now"), expr.MaxNodes(2000)}, budgetOptions(patch)...)
+	opts := append([]expr.Option{expr.Env(c.sampleEnv()), expr.DisableBuiltin("now"), expr.MaxNodes(2000), defaultFunction,
+		expr.Patch(coalesceText{})}, budgetOptions(patch)...)
 	err := checkPatterns(source, budget)
 	var prog *vm.Program
 	if err == nil {
@@ -94,7 +111,8 @@ func (c *Compiler) Expr(field, source string) (*Program, error) {
 	if err != nil {
 		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
 	}
-	if err := c.checkPersonRefs(source, prog.Node()); err != nil {
+	textAttrs, err := c.checkPersonRefs(source, prog.Node())
+	if err != nil {
 		return nil, &FieldError{Field: field, Err: fmt.Errorf("expression %q: %w", source, err)}
 	}
 	settings, err := settingNames(source, prog.Node())
@@ -108,7 +126,114 @@ func (c *Compiler) Expr(field, source string) (*Program, error) {
 	metered := slices.Contains(names, meterName)
 	names = slices.DeleteFunc(names, func(n string) bool { return n == meterName })
 	return &Program{Source: source, prog: prog, names: names, Type: staticType(prog.Node().Type()), settings: settings,
-		budget: budget, metered: metered}, nil
+		budget: budget, metered: metered, textAttrs: textAttrs, path: pathOf(prog.Node())}, nil
+}
+
+// defaultFunction is the template filter default(value, fallback),
+// written {{person.firstName | default("friend")}}: fallback when value
+// is missing, nil or empty text, else value.
+var defaultFunction = expr.Function("default", func(args ...any) (any, error) {
+	if len(args) != 2 {
+		return nil, fmt.Errorf("default takes a value and a fallback, got %d arguments", len(args))
+	}
+	if s, ok := args[0].(string); args[0] == nil || ok && s == "" {
+		return args[1], nil
+	}
+	return args[0], nil
+}, new(func(any, any) any))
+
+// coalesceText compiles person.x ?? fallback, for a person attribute, as
+// default(person.x, fallback): an empty attribute reads "" in expressions
+// (see Program.textAttrs), which ?? alone would keep.
+type coalesceText struct{}
+
+func (coalesceText) Visit(node *ast.Node) {
+	b, ok := (*node).(*ast.BinaryNode)
+	if !ok || b.Operator != "??" {
+		return
+	}
+	m, ok := b.Left.(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	if id, ok := m.Node.(*ast.IdentifierNode); !ok || id.Value != "person" {
+		return
+	}
+	ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: "default"}, Arguments: []ast.Node{b.Left, b.Right}})
+}
+
+// pathOf returns the expression as a path of names and list indexes from
+// an environment name, or nil when it is anything else. Host settings
+// (env.NAME) are not paths: they must be set.
+func pathOf(node ast.Node) []pathStep {
+	switch n := node.(type) {
+	case *ast.IdentifierNode:
+		if n.Value == envName || n.Value == meterName {
+			return nil
+		}
+		return []pathStep{{name: n.Value}}
+	case *ast.ChainNode:
+		return pathOf(n.Node)
+	case *ast.MemberNode:
+		head := pathOf(n.Node)
+		if head == nil {
+			return nil
+		}
+		switch p := n.Property.(type) {
+		case *ast.StringNode:
+			return append(head, pathStep{name: p.Value})
+		case *ast.IntegerNode:
+			return append(head, pathStep{index: p.Value, isIdx: true})
+		}
+	}
+	return nil
+}
+
+// lookup follows the program's path in the step's environment: the value
+// there, and false when the path leads nowhere (a name not set, a
+// property the event lacks, a list too short).
+func (p *Program) lookup(r *Run) (any, bool) {
+	env := r.env(p.names)
+	v, ok := env[p.path[0].name]
+	for _, st := range p.path[1:] {
+		if !ok || v == nil {
+			return nil, false
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			if st.isIdx {
+				return nil, false
+			}
+			v, ok = x[st.name]
+		case []any:
+			if !st.isIdx || st.index < 0 || st.index >= len(x) {
+				return nil, false
+			}
+			v = x[st.index]
+		default:
+			return nil, false
+		}
+	}
+	if !ok || v == nil {
+		return nil, false
+	}
+	return values.Normalize(v), true
+}
+
+// fillText sets the empty text attributes the program reads to "".
+func (p *Program) fillText(env map[string]any) {
+	if len(p.textAttrs) == 0 {
+		return
+	}
+	m, _ := env["person"].(map[string]any)
+	if m == nil {
+		return
+	}
+	for _, a := range p.textAttrs {
+		if m[a] == nil {
+			m[a] = ""
+		}
+	}
 }
 
 // identifiers lists the environment names an expression reads.
@@ -122,9 +247,11 @@ func identifiers(node ast.Node) []string {
 	return names
 }
 
-// checkPersonRefs refuses person.x for an attribute the schema lacks.
-func (c *Compiler) checkPersonRefs(source string, node ast.Node) error {
+// checkPersonRefs refuses person.x for an attribute the schema lacks, and
+// returns the text attributes the expression reads.
+func (c *Compiler) checkPersonRefs(source string, node ast.Node) ([]string, error) {
 	var err error
+	var text []string
 	ast.Walk(&node, visitor(func(n *ast.Node) {
 		m, ok := (*n).(*ast.MemberNode)
 		if !ok || err != nil {
@@ -141,12 +268,17 @@ func (c *Compiler) checkPersonRefs(source string, node ast.Node) error {
 		if _, ok := personFields[prop.Value]; ok {
 			return
 		}
-		if _, ok := c.Schema.TypeOf(prop.Value); !ok {
+		t, ok := c.Schema.TypeOf(prop.Value)
+		if !ok {
 			e := &file.Error{Location: m.Property.Location(), Message: fmt.Sprintf("unknown person attribute %q", prop.Value)}
 			err = e.Bind(file.NewSource(source))
+			return
+		}
+		if t == store.Text && !slices.Contains(text, prop.Value) {
+			text = append(text, prop.Value)
 		}
 	}))
-	return err
+	return text, err
 }
 
 type visitor func(*ast.Node)
@@ -216,6 +348,7 @@ func (p *Program) Eval(r *Run) (any, error) {
 // Errors do not name the expression.
 func (p *Program) eval(r *Run, ev *evaluator) (any, int64, error) {
 	env := r.env(p.names)
+	p.fillText(env)
 	if p.metered {
 		env[meterName] = &ev.meter
 	}

@@ -60,6 +60,20 @@ type Sends interface {
 	Sends() bool
 }
 
+// WaitsForEvents is implemented by kinds that wait for events, so that
+// the engine's checks can tell which: an exit rule on the same event
+// takes the participant out before the wait sees it (flow.Flow.Warnings).
+type WaitsForEvents interface {
+	// WaitsForEvents returns the events the element waits for.
+	WaitsForEvents() []EventName
+}
+
+// EventName names a kind of event: a category and a name.
+type EventName struct {
+	Category store.Category
+	Name     string
+}
+
 // EntersFlow is implemented by kinds whose steps enter people into a flow
 // by its Existing Flow entry point (Ports.Flows): at Publish, the engine
 // refuses such an element when the flow it enters is known and takes no
@@ -97,6 +111,12 @@ type Outcome struct {
 	Wait *Wait
 	// Reason says in words why, for the participant's journal.
 	Reason string
+	// Mismatch, on a Wait a Resume returns for an event, says in words
+	// that the event did not match the element's conditions only because
+	// a property held a value of another type than a condition compares
+	// (see segment.Where.Mismatch): the engine journals it and reports it
+	// to the caller of Deliver (flow.Report.Mismatches).
+	Mismatch string
 }
 
 // Wait holds a participant at an element until a time or an event.

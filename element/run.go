@@ -1,6 +1,7 @@
 package element
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,7 @@ type Run struct {
 	Ports Ports
 
 	emitted  []*store.Event
+	notes    []string
 	envMap   map[string]any
 	changed  bool
 	counters []store.Counter
@@ -179,13 +181,28 @@ type Effects struct {
 	// commits them whether or not the step failed: they count what
 	// happened, such as messages sent before a failure.
 	Counters []store.Counter
+	// Notes are the step's notes (Note), which the engine adds to the
+	// step's journal entry.
+	Notes []string
+}
+
+// maxNotes bounds the notes one step keeps.
+const maxNotes = 8
+
+// Note records a remark about the step for its journal entry, such as a
+// placeholder that rendered empty for want of a value. A step keeps its
+// first 8 notes, each once.
+func (r *Run) Note(text string) {
+	if len(r.notes) < maxNotes && !slices.Contains(r.notes, text) {
+		r.notes = append(r.notes, text)
+	}
 }
 
 // Effects returns what the step recorded so far. The engine commits the
 // person and events unless the step failed. What it returns is valid
 // until the Run is Reset.
 func (r *Run) Effects() Effects {
-	e := Effects{Events: r.emitted, Counters: r.counters}
+	e := Effects{Events: r.emitted, Counters: r.counters, Notes: r.notes}
 	if r.changed {
 		e.Person = r.Person
 	}
@@ -202,7 +219,7 @@ func (r *Run) Reset(to Run) {
 	*r = to
 	r.subject = segment.Subject{}
 	r.emitted, r.counters, r.envMap, r.eval = emitted, counters, env, eval
-	r.changed, r.revealed = false, nil
+	r.changed, r.revealed, r.notes = false, nil, nil
 }
 
 // RedactText returns text with the values of the host settings the step

@@ -17,6 +17,7 @@ import (
 // ("{{entry.properties.cartId}}") or any formula.
 type Template struct {
 	Source string
+	field  string
 	parts  []templatePart
 	budget Budget
 }
@@ -55,7 +56,7 @@ const (
 
 // Template compiles text with placeholders for field.
 func (c *Compiler) Template(field, text string) (*Template, error) {
-	t := &Template{Source: text, budget: c.Budget.withDefaults()}
+	t := &Template{Source: text, field: field, budget: c.Budget.withDefaults()}
 	rest := text
 	seenQuery := false
 	// inString tracks whether the literal text so far, read as JSON, is
@@ -178,9 +179,23 @@ func (t *Template) Render(r *Run, enc Encoding) (string, error) {
 			b.WriteString(p.text)
 			continue
 		}
-		v, _, err := p.prog.eval(r, ev)
-		if err != nil {
-			return "", fmt.Errorf("expression %q: %w", p.prog.Source, err)
+		var v any
+		if p.prog.path != nil {
+			// A path that leads nowhere renders empty, noted in the
+			// journal: a missing value is not a failure.
+			var ok bool
+			if v, ok = p.prog.lookup(r); !ok {
+				r.Note(fmt.Sprintf("%s: {{%s}} has no value: rendered empty", t.field, p.prog.Source))
+				if enc == JSON && !p.inQuotes {
+					b.WriteString("null")
+				}
+				continue
+			}
+		} else {
+			var err error
+			if v, _, err = p.prog.eval(r, ev); err != nil {
+				return "", fmt.Errorf("expression %q: %w", p.prog.Source, err)
+			}
 		}
 		// Refuse a value that would take the text past the budget before
 		// escaping it, which may make it six times longer.

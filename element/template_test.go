@@ -191,6 +191,8 @@ func FuzzTemplate(f *testing.F) {
 		"a {{cartId}} b {{", `{"a": "{{nick}}", "b": {{items}}}`, "https://x.test/{{cartId}}?q={{query}}",
 		"{{person.age}}", "{{count +}}", "{{ {'a': 1} }}", "{{{{x}}}}", `"\"{{nick}}\""`, "{{1..3}}",
 		"{{entry.properties.plan ?? 'none'}}", "{{now}} {{due}} {{meta}}", "{{ int(cartId) }}", "\xff{{\xfe}}",
+		`{{person.lastName | default("friend")}}`, "{{entry.properties.a.b[3]}}", "{{person.nickname ?? 'x'}}",
+		"{{items[-1]}}", "{{meta?.k?.x}}", `{{default(nil, 1)}}`, `{{person.firstName != "" ? person.firstName : "friend"}}`,
 	} {
 		f.Add(seed)
 	}
@@ -204,9 +206,13 @@ func FuzzTemplate(f *testing.F) {
 			return
 		}
 		for _, enc := range []element.Encoding{element.Plain, element.URL, element.JSON} {
-			got, err := tmpl.Render(exprRun(), enc)
+			r := exprRun()
+			got, err := tmpl.Render(r, enc)
 			if err == nil && tmpl.Constant() && got != text {
 				t.Fatalf("%q: constant template rendered as %q", text, got)
+			}
+			if n := len(r.Effects().Notes); n > 8 {
+				t.Fatalf("%q: %d notes, more than a step keeps", text, n)
 			}
 		}
 		_, _ = tmpl.Value(exprRun())
@@ -214,4 +220,56 @@ func FuzzTemplate(f *testing.F) {
 			t.Fatalf("%q: placeholder found in text without {{", text)
 		}
 	})
+}
+
+// The rules for missing and empty values, as the README states them.
+func TestTemplateMissingAndEmpty(t *testing.T) {
+	c := exprCompiler()
+	for _, tc := range []struct {
+		name, text string
+		enc        element.Encoding
+		want       string
+		notes      []string
+	}{
+		{"a missing property renders empty, noted", "cart {{entry.properties.nope}}.", element.Plain, "cart .",
+			[]string{"body: {{entry.properties.nope}} has no value: rendered empty"}},
+		{"deeper than the event goes", "{{entry.properties.nope.deeper}}|{{items[5]}}|{{meta.k.x}}", element.Plain, "||",
+			[]string{"body: {{entry.properties.nope.deeper}} has no value: rendered empty", "body: {{items[5]}} has no value: rendered empty", "body: {{meta.k.x}} has no value: rendered empty"}},
+		{"an empty attribute renders empty, noted", "Hi {{person.lastName}}!", element.Plain, "Hi !",
+			[]string{"body: {{person.lastName}} has no value: rendered empty"}},
+		{"an empty attribute compares as empty text", `Hi {{person.lastName != "" ? person.lastName : "friend"}}!`, element.Plain, "Hi friend!", nil},
+		{"a set attribute compares as itself", `Hi {{person.firstName != "" ? person.firstName : "friend"}}!`, element.Plain, "Hi Ana!", nil},
+		{"default fills an empty attribute", `Hi {{person.lastName | default("friend")}}!`, element.Plain, "Hi friend!", nil},
+		{"default fills a missing property", `{{entry.properties.nope | default("none")}}`, element.Plain, "none", nil},
+		{"default keeps a value", `{{person.firstName | default("friend")}}`, element.Plain, "Ana", nil},
+		{"?? on an empty attribute", `{{person.nickname ?? "friend"}}`, element.Plain, "friend", nil},
+		{"missing in JSON is null", `{"a": {{entry.properties.nope}}, "b": "x{{entry.properties.nope}}y"}`, element.JSON, `{"a": null, "b": "xy"}`,
+			[]string{"body: {{entry.properties.nope}} has no value: rendered empty"}},
+		{"missing in a URL is empty", `https://x.example/{{entry.properties.nope}}?q={{person.lastName}}`, element.URL, "https://x.example/?q=",
+			[]string{"body: {{entry.properties.nope}} has no value: rendered empty", "body: {{person.lastName}} has no value: rendered empty"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl, err := c.Template("body", tc.text)
+			require.NoError(t, err)
+			r := exprRun()
+			got, err := tmpl.Render(r, tc.enc)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+			require.Equal(t, tc.notes, r.Effects().Notes)
+		})
+	}
+	// With no entry event at all, entry's properties are missing too.
+	tmpl, err := c.Template("body", "{{entry.properties.cartId}}")
+	require.NoError(t, err)
+	r := exprRun()
+	r.Entry = nil
+	got, err := tmpl.Render(r, element.Plain)
+	require.NoError(t, err)
+	require.Empty(t, got)
+	// An expression that fails still fails: only a path that leads
+	// nowhere renders empty.
+	tmpl, err = c.Template("body", "{{upper(entry.properties.nope)}}")
+	require.NoError(t, err)
+	_, err = tmpl.Render(exprRun(), element.Plain)
+	require.Error(t, err)
 }

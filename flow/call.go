@@ -105,8 +105,9 @@ var errStaleCatalog = errors.New("flow states changed")
 // the store resolves in the transaction (store.RefUpdater, or FindPerson
 // then Update on a store without it). When create is set and the
 // reference has a key, an unknown person is created under it.
-func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create bool, why string, rep *Report, fn func(*session) error) error {
-	if err := e.checkRef(who); err != nil {
+func (e *Engine) withPerson(ctx context.Context, given store.PersonRef, create bool, why string, rep *Report, fn func(*session) error) error {
+	who, err := e.normalRef(given)
+	if err != nil {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
@@ -135,7 +136,7 @@ func (e *Engine) withPerson(ctx context.Context, who store.PersonRef, create boo
 			return nil
 		}
 		if errors.Is(err, errUnknownPerson) {
-			return &InputError{Ref: refName(who), Err: store.ErrNotFound}
+			return &InputError{Ref: refName(given), Err: store.ErrNotFound}
 		}
 		return err
 	}

@@ -8,12 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/address"
 	"github.com/flowkit/flowkit/internal/clone"
 	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/internal/wall"
@@ -98,12 +101,12 @@ type Config struct {
 	Ports Ports
 	// ElementOptions are the settings of the built-in kinds for every
 	// flow: Call API's default timeout (10s), response size limit
-	// (1 MiB), address guard (off) and pacer (the Store's budgets when it
-	// keeps them, store.PaceKeeper, as the memory and PostgreSQL stores
-	// do, which every engine sharing the Store draws on; else
-	// kinds.NewPacer(), which keeps its budgets in this process); Send
-	// Message's frequency cap (none) and quiet hours (none). Defaults to
-	// those.
+	// (1 MiB) and address guard (off); the pacer of every element with a
+	// sending speed (the Store's budgets when it keeps them,
+	// store.PaceKeeper, as the memory and PostgreSQL stores do, which
+	// every engine sharing the Store draws on; else kinds.NewPacer(),
+	// which keeps its budgets in this process); Send Message's frequency
+	// caps (none) and quiet hours (none). Defaults to those.
 	ElementOptions kinds.Options
 	// Logger receives the engine's logs: a debug record per step, wait,
 	// resume and exit, and a warning per failed step, with flow, element
@@ -113,6 +116,17 @@ type Config struct {
 	// and call outside, with its duration and reason, once each after it
 	// committed. Defaults to none.
 	Observer Observer
+	// PhoneRegion is the region (an ISO 3166-1 alpha-2 code such as "HR")
+	// whose national format phone numbers are read in: with "HR", "091
+	// 123 4567" is +385911234567. Every phone number the host hands the
+	// engine (person references, profiles, Do Not Contact lists) is
+	// stored in E.164 form ("+385911234567"), so that every spelling of
+	// a number names one person; a number that is not a possible one for
+	// its country is an *InputError. Defaults to none: numbers must be
+	// international ("+385 91 123 4567", "00385...", or digits with the
+	// country code first), and a national number is an *InputError.
+	// NormalizePhones brings phones stored before into this form.
+	PhoneRegion string
 	// RefuseUnknownPeople makes Deliver, Enter and Add to Flow refuse a
 	// reference to a person the store does not know, with an *InputError
 	// wrapping store.ErrNotFound that names the reference, instead of
@@ -223,11 +237,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Ports.HTTP == nil {
 		cfg.Ports.HTTP = kinds.NewHTTPClient(kinds.HTTPClientOptions{BlockPrivateAddresses: cfg.ElementOptions.CallAPI.BlockPrivateAddresses})
 	}
-	if cfg.ElementOptions.CallAPI.Pacer == nil {
+	if cfg.ElementOptions.Pacer == nil {
 		if k, ok := cfg.Store.(store.PaceKeeper); ok {
-			cfg.ElementOptions.CallAPI.Pacer = storePacer{k}
+			cfg.ElementOptions.Pacer = storePacer{k}
 		} else {
-			cfg.ElementOptions.CallAPI.Pacer = kinds.NewPacer()
+			cfg.ElementOptions.Pacer = kinds.NewPacer()
 		}
 	}
 	if err := checkLimits(cfg); err != nil {
@@ -240,8 +254,22 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err := cfg.ElementOptions.SendMessage.FrequencyCap.Validate(); err != nil {
 		return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.FrequencyCap: %w", err)
 	}
+	for i, f := range cfg.ElementOptions.SendMessage.FrequencyCaps {
+		if f == (kinds.FrequencyCap{}) {
+			return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.FrequencyCaps[%d]: frequency cap: Messages must be positive", i)
+		}
+		if err := f.Validate(); err != nil {
+			return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.FrequencyCaps[%d]: %w", i, err)
+		}
+	}
 	if err := cfg.ElementOptions.SendMessage.QuietHours.Validate(); err != nil {
 		return nil, fmt.Errorf("flow: Config.ElementOptions.SendMessage.QuietHours: %w", err)
+	}
+	if cfg.PhoneRegion != "" {
+		cfg.PhoneRegion = strings.ToUpper(cfg.PhoneRegion)
+		if !address.ValidRegion(cfg.PhoneRegion) {
+			return nil, fmt.Errorf("flow: Config.PhoneRegion %q is not a region code such as \"HR\" or \"US\"", cfg.PhoneRegion)
+		}
 	}
 	if cfg.MaxSteps == 0 {
 		cfg.MaxSteps = 1000
@@ -740,22 +768,48 @@ func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(
 // names no one usable, or an unknown person, is an *InputError naming the
 // reference as given (wrapping store.ErrNotFound for an unknown person).
 func (e *Engine) findPerson(ctx context.Context, who store.PersonRef) (uuid.UUID, error) {
-	if err := e.checkRef(who); err != nil {
+	ref, err := e.normalRef(who)
+	if err != nil {
 		return uuid.Nil, err
 	}
-	id, err := e.store.FindPerson(ctx, who)
+	id, err := e.store.FindPerson(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
 		return uuid.Nil, &InputError{Ref: refName(who), Err: store.ErrNotFound}
 	}
 	return id, err
 }
 
-// checkRef refuses a reference that names no one usable, or is longer
-// than the engine's limits, as an *InputError naming it.
-func (e *Engine) checkRef(who store.PersonRef) error {
+// normalRef returns a reference with its phone number in E.164 form,
+// and refuses one that names no one usable, or is longer than the
+// engine's limits, as an *InputError naming it.
+func (e *Engine) normalRef(who store.PersonRef) (store.PersonRef, error) {
 	if err := e.cfg.Limits.checkRef(who); err != nil {
-		return err
+		return who, err
 	}
+	if who.ID == uuid.Nil && who.ExternalID == "" && who.Phone != "" {
+		p, err := address.E164(who.Phone, e.cfg.PhoneRegion)
+		if err != nil {
+			return who, &InputError{Ref: refName(who), Field: "phone", Err: err}
+		}
+		who.Phone = p
+	}
+	return who, e.checkRef(who)
+}
+
+// lookupRef returns who with its phone number in E.164 form when it is
+// one, for lookups that report an unknown person rather than bad input.
+func (e *Engine) lookupRef(who store.PersonRef) store.PersonRef {
+	if who.ID == uuid.Nil && who.ExternalID == "" && who.Phone != "" {
+		if p, err := address.E164(who.Phone, e.cfg.PhoneRegion); err == nil {
+			who.Phone = p
+		}
+	}
+	return who
+}
+
+// checkRef refuses a reference that names no one usable as an
+// *InputError naming it.
+func (e *Engine) checkRef(who store.PersonRef) error {
 	switch {
 	case who.IsZero():
 		return &InputError{Err: errors.New("person reference is empty: give an id, externalId, phone or email")}
@@ -824,6 +878,29 @@ func (e *Engine) checkPerson(p *store.Person) error {
 		if _, err := wall.LoadLocation(p.TimeZone); err != nil {
 			return &InputError{Field: "timeZone", Err: fmt.Errorf("time zone %q is not an IANA name", p.TimeZone)}
 		}
+	}
+	for i, ph := range p.Phones {
+		n, err := address.E164(ph, e.cfg.PhoneRegion)
+		if err != nil {
+			return &InputError{Field: "phones[" + strconv.Itoa(i) + "]", Err: err}
+		}
+		p.Phones[i] = n
+	}
+	// Two spellings of one number are one number.
+	for i := len(p.Phones) - 1; i > 0; i-- {
+		if slices.Index(p.Phones, p.Phones[i]) < i {
+			p.Phones = slices.Delete(p.Phones, i, i+1)
+		}
+	}
+	for i, a := range p.DoNotContact {
+		if strings.Contains(a, "@") {
+			continue
+		}
+		n, err := address.E164(a, e.cfg.PhoneRegion)
+		if err != nil {
+			return &InputError{Field: "doNotContact[" + strconv.Itoa(i) + "]", Err: err}
+		}
+		p.DoNotContact[i] = n
 	}
 	return nil
 }

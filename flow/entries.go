@@ -25,7 +25,12 @@ package flow
 //     flow, or after a crash in between, by the next Tick).
 //   - An audience entry with a Schedule runs again at each occurrence after
 //     activation, in the flow's time zone; only the latest occurrence is run
-//     after a Tick-less stretch (no backlog of runs).
+//     after a Tick-less stretch (no backlog of runs). A schedule in each
+//     person's zone (PersonTimeZone) runs when the occurrence comes first
+//     anywhere (its wall time in UTC+14, the run's From) and enters each
+//     person at the occurrence's wall time in their zone. An entry with
+//     RunAtActivation false finishes its activation run without looking
+//     at anyone: the run marks when the schedule began.
 //   - A date entry runs daily at 00:00 in the flow's time zone; each run
 //     enters the people whose moment falls between that midnight and the
 //     next (the activation run: from activation to the next midnight), each
@@ -117,6 +122,42 @@ func runParticipantID(flowID string, run, personID uuid.UUID) uuid.UUID {
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("flowkit:"+flowID+":run:"+run.String()+":"+personID.String()))
 }
 
+// earliestZone is where a wall time comes first: a schedule in each
+// person's zone starts each occurrence's run at its time there.
+var earliestZone = time.FixedZone("UTC+14", 14*60*60)
+
+// scheduleZone returns the zone an entry's schedule runs in: the flow's,
+// or for a schedule in each person's zone, the earliest.
+func scheduleZone(r *Recurrence, flowLoc *time.Location) *time.Location {
+	if r.PersonTimeZone {
+		return earliestZone
+	}
+	return flowLoc
+}
+
+// runsAtActivation reports whether an audience entry enters its audience
+// at activation.
+func runsAtActivation(en *Entry) bool { return en.RunAtActivation == nil || *en.RunAtActivation }
+
+// personalDue returns when a person enters by the run of a schedule in
+// each person's zone that began at occurrence (a wall time in
+// earliestZone): that wall time in their zone, or the flow's for a person
+// without a valid one; now when it has passed.
+func personalDue(p *store.Person, occurrence, now time.Time, flowLoc *time.Location) time.Time {
+	loc := flowLoc
+	if p.TimeZone != "" {
+		if l, err := wall.LoadLocation(p.TimeZone); err == nil {
+			loc = l
+		}
+	}
+	w := occurrence.In(earliestZone)
+	due := wall.Local(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), loc)
+	if due.Before(now) {
+		return now
+	}
+	return due
+}
+
 // midnight is the daily schedule of date entries' runs.
 var midnight = &Recurrence{Every: "day", At: kinds.At(0, 0)}
 
@@ -164,13 +205,19 @@ func (r *Recurrence) prev(t time.Time, loc *time.Location) time.Time {
 
 // String describes the recurrence, such as "every monday at 09:00".
 func (r *Recurrence) String() string {
+	var s string
 	switch r.Every {
 	case "week":
-		return fmt.Sprintf("every %s at %s", strings.ToLower(r.Weekday), r.At)
+		s = fmt.Sprintf("every %s at %s", strings.ToLower(r.Weekday), r.At)
 	case "month":
-		return fmt.Sprintf("every month on day %d at %s", r.Day, r.At)
+		s = fmt.Sprintf("every month on day %d at %s", r.Day, r.At)
+	default:
+		s = "every day at " + r.At.String()
 	}
-	return "every day at " + r.At.String()
+	if r.PersonTimeZone {
+		s += " in each person's time zone"
+	}
+	return s
 }
 
 // next returns the person's first moment of the date entry strictly
@@ -512,8 +559,12 @@ func (e *Engine) ensureEntries(ctx context.Context, runs store.AudienceRuns, c *
 			return err
 		}
 		if r := a.entry.Schedule; r != nil {
-			if t := r.prev(now, c.loc); t.After(act) {
-				if _, err := e.ensureRun(ctx, runs, c, a.key, runID(c.flow.ID, a.key, t), now, time.Time{}, time.Time{}); err != nil {
+			if t := r.prev(now, scheduleZone(r, c.loc)); t.After(act) {
+				var from time.Time
+				if r.PersonTimeZone {
+					from = t
+				}
+				if _, err := e.ensureRun(ctx, runs, c, a.key, runID(c.flow.ID, a.key, t), now, from, time.Time{}); err != nil {
 					return err
 				}
 			}
@@ -582,14 +633,21 @@ func (e *Engine) advanceRuns(ctx context.Context, now time.Time, cat *catalogSna
 // runPage looks at one page of people for run r and returns the run as it
 // stands after.
 func (e *Engine) runPage(ctx context.Context, lister store.PeopleLister, runs store.AudienceRuns, c *compiled, r *store.AudienceRun, now time.Time) (*store.AudienceRun, error) {
-	people, err := lister.People(ctx, &store.PeopleQuery{After: r.Cursor, Limit: e.cfg.AudiencePage})
-	if err != nil {
-		return nil, err
-	}
 	a, d := c.journey.audience(r.Entry), c.journey.date(r.Entry)
-	via := "audience"
-	if a != nil && a.entry.Schedule != nil && r.ID != runID(c.flow.ID, a.key, time.Time{}) {
+	activation := a != nil && r.ID == runID(c.flow.ID, a.key, time.Time{})
+	var people []*store.Person
+	// A schedule that does not run at activation has its first run at its
+	// first time: the activation run only marks when the schedule began.
+	if !activation || runsAtActivation(a.entry) {
+		var err error
+		if people, err = lister.People(ctx, &store.PeopleQuery{After: r.Cursor, Limit: e.cfg.AudiencePage}); err != nil {
+			return nil, err
+		}
+	}
+	via, personal := "audience", false
+	if a != nil && a.entry.Schedule != nil && !activation {
 		via = "audience, " + a.entry.Schedule.String()
+		personal = a.entry.Schedule.PersonTimeZone && !r.From.IsZero()
 	}
 	var parts []*store.Participant
 	for _, p := range people {
@@ -600,7 +658,11 @@ func (e *Engine) runPage(ctx context.Context, lister store.PeopleLister, runs st
 				return nil, err
 			}
 			if in {
-				np = c.newPending(runParticipantID(c.flow.ID, r.ID, p.ID), p.ID, now, via, nil)
+				due := now
+				if personal {
+					due = personalDue(p, r.From, now, c.loc)
+				}
+				np = c.newPending(runParticipantID(c.flow.ID, r.ID, p.ID), p.ID, due, via, nil)
 			}
 		} else if m := d.next(p, r.From, c.loc); !m.IsZero() && !m.After(r.To) {
 			np = c.newPending(dateParticipantID(c.flow.ID, d.key, p.ID, m), p.ID, m, d.entry.describe(), map[string]any{dateState: d.key})
@@ -721,7 +783,8 @@ func (e *Engine) nextRunDue(ctx context.Context, next time.Time, ok bool) (time.
 			if r == nil {
 				continue
 			}
-			if err := scheduled(c, key, act, r.prev(now, c.loc), r.next(now, c.loc)); err != nil {
+			loc := scheduleZone(r, c.loc)
+			if err := scheduled(c, key, act, r.prev(now, loc), r.next(now, loc)); err != nil {
 				return next, ok, err
 			}
 		}

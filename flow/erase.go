@@ -32,7 +32,7 @@ func (e *Engine) Erase(ctx context.Context, who store.PersonRef) error {
 	id := who.ID
 	if id == uuid.Nil {
 		var err error
-		if id, err = e.store.FindPerson(ctx, who); errors.Is(err, store.ErrNotFound) {
+		if id, err = e.store.FindPerson(ctx, e.lookupRef(who)); errors.Is(err, store.ErrNotFound) {
 			return nil
 		} else if err != nil {
 			return fmt.Errorf("flow: erase: %w", err)

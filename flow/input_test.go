@@ -74,7 +74,7 @@ func TestInputErrors(t *testing.T) {
 	require.ErrorIs(t, err, flow.ErrBadEvent)
 
 	_, err = eng.Enter(ctx, "welcome", store.PersonRef{Phone: "call me"}, nil)
-	requireInput(t, err, `phone "call me"`, "phone", `person phone "call me": phone: is not a phone number`)
+	requireInput(t, err, `phone "call me"`, "phone", `person phone "call me": phone: is not a phone number: it must hold digits, with only spaces, hyphens, dots, slashes, parentheses and a leading + between them`)
 	_, err = eng.Enter(ctx, "welcome", store.PersonRef{}, nil)
 	requireInput(t, err, "", "", `person reference is empty: give an id, externalId, phone or email`)
 

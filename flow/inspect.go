@@ -160,7 +160,7 @@ func addCounter(st *ElementStats, c store.Counter) {
 // oldest entry first, or an error wrapping store.ErrNotFound for an
 // unknown person. The host owns the copies.
 func (e *Engine) Participations(ctx context.Context, who store.PersonRef) ([]*store.Participant, error) {
-	id, err := e.store.FindPerson(ctx, who)
+	id, err := e.store.FindPerson(ctx, e.lookupRef(who))
 	if err != nil {
 		return nil, err
 	}

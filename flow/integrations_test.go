@@ -151,7 +151,7 @@ func TestLoyaltyPoints(t *testing.T) {
 	msgs := sender.all()
 	require.Len(t, msgs, 1)
 	require.Equal(t, "Hi Ann, you have 1250 points (gold). Enjoy free shipping!", msgs[0].Body)
-	require.Equal(t, "385911234567", msgs[0].To)
+	require.Equal(t, "+385911234567", msgs[0].To, "stored in E.164 form")
 	require.Equal(t, "2xx", integStep(t, p, "lookup").Branch)
 
 	// The sent event is in the person's history and LastContacted is set.
@@ -347,7 +347,7 @@ func TestDoNotContactAcrossChannels(t *testing.T) {
 	require.NoError(t, err)
 	person, err := eng.Person(ctx, ann)
 	require.NoError(t, err)
-	require.ElementsMatch(t, []string{"385911234567", "ann@example.com", "ann@work.example.com"}, person.DoNotContact)
+	require.ElementsMatch(t, []string{"+385911234567", "ann@example.com", "ann@work.example.com"}, person.DoNotContact)
 	added, err := eng.Events(ctx, ann, store.EventQuery{Category: store.People, Name: store.AddedToDoNotContact})
 	require.NoError(t, err)
 	require.Len(t, added, 3)

@@ -38,8 +38,12 @@ type Entry struct {
 	// Segment selects the audience (audience entries).
 	Segment *segment.Condition `json:"segment,omitempty"`
 	// Schedule enters the audience again on a recurring schedule, in the
-	// flow's time zone (audience entries).
+	// flow's time zone or each person's (audience entries).
 	Schedule *Recurrence `json:"schedule,omitempty"`
+	// RunAtActivation, when false, leaves out the run at activation of a
+	// scheduled audience entry: the first people enter at the first
+	// scheduled time after activation. Defaults to true.
+	RunAtActivation *bool `json:"runAtActivation,omitempty"`
 	// WhenMatching also enters a person when a profile change or an event
 	// makes them start to match the segment (audience entries).
 	WhenMatching bool `json:"whenMatching,omitempty"`
@@ -59,6 +63,14 @@ type Recurrence struct {
 	Day int `json:"day,omitempty"`
 	// At is the time of day.
 	At kinds.TimeOfDay `json:"at"`
+	// PersonTimeZone runs the schedule in each person's time zone (the
+	// flow's for a person without a valid one): "every Monday at 09:00"
+	// enters a person in Tokyo at 09:00 in Tokyo and one in New York at
+	// 09:00 in New York. Each occurrence's run starts when the occurrence
+	// comes first anywhere, at its time of day in UTC+14, looks at every
+	// person then, and enters each who matches at the occurrence in their
+	// own zone (at once when a late run finds it passed).
+	PersonTimeZone bool `json:"personTimeZone,omitempty"`
 }
 
 // DateEntry enters each person on a date attribute of theirs, with the

@@ -133,6 +133,9 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 					bad.under(field+".schedule", err)
 				}
 			}
+			if en.RunAtActivation != nil && !*en.RunAtActivation && en.Schedule == nil {
+				bad.addf(field+".runAtActivation", "an audience entry without a schedule runs only at activation; runAtActivation false needs a schedule")
+			}
 			j.audiences = append(j.audiences, &compiledAudience{entry: en, key: entryKey(en), segment: seg})
 		case EntryDate:
 			if en.Date == nil || en.Date.Attribute == "" {

@@ -163,6 +163,10 @@ func TestJourneySettingsRefused(t *testing.T) {
 		{"event entry without a name", func(f *flow.Flow) {
 			f.Entries = []*flow.Entry{{Type: flow.EntryEvent, Event: &segment.EventSpec{Category: store.External}}}
 		}, "entries[0].event.name", "event name is missing"},
+		{"runAtActivation false without a schedule", func(f *flow.Flow) {
+			off := false
+			f.Entries = []*flow.Entry{{Type: flow.EntryAudience, Segment: &segment.Condition{Attribute: "age", Op: segment.GreaterThan, Value: 18}, RunAtActivation: &off}}
+		}, "entries[0].runAtActivation", "needs a schedule"},
 		{"unknown entry type", func(f *flow.Flow) {
 			f.Entries = []*flow.Entry{{Type: flow.EntryAPI}, {Type: "webhook"}}
 		}, "entries[1].type", `"webhook" (one of api, event, audience, date, existingFlow)`},

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
 )
 
 // record is what a call did, as a value: the events it recorded, its
@@ -81,6 +82,14 @@ func (r *record) observe(o Observation) {
 	}
 	r.observed = append(r.observed, o)
 	r.observedMax = max(r.observedMax, len(r.observed))
+}
+
+// mismatch notes a condition an event did not match because of a
+// value's type, for the report.
+func (r *record) mismatch(flowID string, participant uuid.UUID, where, reason string) {
+	if r.reporting {
+		r.rep.Mismatches = append(r.rep.Mismatches, Mismatch{FlowID: flowID, Participant: participant, Where: where, Reason: reason})
+	}
 }
 
 // refuse notes an entry refused by a flow's rules, for the report.

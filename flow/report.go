@@ -17,6 +17,26 @@ type Report struct {
 	// Duplicate is set when Deliver found the event's id in the person's
 	// history already: the call changed nothing.
 	Duplicate bool
+	// Mismatches are the conditions on the event (an event entry's, a
+	// waiting participant's, an exit rule's) it did not match only
+	// because a property held a value of another type than the condition
+	// compares, such as "total": "99.5" (text) against greaterThan 50.
+	Mismatches []Mismatch
+}
+
+// Mismatch is a condition an event did not match because of a value's
+// type.
+type Mismatch struct {
+	FlowID string
+	// Participant is the participant whose wait or exit rule it was;
+	// uuid.Nil for an event entry.
+	Participant uuid.UUID
+	// Where names the condition: "entry" for an event entry, the element's
+	// id for a wait, "exitRules.<name>" for an exit rule.
+	Where string
+	// Reason says which property and why, such as `property "total" is
+	// text "99.5", not a number: total greaterThan 50 cannot compare it`.
+	Reason string
 }
 
 // Entrant is one participant a call created.

@@ -8,6 +8,7 @@ import (
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
 )
 
 // router hands the events a call records to the person's participants
@@ -132,6 +133,11 @@ func (s *session) dispatch(qi int, ev *store.Event) error {
 				continue
 			}
 			if !ok {
+				if s.rec.reporting {
+					if m := te.where.Mismatch(ev, s.subject(nil, ev, te.loc)); m != "" {
+						s.rec.mismatch(te.flowID, uuid.Nil, "entry", m)
+					}
+				}
 				continue
 			}
 		}

@@ -67,8 +67,15 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) (bool, er
 			}
 			continue
 		}
-		if x.category == ev.Category && x.event == ev.Name && s.matchWhere(p, x.where, ev, subject) {
-			return true, s.exitBy(c, p, x.name, ev.Name+" occurred")
+		if x.category == ev.Category && x.event == ev.Name {
+			if s.matchWhere(p, x.where, ev, subject) {
+				return true, s.exitBy(c, p, x.name, ev.Name+" occurred")
+			}
+			if s.rec.reporting && x.where != nil {
+				if m := x.where.Mismatch(ev, subject()); m != "" {
+					s.rec.mismatch(p.FlowID, p.ID, "exitRules."+x.name, m)
+				}
+			}
 		}
 	}
 	return false, nil

@@ -169,6 +169,9 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 	out, err = r.Redact(out, err) // no host setting's value is kept
 	p.Seq = r.Seq
 	eff := r.Effects()
+	if len(eff.Notes) > 0 && err == nil {
+		out.Reason = strings.Join(append([]string{out.Reason}, eff.Notes...), "; ")
+	}
 	for _, k := range eff.Counters { // element counters count what happened, failed step or not
 		s.rec.count(c, n.id, k.Key, k.N)
 	}
@@ -211,6 +214,12 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 		}
 		p.Status = store.Waiting
 		p.Wait = c.waitOf(p, out.Wait, s.e.cfg.InactivityLimit)
+		if out.Mismatch != "" {
+			s.rec.mismatch(p.FlowID, p.ID, n.id, out.Mismatch)
+			if out.Reason == "" {
+				out.Reason = "still waiting: " + out.Mismatch
+			}
+		}
 		if out.Reason != "" {
 			s.journal(p, n.id, "", out.Reason)
 		}

@@ -74,11 +74,6 @@ type CallAPIOptions struct {
 	// HTTPDoer guards its connections itself (see BlockedAddress).
 	// Defaults to false.
 	BlockPrivateAddresses bool
-	// Pacer spaces out the calls of elements with a sending speed. The
-	// engine defaults it to the Store's budgets when the Store keeps them
-	// (store.PaceKeeper), else to NewPacer(), which keeps them in its
-	// process.
-	Pacer Pacer
 }
 
 func (o CallAPIOptions) withDefaults() CallAPIOptions {
@@ -200,6 +195,7 @@ type CallAPI struct {
 	vars     map[string]store.Type
 	exits    map[string]bool // the branches the flow connects
 	opts     CallAPIOptions  // the engine's, see Options.Bind
+	pacer    Pacer           // the engine's, see Options.Bind
 }
 
 // HeaderVariable copies a response header into a flow variable.
@@ -229,7 +225,7 @@ func (*CallAPI) Kind() string { return "callApi" }
 func (*CallAPI) External() bool { return true }
 
 // bind implements binder.
-func (c *CallAPI) bind(o *Options) { c.opts = o.CallAPI }
+func (c *CallAPI) bind(o *Options) { c.opts, c.pacer = o.CallAPI, o.Pacer }
 
 // Branches implements element.Element.
 func (c *CallAPI) Branches() []string {
@@ -511,11 +507,7 @@ func (c *CallAPI) Resume(ctx context.Context, r *element.Run, w element.Wake) (e
 	if !w.Timer {
 		return element.Hold(*r.Wait, ""), nil
 	}
-	var slot time.Time
-	if s, ok := r.Wait.State["slot"].(string); ok {
-		slot, _ = time.Parse(time.RFC3339Nano, s)
-	}
-	return c.settle(c.attempt(ctx, r, slot))
+	return c.settle(c.attempt(ctx, r, slotOf(r.Wait)))
 }
 
 // attempt calls the API when the window is open and the participant has a
@@ -530,44 +522,9 @@ func (c *CallAPI) attempt(ctx context.Context, r *element.Run, slot time.Time) (
 		}
 		closes = next
 	}
-	// A slot the participant reached late (a tick that came after it by
-	// more than one slot's spacing) is spent: calling on it would bunch
-	// the late participants' calls together at the endpoint, so it books
-	// a new one from now.
-	if c.Speed != nil && (slot.IsZero() || r.Now.Before(slot) || r.Now.Sub(slot) > c.Speed.period()/time.Duration(c.Speed.Count)) {
-		p := c.opts.Pacer
-		if p == nil {
-			return element.Outcome{}, errors.New("the engine lends no Pacer, which a sending speed needs")
-		}
-		s, ok, err := p.Reserve(ctx, r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now, closes)
-		if err != nil {
-			return element.Outcome{}, fmt.Errorf("sending speed %s: %w", c.Speed, err)
-		}
-		if !ok && c.Window == nil {
-			return element.Outcome{}, errors.New("the Pacer booked no slot")
-		}
-		if !ok {
-			loc := c.Window.location(r.Location)
-			_, opens := c.Window.at(closes, loc)
-			return element.Hold(element.Wait{Until: opens}, fmt.Sprintf("sending speed %s: no slot left before the delivery window closes; waits until %s", c.Speed, opens.In(loc).Format("Mon 2006-01-02 15:04 MST"))), nil
-		}
-		if s.After(r.Now) {
-			return element.Hold(element.Wait{Until: s, State: map[string]any{"slot": s.UTC().Format(time.RFC3339Nano)}},
-				fmt.Sprintf("sending speed %s: waits for its slot at %s", c.Speed, s.UTC().Format(time.RFC3339Nano))), nil
-		}
-		slot = s
-	}
-	if c.Speed != nil {
-		// The slot has come: the call itself must also keep its distance
-		// from the last one made, which a late step may be close to.
-		ok, retry, err := c.opts.Pacer.Claim(ctx, r.FlowID+"\x00"+r.ElementID, c.Speed.Count, c.Speed.period(), r.Now)
-		if err != nil {
-			return element.Outcome{}, fmt.Errorf("sending speed %s: %w", c.Speed, err)
-		}
-		if !ok {
-			return element.Hold(element.Wait{Until: retry, State: map[string]any{"slot": retry.UTC().Format(time.RFC3339Nano)}},
-				fmt.Sprintf("sending speed %s: the last call was made less than a slot ago; waits until %s", c.Speed, retry.UTC().Format(time.RFC3339Nano))), nil
-		}
+	hold, err := paceStep(ctx, r, c.pacer, c.Speed, c.Window, closes, slot, "call")
+	if err != nil || hold != nil {
+		return deref(hold), err
 	}
 	return c.call(ctx, r)
 }

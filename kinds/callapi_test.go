@@ -89,11 +89,12 @@ func apiCompile(t *testing.T, el element.Element) {
 
 // apiOptions gives el the engine's options o, with a pacer of its own
 // unless o has one.
-func apiOptions(el element.Element, o kinds.CallAPIOptions) {
-	if o.Pacer == nil {
-		o.Pacer = kinds.NewPacer()
+func apiOptions(el element.Element, o kinds.CallAPIOptions, pacer ...kinds.Pacer) {
+	opts := &kinds.Options{CallAPI: o, Pacer: kinds.NewPacer()}
+	if len(pacer) > 0 {
+		opts.Pacer = pacer[0]
 	}
-	(&kinds.Options{CallAPI: o}).Bind(el)
+	opts.Bind(el)
 }
 
 func apiRun(now time.Time) *element.Run {
@@ -698,7 +699,7 @@ func TestCallAPISpeed(t *testing.T) {
 	var holds []time.Time
 	for i := 0; i < 4; i++ {
 		r := apiRun(apiT0)
-		apiOptions(el, kinds.CallAPIOptions{Pacer: pacer})
+		apiOptions(el, kinds.CallAPIOptions{}, pacer)
 		out, err := el.Run(context.Background(), r)
 		require.NoError(t, err)
 		if out.Wait == nil {
@@ -709,7 +710,7 @@ func TestCallAPISpeed(t *testing.T) {
 		holds = append(holds, out.Wait.Until)
 		// At its slot the participant calls without booking again.
 		r = apiRun(out.Wait.Until)
-		apiOptions(el, kinds.CallAPIOptions{Pacer: pacer})
+		apiOptions(el, kinds.CallAPIOptions{}, pacer)
 		r.Wait = out.Wait
 		out, err = el.Resume(context.Background(), r, element.Wake{Timer: true})
 		require.NoError(t, err)
@@ -741,7 +742,7 @@ func TestCallAPISpeedPacerError(t *testing.T) {
 	apiCompile(t, el)
 	for _, p := range []brokenPacer{{}, {reserveOK: true}} {
 		r := apiRun(apiT0)
-		apiOptions(el, kinds.CallAPIOptions{Pacer: p})
+		apiOptions(el, kinds.CallAPIOptions{}, p)
 		_, err := el.Run(context.Background(), r)
 		require.EqualError(t, err, "sending speed 2 per minute: database unreachable")
 	}
@@ -831,7 +832,7 @@ func TestCallAPIConcurrent(t *testing.T) {
 		ResponseBody: []*kinds.JSONPathVariable{{Path: "$.loyalty_points", Variable: "points"}, {Path: "$.tier", Variable: "tier"}}}
 	apiCompile(t, el)
 	pacer := kinds.NewPacer()
-	apiOptions(el, kinds.CallAPIOptions{Pacer: pacer})
+	apiOptions(el, kinds.CallAPIOptions{}, pacer)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)

@@ -55,7 +55,7 @@ func ExampleCallAPI() {
 	fmt.Println("points:", p.Vars["points"])
 	// Output:
 	// CRM got GET /members/ann 1
-	// sms to 385911234567: You have 1250 points.
+	// sms to +385911234567: You have 1250 points.
 	// points: 1250
 }
 

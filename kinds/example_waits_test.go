@@ -109,7 +109,7 @@ func ExampleWaitForEvent() {
 	p, _ := eng.Participant(ctx, id)
 	fmt.Println(p.Status, p.Journal[1].Branch)
 	// Output:
-	// to 385911234567: Dr. Horvat expects you on Tuesday 10 March at 14:30.
+	// to +385911234567: Dr. Horvat expects you on Tuesday 10 March at 14:30.
 	// completed occurred
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flowkit/flowkit/element"
 	"github.com/flowkit/flowkit/internal/values"
@@ -32,20 +33,34 @@ const CounterNotified = "notified"
 // fails the step at run time (before anything is sent). Subject (email)
 // and Body hold placeholders.
 //
+// A recipient placeholder whose value is empty (the variable was never
+// set, or set to "") has no address: that recipient is left out and the
+// journal says so; when no recipient has an address the step goes on by
+// "blocked" instead of failing the participant. The person's Do Not
+// Contact list does not apply: the recipients are the business's own
+// people, named by the flow, not the person's contact information.
+//
 // Every recipient gets its own message, with the step's idempotency key
 // and its index ("<key>:0", "<key>:1", ...). A Sender error fails the step;
 // recipients messaged before it count, and a retried step messages them
-// again under the same keys.
+// again under the same keys. With Speed, the element's steps across all
+// its participants are spaced out as Send Message's are, one step (all its
+// recipients) to a slot.
 type Notify struct {
 	Channel    string   `json:"channel"`
 	Recipients []string `json:"recipients"`
 	From       string   `json:"from,omitempty"`
 	Subject    string   `json:"subject,omitempty"`
 	Body       string   `json:"body"`
+	Speed      *Speed   `json:"speed,omitempty"`
 
 	to                  []*element.Template
 	from, subject, body *element.Template
+	pacer               Pacer // the engine's, see Options.Bind
 }
+
+// bind implements binder.
+func (n *Notify) bind(o *Options) { n.pacer = o.Pacer }
 
 // Kind implements element.Element.
 func (*Notify) Kind() string { return "notify" }
@@ -57,7 +72,7 @@ func (*Notify) External() bool { return true }
 func (*Notify) Sends() bool { return true }
 
 // Branches implements element.Element.
-func (*Notify) Branches() []string { return []string{element.BranchNext} }
+func (*Notify) Branches() []string { return []string{element.BranchNext, BranchBlocked} }
 
 // Validate implements element.Element.
 func (n *Notify) Validate(c *element.Compiler) error {
@@ -113,6 +128,11 @@ func (n *Notify) Validate(c *element.Compiler) error {
 			return err
 		}
 	}
+	if n.Speed != nil {
+		if err := n.Speed.validate("speed"); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -147,16 +167,30 @@ func checkAddress(channel, s string) error {
 
 // Run implements element.Element.
 func (n *Notify) Run(ctx context.Context, r *element.Run) (element.Outcome, error) {
-	if r.Ports.Sender == nil {
-		return element.Outcome{}, errors.New("the engine has no Sender")
+	return n.attempt(ctx, r)
+}
+
+// Resume implements element.Resumer: the participant's sending slot came.
+func (n *Notify) Resume(ctx context.Context, r *element.Run, w element.Wake) (element.Outcome, error) {
+	if !w.Timer {
+		return element.Hold(*r.Wait, ""), nil
 	}
+	return n.attempt(ctx, r)
+}
+
+func (n *Notify) attempt(ctx context.Context, r *element.Run) (element.Outcome, error) {
 	// Resolve every recipient first: a bad one must fail the step before
 	// anyone is messaged.
-	to := make([]string, len(n.to))
+	to := make([]string, 0, len(n.to))
+	var skipped []string
 	for i, t := range n.to {
 		v, err := t.Value(r)
 		if err != nil {
 			return element.Outcome{}, fmt.Errorf("recipients[%d]: %w", i, err)
+		}
+		if s, ok := v.(string); v == nil || ok && strings.TrimSpace(s) == "" {
+			skipped = append(skipped, fmt.Sprintf("recipients[%d] (%s) has no %s", i, t.Source, addressKind(n.Channel)))
+			continue
 		}
 		s, ok := v.(string)
 		if !ok {
@@ -171,10 +205,23 @@ func (n *Notify) Run(ctx context.Context, r *element.Run) (element.Outcome, erro
 		if err := checkAddress(n.Channel, s); err != nil {
 			return element.Outcome{}, fmt.Errorf("recipients[%d]: %s: %w", i, t.Source, err)
 		}
-		to[i] = s
+		to = append(to, s)
+	}
+	note := ""
+	if len(skipped) > 0 {
+		note = "; left out: " + strings.Join(skipped, ", ")
+	}
+	if len(to) == 0 {
+		return element.Next(BranchBlocked, "notified nobody: no recipient has an address"+note), nil
+	}
+	hold, err := paceStep(ctx, r, n.pacer, n.Speed, nil, time.Time{}, slotOf(r.Wait), "notification")
+	if err != nil || hold != nil {
+		return deref(hold), err
+	}
+	if r.Ports.Sender == nil {
+		return element.Outcome{}, errors.New("the engine has no Sender")
 	}
 	m := element.Message{Channel: n.Channel, FlowID: r.FlowID, ElementID: r.ElementID}
-	var err error
 	for _, f := range []struct {
 		name string
 		t    *element.Template
@@ -198,7 +245,7 @@ func (n *Notify) Run(ctx context.Context, r *element.Run) (element.Outcome, erro
 		}
 		r.Count(CounterNotified, 1)
 	}
-	return element.Next(element.BranchNext, fmt.Sprintf("notified %d internal recipient(s) by %s", len(to), n.Channel)), nil
+	return element.Next(element.BranchNext, fmt.Sprintf("notified %d internal recipient(s) by %s%s", len(to), n.Channel, note)), nil
 }
 
 func kindOf(v any) string {

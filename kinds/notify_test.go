@@ -40,7 +40,7 @@ func TestNotify(t *testing.T) {
 func TestNotifyRunTimeRecipientChecks(t *testing.T) {
 	el := &kinds.Notify{Channel: "sms", Recipients: []string{"+385911111111", "{{tier}}"}, Body: "x"}
 	apiCompile(t, el)
-	for _, v := range []any{"not a phone", "385 91 1", nil, "+3859111111112345678", "385911111111,385922222222"} {
+	for _, v := range []any{"not a phone", "385 91 1", "+3859111111112345678", "385911111111,385922222222"} {
 		o := &apiOutbox{}
 		r := apiSendRun(o)
 		r.Vars["tier"] = v
@@ -85,4 +85,31 @@ func TestNotifyValidate(t *testing.T) {
 		require.Equal(t, tc.field, fe.Field, "%v", err)
 		require.Contains(t, err.Error(), tc.msg)
 	}
+}
+
+// A recipient variable with no value is left out; with none left, the
+// step goes on by "blocked" instead of failing.
+func TestNotifyBlocked(t *testing.T) {
+	el := &kinds.Notify{Channel: "email", Recipients: []string{"{{tier}}"}, Body: "x"}
+	apiCompile(t, el)
+	for _, v := range []any{nil, "", "  "} {
+		o := &apiOutbox{}
+		r := apiSendRun(o)
+		r.Vars["tier"] = v
+		out, err := el.Run(context.Background(), r)
+		require.NoError(t, err)
+		require.Equal(t, kinds.BranchBlocked, out.Branch)
+		require.Equal(t, "notified nobody: no recipient has an address; left out: recipients[0] ({{tier}}) has no email address", out.Reason)
+		require.Empty(t, o.messages())
+	}
+	two := &kinds.Notify{Channel: "email", Recipients: []string{"store@example.com", "{{tier}}"}, Body: "x"}
+	apiCompile(t, two)
+	o := &apiOutbox{}
+	r := apiSendRun(o)
+	delete(r.Vars, "tier")
+	out, err := two.Run(context.Background(), r)
+	require.NoError(t, err)
+	require.Equal(t, element.BranchNext, out.Branch)
+	require.Contains(t, out.Reason, "left out: recipients[1]")
+	require.Len(t, o.messages(), 1)
 }

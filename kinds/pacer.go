@@ -2,6 +2,7 @@ package kinds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,8 +13,8 @@ import (
 )
 
 // Pacer spaces out the actions of an element across all its participants,
-// for elements with a sending speed (Call API). The engine lends one to
-// every step in CallAPIOptions.Pacer: by default one that keeps the budgets in
+// for elements with a sending speed (Call API, Send Message, Notify). The
+// engine lends one to every step in Options.Pacer: by default one that keeps the budgets in
 // the Store when it can (store.PaceKeeper), so that every process sharing
 // the Store draws on one budget, else NewPacer's in-process one.
 // Implementations are safe for concurrent use. An error (a Pacer that
@@ -260,4 +261,77 @@ func (w *TimeWindow) String() string {
 		s += " " + w.TimeZone
 	}
 	return s
+}
+
+// slotOf reads the slot a participant waits for from the state of its
+// wait, the zero time when it waits for something else.
+func slotOf(w *element.Wait) time.Time {
+	if w == nil {
+		return time.Time{}
+	}
+	s, _ := w.State["slot"].(string)
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+// paceStep is the sending speed of every element that has one (Call API,
+// Send Message, Notify): it books the participant's slot with the
+// engine's Pacer and holds the participant until it comes, then claims
+// the action. It returns nil when the action may be made now, else the
+// wait. window, when not nil, is the element's delivery window, open at
+// r.Now until closes: a slot that would not come before it closes is not
+// booked, and the participant waits for the window's next opening. slot
+// is the one the participant waited for, zero on arrival.
+func paceStep(ctx context.Context, r *element.Run, p Pacer, sp *Speed, window *TimeWindow, closes, slot time.Time, action string) (*element.Outcome, error) {
+	if sp == nil {
+		return nil, nil
+	}
+	if p == nil {
+		return nil, errors.New("the engine lends no Pacer, which a sending speed needs")
+	}
+	key := r.FlowID + "\x00" + r.ElementID
+	// A slot the participant reached late (a tick that came after it by
+	// more than one slot's spacing) is spent: acting on it would bunch
+	// the late participants' actions together, so it books a new one
+	// from now.
+	if slot.IsZero() || r.Now.Before(slot) || r.Now.Sub(slot) > sp.period()/time.Duration(sp.Count) {
+		s, ok, err := p.Reserve(ctx, key, sp.Count, sp.period(), r.Now, closes)
+		if err != nil {
+			return nil, fmt.Errorf("sending speed %s: %w", sp, err)
+		}
+		if !ok && window == nil {
+			return nil, errors.New("the Pacer booked no slot")
+		}
+		if !ok {
+			loc := window.location(r.Location)
+			_, opens := window.at(closes, loc)
+			out := element.Hold(element.Wait{Until: opens}, fmt.Sprintf("sending speed %s: no slot left before the delivery window closes; waits until %s", sp, opens.In(loc).Format("Mon 2006-01-02 15:04 MST")))
+			return &out, nil
+		}
+		if s.After(r.Now) {
+			out := element.Hold(element.Wait{Until: s, State: map[string]any{"slot": s.UTC().Format(time.RFC3339Nano)}},
+				fmt.Sprintf("sending speed %s: waits for its slot at %s", sp, s.UTC().Format(time.RFC3339Nano)))
+			return &out, nil
+		}
+	}
+	// The slot has come: the action itself must also keep its distance
+	// from the last one made, which a late step may be close to.
+	ok, retry, err := p.Claim(ctx, key, sp.Count, sp.period(), r.Now)
+	if err != nil {
+		return nil, fmt.Errorf("sending speed %s: %w", sp, err)
+	}
+	if !ok {
+		out := element.Hold(element.Wait{Until: retry, State: map[string]any{"slot": retry.UTC().Format(time.RFC3339Nano)}},
+			fmt.Sprintf("sending speed %s: the last %s was made less than a slot ago; waits until %s", sp, action, retry.UTC().Format(time.RFC3339Nano)))
+		return &out, nil
+	}
+	return nil, nil
+}
+
+// deref returns the outcome o points to, the zero Outcome for nil.
+func deref(o *element.Outcome) element.Outcome {
+	if o == nil {
+		return element.Outcome{}
+	}
+	return *o
 }

@@ -2,6 +2,7 @@ package kinds
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -37,6 +38,13 @@ const (
 // times in a daylight-saving gap move forward by the gap; those that occur
 // twice take the first. Times are in the flow's time zone, or the person's
 // when PersonTimeZone is set and the person has a valid one.
+//
+// With BusinessDays, a moment that falls on a day off moves forward to the
+// same time on the next business day: mode "until" with At 09:00 and
+// business days Monday to Friday is "the next business day at 09:00"
+// (arriving on Friday at 10:00, or on Saturday, waits until Monday 09:00;
+// arriving on a Tuesday at 08:00 waits until 09:00 that day). A moment
+// already reached on arrival goes on at once only on a business day.
 type Pause struct {
 	Mode           string         `json:"mode"`
 	Period         segment.Period `json:"period,omitzero"`
@@ -44,6 +52,7 @@ type Pause struct {
 	At             TimeOfDay      `json:"at,omitzero"`
 	Date           string         `json:"date,omitempty"`
 	PersonTimeZone bool           `json:"personTimeZone,omitempty"`
+	BusinessDays   *BusinessDays  `json:"businessDays,omitempty"`
 
 	weekday time.Weekday
 	date    time.Time // wall reading, in UTC
@@ -62,7 +71,15 @@ func (p *Pause) Validate(c *element.Compiler) error {
 	if err := p.validate(); err != nil {
 		return err
 	}
+	if p.BusinessDays != nil {
+		if err := p.BusinessDays.validate("businessDays"); err != nil {
+			return err
+		}
+	}
 	p.desc = p.describe()
+	if p.BusinessDays != nil {
+		p.desc += " on " + p.BusinessDays.String()
+	}
 	p.over = "pause over: " + p.desc
 	return nil
 }
@@ -112,6 +129,11 @@ func (p *Pause) validate() error {
 func (p *Pause) Run(_ context.Context, r *element.Run) (element.Outcome, error) {
 	loc := r.TimeZone(p.PersonTimeZone)
 	until := p.target(r.Now, loc)
+	if p.BusinessDays != nil {
+		if until = p.BusinessDays.next(until, loc); until.IsZero() {
+			return element.Outcome{}, fmt.Errorf("pause %s: no business day to wait for", p.desc)
+		}
+	}
 	if !until.After(r.Now) {
 		return element.Next(element.BranchNext, "pause already over: "+p.desc), nil
 	}

@@ -223,8 +223,10 @@ func TestSendMessageErrors(t *testing.T) {
 
 	r = apiSendRun(&apiOutbox{})
 	r.Person.Phones = nil
-	_, err = el.Run(context.Background(), r)
-	require.ErrorContains(t, err, "no phone number")
+	out, err := el.Run(context.Background(), r)
+	require.NoError(t, err, "a missing address is not a failure")
+	require.Equal(t, kinds.BranchBlocked, out.Branch)
+	require.Equal(t, "not sent on sms: the person has no phone number", out.Reason)
 
 	r = apiSendRun(nil)
 	r.Ports.Sender = nil
@@ -264,4 +266,100 @@ func TestCapAndQuietHoursValidate(t *testing.T) {
 	require.NoError(t, kinds.QuietHours{Start: kinds.At(21, 0), End: kinds.At(8, 0)}.Validate())
 	require.Error(t, kinds.QuietHours{Start: kinds.At(21, 0)}.Validate())
 	require.Error(t, kinds.QuietHours{Start: kinds.At(8, 0), End: kinds.At(8, 0)}.Validate())
+}
+
+// Calendar caps count from the start of the person's own day or week
+// (Monday), and a channel's cap counts and caps only that channel.
+func TestSendMessageCalendarCaps(t *testing.T) {
+	sent := func(ch string, at time.Time) *store.Event {
+		return &store.Event{Category: store.Channel, Name: store.MessageSent, Time: at, Properties: map[string]any{"channel": ch}}
+	}
+	// apiT0 is Monday 10:00 UTC, 05:00 in New York.
+	sundayNightNY := time.Date(2026, 3, 2, 4, 30, 0, 0, time.UTC) // Sunday 23:30 in New York
+	smsDay := kinds.FrequencyCap{Messages: 1, Per: kinds.CalendarDay, Channel: "sms"}
+	week := kinds.FrequencyCap{Messages: 2, Per: kinds.CalendarWeek}
+	cases := []struct {
+		name    string
+		channel string
+		zone    string
+		events  []*store.Event
+		branch  string
+	}{
+		{"an sms earlier today caps sms", "sms", "America/New_York", []*store.Event{sent("sms", apiT0.Add(-time.Hour))}, kinds.BranchCapped},
+		{"an sms yesterday in the person's zone does not", "sms", "America/New_York", []*store.Event{sent("sms", sundayNightNY)}, kinds.BranchSent},
+		{"the same sms is today in UTC", "sms", "", []*store.Event{sent("sms", sundayNightNY)}, kinds.BranchCapped},
+		{"an email does not count for the sms cap", "sms", "America/New_York", []*store.Event{sent("email", apiT0.Add(-time.Hour))}, kinds.BranchSent},
+		{"the sms cap does not cap email", "email", "America/New_York", []*store.Event{sent("sms", apiT0.Add(-time.Hour))}, kinds.BranchSent},
+		{"two messages this week cap every channel", "email", "America/New_York", []*store.Event{sent("sms", apiT0.Add(-time.Hour)), sent("push", apiT0.Add(-2*time.Hour))}, kinds.BranchCapped},
+		{"last week's do not count", "email", "America/New_York", []*store.Event{sent("push", apiT0.Add(-2*time.Hour)), sent("sms", sundayNightNY)}, kinds.BranchSent},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			el := &kinds.SendMessage{Channel: tc.channel, Body: "Hi"}
+			apiCompile(t, el)
+			(&kinds.Options{SendMessage: kinds.SendMessageOptions{FrequencyCaps: []kinds.FrequencyCap{smsDay, week}}}).Bind(el)
+			o := &apiOutbox{}
+			r := apiSendRun(o)
+			r.Person.TimeZone = tc.zone
+			r.History = sendHistory(tc.events...)
+			out, err := el.Run(context.Background(), r)
+			require.NoError(t, err)
+			require.Equal(t, tc.branch, out.Branch, out.Reason)
+			if tc.branch == kinds.BranchCapped {
+				require.Contains(t, out.Reason, "frequency cap of")
+				require.Empty(t, o.messages())
+			}
+		})
+	}
+}
+
+func TestFrequencyCapValidate(t *testing.T) {
+	for _, tc := range []struct {
+		cap kinds.FrequencyCap
+		msg string
+	}{
+		{kinds.FrequencyCap{Messages: 1}, "Within or Per is required"},
+		{kinds.FrequencyCap{Messages: 1, Per: "month"}, `Per "month"`},
+		{kinds.FrequencyCap{Messages: 1, Per: "day", Within: time.Hour}, "exclusive"},
+		{kinds.FrequencyCap{Per: "day"}, "Messages must be positive"},
+		{kinds.FrequencyCap{Messages: 1, Per: "day", Channel: "SMS"}, "lower-case"},
+	} {
+		require.ErrorContains(t, tc.cap.Validate(), tc.msg)
+	}
+	require.NoError(t, kinds.FrequencyCap{Messages: 3, Per: kinds.CalendarWeek, Channel: "sms"}.Validate())
+}
+
+// Every sending element takes a sending speed: sends of all its
+// participants are spaced out, each waiting for its slot.
+func TestSendingSpeedOnSends(t *testing.T) {
+	for _, el := range []element.Element{
+		&kinds.SendMessage{Channel: "sms", Body: "Hi", Speed: &kinds.Speed{Count: 2, Per: kinds.PerMinute}},
+		&kinds.Notify{Channel: "sms", Recipients: []string{"385922222222"}, Body: "Hi", Speed: &kinds.Speed{Count: 2, Per: kinds.PerMinute}},
+	} {
+		t.Run(el.Kind(), func(t *testing.T) {
+			apiCompile(t, el)
+			pacer := kinds.NewPacer()
+			(&kinds.Options{Pacer: pacer}).Bind(el)
+			o := &apiOutbox{}
+			var at []time.Time
+			for i := 0; i < 3; i++ {
+				r := apiSendRun(o)
+				out, err := el.Run(context.Background(), r)
+				require.NoError(t, err)
+				if out.Wait == nil {
+					at = append(at, r.Now)
+					continue
+				}
+				require.Contains(t, out.Reason, "sending speed 2 per minute")
+				r = apiSendRun(o)
+				r.Now, r.Wait = out.Wait.Until, out.Wait
+				out, err = el.(element.Resumer).Resume(context.Background(), r, element.Wake{Timer: true})
+				require.NoError(t, err)
+				require.Nil(t, out.Wait)
+				at = append(at, r.Now)
+			}
+			require.Equal(t, []time.Time{apiT0, apiT0.Add(30 * time.Second), apiT0.Add(time.Minute)}, at)
+			require.Len(t, o.messages(), 3)
+		})
+	}
 }

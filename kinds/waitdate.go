@@ -79,6 +79,11 @@ const (
 // occurrence after a February 28 is 366 days and a calendar year plus a
 // day away: hosts with such loops set InactivityLimit to 367 days.
 //
+// With BusinessDays, a moment that falls on a day off moves forward to the
+// same time on the next business day ("RenewalDate is tomorrow at 09:00,
+// on business days" on a Sunday waits until Monday 09:00); the day options
+// then go on at once on arrival during that business day.
+//
 // When the attribute (or, with PersonTimeZone, the person's time zone)
 // changes while the participant waits, from the host's UpdatePerson or an
 // Update Person Profile element in any flow, the wait is computed again from
@@ -97,6 +102,8 @@ type WaitForDate struct {
 	EveryYear bool `json:"everyYear,omitempty"`
 	// PersonTimeZone counts days in the person's time zone.
 	PersonTimeZone bool `json:"personTimeZone,omitempty"`
+	// BusinessDays moves a moment on a day off to the next business day.
+	BusinessDays *BusinessDays `json:"businessDays,omitempty"`
 
 	typ store.Type
 }
@@ -136,6 +143,11 @@ func (w *WaitForDate) Validate(c *element.Compiler) error {
 		return element.Errorf("when", "when is missing: one of isIn, was, isToday, isTomorrow, wasYesterday")
 	default:
 		return element.Errorf("when", "%q is not one of isIn, was, isToday, isTomorrow, wasYesterday", w.When)
+	}
+	if w.BusinessDays != nil {
+		if err := w.BusinessDays.validate("businessDays"); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -282,6 +294,17 @@ func leap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
 // at returns the moment of the option for the date on the calendar day
 // that day gives (the date itself, or an anniversary of it).
 func (w *WaitForDate) at(v time.Time, day func() (int, time.Month, int), loc *time.Location) time.Time {
+	t := w.exact(v, day, loc)
+	if w.BusinessDays != nil {
+		// No business day at all leaves no moment: the wait is missed.
+		return w.BusinessDays.next(t, loc)
+	}
+	return t
+}
+
+// exact returns the moment of the option for the date on the calendar day
+// that day gives, business days aside.
+func (w *WaitForDate) exact(v time.Time, day func() (int, time.Month, int), loc *time.Location) time.Time {
 	y, m, d := day()
 	clk := w.At
 	if clk.IsZero() {
@@ -334,6 +357,9 @@ func (w *WaitForDate) describe() string {
 	}
 	if w.EveryYear {
 		s += ", every year"
+	}
+	if w.BusinessDays != nil {
+		s += ", on " + w.BusinessDays.String()
 	}
 	return s
 }

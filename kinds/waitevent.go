@@ -262,9 +262,20 @@ func (w *WaitForEvent) Resume(_ context.Context, r *element.Run, wk element.Wake
 		return element.Outcome{}, err
 	}
 	if !ok {
-		return element.Hold(*r.Wait, ""), nil
+		out := element.Hold(*r.Wait, "")
+		if w.where != nil && wk.Event != nil && wk.Event.Category == w.Event.Category && wk.Event.Name == w.Event.Name {
+			if m := w.where.Mismatch(wk.Event, r.Subject()); m != "" {
+				out.Mismatch = fmt.Sprintf("event %s %q did not match: %s", wk.Event.Name, wk.Event.ID, m)
+			}
+		}
+		return out, nil
 	}
 	return w.occurred(r, wk.Event, "")
+}
+
+// WaitsForEvents implements element.WaitsForEvents.
+func (w *WaitForEvent) WaitsForEvents() []element.EventName {
+	return []element.EventName{{Category: w.Event.Category, Name: w.Event.Name}}
 }
 
 // matches reports whether ev is an event the element waits for, for the

@@ -1,12 +1,14 @@
 package segment
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -660,4 +662,87 @@ func (c *evalCtx) prop(pc *propCond, e *store.Event) (bool, error) {
 	var a val
 	toVal(&a, want, raw, compared)
 	return c.run(&pc.test, a)
+}
+
+// Mismatch says, in words, why an event Match refuses fails for a reason
+// its author may not see: the first condition the event fails has its
+// property present with a value that condition cannot compare, such as
+// "total": "99.5" (text) against greaterThan 50. It returns "" when the
+// event matches, or fails its first failing condition for any other
+// reason (a missing property, a value compared and found different). s is
+// as for Match.
+func (w *Where) Mismatch(e *store.Event, s *Subject) string {
+	if w == nil || e == nil {
+		return ""
+	}
+	if s == nil {
+		s = &noSubject
+	}
+	var c evalCtx
+	c.init(s, w.loc)
+	for _, pc := range w.conds {
+		ok, err := c.prop(pc, e)
+		if err != nil {
+			return ""
+		}
+		if ok {
+			continue
+		}
+		raw, _ := e.Property(pc.name)
+		if raw == nil || pc.test.op == IsEmpty || pc.test.op == IsNotEmpty {
+			return ""
+		}
+		want := pc.test.want
+		if want == kAny {
+			b, ok, err := c.resolve(&pc.test)
+			if err != nil || !ok {
+				return ""
+			}
+			if want = b.k; want == kDate {
+				want = kDateTime
+			}
+		}
+		var a val
+		if toVal(&a, want, raw, compared) {
+			return ""
+		}
+		got, _ := values.TypeOf(raw)
+		if got == "" {
+			got = "value"
+		}
+		return fmt.Sprintf("property %q is %s %s, not %s: %s cannot compare it", pc.name, got, quoteRaw(raw), articleOf(want.String()), pc.desc)
+	}
+	return ""
+}
+
+// articleOf returns "a" or "an" for a word.
+func articleOf(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an " + word
+	}
+	return "a " + word
+}
+
+// quoteRaw writes a property value for a reason, briefly.
+func quoteRaw(v any) string {
+	const max = 40
+	var s string
+	switch x := v.(type) {
+	case string:
+		if len(x) > max {
+			x = x[:max] + "…"
+		}
+		return strconv.Quote(x)
+	case float64:
+		s = formatNumber(x)
+	case bool:
+		s = strconv.FormatBool(x)
+	default:
+		b, _ := json.Marshal(v)
+		s = string(b)
+	}
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
 }

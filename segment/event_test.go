@@ -285,3 +285,34 @@ func TestPlaceholders(t *testing.T) {
 	require.False(t, ok)
 	require.Equal(t, "age 27 lessOrEqual {{maxAge}} (unresolved) is false", why)
 }
+
+// Mismatch names the property whose value a condition could not compare,
+// and says nothing for a match or an ordinary miss.
+func TestWhereMismatch(t *testing.T) {
+	w, err := segment.CompileWhere([]segment.PropertyCondition{
+		{Property: "cartId", Op: segment.IsNotEmpty},
+		{Property: "total", Op: segment.GreaterThan, Value: 50},
+	}, segment.Options{})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		props map[string]any
+		want  string
+	}{
+		{map[string]any{"cartId": "c1", "total": "99.5"}, `property "total" is text "99.5", not a number: total greaterThan 50 cannot compare it`},
+		{map[string]any{"cartId": "c1", "total": true}, `property "total" is bool true, not a number: total greaterThan 50 cannot compare it`},
+		{map[string]any{"cartId": "c1", "total": 99.5}, ""}, // a match
+		{map[string]any{"cartId": "c1", "total": 10.0}, ""}, // compared, smaller
+		{map[string]any{"cartId": "c1"}, ""},                // missing
+		{map[string]any{"total": "99.5"}, ""},               // fails first on the cart
+		{map[string]any{"cartId": "c1", "total": []any{1.0}}, `property "total" is list [1], not a number: total greaterThan 50 cannot compare it`},
+	} {
+		ev := &store.Event{Name: "CartAbandoned", Properties: tc.props}
+		require.Equal(t, tc.want, w.Mismatch(ev, nil), "%v", tc.props)
+		if tc.want != "" {
+			ok, err := w.Match(ev, nil)
+			require.NoError(t, err)
+			require.False(t, ok)
+		}
+	}
+	require.Empty(t, (*segment.Where)(nil).Mismatch(&store.Event{}, nil))
+}

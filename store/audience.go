@@ -43,7 +43,9 @@ type AudienceRun struct {
 	// StartedAt is when the run began.
 	StartedAt time.Time
 	// From and To bound the moments a date entry's run enters people at
-	// (From excluded, To included); zero for an audience.
+	// (From excluded, To included). For an audience, From is the
+	// occurrence a run of a schedule in each person's time zone is for,
+	// else zero, and To is zero.
 	From, To time.Time
 	// Cursor is the ID of the last person looked at; uuid.Nil before the
 	// first page.

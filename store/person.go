@@ -245,7 +245,9 @@ func (k Key) String() string {
 // (a letter) normalizes to nothing. An email address's lookup form is
 // trimmed and lower-cased. A phone or email that normalizes to nothing
 // has no key. The profile keeps the spellings it was given; only keys are
-// normalized.
+// normalized. The engine hands the store phone numbers in E.164 form
+// ("+385911234567", national numbers read in flow.Config.PhoneRegion), so
+// their keys are their digits whatever spelling the host used.
 func (p *Person) Keys() []Key {
 	keys := make([]Key, 0, 1+len(p.Phones)+len(p.Emails))
 	if p.ExternalID != "" {

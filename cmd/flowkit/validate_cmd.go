@@ -29,9 +29,20 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 			status = exitProblem
 			continue
 		}
-		for _, p := range validateDocument(data, schema) {
+		problems := validateDocument(data, schema)
+		for _, p := range problems {
 			fmt.Fprintln(stdout, p.String(name))
 			status = exitProblem
+		}
+		if len(problems) > 0 {
+			continue
+		}
+		// A valid document may still hold likely mistakes: they are
+		// printed, and do not fail the check.
+		if f, err := flow.Parse(data); err == nil {
+			for _, w := range f.Warnings() {
+				fmt.Fprintf(stdout, "%s: warning: %s\n", name, w)
+			}
 		}
 	}
 	return status

@@ -187,3 +187,18 @@ func TestValidateRefusesOversizedDocuments(t *testing.T) {
 	require.Equal(t, exitProblem, status)
 	require.Contains(t, out, `element "s" segments: conditions are nested more than 100 deep`)
 }
+
+// A valid flow whose exit rule shadows a wait on the same event passes,
+// with a warning.
+func TestValidateWarnsOfShadowedWait(t *testing.T) {
+	doc := filepath.Join(t.TempDir(), "cart.json")
+	require.NoError(t, os.WriteFile(doc, []byte(`{"id": "cart", "trigger": {"category": "external", "name": "CartAbandoned"},
+ "exitRules": [{"name": "purchased", "event": {"category": "external", "name": "OrderCompleted"}}],
+ "elements": [
+  {"id": "wait", "type": "waitForEvent", "event": {"category": "external", "name": "OrderCompleted"},
+   "waitFor": {"amount": 4, "unit": "hours"}, "next": {"occurred": "thanks", "timeout": "done"}},
+  {"id": "thanks", "type": "exit"}, {"id": "done", "type": "exit"}]}`), 0o644))
+	status, out, _ := flowkit(t, "validate", doc)
+	require.Equal(t, exitOK, status, "a warning does not fail the check")
+	require.Equal(t, doc+`: warning: element "wait" event: exit rule "purchased" takes participants out on every external/OrderCompleted event before this wait sees it: the wait never goes on by that event`+"\n", out)
+}

@@ -13,11 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const want = `  sms to 385911111111: Happy birthday, Ana!
-Ana: greet -> sent (greeted as message sms-385911111111); completed; greetedIn = 2026
+const want = `  sms to +385911111111: Happy birthday, Ana!
+Ana: greet -> sent (greeted as message sms-+385911111111); completed; greetedIn = 2026
 Bo: greet -> notToday (not the person's birthday); completed; greetedIn = <nil>
-  sms to 81903333333: Happy birthday, Kenji!
-Kenji: greet -> sent (greeted as message sms-81903333333); completed; greetedIn = 2026
+  sms to +81903333333: Happy birthday, Kenji!
+Kenji: greet -> sent (greeted as message sms-+81903333333); completed; greetedIn = 2026
 `
 
 func TestRun(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,7 +65,7 @@ func Run(t *testing.T, b Backend) {
 		{"PeopleByReference", testEnginePeopleByReference},
 		{"NewPersonRace", testEngineNewPersonRace},
 		{"TickAfterAnotherProcessPublished", testEngineTickAfterAnotherProcessPublished},
-	}, append(journeyTests, lateTests...)...) {
+	}, slices.Concat(journeyTests, lateTests, sendTests, scheduleTests, phoneTests, templateTests)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, b)

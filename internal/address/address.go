@@ -5,9 +5,15 @@
 package address
 
 import (
+	"errors"
+	"fmt"
+	"hash/maphash"
 	"strings"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // Phone returns the lookup form of a phone number: its digits,
@@ -104,4 +110,123 @@ func Contains(list []string, address string) bool {
 		}
 	}
 	return false
+}
+
+// MaxPhoneDigits bounds the digits E164 reads: E.164 numbers have at most
+// 15, and a longer input is refused before the parser sees it.
+const MaxPhoneDigits = 17
+
+// E164 returns a phone number in E.164 form, "+" and its digits
+// ("+385911234567"), with libphonenumber's data (github.com/nyaruka/phonenumbers).
+// A number starting with "+" or "00" is international. Any other is read
+// as a national number of region (an ISO 3166-1 alpha-2 code such as
+// "HR", so "091 123 4567" is "+385911234567") when region is set and it
+// is a possible number there, else as international digits, country code
+// first ("385911234567"), as flowkit read numbers before regions. The
+// separators Phone allows (spaces, hyphens, dots, slashes, parentheses,
+// a "(0)" trunk prefix) are allowed. A number must be possible for its
+// country (its length fits one of the country's number types): E164
+// checks the form, not whether the number is assigned. The error says
+// why without quoting the number.
+func E164(s, region string) (string, error) {
+	if len(s) > maxCachedInput {
+		return e164(s, region)
+	}
+	slot := &e164Cache[maphash.String(e164Seed, region+"\x00"+s)%uint64(len(e164Cache))]
+	if e := slot.Load(); e != nil && e.in == s && e.region == region {
+		return e.out, e.err
+	}
+	out, err := e164(s, region)
+	slot.Store(&e164Entry{in: s, region: region, out: out, err: err})
+	return out, err
+}
+
+// The numbers E164 read last, a few thousand, each in the slot its hash
+// names: a person's events come by the same spelling of their number,
+// and parsing one takes some microseconds. Inputs longer than a number
+// is written are not kept.
+var (
+	e164Cache [4096]atomic.Pointer[e164Entry]
+	e164Seed  = maphash.MakeSeed()
+)
+
+const maxCachedInput = 48
+
+type e164Entry struct {
+	in, region, out string
+	err             error
+}
+
+func e164(s, region string) (string, error) {
+	t := strings.TrimSpace(s)
+	intl := strings.HasPrefix(t, "+") || strings.HasPrefix(t, "00")
+	digits := Phone(t)
+	switch {
+	case digits == "":
+		return "", errors.New("is not a phone number: it must hold digits, with only spaces, hyphens, dots, slashes, parentheses and a leading + between them")
+	case len(digits) > MaxPhoneDigits:
+		return "", fmt.Errorf("is not a phone number: %d digits are more than E.164's 15", len(digits))
+	}
+	var national *phonenumbers.PhoneNumber
+	if !intl && region != "" {
+		if n, err := phonenumbers.Parse(digits, region); err == nil {
+			if phonenumbers.IsPossibleNumber(n) {
+				return stable(n)
+			}
+			national = n
+		}
+	}
+	n, err := phonenumbers.Parse("+"+digits, "")
+	if err == nil && possible(n) == nil {
+		if e := phonenumbers.Format(n, phonenumbers.E164); e == "+"+digits && len(e) <= 16 {
+			return e, nil // read back as itself: the parse just did
+		}
+		return stable(n)
+	}
+	switch {
+	case national != nil:
+		// Read as the region's: say why it is not one of its numbers.
+		return "", possible(national)
+	case err != nil && !intl && region == "":
+		return "", errors.New("is not a phone number in international form (country code first), and no default region is set to read national numbers")
+	case err != nil:
+		return "", errors.New("is not a phone number: no country has its country code")
+	}
+	return "", possible(n)
+}
+
+// stable formats n in E.164 and checks that the form reads back as
+// itself: the parser drops zeros after some country codes, and a number
+// that changes each time it is read is not a number of that country.
+func stable(n *phonenumbers.PhoneNumber) (string, error) {
+	e := phonenumbers.Format(n, phonenumbers.E164)
+	if len(e) > 16 {
+		return "", errors.New("is not a phone number: more than E.164's 15 digits")
+	}
+	back, err := phonenumbers.Parse(e, "")
+	if err != nil || phonenumbers.Format(back, phonenumbers.E164) != e || !phonenumbers.IsPossibleNumber(back) {
+		return "", errors.New("is not a phone number: its digits after the country code fit no number of its country")
+	}
+	return e, nil
+}
+
+// possible returns nil for a possible number, else why it is not one.
+func possible(n *phonenumbers.PhoneNumber) error {
+	switch phonenumbers.IsPossibleNumberWithReason(n) {
+	case phonenumbers.IS_POSSIBLE, phonenumbers.IS_POSSIBLE_LOCAL_ONLY:
+		return nil
+	case phonenumbers.INVALID_COUNTRY_CODE:
+		return errors.New("is not a phone number: no country has its country code")
+	case phonenumbers.TOO_SHORT:
+		return errors.New("is not a phone number: too short for its country")
+	case phonenumbers.TOO_LONG:
+		return errors.New("is not a phone number: too long for its country")
+	}
+	return errors.New("is not a phone number: its length fits no number of its country")
+}
+
+// ValidRegion reports whether region is a region E164 knows, such as
+// "HR" or "US".
+func ValidRegion(region string) bool {
+	return region != "" && phonenumbers.GetCountryCodeForRegion(region) != 0
 }

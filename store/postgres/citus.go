@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -85,7 +86,11 @@ func newShardMap(mins []int32) (*shardMap, error) {
 
 // shard returns the index of the shard that holds id.
 func (m *shardMap) shard(id uuid.UUID) int {
-	h := uuidHash(id)
+	return m.shardOfHash(uuidHash(id))
+}
+
+// shardOfHash returns the index of the shard that holds the hash h.
+func (m *shardMap) shardOfHash(h int32) int {
 	i, ok := slices.BinarySearch(m.mins, h)
 	if !ok {
 		i--
@@ -235,6 +240,20 @@ func (m *shardMap) byShard(ids []uuid.UUID) [][]uuid.UUID {
 		g := groups[s]
 		slices.SortFunc(g, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
 		out = append(out, g)
+	}
+	return out
+}
+
+// timersByShard groups timers by the shard of their people.
+func (m *shardMap) timersByShard(ts []store.Timer) [][]store.Timer {
+	groups := map[int][]store.Timer{}
+	for _, t := range ts {
+		i := m.shard(t.PersonID)
+		groups[i] = append(groups[i], t)
+	}
+	out := make([][]store.Timer, 0, len(groups))
+	for _, i := range slices.Sorted(maps.Keys(groups)) {
+		out = append(out, groups[i])
 	}
 	return out
 }

@@ -3,8 +3,11 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,11 +93,13 @@ type statementLog struct {
 type loggedStatement struct {
 	sql  string
 	args []any
+	node string // the server it went to, host:port
 }
 
-func (l *statementLog) add(sql string, args []any) {
+func (l *statementLog) add(c *pgx.Conn, sql string, args []any) {
+	node := net.JoinHostPort(c.Config().Host, strconv.Itoa(int(c.Config().Port)))
 	l.mu.Lock()
-	l.stmts = append(l.stmts, loggedStatement{sql, slices.Clone(args)})
+	l.stmts = append(l.stmts, loggedStatement{sql, slices.Clone(args), node})
 	l.mu.Unlock()
 }
 
@@ -106,16 +111,16 @@ func (l *statementLog) take() []loggedStatement {
 	return out
 }
 
-func (l *statementLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	l.add(d.SQL, d.Args)
+func (l *statementLog) TraceQueryStart(ctx context.Context, c *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	l.add(c, d.SQL, d.Args)
 	return ctx
 }
 func (l *statementLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 func (l *statementLog) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
 	return ctx
 }
-func (l *statementLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
-	l.add(d.SQL, d.Args)
+func (l *statementLog) TraceBatchQuery(_ context.Context, c *pgx.Conn, d pgx.TraceBatchQueryData) {
+	l.add(c, d.SQL, d.Args)
 }
 func (l *statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
@@ -125,6 +130,25 @@ func plan(t *testing.T, st loggedStatement) string {
 	rows, _ := testCitusPool(t).Query(t.Context(), "EXPLAIN "+st.sql, st.args...)
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err, "EXPLAIN %s", st.sql)
+	return strings.Join(lines, "\n")
+}
+
+// planOn returns the plan of a logged statement on the node it went to.
+func planOn(t *testing.T, st loggedStatement) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(os.Getenv(envCitus))
+	require.NoError(t, err)
+	host, port, err := net.SplitHostPort(st.node)
+	require.NoError(t, err)
+	n, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	cfg.Host, cfg.Port, cfg.Fallbacks = host, uint16(n), nil
+	c, err := pgx.ConnectConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	defer c.Close(t.Context())
+	rows, _ := c.Query(t.Context(), "EXPLAIN "+st.sql, st.args...)
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err, "EXPLAIN on %s: %s", st.node, st.sql)
 	return strings.Join(lines, "\n")
 }
 
@@ -164,6 +188,7 @@ func tracedCitusStore(t *testing.T) (*pgxpool.Pool, string, *statementLog, *post
 func TestCitusStepsAreSingleShard(t *testing.T) {
 	ctx := t.Context()
 	p, schema, log, s := tracedCitusStore(t)
+	tp := s.Pool()
 	clk := clock.NewFake(start)
 	eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clk, Schema: store.Schema{"orders": store.Number}})
 	require.NoError(t, err)
@@ -214,14 +239,28 @@ func TestCitusStepsAreSingleShard(t *testing.T) {
 
 	// The ticker's own statements are not a step's: the liveness
 	// keeper's (advisory locks, pg_locks and the processes table, on the
-	// coordinator by design), finding the due timers of the owned buckets
-	// (a lock-free read of every shard) and NextDue. Claiming each timer
-	// is a single-row update, checked below like the steps' statements.
-	tick := []string{"advisory_lock", "advisory_unlock", ".processes", "pg_locks", "bucket = ANY", "WHERE caller = $1", "ORDER BY at, ns"}
+	// coordinator by design), NextDue and the one look-up of where the
+	// shards are (pg_dist_shard). Finding the due timers of an
+	// owned bucket is a query of one shard's own table on the node that
+	// holds it, checked below; claiming each timer is a single-row
+	// update, checked like the steps' statements.
+	tick := []string{"advisory_lock", "advisory_unlock", ".processes", "pg_locks", "WHERE caller = $1", "ORDER BY at, ns", "pg_dist_shard"}
+	coordinator := net.JoinHostPort(tp.Config().ConnConfig.Host, strconv.Itoa(int(tp.Config().ConnConfig.Port)))
+	shardTable := regexp.MustCompile(`participants_[0-9]+`)
 	seen := map[string]bool{}
-	checked, claims := 0, false
+	checked, claims, finds := 0, false, 0
 	for _, st := range stmts {
 		sql := strings.TrimSpace(st.sql)
+		if st.node != coordinator {
+			// A search for due timers on a worker: one shard's table,
+			// planned there as a plain query of that table.
+			tables := slices.Compact(slices.Sorted(slices.Values(shardTable.FindAllString(sql, -1))))
+			require.Len(t, tables, 1, "a statement sent to node %s names one shard's table:\n%s", st.node, sql)
+			pl := planOn(t, st)
+			require.NotContains(t, pl, "Citus", "the shard's query on %s is a local one:\n%s", st.node, pl)
+			finds++
+			continue
+		}
 		if seen[sql] || strings.HasPrefix(sql, "BEGIN") || sql == "COMMIT" || sql == "ROLLBACK" ||
 			slices.ContainsFunc(tick, func(s string) bool { return strings.Contains(sql, s) }) {
 			continue
@@ -232,9 +271,10 @@ func TestCitusStepsAreSingleShard(t *testing.T) {
 		require.True(t, routed(pl), "not a router query:\n%s\n%s", sql, pl)
 		checked++
 	}
+	require.Positive(t, finds, "the tick searched the shards it owns on their nodes")
 	require.GreaterOrEqual(t, checked, 8, "statements of the steps checked")
 	require.True(t, claims, "the tick's claims of timers were checked")
-	t.Logf("%d statements of %d, each a router query", checked, len(stmts))
+	t.Logf("%d statements of %d, each a router query; %d searches for due timers, each of one shard on its node", checked, len(stmts), finds)
 }
 
 // A batch of people of several shards (how the engine fires timers) and

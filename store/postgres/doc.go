@@ -64,7 +64,14 @@
 // different workers. UpdateBatch over people of several shards takes
 // their locks, reads them and updates their participants with a
 // statement per shard. Listings (People, Participants of a flow),
-// counter sums, due timers, pruning and erasure ask every shard. A page
+// counter sums, NextDue, pruning and erasure ask every shard. A ticking
+// process owns shards rather than buckets (see "Connections and
+// processes") and finds the due timers of each shard it owns in that
+// shard's own table on the node that holds it (participants_<shardid>,
+// located through pg_dist_shard and pg_dist_node), one query per shard
+// without the coordinator, so ticking processes must reach the workers
+// under the names pg_dist_node gives them, with the coordinator's
+// credentials. A page
 // of an audience run registers its participants' IDs with one multi-row
 // INSERT, which Citus splits by shard, and copies the participants in
 // (COPY), so that no row goes through the coordinator's INSERT ...
@@ -105,8 +112,8 @@
 // between two short Updates rather than inside one. Size the pool (pool_max_conns in a URL) for the parallelism wanted.
 //
 // Every process may deliver events and enter people, and any number may
-// tick. People fall in 64 buckets by their id (participants.bucket), and
-// each bucket is owned by one ticking process at a time, through a
+// tick. People fall in 64 buckets by their id (participants.bucket), or
+// on Citus in the shards, and each bucket (or shard) is owned by one ticking process at a time, through a
 // session-level advisory lock that a connection of the store's own holds
 // (see live.go): Store.ClaimTimers (store.TimerClaimer) looks only in the
 // buckets its process owns and claims each timer with a single-row update

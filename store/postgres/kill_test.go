@@ -43,6 +43,8 @@ const (
 	envKillWorkers = "FLOWKIT_KILL_WORKERS" // how many workers share the people
 	envKillPeople  = "FLOWKIT_KILL_PEOPLE"  // how many people in all
 	envKillSchema  = "FLOWKIT_KILL_SCHEMA"  // the schema TestKill created
+	envKillDB      = "FLOWKIT_KILL_DB"      // the variable that holds the database's URL
+	envKillShards  = "FLOWKIT_KILL_SHARDS"  // Config.Shards of the store
 )
 
 const (
@@ -156,15 +158,21 @@ func (b *syncBuffer) String() string {
 // and checks that the others finish its work: every participant
 // completes, each step is applied once, and a call is repeated only with
 // the idempotency key of the step that committed.
-func TestKill(t *testing.T) {
-	p := testPool(t)
+func TestKill(t *testing.T) { runKill(t, backends[0]) }
+
+// TestCitusKill is TestKill on the distributed layout: the processes'
+// liveness, buckets and takeover work the same on a Citus cluster.
+func TestCitusKill(t *testing.T) { runKill(t, backends[1]) }
+
+func runKill(t *testing.T, be backend) {
+	p := be.pool(t)
 	people := killPeople(t)
 	const workers = 3
 	ctx := t.Context()
 	began := time.Now()
 
 	schema := newSchema(t, p)
-	s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+	s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Shards: be.shards})
 	require.NoError(t, err)
 	api := newKillAPI()
 	srv := httptest.NewServer(api)
@@ -177,7 +185,7 @@ func TestKill(t *testing.T) {
 
 	ws := make([]*killWorker, workers)
 	for i := range ws {
-		ws[i] = startKillWorker(t, i, workers, people, schema)
+		ws[i] = startKillWorker(t, i, workers, people, schema, be)
 	}
 	for i, w := range ws {
 		select {
@@ -397,13 +405,14 @@ func killPeople(t *testing.T) int {
 }
 
 // startKillWorker starts worker i of TestKill.
-func startKillWorker(t *testing.T, i, workers, people int, schema string) *killWorker {
+func startKillWorker(t *testing.T, i, workers, people int, schema string, be backend) *killWorker {
 	t.Helper()
 	w := &killWorker{entered: make(chan error, 1)}
 	var stdout io.Reader
 	w.cmd, w.stdin, stdout = startTestProcess(t, "TestKillHelper", &w.stderr,
 		envKillWorker+"="+strconv.Itoa(i), envKillWorkers+"="+strconv.Itoa(workers),
-		envKillPeople+"="+strconv.Itoa(people), envKillSchema+"="+schema)
+		envKillPeople+"="+strconv.Itoa(people), envKillSchema+"="+schema,
+		envKillDB+"="+be.env, envKillShards+"="+strconv.Itoa(be.shards))
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		reported := false
@@ -446,7 +455,8 @@ func runKillWorker(idx string) error {
 	i, _ := strconv.Atoi(idx)
 	workers, _ := strconv.Atoi(os.Getenv(envKillWorkers))
 	people, _ := strconv.Atoi(os.Getenv(envKillPeople))
-	u, err := url.Parse(os.Getenv(envURL))
+	shards, _ := strconv.Atoi(os.Getenv(envKillShards))
+	u, err := url.Parse(os.Getenv(os.Getenv(envKillDB)))
 	if err != nil {
 		return err
 	}
@@ -460,7 +470,7 @@ func runKillWorker(idx string) error {
 		return err
 	}
 	defer pool.Close()
-	s, err := postgres.New(ctx, postgres.Config{Pool: pool, Schema: os.Getenv(envKillSchema), SkipMigrate: true})
+	s, err := postgres.New(ctx, postgres.Config{Pool: pool, Schema: os.Getenv(envKillSchema), SkipMigrate: true, Shards: shards})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 // Liveness and buckets.
 //
 // Every person's participants fall in one of numBuckets buckets, derived
-// from the person id (the participants.bucket column). Each bucket is
+// from the person id (the participants.bucket column); on a distributed
+// schema the buckets are the shards instead, one per shard (see
+// shards.go). Each bucket is
 // owned by one live store process at a time, as Temporal's history
 // shards are: ClaimTimers looks only in the buckets its process owns, so
 // processes ticking together do not contend for the same rows, and the
@@ -57,7 +60,7 @@ import (
 // one clock every process shares; the timers' due times and leases keep
 // running on the engine's clock.
 const (
-	numBuckets   = 64 // fixed: the bucket column of every row is computed with it
+	numBuckets   = 64 // of plain tables; fixed: the bucket column of every row is computed with it
 	keeperEvery  = 100 * time.Millisecond
 	restartGrace = 2 * time.Second
 	// dropGrace is how long a process must have been seen without its
@@ -369,7 +372,7 @@ FROM %[1]s.processes AS p LEFT JOIN held AS h ON h.id = p.id`, l.s.q), l.nsProc,
 	share := 0 // a process that does not tick holds no bucket
 	if l.tickHeld {
 		n := int(max(tickers, 1))
-		share = (numBuckets + n - 1) / n
+		share = (int(l.buckets()) + n - 1) / n
 	}
 	l.mu.Lock()
 	owned := slices.Clone(l.owned)
@@ -378,10 +381,11 @@ FROM %[1]s.processes AS p LEFT JOIN held AS h ON h.id = p.id`, l.s.q), l.nsProc,
 	case len(owned) < share:
 		// Free buckets in an order of this process's own, so that
 		// processes starting together do not all try the same ones.
-		want := make([]int32, 0, numBuckets)
-		off := int32(l.proc % numBuckets)
-		for i := range int32(numBuckets) {
-			if b := (off + i) % numBuckets; !slices.Contains(owned, b) {
+		all := l.buckets()
+		want := make([]int32, 0, all)
+		off := l.proc % all
+		for i := range all {
+			if b := (off + i) % all; !slices.Contains(owned, b) {
 				want = append(want, b)
 			}
 		}
@@ -409,6 +413,15 @@ FROM %[1]s.processes AS p LEFT JOIN held AS h ON h.id = p.id`, l.s.q), l.nsProc,
 	return nil
 }
 
+// buckets returns how many buckets there are: numBuckets, or on a
+// distributed schema one per shard (see shards.go).
+func (l *live) buckets() int32 {
+	if l.s.dist != nil {
+		return int32(len(l.s.dist.mins))
+	}
+	return numBuckets
+}
+
 // unavailable wraps err with store.ErrUnavailable when it says that the
 // database could not be reached or the connection broke.
 func unavailable(err error) error {
@@ -432,7 +445,10 @@ func isUnavailable(err error) bool {
 	case errors.As(err, &pe):
 		// Connection exceptions; the server shutting down, crashed or
 		// starting up.
-		return pe.Code[:2] == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+		// On Citus, a worker that went away in the middle of a
+		// transaction is an internal error of the coordinator's.
+		return pe.Code[:2] == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" ||
+			pe.Code == "XX000" && strings.HasPrefix(pe.Message, "failure on connection marked as essential")
 	}
 	return false
 }

@@ -68,8 +68,9 @@ type Store struct {
 	nShards  int
 	// dist places people on shards; nil unless the schema is
 	// distributed.
-	dist *shardMap
-	live *live
+	dist   *shardMap
+	placed *placements // where the shards are, when dist is set
+	live   *live
 }
 
 // New returns a Store on the database cfg names and, unless
@@ -149,6 +150,7 @@ func (s *Store) loadLayout(ctx context.Context) error {
 		return err
 	}
 	s.sql.dist = newDistQueries(strings.NewReplacer("{{s}}", s.q))
+	s.placed = &placements{s: s}
 	return nil
 }
 
@@ -159,6 +161,9 @@ func (s *Store) loadLayout(ctx context.Context) error {
 // be used after.
 func (s *Store) Close() {
 	s.live.close()
+	if s.placed != nil {
+		s.placed.close()
+	}
 	if s.ownsPool {
 		s.pool.Close()
 	}
@@ -171,7 +176,7 @@ type queries struct {
 	findByID, findByKey                                         string
 	lockOne, readOne, lockMany, readMany                        string
 	participant, addEvent, hasEvent                             string
-	dueTimers, findTimers, claimTimer, nextDue, counters        string
+	dueTimers, findTimers, claimTimers, nextDue, counters       string
 	eraseParts, eraseEvents, eraseKeys, erasePerson, prune      string
 	events, participants                                        string // prefixes of built queries
 	audience                                                    audienceQueries
@@ -296,12 +301,26 @@ UNION ALL
 	AND NOT coalesce(caller = ANY ($5::integer[]), false)
  ORDER BY due_at, due_ns, id
  LIMIT $3)`),
-		// One timer's claim, by its person and participant: it holds
-		// when the timer is unchanged and still free.
-		claimTimer: r.Replace(`
-UPDATE {{s}}.participants SET claimed_until = $5, claimed_by = $6
-WHERE person_id = $1 AND id = $2 AND due_at = $3 AND due_ns = $4 AND NOT parked
-	AND (claimed_until IS NULL OR claimed_until <= $7 OR claimed_by <> ALL ($8::bigint[]))`),
+		// The claims of timers of people of one shard ($1), by
+		// participant and due time: each holds when the timer is
+		// unchanged and still free. The rows are locked in the order of
+		// their IDs, and one a step holds is skipped (that step moves
+		// the timer), so concurrent claims neither wait on steps nor
+		// deadlock each other. On Citus it is one router query.
+		claimTimers: r.Replace(`
+WITH c AS (
+	SELECT p.person_id, p.id FROM {{s}}.participants AS p
+	JOIN unnest($2::uuid[], $3::timestamptz[], $4::smallint[]) AS c(id, due_at, due_ns)
+		ON p.id = c.id AND p.due_at = c.due_at AND p.due_ns = c.due_ns
+	WHERE p.person_id = ANY ($1::uuid[]) AND NOT p.parked
+		AND (p.claimed_until IS NULL OR p.claimed_until <= $7 OR p.claimed_by <> ALL ($8::bigint[]))
+	ORDER BY p.id
+	FOR UPDATE OF p SKIP LOCKED
+)
+UPDATE {{s}}.participants AS p SET claimed_until = $5, claimed_by = $6
+FROM c
+WHERE p.person_id = ANY ($1::uuid[]) AND p.person_id = c.person_id AND p.id = c.id
+RETURNING p.id`),
 		// A claimed timer is due again when its claim ends.
 		nextDue: r.Replace(`
 SELECT at, ns FROM (
@@ -527,58 +546,80 @@ func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease
 	sessions = append(slices.Clip(sessions), session)
 	at, ns := splitTime(now)
 	until := now.Add(max(lease, time.Microsecond)).UTC()
-	rows, _ := s.pool.Query(ctx, s.sql.findTimers, at, ns, limit, owned, dead, sessions)
-	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Timer, error) {
-		var t store.Timer
-		var due time.Time
-		var dueNS int16
-		err := row.Scan(&due, &dueNS, &t.PersonID, &t.ParticipantID, &t.Orphaned)
-		t.Due = joinTime(due, dueNS)
-		return t, err
-	})
+	var found []store.Timer
+	var err error
+	if s.dist != nil {
+		found, err = s.findShardTimers(ctx, []any{at, ns}, limit, owned, dead, sessions)
+	} else {
+		rows, _ := s.pool.Query(ctx, s.sql.findTimers, at, ns, limit, owned, dead, sessions)
+		found, err = pgx.CollectRows(rows, scanClaimable)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim timers: %w", unavailable(err))
 	}
 	if len(found) > limit {
-		found = found[:limit] // the orphans first
+		// The orphans first, then the earliest.
+		slices.SortStableFunc(found, timerOrder)
+		found = found[:limit]
 	}
 	if len(found) == 0 {
 		return nil, nil
 	}
+	// One claim statement per shard (all of them at once on plain
+	// tables), in one round trip.
+	groups := [][]store.Timer{found}
+	if s.dist != nil {
+		groups = s.dist.timersByShard(found)
+	}
 	b := &pgx.Batch{}
-	for _, t := range found {
-		due, dueNS := splitTime(t.Due)
-		b.Queue(s.sql.claimTimer, t.PersonID, t.ParticipantID, due, dueNS, until, session, at, sessions)
+	for _, g := range groups {
+		people, ids := make([]uuid.UUID, len(g)), make([]uuid.UUID, len(g))
+		dues, ns := make([]time.Time, len(g)), make([]int16, len(g))
+		for i, t := range g {
+			people[i], ids[i] = t.PersonID, t.ParticipantID
+			dues[i], ns[i] = splitTime(t.Due)
+		}
+		b.Queue(s.sql.claimTimers, people, ids, dues, ns, until, session, at, sessions)
 	}
 	br := s.pool.SendBatch(ctx, b)
-	out := found[:0]
-	for _, t := range found {
-		tag, err := br.Exec()
+	claimed := make(map[uuid.UUID]bool, len(found))
+	for range groups {
+		rows, _ := br.Query()
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 		if err != nil {
 			_ = br.Close()
 			return nil, fmt.Errorf("postgres: claim timers: %w", unavailable(err))
 		}
-		if tag.RowsAffected() == 1 {
-			out = append(out, t)
+		for _, id := range ids {
+			claimed[id] = true
 		}
 	}
 	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("postgres: claim timers: %w", unavailable(err))
 	}
-	// Orphans first, then in due order.
-	slices.SortStableFunc(out, func(a, b store.Timer) int {
-		if a.Orphaned != b.Orphaned {
-			if a.Orphaned {
-				return -1
-			}
-			return 1
+	out := found[:0]
+	for _, t := range found {
+		if claimed[t.ParticipantID] {
+			out = append(out, t)
 		}
-		if c := a.Due.Compare(b.Due); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.ParticipantID[:], b.ParticipantID[:])
-	})
+	}
+	slices.SortStableFunc(out, timerOrder)
 	return out, nil
+}
+
+// timerOrder orders the timers ClaimTimers returns: the orphans first,
+// then in due order.
+func timerOrder(a, b store.Timer) int {
+	if a.Orphaned != b.Orphaned {
+		if a.Orphaned {
+			return -1
+		}
+		return 1
+	}
+	if c := a.Due.Compare(b.Due); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.ParticipantID[:], b.ParticipantID[:])
 }
 
 // NextDue implements store.Store.

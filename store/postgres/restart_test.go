@@ -33,12 +33,20 @@ type ownServer struct {
 	bin, dir string
 	port     int
 	asUser   []string // runs the server's programs as another user (root may not)
+	preload  string   // shared_preload_libraries, if any
 }
 
 // startOwnServer initializes and starts a server in a temporary
 // directory, and stops it when the test ends. It skips the test when
 // the PostgreSQL server programs are not installed.
 func startOwnServer(t *testing.T) *ownServer {
+	t.Helper()
+	return startOwnServerWith(t, "")
+}
+
+// startOwnServerWith is startOwnServer with the server's
+// shared_preload_libraries set to preload.
+func startOwnServerWith(t *testing.T, preload string) *ownServer {
 	t.Helper()
 	bin := ""
 	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
@@ -54,7 +62,13 @@ func startOwnServer(t *testing.T) *ownServer {
 	dir, err := os.MkdirTemp("", "flowkit-pg-")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	srv := &ownServer{bin: bin, dir: filepath.Join(dir, "data")}
+	srv := &ownServer{bin: bin, dir: filepath.Join(dir, "data"), preload: preload}
+	if preload != "" {
+		lib, err := exec.Command(filepath.Join(bin, "pg_config"), "--pkglibdir").Output()
+		if _, serr := os.Stat(filepath.Join(strings.TrimSpace(string(lib)), preload+".so")); err != nil || serr != nil {
+			t.Skipf("test skipped: %s is not installed for the PostgreSQL server in %s", preload, bin)
+		}
+	}
 	if os.Geteuid() == 0 {
 		// initdb refuses to run as root.
 		u, err := user.Lookup("postgres")
@@ -88,8 +102,61 @@ func (srv *ownServer) run(t *testing.T, prog string, args ...string) {
 }
 
 func (srv *ownServer) start(t *testing.T) {
-	srv.run(t, "pg_ctl", "-D", srv.dir, "-w", "-l", filepath.Join(filepath.Dir(srv.dir), "log"), "-o",
-		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100", srv.port, filepath.Dir(srv.dir)), "start")
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100", srv.port, filepath.Dir(srv.dir))
+	if srv.preload != "" {
+		opts += " -c shared_preload_libraries=" + srv.preload
+	}
+	srv.run(t, "pg_ctl", "-D", srv.dir, "-w", "-l", filepath.Join(filepath.Dir(srv.dir), "log"), "-o", opts, "start")
+}
+
+// database is what TestRestart restarts: a server, or a cluster.
+type database interface {
+	url() string
+	stop(t *testing.T)
+	start(t *testing.T)
+}
+
+// ownCitus is a Citus cluster of a coordinator and one worker, each a
+// server of the test's own.
+type ownCitus struct{ coordinator, worker *ownServer }
+
+// startOwnCitus starts a Citus cluster of its own, for a test that
+// restarts it. It skips the test where Citus is not installed.
+func startOwnCitus(t *testing.T) *ownCitus {
+	t.Helper()
+	c := &ownCitus{coordinator: startOwnServerWith(t, "citus"), worker: startOwnServerWith(t, "citus")}
+	for _, srv := range []*ownServer{c.worker, c.coordinator} {
+		conn, err := pgx.Connect(t.Context(), srv.url())
+		require.NoError(t, err)
+		_, err = conn.Exec(t.Context(), `CREATE EXTENSION IF NOT EXISTS citus`)
+		require.NoError(t, err)
+		// The test's servers have no certificates: the nodes talk without TLS.
+		_, err = conn.Exec(t.Context(), `ALTER SYSTEM SET citus.node_conninfo = 'sslmode=disable'`)
+		require.NoError(t, err)
+		_, err = conn.Exec(t.Context(), `SELECT pg_reload_conf()`)
+		require.NoError(t, err)
+		if srv == c.coordinator {
+			_, err = conn.Exec(t.Context(), `SELECT citus_set_coordinator_host('127.0.0.1', $1)`, srv.port)
+			require.NoError(t, err)
+			_, err = conn.Exec(t.Context(), `SELECT citus_add_node('127.0.0.1', $1)`, c.worker.port)
+			require.NoError(t, err)
+		}
+		require.NoError(t, conn.Close(t.Context()))
+	}
+	return c
+}
+
+func (c *ownCitus) url() string { return c.coordinator.url() }
+
+// stop stops both servers, as a restart of the cluster does.
+func (c *ownCitus) stop(t *testing.T) {
+	c.coordinator.stop(t)
+	c.worker.stop(t)
+}
+
+func (c *ownCitus) start(t *testing.T) {
+	c.worker.start(t)
+	c.coordinator.start(t)
 }
 
 // stop shuts the server down the way a restart does: sessions are ended
@@ -115,7 +182,17 @@ const restartDown = 2 * time.Second
 // the database answering again.
 func TestRestart(t *testing.T) {
 	testPool(t) // PostgreSQL tests run when FLOWKIT_TEST_POSTGRES is set
-	srv := startOwnServer(t)
+	runRestart(t, startOwnServer(t))
+}
+
+// TestCitusRestart is TestRestart on a Citus cluster of its own (a
+// coordinator and a worker), both restarted.
+func TestCitusRestart(t *testing.T) {
+	testCitusPool(t) // Citus tests run when FLOWKIT_TEST_CITUS is set
+	runRestart(t, startOwnCitus(t))
+}
+
+func runRestart(t *testing.T, srv database) {
 	people := 3_000
 	if testing.Short() {
 		people = 1_000
@@ -213,7 +290,16 @@ func TestRestart(t *testing.T) {
 		if err == nil && len(left) == 0 {
 			break
 		}
-		require.True(t, time.Now().Before(deadline), "participants still in the flow 90s after the restart: %d (%v)", len(left), err)
+		if time.Now().After(deadline) {
+			var first any
+			if len(left) > 0 {
+				first = left[0]
+				if left[0].Effect != nil {
+					first = fmt.Sprintf("%+v with its call in flight %+v", left[0], *left[0].Effect)
+				}
+			}
+			t.Fatalf("participants still in the flow 90s after the restart: %d (%v), such as %v; engines' log:\n%s", len(left), err, first, logs.String())
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 

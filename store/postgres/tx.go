@@ -889,7 +889,7 @@ func (t *tx) beginKeyed(key string) error {
 			return nil // nobody to run fn for
 		}
 	case err != nil:
-		return fmt.Errorf("postgres: update person %s: %w", key, err)
+		return fmt.Errorf("postgres: update person %s: %w", key, unavailable(err))
 	default:
 		t.personID = owner
 	}
@@ -916,7 +916,7 @@ func (t *tx) beginDistributed(key *string, owner uuid.UUID) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: update person %s: %w", t.personID, err)
+		return fmt.Errorf("postgres: update person %s: %w", t.personID, unavailable(err))
 	}
 	if key != nil && now != owner {
 		return errKeyMoved

@@ -1,0 +1,205 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Ticking a distributed schema.
+//
+// On Citus the buckets that processes own (see live.go) are the shards
+// of the people's tables, one bucket per shard, and a process finds the
+// due timers of a bucket it owns on that shard alone: it reads the
+// participants shard's own table (participants_<shardid>) on the node
+// that holds it, a query of one table on one server, without the
+// coordinator. A query through the coordinator can be routed to one
+// shard only by a value of the distribution column, which a search for
+// due timers does not have. The claims are router updates by person id,
+// as every step's statements are.
+//
+// Each ticking process so connects to the nodes that hold shards, as
+// pg_dist_node names them, with the coordinator's credentials; a shard
+// that moved (the rebalancer) is found again where it went.
+
+// placements knows which node holds each shard of participants and
+// keeps a small pool per node.
+type placements struct {
+	s *Store
+
+	mu     sync.Mutex
+	loaded bool
+	tables []string // by shard index (shardMap order): the shard's table, quoted
+	nodes  []string // by shard index: its node, host:port
+	pools  map[string]*pgxpool.Pool
+}
+
+// load reads where the shards are, unless known.
+func (p *placements) load(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loaded {
+		return nil
+	}
+	rows, _ := p.s.pool.Query(ctx, `
+SELECT s.shardid, s.shardminvalue::integer, n.nodename, n.nodeport
+FROM pg_dist_shard s
+JOIN pg_dist_placement pl ON pl.shardid = s.shardid
+JOIN pg_dist_node n ON n.groupid = pl.groupid
+WHERE s.logicalrelid = $1::regclass AND n.isactive
+ORDER BY s.shardminvalue::integer`, p.s.q+".participants")
+	n := len(p.s.dist.mins)
+	tables, nodes := make([]string, n), make([]string, n)
+	var id int64
+	var low int32
+	var host string
+	var port int32
+	_, err := pgx.ForEachRow(rows, []any{&id, &low, &host, &port}, func() error {
+		i := p.s.dist.shardOfHash(low)
+		tables[i] = pgx.Identifier{p.s.schema, "participants_" + strconv.FormatInt(id, 10)}.Sanitize()
+		nodes[i] = net.JoinHostPort(host, strconv.Itoa(int(port)))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("shard placements: %w", unavailable(err))
+	}
+	for i, t := range tables {
+		if t == "" {
+			return fmt.Errorf("shard placements: shard %d of %d has no active placement", i, n)
+		}
+	}
+	p.tables, p.nodes, p.loaded = tables, nodes, true
+	return nil
+}
+
+// forget drops what load read, after a query found a shard gone.
+func (p *placements) forget() {
+	p.mu.Lock()
+	p.loaded = false
+	p.mu.Unlock()
+}
+
+// pool returns the pool of the node at addr, opening it once.
+func (p *placements) pool(addr string) (*pgxpool.Pool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pl := p.pools[addr]; pl != nil {
+		return pl, nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, err
+	}
+	cfg := p.s.pool.Config().Copy()
+	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(n), nil
+	cfg.MaxConns, cfg.MinConns = 2, 0
+	pl, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	if p.pools == nil {
+		p.pools = map[string]*pgxpool.Pool{}
+	}
+	p.pools[addr] = pl
+	return pl, nil
+}
+
+// close closes the nodes' pools.
+func (p *placements) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pl := range p.pools {
+		pl.Close()
+	}
+	p.pools = nil
+}
+
+// shardTimers are the statements that find the timers of one shard of a
+// distributed schema, on its node (see findTimers): the table's name is
+// filled in.
+const shardTimers = `
+(SELECT due_at, due_ns, person_id, id, true FROM %[1]s
+ WHERE caller = ANY ($4::integer[]) AND status = 'inflight' AND due_at IS NOT NULL AND NOT parked
+	AND (claimed_until IS NULL OR claimed_until <= $1 OR claimed_by <> ALL ($5::bigint[]))
+ ORDER BY due_at, due_ns, id
+ LIMIT $3)
+UNION ALL
+(SELECT due_at, due_ns, person_id, id, false FROM %[1]s
+ WHERE due_at IS NOT NULL AND NOT parked AND (due_at, due_ns) <= ($1, $2)
+	AND (claimed_until IS NULL OR claimed_until <= $1 OR claimed_by <> ALL ($5::bigint[]))
+	AND NOT coalesce(caller = ANY ($4::integer[]), false)
+ ORDER BY due_at, due_ns, id
+ LIMIT $3)`
+
+// findShardTimers finds the timers ClaimTimers may claim in the shards
+// owned, one query per shard on the shard's node (the shards of one
+// node in one round trip), in no particular order.
+func (s *Store) findShardTimers(ctx context.Context, now []any, limit int, owned []int32, dead []int32, sessions []int64) ([]store.Timer, error) {
+	p := s.placed
+	if err := p.load(ctx); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	byNode := map[string][]string{}
+	for _, b := range owned {
+		if int(b) < len(p.tables) {
+			byNode[p.nodes[b]] = append(byNode[p.nodes[b]], p.tables[b])
+		}
+	}
+	p.mu.Unlock()
+	var out []store.Timer
+	for addr, tables := range byNode {
+		pl, err := p.pool(addr)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", addr, err)
+		}
+		b := &pgx.Batch{}
+		for _, t := range tables {
+			b.Queue(fmt.Sprintf(shardTimers, t), now[0], now[1], limit, dead, sessions)
+		}
+		br := pl.SendBatch(ctx, b)
+		for range tables {
+			rows, _ := br.Query()
+			var found []store.Timer
+			if found, err = pgx.CollectRows(rows, scanClaimable); err != nil {
+				break
+			}
+			out = append(out, found...)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "42P01" {
+				p.forget() // the shard moved: look again next time
+			}
+			return nil, fmt.Errorf("node %s: %w", addr, unavailable(err))
+		}
+	}
+	return out, nil
+}
+
+// scanClaimable reads a row of the timer searches: a timer and whether
+// it is a dead process's call in flight (store.Timer.Orphaned).
+func scanClaimable(row pgx.CollectableRow) (store.Timer, error) {
+	var t store.Timer
+	var due time.Time
+	var dueNS int16
+	err := row.Scan(&due, &dueNS, &t.PersonID, &t.ParticipantID, &t.Orphaned)
+	t.Due = joinTime(due, dueNS)
+	return t, err
+}
