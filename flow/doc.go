@@ -16,8 +16,11 @@
 // result in a second transaction, so concurrent calls, in one process or
 // many, never run a step twice.
 //
-// Participants are pinned to the flow version they entered (Migrate moves
-// them to another version, keeping their arrival times), keep a journal
+// Deploy publishes a flow at start-up only when no version has its
+// document yet, so a rolling deploy does not flip versions (DeployWith
+// may migrate the waiting). Participants are pinned to the flow version
+// they entered (Migrate moves them to another version, keeping their
+// arrival times; Operate cancels or retries them in bulk), keep a journal
 // of their steps with the reason for each, and leave a flow by an exit, an
 // unconnected branch, an error, the flow's schedule end, a year without an
 // element activated, or the flow being canceled. Per-element statistics

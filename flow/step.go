@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -284,7 +285,12 @@ func (s *session) leave(c *compiled, p *store.Participant, status store.Status, 
 	p.Wait = nil
 	s.journal(p, p.Element, "", reason)
 	s.ptx.dirty(p)
-	if err := s.emit(p, store.Product, store.ExitedFlow, c.exitProps(status, reason), "exited"); err != nil {
+	suffix := "exited"
+	if len(p.Operations) > 0 {
+		// A retried participant may leave again: each exit its own event.
+		suffix = "exited:" + strconv.FormatInt(p.Seq, 10)
+	}
+	if err := s.emit(p, store.Product, store.ExitedFlow, c.exitProps(status, reason), suffix); err != nil {
 		return err
 	}
 	what := ObservedExit

@@ -61,6 +61,10 @@ type Participant struct {
 	Goals []string `json:"goals,omitempty"`
 	// Effect is the step in flight while Status is InFlight, else nil.
 	Effect *Effect `json:"effect,omitempty"`
+	// Operations names the bulk operations (see OperationRun) that
+	// changed the participant, oldest first; the engine keeps the most
+	// recent few.
+	Operations []string `json:"operations,omitempty"`
 	// Version is the optimistic-concurrency version, set by the Store: a
 	// PutParticipant with a Version other than the stored one fails with
 	// ErrConflict, and a successful one increments it.
@@ -132,6 +136,7 @@ func (p *Participant) Clone() *Participant {
 	c.Wait = p.Wait.Clone()
 	c.Journal = slices.Clone(p.Journal)
 	c.Goals = slices.Clone(p.Goals)
+	c.Operations = slices.Clone(p.Operations)
 	if p.Effect != nil {
 		e := *p.Effect
 		if e.Resumed != nil {

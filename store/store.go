@@ -82,6 +82,8 @@ var (
 //     has it.
 //   - PaceKeeper keeps sending-speed budgets that every process sharing
 //     the store draws on.
+//   - OperationRuns keeps the progress of bulk operations on
+//     participants (cancel, retry).
 //
 // store/storetest checks the whole contract, the optional features a store
 // declares included; flowtest/storecheck runs the engine's scenarios on it.

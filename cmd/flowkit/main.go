@@ -4,6 +4,8 @@
 //	flowkit graph [-postgres URL] FILE
 //	flowkit simulate -script SCRIPT [-json] FILE
 //	flowkit schema
+//	flowkit deploy -postgres URL [-migrate] [-republish] FILE
+//	flowkit cancel -postgres URL -flow ID -name NAME [-version N] [-element ID] [-status S] [-reason TEXT] [-person ID] [-dry-run]
 //
 // validate prints every problem of each flow document as
 // FILE:LINE:COL: element "id" field: message, with a suggestion for a
@@ -11,7 +13,13 @@
 // a Mermaid flowchart of the flow, with a PostgreSQL store's per-element
 // counts when given one. simulate runs the flow on the memory store and a
 // fake clock against a scripted timeline and prints each person's
-// journey. schema prints the JSON Schema of flow documents.
+// journey. schema prints the JSON Schema of flow documents. deploy
+// publishes a flow document to a PostgreSQL store unless a version has it
+// already, optionally migrating waiting participants (Engine.DeployWith);
+// cancel cancels participants of a flow in bulk, resumable by its name
+// (Engine.Operate). A bulk retry runs the failed elements, which call the
+// host's services (its Sender, HTTP client and settings): run it in the
+// host, through its engine.
 //
 // Install it with
 //
@@ -38,6 +46,8 @@ const usage = `usage:
   flowkit graph [-postgres URL] FILE            print a Mermaid flowchart of a flow
   flowkit simulate -script SCRIPT [-json] FILE  run a flow against a scripted timeline
   flowkit schema                                print the JSON Schema of flow documents
+  flowkit deploy -postgres URL [-migrate] FILE  publish a flow to a store unless a version has it
+  flowkit cancel -postgres URL -flow ID -name N cancel participants in bulk (-dry-run, -element, ...)
 `
 
 func main() {
@@ -58,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runGraph(ctx, rest, stdout, stderr)
 	case "simulate":
 		return runSimulate(ctx, rest, stdout, stderr)
+	case "deploy":
+		return runDeploy(ctx, rest, stdout, stderr)
+	case "cancel":
+		return runCancel(ctx, rest, stdout, stderr)
 	case "schema":
 		fs := newFlags("schema", stderr)
 		if err := fs.Parse(rest); err != nil || fs.NArg() != 0 {

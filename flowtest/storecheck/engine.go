@@ -50,6 +50,10 @@ func Run(t *testing.T, b Backend) {
 		{"Journey", testEngineJourney},
 		{"TwoProcessesTick", testEngineTwoProcessesTick},
 		{"DeployAtStartUp", testEngineDeployAtStartUp},
+		{"RollingDeploy", testEngineRollingDeploy},
+		{"BulkCancel", testEngineBulkCancel},
+		{"BulkRetry", testEngineBulkRetry},
+		{"BulkResumed", testEngineBulkResumed},
 		{"InFlight", testEngineInFlight},
 		{"EraseInFlight", testEngineEraseInFlight},
 		{"DiesMidEffect", testEngineDiesMidEffect},
@@ -272,6 +276,7 @@ type api struct {
 	*httptest.Server
 	mu      sync.Mutex
 	keys    []string
+	paths   []string
 	arrived chan struct{}
 	release chan struct{}
 }
@@ -284,8 +289,12 @@ func newAPI(t *testing.T, hold bool) *api {
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.keys = append(a.keys, r.Header.Get("Idempotency-Key"))
+		a.paths = append(a.paths, r.URL.Path)
 		a.mu.Unlock()
-		a.arrived <- struct{}{}
+		select {
+		case a.arrived <- struct{}{}:
+		default: // nobody counts arrivals
+		}
 		if a.release != nil {
 			select {
 			case <-a.release:
@@ -295,6 +304,13 @@ func newAPI(t *testing.T, hold bool) *api {
 	}))
 	t.Cleanup(a.Close)
 	return a
+}
+
+// lastPath returns the path of the last call.
+func (a *api) lastPath() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.paths[len(a.paths)-1]
 }
 
 func (a *api) calls() []string {

@@ -61,6 +61,8 @@ type Store struct {
 	audience audienceState
 
 	paces paces // sending-speed budgets (see pace.go)
+
+	operations operationRuns // bulk operations' progress (see operations.go)
 }
 
 const counterShards = 8
@@ -795,6 +797,7 @@ func copyOut(p *store.Participant) *store.Participant {
 		c.p.Wait = &c.w
 	}
 	c.p.Journal = slices.Clone(p.Journal)
+	c.p.Operations = slices.Clone(p.Operations)
 	return &c.p
 }
 

@@ -21,6 +21,7 @@ var features = storetest.Features{
 	AudienceRuns:       storetest.Has,
 	ParticipantRemover: storetest.Has,
 	PaceKeeper:         storetest.Has,
+	OperationRuns:      storetest.Has,
 }
 
 func TestStore(t *testing.T) {
@@ -68,5 +69,6 @@ func TestStoreWithoutOptionalFeatures(t *testing.T) {
 		AudienceRuns:       storetest.Lacks("bare: no audience or date entries"),
 		ParticipantRemover: storetest.Has,
 		PaceKeeper:         storetest.Lacks("bare: sending speeds kept per process"),
+		OperationRuns:      storetest.Lacks("bare: no bulk operations"),
 	})
 }

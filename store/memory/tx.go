@@ -52,6 +52,7 @@ func own(p *store.Participant) *store.Participant {
 	c.Entry = p.Entry.Clone()
 	c.Wait = p.Wait.Clone()
 	c.Journal = slices.Clone(p.Journal)
+	c.Operations = slices.Clone(p.Operations)
 	return &c
 }
 

@@ -316,6 +316,7 @@ type participantDoc struct {
 	Effect         *effectDoc     `json:"effect,omitempty"`
 	Goals          []string       `json:"goals,omitempty"`
 	EnteredBy      string         `json:"enteredBy,omitempty"`
+	Operations     []string       `json:"operations,omitempty"`
 }
 
 type effectDoc struct {
@@ -366,6 +367,7 @@ func encodeParticipant(p *store.Participant) ([]byte, error) {
 		Journal:        p.Journal,
 		Goals:          p.Goals,
 		EnteredBy:      p.EnteredBy,
+		Operations:     p.Operations,
 	}
 	d.Wait = toWaitDoc(p.Wait)
 	if e := p.Effect; e != nil {
@@ -406,6 +408,7 @@ func decodeParticipant(p *store.Participant, b []byte) error {
 	p.Journal = d.Journal
 	p.Goals = d.Goals
 	p.EnteredBy = d.EnteredBy
+	p.Operations = d.Operations
 	for i := range p.Journal {
 		p.Journal[i].At = utc(p.Journal[i].At)
 	}

@@ -23,8 +23,9 @@
 //     event ID is refused a second time; indexed by (person_id, time).
 //   - counters: per-element statistics, spread over a few shard rows each
 //     (see Config.CounterShards) and summed on read.
-//   - audience_runs: the progress of bulk entries; paces: sending-speed
-//     budgets, one row per key.
+//   - audience_runs: the progress of bulk entries; operation_runs: the
+//     progress of bulk operations on participants (cancel, retry); paces:
+//     sending-speed budgets, one row per key.
 //
 // # The distributed layout (Citus)
 //
@@ -43,8 +44,9 @@
 //     its person's shard's bucket; Counters sums the shards.
 //   - person_keys is distributed by the key, and paces by theirs: a
 //     lookup by key is one shard's.
-//   - flows, flow_versions and audience_runs are reference tables, copied
-//     to every node: each step reads the flows' revision where it runs.
+//   - flows, flow_versions, audience_runs and operation_runs are
+//     reference tables, copied to every node: each step reads the flows'
+//     revision where it runs.
 //
 // A step's transaction (Update, UpdateRef, and UpdateBatch over people
 // of one shard) is router queries only, each of one shard; its writes go

@@ -407,23 +407,12 @@ func killPeople(t *testing.T) int {
 // startKillWorker starts worker i of TestKill.
 func startKillWorker(t *testing.T, i, workers, people int, schema string, be backend) *killWorker {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(),
+	w := &killWorker{entered: make(chan error, 1)}
+	var stdout io.Reader
+	w.cmd, w.stdin, stdout = startTestProcess(t, "TestKillHelper", &w.stderr,
 		envKillWorker+"="+strconv.Itoa(i), envKillWorkers+"="+strconv.Itoa(workers),
 		envKillPeople+"="+strconv.Itoa(people), envKillSchema+"="+schema,
 		envKillDB+"="+be.env, envKillShards+"="+strconv.Itoa(be.shards))
-	w := &killWorker{cmd: cmd, entered: make(chan error, 1)}
-	cmd.Stderr = &w.stderr
-	var err error
-	w.stdin, err = cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		reported := false

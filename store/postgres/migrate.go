@@ -199,6 +199,37 @@ CREATE INDEX IF NOT EXISTS participants_bucket_due ON {{s}}.participants (bucket
 CREATE INDEX IF NOT EXISTS participants_caller ON {{s}}.participants (caller, bucket)
 	WHERE caller IS NOT NULL;
 `,
+	// 9: the runs of bulk operations on participants
+	// (store.OperationRuns), a reference table on Citus: made one here
+	// when the schema is distributed already, else by distribute.
+	`
+CREATE TABLE IF NOT EXISTS {{s}}.operation_runs (
+	id          uuid PRIMARY KEY,
+	name        text NOT NULL,
+	flow_id     text COLLATE "C" NOT NULL,
+	spec        bytea NOT NULL,
+	started_at  timestamptz NOT NULL,
+	started_ns  smallint NOT NULL DEFAULT 0,
+	cursor_id   uuid NOT NULL,
+	total       bigint NOT NULL DEFAULT 0,
+	scanned     bigint NOT NULL DEFAULT 0,
+	changed     bigint NOT NULL DEFAULT 0,
+	refused     bigint NOT NULL DEFAULT 0,
+	done        boolean NOT NULL DEFAULT false,
+	finished_at timestamptz,
+	finished_ns smallint NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS operation_runs_flow ON {{s}}.operation_runs (flow_id, started_at, started_ns, id);
+DO $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM {{s}}.schema_version WHERE distributed) THEN
+		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = '{{s}}.operation_runs'::regclass) THEN
+			PERFORM create_reference_table('{{s}}.operation_runs'::regclass);
+		END IF;
+	END IF;
+END
+$$;
+`,
 }
 
 // ---- The distributed layout (Citus) ----
@@ -254,6 +285,7 @@ var distribution = []struct{ table, column, colocateWith string }{
 	{"flows", "", ""},
 	{"flow_versions", "", ""},
 	{"audience_runs", "", ""},
+	{"operation_runs", "", ""},
 	// A person's rows, co-located: one shard holds all of them.
 	{"people", "id", ""},
 	{"participants", "person_id", "people"},

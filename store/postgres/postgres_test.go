@@ -100,6 +100,7 @@ var features = storetest.Features{
 	AudienceRuns:       storetest.Has,
 	ParticipantRemover: storetest.Has,
 	PaceKeeper:         storetest.Has,
+	OperationRuns:      storetest.Has,
 }
 
 func TestConfig(t *testing.T) {

@@ -51,6 +51,8 @@ func copiedParticipant(t *testing.T, personID uuid.UUID, flowID string) *store.P
 	// appended to it later.
 	part.Journal = make([]store.Step, 1, 4)
 	part.Journal[0] = store.Step{Seq: 1, At: base, Element: "start", Reason: "entered"}
+	part.Operations = make([]string, 1, 4)
+	part.Operations[0] = "retry-1"
 	return part
 }
 
@@ -72,6 +74,8 @@ func mutateParticipant(q *store.Participant) {
 	q.Wait.State["m"].(map[string]any)["k"] = "mutated"
 	q.Journal[0].Reason = "mutated"
 	q.Journal = append(q.Journal, store.Step{Seq: 2, At: base, Element: "mutated", Reason: "appended"})
+	q.Operations[0] = "mutated"
+	q.Operations = append(q.Operations, "appended")
 }
 
 func testValuesAreCopies(t *testing.T, s store.Store) {

@@ -44,6 +44,9 @@ type Features struct {
 	// PaceKeeper (store.PaceKeeper): sending-speed budgets shared by
 	// every process.
 	PaceKeeper Feature
+	// OperationRuns (store.OperationRuns): the durable progress of bulk
+	// operations on participants, which flow.Engine.Operate needs.
+	OperationRuns Feature
 }
 
 // Feature declares whether a store implements one optional interface:
@@ -80,6 +83,7 @@ func (f Features) list() []feature {
 		{"AudienceRuns", f.AudienceRuns, implements[store.AudienceRuns]},
 		{"ParticipantRemover", f.ParticipantRemover, removesParticipants},
 		{"PaceKeeper", f.PaceKeeper, implements[store.PaceKeeper]},
+		{"OperationRuns", f.OperationRuns, implements[store.OperationRuns]},
 	}
 }
 

@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, features Feature
 		{"Erase", eraseTests, Features{Eraser: Has}},
 		{"Retention", retentionTests, Features{HistoryPruner: Has}},
 		{"Pace", paceTests, Features{PaceKeeper: Has}},
+		{"Operations", operationTests, Features{OperationRuns: Has}},
 	}
 	var names []string
 	for _, g := range groups {
