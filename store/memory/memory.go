@@ -401,6 +401,7 @@ func (s *Store) lock(personID uuid.UUID) *personState {
 func (s *Store) newTx(ps *personState) *tx {
 	tx := &tx{s: s, ps: ps}
 	tx.parts, tx.events, tx.counts = tx.partsBuf[:0], tx.eventsBuf[:0], tx.countsBuf[:0]
+	tx.lent = tx.lentBuf[:0]
 	return tx
 }
 
@@ -602,8 +603,8 @@ func (s *Store) apply(ps *personState, tx *tx) {
 	if tx.person != nil {
 		ps.person = tx.person
 	}
-	for _, p := range tx.parts {
-		s.putParticipant(ps, p)
+	for i, p := range tx.parts {
+		s.putParticipant(ps, p, tx.lent[i])
 	}
 	s.removeParticipants(ps, tx.removed)
 	for _, e := range tx.events {
@@ -706,16 +707,31 @@ func (s *Store) moveKeys(ps *personState, p *store.Person, undo *[]keyWas) error
 	return nil
 }
 
-func (s *Store) putParticipant(ps *personState, p *store.Participant) {
+// putParticipant stores p, the store's own copy (see own) or, when lent
+// is set, the caller's (see tx.PutSharedParticipant), whose fields it
+// copies into a participant of the store's.
+func (s *Store) putParticipant(ps *personState, p *store.Participant, lent bool) {
 	i := slices.IndexFunc(ps.parts, func(q *store.Participant) bool { return q.ID == p.ID })
 	var old []varEntry
 	if i >= 0 {
 		old = ps.vars[i]
 	}
 	vars := compactVars(old, p.Vars)
-	// p is the store's own copy (see own): its map goes back to the pool.
-	recycleVars(p.Vars)
-	p.Vars = nil
+	if lent {
+		var c *store.Participant
+		if i >= 0 {
+			c = ps.parts[i] // lent out only as copies: reuse it
+		} else {
+			c = new(store.Participant)
+		}
+		*c = *p
+		c.Vars = nil
+		p = c
+	} else {
+		// The store's own copy: its map goes back to the pool.
+		recycleVars(p.Vars)
+		p.Vars = nil
+	}
 	if i < 0 {
 		i = len(ps.parts)
 		ps.parts = append(ps.parts, p)
@@ -775,6 +791,20 @@ func (ps *personState) clone(i int) *store.Participant {
 	c := copyOut(ps.parts[i])
 	c.Vars = ps.varsMap(i)
 	return c
+}
+
+// lend returns parts[i] for a transaction that shares it (see
+// tx.SharedParticipants): its fields, and its variables in a map of its
+// own.
+func (ps *personState) lend(i int) *store.Participant {
+	c := *ps.parts[i]
+	if vs := ps.vars[i]; len(vs) > 0 {
+		c.Vars = make(map[string]any, len(vs))
+		for _, v := range vs {
+			c.Vars[v.name] = v.value
+		}
+	}
+	return &c
 }
 
 // outParticipant is a participant with room for its wait, so that a copy

@@ -20,6 +20,7 @@ var features = storetest.Features{
 	PeopleLister:       storetest.Has,
 	AudienceRuns:       storetest.Has,
 	ParticipantRemover: storetest.Has,
+	SharingTx:          storetest.Has,
 	PaceKeeper:         storetest.Has,
 	OperationRuns:      storetest.Has,
 }
@@ -68,6 +69,7 @@ func TestStoreWithoutOptionalFeatures(t *testing.T) {
 		PeopleLister:       storetest.Lacks("bare: no audience or date entries"),
 		AudienceRuns:       storetest.Lacks("bare: no audience or date entries"),
 		ParticipantRemover: storetest.Has,
+		SharingTx:          storetest.Has,
 		PaceKeeper:         storetest.Lacks("bare: sending speeds kept per process"),
 		OperationRuns:      storetest.Lacks("bare: no bulk operations"),
 	})

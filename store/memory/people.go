@@ -244,7 +244,7 @@ func (s *Store) addParticipant(p *store.Participant) bool {
 	if _, err := s.reserve(ps, p.ID); err != nil {
 		return false // a participant of another person has the ID
 	}
-	s.putParticipant(ps, p)
+	s.putParticipant(ps, p, false)
 	return true
 }
 
@@ -255,6 +255,7 @@ func (t *tx) RemoveParticipant(id uuid.UUID) error {
 	}
 	if i := slices.IndexFunc(t.parts, func(q *store.Participant) bool { return q.ID == id }); i >= 0 {
 		t.parts = slices.Delete(t.parts, i, i+1)
+		t.lent = slices.Delete(t.lent, i, i+1)
 	}
 	if slices.ContainsFunc(t.ps.parts, func(q *store.Participant) bool { return q.ID == id }) {
 		if !slices.Contains(t.removed, id) {

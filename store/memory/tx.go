@@ -28,11 +28,15 @@ type tx struct {
 	// removed holds the IDs of stored participants to remove at commit
 	// (see RemoveParticipant).
 	removed []uuid.UUID
+	// lent[i] is set when parts[i] is the caller's, put by
+	// PutSharedParticipant, rather than the store's copy.
+	lent []bool
 	// holder is the person whose participant ID a PutParticipant found
 	// taken (see Store.reserve), nil for none.
 	holder *personState
 	// Room for the writes of a typical step, allocated with the tx.
 	partsBuf  [1]*store.Participant
+	lentBuf   [1]bool
 	eventsBuf [2]*event
 	countsBuf [4]store.Counter
 }
@@ -103,6 +107,68 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 	return out, nil
 }
 
+var _ store.SharingTx = (*tx)(nil)
+
+// SharedPerson implements store.SharingTx.
+func (t *tx) SharedPerson() (*store.Person, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	switch {
+	case t.person != nil:
+		return t.person, nil
+	case t.ps.person != nil:
+		return t.ps.person, nil
+	}
+	return nil, personNotFound(t.ps.id.String())
+}
+
+// SharedParticipants implements store.SharingTx: each participant is a
+// copy of the stored one's fields with a variables map of its own; the
+// nested values are the stored ones.
+func (t *tx) SharedParticipants() ([]*store.Participant, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	out := make([]*store.Participant, 0, len(t.ps.parts)+len(t.parts))
+	for i, p := range t.ps.parts {
+		if len(t.removed) > 0 && slices.Contains(t.removed, p.ID) {
+			continue
+		}
+		if q := t.pending(p); q != nil {
+			out = append(out, lend(q))
+		} else {
+			out = append(out, t.ps.lend(i))
+		}
+	}
+	for _, p := range t.parts {
+		if !slices.ContainsFunc(t.ps.parts, func(q *store.Participant) bool { return q.ID == p.ID }) {
+			out = append(out, lend(p))
+		}
+	}
+	return out, nil
+}
+
+// lend returns a participant with p's fields and a copy of its
+// variables map, sharing the values.
+func lend(p *store.Participant) *store.Participant {
+	c := *p
+	if p.Vars != nil {
+		c.Vars = make(map[string]any, len(p.Vars))
+		for k, v := range p.Vars {
+			c.Vars[k] = v
+		}
+	}
+	return &c
+}
+
+// PutSharedParticipant implements store.SharingTx: the commit keeps p's
+// fields in the stored participant's place and its nested values as
+// they are.
+func (t *tx) PutSharedParticipant(p *store.Participant) error {
+	return t.put(p, true)
+}
+
 func (t *tx) pending(p *store.Participant) *store.Participant {
 	for _, q := range t.parts {
 		if q.ID == p.ID {
@@ -112,7 +178,10 @@ func (t *tx) pending(p *store.Participant) *store.Participant {
 	return nil
 }
 
-func (t *tx) PutParticipant(p *store.Participant) error {
+func (t *tx) PutParticipant(p *store.Participant) error { return t.put(p, false) }
+
+// put puts p, the caller's own when shared is set, else a copy.
+func (t *tx) put(p *store.Participant, shared bool) error {
 	if t.done {
 		return errTxDone
 	}
@@ -148,11 +217,16 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 		t.reserved = append(t.reserved, p.ID)
 	}
 	p.Version++
-	c := own(p)
+	c := p
+	if !shared {
+		c = own(p)
+	}
 	if i := slices.IndexFunc(t.parts, func(q *store.Participant) bool { return q.ID == p.ID }); i >= 0 {
 		t.parts[i] = c
+		t.lent[i] = shared
 	} else {
 		t.parts = append(t.parts, c)
+		t.lent = append(t.lent, shared)
 	}
 	return nil
 }
