@@ -168,8 +168,8 @@ func (pt *personTx) flush(rec *record, now time.Time, steps func(*store.Particip
 			return err
 		}
 	}
-	if len(rec.counts) > 0 {
-		pt.tx.Count(rec.counts...)
+	if counts := rec.counters(); len(counts) > 0 {
+		pt.tx.Count(counts...)
 	}
 	return nil
 }

@@ -33,6 +33,8 @@ type compiled struct {
 	nodes     map[string]*node
 	vars      map[string]store.Type
 	journey   journey
+	// slots number the elements' counters (see counterSlot).
+	slots counterSlots
 }
 
 type node struct {
