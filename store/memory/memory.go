@@ -5,7 +5,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"hash/maphash"
@@ -34,6 +33,8 @@ type Store struct {
 
 	people [shardCount]peopleShard
 	parts  [shardCount]partShard
+	// byFlow lists each flow's participants in ID order (see index.go).
+	byFlow flowIndexes
 
 	// keys find people by external id, phone and email, in shards by the
 	// key's hash so that lookups from many goroutines seldom share a lock.
@@ -481,6 +482,7 @@ func (s *Store) erase(ps *personState) {
 			delete(sh.m, p.ID)
 		}
 		sh.mu.Unlock()
+		s.unindexParticipant(p)
 		if slot := ps.slots[i]; slot != 0 {
 			s.timerMu.Lock()
 			s.slots[slot-1] = armedTimer{}
@@ -717,6 +719,10 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant, lent bool)
 		old = ps.vars[i]
 	}
 	vars := compactVars(old, p.Vars)
+	if i >= 0 && ps.parts[i].FlowID != p.FlowID {
+		s.unindexParticipant(ps.parts[i])
+		s.indexParticipant(p)
+	}
 	if lent {
 		var c *store.Participant
 		if i >= 0 {
@@ -741,6 +747,7 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant, lent bool)
 		sh.mu.Lock()
 		sh.m[p.ID] = ps
 		sh.mu.Unlock()
+		s.indexParticipant(p)
 	} else {
 		ps.parts[i] = p
 		ps.vars[i] = vars
@@ -1080,9 +1087,11 @@ func (s *Store) Participant(ctx context.Context, id uuid.UUID) (*store.Participa
 	return nil, fmt.Errorf("participant %s: %w", id, store.ErrNotFound)
 }
 
-// Participants implements store.Store. With a Limit it copies only the
-// page: a page of 50 out of 100,000 participants keeps the 50 smallest
-// IDs after q.After in a bounded heap instead of sorting them all.
+// Participants implements store.Store. It reads the flow's index of
+// participant IDs from q.After on, a chunk at a time, and copies the
+// participants the query selects until the page is full: a page costs
+// what it holds (and what the query's filter skips), not the size of
+// the store.
 func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -1090,42 +1099,48 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 	if q == nil || q.FlowID == "" {
 		return nil, fmt.Errorf("participants: the query names no flow: %w", store.ErrInvalid)
 	}
-	var out []*store.Participant
-	// full reports whether out holds a page of IDs all smaller than id.
-	full := func(id uuid.UUID) bool { return q.Limit > 0 && len(out) == q.Limit && !uuidLess(id, out[0].ID) }
-	// A shard's candidates are taken under its lock, then checked under
-	// their person's: a person with several participations is visited
-	// once per participation, for the participant listed only.
-	var found []partRef
-	for i := range s.parts {
-		sh := &s.parts[i]
-		found = found[:0]
-		sh.mu.RLock()
-		for id, ps := range sh.m {
-			if (q.After == uuid.Nil || uuidLess(q.After, id)) && !full(id) {
-				found = append(found, partRef{id, ps})
-			}
-		}
-		sh.mu.RUnlock()
-		for _, f := range found {
-			if full(f.id) {
-				continue
-			}
-			f.ps.mu.Lock()
-			if p := f.ps.matching(f.id, q); p != nil {
-				out = pushPage(out, p, q.Limit)
-			}
-			f.ps.mu.Unlock()
-		}
+	ix := s.byFlow.of(q.FlowID, false)
+	if ix == nil {
+		return nil, nil
 	}
-	slices.SortFunc(out, func(a, b *store.Participant) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	var out []*store.Participant
+	chunk := 256
+	if q.Limit > 0 {
+		chunk = min(max(q.Limit, 16), 1024)
+	}
+	var ids []uuid.UUID
+	for after := q.After; q.Limit <= 0 || len(out) < q.Limit; {
+		ids = ix.after(ids[:0], after, chunk)
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			if q.Limit > 0 && len(out) == q.Limit {
+				break
+			}
+			sh := &s.parts[shardOf(id)]
+			sh.mu.RLock()
+			ps := sh.m[id]
+			sh.mu.RUnlock()
+			if ps == nil {
+				continue // erased meanwhile
+			}
+			ps.mu.Lock()
+			if p := ps.matching(id, q); p != nil {
+				out = append(out, p)
+			}
+			ps.mu.Unlock()
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		after = ids[len(ids)-1]
+		if len(ids) < chunk {
+			break
+		}
+		chunk = min(chunk*2, 4096) // a sparse filter reads on in longer strides
+	}
 	return out, nil
-}
-
-// partRef is a participant ID and the state of its person.
-type partRef struct {
-	id uuid.UUID
-	ps *personState
 }
 
 // matching returns a copy of participant id when the query selects it, or
@@ -1143,45 +1158,6 @@ func (ps *personState) matching(id uuid.UUID, q *store.ParticipantQuery) *store.
 	}
 	return nil // it left the index meanwhile
 }
-
-// pushPage adds p to page, which holds up to limit participants (all when
-// limit is 0) as a max-heap by ID: page[0] is the largest, the first to go
-// when a smaller ID arrives at a full page.
-func pushPage(page []*store.Participant, p *store.Participant, limit int) []*store.Participant {
-	if limit <= 0 {
-		return append(page, p)
-	}
-	less := func(i, j int) bool { return uuidLess(page[j].ID, page[i].ID) } // max-heap
-	if len(page) < limit {
-		page = append(page, p)
-		for i := len(page) - 1; i > 0; {
-			parent := (i - 1) / 2
-			if !less(i, parent) {
-				break
-			}
-			page[i], page[parent] = page[parent], page[i]
-			i = parent
-		}
-		return page
-	}
-	page[0] = p
-	for i := 0; ; {
-		big, l, r := i, 2*i+1, 2*i+2
-		if l < len(page) && less(l, big) {
-			big = l
-		}
-		if r < len(page) && less(r, big) {
-			big = r
-		}
-		if big == i {
-			return page
-		}
-		page[i], page[big] = page[big], page[i]
-		i = big
-	}
-}
-
-func uuidLess(a, b uuid.UUID) bool { return bytes.Compare(a[:], b[:]) < 0 }
 
 // Counters implements store.Store.
 func (s *Store) Counters(ctx context.Context, flowID string) ([]store.Counter, error) {

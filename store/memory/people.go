@@ -286,6 +286,7 @@ func (s *Store) removeParticipants(ps *personState, ids []uuid.UUID) {
 			s.freeSlots = append(s.freeSlots, slot-1)
 			s.timerMu.Unlock()
 		}
+		s.unindexParticipant(ps.parts[i])
 		ps.parts = slices.Delete(ps.parts, i, i+1)
 		ps.vars = slices.Delete(ps.vars, i, i+1)
 		ps.slots = slices.Delete(ps.slots, i, i+1)
