@@ -398,12 +398,16 @@ func (s *Store) lock(personID uuid.UUID) *personState {
 	}
 }
 
-// newTx begins a transaction over ps, whose lock the caller holds.
+// newTx begins a transaction over ps, whose lock the caller holds. Its
+// state comes from a pool: the caller gets a handle (see txHandle), and
+// recycle takes the state back once the transaction has ended.
 func (s *Store) newTx(ps *personState) *tx {
-	tx := &tx{s: s, ps: ps}
-	tx.parts, tx.events, tx.counts = tx.partsBuf[:0], tx.eventsBuf[:0], tx.countsBuf[:0]
-	tx.lent = tx.lentBuf[:0]
-	return tx
+	slot := txSlots.Get().(*txSlot)
+	t := &slot.t
+	t.s, t.ps, t.slot = s, ps, slot
+	t.parts, t.events, t.counts = t.partsBuf[:0], t.eventsBuf[:0], t.countsBuf[:0]
+	t.lent = t.lentBuf[:0]
+	return t
 }
 
 // update runs fn over ps, whose lock the caller holds, commits or erases,
@@ -418,7 +422,9 @@ func (s *Store) update(ctx context.Context, ps *personState, fn txFunc, erase bo
 		}
 		s.dropIfEmpty(ps)
 		ps.mu.Unlock()
-		if h := tx.holder; h != nil {
+		h := tx.holder
+		tx.recycle()
+		if h != nil {
 			// A participant ID this transaction wanted is another
 			// person's: return once their transaction ended, so that a
 			// caller who tries again finds what it committed (two
@@ -431,7 +437,7 @@ func (s *Store) update(ctx context.Context, ps *personState, fn txFunc, erase bo
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := fn.call(ps.id, tx); err != nil {
+	if err := fn.call(ps.id, tx.handle()); err != nil {
 		return err
 	}
 	if erase {

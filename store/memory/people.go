@@ -12,9 +12,8 @@ import (
 )
 
 var (
-	_ store.PeopleLister       = (*Store)(nil)
-	_ store.AudienceRuns       = (*Store)(nil)
-	_ store.ParticipantRemover = (*tx)(nil)
+	_ store.PeopleLister = (*Store)(nil)
+	_ store.AudienceRuns = (*Store)(nil)
 )
 
 // audienceState is what the store keeps for audience entries: an ordered

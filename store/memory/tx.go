@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowkit/flowkit/internal/clone"
@@ -13,8 +15,169 @@ import (
 
 var errTxDone = errors.New("memory: transaction used after its Update returned")
 
-// tx buffers one Update's writes; commit applies them.
+// txSlot holds a transaction's state between transactions, for reuse: a
+// transaction with its buffers is a few hundred bytes, which every step
+// would otherwise allocate. gen counts the transactions it has held; a
+// handle of an earlier one finds its transaction ended.
+type txSlot struct {
+	gen atomic.Uint64
+	t   tx
+}
+
+var txSlots = sync.Pool{New: func() any { return new(txSlot) }}
+
+// handle returns the caller's reference to the transaction.
+func (t *tx) handle() txHandle { return txHandle{t.slot, t.slot.gen.Load()} }
+
+// recycle ends the transaction for good, its handles included, and
+// returns its state to the pool. Nothing of it may be used after.
+func (t *tx) recycle() {
+	slot := t.slot
+	slot.gen.Add(1)
+	slot.t = tx{}
+	txSlots.Put(slot)
+}
+
+// txHandle is the store.Tx a transaction function gets: it reaches the
+// transaction while it is the one its slot holds, and fails with
+// errTxDone after.
+type txHandle struct {
+	slot *txSlot
+	gen  uint64
+}
+
+var (
+	_ store.Tx                 = txHandle{}
+	_ store.SharingTx          = txHandle{}
+	_ store.ParticipantRemover = txHandle{}
+)
+
+func (h txHandle) tx() (*tx, error) {
+	if h.slot.gen.Load() != h.gen {
+		return nil, errTxDone
+	}
+	return &h.slot.t, nil
+}
+
+// Person implements store.Tx.
+func (h txHandle) Person() (*store.Person, error) {
+	t, err := h.tx()
+	if err != nil {
+		return nil, err
+	}
+	return t.Person()
+}
+
+// PutPerson implements store.Tx.
+func (h txHandle) PutPerson(p *store.Person) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.PutPerson(p)
+}
+
+// Participants implements store.Tx.
+func (h txHandle) Participants() ([]*store.Participant, error) {
+	t, err := h.tx()
+	if err != nil {
+		return nil, err
+	}
+	return t.Participants()
+}
+
+// PutParticipant implements store.Tx.
+func (h txHandle) PutParticipant(p *store.Participant) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.PutParticipant(p)
+}
+
+// AddEvent implements store.Tx.
+func (h txHandle) AddEvent(e *store.Event) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.AddEvent(e)
+}
+
+// AppendEvent implements store.Tx.
+func (h txHandle) AppendEvent(e *store.Event) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.AppendEvent(e)
+}
+
+// Events implements store.Tx.
+func (h txHandle) Events(q *store.EventQuery) ([]*store.Event, error) {
+	t, err := h.tx()
+	if err != nil {
+		return nil, err
+	}
+	return t.Events(q)
+}
+
+// Count implements store.Tx.
+func (h txHandle) Count(cs ...store.Counter) {
+	if t, err := h.tx(); err == nil {
+		t.Count(cs...)
+	}
+}
+
+// FlowsRevision implements store.Tx.
+func (h txHandle) FlowsRevision() (int64, error) {
+	t, err := h.tx()
+	if err != nil {
+		return 0, err
+	}
+	return t.FlowsRevision()
+}
+
+// SharedPerson implements store.SharingTx.
+func (h txHandle) SharedPerson() (*store.Person, error) {
+	t, err := h.tx()
+	if err != nil {
+		return nil, err
+	}
+	return t.SharedPerson()
+}
+
+// SharedParticipants implements store.SharingTx.
+func (h txHandle) SharedParticipants() ([]*store.Participant, error) {
+	t, err := h.tx()
+	if err != nil {
+		return nil, err
+	}
+	return t.SharedParticipants()
+}
+
+// PutSharedParticipant implements store.SharingTx.
+func (h txHandle) PutSharedParticipant(p *store.Participant) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.PutSharedParticipant(p)
+}
+
+// RemoveParticipant implements store.ParticipantRemover.
+func (h txHandle) RemoveParticipant(id uuid.UUID) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.RemoveParticipant(id)
+}
+
+// tx buffers one Update's writes; commit applies them. Its state is
+// recycled once the transaction has ended: callers hold a txHandle.
 type tx struct {
+	slot   *txSlot
 	s      *Store
 	ps     *personState
 	done   bool
@@ -106,8 +269,6 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 	}
 	return out, nil
 }
-
-var _ store.SharingTx = (*tx)(nil)
 
 // SharedPerson implements store.SharingTx.
 func (t *tx) SharedPerson() (*store.Person, error) {
