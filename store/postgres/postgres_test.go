@@ -89,7 +89,7 @@ func TestStore(t *testing.T) {
 }
 
 // features are the optional interfaces of the PostgreSQL store: all of
-// them but SharingTx.
+// them.
 var features = storetest.Features{
 	TimerClaimer:       storetest.Has,
 	RefUpdater:         storetest.Has,
@@ -99,7 +99,7 @@ var features = storetest.Features{
 	PeopleLister:       storetest.Has,
 	AudienceRuns:       storetest.Has,
 	ParticipantRemover: storetest.Has,
-	SharingTx:          storetest.Lacks("its transactions decode records from their rows for each read"),
+	SharingTx:          storetest.Has,
 	PaceKeeper:         storetest.Has,
 	OperationRuns:      storetest.Has,
 }
