@@ -76,6 +76,14 @@ func (ix *flowIndex) add(id uuid.UUID) {
 	if found {
 		return
 	}
+	if j == len(b) && len(b) == indexBlock && bi == len(ix.blocks)-1 {
+		// Past the end of a full last block, as time-ordered IDs come:
+		// a new block, so that the blocks behind stay full.
+		nb := make([]uuid.UUID, 1, 16)
+		nb[0] = id
+		ix.blocks = append(ix.blocks, nb)
+		return
+	}
 	b = slices.Insert(b, j, id)
 	if len(b) <= indexBlock {
 		ix.blocks[bi] = b

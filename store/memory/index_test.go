@@ -57,6 +57,15 @@ func TestFlowIndexPagesInOrder(t *testing.T) {
 	}
 	require.Empty(t, ix.after(nil, uuid.Nil, 10))
 	require.Empty(t, ix.blocks)
+
+	// Time-ordered IDs, as uuid.NewV7 makes them, fill each block.
+	for range 3*indexBlock + 1 {
+		ix.add(uuid.Must(uuid.NewV7()))
+	}
+	require.Len(t, ix.blocks, 4)
+	for _, b := range ix.blocks[:3] {
+		require.Len(t, b, indexBlock)
+	}
 }
 
 // BenchmarkParticipantsPage reads a page of 50 of a flow's participants
