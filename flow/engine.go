@@ -1137,11 +1137,11 @@ func (u updateEach) UpdateBatch(ctx context.Context, ids []uuid.UUID, fn func(in
 }
 
 // distinctPeople returns the longest prefix of timers, up to max, whose
-// people are distinct.
+// people are distinct and on one store.Timer.Shard.
 func distinctPeople(timers []store.Timer, max int) []store.Timer {
 	seen := make(map[uuid.UUID]struct{}, min(len(timers), max))
 	for i, t := range timers {
-		if _, dup := seen[t.PersonID]; dup || i == max {
+		if _, dup := seen[t.PersonID]; dup || i == max || t.Shard != timers[0].Shard {
 			return timers[:i]
 		}
 		seen[t.PersonID] = struct{}{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -129,4 +130,59 @@ func TestTickClaimsWhatFitsTheLease(t *testing.T) {
 		require.LessOrEqual(t, l, 10, "claims once the fire time is known: %v", st.limits)
 	}
 	require.GreaterOrEqual(t, len(st.limits), 2, "so 20 timers take several claims: %v", st.limits)
+}
+
+// shardedStore spreads people over four shards, as a distributed database
+// does, and records the shards of each batch the engine commits.
+type shardedStore struct {
+	*memory.Store
+	batches [][]int // the shards of each batch's people
+}
+
+func shardOf(id uuid.UUID) int { return int(id[15] % 4) }
+
+func (s *shardedStore) ClaimTimers(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.Timer, error) {
+	ts, err := s.Store.ClaimTimers(ctx, now, limit, lease)
+	for i := range ts {
+		ts[i].Shard = shardOf(ts[i].PersonID)
+	}
+	slices.SortStableFunc(ts, func(a, b store.Timer) int { return a.Shard - b.Shard })
+	return ts, err
+}
+
+func (s *shardedStore) UpdateBatch(ctx context.Context, ids []uuid.UUID, fn func(int, store.Tx) error) ([]error, error) {
+	var shards []int
+	for _, id := range ids {
+		shards = append(shards, shardOf(id))
+	}
+	s.batches = append(s.batches, shards)
+	return s.Store.UpdateBatch(ctx, ids, fn)
+}
+
+// A tick commits the timers of one shard of a sharded store per batch, so
+// that no batch is a transaction across shards.
+func TestTickBatchesByShard(t *testing.T) {
+	ctx := t.Context()
+	st := &shardedStore{Store: memory.New()}
+	clk := clock.NewFake(t0)
+	eng, err := flow.NewEngine(flow.Config{Store: st, Clock: clk})
+	require.NoError(t, err)
+	_, err = eng.Publish(ctx, flow.New("p", "Pause").Add("pause", pauseFor(1, "hours"), nil))
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(ctx, "p"))
+	for i := range 100 {
+		_, err := eng.Enter(ctx, "p", store.PersonRef{ExternalID: fmt.Sprint("p", i)}, nil)
+		require.NoError(t, err)
+	}
+	st.batches = nil
+	clk.Advance(time.Hour)
+	n, err := eng.Tick(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 100, n)
+	require.Len(t, st.batches, 4, "a batch for each shard: %v", st.batches)
+	for _, b := range st.batches {
+		for _, s := range b {
+			require.Equal(t, b[0], s, "a batch of one shard: %v", b)
+		}
+	}
 }

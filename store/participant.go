@@ -185,6 +185,12 @@ type Timer struct {
 	// flight whose call was being made by a process the store knows is
 	// dead: its step is to be run again now, before Due (its lease).
 	Orphaned bool
+	// Shard groups the timers of people the store keeps together, such as
+	// on one shard of a distributed database, where a batch of one
+	// shard's people commits without a distributed transaction; 0 on a
+	// store that does not spread people over shards. The engine fires the
+	// timers of one Shard together, and ClaimTimers returns them by Shard.
+	Shard int
 }
 
 // ParticipantQuery selects participants for inspection.

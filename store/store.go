@@ -247,8 +247,11 @@ type BatchUpdater interface {
 // caller at a time, so several goroutines or processes can tick together
 // without doing the same work. The engine uses it when the Store has it.
 type TimerClaimer interface {
-	// ClaimTimers is DueTimers for one caller: the timers it returns are
-	// not returned again, by either method, until lease has passed after
+	// ClaimTimers is DueTimers for one caller: it picks the earliest due
+	// timers (a store that spreads people over shards may pick whole
+	// shards', the shard with the earliest first) and returns them
+	// grouped by Timer.Shard, earliest first within a shard. The timers
+	// it returns are not returned again, by either method, until lease has passed after
 	// now (by the caller's clock), and then only if their participant's
 	// Wait.Until is unchanged. NextDue counts a claimed timer as due when
 	// its lease ends.

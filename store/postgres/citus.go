@@ -244,11 +244,37 @@ func (m *shardMap) byShard(ids []uuid.UUID) [][]uuid.UUID {
 	return out
 }
 
-// timersByShard groups timers by the shard of their people.
+// earliestShards picks up to limit of the timers found in a distributed
+// schema's shards, whole shards first: the shard that has the earliest
+// timer (an orphan before any other), then the next, each shard's timers
+// in due order and with their Timer.Shard set. The engine commits the
+// timers of one shard in a batch, so that a claim of few timers spread
+// over every shard would make batches of one or two people: a claim of
+// a few shards' timers makes batches as large as the claim.
+func (m *shardMap) earliestShards(found []store.Timer, limit int) [][]store.Timer {
+	groups := m.timersByShard(found)
+	for _, g := range groups {
+		slices.SortStableFunc(g, timerOrder)
+	}
+	slices.SortStableFunc(groups, func(a, b []store.Timer) int { return timerOrder(a[0], b[0]) })
+	n := 0
+	for i, g := range groups {
+		if n+len(g) >= limit {
+			groups[i] = g[:limit-n]
+			return groups[:i+1]
+		}
+		n += len(g)
+	}
+	return groups
+}
+
+// timersByShard groups timers by the shard of their person, in shard
+// order, each with its Timer.Shard set.
 func (m *shardMap) timersByShard(ts []store.Timer) [][]store.Timer {
 	groups := map[int][]store.Timer{}
 	for _, t := range ts {
 		i := m.shard(t.PersonID)
+		t.Shard = i
 		groups[i] = append(groups[i], t)
 	}
 	out := make([][]store.Timer, 0, len(groups))

@@ -345,6 +345,21 @@ func TestCitusBatchAndPageByShard(t *testing.T) {
 	for _, pt := range moved {
 		require.Equal(t, "next", pt.Element)
 	}
+
+	// Their timers are claimed grouped by shard, each with its shard, so
+	// that the engine commits one shard's people per batch.
+	claimed, err := s.ClaimTimers(ctx, start.Add(2*time.Hour), 1000, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, claimed, people)
+	done := map[int]bool{}
+	for i, tm := range claimed {
+		require.Equal(t, postgres.ShardOf(s, tm.PersonID), tm.Shard)
+		if i > 0 && claimed[i-1].Shard != tm.Shard {
+			require.False(t, done[tm.Shard], "grouped by shard")
+			done[claimed[i-1].Shard] = true
+		}
+	}
+	require.NotEqual(t, claimed[0].Shard, claimed[people-1].Shard)
 }
 
 // backend is a database the benchmarks run on: plain PostgreSQL or a

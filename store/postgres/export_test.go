@@ -1,6 +1,9 @@
 package postgres
 
-import "github.com/jackc/pgx/v5/pgxpool"
+import (
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
 
 // EncodePerson lets tests write people rows in bulk.
 var EncodePerson = encodePerson
@@ -18,3 +21,7 @@ func Liveness(s *Store) (session int64, buckets int) {
 
 // Pool returns the store's pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// ShardOf returns the index of the shard that holds a person on a
+// distributed schema.
+func ShardOf(s *Store, id uuid.UUID) int { return s.dist.shard(id) }

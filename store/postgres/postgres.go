@@ -557,19 +557,21 @@ func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim timers: %w", unavailable(err))
 	}
-	if len(found) > limit {
-		// The orphans first, then the earliest.
-		slices.SortStableFunc(found, timerOrder)
-		found = found[:limit]
-	}
 	if len(found) == 0 {
 		return nil, nil
 	}
 	// One claim statement per shard (all of them at once on plain
 	// tables), in one round trip.
-	groups := [][]store.Timer{found}
+	var groups [][]store.Timer
 	if s.dist != nil {
-		groups = s.dist.timersByShard(found)
+		groups = s.dist.earliestShards(found, limit)
+	} else {
+		if len(found) > limit {
+			// The orphans first, then the earliest.
+			slices.SortStableFunc(found, timerOrder)
+			found = found[:limit]
+		}
+		groups = [][]store.Timer{found}
 	}
 	b := &pgx.Batch{}
 	for _, g := range groups {
@@ -597,13 +599,14 @@ func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease
 	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("postgres: claim timers: %w", unavailable(err))
 	}
-	out := found[:0]
-	for _, t := range found {
-		if claimed[t.ParticipantID] {
-			out = append(out, t)
+	var out []store.Timer
+	for _, g := range groups {
+		for _, t := range g {
+			if claimed[t.ParticipantID] {
+				out = append(out, t)
+			}
 		}
 	}
-	slices.SortStableFunc(out, timerOrder)
 	return out, nil
 }
 
