@@ -49,7 +49,7 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) (bool, er
 		if !s.matchWhere(p, g.where, ev, subject) {
 			continue
 		}
-		s.convert(c, p, g.name)
+		s.convert(c, p, g.name, "")
 		if g.exit {
 			return true, s.leave(c, p, store.Completed, fmt.Sprintf("goal %q reached: %s occurred", g.name, ev.Name))
 		}
@@ -104,7 +104,8 @@ func (s *session) exitBy(c *compiled, p *store.Participant, rule, why string) er
 // convert records p's conversion on a goal, counted at every element p
 // reached and, by branch, at every element it left (as far as its journal
 // goes back: Config.JournalLimit steps).
-func (s *session) convert(c *compiled, p *store.Participant, goal string) {
+// how ends the journal's reason ("" in the flow).
+func (s *session) convert(c *compiled, p *store.Participant, goal, how string) {
 	p.Goals = append(slices.Clip(p.Goals), goal)
 	s.ptx.dirty(p)
 	type visit struct{ element, branch string }
@@ -142,7 +143,7 @@ func (s *session) convert(c *compiled, p *store.Participant, goal string) {
 		}
 		s.count(c, c.start.id, key+"|"+keyGoal+goal)
 	}
-	s.journal(p, p.Element, "", fmt.Sprintf("converted on goal %q", goal))
+	s.journal(p, p.Element, "", fmt.Sprintf("converted on goal %q%s", goal, how))
 }
 
 // lateGoals applies the goals with an attribution window (Goal.Within)
@@ -183,8 +184,7 @@ func (s *session) lateGoals(p *store.Participant, ev *store.Event, qi int) error
 		if s.now.After(g.within.After(p.EnteredAt, c.loc)) || !s.matchWhere(p, g.where, ev, subject) {
 			continue
 		}
-		s.convert(c, p, g.name)
-		s.journal(p, p.Element, "", fmt.Sprintf("converted on goal %q after leaving the flow: %s occurred within %s of entry", g.name, ev.Name, g.within))
+		s.convert(c, p, g.name, fmt.Sprintf(" after leaving the flow: %s occurred within %s of entry", ev.Name, g.within))
 	}
 	return nil
 }
