@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -44,4 +45,29 @@ func TestCitusDecisionsUpgrade(t *testing.T) {
 	require.True(t, all[0].DecidedAt.Equal(time.Unix(5, 7)))
 	_, err = postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
 	require.NoError(t, err, "migrating again changes nothing")
+}
+
+// A late goal event finds its person's finished participants without a
+// scan: the statement every step begins with reads the person's
+// participants, done ones included, by the participants_person index,
+// however many participants other people have.
+func TestLateGoalReadsParticipantsByPerson(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t)
+	p := s.Pool()
+	q := pgx.Identifier{postgres.SchemaOf(s)}.Sanitize()
+	// 20,000 finished participants of 2,000 people.
+	_, err := p.Exec(ctx, `INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, version, data, entered_at)
+		SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad((i % 2000)::text, 12, '0'))::uuid, 'f', 1, 'completed', 'done', 1, '{"journal":[]}', now()
+		FROM generate_series(1, 20000) AS i`)
+	require.NoError(t, err)
+	_, err = p.Exec(ctx, `ANALYZE `+q+`.participants`)
+	require.NoError(t, err)
+	rows, err := p.Query(ctx, `EXPLAIN `+postgres.ReadOneSQL(s), "00000000-0000-4000-8000-000000000007", nil)
+	require.NoError(t, err)
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	text := strings.Join(plan, "\n")
+	require.Contains(t, text, "participants_person", "read by the person index:\n%s", text)
+	require.NotContains(t, text, "Seq Scan on participants", text)
 }

@@ -18,3 +18,11 @@ func Liveness(s *Store) (session int64, buckets int) {
 
 // Pool returns the store's pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// ReadOneSQL returns the statement a step reads its person's records
+// with: the person, their participants (finished ones included) and the
+// flows' revision.
+func ReadOneSQL(s *Store) string { return s.sql.readOne }
+
+// SchemaOf returns the store's schema name.
+func SchemaOf(s *Store) string { return s.schema }
