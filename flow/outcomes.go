@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -381,7 +382,7 @@ func (e *Engine) Experiments(ctx context.Context, flowID string) ([]ExperimentRe
 		versions[k.version] = true
 	}
 	var out []ExperimentResult
-	for _, v := range slices.Sorted(mapKeys(versions)) {
+	for _, v := range slices.Sorted(maps.Keys(versions)) {
 		if v < 1 || v > st.Latest {
 			continue
 		}
@@ -392,16 +393,6 @@ func (e *Engine) Experiments(ctx context.Context, flowID string) ([]ExperimentRe
 		out = append(out, c.results(counters, decided)...)
 	}
 	return out, nil
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // results are the experiments of one compiled version.
@@ -489,7 +480,7 @@ func (e *Engine) decideExperiments(ctx context.Context, now time.Time, cat *cata
 		for _, k := range counters {
 			versions[k.FlowVersion] = true
 		}
-		for _, v := range slices.Sorted(mapKeys(versions)) {
+		for _, v := range slices.Sorted(maps.Keys(versions)) {
 			vc, err := e.compiled(ctx, id, v)
 			if err != nil {
 				return err
