@@ -39,7 +39,15 @@ func holdoutPoint(person uuid.UUID) float64 {
 	h := fnv.New64a()
 	h.Write([]byte("flowkit holdout "))
 	h.Write(person[:])
-	return float64(h.Sum64()>>11) / float64(1<<53) * 100
+	// FNV mixes its last bytes into the high bits poorly: a finalizer
+	// (splitmix64's) spreads them.
+	x := h.Sum64()
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return float64(x>>11) / float64(1<<53) * 100
 }
 
 // The counter keys of experiments, in ElementStats.Other.

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 )
 
@@ -74,4 +75,24 @@ func TestDecideRules(t *testing.T) {
 	vs = figures([]variantCounts{{"control", true, 1000, 50}, {"a", false, 1000, 90}, {"b", false, 1000, 90}}, 0.95)
 	w, _ = decide(z, vs)
 	require.Equal(t, "a", w, "a tie goes to the first")
+}
+
+// A flow holdout's share is close to its percent over many people, and
+// a person's point never changes.
+func TestHoldoutPointUniform(t *testing.T) {
+	const n = 200_000
+	below := map[float64]int{}
+	for range n {
+		id := uuid.Must(uuid.NewV7())
+		p := holdoutPoint(id)
+		require.Equal(t, p, holdoutPoint(id))
+		for _, pct := range []float64{1, 5, 10, 50} {
+			if p < pct {
+				below[pct]++
+			}
+		}
+	}
+	for _, pct := range []float64{1, 5, 10, 50} {
+		require.InDelta(t, pct, float64(below[pct])/n*100, 0.25, "%v%%", pct)
+	}
 }
