@@ -100,7 +100,10 @@ func BenchmarkExperiment(b *testing.B) {
 			b.Fatalf("winner %q, want b: %s", r.Winner, r.Reason)
 		}
 		b.ReportMetric(took.Seconds(), "s/experiment")
-		b.Logf("entered %v bought %v", entered, bought)
+		for _, v := range r.Variants {
+			b.Logf("%s: %d of %d, %.3f%% [%.3f%%, %.3f%%] (true %.1f%%), lift %+.1f%%, p = %.3g", v.Name, v.Conversions, v.Participants,
+				v.Rate*100, v.Low*100, v.High*100, truth[v.Name]*100, v.Lift*100, v.PValue)
+		}
 		b.Logf("%d people in %s: winner %s: %s", people, took.Round(time.Millisecond), r.Winner, r.Reason)
 	}
 }
