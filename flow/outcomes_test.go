@@ -2,6 +2,7 @@ package flow_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +191,39 @@ func TestSchemaOfOutcomes(t *testing.T) {
 	require.Contains(t, string(raw), "ranked")
 	raw, _ = json.Marshal(defs["kinds.ActionPath"])
 	require.Contains(t, string(raw), "includeFromEntrance")
+}
+
+// An experiment that ends after a duration, with nothing significant,
+// sends later participants down its fallback, and says so.
+func TestExperimentEndsAfterDurationWithFallback(t *testing.T) {
+	h := newHarness(t, flow.Config{})
+	f, err := flow.Parse([]byte(`{"id": "dur", "elements": [
+		{"id": "split", "type": "splitAudience", "variants": [{"name": "control", "percent": 50, "control": true}, {"name": "a", "percent": 25}, {"name": "b", "percent": 25}],
+		 "experiment": {"endAfter": {"amount": 2, "unit": "days"}, "fallback": "b"}}], ` + purchaseGoal + `}`))
+	require.NoError(t, err)
+	h.publish(t, f)
+	for i := range 30 {
+		h.enter(t, "dur", fmt.Sprint("early-", i), nil)
+	}
+	h.clk.Advance(47 * time.Hour)
+	_, err = h.eng.Tick(h.ctx)
+	require.NoError(t, err)
+	ex, err := h.eng.Experiments(h.ctx, "dur")
+	require.NoError(t, err)
+	require.Empty(t, ex[0].Winner, "two days have not passed")
+
+	h.clk.Advance(time.Hour)
+	_, err = h.eng.Tick(h.ctx)
+	require.NoError(t, err)
+	ex, err = h.eng.Experiments(h.ctx, "dur")
+	require.NoError(t, err)
+	require.Equal(t, "b", ex[0].Winner)
+	require.True(t, ex[0].DecidedAt.Equal(t0.Add(48*time.Hour)))
+	require.Contains(t, ex[0].Reason, "2 days passed since version 1 was published")
+	require.Contains(t, ex[0].Reason, `no variant converted significantly more than the control (0%) at 95% confidence: the fallback "b"`)
+	for i := range 5 {
+		p := h.participant(t, h.enter(t, "dur", fmt.Sprint("late-", i), nil))
+		require.Equal(t, "b", p.Journal[0].Branch)
+		require.Contains(t, p.Journal[0].Reason, `winning path: variant "b"`)
+	}
 }

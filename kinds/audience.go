@@ -93,7 +93,7 @@ func (s *SegmentAudience) Run(_ context.Context, r *element.Run) (element.Outcom
 // counts their conversions as it does the others'. Experiment names the
 // goal the variants are compared on and, optionally, when the experiment
 // ends: then every later participant takes the winning variant (the
-// winning path).
+// winning path), whatever element.Ports.Variants would choose.
 type SplitAudience struct {
 	Variants   []Variant        `json:"variants"`
 	Experiment *SplitExperiment `json:"experiment,omitempty"`
