@@ -213,6 +213,9 @@ type Engine struct {
 	// there is an observer or debug logging, so steps are timed.
 	debug, observing bool
 	runs             runCache
+	// expChecked holds, by flow id, when Tick last looked at whether the
+	// flow's experiments ended.
+	expChecked sync.Map
 }
 
 type flowKey struct {
@@ -398,6 +401,9 @@ func (e *Engine) prepare(ctx context.Context, f *Flow) (*prepared, error) {
 	if err := e.checkBulkEntries(c); err != nil {
 		return nil, err
 	}
+	if err := e.checkExperiments(c); err != nil {
+		return nil, err
+	}
 	doc, err := json.Marshal(own)
 	if err != nil {
 		return nil, err
@@ -408,11 +414,13 @@ func (e *Engine) prepare(ctx context.Context, f *Flow) (*prepared, error) {
 // publish stores a prepared flow as a new version, expected to be number
 // expect (0 for any, see store.Store.PublishFlow).
 func (e *Engine) publish(ctx context.Context, p *prepared, expect int) (int, error) {
-	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: p.flow.ID, Version: expect, Document: p.doc, PublishedAt: e.Now()})
+	at := e.Now()
+	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: p.flow.ID, Version: expect, Document: p.doc, PublishedAt: at})
 	if err != nil {
 		return 0, err
 	}
 	p.flow.Version = v
+	p.c.publishedAt = at
 	e.flows.Store(flowKey{p.flow.ID, v}, p.c)
 	return v, nil
 }
@@ -483,6 +491,7 @@ func (e *Engine) compiled(ctx context.Context, id string, version int) (*compile
 	if err != nil {
 		return nil, fmt.Errorf("flow %q version %d: %w", id, version, err)
 	}
+	c.publishedAt = fv.PublishedAt
 	actual, _ := e.flows.LoadOrStore(flowKey{id, version}, c)
 	return actual.(*compiled), nil
 }
@@ -919,6 +928,9 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	if err := e.advanceRuns(ctx, now, cat); err != nil {
+		return 0, err
+	}
+	if err := e.decideExperiments(ctx, now, cat); err != nil {
 		return 0, err
 	}
 	claimer, claims := e.store.(store.TimerClaimer)

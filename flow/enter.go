@@ -61,6 +61,7 @@ func (s *session) begin(c *compiled, p *store.Participant, entry *store.Event) e
 	if err := s.emit(p, store.Product, store.EnteredFlow, c.enteredProps, "entered"); err != nil {
 		return err
 	}
+	s.enterHoldout(c, p)
 	s.observe(Observation{What: ObservedEnter, FlowID: p.FlowID, FlowVersion: c.flow.Version, ElementID: c.start.id, Participant: p.ID, Reason: "entered by " + p.EnteredBy})
 	return s.advance(c, p, entry)
 }

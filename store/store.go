@@ -84,6 +84,8 @@ var (
 //     the store draws on.
 //   - OperationRuns keeps the progress of bulk operations on
 //     participants (cancel, retry).
+//   - ExperimentKeeper keeps the decisions of experiments, so that every
+//     process sends later participants down the same winner.
 //
 // store/storetest checks the whole contract, the optional features a store
 // declares included; flowtest/storecheck runs the engine's scenarios on it.

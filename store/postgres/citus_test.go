@@ -421,7 +421,7 @@ func TestCitusUpgrade(t *testing.T) {
 
 	dist, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Layout: postgres.LayoutDistributed, Shards: citusShards})
 	require.NoError(t, err)
-	require.Equal(t, []string{"audience_runs", "counters", "events", "flow_versions", "flows", "operation_runs", "paces",
+	require.Equal(t, []string{"audience_runs", "counters", "decisions", "events", "flow_versions", "flows", "operation_runs", "paces",
 		"participant_ids", "participants", "people", "person_keys"}, distributedTables(t, p, schema))
 	eng = journeyEngine(dist)
 	parts, err := eng.Participants(ctx, store.ParticipantQuery{FlowID: "journey"})

@@ -25,7 +25,9 @@
 //     (see Config.CounterShards) and summed on read.
 //   - audience_runs: the progress of bulk entries; operation_runs: the
 //     progress of bulk operations on participants (cancel, retry); paces:
-//     sending-speed budgets, one row per key.
+//     sending-speed budgets, one row per key; decisions: the decisions of
+//     experiments, one row per decided split, written once (the first
+//     process's insert wins, and moves the flow's revision).
 //
 // # The distributed layout (Citus)
 //
@@ -44,8 +46,8 @@
 //     its person's shard's bucket; Counters sums the shards.
 //   - person_keys is distributed by the key, and paces by theirs: a
 //     lookup by key is one shard's.
-//   - flows, flow_versions, audience_runs and operation_runs are
-//     reference tables, copied to every node: each step reads the flows'
+//   - flows, flow_versions, audience_runs, operation_runs and decisions
+//     are reference tables, copied to every node: each step reads the flows'
 //     revision where it runs.
 //
 // A step's transaction (Update, UpdateRef, and UpdateBatch over people

@@ -230,6 +230,32 @@ BEGIN
 END
 $$;
 `,
+	// 10: the decisions of experiments (store.ExperimentKeeper), one
+	// row per decided Split Audience, written once; a reference table on
+	// Citus, made one here when the schema is distributed already, else
+	// by distribute.
+	`
+CREATE TABLE IF NOT EXISTS {{s}}.decisions (
+	flow_id      text COLLATE "C" NOT NULL,
+	flow_version integer NOT NULL,
+	element      text COLLATE "C" NOT NULL,
+	winner       text NOT NULL,
+	decided_at   timestamptz NOT NULL,
+	decided_ns   smallint NOT NULL DEFAULT 0,
+	reason       text NOT NULL,
+	variants     json NOT NULL,
+	PRIMARY KEY (flow_id, flow_version, element)
+);
+DO $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM {{s}}.schema_version WHERE distributed) THEN
+		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = '{{s}}.decisions'::regclass) THEN
+			PERFORM create_reference_table('{{s}}.decisions'::regclass);
+		END IF;
+	END IF;
+END
+$$;
+`,
 }
 
 // ---- The distributed layout (Citus) ----
@@ -286,6 +312,7 @@ var distribution = []struct{ table, column, colocateWith string }{
 	{"flow_versions", "", ""},
 	{"audience_runs", "", ""},
 	{"operation_runs", "", ""},
+	{"decisions", "", ""},
 	// A person's rows, co-located: one shard holds all of them.
 	{"people", "id", ""},
 	{"participants", "person_id", "people"},

@@ -47,6 +47,9 @@ type Features struct {
 	// OperationRuns (store.OperationRuns): the durable progress of bulk
 	// operations on participants, which flow.Engine.Operate needs.
 	OperationRuns Feature
+	// ExperimentKeeper (store.ExperimentKeeper): the decisions of
+	// experiments, which a Split Audience's winning path needs.
+	ExperimentKeeper Feature
 }
 
 // Feature declares whether a store implements one optional interface:
@@ -84,6 +87,7 @@ func (f Features) list() []feature {
 		{"ParticipantRemover", f.ParticipantRemover, removesParticipants},
 		{"PaceKeeper", f.PaceKeeper, implements[store.PaceKeeper]},
 		{"OperationRuns", f.OperationRuns, implements[store.OperationRuns]},
+		{"ExperimentKeeper", f.ExperimentKeeper, implements[store.ExperimentKeeper]},
 	}
 }
 
