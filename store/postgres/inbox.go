@@ -50,7 +50,8 @@ func newInboxQueries(q string) inboxQueries {
 		findKey: r(`SELECT person_id FROM {{s}}.person_keys WHERE key = $1`),
 		record: r(`INSERT INTO {{s}}.inbox (person_id, id, ref, call, recorded_at, recorded_ns)
 VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (person_id, id) DO NOTHING`),
+ON CONFLICT (person_id, id) DO NOTHING
+RETURNING seq`),
 		notify: `SELECT pg_notify($1, '')`,
 		// Pending items free to claim: in the owned buckets ($1, NULL
 		// for every bucket), not claimed, or by a session not live ($3),
@@ -59,7 +60,7 @@ ON CONFLICT (person_id, id) DO NOTHING`),
 		candidates: r(`
 SELECT person_id, id, seq, ref, call, recorded_at, recorded_ns FROM {{s}}.inbox AS i
 WHERE done_at IS NULL AND ($1::smallint[] IS NULL OR bucket = ANY ($1::smallint[]))
-	AND (claimed_until IS NULL OR claimed_until <= $2 OR claimed_by <> ALL ($3::bigint[]) OR claimed_by = $4)
+	AND (claimed_until IS NULL OR claimed_until <= $2 OR claimed_by <> ALL ($3::bigint[]))
 	AND NOT EXISTS (SELECT 1 FROM {{s}}.inbox AS e
 		WHERE e.person_id = i.person_id AND e.seq < i.seq AND e.done_at IS NULL
 			AND e.claimed_until > $2 AND e.claimed_by = ANY ($3::bigint[]) AND e.claimed_by <> $4)
@@ -67,7 +68,7 @@ ORDER BY seq
 LIMIT $5`),
 		claim: r(`UPDATE {{s}}.inbox SET claimed_until = $3, claimed_by = $4
 WHERE person_id = $1 AND id = $2 AND done_at IS NULL
-	AND (claimed_until IS NULL OR claimed_until <= $5 OR claimed_by <> ALL ($6::bigint[]) OR claimed_by = $4)`),
+	AND (claimed_until IS NULL OR claimed_until <= $5 OR claimed_by <> ALL ($6::bigint[]))`),
 		release: r(`UPDATE {{s}}.inbox SET claimed_until = NULL, claimed_by = NULL
 WHERE person_id = $1 AND id = $2 AND done_at IS NULL AND claimed_by = $3`),
 		complete: r(`UPDATE {{s}}.inbox SET done_at = $3, done_ns = $4, result = $5, claimed_until = NULL
@@ -139,11 +140,15 @@ func (s *Store) RecordInbox(ctx context.Context, htx any, it *store.InboxItem) e
 		}
 	}
 	at, ns := splitTime(it.RecordedAt)
-	if err := db.execBoth(ctx, s.sql.inbox.record, []any{personID, it.ID, string(ref), it.Call, at, ns},
-		s.sql.inbox.notify, []any{inboxChannel(s.schema)}); err != nil {
+	seq, err := db.insertNotify(ctx, s.sql.inbox.record, []any{personID, it.ID, string(ref), it.Call, at, ns},
+		s.sql.inbox.notify, inboxChannel(s.schema))
+	if err != nil {
 		return fmt.Errorf("postgres: record inbox item: %w", err)
 	}
 	it.PersonID = personID
+	if seq != 0 {
+		it.Seq = seq
+	}
 	return nil
 }
 
@@ -153,7 +158,9 @@ var inboxSpace = uuid.MustParse("6a1f3c52-8d0e-4b7a-9f1e-0c5d2e7b9a41")
 // hostDB is a host's transaction, of either kind.
 type hostDB interface {
 	queryUUID(ctx context.Context, sql string, arg any) (uuid.UUID, bool, error)
-	execBoth(ctx context.Context, sql1 string, args1 []any, sql2 string, args2 []any) error
+	// insertNotify runs insert, which returns a row's seq or no row,
+	// and notify with the channel; it returns the seq, 0 for none.
+	insertNotify(ctx context.Context, insert string, args []any, notify, channel string) (int64, error)
 }
 
 type pgxHost struct{ tx pgx.Tx }
@@ -167,11 +174,20 @@ func (h pgxHost) queryUUID(ctx context.Context, q string, arg any) (uuid.UUID, b
 	return id, err == nil, err
 }
 
-func (h pgxHost) execBoth(ctx context.Context, sql1 string, args1 []any, sql2 string, args2 []any) error {
+func (h pgxHost) insertNotify(ctx context.Context, insert string, args []any, notify, channel string) (int64, error) {
 	b := &pgx.Batch{}
-	b.Queue(sql1, args1...)
-	b.Queue(sql2, args2...)
-	return h.tx.SendBatch(ctx, b).Close()
+	b.Queue(insert, args...)
+	b.Queue(notify, channel)
+	br := h.tx.SendBatch(ctx, b)
+	var seq int64
+	err := br.QueryRow().Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = nil
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return seq, err
 }
 
 type sqlHost struct{ tx *sql.Tx }
@@ -185,14 +201,19 @@ func (h sqlHost) queryUUID(ctx context.Context, q string, arg any) (uuid.UUID, b
 	return id, err == nil, err
 }
 
-func (h sqlHost) execBoth(ctx context.Context, sql1 string, args1 []any, sql2 string, args2 []any) error {
+func (h sqlHost) insertNotify(ctx context.Context, insert string, args []any, notify, channel string) (int64, error) {
 	// database/sql drivers take uuid.UUID (a driver.Valuer) and []byte;
 	// the times and smallints are plain values.
-	if _, err := h.tx.ExecContext(ctx, sql1, args1...); err != nil {
-		return err
+	var seq int64
+	err := h.tx.QueryRowContext(ctx, insert, args...).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
 	}
-	_, err := h.tx.ExecContext(ctx, sql2, args2...)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	_, err = h.tx.ExecContext(ctx, notify, channel)
+	return seq, err
 }
 
 // ClaimInbox implements store.Inbox: one query finds the free pending

@@ -101,6 +101,7 @@ var features = storetest.Features{
 	ParticipantRemover: storetest.Has,
 	PaceKeeper:         storetest.Has,
 	OperationRuns:      storetest.Has,
+	Inbox:              storetest.Has,
 }
 
 func TestConfig(t *testing.T) {

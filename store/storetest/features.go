@@ -47,6 +47,10 @@ type Features struct {
 	// OperationRuns (store.OperationRuns): the durable progress of bulk
 	// operations on participants, which flow.Engine.Operate needs.
 	OperationRuns Feature
+	// Inbox (store.Inbox, and store.InboxCompleter on the store's Tx):
+	// calls recorded in a host's transaction, which flow.Engine.EnterTx,
+	// DeliverTx and UpdatePersonTx need.
+	Inbox Feature
 }
 
 // Feature declares whether a store implements one optional interface:
@@ -84,6 +88,7 @@ func (f Features) list() []feature {
 		{"ParticipantRemover", f.ParticipantRemover, removesParticipants},
 		{"PaceKeeper", f.PaceKeeper, implements[store.PaceKeeper]},
 		{"OperationRuns", f.OperationRuns, implements[store.OperationRuns]},
+		{"Inbox", f.Inbox, implements[store.Inbox]},
 	}
 }
 

@@ -22,6 +22,7 @@ var memoryFeatures = Features{
 	ParticipantRemover: Has,
 	PaceKeeper:         Has,
 	OperationRuns:      Has,
+	Inbox:              Lacks("the memory store shares no transaction with a host"),
 }
 
 // Every optional interface is declared, a missing one with a reason, and

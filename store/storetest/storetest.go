@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, features Feature
 		{"Retention", retentionTests, Features{HistoryPruner: Has}},
 		{"Pace", paceTests, Features{PaceKeeper: Has}},
 		{"Operations", operationTests, Features{OperationRuns: Has}},
+		{"Inbox", inboxTests, Features{Inbox: Has}},
 	}
 	var names []string
 	for _, g := range groups {
