@@ -38,7 +38,7 @@ type txSetup struct {
 	orders string // the host's table, quoted
 }
 
-func newTxSetup(t *testing.T, be backend) *txSetup {
+func newTxSetup(t testing.TB, be backend) *txSetup {
 	t.Helper()
 	p := be.pool(t)
 	schema := newSchema(t, p)
