@@ -655,3 +655,20 @@ func ignoreNotFound(err error) error {
 	}
 	return err
 }
+
+// ChangePerson is UpdatePerson with the changes held as data (see
+// Changes): the ingestion of profile calls (an identify) and hosts that
+// receive changes as data use it. It returns the saved person.
+func (e *Engine) ChangePerson(ctx context.Context, who store.PersonRef, c Changes) (*store.Person, error) {
+	return e.UpdatePerson(ctx, who, func(p *store.Person) error { return c.apply(p, e.cfg.Schema) })
+}
+
+// Schema returns a copy of Config.Schema: the custom attributes people
+// may have, with their types.
+func (e *Engine) Schema() store.Schema {
+	out := make(store.Schema, len(e.cfg.Schema))
+	for k, v := range e.cfg.Schema {
+		out[k] = v
+	}
+	return out
+}
