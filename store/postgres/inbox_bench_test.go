@@ -22,16 +22,16 @@ import (
 // entries, and measures how soon a committed entry takes its first step,
 // on the database in FLOWKIT_TEST_POSTGRES:
 //
-//	go test -run '^$' -bench EnterTx -benchtime 2000x ./store/postgres/
+//		go test -run '^$' -bench EnterTx -benchtime 2000x ./store/postgres/
 //
-//   - "plain": Enter from 8 goroutines; enters/s.
-//   - "tx": 8 goroutines each commit host transactions of one EnterTx
-//     while another store (a process of its own, with its own pool) runs
-//     eng.Run, woken by the inbox's notifications; enters/s from the
-//     first commit until the last entry ran.
-//   - "latency": one host transaction at a time, each waited for: the
-//     time from Commit returning to the entry's first step (the
-//     participant's entry, observed in the running process), p50 and p99.
+//	  - "plain": Enter from 8 goroutines; enters/s.
+//	  - "tx": 8 goroutines each commit host transactions of one EnterTx
+//	    while another store (a process of its own, with its own pool) runs
+//	    eng.Run, woken by the inbox's notifications; enters/s from the
+//	    first commit until the last entry ran.
+//	  - "latency": one host transaction at a time, each waited for: the
+//	    time from Commit returning to the entry's first step (the
+//	    participant's entry, observed in the running process), p50 and p99.
 //
 // The flow is the orders flow: the entry's first step arms a wait.
 func BenchmarkEnterTx(b *testing.B) {
@@ -164,4 +164,3 @@ func runObserved(b *testing.B, s *txSetup, see func(*flow.Observation)) (stop fu
 		st.Close()
 	}
 }
-
