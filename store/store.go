@@ -84,6 +84,8 @@ var (
 //     the store draws on.
 //   - OperationRuns keeps the progress of bulk operations on
 //     participants (cancel, retry).
+//   - Inbox keeps calls recorded in a host's own transaction, and
+//     InboxCompleter, on a Tx, marks one done with the person's writes.
 //
 // store/storetest checks the whole contract, the optional features a store
 // declares included; flowtest/storecheck runs the engine's scenarios on it.
