@@ -240,7 +240,8 @@ type TimerClaimer interface {
 type Eraser interface {
 	// Erase removes everything the store holds of one person: the
 	// profile, its lookup keys, the event history and every participant,
-	// with its timer and in-flight state, so that nothing the store holds
+	// with its timer and in-flight state, and the calls recorded for them
+	// in its inbox (see Inbox), so that nothing the store holds
 	// names the person's ID, keys or events after. It runs fn (when not
 	// nil) in the person's transaction first, as Update does, and erases
 	// as that transaction commits: fn may read the person's records and

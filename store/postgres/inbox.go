@@ -41,7 +41,7 @@ var _ store.Inbox = (*Store)(nil)
 
 // inboxQueries holds the inbox's SQL.
 type inboxQueries struct {
-	findKey, record, notify, candidates, claim, release, complete, state, fail, get, prune string
+	findKey, record, notify, candidates, claim, release, complete, state, fail, get, prune, erase string
 }
 
 func newInboxQueries(q string) inboxQueries {
@@ -80,6 +80,7 @@ WHERE person_id = $1 AND id = $2 AND done_at IS NULL`),
 		get: r(`SELECT person_id, id, seq, ref, call, recorded_at, recorded_ns, done_at, done_ns, result
 FROM {{s}}.inbox WHERE id = $1`),
 		prune: r(`DELETE FROM {{s}}.inbox WHERE done_at < $1`),
+		erase: r(`DELETE FROM {{s}}.inbox WHERE person_id = $1`),
 	}
 }
 

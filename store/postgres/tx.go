@@ -654,7 +654,7 @@ func (t *tx) commit() error {
 	b := &pgx.Batch{}
 	var w writes
 	if t.erase {
-		for _, sql := range []string{t.s.sql.eraseParts, t.s.sql.eraseEvents, t.s.sql.eraseKeys, t.s.sql.erasePerson} {
+		for _, sql := range []string{t.s.sql.eraseParts, t.s.sql.eraseEvents, t.s.sql.eraseKeys, t.s.sql.erasePerson, t.s.sql.inbox.erase} {
 			b.Queue(sql, t.personID)
 		}
 		if t.s.dist != nil {

@@ -24,6 +24,24 @@ var inboxTests = []test{
 	{"InboxRefusesInvalid", testInboxRefusesInvalid},
 }
 
+// inboxEraseTests need store.Inbox and store.Eraser.
+var inboxEraseTests = []test{
+	{"InboxErased", testInboxErased},
+}
+
+// Erasing a person removes their recorded calls, pending or done.
+func testInboxErased(t *testing.T, s store.Store) {
+	p := newPerson(t, s)
+	a := record(t, s, store.PersonRef{ID: p.ID}, `{"a":1}`)
+	b := record(t, s, store.PersonRef{ExternalID: p.ExternalID}, `{"b":1}`)
+	require.NoError(t, complete(t, s, a, `{}`, nil))
+	require.NoError(t, s.(store.Eraser).Erase(t.Context(), p.ID, nil))
+	for _, id := range []uuid.UUID{a.ID, b.ID} {
+		_, err := inbox(s).InboxItem(t.Context(), id)
+		require.ErrorIs(t, err, store.ErrNotFound)
+	}
+}
+
 func inbox(s store.Store) store.Inbox { return s.(store.Inbox) }
 
 func record(t *testing.T, s store.Store, ref store.PersonRef, call string) *store.InboxItem {
