@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/address"
 	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -78,13 +79,14 @@ func (c *Changes) apply(p *store.Person, schema store.Schema) error {
 		}
 		p.Set(name, v)
 	}
+	// An address the person has, in any spelling, is not added again.
 	for _, ph := range c.AddPhones {
-		if !slices.Contains(p.Phones, ph) {
+		if !address.Contains(p.Phones, ph) {
 			p.Phones = append(p.Phones, ph)
 		}
 	}
 	for _, em := range c.AddEmails {
-		if !slices.Contains(p.Emails, em) {
+		if !address.Contains(p.Emails, em) {
 			p.Emails = append(p.Emails, em)
 		}
 	}

@@ -21,6 +21,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// placedAt is a time with nanoseconds, which the recorded call keeps.
+var placedAt = time.Date(2026, 1, 5, 10, 0, 0, 123456789, time.UTC)
+
 // ordersFlow waits for the person's order to ship, then exits.
 func ordersFlow() *flow.Flow {
 	return flow.New("orders", "Orders").Var("orderId", store.Text, "").
@@ -66,7 +69,7 @@ func (s *txSetup) placeOrder(ctx context.Context, t *testing.T, htx any, exec fu
 	enter, err = s.eng.EnterTx(ctx, htx, "orders", ref, map[string]any{"orderId": order})
 	require.NoError(t, err)
 	deliver, err = s.eng.DeliverTx(ctx, htx, &store.Event{ID: "shipped-" + order, Person: ref, Category: store.External, Name: "OrderShipped",
-		Properties: map[string]any{"orderId": order}})
+		Properties: map[string]any{"orderId": order, "placedAt": placedAt, "items": []any{map[string]any{"sku": "a-1", "n": 2.0}}}})
 	require.NoError(t, err)
 	update, err = s.eng.UpdatePersonTx(ctx, htx, ref, flow.Changes{Set: map[string]any{"firstName": "Ana", "score": 7}, AddTags: []string{"buyer"}})
 	require.NoError(t, err)
@@ -147,6 +150,8 @@ func testInboxInHostTransaction(t *testing.T, be backend) {
 			evs, err := s.eng.Events(ctx, store.PersonRef{ExternalID: person}, store.EventQuery{Category: store.External})
 			require.NoError(t, err)
 			require.Len(t, evs, 1)
+			require.True(t, placedAt.Equal(evs[0].Properties["placedAt"].(time.Time)), "a time property kept its type and nanoseconds")
+			require.Equal(t, []any{map[string]any{"sku": "a-1", "n": 2.0}}, evs[0].Properties["items"])
 
 			rc, err = s.eng.Recorded(ctx, enter)
 			require.NoError(t, err)
