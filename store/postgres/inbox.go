@@ -41,7 +41,7 @@ var _ store.Inbox = (*Store)(nil)
 
 // inboxQueries holds the inbox's SQL.
 type inboxQueries struct {
-	findKey, record, notify, candidates, claim, release, complete, state, fail, get, prune, erase string
+	findKey, record, notify, candidates, claim, release, complete, completeAtCommit, state, fail, get, prune, erase string
 }
 
 func newInboxQueries(q string) inboxQueries {
@@ -74,6 +74,15 @@ WHERE person_id = $1 AND id = $2 AND done_at IS NULL AND claimed_by = $3`),
 		complete: r(`UPDATE {{s}}.inbox SET done_at = $3, done_ns = $4, result = $5, claimed_until = NULL
 WHERE person_id = $1 AND id = $2 AND done_at IS NULL
 	AND NOT EXISTS (SELECT 1 FROM {{s}}.inbox WHERE person_id = $1 AND seq < $6 AND done_at IS NULL)`),
+		// complete for the commit's batch: a division by zero (22012)
+		// when the item is not pending, or an earlier one is, which
+		// aborts the transaction.
+		completeAtCommit: r(`WITH u AS (
+	UPDATE {{s}}.inbox SET done_at = $3, done_ns = $4, result = $5, claimed_until = NULL
+	WHERE person_id = $1 AND id = $2 AND done_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM {{s}}.inbox WHERE person_id = $1 AND seq < $6 AND done_at IS NULL)
+	RETURNING 1)
+SELECT 1 / (SELECT count(*)::integer FROM u)`),
 		state: r(`SELECT done_at IS NULL FROM {{s}}.inbox WHERE person_id = $1 AND id = $2`),
 		fail: r(`UPDATE {{s}}.inbox SET done_at = $3, done_ns = $4, result = $5, claimed_until = NULL
 WHERE person_id = $1 AND id = $2 AND done_at IS NULL`),
@@ -369,9 +378,11 @@ func (s *Store) PruneInbox(ctx context.Context, before time.Time) (int, error) {
 	return int(tag.RowsAffected()), nil
 }
 
-// CompleteInbox implements store.InboxCompleter: one statement, in the
-// transaction's connection, which holds the item's row until the
-// transaction ends.
+// CompleteInbox implements store.InboxCompleter: the item is marked done
+// by a statement of the commit's round trip, which aborts the commit when
+// the item is not pending or an earlier one of its person is (then
+// Update returns ErrNotFound or ErrConflict); in a transaction of
+// UpdateBatch, by a statement of its own, at once.
 func (t *tx) CompleteInbox(it *store.InboxItem, result []byte, at time.Time) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -379,6 +390,10 @@ func (t *tx) CompleteInbox(it *store.InboxItem, result []byte, at time.Time) err
 		return err
 	}
 	d, ns := splitTime(at)
+	if !t.batched {
+		t.inboxDone = append(t.inboxDone, inboxDone{it: *it, result: slices.Clone(result), at: d, ns: ns})
+		return nil
+	}
 	tag, err := t.conn.Exec(t.ctx, t.s.sql.inbox.complete, it.PersonID, it.ID, d, ns, result, it.Seq)
 	if err != nil {
 		return t.fail(err)
@@ -386,13 +401,34 @@ func (t *tx) CompleteInbox(it *store.InboxItem, result []byte, at time.Time) err
 	if tag.RowsAffected() == 1 {
 		return nil
 	}
+	return t.s.inboxRefusal(t.ctx, it)
+}
+
+// inboxDone is an item a transaction marks done as it commits.
+type inboxDone struct {
+	it     store.InboxItem
+	result []byte
+	at     time.Time
+	ns     int16
+}
+
+// queueDone queues the statements that mark the transaction's items done.
+func (t *tx) queueDone(b *pgx.Batch) {
+	for _, d := range t.inboxDone {
+		b.Queue(t.s.sql.inbox.completeAtCommit, d.it.PersonID, d.it.ID, d.at, d.ns, d.result, d.it.Seq)
+	}
+}
+
+// inboxRefusal says why an item could not be marked done: not pending
+// (ErrNotFound), or after an earlier pending item (ErrConflict).
+func (s *Store) inboxRefusal(ctx context.Context, it *store.InboxItem) error {
 	var pending bool
-	err = t.conn.QueryRow(t.ctx, t.s.sql.inbox.state, it.PersonID, it.ID).Scan(&pending)
+	err := s.pool.QueryRow(ctx, s.sql.inbox.state, it.PersonID, it.ID).Scan(&pending)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || err == nil && !pending:
 		return fmt.Errorf("inbox item %s is not pending: %w", it.ID, store.ErrNotFound)
 	case err != nil:
-		return t.fail(err)
+		return fmt.Errorf("postgres: inbox item %s: %w", it.ID, unavailable(err))
 	}
 	return fmt.Errorf("inbox item %s waits for an earlier item of its person: %w", it.ID, store.ErrConflict)
 }
