@@ -303,3 +303,49 @@ func TestInboxThreeProcesses(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, busy, 2, "the processes share the work")
 }
+
+// A schema distributed before the inbox existed gets it distributed by
+// person, co-located with people, when it is brought up to date; calls
+// recorded in host transactions then run there.
+func TestCitusInboxUpgrade(t *testing.T) {
+	ctx := t.Context()
+	p := testCitusPool(t)
+	schema := newSchema(t, p)
+	_, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Shards: citusShards})
+	require.NoError(t, err)
+	q := pgx.Identifier{schema}.Sanitize()
+	before := postgres.SchemaVersionBefore("inbox")
+	require.Positive(t, before)
+	_, err = p.Exec(ctx, `DROP TABLE `+q+`.inbox`)
+	require.NoError(t, err)
+	_, err = p.Exec(ctx, `UPDATE `+q+`.schema_version SET version = $1`, before)
+	require.NoError(t, err)
+	require.NotContains(t, distributedTables(t, p, schema), "inbox")
+
+	s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	var method string
+	var colocated bool
+	require.NoError(t, p.QueryRow(ctx, `SELECT i.partmethod::text, i.colocationid = pp.colocationid
+		FROM pg_dist_partition i, pg_dist_partition pp WHERE i.logicalrelid = $1::regclass AND pp.logicalrelid = $2::regclass`,
+		q+".inbox", q+".people").Scan(&method, &colocated))
+	require.Equal(t, "h", method, "distributed")
+	require.True(t, colocated, "beside the people's rows")
+	eng, err := flow.NewEngine(flow.Config{Store: s, Clock: clock.Real{}})
+	require.NoError(t, err)
+	_, _, err = eng.Deploy(ctx, ordersFlow())
+	require.NoError(t, err)
+	tx, err := p.Begin(ctx)
+	require.NoError(t, err)
+	id, err := eng.EnterTx(ctx, tx, "orders", store.PersonRef{ExternalID: "up"}, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	_, err = eng.Tick(ctx)
+	require.NoError(t, err)
+	part, err := eng.Participant(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, store.Waiting, part.Status)
+	_, err = postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+	require.NoError(t, err, "migrating again changes nothing")
+}
