@@ -245,7 +245,7 @@ func (f *flowPort) Enter(ctx context.Context, flowID string, who store.PersonRef
 // with a participant of its own, see element.External). key makes the
 // entry happen once however often the step is tried.
 func (e *Engine) enterOther(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
-	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", nil, func(o *session) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", callOptions{}, func(o *session) error {
 		_, err := o.enter(flowID, EntryExistingFlow, vars, nil, key, "another flow")
 		return err
 	})

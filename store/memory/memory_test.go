@@ -23,6 +23,7 @@ var features = storetest.Features{
 	PaceKeeper:         storetest.Has,
 	OperationRuns:      storetest.Has,
 	ExperimentKeeper:   storetest.Has,
+	Inbox:              storetest.Lacks("the memory store shares no transaction with a host"),
 }
 
 func TestStore(t *testing.T) {
@@ -72,5 +73,6 @@ func TestStoreWithoutOptionalFeatures(t *testing.T) {
 		PaceKeeper:         storetest.Lacks("bare: sending speeds kept per process"),
 		OperationRuns:      storetest.Lacks("bare: no bulk operations"),
 		ExperimentKeeper:   storetest.Lacks("bare: no experiment decisions"),
+		Inbox:              storetest.Lacks("bare: no inbox"),
 	})
 }

@@ -256,6 +256,43 @@ BEGIN
 END
 $$;
 `,
+	// 11: the inbox (store.Inbox): calls hosts recorded in their own
+	// transactions, until they ran and for a while after, with what
+	// they did. Keyed by person: on Citus distributed by person_id,
+	// co-located with people, made so here when the schema is
+	// distributed already, else by distribute. bucket is the
+	// participants' bucket of the person (see migration 8).
+	`
+CREATE TABLE IF NOT EXISTS {{s}}.inbox (
+	person_id     uuid NOT NULL,
+	id            uuid NOT NULL,
+	seq           bigint GENERATED ALWAYS AS IDENTITY,
+	ref           json NOT NULL,
+	call          bytea NOT NULL,
+	recorded_at   timestamptz NOT NULL,
+	recorded_ns   smallint NOT NULL DEFAULT 0,
+	claimed_until timestamptz,
+	claimed_by    bigint,
+	done_at       timestamptz,
+	done_ns       smallint NOT NULL DEFAULT 0,
+	result        bytea,
+	bucket        smallint GENERATED ALWAYS AS (((get_byte(uuid_send(person_id), 14) * 256 + get_byte(uuid_send(person_id), 15)) % 64)::smallint) STORED,
+	PRIMARY KEY (person_id, id)
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON {{s}}.inbox (seq) WHERE done_at IS NULL;
+CREATE INDEX IF NOT EXISTS inbox_person ON {{s}}.inbox (person_id, seq) WHERE done_at IS NULL;
+CREATE INDEX IF NOT EXISTS inbox_id ON {{s}}.inbox (id);
+CREATE INDEX IF NOT EXISTS inbox_done ON {{s}}.inbox (done_at) WHERE done_at IS NOT NULL;
+DO $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM {{s}}.schema_version WHERE distributed) THEN
+		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = '{{s}}.inbox'::regclass) THEN
+			PERFORM create_distributed_table('{{s}}.inbox'::regclass, 'person_id', colocate_with => '{{s}}.people');
+		END IF;
+	END IF;
+END
+$$;
+`,
 }
 
 // ---- The distributed layout (Citus) ----
@@ -319,6 +356,7 @@ var distribution = []struct{ table, column, colocateWith string }{
 	{"events", "person_id", "people"},
 	{"counters", "bucket", "people"},
 	{"participant_ids", "id", "people"},
+	{"inbox", "person_id", "people"},
 	// By their own keys: a lookup by key is one shard's.
 	{"person_keys", "key", ""},
 	{"paces", "key", ""},

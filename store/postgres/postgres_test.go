@@ -102,6 +102,7 @@ var features = storetest.Features{
 	PaceKeeper:         storetest.Has,
 	OperationRuns:      storetest.Has,
 	ExperimentKeeper:   storetest.Has,
+	Inbox:              storetest.Has,
 }
 
 func TestConfig(t *testing.T) {

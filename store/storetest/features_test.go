@@ -23,6 +23,7 @@ var memoryFeatures = Features{
 	PaceKeeper:         Has,
 	OperationRuns:      Has,
 	ExperimentKeeper:   Has,
+	Inbox:              Lacks("the memory store shares no transaction with a host"),
 }
 
 // Every optional interface is declared, a missing one with a reason, and
