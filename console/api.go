@@ -32,6 +32,24 @@ type (
 		// Can lists the lifecycle actions Authorize lets the user take on
 		// the flow, whether or not its status allows them now.
 		Can []Action `json:"can"`
+		// Experiments are the flow's experiments (flow.Engine.Experiments).
+		Experiments []experimentJSON `json:"experiments"`
+	}
+	// experimentJSON is one experiment: a Split Audience of a version
+	// (element "" and holdout true for the flow's holdout).
+	experimentJSON struct {
+		Element    string  `json:"element"`
+		Version    int     `json:"version"`
+		Holdout    bool    `json:"holdout,omitempty"`
+		Goal       string  `json:"goal"`
+		Confidence float64 `json:"confidence"`
+		// Winner is "" while the experiment runs; DecidedAt is RFC 3339,
+		// "" while it runs.
+		Winner    string               `json:"winner"`
+		DecidedAt string               `json:"decidedAt"`
+		Reason    string               `json:"reason,omitempty"`
+		Variants  []flow.VariantResult `json:"variants"`
+		Decided   []flow.VariantResult `json:"decided,omitempty"`
 	}
 	flowsJSON struct {
 		Flows []flowJSON `json:"flows"`
@@ -223,6 +241,18 @@ func (a *api) flowOf(r *http.Request, info *flow.FlowInfo) (flowJSON, error) {
 	}
 	for i, v := range vs {
 		fj.Versions[i] = versionJSON{Version: v.Version, PublishedAt: v.PublishedAt}
+	}
+	ex, err := a.eng.Experiments(r.Context(), info.Flow.ID)
+	if err != nil {
+		return flowJSON{}, err
+	}
+	fj.Experiments = make([]experimentJSON, len(ex))
+	for i, x := range ex {
+		fj.Experiments[i] = experimentJSON{Element: x.Element, Version: x.Version, Holdout: x.Holdout, Goal: x.Goal, Confidence: x.Confidence,
+			Winner: x.Winner, Reason: x.Reason, Variants: x.Variants, Decided: x.Decided}
+		if !x.DecidedAt.IsZero() {
+			fj.Experiments[i].DecidedAt = x.DecidedAt.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	return fj, nil
 }

@@ -65,7 +65,7 @@ func TestAPI(t *testing.T) {
 	}{
 		{"Flows", testFlows}, {"DocumentAndStats", testDocumentAndStats}, {"Participants", testParticipants},
 		{"Participant", testParticipant}, {"Person", testPerson}, {"PersonEventsPaging", testPersonEventsPaging},
-		{"Lifecycle", testLifecycle},
+		{"Lifecycle", testLifecycle}, {"Experiments", testExperiments},
 	}
 	stores := []struct {
 		name string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 )
 
@@ -170,4 +171,61 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // Errorf returns a *FieldError for field.
 func Errorf(field, format string, args ...any) error {
 	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// ReachesPerson is implemented by kinds whose steps may reach the person:
+// messages, conversations, calls marked as messaging. A participant held
+// out (one that took a Split Audience's control variant, or is in its
+// flow's holdout) does not run such steps: the engine journals the step
+// as held out and takes the branch HeldOutBranch names instead, so the
+// participant goes on, waits and converts as the others do.
+type ReachesPerson interface {
+	// HeldOutBranch reports whether the element's steps reach the person
+	// and, when they do, the branch a held-out participant takes in
+	// their place.
+	HeldOutBranch() (branch string, reaches bool)
+}
+
+// Experimenter is implemented by kinds that divide participants among
+// variants and so make experiments (Split Audience): the engine reports
+// each variant's participants and conversions (flow.Engine.Experiments),
+// holds out the participants of a control variant, and, for an
+// experiment that ends, sends later participants down the winner.
+type Experimenter interface {
+	// SplitExperiment returns the element's experiment, nil when it
+	// makes none.
+	SplitExperiment() *Experiment
+}
+
+// Experiment is what an Experimenter's element compares.
+type Experiment struct {
+	// Variants are the element's variants, in its order; each is the
+	// name of a branch.
+	Variants []ExperimentVariant
+	// Goal names the flow goal whose conversions measure the variants;
+	// "" when the element does not say (the engine then takes the flow's
+	// first goal).
+	Goal string
+	// EndAfter ends the experiment that long after the version's first
+	// participant reached the element; zero for no time limit.
+	EndAfter segment.Period
+	// SamplePerVariant ends the experiment once every variant has had
+	// that many participants; 0 for no sample limit. An experiment with
+	// neither limit never ends: it reports figures only.
+	SamplePerVariant int64
+	// Confidence is the level a winner's difference from the control
+	// must reach to be significant, such as 0.95.
+	Confidence float64
+	// Fallback is the variant later participants take when the
+	// experiment ends with no variant significantly better than the
+	// control.
+	Fallback string
+}
+
+// ExperimentVariant is one variant of an Experiment.
+type ExperimentVariant struct {
+	Name string
+	// Control marks the control group, whose participants are held out
+	// (see ReachesPerson).
+	Control bool
 }

@@ -83,6 +83,9 @@ type call struct {
 	why string
 	// report, when set, receives what the call did.
 	report *Report
+	// inbox, when set, is the recorded call this one runs: the
+	// transaction marks it done (see inbox.go).
+	inbox *store.InboxItem
 }
 
 // needCompiled ends a transaction that needs a flow version the engine has
@@ -105,18 +108,24 @@ var errStaleCatalog = errors.New("flow states changed")
 // the store resolves in the transaction (store.RefUpdater, or FindPerson
 // then Update on a store without it). When create is set and the
 // reference has a key, an unknown person is created under it.
-func (e *Engine) withPerson(ctx context.Context, given store.PersonRef, create bool, why string, rep *Report, fn func(*session) error) error {
+func (e *Engine) withPerson(ctx context.Context, given store.PersonRef, create bool, why string, o callOptions, fn func(*session) error) error {
 	who, err := e.normalRef(given)
 	if err != nil {
 		return err
 	}
+	rep := o.report
 	for attempt := 0; ; attempt++ {
-		c := call{byRef: true, why: why, report: rep, ref: who, lookup: true}
+		c := call{byRef: true, why: why, report: rep, ref: who, lookup: true, inbox: o.inbox}
 		id := uuid.Nil
 		if create && who.ID == uuid.Nil {
 			var err error
 			if id, err = uuid.NewV7(); err != nil {
 				return err
+			}
+			if o.inbox != nil {
+				// Created where the inbox keeps the person's calls (on
+				// Citus, their shard).
+				id = o.inbox.PersonID
 			}
 			c.create = true
 		}
@@ -322,6 +331,11 @@ func (s *session) inTx(tx store.Tx) error {
 	}
 	if err := s.drain(); err != nil {
 		return err
+	}
+	if s.call.inbox != nil {
+		if err := s.completeInbox(tx); err != nil {
+			return err
+		}
 	}
 	return s.ptx.flush(&s.rec, s.now, func(p *store.Participant) int { return s.route.marksOf(p).steps })
 }

@@ -35,6 +35,11 @@ type catalogSnapshot struct {
 	bulk     []*compiled
 	matching []matchHook
 	dates    []dateHook
+	// experiments lists the latest versions of the flows (not drafts,
+	// not canceled) whose experiments end, which Tick looks at;
+	// decisions are the stored decisions of experiments.
+	experiments []*compiled
+	decisions   map[decisionKey]*store.Decision
 }
 
 type triggerEntry struct {
@@ -68,9 +73,28 @@ func (e *Engine) flowStates(ctx context.Context) (*catalogSnapshot, error) {
 		return nil, err
 	}
 	s := &catalogSnapshot{rev: rev, states: make(map[string]*store.FlowState, len(states)), triggers: map[string][]triggerEntry{}}
+	if k, ok := e.store.(store.ExperimentKeeper); ok {
+		ds, err := k.Decisions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.decisions = make(map[decisionKey]*store.Decision, len(ds))
+		for _, d := range ds {
+			s.decisions[decisionKey{d.FlowID, d.FlowVersion, d.Element}] = d
+		}
+	}
 	for i := range states {
 		st := &states[i]
 		s.states[st.FlowID] = st
+		if st.Status != store.FlowDraft && st.Status != store.FlowCanceled && st.Latest > 0 {
+			c, err := e.compiled(ctx, st.FlowID, st.Latest)
+			if err != nil {
+				return nil, err
+			}
+			if c.endingExperiments {
+				s.experiments = append(s.experiments, c)
+			}
+		}
 		if st.Status != store.FlowActive {
 			continue
 		}

@@ -24,7 +24,11 @@
 // of their steps with the reason for each, and leave a flow by an exit, an
 // unconnected branch, an error, the flow's schedule end, a year without an
 // element activated, or the flow being canceled. Per-element statistics
-// come from Stats.
+// come from Stats; goals with a window convert participants after they
+// left too. Experiments (a Split Audience with a control group that is
+// held out of every message, or a flow's holdout) report their figures
+// and significance through Experiments, and one that ends sends later
+// participants down its winner in every process.
 //
 // Tests run months of waits in milliseconds on a clock.Fake with the
 // flowtest package.

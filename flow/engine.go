@@ -176,6 +176,10 @@ type Config struct {
 	// histories; it needs a Store with store.HistoryPruner. Defaults to 0:
 	// events are kept forever.
 	HistoryRetention time.Duration
+	// InboxRetention is how long the calls recorded in host transactions
+	// (EnterTx, DeliverTx, UpdatePersonTx) are kept after they ran, for
+	// Recorded to read; Tick deletes older ones. Defaults to 7 days.
+	InboxRetention time.Duration
 	// Limits bound the size of flow documents and of host input: strings,
 	// events, profiles and page sizes (see Limits). Defaults to the
 	// defaults of each of its fields.
@@ -209,10 +213,15 @@ type Engine struct {
 	// tickNanos is the moving average of one timer's fire, in ns (see
 	// claimSize).
 	tickNanos atomic.Int64
+	// inboxPruned is when the inbox was last pruned, in Unix ns.
+	inboxPruned atomic.Int64
 	// debug is set when the logger records debug records; observing when
 	// there is an observer or debug logging, so steps are timed.
 	debug, observing bool
 	runs             runCache
+	// expChecked holds, by flow id, when Tick last looked at whether the
+	// flow's experiments ended.
+	expChecked sync.Map
 }
 
 type flowKey struct {
@@ -289,6 +298,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.EffectConcurrency == 0 {
 		cfg.EffectConcurrency = 32
 	}
+	if cfg.InboxRetention == 0 {
+		cfg.InboxRetention = 7 * 24 * time.Hour
+	}
 	if cfg.AudiencePage == 0 {
 		cfg.AudiencePage = 1000
 	}
@@ -339,6 +351,7 @@ func checkLimits(cfg Config) error {
 		{"AudiencePage", int64(cfg.AudiencePage), cfg.AudiencePage},
 		{"AudiencePagesPerTick", int64(cfg.AudiencePagesPerTick), cfg.AudiencePagesPerTick},
 		{"HistoryRetention", int64(cfg.HistoryRetention), cfg.HistoryRetention},
+		{"InboxRetention", int64(cfg.InboxRetention), cfg.InboxRetention},
 		{"ElementOptions.CallAPI.Timeout", int64(cfg.ElementOptions.CallAPI.Timeout), cfg.ElementOptions.CallAPI.Timeout},
 		{"ElementOptions.CallAPI.MaxResponseBytes", cfg.ElementOptions.CallAPI.MaxResponseBytes, cfg.ElementOptions.CallAPI.MaxResponseBytes},
 		{"EvalBudget.Memory", cfg.EvalBudget.Memory, cfg.EvalBudget.Memory},
@@ -398,6 +411,9 @@ func (e *Engine) prepare(ctx context.Context, f *Flow) (*prepared, error) {
 	if err := e.checkBulkEntries(c); err != nil {
 		return nil, err
 	}
+	if err := e.checkExperiments(c); err != nil {
+		return nil, err
+	}
 	doc, err := json.Marshal(own)
 	if err != nil {
 		return nil, err
@@ -408,11 +424,13 @@ func (e *Engine) prepare(ctx context.Context, f *Flow) (*prepared, error) {
 // publish stores a prepared flow as a new version, expected to be number
 // expect (0 for any, see store.Store.PublishFlow).
 func (e *Engine) publish(ctx context.Context, p *prepared, expect int) (int, error) {
-	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: p.flow.ID, Version: expect, Document: p.doc, PublishedAt: e.Now()})
+	at := e.Now()
+	v, err := e.store.PublishFlow(ctx, &store.FlowVersion{FlowID: p.flow.ID, Version: expect, Document: p.doc, PublishedAt: at})
 	if err != nil {
 		return 0, err
 	}
 	p.flow.Version = v
+	p.c.publishedAt = at
 	e.flows.Store(flowKey{p.flow.ID, v}, p.c)
 	return v, nil
 }
@@ -483,6 +501,7 @@ func (e *Engine) compiled(ctx context.Context, id string, version int) (*compile
 	if err != nil {
 		return nil, fmt.Errorf("flow %q version %d: %w", id, version, err)
 	}
+	c.publishedAt = fv.PublishedAt
 	actual, _ := e.flows.LoadOrStore(flowKey{id, version}, c)
 	return actual.(*compiled), nil
 }
@@ -641,12 +660,15 @@ func (e *Engine) eachParticipant(ctx context.Context, flowID string, fn func(*se
 // flow's rules is ErrFlowNotActive, ErrAlreadyInFlow (naming the re-entry
 // rule) or ErrNoEntryPoint.
 func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, opts ...CallOption) (uuid.UUID, error) {
-	o := options(opts)
+	return e.enterAPI(ctx, flowID, who, vars, options(opts))
+}
+
+func (e *Engine) enterAPI(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, o callOptions) (uuid.UUID, error) {
 	if err := e.cfg.Limits.checkVars(vars); err != nil {
 		return uuid.Nil, inputError(who, "", err)
 	}
 	var id uuid.UUID
-	err := e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry", o.report, func(s *session) error {
+	err := e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry", o, func(s *session) error {
 		p, err := s.enter(flowID, EntryAPI, vars, nil, o.key, "the API")
 		if p != nil {
 			id = p.ID
@@ -674,16 +696,26 @@ func (e *Engine) Enter(ctx context.Context, flowID string, who store.PersonRef, 
 // An event for an unknown external id, phone or email creates the person.
 // Time defaults to the clock's now.
 func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOption) error {
-	o := options(opts)
+	c, who, err := e.checkEvent(ev)
+	if err != nil {
+		return err
+	}
+	return e.deliver(ctx, c, who, options(opts))
+}
+
+// checkEvent checks an event the host hands over and returns a copy to
+// record, with its time (defaulting to now) and properties converted,
+// and whom it is about.
+func (e *Engine) checkEvent(ev *store.Event) (*store.Event, store.PersonRef, error) {
 	if ev == nil {
-		return &InputError{Err: fmt.Errorf("%w: event is nil", ErrBadEvent)}
+		return nil, store.PersonRef{}, &InputError{Err: fmt.Errorf("%w: event is nil", ErrBadEvent)}
 	}
 	who := ev.Person
 	if ev.PersonID != uuid.Nil {
 		who = store.PersonRef{ID: ev.PersonID}
 	}
-	bad := func(field, format string, args ...any) error {
-		return &InputError{Ref: refName(who), Field: field, Err: fmt.Errorf("%w: "+format, append([]any{ErrBadEvent}, args...)...)}
+	bad := func(field, format string, args ...any) (*store.Event, store.PersonRef, error) {
+		return nil, who, &InputError{Ref: refName(who), Field: field, Err: fmt.Errorf("%w: "+format, append([]any{ErrBadEvent}, args...)...)}
 	}
 	switch {
 	case ev.ID == "":
@@ -696,7 +728,7 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOptio
 		return bad("name", "event %q has no name", ev.ID)
 	}
 	if err := e.cfg.Limits.checkEvent(ev); err != nil {
-		return inputError(who, "", err)
+		return nil, who, inputError(who, "", err)
 	}
 	c := *ev
 	c.Properties = nil
@@ -718,15 +750,20 @@ func (e *Engine) Deliver(ctx context.Context, ev *store.Event, opts ...CallOptio
 	if c.Time.IsZero() {
 		c.Time = e.Now()
 	}
-	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "event "+c.Name+" arrived", o.report, func(s *session) error {
+	return &c, who, nil
+}
+
+// deliver records a checked event (see checkEvent) and routes it.
+func (e *Engine) deliver(ctx context.Context, c *store.Event, who store.PersonRef, o callOptions) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "event "+c.Name+" arrived", o, func(s *session) error {
 		c.PersonID = s.personID
-		if err := s.ptx.tx.AddEvent(&c); err != nil {
+		if err := s.ptx.tx.AddEvent(c); err != nil {
 			if errors.Is(err, store.ErrDuplicate) {
 				return errDuplicateEvent
 			}
 			return err
 		}
-		s.rec.events = append(s.rec.events, &c)
+		s.rec.events = append(s.rec.events, c)
 		return nil
 	})
 }
@@ -742,8 +779,12 @@ var errDuplicateEvent = errors.New("duplicate event")
 // Custom attributes must be declared in Config.Schema and hold values of
 // their types (converted where unambiguous). It returns the saved person.
 func (e *Engine) UpdatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error) (*store.Person, error) {
+	return e.updatePerson(ctx, who, fn, callOptions{})
+}
+
+func (e *Engine) updatePerson(ctx context.Context, who store.PersonRef, fn func(p *store.Person) error, o callOptions) (*store.Person, error) {
 	var out *store.Person
-	err := e.withPerson(ctx, who, true, "a profile change", nil, func(s *session) error {
+	err := e.withPerson(ctx, who, true, "a profile change", o, func(s *session) error {
 		before := s.ptx.person.Clone()
 		after := s.ptx.person.Clone()
 		if err := fn(after); err != nil {
@@ -914,6 +955,9 @@ func (e *Engine) checkPerson(p *store.Person) error {
 // goroutines or processes may tick at once: no step runs twice, and on a
 // Store that claims timers (store.TimerClaimer, as the memory store does)
 // each due timer goes to one of them, so ticking scales with cores.
+// Before the timers it runs the calls recorded in host transactions
+// (EnterTx, DeliverTx, UpdatePersonTx) that have committed, on a Store
+// with an inbox.
 func (e *Engine) Tick(ctx context.Context) (int, error) {
 	now := e.Now()
 	fired := 0
@@ -924,6 +968,12 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 	}
 	if err := e.advanceRuns(ctx, now, cat); err != nil {
 		return 0, err
+	}
+	if err := e.decideExperiments(ctx, now, cat); err != nil {
+		return 0, err
+	}
+	if _, err := e.drainInbox(ctx); err != nil {
+		e.log.WarnContext(ctx, "flowkit: running recorded calls failed; they run again at a later tick", "err", err)
 	}
 	claimer, claims := e.store.(store.TimerClaimer)
 	batcher, perPerson := e.batchUpdater()

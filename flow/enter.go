@@ -61,6 +61,7 @@ func (s *session) begin(c *compiled, p *store.Participant, entry *store.Event) e
 	if err := s.emit(p, store.Product, store.EnteredFlow, c.enteredProps, "entered"); err != nil {
 		return err
 	}
+	s.enterHoldout(c, p)
 	s.observe(Observation{What: ObservedEnter, FlowID: p.FlowID, FlowVersion: c.flow.Version, ElementID: c.start.id, Participant: p.ID, Reason: "entered by " + p.EnteredBy})
 	return s.advance(c, p, entry)
 }
@@ -244,7 +245,7 @@ func (f *flowPort) Enter(ctx context.Context, flowID string, who store.PersonRef
 // with a participant of its own, see element.External). key makes the
 // entry happen once however often the step is tried.
 func (e *Engine) enterOther(ctx context.Context, flowID string, who store.PersonRef, vars map[string]any, key string) error {
-	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", nil, func(o *session) error {
+	return e.withPerson(ctx, who, !e.cfg.RefuseUnknownPeople, "an entry from another flow", callOptions{}, func(o *session) error {
 		_, err := o.enter(flowID, EntryExistingFlow, vars, nil, key, "another flow")
 		return err
 	})

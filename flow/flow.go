@@ -51,6 +51,9 @@ type Flow struct {
 	ExitRules []*ExitRule `json:"exitRules,omitempty"`
 	// Goals are the flow's conversions.
 	Goals []*Goal `json:"goals,omitempty"`
+	// Holdout holds a share of people out of every step of the flow that
+	// would reach them, as a global control group (see Holdout).
+	Holdout *Holdout `json:"holdout,omitempty"`
 	// Start is the id of the element participants enter at. Defaults to the
 	// first element.
 	Start    string  `json:"start,omitempty"`

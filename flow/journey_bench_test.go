@@ -78,3 +78,42 @@ func withRules(f *flow.Flow) *flow.Flow {
 	f.Goals = []*flow.Goal{{Name: "ordered", Event: segment.EventSpec{Category: store.External, Name: "OrderCompleted"}}}
 	return f
 }
+
+// BenchmarkStepsWithGoals runs BenchmarkSteps' workload on the flow as it
+// is ("plain") and with two goals with an attribution window ("goals"):
+// one on the TagAdded events the chain emits (whose tag never matches)
+// and one on an event it never emits. Nobody converts, so both run the
+// same steps and the difference is what goals cost. In "chain" the
+// participant leaves in the call that entered it, so its events reach it
+// after it left: the goals that count after exit look at each; in
+// "chain-wait" it waits, and the goals look at them in the flow.
+func BenchmarkStepsWithGoals(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		flow  func() *flow.Flow
+		steps int
+	}{
+		{"chain", stepsFlow, stepsChain},
+		{"chain-wait", stepsThenWait, stepsChain + 1},
+	} {
+		b.Run(tc.name+"/plain", func(b *testing.B) {
+			eng, _ := benchEngine(b)
+			benchSteps(b, eng, tc.flow(), tc.steps)
+		})
+		b.Run(tc.name+"/goals", func(b *testing.B) {
+			eng, _ := benchEngine(b)
+			benchSteps(b, eng, withGoals(tc.flow()), tc.steps)
+		})
+	}
+}
+
+// withGoals puts BenchmarkStepsWithGoals' goals on f.
+func withGoals(f *flow.Flow) *flow.Flow {
+	week := segment.Period{Amount: 7, Unit: segment.Days}
+	f.Goals = []*flow.Goal{
+		{Name: "tagged", Within: week, Event: segment.EventSpec{Category: store.People, Name: store.TagAdded,
+			Where: []segment.PropertyCondition{{Property: "tag", Op: segment.Is, Value: "never"}}}},
+		{Name: "ordered", Within: week, Event: segment.EventSpec{Category: store.External, Name: "OrderCompleted"}},
+	}
+	return f
+}

@@ -26,6 +26,9 @@ type journey struct {
 	// set when an exit rule looks at every change (a segment).
 	watch     map[string]bool
 	unlessAny bool
+	// lateWatch names the events of goals with an attribution window,
+	// which convert participants that left the flow too.
+	lateWatch map[string]bool
 }
 
 type eventEntry struct {
@@ -249,6 +252,12 @@ func (c *compiled) compileJourney(f *Flow, d decls, bad *problems) {
 		}
 		j.goals = append(j.goals, compiledGoal{name: g.Name, category: g.Event.Category, event: g.Event.Name, where: w, within: g.Within, exit: g.Exit})
 		j.watch[g.Event.Name] = true
+		if !g.Within.IsZero() {
+			if j.lateWatch == nil {
+				j.lateWatch = map[string]bool{}
+			}
+			j.lateWatch[g.Event.Name] = true
+		}
 	}
 }
 

@@ -238,6 +238,8 @@ func FuzzParse(f *testing.F) {
 		`{"id":"f","elements":[{"id":"a","type":"exit","next":"b"}]}`,
 		`{"id":"f","reentry":true,"elements":[{"id":"a","type":"exit"}]}`,
 		`{"id":"f","reentry":{"rule":"afterCoolDown","coolDown":{"amount":2,"unit":"days"}},"elements":[{"id":"a","type":"exit"}]}`,
+		`{"id":"f","holdout":{"percent":5},"elements":[{"id":"s","type":"splitAudience","variants":[{"name":"c","percent":50,"control":true},{"name":"b","percent":50}],"experiment":{"goal":"g","samplePerVariant":100,"endAfter":{"amount":2,"unit":"weeks"},"confidence":0.9,"fallback":"b"}}],"goals":[{"name":"g","event":{"category":"external","name":"Bought"},"within":{"amount":7,"unit":"days"}}]}`,
+		`{"id":"f","elements":[{"id":"p","type":"actionPaths","ranked":true,"waitFor":{"amount":1,"unit":"days"},"paths":[{"name":"a","event":{"category":"external","name":"A","where":[{"property":"x","op":"is","value":"{{entry.properties.x}}"}]},"includeFromEntrance":true},{"name":"b","event":{"category":"channel","name":"MessageClicked"},"anyMessage":true}],"next":{"a":"p","timeout":""}}]}`,
 		`{"id":"f","entries":[{"type":"event","event":{"category":"external","name":"Signup","where":[{"property":"plan","op":"is","value":"gold"}]}},{"type":"date","date":{"attribute":"birthDate","everyYear":true,"at":"09:00"}}],"exitRules":[{"name":"bought","event":{"category":"external","name":"OrderCompleted"}},{"unless":{"tag":"vip","op":"has"}}],"goals":[{"name":"ordered","event":{"category":"external","name":"OrderCompleted"},"within":{"amount":7,"unit":"days"},"exit":true}],"elements":[{"id":"a","type":"exit"}]}`,
 	} {
 		f.Add([]byte(doc))

@@ -1,6 +1,9 @@
 package flow
 
-import "github.com/google/uuid"
+import (
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
+)
 
 // Report says what an Enter or Deliver call did: whom it entered where,
 // whom it woke, which entries the flows' rules refused and why. Ask for
@@ -61,6 +64,8 @@ type CallOption func(*callOptions)
 type callOptions struct {
 	key    string
 	report *Report
+	// inbox is the recorded call a drain runs (see inbox.go).
+	inbox *store.InboxItem
 }
 
 // WithKey makes an entry idempotent: entering again with the same key (a

@@ -110,9 +110,16 @@ func (s *session) dispatch(qi int, ev *store.Event) error {
 	var buf [4]*store.Participant
 	offered := buf[:0]
 	for _, p := range parts {
-		if !p.Status.Done() && !pending(p) {
-			offered = append(offered, p)
+		if pending(p) {
+			continue
 		}
+		if p.Status.Done() {
+			if err := s.lateGoals(p, ev, qi); err != nil {
+				return err
+			}
+			continue
+		}
+		offered = append(offered, p)
 	}
 	for _, p := range offered {
 		if p.Status == store.InFlight && s.inFlightSince(p, qi) {

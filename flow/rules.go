@@ -49,7 +49,7 @@ func (s *session) rules(p *store.Participant, ev *store.Event, qi int) (bool, er
 		if !s.matchWhere(p, g.where, ev, subject) {
 			continue
 		}
-		s.convert(c, p, g.name)
+		s.convert(c, p, g.name, "")
 		if g.exit {
 			return true, s.leave(c, p, store.Completed, fmt.Sprintf("goal %q reached: %s occurred", g.name, ev.Name))
 		}
@@ -104,7 +104,8 @@ func (s *session) exitBy(c *compiled, p *store.Participant, rule, why string) er
 // convert records p's conversion on a goal, counted at every element p
 // reached and, by branch, at every element it left (as far as its journal
 // goes back: Config.JournalLimit steps).
-func (s *session) convert(c *compiled, p *store.Participant, goal string) {
+// how ends the journal's reason ("" in the flow).
+func (s *session) convert(c *compiled, p *store.Participant, goal, how string) {
 	p.Goals = append(slices.Clip(p.Goals), goal)
 	s.ptx.dirty(p)
 	type visit struct{ element, branch string }
@@ -124,10 +125,68 @@ func (s *session) convert(c *compiled, p *store.Participant, goal string) {
 		add(visit{st.Element, ""})
 		if st.Branch != "" {
 			add(visit{st.Element, st.Branch})
+			if c.experiments && strings.HasPrefix(st.Reason, winningPrefix) {
+				if n := c.nodes[st.Element]; n != nil && n.experiment != nil && !seen[visit{st.Element, "\x00" + st.Branch}] {
+					// Sent by the winning path: left out of the
+					// experiment's figures.
+					seen[visit{st.Element, "\x00" + st.Branch}] = true
+					s.count(c, st.Element, keyWinningGoal+goal+"|"+st.Branch)
+				}
+			}
 		}
 	}
 	add(visit{p.Element, ""})
-	s.journal(p, p.Element, "", fmt.Sprintf("converted on goal %q", goal))
+	if c.holdout > 0 {
+		key := keyHoldoutOut
+		if p.Holdout == HoldoutGroup {
+			key = keyHoldoutIn
+		}
+		s.count(c, c.start.id, key+"|"+keyGoal+goal)
+	}
+	s.journal(p, p.Element, "", fmt.Sprintf("converted on goal %q%s", goal, how))
+}
+
+// lateGoals applies the goals with an attribution window (Goal.Within)
+// to an event for a participant that has left its flow: it converts
+// when the event comes within the window of its entry, as it would
+// have in the flow. Exit rules and goals without a window apply only
+// in the flow; a canceled participant or flow converts no more.
+func (s *session) lateGoals(p *store.Participant, ev *store.Event, qi int) error {
+	if p.Status == store.Canceled {
+		return nil
+	}
+	c, err := s.e.cached(p.FlowID, p.FlowVersion)
+	if err != nil {
+		return err
+	}
+	j := &c.journey
+	if !j.lateWatch[ev.Name] {
+		return nil
+	}
+	if st := s.cat.status(p.FlowID); st == store.FlowCanceled {
+		return nil
+	}
+	if m := s.route.marksOf(p); qi >= 0 && qi < m.enteredQ {
+		return nil
+	}
+	var sub *segment.Subject
+	subject := func() *segment.Subject {
+		if sub == nil {
+			sub = s.subject(p, ev, c.loc)
+		}
+		return sub
+	}
+	for i := range j.goals {
+		g := &j.goals[i]
+		if g.within.IsZero() || g.category != ev.Category || g.event != ev.Name || slices.Contains(p.Goals, g.name) {
+			continue
+		}
+		if s.now.After(g.within.After(p.EnteredAt, c.loc)) || !s.matchWhere(p, g.where, ev, subject) {
+			continue
+		}
+		s.convert(c, p, g.name, fmt.Sprintf(" after leaving the flow: %s occurred within %s of entry", ev.Name, g.within))
+	}
+	return nil
 }
 
 // The counter key prefixes of exit rules and goals.

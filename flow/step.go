@@ -120,6 +120,22 @@ func (s *session) advance(c *compiled, p *store.Participant, ev *store.Event) er
 			return s.leave(c, p, store.Failed, fmt.Sprintf("ran %d steps in one call without waiting: a loop without a wait? (limit Config.MaxSteps)", s.e.cfg.MaxSteps))
 		}
 		m.steps++
+		if p.Holdout != "" && n.reaches {
+			if err := s.holdOut(c, p, n); err != nil {
+				return err
+			}
+			ev = nil
+			continue
+		}
+		if n.experiment != nil && n.experiment.ends && s.cat != nil {
+			if d := s.cat.decisions[decisionKey{p.FlowID, p.FlowVersion, n.id}]; d != nil {
+				if err := s.takeWinner(c, p, n, d); err != nil {
+					return err
+				}
+				ev = nil
+				continue
+			}
+		}
 		if n.external {
 			s.beginEffect(c, p, n, nil, ev)
 			return nil
@@ -153,6 +169,12 @@ func (s *session) wake(c *compiled, p *store.Participant, w element.Wake) error 
 		s.rec.rep.Woken = append(s.rec.rep.Woken, p.ID)
 	}
 	s.observeResume(p, n, w)
+	if p.Holdout != "" && n.reaches {
+		if err := s.holdOut(c, p, n); err != nil {
+			return err
+		}
+		return s.advance(c, p, nil)
+	}
 	if n.external {
 		s.rec.count(c, n.id, keyWaiting, -1)
 		s.beginEffect(c, p, n, p.Wait, w.Event)
@@ -229,6 +251,9 @@ func (s *session) apply(c *compiled, p *store.Participant, n *node, r *element.R
 	}
 	s.leaveWait(c, p, wasWaiting)
 	p.LastActivityAt = s.now
+	if x := n.experiment; x != nil && x.control == out.Branch && p.Holdout == "" {
+		p.Holdout = n.id
+	}
 	s.journal(p, n.id, out.Branch, out.Reason)
 	s.count(c, n.id, n.leftKey(out.Branch))
 	t := n.next[out.Branch]

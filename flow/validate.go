@@ -33,6 +33,14 @@ type compiled struct {
 	nodes     map[string]*node
 	vars      map[string]store.Type
 	journey   journey
+	// holdout is the flow's holdout percent, 0 for none.
+	holdout float64
+	// experiments is set when an element makes an experiment;
+	// endingExperiments when one of them ends (a winning path).
+	experiments, endingExperiments bool
+	// publishedAt is when the version was published, from which an
+	// experiment's duration runs.
+	publishedAt time.Time
 	// slots number the elements' counters (see counterSlot).
 	slots counterSlots
 }
@@ -47,6 +55,14 @@ type node struct {
 	next     map[string]*node
 	// left holds the counter key of each branch, made once.
 	left map[string]string
+	// experiment is the element's experiment (element.Experimenter),
+	// nil for none.
+	experiment *compiledExperiment
+	// reaches is set for elements whose steps reach the person
+	// (element.ReachesPerson); held-out participants take heldOut
+	// instead.
+	reaches bool
+	heldOut string
 }
 
 type exitKey struct {
@@ -239,6 +255,7 @@ func compile(f *Flow, d decls) (*compiled, error) {
 			c.nodes[n.ID].next[branch] = t
 		}
 	}
+	c.compileOutcomes(f, &bad)
 	if c.start != nil {
 		reached := map[string]bool{}
 		var walk func(*node)

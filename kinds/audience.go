@@ -86,14 +86,51 @@ func (s *SegmentAudience) Run(_ context.Context, r *element.Run) (element.Outcom
 // element.Ports.Variants chooses a variant for the person, the participant
 // goes there instead (an experiment assigned elsewhere, or a test); a
 // variant name the split lacks fails the step.
+//
+// One variant may be the control group (Control): its participants take
+// its branch and may wait like the others, but the engine skips every
+// step of theirs that would reach the person (element.ReachesPerson), and
+// counts their conversions as it does the others'. Experiment names the
+// goal the variants are compared on and, optionally, when the experiment
+// ends: then every later participant takes the winning variant (the
+// winning path), whatever element.Ports.Variants would choose.
 type SplitAudience struct {
-	Variants []Variant `json:"variants"`
+	Variants   []Variant        `json:"variants"`
+	Experiment *SplitExperiment `json:"experiment,omitempty"`
+
+	fallback string
 }
 
 // Variant is one share of a SplitAudience.
 type Variant struct {
 	Name    string  `json:"name"`
 	Percent float64 `json:"percent"`
+	// Control marks the control group: held out of every step that
+	// would reach the person. At most one variant is the control.
+	Control bool `json:"control,omitempty"`
+}
+
+// SplitExperiment says what a SplitAudience's variants are compared on
+// and when the experiment ends.
+type SplitExperiment struct {
+	// Goal names the flow goal whose conversions compare the variants.
+	// Defaults to the flow's first goal.
+	Goal string `json:"goal,omitempty"`
+	// EndAfter ends the experiment that long after the version's first
+	// participant reached the split. Zero for no time limit.
+	EndAfter segment.Period `json:"endAfter,omitzero"`
+	// SamplePerVariant ends the experiment once every variant has had
+	// that many participants. 0 for no sample limit.
+	SamplePerVariant int64 `json:"samplePerVariant,omitempty"`
+	// Confidence is the level (0.5 to 0.999) at which a variant's
+	// difference from the control counts as significant. Defaults to
+	// 0.95.
+	Confidence float64 `json:"confidence,omitempty"`
+	// Fallback is the variant later participants take when the
+	// experiment ends with nothing significant. Defaults to the first
+	// variant that is not the control (the message as it was before
+	// the experiment, by convention).
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // Kind implements element.Element.
@@ -108,6 +145,27 @@ func (s *SplitAudience) Branches() []string {
 	return out
 }
 
+// SplitExperiment implements element.Experimenter: a split makes an
+// experiment when it has a control variant or an Experiment.
+func (s *SplitAudience) SplitExperiment() *element.Experiment {
+	x := &element.Experiment{Confidence: 0.95, Fallback: s.fallback}
+	control := false
+	for _, v := range s.Variants {
+		x.Variants = append(x.Variants, element.ExperimentVariant{Name: v.Name, Control: v.Control})
+		control = control || v.Control
+	}
+	if s.Experiment == nil && !control {
+		return nil
+	}
+	if e := s.Experiment; e != nil {
+		x.Goal, x.EndAfter, x.SamplePerVariant = e.Goal, e.EndAfter, e.SamplePerVariant
+		if e.Confidence != 0 {
+			x.Confidence = e.Confidence
+		}
+	}
+	return x
+}
+
 // Validate implements element.Element.
 func (s *SplitAudience) Validate(*element.Compiler) error {
 	if len(s.Variants) < 2 {
@@ -115,6 +173,7 @@ func (s *SplitAudience) Validate(*element.Compiler) error {
 	}
 	names := map[string]bool{}
 	total := 0.0
+	control := ""
 	for i, v := range s.Variants {
 		field := fmt.Sprintf("variants[%d]", i)
 		if err := checkBranchName(v.Name, names); err != nil {
@@ -123,10 +182,41 @@ func (s *SplitAudience) Validate(*element.Compiler) error {
 		if !(v.Percent > 0 && v.Percent <= 100) {
 			return element.Errorf(field+".percent", "percent must be above 0 and at most 100, got %v", v.Percent)
 		}
+		if v.Control {
+			if control != "" {
+				return element.Errorf(field+".control", "variants %q and %q are both the control: a split has one control at most", control, v.Name)
+			}
+			control = v.Name
+		}
 		total += v.Percent
 	}
 	if math.Abs(total-100) > 1e-9 {
 		return element.Errorf("variants", "percentages sum to %v, not 100", total)
+	}
+	for _, v := range s.Variants {
+		if !v.Control {
+			s.fallback = v.Name
+			break
+		}
+	}
+	if e := s.Experiment; e != nil {
+		if e.SamplePerVariant < 0 {
+			return element.Errorf("experiment.samplePerVariant", "samplePerVariant must not be negative, got %d", e.SamplePerVariant)
+		}
+		if !e.EndAfter.IsZero() {
+			if err := element.CheckPeriod(e.EndAfter, "experiment.endAfter"); err != nil {
+				return err
+			}
+		}
+		if e.Confidence != 0 && !(e.Confidence >= 0.5 && e.Confidence <= 0.999) {
+			return element.Errorf("experiment.confidence", "confidence must be from 0.5 to 0.999, got %v", e.Confidence)
+		}
+		if e.Fallback != "" {
+			if !names[e.Fallback] {
+				return element.Errorf("experiment.fallback", "fallback %q is not a variant (variants are %s)", e.Fallback, strings.Join(s.Branches(), ", "))
+			}
+			s.fallback = e.Fallback
+		}
 	}
 	return nil
 }

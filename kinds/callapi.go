@@ -182,6 +182,10 @@ type CallAPI struct {
 	Timeout          string              `json:"timeout,omitempty"`
 	MaxResponseBytes int64               `json:"maxResponseBytes,omitempty"`
 	Redirects        string              `json:"redirects,omitempty"`
+	// Messaging marks a call that reaches the person (a message sent
+	// through the API of another service): participants held out of an
+	// experiment skip it, going on by "sent" (async) or "2xx".
+	Messaging bool `json:"messaging,omitempty"`
 
 	method   string
 	url      *element.Template
@@ -223,6 +227,15 @@ func (*CallAPI) Kind() string { return "callApi" }
 
 // External implements element.External: it calls an HTTP API.
 func (*CallAPI) External() bool { return true }
+
+// HeldOutBranch implements element.ReachesPerson for calls marked as
+// messaging.
+func (c *CallAPI) HeldOutBranch() (string, bool) {
+	if c.Async {
+		return BranchSent, c.Messaging
+	}
+	return Branch2xx, c.Messaging
+}
 
 // bind implements binder.
 func (c *CallAPI) bind(o *Options) { c.opts, c.pacer = o.CallAPI, o.Pacer }

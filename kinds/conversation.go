@@ -37,6 +37,10 @@ func (*StartConversation) Kind() string { return "startConversation" }
 // External implements element.External: it starts a conversation through Conversations.
 func (*StartConversation) External() bool { return true }
 
+// HeldOutBranch implements element.ReachesPerson: a held-out participant
+// goes on by "next" without a conversation.
+func (*StartConversation) HeldOutBranch() (string, bool) { return element.BranchNext, true }
+
 // Branches implements element.Element.
 func (*StartConversation) Branches() []string { return []string{element.BranchNext} }
 

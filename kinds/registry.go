@@ -33,6 +33,7 @@ var builtins = map[string]func() element.Element{
 	"segmentAudience":        func() element.Element { return &SegmentAudience{} },
 	"splitAudience":          func() element.Element { return &SplitAudience{} },
 	"waitForEvent":           func() element.Element { return &WaitForEvent{} },
+	"actionPaths":            func() element.Element { return &ActionPaths{} },
 	"waitForChange":          func() element.Element { return &WaitForChange{} },
 	"waitForDate":            func() element.Element { return &WaitForDate{} },
 	"pause":                  func() element.Element { return &Pause{} },

@@ -200,6 +200,10 @@ func (*SendMessage) External() bool { return true }
 // Sends implements element.Sends.
 func (*SendMessage) Sends() bool { return true }
 
+// HeldOutBranch implements element.ReachesPerson: a held-out participant
+// goes on by "sent" without a message.
+func (*SendMessage) HeldOutBranch() (string, bool) { return BranchSent, true }
+
 // bind implements binder.
 func (s *SendMessage) bind(o *Options) { s.opts, s.pacer = o.SendMessage, o.Pacer }
 

@@ -59,6 +59,11 @@ type Participant struct {
 	Journal []Step `json:"journal,omitempty"`
 	// Goals are the flow's goals the participant converted on.
 	Goals []string `json:"goals,omitempty"`
+	// Holdout names the control group the participant is in, whose steps
+	// that would reach the person are skipped: the id of the Split
+	// Audience element whose control variant it took, or "flow" for the
+	// flow's holdout; "" when it is not held out.
+	Holdout string `json:"holdout,omitempty"`
 	// Effect is the step in flight while Status is InFlight, else nil.
 	Effect *Effect `json:"effect,omitempty"`
 	// Operations names the bulk operations (see OperationRun) that

@@ -86,6 +86,10 @@ var (
 //     the store draws on.
 //   - OperationRuns keeps the progress of bulk operations on
 //     participants (cancel, retry).
+//   - ExperimentKeeper keeps the decisions of experiments, so that every
+//     process sends later participants down the same winner.
+//   - Inbox keeps calls recorded in a host's own transaction, and
+//     InboxCompleter, on a Tx, marks one done with the person's writes.
 //
 // store/storetest checks the whole contract, the optional features a store
 // declares included; flowtest/storecheck runs the engine's scenarios on it.
@@ -272,7 +276,8 @@ type TimerClaimer interface {
 type Eraser interface {
 	// Erase removes everything the store holds of one person: the
 	// profile, its lookup keys, the event history and every participant,
-	// with its timer and in-flight state, so that nothing the store holds
+	// with its timer and in-flight state, and the calls recorded for them
+	// in its inbox (see Inbox), so that nothing the store holds
 	// names the person's ID, keys or events after. It runs fn (when not
 	// nil) in the person's transaction first, as Update does, and erases
 	// as that transaction commits: fn may read the person's records and

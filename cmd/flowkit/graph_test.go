@@ -77,7 +77,7 @@ func TestGraphExamples(t *testing.T) {
 	files, err := filepath.Glob("../../examples/*/flow.json")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(files), 3)
-	for _, name := range append(files, "testdata/odd-names.json") {
+	for _, name := range append(files, "testdata/odd-names.json", "testdata/action-paths.json") {
 		t.Run(name, func(t *testing.T) {
 			status, out, errOut := flowkit(t, "graph", name)
 			require.Equal(t, exitOK, status, errOut)

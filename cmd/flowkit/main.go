@@ -6,6 +6,7 @@
 //	flowkit schema
 //	flowkit deploy -postgres URL [-migrate] [-republish] FILE
 //	flowkit cancel -postgres URL -flow ID -name NAME [-version N] [-element ID] [-status S] [-reason TEXT] [-person ID] [-dry-run]
+//	flowkit experiments -postgres URL -flow ID [-json]
 //
 // validate prints every problem of each flow document as
 // FILE:LINE:COL: element "id" field: message, with a suggestion for a
@@ -17,7 +18,10 @@
 // publishes a flow document to a PostgreSQL store unless a version has it
 // already, optionally migrating waiting participants (Engine.DeployWith);
 // cancel cancels participants of a flow in bulk, resumable by its name
-// (Engine.Operate). A bulk retry runs the failed elements, which call the
+// (Engine.Operate); experiments prints each experiment of a flow (its
+// variants' participants, conversions, rates with their confidence
+// intervals, lift and significance against the control, and the winner
+// once decided, Engine.Experiments). A bulk retry runs the failed elements, which call the
 // host's services (its Sender, HTTP client and settings): run it in the
 // host, through its engine.
 //
@@ -48,6 +52,7 @@ const usage = `usage:
   flowkit schema                                print the JSON Schema of flow documents
   flowkit deploy -postgres URL [-migrate] FILE  publish a flow to a store unless a version has it
   flowkit cancel -postgres URL -flow ID -name N cancel participants in bulk (-dry-run, -element, ...)
+  flowkit experiments -postgres URL -flow ID    print a flow's experiments: figures, significance, winner (-json)
 `
 
 func main() {
@@ -72,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runDeploy(ctx, rest, stdout, stderr)
 	case "cancel":
 		return runCancel(ctx, rest, stdout, stderr)
+	case "experiments":
+		return runExperiments(ctx, rest, stdout, stderr)
 	case "schema":
 		fs := newFlags("schema", stderr)
 		if err := fs.Parse(rest); err != nil || fs.NArg() != 0 {

@@ -1,7 +1,8 @@
 // Package storecheck runs the engine's scenarios on a store: the Store
 // contract as flow.Engine relies on it, end to end (journeys, ticks of
 // several processes, calls in flight, bulk entries, late events, live
-// migration). Every store runs it next to storetest.Run, with the same
+// migration, goals after exit, holdouts, experiments and their winning
+// paths across processes, action paths). Every store runs it next to storetest.Run, with the same
 // storetest.Features:
 //
 //	func TestEngine(t *testing.T) {

@@ -65,7 +65,7 @@ func Run(t *testing.T, b Backend) {
 		{"PeopleByReference", testEnginePeopleByReference},
 		{"NewPersonRace", testEngineNewPersonRace},
 		{"TickAfterAnotherProcessPublished", testEngineTickAfterAnotherProcessPublished},
-	}, slices.Concat(journeyTests, lateTests, sendTests, scheduleTests, phoneTests, templateTests)...) {
+	}, slices.Concat(journeyTests, lateTests, sendTests, scheduleTests, phoneTests, templateTests, outcomeTests, actionTests)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, b)

@@ -64,6 +64,8 @@ type Store struct {
 	paces paces // sending-speed budgets (see pace.go)
 
 	operations operationRuns // bulk operations' progress (see operations.go)
+
+	decisions decisions // experiments' decisions (see experiments.go)
 }
 
 const counterShards = 8

@@ -23,6 +23,8 @@ var features = storetest.Features{
 	SharingTx:          storetest.Has,
 	PaceKeeper:         storetest.Has,
 	OperationRuns:      storetest.Has,
+	ExperimentKeeper:   storetest.Has,
+	Inbox:              storetest.Lacks("the memory store shares no transaction with a host"),
 }
 
 func TestStore(t *testing.T) {
@@ -72,5 +74,7 @@ func TestStoreWithoutOptionalFeatures(t *testing.T) {
 		SharingTx:          storetest.Has,
 		PaceKeeper:         storetest.Lacks("bare: sending speeds kept per process"),
 		OperationRuns:      storetest.Lacks("bare: no bulk operations"),
+		ExperimentKeeper:   storetest.Lacks("bare: no experiment decisions"),
+		Inbox:              storetest.Lacks("bare: no inbox"),
 	})
 }

@@ -315,6 +315,7 @@ type participantDoc struct {
 	Journal        []store.Step   `json:"journal"`
 	Effect         *effectDoc     `json:"effect,omitempty"`
 	Goals          []string       `json:"goals,omitempty"`
+	Holdout        string         `json:"holdout,omitempty"`
 	EnteredBy      string         `json:"enteredBy,omitempty"`
 	Operations     []string       `json:"operations,omitempty"`
 }
@@ -366,6 +367,7 @@ func encodeParticipant(p *store.Participant) ([]byte, error) {
 		Seq:            p.Seq,
 		Journal:        p.Journal,
 		Goals:          p.Goals,
+		Holdout:        p.Holdout,
 		EnteredBy:      p.EnteredBy,
 		Operations:     p.Operations,
 	}
@@ -407,6 +409,7 @@ func decodeParticipant(p *store.Participant, b []byte) error {
 	p.Seq = d.Seq
 	p.Journal = d.Journal
 	p.Goals = d.Goals
+	p.Holdout = d.Holdout
 	p.EnteredBy = d.EnteredBy
 	p.Operations = d.Operations
 	for i := range p.Journal {

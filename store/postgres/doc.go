@@ -25,7 +25,14 @@
 //     (see Config.CounterShards) and summed on read.
 //   - audience_runs: the progress of bulk entries; operation_runs: the
 //     progress of bulk operations on participants (cancel, retry); paces:
-//     sending-speed budgets, one row per key.
+//     sending-speed budgets, one row per key; decisions: the decisions of
+//     experiments, one row per decided split, written once (the first
+//     process's insert wins, and moves the flow's revision).
+//   - inbox: calls hosts recorded in their own transactions
+//     (store.Inbox: RecordInbox takes a pgx.Tx or a *sql.Tx), keyed by
+//     (person_id, id), pending until the person's transaction that runs
+//     one marks it done, kept after with what it did; recording
+//     notifies a channel of the schema's, which InboxWake listens to.
 //
 // # The distributed layout (Citus)
 //
@@ -41,11 +48,15 @@
 //     people and routes Store.Participant, given an ID alone: it reads
 //     the person there, then the participant on the person's shard.
 //     counters have a bucket column, the shard's, and a step counts into
-//     its person's shard's bucket; Counters sums the shards.
+//     its person's shard's bucket; Counters sums the shards. inbox is
+//     distributed by person_id too: a call recorded for a person the
+//     host's transaction does not find by key is routed by an id derived
+//     from the key, under which the engine then creates them, so the
+//     call and the person's rows share a shard.
 //   - person_keys is distributed by the key, and paces by theirs: a
 //     lookup by key is one shard's.
-//   - flows, flow_versions, audience_runs and operation_runs are
-//     reference tables, copied to every node: each step reads the flows'
+//   - flows, flow_versions, audience_runs, operation_runs and decisions
+//     are reference tables, copied to every node: each step reads the flows'
 //     revision where it runs.
 //
 // A step's transaction (Update, UpdateRef, and UpdateBatch over people

@@ -25,3 +25,11 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // ShardOf returns the index of the shard that holds a person on a
 // distributed schema.
 func ShardOf(s *Store, id uuid.UUID) int { return s.dist.shard(id) }
+
+// ReadOneSQL returns the statement a step reads its person's records
+// with: the person, their participants (finished ones included) and the
+// flows' revision.
+func ReadOneSQL(s *Store) string { return s.sql.readOne }
+
+// SchemaOf returns the store's schema name.
+func SchemaOf(s *Store) string { return s.schema }

@@ -230,6 +230,69 @@ BEGIN
 END
 $$;
 `,
+	// 10: the decisions of experiments (store.ExperimentKeeper), one
+	// row per decided Split Audience, written once; a reference table on
+	// Citus, made one here when the schema is distributed already, else
+	// by distribute.
+	`
+CREATE TABLE IF NOT EXISTS {{s}}.decisions (
+	flow_id      text COLLATE "C" NOT NULL,
+	flow_version integer NOT NULL,
+	element      text COLLATE "C" NOT NULL,
+	winner       text NOT NULL,
+	decided_at   timestamptz NOT NULL,
+	decided_ns   smallint NOT NULL DEFAULT 0,
+	reason       text NOT NULL,
+	variants     json NOT NULL,
+	PRIMARY KEY (flow_id, flow_version, element)
+);
+DO $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM {{s}}.schema_version WHERE distributed) THEN
+		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = '{{s}}.decisions'::regclass) THEN
+			PERFORM create_reference_table('{{s}}.decisions'::regclass);
+		END IF;
+	END IF;
+END
+$$;
+`,
+	// 11: the inbox (store.Inbox): calls hosts recorded in their own
+	// transactions, until they ran and for a while after, with what
+	// they did. Keyed by person: on Citus distributed by person_id,
+	// co-located with people, made so here when the schema is
+	// distributed already, else by distribute. bucket is the
+	// participants' bucket of the person (see migration 8).
+	`
+CREATE TABLE IF NOT EXISTS {{s}}.inbox (
+	person_id     uuid NOT NULL,
+	id            uuid NOT NULL,
+	seq           bigint GENERATED ALWAYS AS IDENTITY,
+	ref           json NOT NULL,
+	call          bytea NOT NULL,
+	recorded_at   timestamptz NOT NULL,
+	recorded_ns   smallint NOT NULL DEFAULT 0,
+	claimed_until timestamptz,
+	claimed_by    bigint,
+	done_at       timestamptz,
+	done_ns       smallint NOT NULL DEFAULT 0,
+	result        bytea,
+	bucket        smallint GENERATED ALWAYS AS (((get_byte(uuid_send(person_id), 14) * 256 + get_byte(uuid_send(person_id), 15)) % 64)::smallint) STORED,
+	PRIMARY KEY (person_id, id)
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON {{s}}.inbox (seq) WHERE done_at IS NULL;
+CREATE INDEX IF NOT EXISTS inbox_person ON {{s}}.inbox (person_id, seq) WHERE done_at IS NULL;
+CREATE INDEX IF NOT EXISTS inbox_id ON {{s}}.inbox (id);
+CREATE INDEX IF NOT EXISTS inbox_done ON {{s}}.inbox (done_at) WHERE done_at IS NOT NULL;
+DO $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM {{s}}.schema_version WHERE distributed) THEN
+		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = '{{s}}.inbox'::regclass) THEN
+			PERFORM create_distributed_table('{{s}}.inbox'::regclass, 'person_id', colocate_with => '{{s}}.people');
+		END IF;
+	END IF;
+END
+$$;
+`,
 }
 
 // ---- The distributed layout (Citus) ----
@@ -286,12 +349,14 @@ var distribution = []struct{ table, column, colocateWith string }{
 	{"flow_versions", "", ""},
 	{"audience_runs", "", ""},
 	{"operation_runs", "", ""},
+	{"decisions", "", ""},
 	// A person's rows, co-located: one shard holds all of them.
 	{"people", "id", ""},
 	{"participants", "person_id", "people"},
 	{"events", "person_id", "people"},
 	{"counters", "bucket", "people"},
 	{"participant_ids", "id", "people"},
+	{"inbox", "person_id", "people"},
 	// By their own keys: a lookup by key is one shard's.
 	{"person_keys", "key", ""},
 	{"paces", "key", ""},

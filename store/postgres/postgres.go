@@ -71,6 +71,7 @@ type Store struct {
 	dist   *shardMap
 	placed *placements // where the shards are, when dist is set
 	live   *live
+	listen inboxListener
 }
 
 // New returns a Store on the database cfg names and, unless
@@ -160,6 +161,7 @@ func (s *Store) loadLayout(ctx context.Context) error {
 // Config.URL; a pool given as Config.Pool stays open. The store must not
 // be used after.
 func (s *Store) Close() {
+	s.listen.close()
 	s.live.close()
 	if s.placed != nil {
 		s.placed.close()
@@ -182,6 +184,7 @@ type queries struct {
 	audience                                                    audienceQueries
 	pace                                                        paceQueries
 	dist                                                        distQueries
+	inbox                                                       inboxQueries
 }
 
 // partCols are the participant columns scanParticipant reads.
@@ -359,6 +362,7 @@ WHERE (e.time, e.time_ns) < ($1, $2)
 		participants: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE flow_id = $1`),
 		audience:     newAudienceQueries(r),
 		pace:         newPaceQueries(r),
+		inbox:        newInboxQueries(q),
 	}
 }
 

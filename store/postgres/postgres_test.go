@@ -102,6 +102,8 @@ var features = storetest.Features{
 	SharingTx:          storetest.Has,
 	PaceKeeper:         storetest.Has,
 	OperationRuns:      storetest.Has,
+	ExperimentKeeper:   storetest.Has,
+	Inbox:              storetest.Has,
 }
 
 func TestConfig(t *testing.T) {

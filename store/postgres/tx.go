@@ -188,6 +188,9 @@ type tx struct {
 	events []*store.Event
 	added  map[string]struct{}
 	counts []store.Counter
+	// inboxDone are the inbox items the commit marks done (see
+	// CompleteInbox).
+	inboxDone []inboxDone
 }
 
 // partState is one participant of the transaction's person.
@@ -700,9 +703,10 @@ func (t *tx) commit() error {
 		return t.err
 	}
 	b := &pgx.Batch{}
+	t.queueDone(b)
 	var w writes
 	if t.erase {
-		for _, sql := range []string{t.s.sql.eraseParts, t.s.sql.eraseEvents, t.s.sql.eraseKeys, t.s.sql.erasePerson} {
+		for _, sql := range []string{t.s.sql.eraseParts, t.s.sql.eraseEvents, t.s.sql.eraseKeys, t.s.sql.erasePerson, t.s.sql.inbox.erase} {
 			b.Queue(sql, t.personID)
 		}
 		if t.s.dist != nil {
@@ -714,6 +718,10 @@ func (t *tx) commit() error {
 	}
 	w.queue(b, t.s)
 	if err := commitBatch(t.ctx, t.conn, b); err != nil {
+		var pe *pgconn.PgError
+		if len(t.inboxDone) > 0 && errors.As(err, &pe) && pe.Code == "22012" {
+			return t.s.inboxRefusal(t.ctx, &t.inboxDone[0].it)
+		}
 		return t.commitError(err)
 	}
 	return nil

@@ -53,6 +53,8 @@ func copiedParticipant(t *testing.T, personID uuid.UUID, flowID string) *store.P
 	part.Journal[0] = store.Step{Seq: 1, At: base, Element: "start", Reason: "entered"}
 	part.Operations = make([]string, 1, 4)
 	part.Operations[0] = "retry-1"
+	part.Goals = []string{"purchase"}
+	part.Holdout = "split-1"
 	return part
 }
 

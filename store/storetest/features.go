@@ -50,6 +50,13 @@ type Features struct {
 	// OperationRuns (store.OperationRuns): the durable progress of bulk
 	// operations on participants, which flow.Engine.Operate needs.
 	OperationRuns Feature
+	// ExperimentKeeper (store.ExperimentKeeper): the decisions of
+	// experiments, which a Split Audience's winning path needs.
+	ExperimentKeeper Feature
+	// Inbox (store.Inbox, and store.InboxCompleter on the store's Tx):
+	// calls recorded in a host's transaction, which flow.Engine.EnterTx,
+	// DeliverTx and UpdatePersonTx need.
+	Inbox Feature
 }
 
 // Feature declares whether a store implements one optional interface:
@@ -88,6 +95,8 @@ func (f Features) list() []feature {
 		{"SharingTx", f.SharingTx, sharesRecords},
 		{"PaceKeeper", f.PaceKeeper, implements[store.PaceKeeper]},
 		{"OperationRuns", f.OperationRuns, implements[store.OperationRuns]},
+		{"ExperimentKeeper", f.ExperimentKeeper, implements[store.ExperimentKeeper]},
+		{"Inbox", f.Inbox, implements[store.Inbox]},
 	}
 }
 

@@ -59,6 +59,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, features Feature
 		{"Retention", retentionTests, Features{HistoryPruner: Has}},
 		{"Pace", paceTests, Features{PaceKeeper: Has}},
 		{"Operations", operationTests, Features{OperationRuns: Has}},
+		{"Experiments", experimentTests, Features{ExperimentKeeper: Has}},
+		{"Inbox", inboxTests, Features{Inbox: Has}},
+		{"Inbox", inboxEraseTests, Features{Inbox: Has, Eraser: Has}},
 	}
 	var names []string
 	for _, g := range groups {

@@ -1,0 +1,73 @@
+package postgres_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowkit/flowkit/store"
+	"github.com/flowkit/flowkit/store/postgres"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+)
+
+// A schema distributed before decisions existed gets them as a reference
+// table when it is brought up to date, and a decision is kept there.
+func TestCitusDecisionsUpgrade(t *testing.T) {
+	ctx := t.Context()
+	p := testCitusPool(t)
+	schema := newSchema(t, p)
+	_, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Shards: citusShards})
+	require.NoError(t, err)
+	q := pgx.Identifier{schema}.Sanitize()
+	before := postgres.SchemaVersionBefore("decisions")
+	require.Positive(t, before)
+	_, err = p.Exec(ctx, `DROP TABLE `+q+`.decisions`)
+	require.NoError(t, err)
+	_, err = p.Exec(ctx, `UPDATE `+q+`.schema_version SET version = $1`, before)
+	require.NoError(t, err)
+	require.NotContains(t, distributedTables(t, p, schema), "decisions")
+
+	s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+	require.NoError(t, err)
+	var method string
+	require.NoError(t, p.QueryRow(ctx, `SELECT partmethod::text FROM pg_dist_partition WHERE logicalrelid = $1::regclass`, q+".decisions").Scan(&method))
+	require.Equal(t, "n", method, "a reference table")
+	_, err = s.PublishFlow(ctx, &store.FlowVersion{FlowID: "f", Document: []byte(`{"id":"f"}`), PublishedAt: time.Unix(0, 0)})
+	require.NoError(t, err)
+	d, stored, err := s.Decide(ctx, &store.Decision{FlowID: "f", FlowVersion: 1, Element: "split", Winner: "b", DecidedAt: time.Unix(5, 7), Reason: "b won"})
+	require.NoError(t, err)
+	require.True(t, stored)
+	require.Equal(t, "b", d.Winner)
+	all, err := s.Decisions(ctx)
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	require.True(t, all[0].DecidedAt.Equal(time.Unix(5, 7)))
+	_, err = postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
+	require.NoError(t, err, "migrating again changes nothing")
+}
+
+// A late goal event finds its person's finished participants without a
+// scan: the statement every step begins with reads the person's
+// participants, done ones included, by the participants_person index,
+// however many participants other people have.
+func TestLateGoalReadsParticipantsByPerson(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t)
+	p := s.Pool()
+	q := pgx.Identifier{postgres.SchemaOf(s)}.Sanitize()
+	// 20,000 finished participants of 2,000 people.
+	_, err := p.Exec(ctx, `INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, version, data, entered_at)
+		SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad((i % 2000)::text, 12, '0'))::uuid, 'f', 1, 'completed', 'done', 1, '{"journal":[]}', now()
+		FROM generate_series(1, 20000) AS i`)
+	require.NoError(t, err)
+	_, err = p.Exec(ctx, `ANALYZE `+q+`.participants`)
+	require.NoError(t, err)
+	rows, err := p.Query(ctx, `EXPLAIN `+postgres.ReadOneSQL(s), "00000000-0000-4000-8000-000000000007", nil)
+	require.NoError(t, err)
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	text := strings.Join(plan, "\n")
+	require.Contains(t, text, "participants_person", "read by the person index:\n%s", text)
+	require.NotContains(t, text, "Seq Scan on participants", text)
+}
