@@ -84,6 +84,8 @@ var (
 //     the store draws on.
 //   - OperationRuns keeps the progress of bulk operations on
 //     participants (cancel, retry).
+//   - ParticipantCounter counts the participants a query selects, for
+//     a console's totals.
 //
 // store/storetest checks the whole contract, the optional features a store
 // declares included; flowtest/storecheck runs the engine's scenarios on it.
@@ -129,7 +131,8 @@ type Store interface {
 
 	// Participant returns one participant by ID.
 	Participant(ctx context.Context, id uuid.UUID) (*Participant, error)
-	// Participants returns a flow's participants in ID order.
+	// Participants returns the participants of a flow that q selects, in
+	// ID order (descending when q.Descending is set).
 	Participants(ctx context.Context, q *ParticipantQuery) ([]*Participant, error)
 	// Counters returns the counters of a flow, all versions.
 	Counters(ctx context.Context, flowID string) ([]Counter, error)

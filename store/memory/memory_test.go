@@ -22,6 +22,7 @@ var features = storetest.Features{
 	ParticipantRemover: storetest.Has,
 	PaceKeeper:         storetest.Has,
 	OperationRuns:      storetest.Has,
+	ParticipantCounter: storetest.Has,
 }
 
 func TestStore(t *testing.T) {
@@ -70,5 +71,6 @@ func TestStoreWithoutOptionalFeatures(t *testing.T) {
 		ParticipantRemover: storetest.Has,
 		PaceKeeper:         storetest.Lacks("bare: sending speeds kept per process"),
 		OperationRuns:      storetest.Lacks("bare: no bulk operations"),
+		ParticipantCounter: storetest.Lacks("bare: no totals"),
 	})
 }

@@ -101,6 +101,7 @@ var features = storetest.Features{
 	ParticipantRemover: storetest.Has,
 	PaceKeeper:         storetest.Has,
 	OperationRuns:      storetest.Has,
+	ParticipantCounter: storetest.Has,
 }
 
 func TestConfig(t *testing.T) {

@@ -47,6 +47,9 @@ type Features struct {
 	// OperationRuns (store.OperationRuns): the durable progress of bulk
 	// operations on participants, which flow.Engine.Operate needs.
 	OperationRuns Feature
+	// ParticipantCounter (store.ParticipantCounter): the participants a
+	// query selects counted, for a console's totals.
+	ParticipantCounter Feature
 }
 
 // Feature declares whether a store implements one optional interface:
@@ -84,6 +87,7 @@ func (f Features) list() []feature {
 		{"ParticipantRemover", f.ParticipantRemover, removesParticipants},
 		{"PaceKeeper", f.PaceKeeper, implements[store.PaceKeeper]},
 		{"OperationRuns", f.OperationRuns, implements[store.OperationRuns]},
+		{"ParticipantCounter", f.ParticipantCounter, implements[store.ParticipantCounter]},
 	}
 }
 

@@ -22,6 +22,7 @@ var memoryFeatures = Features{
 	ParticipantRemover: Has,
 	PaceKeeper:         Has,
 	OperationRuns:      Has,
+	ParticipantCounter: Has,
 }
 
 // Every optional interface is declared, a missing one with a reason, and
@@ -57,7 +58,7 @@ func TestFeaturesCheck(t *testing.T) {
 	ctx := t.Context()
 	s := memory.New()
 	all := Features{TimerClaimer: Has, RefUpdater: Has, BatchUpdater: Has, Eraser: Has, HistoryPruner: Has,
-		PeopleLister: Has, AudienceRuns: Has, ParticipantRemover: Has, PaceKeeper: Has, OperationRuns: Has}
+		PeopleLister: Has, AudienceRuns: Has, ParticipantRemover: Has, PaceKeeper: Has, OperationRuns: Has, ParticipantCounter: Has}
 
 	skip, err := memoryFeatures.check(ctx, s, Features{TimerClaimer: Has, ParticipantRemover: Has})
 	require.NoError(t, err)
