@@ -348,7 +348,7 @@ func testParticipants(t *testing.T, mk storeMaker) {
 		{"limit=501", `parameter "limit"`},
 		{"limit=ten", `parameter "limit"`},
 		{"after=xyz", `parameter "after": must be a UUID, got "xyz"`},
-		{"elemnt=lost", `parameter "elemnt": unknown parameter (known: status, element, after, limit)`},
+		{"elemnt=lost", `parameter "elemnt": unknown parameter (known: status, element, version, reason, sort, after, before, limit)`},
 		{"limit=1&limit=2", `parameter "limit": given 2 times`},
 		{"limit=%zz", `parameter "query"`},
 	}
