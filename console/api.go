@@ -124,8 +124,8 @@ type (
 		Wait           *waitJSON      `json:"wait,omitempty"`
 		// Person is who the participant is, for users who may read
 		// people; absent otherwise.
-		Person *personBriefJSON `json:"person,omitempty"`
-		Journal        []stepJSON     `json:"journal,omitempty"`
+		Person  *personBriefJSON `json:"person,omitempty"`
+		Journal []stepJSON       `json:"journal,omitempty"`
 	}
 	waitJSON struct {
 		Until    *time.Time `json:"until,omitempty"`
