@@ -551,4 +551,3 @@ func TestBrowserAccessibility(t *testing.T) {
 	})()`)
 	require.Empty(t, contrast, "status colours below 4.5:1")
 }
-
