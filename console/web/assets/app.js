@@ -286,12 +286,26 @@ async function pickVersion(v, link) {
 
 function nodeLabel(e) { return e.name || e.id; }
 
+// drawGraph lays the graph out left to right, or top to bottom when
+// that fits the view better (a split into many branches is tall drawn
+// left to right), and draws it.
 function drawGraph() {
+  const box = $("graph").getBoundingClientRect();
+  let g = layoutGraph("LR");
+  const fitOf = (x) => Math.min(box.width / x.graph().width, box.height / x.graph().height);
+  if (box.width && fitOf(g) < 0.5) {
+    const tb = layoutGraph("TB");
+    if (fitOf(tb) > fitOf(g)) g = tb;
+  }
+  render(g);
+}
+
+function layoutGraph(rankdir) {
   const G = state.graph;
   const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir: "LR", nodesep: 28, ranksep: 70, edgesep: 14, marginx: 20, marginy: 20 });
+  g.setGraph({ rankdir, nodesep: 28, ranksep: 70, edgesep: 14, marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
-  G.entries.forEach((en, i) => g.setNode("\u0000entry" + i, { width: Math.max(120, 7 * en.length + 24), height: ENTRY_H, kind: "entry", text: "enter: " + en }));
+  G.entries.forEach((en, i) => g.setNode("\u0000entry" + i, { width: Math.max(110, 7.2 * (en.length + 7) + 24), height: ENTRY_H, kind: "entry", text: "enter: " + en }));
   for (const e of G.elements) g.setNode(e.id, { width: NODE_W, height: NODE_H, kind: "element", e });
   G.entries.forEach((_, i) => { if (G.byId.has(G.start)) g.setEdge("\u0000entry" + i, G.start, { kind: "entry" }, "enter" + i); });
   for (const e of G.elements) {
@@ -305,6 +319,10 @@ function drawGraph() {
     }
   }
   dagre.layout(g);
+  return g;
+}
+
+function render(g) {
   const root = $("viewport");
   root.replaceChildren();
   const defs = svg("defs");
@@ -444,9 +462,8 @@ function wireView() {
   });
   $("minimap").addEventListener("click", (ev) => {
     const mm = $("minimap");
-    const box = mm.getBoundingClientRect();
-    const s = Number(mm.dataset.scale);
-    const gx = (ev.clientX - box.left) / s, gy = (ev.clientY - box.top) / s;
+    const pt = new DOMPoint(ev.clientX, ev.clientY).matrixTransform(mm.getScreenCTM().inverse());
+    const gx = pt.x, gy = pt.y;
     const gb = $("graph").getBoundingClientRect();
     state.view.x = gb.width / 2 - gx * state.view.k;
     state.view.y = gb.height / 2 - gy * state.view.k;
@@ -455,33 +472,36 @@ function wireView() {
   window.addEventListener("resize", () => updateMinimapView());
 }
 
+// drawMinimap draws the whole graph small, in a fixed frame, with the
+// part the view shows outlined.
 function drawMinimap(g) {
   const mm = $("minimap");
   const { w, h } = state.size;
-  mm.hidden = state.graph.elements.length < MINIMAP_FROM;
-  if (mm.hidden || !w) return;
-  const s = Math.min(180 / w, 120 / h);
-  mm.dataset.scale = String(s);
-  mm.setAttribute("width", Math.ceil(w * s));
-  mm.setAttribute("height", Math.ceil(h * s));
-  const nodes = svg("g", { transform: `scale(${s})` });
+  // An SVG element has no hidden property: the attribute it is.
+  mm.toggleAttribute("hidden", state.graph.elements.length < MINIMAP_FROM);
+  if (mm.hasAttribute("hidden") || !w) return;
+  mm.setAttribute("width", "180");
+  mm.setAttribute("height", "120");
+  mm.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  mm.setAttribute("preserveAspectRatio", "xMidYMid meet");
+  const nodes = svg("g");
   for (const id of g.nodes()) {
     const nd = g.node(id);
     nodes.append(svg("rect", { x: nd.x - nd.width / 2, y: nd.y - nd.height / 2, width: nd.width, height: nd.height, class: "mm-" + nd.kind }));
   }
-  mm.replaceChildren(nodes, svg("rect", { id: "minimap-view", class: "mm-view" }));
+  mm.replaceChildren(nodes, svg("rect", { id: "minimap-view", class: "mm-view", "vector-effect": "non-scaling-stroke" }));
   updateMinimapView();
 }
 
 function updateMinimapView() {
   const r = $("minimap-view");
-  if (!r || $("minimap").hidden) return;
-  const s = Number($("minimap").dataset.scale), v = state.view;
+  if (!r || $("minimap").hasAttribute("hidden")) return;
+  const v = state.view;
   const gb = $("graph").getBoundingClientRect();
-  r.setAttribute("x", (-v.x / v.k) * s);
-  r.setAttribute("y", (-v.y / v.k) * s);
-  r.setAttribute("width", (gb.width / v.k) * s);
-  r.setAttribute("height", (gb.height / v.k) * s);
+  r.setAttribute("x", -v.x / v.k);
+  r.setAttribute("y", -v.y / v.k);
+  r.setAttribute("width", gb.width / v.k);
+  r.setAttribute("height", gb.height / v.k);
 }
 
 // ---- counts
@@ -624,7 +644,7 @@ function experimentTable(x) {
     tb.append(el("tr", { "data-variant": v.name, class: v.name === x.winner ? "winner" : "" },
       el("td", {}, v.name + (v.control ? " (control)" : "")), el("td", {}, n(v.participants)), el("td", {}, n(v.conversions)), el("td", {}, rate(v.rate)),
       el("td", {}, rate(v.low) + " – " + rate(v.high)), el("td", {}, v.control ? "–" : (v.lift >= 0 ? "+" : "") + rate(v.lift)),
-      el("td", {}, v.control ? "–" : Number(v.pValue).toFixed(3)), el("td", {}, v.significant ? "significant" : v.name === x.winner ? "winner" : "")));
+      el("td", {}, v.control ? "–" : Number(v.pValue).toFixed(3)), el("td", {}, v.significant ? "significant" : "")));
   }
   t.append(tb);
   return t;
@@ -673,7 +693,7 @@ async function loadParticipants(dir) {
   const can = state.flow.can || [];
   const body = $("participants").querySelector("tbody");
   body.replaceChildren(...page.participants.map((p) => participantRow(p, can.includes("operate"))));
-  if (!page.participants.length) body.append(el("tr", {}, el("td", { colSpan: 6, class: "muted" }, "No participants here.")));
+  if (!page.participants.length) body.append(el("tr", {}, el("td", { colSpan: 4, class: "muted" }, "No participants here.")));
   $("participants").dataset.element = state.element;
   $("participants").dataset.version = String(state.version);
   $("participants-total").textContent = page.total === undefined ? "" : n(page.total) + " participant" + (page.total === 1 ? "" : "s") + (state.element ? " at " + state.element : "");
@@ -694,11 +714,11 @@ function participantRow(p, canOperate) {
   }
   const open = () => openParticipant(p.id);
   const tr = el("tr", { "data-participant": p.id, tabIndex: 0, onclick: open },
-    el("td", {}, el("a", { href: "?flow=" + encodeURIComponent(p.flowId) + "&participant=" + encodeURIComponent(p.id), class: "who", onclick: (ev) => { ev.preventDefault(); } }, who), p.person && p.person.name && p.person.externalId ? el("span", { class: "muted" }, " " + p.person.name) : null),
-    el("td", {}, contact),
-    el("td", {}, el("span", { class: "badge " + p.status }, p.status), p.reason ? el("div", { class: "reason", "data-reason": "1" }, p.reason) : null),
-    el("td", {}, p.element, el("span", { class: "muted" }, " v" + p.flowVersion)),
-    el("td", {}, timeEl(p.arrivedAt)),
+    el("td", {}, el("a", { href: "?flow=" + encodeURIComponent(p.flowId) + "&participant=" + encodeURIComponent(p.id), class: "who", onclick: (ev) => { ev.preventDefault(); } }, who),
+      p.person && p.person.name && p.person.externalId ? el("span", { class: "muted name" }, " " + p.person.name) : null,
+      contact ? el("div", { class: "contact muted" }, contact) : null),
+    el("td", {}, el("span", { class: "badge " + p.status }, p.status), p.reason ? el("div", { class: "reason", "data-reason": "1", title: p.reason }, p.reason) : null),
+    el("td", {}, p.element, el("span", { class: "muted version" }, " v" + p.flowVersion), el("div", { class: "since muted" }, "since ", timeEl(p.arrivedAt))),
     actions);
   tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
   return tr;
