@@ -786,7 +786,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, flow.ErrBadTransition), errors.Is(err, flow.ErrFlowNotActive):
+	case errors.Is(err, flow.ErrBadTransition), errors.Is(err, flow.ErrFlowNotActive), errors.Is(err, errNothingToDo):
 		writeError(w, http.StatusConflict, err.Error())
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -121,6 +122,10 @@ func (a *api) audit(r *http.Request, q url.Values) (any, error) {
 		Entries []AuditEntry `json:"entries"`
 	}{es}, nil
 }
+
+// errNothingToDo is an action on a participant that its state leaves
+// nothing to do for: a 409.
+var errNothingToDo = errors.New("nothing to do")
 
 // maxBody bounds the JSON body of a POST.
 const maxBody = 64 << 10
@@ -303,26 +308,20 @@ func (a *api) participantAction(act flow.Action) http.HandlerFunc {
 		op := flow.Operation{Name: a.operationName(act, pid.String()), FlowID: p.FlowID, Action: act,
 			Select: flow.Selection{Participant: pid}, MaxRows: 1}
 		rep, err := a.eng.Operate(r.Context(), op)
-		outcome := ""
-		if err == nil {
-			outcome = string(act) + "ed"
-			if act == flow.Cancel {
-				outcome = "canceled"
+		outcome := "canceled"
+		if act == flow.Retry {
+			outcome = "retried"
+		}
+		if err == nil && rep.Changed == 0 {
+			why := "the participant is " + string(p.Status)
+			for reason := range rep.Refusals {
+				why = reason
 			}
-			if rep.Changed == 0 {
-				outcome = "nothing to do: the participant is " + string(p.Status)
-				for reason := range rep.Refusals {
-					outcome = "refused: " + reason
-				}
-			}
+			err = fmt.Errorf("%w: %s", errNothingToDo, why)
 		}
 		a.record(r, Operate, p.FlowID, pid.String(), string(act)+": "+outcome, err)
 		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		if rep.Changed == 0 {
-			writeError(w, http.StatusConflict, string(act)+" participant "+pid.String()+": "+outcome)
+			a.fail(w, r, fmt.Errorf("%s participant %s: %w", act, pid, err))
 			return
 		}
 		np, err := a.eng.Participant(r.Context(), pid)
