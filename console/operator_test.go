@@ -246,7 +246,7 @@ func testAllVersions(t *testing.T, browser context.Context, mk storeMaker) {
 	p.do(chromedp.SetValue(chromedp.CSS("#version"), "1"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#version").dispatchEvent(new Event("change"))`))
 	p.until(`document.querySelector("#participants").dataset.version === "1" && document.querySelector("#participants-total").textContent === "10 participants"`)
-	require.Equal(t, "10", p.count("wait-order", "entered"))
+	p.until(`document.querySelector('.node[data-element="wait-order"] [data-count="entered"]').textContent === "10"`)
 	require.Equal(t, "0", p.count("wait-order", "waiting"))
 	versions := p.eval(`[...new Set([...document.querySelectorAll("#participants tr[data-participant] .version")].map((s) => s.textContent.trim()))].join()`)
 	require.Equal(t, "v1", versions, "the list shows v1's participants only")

@@ -5,7 +5,7 @@
 "use strict";
 
 const REFRESH_MS = 2000;
-const NODE_W = 230, NODE_H = 92, LEAVE_W = 70, LEAVE_H = 26, ENTRY_H = 30;
+const NODE_W = 230, NODE_H = 92, LEAVE_W = 90, LEAVE_H = 26, ENTRY_H = 30, LEAVE_LINE = 15;
 const MINIMAP_FROM = 20; // elements from which the minimap shows
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -271,14 +271,21 @@ function entriesOf(d) {
 async function pickVersion(v, link) {
   state.version = Number(v) || 0;
   $("version").value = String(state.version);
-  state.graph = await graphOf(state.version);
-  drawGraph();
-  await refreshStats();
+  // The counts and the list load while the graph is laid out.
+  const stats = fetchStats();
   const want = link && link.get("element");
-  state.element = want && state.graph.byId.has(want) ? want : "";
-  showElement();
-  await loadParticipants("first");
+  state.element = want || "";
+  let list = loadParticipants("first");
+  state.graph = await graphOf(state.version);
+  if (state.element && !state.graph.byId.has(state.element)) { // a link to an element the version lacks
+    state.element = "";
+    list = list.then(() => loadParticipants("first"));
+  }
+  drawGraph();
   fit();
+  applyStats(await stats);
+  showElement();
+  await list;
   linkState();
 }
 
@@ -290,10 +297,16 @@ function nodeLabel(e) { return e.name || e.id; }
 // that fits the view better (a split into many branches is tall drawn
 // left to right), and draws it.
 function drawGraph() {
+  performance.mark("layout");
+  try { layoutAndRender(); } finally { performance.measure("layout", "layout"); }
+}
+
+function layoutAndRender() {
   const box = $("graph").getBoundingClientRect();
   let g = layoutGraph("LR");
   const fitOf = (x) => Math.min(box.width / x.graph().width, box.height / x.graph().height);
-  if (box.width && fitOf(g) < 0.5) {
+  // A second layout costs as much as the first: only small flows try it.
+  if (box.width && fitOf(g) < 0.5 && state.graph.elements.length <= 40) {
     const tb = layoutGraph("TB");
     if (fitOf(tb) > fitOf(g)) g = tb;
   }
@@ -303,17 +316,23 @@ function drawGraph() {
 function layoutGraph(rankdir) {
   const G = state.graph;
   const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir, nodesep: 28, ranksep: 70, edgesep: 14, marginx: 20, marginy: 20 });
+  // network-simplex ranks best; longest-path is much faster on large flows.
+  const ranker = G.elements.length > 50 ? "longest-path" : "network-simplex";
+  g.setGraph({ rankdir, ranker, nodesep: 28, ranksep: 70, edgesep: 14, marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
   G.entries.forEach((en, i) => g.setNode("\u0000entry" + i, { width: Math.max(110, 7.2 * (en.length + 7) + 24), height: ENTRY_H, kind: "entry", text: "enter: " + en }));
-  for (const e of G.elements) g.setNode(e.id, { width: NODE_W, height: NODE_H, kind: "element", e });
+  // Branches that leave the flow are listed inside their element, not
+  // drawn as nodes: a flow of many waits would double its nodes.
+  const leaving = (e) => Object.entries(e.next || {}).filter(([, t]) => !t).map(([b]) => b);
+  for (const e of G.elements) g.setNode(e.id, { width: NODE_W, height: NODE_H + LEAVE_LINE * leaving(e).length, kind: "element", e, leaving: leaving(e) });
   G.entries.forEach((_, i) => { if (G.byId.has(G.start)) g.setEdge("\u0000entry" + i, G.start, { kind: "entry" }, "enter" + i); });
   for (const e of G.elements) {
     for (const [branch, target] of Object.entries(e.next || {})) {
+      if (!target) continue;
       let to = target;
-      if (!target || !G.byId.has(target)) {
-        to = "\u0000leave:" + e.id + ":" + branch;
-        g.setNode(to, { width: LEAVE_W, height: LEAVE_H, kind: "leave", text: target ? "⚠ " + target : "leaves" });
+      if (!G.byId.has(target)) { // a target no version has
+        to = "\u0000missing:" + e.id + ":" + branch;
+        g.setNode(to, { width: LEAVE_W, height: LEAVE_H, kind: "leave", text: "⚠ " + target });
       }
       g.setEdge(e.id, to, { width: 7 * branch.length + 90, height: 28, labelpos: "c", branch, from: e.id }, branch);
     }
@@ -355,7 +374,7 @@ function render(g) {
     const e = nd.e;
     const label = nodeLabel(e);
     const node = svg("g", { class: "node kind-" + e.type, "data-element": e.id, transform: `translate(${x},${y})`, tabindex: "0", role: "button", "aria-label": "Element " + label + " (" + e.type + ")" });
-    node.append(svg("rect", { width: NODE_W, height: NODE_H, rx: 6 }));
+    node.append(svg("rect", { width: NODE_W, height: nd.height, rx: 6 }));
     node.append(svg("text", { class: "title", x: 10, y: 18 }, truncate(label, 28)));
     node.append(svg("text", { class: "kind", x: 10, y: 33 }, truncate(e.type + (e.name ? " · " + e.id : "") + (state.version ? "" : " · v" + e.versions.slice().sort((a, b) => a - b).join(",")), 36)));
     const counts = svg("text", { class: "counts", x: 10, y: 51 });
@@ -366,6 +385,11 @@ function render(g) {
     node.append(counts);
     node.append(svg("text", { class: "outcomes", x: 10, y: 67, "data-count": "outcomes" }, ""));
     node.append(svg("text", { class: "experiment", x: 10, y: 83, "data-count": "experiment" }, ""));
+    nd.leaving.forEach((b, i) => {
+      const t = svg("text", { class: "exit-label", x: 10, y: NODE_H + 6 + LEAVE_LINE * i, "data-left": e.id + ":" + b });
+      t.append(svg("tspan", {}, "⏏ " + b + " leaves: "), svg("tspan", { class: "edge-count" }, ""));
+      node.append(t);
+    });
     node.append(svg("title", {}, e.id + " (" + e.type + ")"));
     const pick = () => pickElement(e.id);
     node.addEventListener("click", pick);
@@ -513,9 +537,19 @@ function statsPath() {
 
 async function refreshStats() {
   if (!state.flow) return;
+  applyStats(await fetchStats());
+}
+
+// fetchStats reads the counts of the flow and version shown now.
+async function fetchStats() {
   const want = { flow: state.flow.id, version: state.version };
   const st = await api(statsPath());
-  if (want.flow !== state.flow.id || want.version !== state.version) return; // the user moved on
+  st.want = want;
+  return st;
+}
+
+function applyStats(st) {
+  if (st.want.flow !== state.flow.id || st.want.version !== state.version) return; // the user moved on
   state.stats = st;
   state.stats.byId = new Map(st.elements.map((e) => [e.id, e]));
   const g = $("graph");
