@@ -1,11 +1,12 @@
 package flow
 
 // Audience and date entries enter people in bulk. A run looks at every
-// person once, page by page in ID order (store.PeopleLister), and creates
-// a participant for each person who enters, with its first step due: now
-// for an audience, at the person's moment for a date entry. Ticks run
-// those first steps as they run any timer, so an audience of a million
-// is a million timers, not a million synchronous calls. Each page's
+// person once, page by page in the store's listing order
+// (store.PeopleLister), and creates a participant for each person who
+// enters, with its first step due: now for an audience, at the person's
+// moment for a date entry. Ticks run those first steps as they run any
+// timer, so an audience of a million is a million timers, not a million
+// synchronous calls. Each page's
 // participants and the run's new cursor are stored in one atomic step
 // (store.AudienceRuns), and participant IDs derive from the run and the
 // person, so a run interrupted by a crash resumes where it was with no

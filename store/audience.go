@@ -9,8 +9,9 @@ import (
 
 // PeopleQuery selects a page of people for PeopleLister.People.
 type PeopleQuery struct {
-	// After pages on from the person with this ID: people come in ID
-	// order (byte order of the UUID). uuid.Nil starts at the first.
+	// After pages on from the person with this ID, in the store's
+	// listing order (see PeopleLister.People). uuid.Nil starts at the
+	// first.
 	After uuid.UUID
 	// Limit is the most people returned; 0 for all.
 	Limit int
@@ -20,7 +21,10 @@ type PeopleQuery struct {
 // which audience and date entries need (the engine refuses to publish a
 // flow with such entries on a store without it).
 type PeopleLister interface {
-	// People returns the people after q.After in ID order, up to q.Limit.
+	// People returns the people after q.After in the store's listing
+	// order, up to q.Limit: an order fixed by the people's IDs, such as ID
+	// order (byte order of the UUID) or, where people are spread over
+	// shards, shard by shard and in ID order within a shard.
 	// The caller owns the copies. Paging with After visits every person
 	// who exists for the whole paging exactly once; a person created or
 	// removed meanwhile may or may not be listed.
@@ -30,7 +34,7 @@ type PeopleLister interface {
 }
 
 // AudienceRun is the durable progress of one bulk entry of a flow: every
-// person is looked at once, in ID order, and participants are created for
+// person is looked at once, in the store's listing order, and participants are created for
 // those who enter (see AudienceRuns.AdvanceAudienceRun).
 type AudienceRun struct {
 	// ID names the run; the engine derives it from what the run is for, so

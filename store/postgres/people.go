@@ -10,6 +10,7 @@ import (
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 var (
@@ -65,24 +66,41 @@ RETURNING (SELECT count(*) FROM ins)`),
 // People implements store.PeopleLister, by the people table's primary
 // key.
 func (s *Store) People(ctx context.Context, q *store.PeopleQuery) ([]*store.Person, error) {
+	if s.dist != nil {
+		out, err := s.peopleByShard(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: people: %w", err)
+		}
+		return out, nil
+	}
 	var rows pgx.Rows
 	if q.Limit > 0 {
 		rows, _ = s.pool.Query(ctx, s.sql.audience.people, q.After, q.Limit)
 	} else {
 		rows, _ = s.pool.Query(ctx, s.sql.audience.peopleAll, q.After)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Person, error) {
-		var id uuid.UUID
-		var data []byte
-		if err := row.Scan(&id, &data); err != nil {
-			return nil, err
-		}
-		return decodePerson(id, data)
-	})
+	out, err := pgx.CollectRows(rows, scanPerson)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: people: %w", err)
 	}
 	return out, nil
+}
+
+// uniqueViolation reports whether err is a unique key's violation, as
+// PostgreSQL reports it or as Citus passes on a worker's from a COPY.
+func uniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "XX000" && strings.HasPrefix(pe.Message, "duplicate key value violates unique constraint"))
+}
+
+// scanPerson reads a row of id and data.
+func scanPerson(row pgx.CollectableRow) (*store.Person, error) {
+	var id uuid.UUID
+	var data []byte
+	if err := row.Scan(&id, &data); err != nil {
+		return nil, err
+	}
+	return decodePerson(id, data)
 }
 
 // CountPeople implements store.PeopleLister.
@@ -169,7 +187,8 @@ func (s *Store) AudienceRuns(ctx context.Context, q *store.AudienceRunQuery) ([]
 // locked first, so that of two processes advancing one run the second
 // sees the first's cursor and is refused; the page's participants are
 // inserted by one multi-row INSERT ... ON CONFLICT DO NOTHING, in the
-// transaction that moves the cursor. Their people's locks are not taken:
+// transaction that moves the cursor (see advanceDistributed for a
+// distributed schema). Their people's locks are not taken:
 // the rows are new, and a step of the person that began before does not
 // see them (it runs them, through their timers, after).
 func (s *Store) AdvanceAudienceRun(ctx context.Context, p *store.AdvanceAudienceRunParams) (int, error) {
@@ -180,7 +199,7 @@ func (s *Store) AdvanceAudienceRun(ctx context.Context, p *store.AdvanceAudience
 		}
 	}
 	var created int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	write := func(tx pgx.Tx, checked bool) error {
 		var cursor uuid.UUID
 		var done bool
 		err := tx.QueryRow(ctx, s.sql.audience.lockRun, p.RunID).Scan(&cursor, &done)
@@ -197,7 +216,7 @@ func (s *Store) AdvanceAudienceRun(ctx context.Context, p *store.AdvanceAudience
 			finished = nullTime(p.FinishedAt)
 		}
 		if s.dist != nil {
-			created, err = s.advanceDistributed(ctx, tx, p, &c, finished)
+			created, err = s.advanceDistributed(ctx, tx, p, &c, finished, checked)
 			return err
 		}
 		var n64 int64
@@ -205,7 +224,11 @@ func (s *Store) AdvanceAudienceRun(ctx context.Context, p *store.AdvanceAudience
 			c.id, c.person, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data).Scan(&n64)
 		created = int(n64)
 		return err
-	})
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return write(tx, false) })
+	if s.dist != nil && uniqueViolation(err) {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return write(tx, true) })
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			return 0, err
@@ -233,40 +256,59 @@ func (t *tx) RemoveParticipant(id uuid.UUID) error {
 
 // advanceDistributed writes a page of an audience run on a distributed
 // schema, in the transaction that locked the run: the participants' IDs
-// go to participant_ids first, by a multi-row INSERT that Citus sends to
-// each ID's shard, and the ones new there are the participants to copy
-// in (COPY, which Citus sends on to their people's shards); then the run
-// moves on. An INSERT ... SELECT would go through the coordinator, row
-// by row.
-func (s *Store) advanceDistributed(ctx context.Context, tx pgx.Tx, p *store.AdvanceAudienceRunParams, c *partColumns, finished *time.Time) (int, error) {
-	q := &s.sql.dist
-	fresh := map[uuid.UUID]bool{}
-	for ids := c.id; len(ids) > 0; {
-		k := min(len(ids), valuesPerStatement)
-		var sql strings.Builder
-		sql.WriteString(`INSERT INTO ` + s.q + `.participant_ids (id, person_id) VALUES `)
-		args := make([]any, 0, 2*k)
-		for i, id := range ids[:k] {
-			if i > 0 {
-				sql.WriteString(", ")
+// and the participants are copied in (COPY, which Citus sends on to each
+// row's shard, where a multi-row INSERT costs the coordinator a plan of
+// every row), and the run moves on. The run's lock makes the page the only
+// writer of its participants, so their IDs are new but where the same
+// person was listed by an earlier page (the shards were split meanwhile);
+// then the copy fails on participant_ids' key and the page is written
+// again with checked, which inserts the IDs by INSERT ... ON CONFLICT DO
+// NOTHING and copies in only the participants new there.
+func (s *Store) advanceDistributed(ctx context.Context, tx pgx.Tx, p *store.AdvanceAudienceRunParams, c *partColumns, finished *time.Time, checked bool) (int, error) {
+	if _, err := tx.Exec(ctx, `SET LOCAL citus.multi_shard_modify_mode TO 'sequential'`); err != nil {
+		return 0, err
+	}
+	fresh := make([]bool, len(c.id))
+	if checked {
+		created := map[uuid.UUID]bool{}
+		for ids := c.id; len(ids) > 0; {
+			k := min(len(ids), valuesPerStatement)
+			var sql strings.Builder
+			sql.WriteString(`INSERT INTO ` + s.q + `.participant_ids (id, person_id) VALUES `)
+			args := make([]any, 0, 2*k)
+			for i, id := range ids[:k] {
+				if i > 0 {
+					sql.WriteString(", ")
+				}
+				fmt.Fprintf(&sql, "($%d::uuid, $%d::uuid)", 2*i+1, 2*i+2)
+				args = append(args, id, c.person[len(c.id)-len(ids)+i])
 			}
-			fmt.Fprintf(&sql, "($%d::uuid, $%d::uuid)", 2*i+1, 2*i+2)
-			args = append(args, id, c.person[len(c.id)-len(ids)+i])
+			sql.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
+			rows, _ := tx.Query(ctx, sql.String(), args...)
+			got, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+			if err != nil {
+				return 0, err
+			}
+			for _, id := range got {
+				created[id] = true
+			}
+			ids = ids[k:]
 		}
-		sql.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
-		rows, _ := tx.Query(ctx, sql.String(), args...)
-		got, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-		if err != nil {
+		for i, id := range c.id {
+			fresh[i] = created[id]
+		}
+	} else {
+		ids := make([][]any, len(c.id))
+		for i, id := range c.id {
+			ids[i], fresh[i] = []any{id, c.person[i]}, true
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "participant_ids"}, []string{"id", "person_id"}, pgx.CopyFromRows(ids)); err != nil {
 			return 0, err
 		}
-		for _, id := range got {
-			fresh[id] = true
-		}
-		ids = ids[k:]
 	}
 	var rows [][]any
 	for i, id := range c.id {
-		if fresh[id] {
+		if fresh[i] {
 			rows = append(rows, []any{id, c.person[i], c.flow[i], c.flowVersion[i], c.status[i], c.element[i],
 				c.due[i], c.dueNS[i], c.parked[i], c.version[i], c.data[i]})
 		}
@@ -278,7 +320,7 @@ func (s *Store) advanceDistributed(ctx context.Context, tx pgx.Tx, p *store.Adva
 			return 0, err
 		}
 	}
-	if _, err := tx.Exec(ctx, q.pageRun, p.RunID, p.To, p.Scanned, p.Done, finished, len(rows)); err != nil {
+	if _, err := tx.Exec(ctx, s.sql.dist.pageRun, p.RunID, p.To, p.Scanned, p.Done, finished, len(rows)); err != nil {
 		return 0, err
 	}
 	return len(rows), nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,7 +39,8 @@ type placements struct {
 
 	mu     sync.Mutex
 	loaded bool
-	tables []string // by shard index (shardMap order): the shard's table, quoted
+	tables []string // by shard index (shardMap order): the participants shard's table, quoted
+	people []string // by shard index: the people shard's table, quoted
 	nodes  []string // by shard index: its node, host:port
 	pools  map[string]*pgxpool.Pool
 }
@@ -51,33 +53,40 @@ func (p *placements) load(ctx context.Context) error {
 		return nil
 	}
 	rows, _ := p.s.pool.Query(ctx, `
-SELECT s.shardid, s.shardminvalue::integer, n.nodename, n.nodeport
+SELECT c.relname::text, s.shardid, s.shardminvalue::integer, n.nodename, n.nodeport
 FROM pg_dist_shard s
+JOIN pg_class c ON c.oid = s.logicalrelid
 JOIN pg_dist_placement pl ON pl.shardid = s.shardid
 JOIN pg_dist_node n ON n.groupid = pl.groupid
-WHERE s.logicalrelid = $1::regclass AND n.isactive
-ORDER BY s.shardminvalue::integer`, p.s.q+".participants")
+WHERE s.logicalrelid IN ($1::regclass, $2::regclass) AND n.isactive
+ORDER BY s.shardminvalue::integer`, p.s.q+".participants", p.s.q+".people")
 	n := len(p.s.dist.mins)
-	tables, nodes := make([]string, n), make([]string, n)
+	tables, people, nodes := make([]string, n), make([]string, n), make([]string, n)
+	var rel, host string
 	var id int64
-	var low int32
-	var host string
-	var port int32
-	_, err := pgx.ForEachRow(rows, []any{&id, &low, &host, &port}, func() error {
+	var low, port int32
+	_, err := pgx.ForEachRow(rows, []any{&rel, &id, &low, &host, &port}, func() error {
 		i := p.s.dist.shardOfHash(low)
-		tables[i] = pgx.Identifier{p.s.schema, "participants_" + strconv.FormatInt(id, 10)}.Sanitize()
+		name := pgx.Identifier{p.s.schema, rel + "_" + strconv.FormatInt(id, 10)}.Sanitize()
+		if rel == "people" {
+			people[i] = name
+		} else {
+			tables[i] = name
+		}
+		// People and participants are co-located: their shards of one
+		// hash range are on one node.
 		nodes[i] = net.JoinHostPort(host, strconv.Itoa(int(port)))
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("shard placements: %w", unavailable(err))
 	}
-	for i, t := range tables {
-		if t == "" {
+	for i := range tables {
+		if tables[i] == "" || people[i] == "" {
 			return fmt.Errorf("shard placements: shard %d of %d has no active placement", i, n)
 		}
 	}
-	p.tables, p.nodes, p.loaded = tables, nodes, true
+	p.tables, p.people, p.nodes, p.loaded = tables, people, nodes, true
 	return nil
 }
 
@@ -202,4 +211,48 @@ func scanClaimable(row pgx.CollectableRow) (store.Timer, error) {
 	err := row.Scan(&due, &dueNS, &t.PersonID, &t.ParticipantID, &t.Orphaned)
 	t.Due = joinTime(due, dueNS)
 	return t, err
+}
+
+// peopleByShard lists the people of a distributed schema shard by shard,
+// in the order of the shards' hash ranges and by ID within a shard: a
+// page is a query of one shard's own table on its node (or of the next
+// shards, where one runs out). A listing in ID order across shards would
+// have the coordinator read a whole page from every shard for each page.
+func (s *Store) peopleByShard(ctx context.Context, q *store.PeopleQuery) ([]*store.Person, error) {
+	p := s.placed
+	if err := p.load(ctx); err != nil {
+		return nil, err
+	}
+	first, after := 0, q.After
+	if after != uuid.Nil {
+		first = s.dist.shard(after)
+	}
+	var out []*store.Person
+	for i := first; i < len(s.dist.mins) && (q.Limit == 0 || len(out) < q.Limit); i++ {
+		p.mu.Lock()
+		table, addr := p.people[i], p.nodes[i]
+		p.mu.Unlock()
+		pl, err := p.pool(addr)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", addr, err)
+		}
+		sql := `SELECT id, data FROM ` + table + ` WHERE id > $1 AND data IS NOT NULL ORDER BY id`
+		args := []any{after}
+		if q.Limit > 0 {
+			sql += ` LIMIT $2`
+			args = append(args, q.Limit-len(out))
+		}
+		rows, _ := pl.Query(ctx, sql, args...)
+		page, err := pgx.CollectRows(rows, scanPerson)
+		if err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "42P01" {
+				p.forget() // the shard moved: look again next time
+			}
+			return nil, fmt.Errorf("node %s: %w", addr, unavailable(err))
+		}
+		out = append(out, page...)
+		after = uuid.Nil // the next shard from its first
+	}
+	return out, nil
 }

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"bytes"
 	"errors"
 	"slices"
 	"testing"
@@ -53,9 +52,9 @@ func allPeople(t *testing.T, l store.PeopleLister, limit int) []*store.Person {
 	}
 }
 
-// Paging visits every person once, in ID order, also people created
-// after an earlier listing; a transaction that stored no person lists
-// nobody.
+// Paging visits every person once, in the store's listing order (the
+// same order at every page size), also people created after an earlier
+// listing; a transaction that stored no person lists nobody.
 func testPeoplePaged(t *testing.T, s store.Store) {
 	l := lister(s)
 	var mine []uuid.UUID
@@ -66,10 +65,10 @@ func testPeoplePaged(t *testing.T, s store.Store) {
 	ghost := newID(t)
 	update(t, s, ghost, func(tx store.Tx) error { return nil })
 
+	var order []uuid.UUID // the listing's order of mine, as a page of 1000 gives it
 	check := func(limit int) {
 		t.Helper()
 		got := allPeople(t, l, limit)
-		require.True(t, slices.IsSortedFunc(got, func(a, b *store.Person) int { return bytes.Compare(a.ID[:], b.ID[:]) }), "ID order")
 		var ids []uuid.UUID
 		for _, p := range got {
 			require.NotEqual(t, ghost, p.ID, "a transaction that stored no person lists nobody")
@@ -78,12 +77,16 @@ func testPeoplePaged(t *testing.T, s store.Store) {
 				require.Equal(t, "x-"+p.ID.String(), p.ExternalID, "the profile comes with the listing")
 			}
 		}
-		want := slices.Clone(mine)
-		slices.SortFunc(want, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-		require.Equal(t, want, ids, "every person once, limit %d", limit)
+		require.ElementsMatch(t, mine, ids, "every person once, limit %d", limit)
+		if limit == 1000 {
+			order = ids
+		} else if order != nil && len(order) == len(ids) {
+			require.Equal(t, order, ids, "the same order at every page size (limit %d)", limit)
+		}
 	}
-	check(5)
 	check(1000)
+	check(5)
+	check(1)
 	mine = append(mine, newPerson(t, s).ID, newPerson(t, s).ID)
 	check(4)
 
