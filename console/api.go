@@ -49,7 +49,8 @@ type (
 		Version     int       `json:"version"`
 		PublishedAt time.Time `json:"publishedAt"`
 		// Entered counts the participants that entered the version;
-		// InFlow those waiting or in a call outside on it now.
+		// InFlow those waiting or in a call outside on it now. Both are
+		// given by GET /api/flows/{flow}, and zero in the flow list.
 		Entered int64 `json:"entered"`
 		InFlow  int64 `json:"inFlow"`
 	}
@@ -246,7 +247,7 @@ func (a *api) flows(r *http.Request, _ url.Values) (any, error) {
 		if !a.may(r, Access{Action: Read, FlowID: info.Flow.ID}) {
 			continue
 		}
-		fj, err := a.flowOf(r, info)
+		fj, err := a.flowOf(r, info, false)
 		if err != nil {
 			return nil, err
 		}
@@ -261,19 +262,22 @@ func (a *api) flow(r *http.Request, _ url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.flowOf(r, info)
+	return a.flowOf(r, info, true)
 }
 
-// flowOf is a flow's record for the user of r, who may read it.
-func (a *api) flowOf(r *http.Request, info *flow.FlowInfo) (flowJSON, error) {
+// flowOf is a flow's record for the user of r, who may read it; with
+// counts, its versions say how many entered them and are in them now.
+func (a *api) flowOf(r *http.Request, info *flow.FlowInfo, counts bool) (flowJSON, error) {
 	ctx := r.Context()
 	vs, err := a.eng.Versions(ctx, info.Flow.ID)
 	if err != nil {
 		return flowJSON{}, err
 	}
-	perVersion, err := a.versionCounts(ctx, info.Flow.ID, len(vs))
-	if err != nil {
-		return flowJSON{}, err
+	var perVersion map[int]versionCount
+	if counts {
+		if perVersion, err = a.versionCounts(ctx, info.Flow.ID, len(vs)); err != nil {
+			return flowJSON{}, err
+		}
 	}
 	tz := info.Flow.TimeZone
 	if tz == "" {
