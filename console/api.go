@@ -511,9 +511,29 @@ func (a *api) participants(r *http.Request, q url.Values) (any, error) {
 			pq.After = cursor
 		}
 	}
+	// The total is counted while the page is read.
+	type count struct {
+		n   int64
+		ok  bool
+		err error
+	}
+	counted := make(chan count, 1)
+	go func() {
+		var c count
+		c.n, c.ok, c.err = a.eng.CountParticipants(ctx, store.ParticipantQuery{FlowID: flowID, Statuses: pq.Statuses, Element: pq.Element, Version: pq.Version, Reason: pq.Reason})
+		counted <- c
+	}()
+	total := func() (*int64, error) {
+		c := <-counted
+		if !c.ok {
+			return nil, c.err
+		}
+		return &c.n, nil
+	}
 	pq.Limit = n + 1 // one more tells whether a page beyond exists
 	ps, err := a.eng.Participants(ctx, pq)
 	if err != nil {
+		total()
 		return nil, err
 	}
 	more := len(ps) > n
@@ -543,15 +563,12 @@ func (a *api) participants(r *http.Request, q url.Values) (any, error) {
 	}
 	if a.may(r, Access{Action: ReadPeople}) {
 		if err := a.addPeople(ctx, out.Participants); err != nil {
+			total()
 			return nil, err
 		}
 	}
-	total, ok, err := a.eng.CountParticipants(ctx, store.ParticipantQuery{FlowID: flowID, Statuses: pq.Statuses, Element: pq.Element, Version: pq.Version, Reason: pq.Reason})
-	if err != nil {
+	if out.Total, err = total(); err != nil {
 		return nil, err
-	}
-	if ok {
-		out.Total = &total
 	}
 	return out, nil
 }

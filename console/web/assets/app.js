@@ -30,6 +30,7 @@ const state = {
   stats: null,
   element: "",       // the element picked: side panel and list filter
   cursor: { after: "", before: "" },
+  listSeq: 0,
   page: null,
   view: { x: 0, y: 0, k: 1 },
   size: { w: 0, h: 0 },
@@ -719,10 +720,10 @@ async function loadParticipants(dir) {
   if (state.cursor.after) q.set("after", state.cursor.after);
   if (state.cursor.before) q.set("before", state.cursor.before);
   q.set("limit", "25");
-  const want = q.toString();
+  const seq = ++state.listSeq; // a later request's answer wins
   $("participants-filter").textContent = [state.element ? "at " + state.element : "", state.version ? "v" + state.version : "all versions"].filter(Boolean).join(" · ");
   const page = await api("flows/" + encodeURIComponent(state.flow.id) + "/participants?" + q);
-  if (want !== q.toString()) return;
+  if (seq !== state.listSeq) return;
   state.page = page;
   const can = state.flow.can || [];
   const body = $("participants").querySelector("tbody");
