@@ -262,8 +262,8 @@ function entriesOf(d) {
     if (en.whenMatching) what += " · when matching";
     out.push(what);
   }
-  if (!(d.entries || []).length) {
-    out.push("api");
+  if (!(d.entries || []).length) { // the engine's default entries
+    out.push("api", "existingFlow");
     if (d.trigger) out.push("event: " + d.trigger.name);
   }
   return out;
