@@ -154,6 +154,7 @@ func TestBrowserAccess(t *testing.T) {
 		srv := serveConsole(t, fx.h)
 		ctx := open(t, srv.URL+"/console/?flow=cart")
 		require.Equal(t, "pause", eval(t, ctx, buttons), "no Resume on an active flow")
+		eval(t, ctx, `window.confirm = () => true; "answered"`) // every action asks first
 		require.Equal(t, "false", eval(t, ctx, `String(!document.querySelector("#search-panel").hidden)`), "no person search without readPeople")
 		require.NoError(t, chromedp.Do(ctx,
 			chromedp.Click(chromedp.CSS(`#actions button[data-action="pause"]`)),

@@ -414,6 +414,16 @@ func testActions(t *testing.T, browser context.Context, mk storeMaker) {
 	p.do(chromedp.Click(chromedp.CSS(`#participants tr[data-participant] button[data-row-action="retry"]`)))
 	p.until(`[...document.querySelectorAll("#audit tbody tr")].some((r) => r.textContent.includes("retry:"))`)
 
+	// Pause asks too; dismissed, nothing happens.
+	p.answerConfirms(false)
+	p.do(chromedp.Click(chromedp.CSS(`#actions button[data-action="pause"]`)))
+	p.until(`window.__asked.length === 1`)
+	require.Contains(t, p.asked(), "Pause the flow?")
+	info, err = eng.Flow(t.Context(), "promo")
+	require.NoError(t, err)
+	require.Equal(t, store.FlowActive, info.Status)
+	p.answerConfirms(true)
+
 	// Finish, confirmed.
 	p.do(chromedp.Click(chromedp.CSS(`#actions button[data-action="finish"]`)))
 	p.until(`document.querySelector("#status").textContent === "finished"`)

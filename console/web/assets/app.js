@@ -12,9 +12,9 @@ const SVG = "http://www.w3.org/2000/svg";
 // The lifecycle actions, in button order, and the statuses each may
 // start from (as the engine allows them).
 const LIFECYCLE = {
-  activate: { label: "Activate", from: ["draft"] },
-  resume: { label: "Resume", from: ["paused"] },
-  pause: { label: "Pause", from: ["active"] },
+  activate: { label: "Activate", from: ["draft"], confirm: "Activate the flow? People start entering it." },
+  resume: { label: "Resume", from: ["paused"], confirm: "Resume the flow? Entries and waiting participants go on." },
+  pause: { label: "Pause", from: ["active"], confirm: "Pause the flow? No one enters and waiting participants are held until it resumes." },
   finish: { label: "Finish", from: ["active", "paused"], confirm: "Finish the flow? No one enters any more; participants already in it go on to the end." },
   cancel: { label: "Cancel flow", from: ["draft", "active", "paused", "finished"], confirm: "Cancel the flow? Every participant still in it leaves." },
 };
@@ -894,8 +894,7 @@ async function findPerson(ref) {
 
 async function act(action) {
   if (!state.flow) return;
-  const c = LIFECYCLE[action].confirm;
-  if (c && !confirm(c)) return;
+  if (!confirm(LIFECYCLE[action].confirm)) return;
   try {
     const res = await post("flows/" + encodeURIComponent(state.flow.id) + "/" + action);
     state.flow.status = res.status;
