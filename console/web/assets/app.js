@@ -802,7 +802,9 @@ async function openParticipant(id) {
   } catch (err) { show(err.status === 404 ? "No participant " + id + " here." : err.message); }
 }
 
-function showJourney(p) {
+// showJourney shows a participant's journey and brings it into view,
+// unless quiet.
+function showJourney(p, opts) {
   state.participant = p.id;
   linkState();
   const box = $("journey");
@@ -828,6 +830,7 @@ function showJourney(p) {
     el("span", { class: "reason" }, s.reason))));
   if (!(p.journal || []).length) steps.append(el("li", { class: "muted" }, "No steps yet."));
   box.replaceChildren(facts, steps);
+  if (opts && opts.quiet) return;
   const panel = $("journey-panel");
   panel.scrollIntoView({ block: "start" });
   panel.focus({ preventScroll: true });
@@ -884,6 +887,8 @@ async function findPerson(ref) {
     };
     more.addEventListener("click", () => loadEvents().catch((err) => show(err.message)));
     await loadEvents();
+    // The latest participation's journey shows with the person.
+    if (page.participations.length) showJourney(page.participations[page.participations.length - 1], { quiet: true });
     $("search-panel").scrollIntoView({ block: "start" });
   } catch (err) {
     box.replaceChildren(el("p", { class: "muted" }, err.status === 404 ? "No person with that " + key + "." : err.message));
