@@ -1063,8 +1063,16 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 		return nil, fmt.Errorf("participants: the query names no flow: %w", store.ErrInvalid)
 	}
 	var out []*store.Participant
-	// full reports whether out holds a page of IDs all smaller than id.
-	full := func(id uuid.UUID) bool { return q.Limit > 0 && len(out) == q.Limit && !uuidLess(id, out[0].ID) }
+	// first reports whether a comes before b in the listing's order.
+	first := func(a, b uuid.UUID) bool {
+		if q.Descending {
+			return uuidLess(b, a)
+		}
+		return uuidLess(a, b)
+	}
+	// full reports whether out holds a page of IDs that all come before
+	// id (out[0] is the page's last).
+	full := func(id uuid.UUID) bool { return q.Limit > 0 && len(out) == q.Limit && !first(id, out[0].ID) }
 	// A shard's candidates are taken under its lock, then checked under
 	// their person's: a person with several participations is visited
 	// once per participation, for the participant listed only.
@@ -1074,7 +1082,7 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 		found = found[:0]
 		sh.mu.RLock()
 		for id, ps := range sh.m {
-			if (q.After == uuid.Nil || uuidLess(q.After, id)) && !full(id) {
+			if inRange(id, q) && !full(id) {
 				found = append(found, partRef{id, ps})
 			}
 		}
@@ -1085,13 +1093,54 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 			}
 			f.ps.mu.Lock()
 			if p := f.ps.matching(f.id, q); p != nil {
-				out = pushPage(out, p, q.Limit)
+				out = pushPage(out, p, q.Limit, first)
 			}
 			f.ps.mu.Unlock()
 		}
 	}
-	slices.SortFunc(out, func(a, b *store.Participant) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	slices.SortFunc(out, func(a, b *store.Participant) int {
+		if first(a.ID, b.ID) {
+			return -1
+		}
+		return 1
+	})
 	return out, nil
+}
+
+// inRange reports whether id is within q's After and Before.
+func inRange(id uuid.UUID, q *store.ParticipantQuery) bool {
+	return (q.After == uuid.Nil || uuidLess(q.After, id)) && (q.Before == uuid.Nil || uuidLess(id, q.Before))
+}
+
+var _ store.ParticipantCounter = (*Store)(nil)
+
+// CountParticipants implements store.ParticipantCounter.
+func (s *Store) CountParticipants(ctx context.Context, q *store.ParticipantQuery) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if q == nil || q.FlowID == "" {
+		return 0, fmt.Errorf("count participants: the query names no flow: %w", store.ErrInvalid)
+	}
+	var n int64
+	var found []partRef
+	for i := range s.parts {
+		sh := &s.parts[i]
+		found = found[:0]
+		sh.mu.RLock()
+		for id, ps := range sh.m {
+			found = append(found, partRef{id, ps})
+		}
+		sh.mu.RUnlock()
+		for _, f := range found {
+			f.ps.mu.Lock()
+			if f.ps.find(f.id, q) >= 0 {
+				n++
+			}
+			f.ps.mu.Unlock()
+		}
+	}
+	return n, nil
 }
 
 // partRef is a participant ID and the state of its person.
@@ -1103,27 +1152,38 @@ type partRef struct {
 // matching returns a copy of participant id when the query selects it, or
 // nil. ps.mu must be held.
 func (ps *personState) matching(id uuid.UUID, q *store.ParticipantQuery) *store.Participant {
+	if i := ps.find(id, q); i >= 0 {
+		return ps.clone(i)
+	}
+	return nil
+}
+
+// find returns the index of participant id when the query selects it, or
+// -1 (also when it left the index meanwhile). ps.mu must be held.
+func (ps *personState) find(id uuid.UUID, q *store.ParticipantQuery) int {
 	for i, p := range ps.parts {
 		if p.ID != id {
 			continue
 		}
 		if p.FlowID != q.FlowID || (q.Element != "" && p.Element != q.Element) ||
+			(q.Version != 0 && p.FlowVersion != q.Version) ||
+			(q.Reason != "" && !strings.Contains(p.Reason, q.Reason)) ||
 			(len(q.Statuses) > 0 && !slices.Contains(q.Statuses, p.Status)) {
-			return nil
+			return -1
 		}
-		return ps.clone(i)
+		return i
 	}
-	return nil // it left the index meanwhile
+	return -1
 }
 
 // pushPage adds p to page, which holds up to limit participants (all when
-// limit is 0) as a max-heap by ID: page[0] is the largest, the first to go
-// when a smaller ID arrives at a full page.
-func pushPage(page []*store.Participant, p *store.Participant, limit int) []*store.Participant {
+// limit is 0) as a heap in the listing's order (first): page[0] is the
+// page's last, the first to go when an earlier ID arrives at a full page.
+func pushPage(page []*store.Participant, p *store.Participant, limit int, first func(a, b uuid.UUID) bool) []*store.Participant {
 	if limit <= 0 {
 		return append(page, p)
 	}
-	less := func(i, j int) bool { return uuidLess(page[j].ID, page[i].ID) } // max-heap
+	less := func(i, j int) bool { return first(page[j].ID, page[i].ID) } // the page's last on top
 	if len(page) < limit {
 		page = append(page, p)
 		for i := len(page) - 1; i > 0; {

@@ -24,6 +24,7 @@ var features = storetest.Features{
 	OperationRuns:      storetest.Has,
 	ExperimentKeeper:   storetest.Has,
 	Inbox:              storetest.Lacks("the memory store shares no transaction with a host"),
+	ParticipantCounter: storetest.Has,
 }
 
 func TestStore(t *testing.T) {
@@ -74,5 +75,6 @@ func TestStoreWithoutOptionalFeatures(t *testing.T) {
 		OperationRuns:      storetest.Lacks("bare: no bulk operations"),
 		ExperimentKeeper:   storetest.Lacks("bare: no experiment decisions"),
 		Inbox:              storetest.Lacks("bare: no inbox"),
+		ParticipantCounter: storetest.Lacks("bare: no totals"),
 	})
 }
