@@ -182,7 +182,7 @@ func TestFlowsSayWhatTheUserCan(t *testing.T) {
 
 	all := &fixture{h: console.Handler(fx.eng, allowAll)}
 	all.get(t, "/api/flows/vip", &one)
-	require.Equal(t, []string{"activate", "pause", "resume", "finish", "cancel"}, one.Can)
+	require.Equal(t, []string{"activate", "pause", "resume", "finish", "cancel", "operate", "migrate"}, one.Can)
 	readers := &fixture{h: console.Handler(fx.eng, readAll)}
 	readers.get(t, "/api/flows/vip", &one)
 	require.Empty(t, one.Can)

@@ -77,8 +77,8 @@ func TestBrowserLargeFlow(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`.node[data-element="hold-42"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#participants[data-element="hold-42"] li[data-participant]`)),
-		chromedp.Click(chromedp.CSS(`#participants[data-element="hold-42"] li[data-participant]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#participants[data-element="hold-42"] tr[data-participant]`)),
+		chromedp.Click(chromedp.CSS(`#participants[data-element="hold-42"] tr[data-participant]`)),
 		// The list refreshes live: wait for the journey of a participant
 		// at hold-42, not for whichever timeline shows first.
 		chromedp.Poll[chromedp.Void](`((document.querySelector("#timeline") || {}).textContent || "").includes("hold-42")`, chromedp.WithPollingTimeout(30*time.Second)),
@@ -153,7 +153,8 @@ func TestBrowserAccess(t *testing.T) {
 		fx := twoFlows(t, operator)
 		srv := serveConsole(t, fx.h)
 		ctx := open(t, srv.URL+"/console/?flow=cart")
-		require.Equal(t, "pause,resume", eval(t, ctx, buttons))
+		require.Equal(t, "pause", eval(t, ctx, buttons), "no Resume on an active flow")
+		eval(t, ctx, `window.confirm = () => true; "answered"`) // every action asks first
 		require.Equal(t, "false", eval(t, ctx, `String(!document.querySelector("#search-panel").hidden)`), "no person search without readPeople")
 		require.NoError(t, chromedp.Do(ctx,
 			chromedp.Click(chromedp.CSS(`#actions button[data-action="pause"]`)),
@@ -162,6 +163,7 @@ func TestBrowserAccess(t *testing.T) {
 		info, err := fx.eng.Flow(context.Background(), "cart")
 		require.NoError(t, err)
 		require.Equal(t, "paused", string(info.Status), "the button paused the flow")
+		require.Equal(t, "resume", eval(t, ctx, buttons), "a paused flow offers Resume")
 
 		ctx = open(t, srv.URL+"/console/?flow=vip")
 		require.Equal(t, "vip", eval(t, ctx, `document.querySelector("#flow").value`))
@@ -180,7 +182,7 @@ func TestBrowserAccess(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#search-value"), "shopper-1"),
 			chromedp.Click(chromedp.CSS(`#search button[type="submit"]`)),
 			chromedp.WaitVisible(chromedp.CSS("#person li[data-participation]")),
-			chromedp.Poll[chromedp.Void](`document.querySelectorAll("#history li").length > 0`, chromedp.WithPollingTimeout(10*time.Second)),
+			chromedp.Poll[chromedp.Void](`document.querySelectorAll("#history tbody tr").length > 0`, chromedp.WithPollingTimeout(10*time.Second)),
 		))
 		parts := eval(t, ctx, `[...document.querySelectorAll("#person li[data-participation]")].map((li) => li.textContent).join("\n")`)
 		require.Equal(t, 2, strings.Count(parts, "cart v"), parts)

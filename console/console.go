@@ -16,10 +16,12 @@ import (
 // Action is what a request asks to do, as Options.Authorize sees it.
 type Action string
 
-// The actions. Read covers the page, the flow list and every GET of a
-// flow's data; ReadPeople covers looking a person up and their event
-// history; the others are the flow lifecycle POSTs, named as the Engine
-// methods they call.
+// The actions. Read covers the page, the flow list, every GET of a
+// flow's data and a migration's dry run; ReadPeople covers looking a
+// person up, their event history and who each listed participant is;
+// Activate to Cancel are the flow lifecycle POSTs, named as the Engine
+// methods they call; Operate covers canceling and retrying participants,
+// one or in bulk; Migrate covers moving participants between versions.
 const (
 	Read       Action = "read"
 	ReadPeople Action = "readPeople"
@@ -28,10 +30,13 @@ const (
 	Resume     Action = "resume"
 	Finish     Action = "finish"
 	Cancel     Action = "cancel"
+	Operate    Action = "operate"
+	Migrate    Action = "migrate"
 )
 
-// lifecycleActions are the actions a flow's "can" lists, in button order.
-var lifecycleActions = []Action{Activate, Pause, Resume, Finish, Cancel}
+// flowActions are the actions a flow's "can" lists: the lifecycle
+// actions in button order, then the others.
+var flowActions = []Action{Activate, Pause, Resume, Finish, Cancel, Operate, Migrate}
 
 // Access describes one request for Options.Authorize.
 type Access struct {
@@ -85,6 +90,14 @@ type Options struct {
 	// Logger receives the errors behind 500 responses, which the response
 	// itself does not reveal. Defaults to discarding them.
 	Logger *slog.Logger
+	// User names the signed-in user of a request for the audit trail.
+	// Defaults to none: entries name the user "anonymous".
+	User func(r *http.Request) string
+	// Audit keeps the audit trail: every action taken through the
+	// console (lifecycle, participant and bulk operations, migrations),
+	// who took it, on what, and what came of it. Defaults to an AuditLog
+	// in memory holding the latest 10,000 entries (NewMemoryAudit).
+	Audit AuditLog
 }
 
 //go:embed web
@@ -108,6 +121,9 @@ func Handler(eng *flow.Engine, opts Options) http.Handler {
 	hosts, err := hostRules(opts.AllowedHosts)
 	if err != nil {
 		panic(err)
+	}
+	if opts.Audit == nil {
+		opts.Audit = NewMemoryAudit(10_000)
 	}
 	a := &api{eng: eng, opts: opts}
 	web, _ := fs.Sub(webFiles, "web") // a constant, embedded path
@@ -142,7 +158,15 @@ func Handler(eng *flow.Engine, opts Options) http.Handler {
 	mux.HandleFunc("GET /api/flows/{flow}", a.serve(Read, a.flow))
 	mux.HandleFunc("GET /api/flows/{flow}/versions/{version}", a.serve(Read, a.document))
 	mux.HandleFunc("GET /api/flows/{flow}/versions/{version}/stats", a.serve(Read, a.stats))
-	mux.HandleFunc("GET /api/flows/{flow}/participants", a.serve(Read, a.participants, "status", "element", "after", "limit"))
+	mux.HandleFunc("GET /api/flows/{flow}/stats", a.serve(Read, a.allStats))
+	mux.HandleFunc("GET /api/flows/{flow}/participants", a.serve(Read, a.participants, participantsParams...))
+	mux.HandleFunc("GET /api/flows/{flow}/operations", a.serve(Read, a.operations))
+	mux.HandleFunc("POST /api/flows/{flow}/operations", a.serve(Operate, a.operate))
+	mux.HandleFunc("POST /api/flows/{flow}/migrations/preview", a.serve(Read, a.migrate(true)))
+	mux.HandleFunc("POST /api/flows/{flow}/migrations", a.serve(Migrate, a.migrate(false)))
+	mux.HandleFunc("GET /api/flows/{flow}/audit", a.serve(Read, a.audit, "limit"))
+	mux.HandleFunc("POST /api/participants/{id}/cancel", a.participantAction(flow.Cancel))
+	mux.HandleFunc("POST /api/participants/{id}/retry", a.participantAction(flow.Retry))
 	mux.HandleFunc("GET /api/participants/{id}", a.serve(Read, a.participant))
 	mux.HandleFunc("GET /api/person", a.serve(ReadPeople, a.person, personKeys...))
 	mux.HandleFunc("GET /api/person/events", a.serve(ReadPeople, a.events, append([]string{"before", "limit"}, personKeys...)...))
@@ -153,7 +177,7 @@ func Handler(eng *flow.Engine, opts Options) http.Handler {
 		{Activate, (*flow.Engine).Activate}, {Pause, (*flow.Engine).Pause}, {Resume, (*flow.Engine).Resume},
 		{Finish, (*flow.Engine).Finish}, {Cancel, (*flow.Engine).Cancel},
 	} {
-		mux.HandleFunc("POST /api/flows/{flow}/"+string(act.action), a.serve(act.action, a.lifecycle(act.do)))
+		mux.HandleFunc("POST /api/flows/{flow}/"+string(act.action), a.serve(act.action, a.lifecycle(act.action, act.do)))
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)

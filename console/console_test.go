@@ -348,7 +348,7 @@ func testParticipants(t *testing.T, mk storeMaker) {
 		{"limit=501", `parameter "limit"`},
 		{"limit=ten", `parameter "limit"`},
 		{"after=xyz", `parameter "after": must be a UUID, got "xyz"`},
-		{"elemnt=lost", `parameter "elemnt": unknown parameter (known: status, element, after, limit)`},
+		{"elemnt=lost", `parameter "elemnt": unknown parameter (known: status, element, version, reason, sort, after, before, limit)`},
 		{"limit=1&limit=2", `parameter "limit": given 2 times`},
 		{"limit=%zz", `parameter "query"`},
 	}
@@ -595,7 +595,9 @@ func TestAuthorization(t *testing.T) {
 		require.Equal(t, 403, req("POST", "/api/flows/cart/cancel"))
 		require.Equal(t, 200, req("POST", "/api/flows/cart/pause"))
 		require.Equal(t, []console.Access{
-			{Action: console.Read, FlowID: "cart"}, {Action: console.Cancel, FlowID: "cart"}, {Action: console.Pause, FlowID: "cart"},
+			// A list asks whether its rows may say who each participant is.
+			{Action: console.Read, FlowID: "cart"}, {Action: console.ReadPeople},
+			{Action: console.Cancel, FlowID: "cart"}, {Action: console.Pause, FlowID: "cart"},
 		}, seen)
 		fx.fails(t, "GET", "/api/flows/cart/participants", 403, "forbidden") // no X-User
 	})
@@ -670,5 +672,5 @@ func TestPageFetchesNothingElsewhere(t *testing.T) {
 		}
 		return nil
 	}))
-	require.Equal(t, 3, n, "index.html, app.js and style.css")
+	require.Equal(t, 7, n, "index.html, app.js, style.css, and the vendored dagre with its licence and note")
 }

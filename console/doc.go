@@ -51,42 +51,102 @@
 // # The page
 //
 // GET / serves one page (HTML, CSS and JavaScript embedded in the binary,
-// no build step, nothing loaded from elsewhere): the flow drawn as a graph
-// with each element's entered, waiting and error counts and the number
-// that left by each branch, refreshed every two seconds; a version picker;
-// the lifecycle buttons the user may use; a participant list by status
-// and element; a search for a person by external id, phone or email (for
-// users who may read people); and a participant's journey as a timeline
-// of its steps with their reasons.
+// no build step, nothing loaded from elsewhere; the graph is laid out by a
+// vendored copy of dagre, MIT-licensed, under assets/vendor):
+//
+//   - Every version at once by default, with a version picker that says
+//     how many participants each version holds and filters everything
+//     on the page: counts, the list, the element panel.
+//   - The flow drawn in layers, edges routed between them around the
+//     elements, with zoom (buttons, wheel, + and -), pan (drag), fit to
+//     the screen (the button, 0) and, for flows of 20 elements or more, a
+//     minimap; its entries lead to the start element, and its exit rules
+//     and goals are listed above it with their exits and conversions.
+//   - On each element: entered, waiting, in flight, errors, conversions
+//     and their rate, exits by rule and the share that stopped there
+//     (drop-off); on each edge, how many left by the branch, their share
+//     of those who entered and their conversion rate; on a Split
+//     Audience, its experiment's winner when the engine provides one.
+//   - A side panel for the element picked: its counts, branches with
+//     conversions, experiment results (rate, interval, lift, p-value,
+//     winner) and configuration; host settings show as the document
+//     holds them, {{env.NAME}} placeholders, never their values.
+//   - A participant list with who each participant is (external id, name,
+//     email, phone: for users who may ReadPeople), a total, filters by
+//     status, element, version and failure reason, both sort orders and
+//     pages both ways; failed rows say why; a participant's journey opens
+//     in view. A person's page lists every attribute, custom ones
+//     included, their participations and their events as a table.
+//   - Actions by status and right: the lifecycle buttons the flow's
+//     status allows and the user may use (Finish and Cancel ask first),
+//     per-participant cancel and retry, bulk cancel and retry of the
+//     participants the list's filters select (after a dry run), and a
+//     migration screen: a version's participants moved to another by an
+//     element mapping, the dry run's moves and refusals first.
+//   - The audit trail of the flow: who did what, on what, with what
+//     outcome.
+//   - Every time in the flow's time zone, labelled with it.
+//   - Deep links: ?flow=&version=&element=&participant=&person= open the
+//     page on a flow, version, element, participant or person.
+//
+// # Actions and the audit trail
+//
+// Every action through the console is authorized per flow (Activate to
+// Cancel for the lifecycle, Operate for canceling and retrying
+// participants, Migrate for migrations; a migration's dry run needs Read
+// only) and written to Options.Audit with the user Options.User names.
 //
 // # The JSON API
 //
 // All answers are JSON in lowerCamel case; errors are {"error": "..."}
-// with 400 for a bad parameter (named in the message, unknown parameters
-// included), 401 for a request from no signed-in user (with "loginUrl",
-// the host's Options.LoginURL, when it is set), 403 when refused, 404 for
-// an unknown flow, version, participant or person, and 409 for a
-// lifecycle action the flow's status does not allow.
+// with 400 for a bad parameter or body (named in the message, unknown
+// parameters and fields included), 401 for a request from no signed-in
+// user (with "loginUrl", the host's Options.LoginURL, when it is set),
+// 403 when refused, 404 for an unknown flow, version, participant or
+// person, and 409 for an action the flow's or participant's state does
+// not allow.
 //
 //	GET  /api/flows                                   the flows the user may read; "can" holds readPeople if allowed
-//	GET  /api/flows/{flow}                            one flow with status, versions and "can"
+//	GET  /api/flows/{flow}                            one flow with status, time zone, versions (entered, in flow) and "can"
 //	GET  /api/flows/{flow}/versions/{v}               that version's document
-//	GET  /api/flows/{flow}/versions/{v}/stats         per-element counts, a row for every element
-//	GET  /api/flows/{flow}/participants               ?status=waiting,active&element=&after=&limit=
+//	GET  /api/flows/{flow}/stats                      every version's counts together, a row for every element of any version
+//	GET  /api/flows/{flow}/versions/{v}/stats         one version's counts, a row for every element
+//	GET  /api/flows/{flow}/participants               ?status=&element=&version=&reason=&sort=oldest|newest&after=|before=&limit=
+//	GET  /api/flows/{flow}/audit?limit=               the flow's audit trail, newest first
+//	GET  /api/flows/{flow}/operations                 the flow's bulk operations and their progress
+//	POST /api/flows/{flow}/operations                 {"action": "cancel"|"retry", "version", "element", "status", "reason", "dryRun"} (operate)
+//	POST /api/flows/{flow}/migrations/preview         {"from", "to", "map", "exitUnmapped"}: a dry run (read)
+//	POST /api/flows/{flow}/migrations                 the same, applied (migrate)
+//	POST /api/flows/{flow}/{action}                   activate, pause, resume, finish, cancel
 //	GET  /api/participants/{id}                       one participant with its journal
+//	POST /api/participants/{id}/cancel|retry          that participant alone (operate)
 //	GET  /api/person?externalId=|phone=|email=|id=    a person and their participations (readPeople)
 //	GET  /api/person/events?<person>&before=&limit=   their event history, newest first (readPeople)
-//	POST /api/flows/{flow}/{action}                   activate, pause, resume, finish, cancel
 //
-// A flow's "can" lists the lifecycle actions Authorize lets the user take
-// on it, whether or not the flow's status allows them now; the page shows
-// a button for each and no others, and the POST asks Authorize again.
+// A flow's "can" lists the actions Authorize lets the user take on it,
+// whether or not the flow's status allows them now; the page shows the
+// buttons the status allows among them, and every POST asks Authorize
+// again. Counts carry every figure the engine keeps (entered, waiting,
+// inFlight, errors, left by branch, exitRules, conversions by goal,
+// branchConversions by branch and goal) and, when the engine provides
+// them, a Split Audience's "experiments".
 //
-// Lists are paged: limit is 1 to 500 (50 by default) and each page's
-// "next" is the after (participants) or before (events) of the page that
-// follows; the last page has none. An event page may hold fewer than
-// limit events, or none, when events about flows the user may not read
-// are left out; paging goes on by its "next" all the same. Counts come from the store's counters,
-// aggregated on the server, so a flow of a hundred elements and a million
-// participants draws as fast as a small one.
+// Lists are paged: limit is 1 to 500 (50 by default). A participant
+// page's "next" is the after of the page that follows and its "prev" the
+// before of the page before; "total" counts every participant the
+// filters select, when the store can count (store.ParticipantCounter).
+// An event page's "next" is the before of the older page; it may hold
+// fewer than limit events, or none, when events about flows the user may
+// not read are left out; paging goes on by its "next" all the same.
+// Counts come from the store's counters, aggregated on the server, so a
+// flow of a hundred elements and a million participants draws as fast as
+// a small one.
+//
+// # Screenshots
+//
+// console/testdata holds screenshots of the overview, a large flow
+// fitted to the screen, a participant's journey and an experiment, made
+// by the browser tests:
+//
+//	FLOWKIT_SCREENSHOTS=1 go test -run 'TestBrowserOperator/memory|TestBrowserLargeFlowFits' ./console
 package console

@@ -88,7 +88,7 @@ func id(name, s string) (uuid.UUID, error) {
 	return v, nil
 }
 
-var statuses = []store.Status{store.Active, store.Waiting, store.Completed, store.Failed, store.Canceled}
+var statuses = []store.Status{store.Active, store.Waiting, store.InFlight, store.Completed, store.Failed, store.Canceled}
 
 // statusList reads a comma-separated list of participant statuses.
 func statusList(s string) ([]store.Status, error) {
@@ -99,7 +99,7 @@ func statusList(s string) ([]store.Status, error) {
 	for part := range strings.SplitSeq(s, ",") {
 		st := store.Status(strings.TrimSpace(part))
 		if !slices.Contains(statuses, st) {
-			return nil, badParam("status", "unknown status %q (known: active, waiting, completed, failed, canceled)", part)
+			return nil, badParam("status", "unknown status %q (known: active, waiting, inflight, completed, failed, canceled)", part)
 		}
 		if !slices.Contains(out, st) {
 			out = append(out, st)

@@ -1285,8 +1285,8 @@ func (e *Engine) Participant(ctx context.Context, id uuid.UUID) (*store.Particip
 	return p, nil
 }
 
-// Participants returns a flow's participants, in id order. The host owns
-// the copies.
+// Participants returns the participants of a flow that q selects, in id
+// order (descending when q.Descending is set). The host owns the copies.
 func (e *Engine) Participants(ctx context.Context, q store.ParticipantQuery) ([]*store.Participant, error) {
 	if err := e.cfg.Limits.checkPage(q.Limit); err != nil {
 		return nil, err

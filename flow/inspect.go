@@ -179,3 +179,16 @@ func (e *Engine) Participations(ctx context.Context, who store.PersonRef) ([]*st
 	slices.SortStableFunc(out, func(a, b *store.Participant) int { return a.EnteredAt.Compare(b.EnteredAt) })
 	return out, nil
 }
+
+// CountParticipants returns how many participants of a flow q selects,
+// leaving out its After, Before and Limit, for a console's totals. ok is
+// false, with no error, when the Store cannot count
+// (store.ParticipantCounter).
+func (e *Engine) CountParticipants(ctx context.Context, q store.ParticipantQuery) (n int64, ok bool, err error) {
+	c, ok := e.store.(store.ParticipantCounter)
+	if !ok {
+		return 0, false, nil
+	}
+	n, err = c.CountParticipants(ctx, &q)
+	return n, err == nil, err
+}

@@ -69,6 +69,9 @@ type Selection struct {
 	Reason string `json:"reason,omitempty"`
 	// Person selects one person's participants. Defaults to everyone.
 	Person store.PersonRef `json:"person,omitzero"`
+	// Participant selects one participant, as a console's action on a
+	// participant does. Defaults to uuid.Nil: any.
+	Participant uuid.UUID `json:"participant,omitzero"`
 }
 
 // Operation asks Operate to cancel or retry participants of a flow.
@@ -400,14 +403,31 @@ func (e *Engine) prepareOperation(ctx context.Context, op *Operation) (*operator
 		return nil, errors.Join(bad...)
 	}
 	o := &operator{e: e, op: op}
+	if op.Select.Participant != uuid.Nil {
+		p, err := e.store.Participant(ctx, op.Select.Participant)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, &OperationError{Field: "Select.Participant", Err: err}
+		case err != nil:
+			return nil, err
+		case p.FlowID != op.FlowID:
+			return nil, &OperationError{Field: "Select.Participant", Err: fmt.Errorf("participant %s is in flow %q, not %q", p.ID, p.FlowID, op.FlowID)}
+		}
+		o.person = p.PersonID
+	}
 	if !op.Select.Person.IsZero() {
-		if o.person, err = e.findPerson(ctx, op.Select.Person); err != nil {
+		person, err := e.findPerson(ctx, op.Select.Person)
+		if err != nil {
 			var ie *InputError
 			if errors.As(err, &ie) {
 				return nil, &OperationError{Field: "Select.Person", Err: err}
 			}
 			return nil, err
 		}
+		if o.person != uuid.Nil && o.person != person {
+			return nil, &OperationError{Field: "Select.Participant", Err: errors.New("the participant is not the selected person's")}
+		}
+		o.person = person
 	}
 	if op.ToVersion > 0 {
 		if _, err := e.compiled(ctx, op.FlowID, op.ToVersion); err != nil {
@@ -523,7 +543,8 @@ func (o *operator) selects(p *store.Participant) bool {
 		(sel.Element == "" || p.Element == sel.Element) &&
 		slices.Contains(sel.Statuses, p.Status) &&
 		(sel.Reason == "" || strings.Contains(p.Reason, sel.Reason)) &&
-		(o.person == uuid.Nil || p.PersonID == o.person)
+		(o.person == uuid.Nil || p.PersonID == o.person) &&
+		(sel.Participant == uuid.Nil || p.ID == sel.Participant)
 }
 
 // dryRun reports what the operation would do with each participant it

@@ -9,6 +9,7 @@ import (
 	"github.com/flowkit/flowkit/clock"
 	"github.com/flowkit/flowkit/flow"
 	"github.com/flowkit/flowkit/kinds"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/memory"
 	"github.com/google/uuid"
@@ -164,4 +165,39 @@ func TestDeployMigratesEveryEarlierVersion(t *testing.T) {
 	for _, p := range ps {
 		require.Equal(t, 3, p.FlowVersion)
 	}
+}
+
+// An operation on one participant leaves the person's other
+// participations in the flow as they are; a participant that is not
+// there, or of another flow, is named.
+func TestOperateOneParticipant(t *testing.T) {
+	ctx := t.Context()
+	eng, err := flow.NewEngine(flow.Config{Store: memory.New(), Clock: clock.NewFake(t0)})
+	require.NoError(t, err)
+	f := flow.New("hold", "Hold").Add("wait", &kinds.Pause{Mode: kinds.PauseFor, Period: segment.Period{Amount: 1, Unit: segment.Days}}, nil)
+	f.Reentry = &flow.Reentry{Rule: flow.ReenterConcurrent}
+	_, err = eng.Publish(ctx, f)
+	require.NoError(t, err)
+	require.NoError(t, eng.Activate(ctx, "hold"))
+	ana := store.PersonRef{ExternalID: "ana"}
+	first, err := eng.Enter(ctx, "hold", ana, nil)
+	require.NoError(t, err)
+	second, err := eng.Enter(ctx, "hold", ana, nil)
+	require.NoError(t, err)
+
+	rep, err := eng.Operate(ctx, flow.Operation{Name: "one", FlowID: "hold", Action: flow.Cancel, Select: flow.Selection{Participant: second}})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), rep.Changed)
+	p, err := eng.Participant(ctx, second)
+	require.NoError(t, err)
+	require.Equal(t, store.Canceled, p.Status)
+	p, err = eng.Participant(ctx, first)
+	require.NoError(t, err)
+	require.Equal(t, store.Waiting, p.Status, "the person's other participation stays")
+
+	var oe *flow.OperationError
+	_, err = eng.Operate(ctx, flow.Operation{Name: "none", FlowID: "hold", Action: flow.Cancel, Select: flow.Selection{Participant: uuid.Must(uuid.NewV7())}})
+	require.ErrorAs(t, err, &oe)
+	require.Equal(t, "Select.Participant", oe.Field)
+	require.ErrorIs(t, err, store.ErrNotFound)
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -200,11 +201,32 @@ type Timer struct {
 
 // ParticipantQuery selects participants for inspection.
 type ParticipantQuery struct {
-	FlowID   string    // required
-	Statuses []Status  // empty for any
-	Element  string    // only participants at (or, when they left, last at) this element; "" for any
-	After    uuid.UUID // page after this participant ID; participants come in ID order
-	Limit    int       // 0 for all
+	FlowID   string   // required
+	Statuses []Status // empty for any
+	Element  string   // only participants at (or, when they left, last at) this element; "" for any
+	// Version selects the participants of one version of the flow; 0
+	// for every version.
+	Version int
+	// Reason selects the participants whose Reason (for a failed one, the
+	// failure) contains this text; "" for any.
+	Reason string
+	After  uuid.UUID // only IDs greater than this one; uuid.Nil for no bound
+	// Before selects only IDs smaller than this one; uuid.Nil for no
+	// bound. With Descending it pages back: the page before a page is
+	// Before its first ID, Descending, reversed.
+	Before uuid.UUID
+	// Descending lists participants in descending ID order (newest
+	// first, as IDs are time-ordered) instead of ascending.
+	Descending bool
+	Limit      int // 0 for all
+}
+
+// ParticipantCounter is implemented by stores that count the participants
+// a query selects without reading them, for a console's totals.
+type ParticipantCounter interface {
+	// CountParticipants returns how many participants q selects, leaving
+	// out its After, Before and Limit.
+	CountParticipants(ctx context.Context, q *ParticipantQuery) (int64, error)
 }
 
 // FlowStatus is the lifecycle state of a flow.

@@ -90,6 +90,8 @@ var (
 //     process sends later participants down the same winner.
 //   - Inbox keeps calls recorded in a host's own transaction, and
 //     InboxCompleter, on a Tx, marks one done with the person's writes.
+//   - ParticipantCounter counts the participants a query selects, for
+//     a console's totals.
 //
 // store/storetest checks the whole contract, the optional features a store
 // declares included; flowtest/storecheck runs the engine's scenarios on it.
@@ -135,7 +137,8 @@ type Store interface {
 
 	// Participant returns one participant by ID.
 	Participant(ctx context.Context, id uuid.UUID) (*Participant, error)
-	// Participants returns a flow's participants in ID order.
+	// Participants returns the participants of a flow that q selects, in
+	// ID order (descending when q.Descending is set).
 	Participants(ctx context.Context, q *ParticipantQuery) ([]*Participant, error)
 	// Counters returns the counters of a flow, all versions.
 	Counters(ctx context.Context, flowID string) ([]Counter, error)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/flowkit/flowkit/flow"
+	"github.com/flowkit/flowkit/segment"
 	"github.com/flowkit/flowkit/store/postgres"
 )
 
@@ -73,17 +74,16 @@ func mermaid(f *flow.Flow, stats map[string]*flow.ElementStats) string {
 			}
 		}
 	}
-	entry := []string{"API"}
-	if t := f.Trigger; t != nil {
-		entry = append(entry, fmt.Sprintf("event %s %s", t.Category, t.Name))
-	}
-	fmt.Fprintf(&b, "  entry([%s])\n", label("enter: "+strings.Join(entry, ", ")))
 	start := f.Start
 	if start == "" && len(f.Elements) > 0 && f.Elements[0] != nil {
 		start = f.Elements[0].ID
 	}
-	if id, ok := ids[start]; ok {
-		fmt.Fprintf(&b, "  entry --> %s\n", id)
+	startID, hasStart := ids[start]
+	for i, en := range entriesOf(f) {
+		fmt.Fprintf(&b, "  in%d([%s])\n", i, label("enter: "+en))
+		if hasStart {
+			fmt.Fprintf(&b, "  in%d --> %s\n", i, startID)
+		}
 	}
 	leaves := false
 	for i, n := range f.Elements {
@@ -126,10 +126,110 @@ func mermaid(f *flow.Flow, stats map[string]*flow.ElementStats) string {
 			fmt.Fprintf(&b, "  %s -->|%s| %s\n", id, label(edge), target)
 		}
 	}
+	// Exit rules take participants out wherever they are; goals count
+	// those who convert.
+	for i, r := range f.ExitRules {
+		if r == nil {
+			continue
+		}
+		name := r.Name
+		if name == "" {
+			name = fmt.Sprintf("exit[%d]", i)
+		}
+		text := "exit rule " + name
+		switch {
+		case r.Event != nil:
+			text += ": on event " + eventName(r.Event)
+		case r.Unless != nil:
+			text += ": unless matching its segment"
+		}
+		edge := "anywhere"
+		if stats != nil {
+			var n int64
+			for _, st := range stats {
+				n += st.ExitRules[name]
+			}
+			edge += fmt.Sprintf(" (%d)", n)
+		}
+		leaves = true
+		fmt.Fprintf(&b, "  rule%d([%s])\n  rule%d -->|%s| leave\n", i, label(text), i, label(edge))
+	}
+	for i, g := range f.Goals {
+		if g == nil {
+			continue
+		}
+		text := "goal " + g.Name + ": event " + eventName(&g.Event)
+		if g.Within.Amount > 0 {
+			text += fmt.Sprintf(" within %d %s", g.Within.Amount, g.Within.Unit)
+		}
+		if g.Exit {
+			text += ", then leave"
+		}
+		if st := stats[start]; stats != nil {
+			var n int64
+			if st != nil {
+				n = st.Conversions[g.Name]
+			}
+			text += fmt.Sprintf("\nconversions %d", n)
+		}
+		fmt.Fprintf(&b, "  goal%d([%s])\n", i, label(text))
+	}
 	if leaves {
 		fmt.Fprintf(&b, "  leave([%s])\n", label("leave the flow"))
 	}
 	return b.String()
+}
+
+// entriesOf names a flow's ways in, as the engine reads them: its
+// entries, or by default the API, Existing Flow and the Trigger.
+func entriesOf(f *flow.Flow) []string {
+	var out []string
+	for _, en := range f.Entries {
+		if en == nil {
+			continue
+		}
+		text := en.Type
+		switch {
+		case en.Event != nil:
+			text += " " + eventName(en.Event)
+		case en.Date != nil:
+			text += " " + en.Date.Attribute
+		case en.Segment != nil:
+			text += " matching its segment"
+		}
+		if en.Schedule != nil {
+			text += ", every " + en.Schedule.Every
+			if en.Schedule.Weekday != "" {
+				text += " " + en.Schedule.Weekday
+			}
+			text += " at " + en.Schedule.At.String()
+		}
+		if en.WhenMatching {
+			text += ", when starting to match"
+		}
+		out = append(out, text)
+	}
+	if len(f.Entries) == 0 {
+		out = append(out, flow.EntryAPI, flow.EntryExistingFlow)
+		if t := f.Trigger; t != nil {
+			out = append(out, fmt.Sprintf("event %s %s", t.Category, t.Name))
+		}
+	}
+	return out
+}
+
+func eventName(e *segment.EventSpec) string {
+	name := e.Name
+	if name == "" {
+		name = "any"
+	}
+	if e.Category != "" {
+		name = string(e.Category) + " " + name
+	}
+	if len(e.Where) > 0 {
+		name += fmt.Sprintf(" (%d conditions)", len(e.Where))
+	}
+	return name
 }
 
 // label quotes text for a Mermaid label. Quotes and the characters

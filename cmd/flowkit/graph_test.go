@@ -108,19 +108,51 @@ func TestGraphExamples(t *testing.T) {
 					require.Contains(t, chart.edges, fmt.Sprintf("%s -%s-> %s", text+"\n"+n.Element.Kind(), branch, to))
 				}
 			}
-			// The entry points lead to the start element.
+			// Each entry point leads to the start element.
 			start := f.Elements[0]
-			entry := "enter: API"
+			entries := []string{"enter: api", "enter: existingFlow"}
 			if f.Trigger != nil {
-				entry += fmt.Sprintf(", event %s %s", f.Trigger.Category, f.Trigger.Name)
+				entries = append(entries, fmt.Sprintf("enter: event %s %s", f.Trigger.Category, f.Trigger.Name))
 			}
 			startLabel := start.ID + "\n" + start.Element.Kind()
 			if start.Name != "" {
 				startLabel = start.Name + " (" + start.ID + ")\n" + start.Element.Kind()
 			}
-			require.Contains(t, chart.edges, fmt.Sprintf("%s --> %s", entry, startLabel))
+			for _, entry := range entries {
+				require.Contains(t, chart.edges, fmt.Sprintf("%s --> %s", entry, startLabel))
+			}
 		})
 	}
+}
+
+// A flow's declared entries, exit rules and goals are drawn, with their
+// counts when a store gives them.
+func TestGraphEntriesExitRulesGoals(t *testing.T) {
+	f, err := flow.Parse([]byte(`{"id": "promo", "timezone": "Europe/Zagreb",
+	  "entries": [{"type": "api"}, {"type": "event", "event": {"category": "external", "name": "SignedUp"}},
+	    {"type": "audience", "segment": {"attribute": "city", "op": "is", "value": "Split"}, "schedule": {"every": "week", "weekday": "monday", "at": "09:00"}}],
+	  "exitRules": [{"name": "unsubscribed", "event": {"category": "external", "name": "Unsubscribed"}}, {"unless": {"attribute": "city", "op": "is", "value": "Split"}}],
+	  "goals": [{"name": "purchase", "event": {"category": "external", "name": "Purchased"}, "within": {"amount": 7, "unit": "days"}}],
+	  "elements": [{"id": "hold", "type": "pause", "mode": "for", "period": {"amount": 1, "unit": "days"}, "next": {"next": "done"}},
+	    {"id": "done", "type": "exit"}]}`))
+	require.NoError(t, err)
+	chart := parseMermaid(t, mermaid(f, nil))
+	for _, e := range []string{"enter: api --> hold\npause", "enter: event external SignedUp --> hold\npause",
+		"enter: audience matching its segment, every week monday at 09:00 --> hold\npause",
+		"exit rule unsubscribed: on event external Unsubscribed -anywhere-> leave the flow",
+		"exit rule exit[1]: unless matching its segment -anywhere-> leave the flow"} {
+		require.Contains(t, chart.edges, e)
+	}
+	require.NotContains(t, strings.Join(chart.edges, "\n"), "existingFlow", "declared entries replace the defaults")
+	require.Contains(t, chart.nodes, "goal0")
+	require.Equal(t, "goal purchase: event external Purchased within 7 days", chart.nodes["goal0"])
+
+	chart = parseMermaid(t, mermaid(f, map[string]*flow.ElementStats{
+		"hold": {Entered: 10, Waiting: 4, Left: map[string]int64{"next": 3}, ExitRules: map[string]int64{"unsubscribed": 2}, Conversions: map[string]int64{"purchase": 5}},
+		"done": {Entered: 3, ExitRules: map[string]int64{"unsubscribed": 1}},
+	}))
+	require.Contains(t, chart.edges, "exit rule unsubscribed: on event external Unsubscribed -anywhere (3)-> leave the flow")
+	require.Equal(t, "goal purchase: event external Purchased within 7 days\nconversions 5", chart.nodes["goal0"])
 }
 
 // Counts from a store go on the nodes and arrows.

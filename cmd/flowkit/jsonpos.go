@@ -319,3 +319,38 @@ func (v *jvalue) describe() string {
 	}
 	return "null"
 }
+
+// findValue returns the path (as locate reads it) and offset of the
+// first string value in v, depth first, that reads as text (the JSON
+// string's content, unquoted).
+func (v *jvalue) findValue(data []byte, text string) (string, int, bool) {
+	if v == nil {
+		return "", 0, false
+	}
+	switch v.kind {
+	case '"':
+		var s string
+		if json.Unmarshal(v.raw(data), &s) == nil && s == text {
+			return "", v.start, true
+		}
+	case '{':
+		for _, m := range v.members {
+			if p, pos, ok := m.value.findValue(data, text); ok {
+				if p != "" && p[0] != '[' {
+					p = "." + p
+				}
+				return m.key + p, pos, true
+			}
+		}
+	case '[':
+		for i, it := range v.items {
+			if p, pos, ok := it.findValue(data, text); ok {
+				if p != "" && p[0] != '[' {
+					p = "." + p
+				}
+				return fmt.Sprintf("[%d]", i) + p, pos, true
+			}
+		}
+	}
+	return "", 0, false
+}

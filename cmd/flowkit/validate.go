@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -31,7 +32,10 @@ func (p Problem) String(file string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s:%d:%d: ", file, p.Line, p.Col)
 	if p.ElementID != "" {
-		fmt.Fprintf(&b, "element %q ", p.ElementID)
+		fmt.Fprintf(&b, "element %q", p.ElementID)
+		if p.Field != "" {
+			b.WriteByte(' ')
+		}
 	}
 	if p.Field != "" {
 		b.WriteString(p.Field)
@@ -96,6 +100,7 @@ func validateDocument(data []byte, schema store.Schema) []Problem {
 		f = pf
 	}
 	c.addErr(eng.Validate(f), skip)
+	c.standInTargets(f, skip)
 	slices.SortStableFunc(c.problems, func(a, b Problem) int {
 		if a.Line != b.Line {
 			return a.Line - b.Line
@@ -103,6 +108,45 @@ func validateDocument(data []byte, schema store.Schema) []Problem {
 		return a.Col - b.Col
 	})
 	return c.problems
+}
+
+// standInTargets reports the branches of elements that did not decode
+// (whose problems the engine's checks leave out, as the stand-ins hide
+// them) that lead to elements the document does not have, so that a
+// bad field does not hide a dangling target.
+func (c *checker) standInTargets(f *flow.Flow, skip skipped) {
+	if len(skip.elements) == 0 {
+		return
+	}
+	ids := map[string]bool{}
+	for _, n := range f.Elements {
+		if n != nil {
+			ids[n.ID] = true
+		}
+	}
+	for i, n := range f.Elements {
+		if !skip.elements[i] || n == nil {
+			continue
+		}
+		for _, branch := range slices.Sorted(maps.Keys(n.Next)) {
+			target := n.Next[branch]
+			if target == "" || ids[target] {
+				continue
+			}
+			id := n.ID
+			if skip.ids[id] {
+				id = ""
+			}
+			field := "next." + branch
+			c.add(c.element(i).locate(field), id, field, fmt.Sprintf("target element %q does not exist%s", target, suggest.DidYouMean(target, slices.Sorted(maps.Keys(ids)))))
+		}
+	}
+	slices.SortStableFunc(c.problems, func(a, b Problem) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Col - b.Col
+	})
 }
 
 // skipped says which validation problems are consequences of pieces the
@@ -238,6 +282,28 @@ func (c *checker) decodeErr(v *jvalue, elementID, field string, candidates []str
 	}
 	msg = strings.TrimPrefix(msg, "json: ")
 	pos := v.start
+	// An error that quotes the value it refuses ("time of day \"9am\"
+	// is not HH:MM") names no field: the value's place in v names it.
+	if q := quotedRE.FindStringSubmatch(msg); q != nil && te == nil && (ve == nil || ve.Field == "") {
+		var text string
+		if json.Unmarshal([]byte(`"`+q[1]+`"`), &text) == nil {
+			if path, at, ok := v.findValue(c.data, text); ok && path != "" {
+				switch {
+				case v == c.root:
+					field = path
+				case field == "" || !strings.Contains(path, field):
+					if field != "" && !strings.HasPrefix(path, "[") {
+						field += "."
+					}
+					field += path
+				default:
+					field = path
+				}
+				c.add(at, elementID, field, msg)
+				return
+			}
+		}
+	}
 	switch name, unknown := unknownName(err); {
 	case unknown:
 		if p, found := v.find(name); found {
@@ -352,6 +418,8 @@ func strictDecode(data []byte, v any) error {
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
 }
+
+var quotedRE = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
 
 var unknownRE = regexp.MustCompile(`unknown field "((?:[^"\\]|\\.)*)"`)
 

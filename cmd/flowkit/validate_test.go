@@ -202,3 +202,35 @@ func TestValidateWarnsOfShadowedWait(t *testing.T) {
 	require.Equal(t, exitOK, status, "a warning does not fail the check")
 	require.Equal(t, doc+`: warning: element "wait" event: exit rule "purchased" takes participants out on every external/OrderCompleted event before this wait sees it: the wait never goes on by that event`+"\n", out)
 }
+
+// A problem that makes an element undecodable hides none of its other
+// problems: its dangling targets are reported too, and a bad time of day
+// names its field wherever it is.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	doc := `{"id": "f",
+  "entries": [{"type": "audience", "segment": {"attribute": "city", "op": "is", "value": "x"}, "schedule": {"every": "day", "at": "9am"}}],
+  "elements": [
+    {"id": "a", "type": "pause", "mode": "until", "at": "9am", "next": {"next": "nowhere"}},
+    {"id": "b", "type": "sendMesage", "bogus": 1, "next": {"sent": "gone"}},
+    {"id": "c", "type": "exit"}
+  ]
+}`
+	path := filepath.Join(t.TempDir(), "f.json")
+	require.NoError(t, os.WriteFile(path, []byte(doc), 0o644))
+	status, out, _ := flowkit(t, "validate", path)
+	require.Equal(t, exitProblem, status)
+	out = strings.ReplaceAll(out, path, "f.json")
+	for _, want := range []string{
+		`f.json:2:131: entries[0].schedule.at: time of day "9am" is not HH:MM`,
+		`f.json:4:51: element "a" at: time of day "9am" is not HH:MM`,
+		`f.json:4:73: element "a" next.next: target element "nowhere" does not exist`,
+		`f.json:5:17: element "b" type: unknown element kind "sendMesage": did you mean "sendMessage"?`,
+		`f.json:5:60: element "b" next.sent: target element "gone" does not exist`,
+	} {
+		require.Contains(t, out, want+"\n")
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
+		require.Regexp(t, `^f\.json:\d+:\d+: `, line)
+		require.NotContains(t, line, `" :`, "a problem without a field has no stray space")
+	}
+}

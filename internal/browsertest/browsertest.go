@@ -14,7 +14,7 @@ import (
 // Start starts a headless Chromium for the test and returns a chromedp
 // context on it, or skips the test when the machine has none (.ci/run
 // installs Debian's chromium).
-func Start(t *testing.T) context.Context {
+func Start(t testing.TB) context.Context {
 	t.Helper()
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {

@@ -145,6 +145,33 @@ func (ix *flowIndex) after(out []uuid.UUID, after uuid.UUID, n int) []uuid.UUID 
 	return out
 }
 
+// before appends to out up to n IDs before the cursor (all from the
+// end when before is uuid.Nil), in descending order, and returns it.
+func (ix *flowIndex) before(out []uuid.UUID, before uuid.UUID, n int) []uuid.UUID {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if len(ix.blocks) == 0 {
+		return out
+	}
+	bi := len(ix.blocks) - 1
+	j := len(ix.blocks[bi]) // IDs at [0, j) of block bi come next
+	if before != uuid.Nil {
+		bi = ix.block(before)
+		j, _ = slices.BinarySearchFunc(ix.blocks[bi], before, compareID)
+	}
+	for ; bi >= 0 && n > 0; bi-- {
+		b := ix.blocks[bi][:j]
+		for k := len(b) - 1; k >= 0 && n > 0; k-- {
+			out = append(out, b[k])
+			n--
+		}
+		if bi > 0 {
+			j = len(ix.blocks[bi-1])
+		}
+	}
+	return out
+}
+
 // indexParticipant notes a new participant in its flow's index.
 func (s *Store) indexParticipant(p *store.Participant) {
 	s.byFlow.of(p.FlowID, true).add(p.ID)

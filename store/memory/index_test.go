@@ -48,6 +48,20 @@ func TestFlowIndexPagesInOrder(t *testing.T) {
 		}
 		require.Equal(t, want, got, "pages of %d", page)
 	}
+	reversed := slices.Clone(want)
+	slices.Reverse(reversed)
+	for _, page := range []int{1, 7, indexBlock + 3} {
+		var got []uuid.UUID
+		for before := uuid.Nil; ; {
+			ids := ix.before(nil, before, page)
+			got = append(got, ids...)
+			if len(ids) < page {
+				break
+			}
+			before = ids[len(ids)-1]
+		}
+		require.Equal(t, reversed, got, "pages of %d, descending", page)
+	}
 	// A cursor the index does not hold starts after where it would be.
 	mid := want[len(want)/2]
 	mid[15]++

@@ -1117,19 +1117,27 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 		chunk = min(max(q.Limit, 16), 1024)
 	}
 	var ids []uuid.UUID
-	for after := q.After; q.Limit <= 0 || len(out) < q.Limit; {
-		ids = ix.after(ids[:0], after, chunk)
+	from := q.After
+	if q.Descending {
+		from = q.Before
+	}
+	for q.Limit <= 0 || len(out) < q.Limit {
+		if q.Descending {
+			ids = ix.before(ids[:0], from, chunk)
+		} else {
+			ids = ix.after(ids[:0], from, chunk)
+		}
 		if len(ids) == 0 {
 			break
 		}
 		for _, id := range ids {
+			if !inRange(id, q) {
+				return out, nil // past the other bound
+			}
 			if q.Limit > 0 && len(out) == q.Limit {
 				break
 			}
-			sh := &s.parts[shardOf(id)]
-			sh.mu.RLock()
-			ps := sh.m[id]
-			sh.mu.RUnlock()
+			ps := s.holder(id)
 			if ps == nil {
 				continue // erased meanwhile
 			}
@@ -1142,7 +1150,7 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 				return nil, err
 			}
 		}
-		after = ids[len(ids)-1]
+		from = ids[len(ids)-1]
 		if len(ids) < chunk {
 			break
 		}
@@ -1151,20 +1159,84 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 	return out, nil
 }
 
+// holder returns the person holding participant id, nil for none.
+func (s *Store) holder(id uuid.UUID) *personState {
+	sh := &s.parts[shardOf(id)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.m[id]
+}
+
+// inRange reports whether id is within q's After and Before.
+func inRange(id uuid.UUID, q *store.ParticipantQuery) bool {
+	return (q.After == uuid.Nil || compareID(q.After, id) < 0) && (q.Before == uuid.Nil || compareID(id, q.Before) < 0)
+}
+
+var _ store.ParticipantCounter = (*Store)(nil)
+
+// CountParticipants implements store.ParticipantCounter: it reads the
+// flow's index and checks each of its participants.
+func (s *Store) CountParticipants(ctx context.Context, q *store.ParticipantQuery) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if q == nil || q.FlowID == "" {
+		return 0, fmt.Errorf("count participants: the query names no flow: %w", store.ErrInvalid)
+	}
+	ix := s.byFlow.of(q.FlowID, false)
+	if ix == nil {
+		return 0, nil
+	}
+	var n int64
+	var ids []uuid.UUID
+	for from := uuid.Nil; ; {
+		ids = ix.after(ids[:0], from, 4096)
+		for _, id := range ids {
+			ps := s.holder(id)
+			if ps == nil {
+				continue
+			}
+			ps.mu.Lock()
+			if ps.find(id, q) >= 0 {
+				n++
+			}
+			ps.mu.Unlock()
+		}
+		if len(ids) < 4096 {
+			return n, ctx.Err()
+		}
+		from = ids[len(ids)-1]
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+	}
+}
+
 // matching returns a copy of participant id when the query selects it, or
 // nil. ps.mu must be held.
 func (ps *personState) matching(id uuid.UUID, q *store.ParticipantQuery) *store.Participant {
+	if i := ps.find(id, q); i >= 0 {
+		return ps.clone(i)
+	}
+	return nil
+}
+
+// find returns the index of participant id when the query selects it, or
+// -1 (also when it left the index meanwhile). ps.mu must be held.
+func (ps *personState) find(id uuid.UUID, q *store.ParticipantQuery) int {
 	for i, p := range ps.parts {
 		if p.ID != id {
 			continue
 		}
 		if p.FlowID != q.FlowID || (q.Element != "" && p.Element != q.Element) ||
+			(q.Version != 0 && p.FlowVersion != q.Version) ||
+			(q.Reason != "" && !strings.Contains(p.Reason, q.Reason)) ||
 			(len(q.Statuses) > 0 && !slices.Contains(q.Statuses, p.Status)) {
-			return nil
+			return -1
 		}
-		return ps.clone(i)
+		return i
 	}
-	return nil // it left the index meanwhile
+	return -1
 }
 
 // Counters implements store.Store.

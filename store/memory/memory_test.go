@@ -25,6 +25,7 @@ var features = storetest.Features{
 	OperationRuns:      storetest.Has,
 	ExperimentKeeper:   storetest.Has,
 	Inbox:              storetest.Lacks("the memory store shares no transaction with a host"),
+	ParticipantCounter: storetest.Has,
 }
 
 func TestStore(t *testing.T) {
@@ -76,5 +77,6 @@ func TestStoreWithoutOptionalFeatures(t *testing.T) {
 		OperationRuns:      storetest.Lacks("bare: no bulk operations"),
 		ExperimentKeeper:   storetest.Lacks("bare: no experiment decisions"),
 		Inbox:              storetest.Lacks("bare: no inbox"),
+		ParticipantCounter: storetest.Lacks("bare: no totals"),
 	})
 }

@@ -293,6 +293,13 @@ BEGIN
 END
 $$;
 `,
+	// 12: participants counted and listed by the filters of a console's
+	// lists (store.ParticipantCounter): by flow, version, element and
+	// status, from the index alone. Citus passes the index on to the
+	// shards of a distributed table.
+	`
+CREATE INDEX IF NOT EXISTS participants_filters ON {{s}}.participants (flow_id, flow_version, element, status);
+`,
 }
 
 // ---- The distributed layout (Citus) ----

@@ -180,7 +180,7 @@ type queries struct {
 	participant, addEvent, hasEvent                             string
 	dueTimers, findTimers, claimTimers, nextDue, counters       string
 	eraseParts, eraseEvents, eraseKeys, erasePerson, prune      string
-	events, participants                                        string // prefixes of built queries
+	events, participants, countParticipants                     string // prefixes of built queries
 	audience                                                    audienceQueries
 	pace                                                        paceQueries
 	dist                                                        distQueries
@@ -358,11 +358,12 @@ WHERE (e.time, e.time_ns) < ($1, $2)
 			AND p.status NOT IN ('completed', 'failed', 'canceled')
 			AND (p.entered_at, p.entered_ns) <= (e.time, e.time_ns))`),
 
-		events:       r.Replace(`SELECT id, time, time_ns, category, name, data FROM {{s}}.events WHERE person_id = $1`),
-		participants: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE flow_id = $1`),
-		audience:     newAudienceQueries(r),
-		pace:         newPaceQueries(r),
-		inbox:        newInboxQueries(q),
+		events:            r.Replace(`SELECT id, time, time_ns, category, name, data FROM {{s}}.events WHERE person_id = $1`),
+		participants:      r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE flow_id = $1`),
+		countParticipants: r.Replace(`SELECT count(*) FROM {{s}}.participants WHERE flow_id = $1`),
+		audience:          newAudienceQueries(r),
+		pace:              newPaceQueries(r),
+		inbox:             newInboxQueries(q),
 	}
 }
 
@@ -679,24 +680,12 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 	}
 	var b strings.Builder
 	b.WriteString(s.sql.participants)
-	args := []any{q.FlowID}
-	if len(q.Statuses) > 0 {
-		statuses := make([]string, len(q.Statuses))
-		for i, st := range q.Statuses {
-			statuses[i] = string(st)
-		}
-		args = append(args, statuses)
-		fmt.Fprintf(&b, " AND status = ANY ($%d)", len(args))
+	args := participantWhere(&b, q, true)
+	if q.Descending {
+		b.WriteString(" ORDER BY id DESC")
+	} else {
+		b.WriteString(" ORDER BY id")
 	}
-	if q.Element != "" {
-		args = append(args, q.Element)
-		fmt.Fprintf(&b, " AND element = $%d", len(args))
-	}
-	if q.After != uuid.Nil {
-		args = append(args, q.After)
-		fmt.Fprintf(&b, " AND id > $%d", len(args))
-	}
-	b.WriteString(" ORDER BY id")
 	if q.Limit > 0 {
 		args = append(args, q.Limit)
 		fmt.Fprintf(&b, " LIMIT $%d", len(args))
@@ -707,6 +696,60 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 		return nil, fmt.Errorf("postgres: participants of flow %q: %w", q.FlowID, err)
 	}
 	return out, nil
+}
+
+var _ store.ParticipantCounter = (*Store)(nil)
+
+// CountParticipants implements store.ParticipantCounter.
+func (s *Store) CountParticipants(ctx context.Context, q *store.ParticipantQuery) (int64, error) {
+	if q == nil || q.FlowID == "" {
+		return 0, fmt.Errorf("count participants: the query names no flow: %w", store.ErrInvalid)
+	}
+	var b strings.Builder
+	b.WriteString(s.sql.countParticipants)
+	args := participantWhere(&b, q, false)
+	var n int64
+	if err := s.pool.QueryRow(ctx, b.String(), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count participants of flow %q: %w", q.FlowID, err)
+	}
+	return n, nil
+}
+
+// participantWhere writes the conditions of q after a query's
+// "WHERE flow_id = $1" and returns the arguments, the flow id first;
+// paging adds After and Before.
+func participantWhere(b *strings.Builder, q *store.ParticipantQuery, paging bool) []any {
+	args := []any{q.FlowID}
+	if len(q.Statuses) > 0 {
+		statuses := make([]string, len(q.Statuses))
+		for i, st := range q.Statuses {
+			statuses[i] = string(st)
+		}
+		args = append(args, statuses)
+		fmt.Fprintf(b, " AND status = ANY ($%d)", len(args))
+	}
+	if q.Element != "" {
+		args = append(args, q.Element)
+		fmt.Fprintf(b, " AND element = $%d", len(args))
+	}
+	if q.Version != 0 {
+		args = append(args, q.Version)
+		fmt.Fprintf(b, " AND flow_version = $%d", len(args))
+	}
+	if q.Reason != "" {
+		// strpos, not LIKE: the text is matched as written.
+		args = append(args, q.Reason)
+		fmt.Fprintf(b, " AND strpos(data->>'reason', $%d) > 0", len(args))
+	}
+	if paging && q.After != uuid.Nil {
+		args = append(args, q.After)
+		fmt.Fprintf(b, " AND id > $%d", len(args))
+	}
+	if paging && q.Before != uuid.Nil {
+		args = append(args, q.Before)
+		fmt.Fprintf(b, " AND id < $%d", len(args))
+	}
+	return args
 }
 
 // Counters implements store.Store.

@@ -104,6 +104,7 @@ var features = storetest.Features{
 	OperationRuns:      storetest.Has,
 	ExperimentKeeper:   storetest.Has,
 	Inbox:              storetest.Has,
+	ParticipantCounter: storetest.Has,
 }
 
 func TestConfig(t *testing.T) {

@@ -57,6 +57,9 @@ type Features struct {
 	// calls recorded in a host's transaction, which flow.Engine.EnterTx,
 	// DeliverTx and UpdatePersonTx need.
 	Inbox Feature
+	// ParticipantCounter (store.ParticipantCounter): the participants a
+	// query selects counted, for a console's totals.
+	ParticipantCounter Feature
 }
 
 // Feature declares whether a store implements one optional interface:
@@ -97,6 +100,7 @@ func (f Features) list() []feature {
 		{"OperationRuns", f.OperationRuns, implements[store.OperationRuns]},
 		{"ExperimentKeeper", f.ExperimentKeeper, implements[store.ExperimentKeeper]},
 		{"Inbox", f.Inbox, implements[store.Inbox]},
+		{"ParticipantCounter", f.ParticipantCounter, implements[store.ParticipantCounter]},
 	}
 }
 

@@ -25,6 +25,7 @@ var memoryFeatures = Features{
 	OperationRuns:      Has,
 	ExperimentKeeper:   Has,
 	Inbox:              Lacks("the memory store shares no transaction with a host"),
+	ParticipantCounter: Has,
 }
 
 // Every optional interface is declared, a missing one with a reason, and
@@ -60,7 +61,7 @@ func TestFeaturesCheck(t *testing.T) {
 	ctx := t.Context()
 	s := memory.New()
 	all := Features{TimerClaimer: Has, RefUpdater: Has, BatchUpdater: Has, Eraser: Has, HistoryPruner: Has,
-		PeopleLister: Has, AudienceRuns: Has, ParticipantRemover: Has, SharingTx: Has, PaceKeeper: Has, OperationRuns: Has, ExperimentKeeper: Has}
+		PeopleLister: Has, AudienceRuns: Has, ParticipantRemover: Has, SharingTx: Has, PaceKeeper: Has, OperationRuns: Has, ExperimentKeeper: Has, ParticipantCounter: Has}
 
 	skip, err := memoryFeatures.check(ctx, s, Features{TimerClaimer: Has, ParticipantRemover: Has})
 	require.NoError(t, err)

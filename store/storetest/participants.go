@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,11 @@ var participantTests = []test{
 	{"NotFound", testParticipantNotFound},
 	{"TxParticipantsInEveryFlow", testTxParticipantsInEveryFlow},
 	{"Query", testParticipantsQuery},
+	{"QueryVersionReasonAndOrder", testParticipantsQueryVersionReasonOrder},
+}
+
+var countTests = []test{
+	{"Count", testCountParticipants},
 }
 
 func testParticipantVersioning(t *testing.T, s store.Store) {
@@ -362,4 +368,96 @@ func testParticipantDuplicateIDOfOpenTransaction(t *testing.T, s store.Store) {
 		owner = b.ID
 	}
 	require.Equal(t, owner, participant(t, s, pa.ID).PersonID, "the participant is the one that committed")
+}
+
+// versionsAndReasons stores six participants of a new flow on versions 1
+// and 2 with failure reasons, and returns the flow and them in ID order.
+func versionsAndReasons(t *testing.T, s store.Store) (string, []*store.Participant) {
+	flow, other := newFlow(t, s), newFlow(t, s)
+	person := newPerson(t, s)
+	reasons := []string{"", "element \"call\": HTTP 503", "", "element \"call\": timeout", "HTTP 503 again", ""}
+	parts := make([]*store.Participant, len(reasons))
+	for i, r := range reasons {
+		parts[i] = newParticipant(t, person.ID, flow)
+		parts[i].FlowVersion = 1 + i%2
+		parts[i].Reason = r
+		if r != "" {
+			parts[i].Status = store.Failed
+		}
+	}
+	for _, i := range []int{4, 1, 5, 0, 2, 3} {
+		put(t, s, parts[i])
+	}
+	o := newParticipant(t, person.ID, other)
+	o.Reason = "HTTP 503"
+	put(t, s, o)
+	slices.SortFunc(parts, func(a, b *store.Participant) int { return compareIDs(a.ID, b.ID) })
+	return flow, parts
+}
+
+// A query selects by version and by a text of the reason, and pages in
+// either direction.
+func testParticipantsQueryVersionReasonOrder(t *testing.T, s store.Store) {
+	flow, parts := versionsAndReasons(t, s)
+	all := participantIDs(parts)
+	where := func(keep func(*store.Participant) bool) []uuid.UUID {
+		var out []uuid.UUID
+		for _, p := range parts {
+			if keep(p) {
+				out = append(out, p.ID)
+			}
+		}
+		return out
+	}
+	query := func(q store.ParticipantQuery) []uuid.UUID {
+		t.Helper()
+		q.FlowID = flow
+		return participantIDs(participants(t, s, &q))
+	}
+	reversed := func(ids []uuid.UUID) []uuid.UUID {
+		out := slices.Clone(ids)
+		slices.Reverse(out)
+		return out
+	}
+
+	require.Equal(t, where(func(p *store.Participant) bool { return p.FlowVersion == 2 }), query(store.ParticipantQuery{Version: 2}), "by version")
+	require.Empty(t, query(store.ParticipantQuery{Version: 3}))
+	require.Equal(t, where(func(p *store.Participant) bool { return strings.Contains(p.Reason, "HTTP 503") }),
+		query(store.ParticipantQuery{Reason: "HTTP 503"}), "by a text of the reason")
+	require.Equal(t, where(func(p *store.Participant) bool { return strings.Contains(p.Reason, "HTTP 503") && p.FlowVersion == 1 }),
+		query(store.ParticipantQuery{Reason: "HTTP 503", Version: 1}), "by reason and version")
+	require.Empty(t, query(store.ParticipantQuery{Reason: "http 503"}), "the text is matched as written")
+	require.Empty(t, query(store.ParticipantQuery{Reason: "%"}), "no pattern characters")
+
+	require.Equal(t, reversed(all), query(store.ParticipantQuery{Descending: true}), "newest first")
+	require.Equal(t, reversed(all)[:2], query(store.ParticipantQuery{Descending: true, Limit: 2}))
+	require.Equal(t, all[:3], query(store.ParticipantQuery{Before: all[3]}), "Before is exclusive")
+	require.Equal(t, reversed(all[:3])[:2], query(store.ParticipantQuery{Before: all[3], Descending: true, Limit: 2}),
+		"the page before a page")
+	require.Equal(t, all[2:4], query(store.ParticipantQuery{After: all[1], Before: all[4]}), "between two IDs")
+	require.Equal(t, reversed(where(func(p *store.Participant) bool { return p.FlowVersion == 1 })),
+		query(store.ParticipantQuery{Version: 1, Descending: true}))
+}
+
+// CountParticipants counts what a query selects, whatever its paging.
+func testCountParticipants(t *testing.T, s store.Store) {
+	flow, parts := versionsAndReasons(t, s)
+	c := s.(store.ParticipantCounter)
+	count := func(q store.ParticipantQuery) int64 {
+		t.Helper()
+		q.FlowID = flow
+		n, err := c.CountParticipants(t.Context(), &q)
+		require.NoError(t, err)
+		return n
+	}
+	require.EqualValues(t, len(parts), count(store.ParticipantQuery{}))
+	require.EqualValues(t, 3, count(store.ParticipantQuery{Version: 2}))
+	require.EqualValues(t, 3, count(store.ParticipantQuery{Statuses: []store.Status{store.Failed}}))
+	require.EqualValues(t, 2, count(store.ParticipantQuery{Reason: "HTTP 503"}))
+	require.EqualValues(t, 2, count(store.ParticipantQuery{Element: "start", Reason: "element", Version: 0}))
+	require.EqualValues(t, len(parts), count(store.ParticipantQuery{After: parts[2].ID, Limit: 1}), "paging left out")
+	require.Zero(t, count(store.ParticipantQuery{Element: "nowhere"}))
+
+	_, err := c.CountParticipants(t.Context(), &store.ParticipantQuery{})
+	require.ErrorIs(t, err, store.ErrInvalid, "a query names a flow")
 }

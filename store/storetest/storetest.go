@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, features Feature
 		{"People", peopleTests, Features{}},
 		{"Update", updateTests, Features{}},
 		{"Participants", participantTests, Features{}},
+		{"Participants", countTests, Features{ParticipantCounter: Has}},
 		{"Events", eventTests, Features{}},
 		{"Transactions", txTests, Features{}},
 		{"Transactions", refTests, Features{RefUpdater: Has}},
