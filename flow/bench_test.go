@@ -202,7 +202,8 @@ func BenchmarkTimers(b *testing.B) {
 			n := population()
 			ctx := context.Background()
 			var fired int
-			var spent time.Duration
+			var spent, cpuSpent time.Duration
+			cpuOK := true
 			for range b.N {
 				b.StopTimer()
 				eng, clk := benchEngine(b)
@@ -211,6 +212,7 @@ func BenchmarkTimers(b *testing.B) {
 				runtime.GC()
 				b.StartTimer()
 				start := time.Now()
+				cpu, ok := processCPU()
 				var total atomic.Int64
 				var wg sync.WaitGroup
 				for range bc.tickers {
@@ -224,6 +226,9 @@ func BenchmarkTimers(b *testing.B) {
 				}
 				wg.Wait()
 				spent += time.Since(start)
+				end, endOK := processCPU()
+				cpuOK = cpuOK && ok && endOK
+				cpuSpent += end - cpu
 				k := int(total.Load())
 				if k != n {
 					b.Fatalf("fired %d timers, want %d", k, n)
@@ -231,6 +236,9 @@ func BenchmarkTimers(b *testing.B) {
 				fired += k
 			}
 			b.ReportMetric(float64(fired)/spent.Seconds(), "timers/s")
+			if cpuOK && fired > 0 {
+				b.ReportMetric(float64(cpuSpent)/float64(fired), "cpu-ns/timer")
+			}
 		})
 	}
 }

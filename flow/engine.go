@@ -618,7 +618,11 @@ func (e *Engine) unpark(ctx context.Context, flowID string) error {
 }
 
 // setParked parks or unparks p's timer.
-func setParked(p *store.Participant, parked bool) { p.Wait.Parked = parked }
+func setParked(p *store.Participant, parked bool) {
+	w := *p.Wait // the store's, when it lends its records
+	w.Parked = parked
+	p.Wait = &w
+}
 
 // eachParticipant runs fn for every participant of the flow still in it,
 // each in its own person's transaction.

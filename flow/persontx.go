@@ -14,7 +14,11 @@ import (
 // the call needs them, changed in place, and written once by flush.
 type personTx struct {
 	tx store.Tx
-	id uuid.UUID
+	// shared is tx when the store lends records instead of copying them
+	// (store.SharingTx): the call then changes them only by replacing
+	// their parts, which it does anyway.
+	shared store.SharingTx
+	id     uuid.UUID
 	// person is the person as the call has them (nil for no one), and
 	// start as the transaction found them (nil for a newcomer).
 	person, start *store.Person
@@ -32,7 +36,14 @@ var errUnknownPerson = fmt.Errorf("unknown person: %w", store.ErrNotFound)
 // them; an engine call on a participant's person may find no one.
 func (pt *personTx) open(tx store.Tx, id uuid.UUID, now time.Time, byRef bool, newcomer *store.PersonRef) error {
 	*pt = personTx{tx: tx, id: id}
-	p, err := tx.Person()
+	pt.shared, _ = tx.(store.SharingTx)
+	var p *store.Person
+	var err error
+	if pt.shared != nil {
+		p, err = pt.shared.SharedPerson()
+	} else {
+		p, err = tx.Person()
+	}
 	switch {
 	case err == nil:
 		pt.person, pt.start = p, p
@@ -65,7 +76,13 @@ func (pt *personTx) setPerson(p *store.Person) {
 // transaction.
 func (pt *personTx) participants() ([]*store.Participant, error) {
 	if !pt.partsLoaded {
-		parts, err := pt.tx.Participants()
+		var parts []*store.Participant
+		var err error
+		if pt.shared != nil {
+			parts, err = pt.shared.SharedParticipants()
+		} else {
+			parts, err = pt.tx.Participants()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -129,6 +146,9 @@ func (pt *personTx) history(q *store.EventQuery) ([]*store.Event, error) { retur
 // put in flight run on.
 func (pt *personTx) flush(rec *record, now time.Time, steps func(*store.Participant) int) error {
 	if pt.personDirty {
+		if pt.person == pt.start {
+			pt.person = pt.person.Clone() // the store's, when lent
+		}
 		pt.person.UpdatedAt = now
 		if err := pt.tx.PutPerson(pt.person); err != nil {
 			return err
@@ -140,12 +160,16 @@ func (pt *personTx) flush(rec *record, now time.Time, steps func(*store.Particip
 		}
 	}
 	for _, p := range pt.changed {
-		if err := pt.tx.PutParticipant(p); err != nil {
+		put := pt.tx.PutParticipant
+		if pt.shared != nil {
+			put = pt.shared.PutSharedParticipant
+		}
+		if err := put(p); err != nil {
 			return err
 		}
 	}
-	if len(rec.counts) > 0 {
-		pt.tx.Count(rec.counts...)
+	if counts := rec.counters(); len(counts) > 0 {
+		pt.tx.Count(counts...)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package flow
 
 import (
 	"context"
+	"slices"
+	"sync"
 
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
@@ -15,9 +17,12 @@ type record struct {
 	// events are the events recorded in the call, in order: the router
 	// hands each to the person's participants and to flow triggers.
 	events []*store.Event
-	// counts aggregates the call's counter changes, written once each.
+	// counts aggregates the call's counter changes, written once each:
+	// those of a compiled version's own counters in tallies, by slot
+	// (see compiled.counterSlot), the others here.
 	counts   []store.Counter
 	countIdx map[countKey]int
+	tallies  []tally
 	// observed and failures are handed to the observer and the logger
 	// once the call commits; observing is set when the engine observes.
 	observing          bool
@@ -41,8 +46,19 @@ type countKey struct {
 	element, key string
 }
 
+// tally holds a call's changes to the counters of one compiled version,
+// a slot each.
+type tally struct {
+	c *compiled
+	n []int64
+}
+
 // count adds n to a counter of a flow version's element.
 func (r *record) count(c *compiled, elementID, key string, n int64) {
+	if slot, ok := c.counterSlot(elementID, key); ok {
+		r.tallyOf(c)[slot] += n
+		return
+	}
 	k := countKey{c.flow.ID, c.flow.Version, elementID, key}
 	// Most calls touch a few counters: scan them; index long runs.
 	if r.countIdx == nil {
@@ -69,6 +85,48 @@ func (r *record) count(c *compiled, elementID, key string, n int64) {
 		r.countIdx[k] = len(r.counts)
 	}
 	r.counts = append(r.counts, store.Counter{FlowID: c.flow.ID, FlowVersion: c.flow.Version, Element: elementID, Key: key, N: n})
+}
+
+// tallyOf returns the slots of c's counters, zero when the call has not
+// counted any yet.
+func (r *record) tallyOf(c *compiled) []int64 {
+	for i := range r.tallies {
+		if t := &r.tallies[i]; t.c == c {
+			return t.n
+		}
+	}
+	for i := range r.tallies { // a free one, kept from an earlier call
+		if t := &r.tallies[i]; t.c == nil {
+			t.c = c
+			if cap(t.n) < len(c.slots.names) {
+				t.n = make([]int64, len(c.slots.names))
+			}
+			t.n = t.n[:len(c.slots.names)]
+			return t.n
+		}
+	}
+	r.tallies = append(r.tallies, tally{c: c, n: make([]int64, len(c.slots.names))})
+	return r.tallies[len(r.tallies)-1].n
+}
+
+// counters returns every counter change of the call, the tallies'
+// included, which it moves into counts.
+func (r *record) counters() []store.Counter {
+	for i := range r.tallies {
+		t := &r.tallies[i]
+		if t.c == nil {
+			continue
+		}
+		for slot, n := range t.n {
+			if n != 0 {
+				name := t.c.slots.names[slot]
+				r.counts = append(r.counts, store.Counter{FlowID: t.c.flow.ID, FlowVersion: t.c.flow.Version, Element: name.element, Key: name.key, N: n})
+			}
+		}
+		clear(t.n)
+		t.c = nil
+	}
+	return r.counts
 }
 
 // observe notes an observation; failures are logged whether or not the
@@ -120,11 +178,67 @@ func (r *record) emit(ctx context.Context, e *Engine) {
 // reset empties the record, keeping its buffers.
 func (r *record) reset(observing, reporting bool) {
 	clear(r.counts[:cap(r.counts)])
+	for i := range r.tallies {
+		clear(r.tallies[i].n)
+		r.tallies[i].c = nil
+	}
 	clear(r.events[:cap(r.events)])
 	clear(r.observed[:r.observedMax])
 	clear(r.failures[:cap(r.failures)])
 	*r = record{
-		events: r.events[:0], counts: r.counts[:0], observed: r.observed[:0], failures: r.failures[:0],
+		events: r.events[:0], counts: r.counts[:0], observed: r.observed[:0], failures: r.failures[:0], tallies: r.tallies,
 		observing: observing, reporting: reporting,
+	}
+}
+
+// counterSlots numbers the counters every element of a compiled version
+// may have (entered, errors, waiting, in flight, and left by each
+// branch), so that a call counts them in a slice rather than looking
+// them up by name.
+type counterSlots struct {
+	once  sync.Once
+	index map[slotName]int
+	names []slotName
+}
+
+// slotName is a counter of a compiled version: an element and a key.
+type slotName struct{ element, key string }
+
+// counterSlot returns the slot of an element's counter, false for a
+// counter that has none (one an element kind counts itself).
+func (c *compiled) counterSlot(elementID, key string) (int, bool) {
+	c.slots.once.Do(c.numberSlots)
+	i, ok := c.slots.index[slotName{elementID, key}]
+	return i, ok
+}
+
+func (c *compiled) numberSlots() {
+	sl := &c.slots
+	sl.index = map[slotName]int{}
+	add := func(element, key string) {
+		k := slotName{element, key}
+		if _, ok := sl.index[k]; !ok {
+			sl.index[k] = len(sl.names)
+			sl.names = append(sl.names, k)
+		}
+	}
+	ids := make([]string, 0, len(c.nodes))
+	for id := range c.nodes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		n := c.nodes[id]
+		for _, key := range []string{keyEntered, keyErrors, keyWaiting, keyInFlight} {
+			add(id, key)
+		}
+		branches := make([]string, 0, len(n.left))
+		for b := range n.left {
+			branches = append(branches, b)
+		}
+		slices.Sort(branches)
+		for _, b := range branches {
+			add(id, n.left[b])
+		}
 	}
 }

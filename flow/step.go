@@ -331,12 +331,13 @@ func (s *session) leave(c *compiled, p *store.Participant, status store.Status, 
 }
 
 // journal appends a step to the participant's journal, dropping the
-// oldest past Config.JournalLimit. The journal is the call's own copy
-// (the store copies what it returns and what it is given), so it is
-// changed in place.
+// oldest past Config.JournalLimit. Its array may be the store's (see
+// store.SharingTx): the oldest steps are sliced off rather than moved,
+// and the step is written past the stored length, so that append
+// reallocates once in a while rather than every step.
 func (s *session) journal(p *store.Participant, elementID, branch, reason string) {
 	if limit := s.e.cfg.JournalLimit; len(p.Journal) >= limit {
-		p.Journal = p.Journal[:copy(p.Journal, p.Journal[len(p.Journal)-limit+1:])]
+		p.Journal = p.Journal[len(p.Journal)-limit+1:]
 	}
 	p.Journal = append(p.Journal, store.Step{Seq: p.Seq, At: s.now, Element: elementID, Branch: branch, Reason: reason})
 }

@@ -41,6 +41,8 @@ type compiled struct {
 	// publishedAt is when the version was published, from which an
 	// experiment's duration runs.
 	publishedAt time.Time
+	// slots number the elements' counters (see counterSlot).
+	slots counterSlots
 }
 
 type node struct {

@@ -91,7 +91,8 @@ func benchWaitDeliver(b *testing.B, workers int) {
 	n := waitPopulation()
 	ctx := context.Background()
 	var delivered int
-	var spent time.Duration
+	var spent, cpuSpent time.Duration
+	cpuOK := true
 	b.ReportAllocs()
 	for range b.N {
 		b.StopTimer()
@@ -100,6 +101,7 @@ func benchWaitDeliver(b *testing.B, workers int) {
 		runtime.GC()
 		b.StartTimer()
 		start := time.Now()
+		cpu, ok := processCPU()
 		var wg sync.WaitGroup
 		var failed atomic.Pointer[error]
 		for w := range workers {
@@ -114,6 +116,9 @@ func benchWaitDeliver(b *testing.B, workers int) {
 		}
 		wg.Wait()
 		spent += time.Since(start)
+		end, endOK := processCPU()
+		cpuOK = cpuOK && ok && endOK
+		cpuSpent += end - cpu
 		if err := failed.Load(); err != nil {
 			b.Fatal(*err)
 		}
@@ -129,6 +134,11 @@ func benchWaitDeliver(b *testing.B, workers int) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(delivered)/spent.Seconds(), "events/s")
+	if cpuOK && delivered > 0 {
+		// The process's CPU time per event, steadier than events/s on a
+		// shared machine.
+		b.ReportMetric(float64(cpuSpent)/float64(delivered), "cpu-ns/event")
+	}
 }
 
 // BenchmarkWaitingMemory reports the heap held per participant waiting for

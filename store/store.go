@@ -77,6 +77,8 @@ var (
 //   - HistoryPruner drops old events, for a history retention limit.
 //   - PeopleLister lists people, and AudienceRuns keeps the progress of
 //     bulk entries: audience and date entries need both.
+//   - SharingTx, on a Tx, lends the person's records without copying
+//     them, for a caller that changes them only by replacing their parts.
 //   - ParticipantRemover, on a Tx, removes a participant that bulk entry
 //     created and that did not enter after all; a store with AudienceRuns
 //     has it.
@@ -186,6 +188,35 @@ type Tx interface {
 	// cached flow states under this revision knows they are current for
 	// the whole transaction.
 	FlowsRevision() (int64, error)
+}
+
+// SharingTx is implemented by transactions (Tx) that can lend the caller
+// the person's records instead of copying them out and back in. The
+// engine, which changes a record only by replacing its parts, uses it
+// when the store's Tx has it; the store's public reads (Store.Participant,
+// Store.Participants) still return copies.
+//
+// What SharedPerson returns is the store's: the caller reads it and
+// never changes it (it puts a changed copy with PutPerson). Each
+// Participant SharedParticipants returns is a new value whose fields and
+// Vars map are the caller's, but whose nested values (the Vars' values,
+// Entry, Wait, Effect, and the arrays of Journal, Goals and Operations)
+// the store shares: the caller replaces them rather than changing them in
+// place, except that it may append to Journal (writing only past its
+// length). Changes the caller makes that way are undone with the
+// transaction when it does not commit.
+type SharingTx interface {
+	// SharedPerson returns the person, as Tx.Person does, but lent, not
+	// copied.
+	SharedPerson() (*Person, error)
+	// SharedParticipants returns the person's participants, as
+	// Tx.Participants does, sharing their nested values.
+	SharedParticipants() ([]*Participant, error)
+	// PutSharedParticipant is Tx.PutParticipant for a participant the
+	// store keeps without copying it: the caller changes neither p nor
+	// its nested values after (it may put another participant of the
+	// same ID in their place).
+	PutSharedParticipant(p *Participant) error
 }
 
 // RefUpdater is implemented by stores that can find a person and begin

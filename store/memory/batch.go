@@ -95,6 +95,7 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 				if t.holder != nil {
 					holders = append(holders, t.holder)
 				}
+				t.recycle()
 			}
 			s.dropIfEmpty(b.ps)
 			b.ps.mu.Unlock()
@@ -117,7 +118,7 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 			return nil, err
 		}
 		b.tx = s.newTx(b.ps)
-		errs[i] = fn(i, b.tx)
+		errs[i] = fn(i, b.tx.handle())
 	}
 	if err := s.commitBatch(batch, errs); err != nil {
 		return nil, err

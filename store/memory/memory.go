@@ -5,7 +5,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"hash/maphash"
@@ -34,6 +33,8 @@ type Store struct {
 
 	people [shardCount]peopleShard
 	parts  [shardCount]partShard
+	// byFlow lists each flow's participants in ID order (see index.go).
+	byFlow flowIndexes
 
 	// keys find people by external id, phone and email, in shards by the
 	// key's hash so that lookups from many goroutines seldom share a lock.
@@ -399,11 +400,16 @@ func (s *Store) lock(personID uuid.UUID) *personState {
 	}
 }
 
-// newTx begins a transaction over ps, whose lock the caller holds.
+// newTx begins a transaction over ps, whose lock the caller holds. Its
+// state comes from a pool: the caller gets a handle (see txHandle), and
+// recycle takes the state back once the transaction has ended.
 func (s *Store) newTx(ps *personState) *tx {
-	tx := &tx{s: s, ps: ps}
-	tx.parts, tx.events, tx.counts = tx.partsBuf[:0], tx.eventsBuf[:0], tx.countsBuf[:0]
-	return tx
+	slot := txSlots.Get().(*txSlot)
+	t := &slot.t
+	t.s, t.ps, t.slot = s, ps, slot
+	t.parts, t.events, t.counts = t.partsBuf[:0], t.eventsBuf[:0], t.countsBuf[:0]
+	t.lent = t.lentBuf[:0]
+	return t
 }
 
 // update runs fn over ps, whose lock the caller holds, commits or erases,
@@ -418,7 +424,9 @@ func (s *Store) update(ctx context.Context, ps *personState, fn txFunc, erase bo
 		}
 		s.dropIfEmpty(ps)
 		ps.mu.Unlock()
-		if h := tx.holder; h != nil {
+		h := tx.holder
+		tx.recycle()
+		if h != nil {
 			// A participant ID this transaction wanted is another
 			// person's: return once their transaction ended, so that a
 			// caller who tries again finds what it committed (two
@@ -431,7 +439,7 @@ func (s *Store) update(ctx context.Context, ps *personState, fn txFunc, erase bo
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := fn.call(ps.id, tx); err != nil {
+	if err := fn.call(ps.id, tx.handle()); err != nil {
 		return err
 	}
 	if erase {
@@ -482,6 +490,7 @@ func (s *Store) erase(ps *personState) {
 			delete(sh.m, p.ID)
 		}
 		sh.mu.Unlock()
+		s.unindexParticipant(p)
 		if slot := ps.slots[i]; slot != 0 {
 			s.timerMu.Lock()
 			s.slots[slot-1] = armedTimer{}
@@ -604,8 +613,8 @@ func (s *Store) apply(ps *personState, tx *tx) {
 	if tx.person != nil {
 		ps.person = tx.person
 	}
-	for _, p := range tx.parts {
-		s.putParticipant(ps, p)
+	for i, p := range tx.parts {
+		s.putParticipant(ps, p, tx.lent[i])
 	}
 	s.removeParticipants(ps, tx.removed)
 	for _, e := range tx.events {
@@ -708,16 +717,35 @@ func (s *Store) moveKeys(ps *personState, p *store.Person, undo *[]keyWas) error
 	return nil
 }
 
-func (s *Store) putParticipant(ps *personState, p *store.Participant) {
+// putParticipant stores p, the store's own copy (see own) or, when lent
+// is set, the caller's (see tx.PutSharedParticipant), whose fields it
+// copies into a participant of the store's.
+func (s *Store) putParticipant(ps *personState, p *store.Participant, lent bool) {
 	i := slices.IndexFunc(ps.parts, func(q *store.Participant) bool { return q.ID == p.ID })
 	var old []varEntry
 	if i >= 0 {
 		old = ps.vars[i]
 	}
 	vars := compactVars(old, p.Vars)
-	// p is the store's own copy (see own): its map goes back to the pool.
-	recycleVars(p.Vars)
-	p.Vars = nil
+	if i >= 0 && ps.parts[i].FlowID != p.FlowID {
+		s.unindexParticipant(ps.parts[i])
+		s.indexParticipant(p)
+	}
+	if lent {
+		var c *store.Participant
+		if i >= 0 {
+			c = ps.parts[i] // lent out only as copies: reuse it
+		} else {
+			c = new(store.Participant)
+		}
+		*c = *p
+		c.Vars = nil
+		p = c
+	} else {
+		// The store's own copy: its map goes back to the pool.
+		recycleVars(p.Vars)
+		p.Vars = nil
+	}
 	if i < 0 {
 		i = len(ps.parts)
 		ps.parts = append(ps.parts, p)
@@ -727,6 +755,7 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant) {
 		sh.mu.Lock()
 		sh.m[p.ID] = ps
 		sh.mu.Unlock()
+		s.indexParticipant(p)
 	} else {
 		ps.parts[i] = p
 		ps.vars[i] = vars
@@ -777,6 +806,20 @@ func (ps *personState) clone(i int) *store.Participant {
 	c := copyOut(ps.parts[i])
 	c.Vars = ps.varsMap(i)
 	return c
+}
+
+// lend returns parts[i] for a transaction that shares it (see
+// tx.SharedParticipants): its fields, and its variables in a map of its
+// own.
+func (ps *personState) lend(i int) *store.Participant {
+	c := *ps.parts[i]
+	if vs := ps.vars[i]; len(vs) > 0 {
+		c.Vars = make(map[string]any, len(vs))
+		for _, v := range vs {
+			c.Vars[v.name] = v.value
+		}
+	}
+	return &c
 }
 
 // outParticipant is a participant with room for its wait, so that a copy
@@ -1052,9 +1095,11 @@ func (s *Store) Participant(ctx context.Context, id uuid.UUID) (*store.Participa
 	return nil, fmt.Errorf("participant %s: %w", id, store.ErrNotFound)
 }
 
-// Participants implements store.Store. With a Limit it copies only the
-// page: a page of 50 out of 100,000 participants keeps the 50 smallest
-// IDs after q.After in a bounded heap instead of sorting them all.
+// Participants implements store.Store. It reads the flow's index of
+// participant IDs from q.After on, a chunk at a time, and copies the
+// participants the query selects until the page is full: a page costs
+// what it holds (and what the query's filter skips), not the size of
+// the store.
 func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]*store.Participant, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -1062,59 +1107,75 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 	if q == nil || q.FlowID == "" {
 		return nil, fmt.Errorf("participants: the query names no flow: %w", store.ErrInvalid)
 	}
+	ix := s.byFlow.of(q.FlowID, false)
+	if ix == nil {
+		return nil, nil
+	}
 	var out []*store.Participant
-	// first reports whether a comes before b in the listing's order.
-	first := func(a, b uuid.UUID) bool {
+	chunk := 256
+	if q.Limit > 0 {
+		chunk = min(max(q.Limit, 16), 1024)
+	}
+	var ids []uuid.UUID
+	from := q.After
+	if q.Descending {
+		from = q.Before
+	}
+	for q.Limit <= 0 || len(out) < q.Limit {
 		if q.Descending {
-			return uuidLess(b, a)
+			ids = ix.before(ids[:0], from, chunk)
+		} else {
+			ids = ix.after(ids[:0], from, chunk)
 		}
-		return uuidLess(a, b)
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			if !inRange(id, q) {
+				return out, nil // past the other bound
+			}
+			if q.Limit > 0 && len(out) == q.Limit {
+				break
+			}
+			ps := s.holder(id)
+			if ps == nil {
+				continue // erased meanwhile
+			}
+			ps.mu.Lock()
+			if p := ps.matching(id, q); p != nil {
+				out = append(out, p)
+			}
+			ps.mu.Unlock()
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		from = ids[len(ids)-1]
+		if len(ids) < chunk {
+			break
+		}
+		chunk = min(chunk*2, 4096) // a sparse filter reads on in longer strides
 	}
-	// full reports whether out holds a page of IDs that all come before
-	// id (out[0] is the page's last).
-	full := func(id uuid.UUID) bool { return q.Limit > 0 && len(out) == q.Limit && !first(id, out[0].ID) }
-	// A shard's candidates are taken under its lock, then checked under
-	// their person's: a person with several participations is visited
-	// once per participation, for the participant listed only.
-	var found []partRef
-	for i := range s.parts {
-		sh := &s.parts[i]
-		found = found[:0]
-		sh.mu.RLock()
-		for id, ps := range sh.m {
-			if inRange(id, q) && !full(id) {
-				found = append(found, partRef{id, ps})
-			}
-		}
-		sh.mu.RUnlock()
-		for _, f := range found {
-			if full(f.id) {
-				continue
-			}
-			f.ps.mu.Lock()
-			if p := f.ps.matching(f.id, q); p != nil {
-				out = pushPage(out, p, q.Limit, first)
-			}
-			f.ps.mu.Unlock()
-		}
-	}
-	slices.SortFunc(out, func(a, b *store.Participant) int {
-		if first(a.ID, b.ID) {
-			return -1
-		}
-		return 1
-	})
 	return out, nil
+}
+
+// holder returns the person holding participant id, nil for none.
+func (s *Store) holder(id uuid.UUID) *personState {
+	sh := &s.parts[shardOf(id)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.m[id]
 }
 
 // inRange reports whether id is within q's After and Before.
 func inRange(id uuid.UUID, q *store.ParticipantQuery) bool {
-	return (q.After == uuid.Nil || uuidLess(q.After, id)) && (q.Before == uuid.Nil || uuidLess(id, q.Before))
+	return (q.After == uuid.Nil || compareID(q.After, id) < 0) && (q.Before == uuid.Nil || compareID(id, q.Before) < 0)
 }
 
 var _ store.ParticipantCounter = (*Store)(nil)
 
-// CountParticipants implements store.ParticipantCounter.
+// CountParticipants implements store.ParticipantCounter: it reads the
+// flow's index and checks each of its participants.
 func (s *Store) CountParticipants(ctx context.Context, q *store.ParticipantQuery) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -1122,31 +1183,33 @@ func (s *Store) CountParticipants(ctx context.Context, q *store.ParticipantQuery
 	if q == nil || q.FlowID == "" {
 		return 0, fmt.Errorf("count participants: the query names no flow: %w", store.ErrInvalid)
 	}
+	ix := s.byFlow.of(q.FlowID, false)
+	if ix == nil {
+		return 0, nil
+	}
 	var n int64
-	var found []partRef
-	for i := range s.parts {
-		sh := &s.parts[i]
-		found = found[:0]
-		sh.mu.RLock()
-		for id, ps := range sh.m {
-			found = append(found, partRef{id, ps})
-		}
-		sh.mu.RUnlock()
-		for _, f := range found {
-			f.ps.mu.Lock()
-			if f.ps.find(f.id, q) >= 0 {
+	var ids []uuid.UUID
+	for from := uuid.Nil; ; {
+		ids = ix.after(ids[:0], from, 4096)
+		for _, id := range ids {
+			ps := s.holder(id)
+			if ps == nil {
+				continue
+			}
+			ps.mu.Lock()
+			if ps.find(id, q) >= 0 {
 				n++
 			}
-			f.ps.mu.Unlock()
+			ps.mu.Unlock()
+		}
+		if len(ids) < 4096 {
+			return n, ctx.Err()
+		}
+		from = ids[len(ids)-1]
+		if err := ctx.Err(); err != nil {
+			return n, err
 		}
 	}
-	return n, nil
-}
-
-// partRef is a participant ID and the state of its person.
-type partRef struct {
-	id uuid.UUID
-	ps *personState
 }
 
 // matching returns a copy of participant id when the query selects it, or
@@ -1175,45 +1238,6 @@ func (ps *personState) find(id uuid.UUID, q *store.ParticipantQuery) int {
 	}
 	return -1
 }
-
-// pushPage adds p to page, which holds up to limit participants (all when
-// limit is 0) as a heap in the listing's order (first): page[0] is the
-// page's last, the first to go when an earlier ID arrives at a full page.
-func pushPage(page []*store.Participant, p *store.Participant, limit int, first func(a, b uuid.UUID) bool) []*store.Participant {
-	if limit <= 0 {
-		return append(page, p)
-	}
-	less := func(i, j int) bool { return first(page[j].ID, page[i].ID) } // the page's last on top
-	if len(page) < limit {
-		page = append(page, p)
-		for i := len(page) - 1; i > 0; {
-			parent := (i - 1) / 2
-			if !less(i, parent) {
-				break
-			}
-			page[i], page[parent] = page[parent], page[i]
-			i = parent
-		}
-		return page
-	}
-	page[0] = p
-	for i := 0; ; {
-		big, l, r := i, 2*i+1, 2*i+2
-		if l < len(page) && less(l, big) {
-			big = l
-		}
-		if r < len(page) && less(r, big) {
-			big = r
-		}
-		if big == i {
-			return page
-		}
-		page[i], page[big] = page[big], page[i]
-		i = big
-	}
-}
-
-func uuidLess(a, b uuid.UUID) bool { return bytes.Compare(a[:], b[:]) < 0 }
 
 // Counters implements store.Store.
 func (s *Store) Counters(ctx context.Context, flowID string) ([]store.Counter, error) {

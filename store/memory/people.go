@@ -12,9 +12,8 @@ import (
 )
 
 var (
-	_ store.PeopleLister       = (*Store)(nil)
-	_ store.AudienceRuns       = (*Store)(nil)
-	_ store.ParticipantRemover = (*tx)(nil)
+	_ store.PeopleLister = (*Store)(nil)
+	_ store.AudienceRuns = (*Store)(nil)
 )
 
 // audienceState is what the store keeps for audience entries: an ordered
@@ -244,7 +243,7 @@ func (s *Store) addParticipant(p *store.Participant) bool {
 	if _, err := s.reserve(ps, p.ID); err != nil {
 		return false // a participant of another person has the ID
 	}
-	s.putParticipant(ps, p)
+	s.putParticipant(ps, p, false)
 	return true
 }
 
@@ -255,6 +254,7 @@ func (t *tx) RemoveParticipant(id uuid.UUID) error {
 	}
 	if i := slices.IndexFunc(t.parts, func(q *store.Participant) bool { return q.ID == id }); i >= 0 {
 		t.parts = slices.Delete(t.parts, i, i+1)
+		t.lent = slices.Delete(t.lent, i, i+1)
 	}
 	if slices.ContainsFunc(t.ps.parts, func(q *store.Participant) bool { return q.ID == id }) {
 		if !slices.Contains(t.removed, id) {
@@ -285,6 +285,7 @@ func (s *Store) removeParticipants(ps *personState, ids []uuid.UUID) {
 			s.freeSlots = append(s.freeSlots, slot-1)
 			s.timerMu.Unlock()
 		}
+		s.unindexParticipant(ps.parts[i])
 		ps.parts = slices.Delete(ps.parts, i, i+1)
 		ps.vars = slices.Delete(ps.vars, i, i+1)
 		ps.slots = slices.Delete(ps.slots, i, i+1)

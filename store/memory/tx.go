@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowkit/flowkit/internal/clone"
@@ -13,8 +15,169 @@ import (
 
 var errTxDone = errors.New("memory: transaction used after its Update returned")
 
-// tx buffers one Update's writes; commit applies them.
+// txSlot holds a transaction's state between transactions, for reuse: a
+// transaction with its buffers is a few hundred bytes, which every step
+// would otherwise allocate. gen counts the transactions it has held; a
+// handle of an earlier one finds its transaction ended.
+type txSlot struct {
+	gen atomic.Uint64
+	t   tx
+}
+
+var txSlots = sync.Pool{New: func() any { return new(txSlot) }}
+
+// handle returns the caller's reference to the transaction.
+func (t *tx) handle() txHandle { return txHandle{t.slot, t.slot.gen.Load()} }
+
+// recycle ends the transaction for good, its handles included, and
+// returns its state to the pool. Nothing of it may be used after.
+func (t *tx) recycle() {
+	slot := t.slot
+	slot.gen.Add(1)
+	slot.t = tx{}
+	txSlots.Put(slot)
+}
+
+// txHandle is the store.Tx a transaction function gets: it reaches the
+// transaction while it is the one its slot holds, and fails with
+// errTxDone after.
+type txHandle struct {
+	slot *txSlot
+	gen  uint64
+}
+
+var (
+	_ store.Tx                 = txHandle{}
+	_ store.SharingTx          = txHandle{}
+	_ store.ParticipantRemover = txHandle{}
+)
+
+func (h txHandle) tx() (*tx, error) {
+	if h.slot.gen.Load() != h.gen {
+		return nil, errTxDone
+	}
+	return &h.slot.t, nil
+}
+
+// Person implements store.Tx.
+func (h txHandle) Person() (*store.Person, error) {
+	t, err := h.tx()
+	if err != nil {
+		return nil, err
+	}
+	return t.Person()
+}
+
+// PutPerson implements store.Tx.
+func (h txHandle) PutPerson(p *store.Person) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.PutPerson(p)
+}
+
+// Participants implements store.Tx.
+func (h txHandle) Participants() ([]*store.Participant, error) {
+	t, err := h.tx()
+	if err != nil {
+		return nil, err
+	}
+	return t.Participants()
+}
+
+// PutParticipant implements store.Tx.
+func (h txHandle) PutParticipant(p *store.Participant) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.PutParticipant(p)
+}
+
+// AddEvent implements store.Tx.
+func (h txHandle) AddEvent(e *store.Event) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.AddEvent(e)
+}
+
+// AppendEvent implements store.Tx.
+func (h txHandle) AppendEvent(e *store.Event) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.AppendEvent(e)
+}
+
+// Events implements store.Tx.
+func (h txHandle) Events(q *store.EventQuery) ([]*store.Event, error) {
+	t, err := h.tx()
+	if err != nil {
+		return nil, err
+	}
+	return t.Events(q)
+}
+
+// Count implements store.Tx.
+func (h txHandle) Count(cs ...store.Counter) {
+	if t, err := h.tx(); err == nil {
+		t.Count(cs...)
+	}
+}
+
+// FlowsRevision implements store.Tx.
+func (h txHandle) FlowsRevision() (int64, error) {
+	t, err := h.tx()
+	if err != nil {
+		return 0, err
+	}
+	return t.FlowsRevision()
+}
+
+// SharedPerson implements store.SharingTx.
+func (h txHandle) SharedPerson() (*store.Person, error) {
+	t, err := h.tx()
+	if err != nil {
+		return nil, err
+	}
+	return t.SharedPerson()
+}
+
+// SharedParticipants implements store.SharingTx.
+func (h txHandle) SharedParticipants() ([]*store.Participant, error) {
+	t, err := h.tx()
+	if err != nil {
+		return nil, err
+	}
+	return t.SharedParticipants()
+}
+
+// PutSharedParticipant implements store.SharingTx.
+func (h txHandle) PutSharedParticipant(p *store.Participant) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.PutSharedParticipant(p)
+}
+
+// RemoveParticipant implements store.ParticipantRemover.
+func (h txHandle) RemoveParticipant(id uuid.UUID) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.RemoveParticipant(id)
+}
+
+// tx buffers one Update's writes; commit applies them. Its state is
+// recycled once the transaction has ended: callers hold a txHandle.
 type tx struct {
+	slot   *txSlot
 	s      *Store
 	ps     *personState
 	done   bool
@@ -28,11 +191,15 @@ type tx struct {
 	// removed holds the IDs of stored participants to remove at commit
 	// (see RemoveParticipant).
 	removed []uuid.UUID
+	// lent[i] is set when parts[i] is the caller's, put by
+	// PutSharedParticipant, rather than the store's copy.
+	lent []bool
 	// holder is the person whose participant ID a PutParticipant found
 	// taken (see Store.reserve), nil for none.
 	holder *personState
 	// Room for the writes of a typical step, allocated with the tx.
 	partsBuf  [1]*store.Participant
+	lentBuf   [1]bool
 	eventsBuf [2]*event
 	countsBuf [4]store.Counter
 }
@@ -103,6 +270,66 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 	return out, nil
 }
 
+// SharedPerson implements store.SharingTx.
+func (t *tx) SharedPerson() (*store.Person, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	switch {
+	case t.person != nil:
+		return t.person, nil
+	case t.ps.person != nil:
+		return t.ps.person, nil
+	}
+	return nil, personNotFound(t.ps.id.String())
+}
+
+// SharedParticipants implements store.SharingTx: each participant is a
+// copy of the stored one's fields with a variables map of its own; the
+// nested values are the stored ones.
+func (t *tx) SharedParticipants() ([]*store.Participant, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	out := make([]*store.Participant, 0, len(t.ps.parts)+len(t.parts))
+	for i, p := range t.ps.parts {
+		if len(t.removed) > 0 && slices.Contains(t.removed, p.ID) {
+			continue
+		}
+		if q := t.pending(p); q != nil {
+			out = append(out, lend(q))
+		} else {
+			out = append(out, t.ps.lend(i))
+		}
+	}
+	for _, p := range t.parts {
+		if !slices.ContainsFunc(t.ps.parts, func(q *store.Participant) bool { return q.ID == p.ID }) {
+			out = append(out, lend(p))
+		}
+	}
+	return out, nil
+}
+
+// lend returns a participant with p's fields and a copy of its
+// variables map, sharing the values.
+func lend(p *store.Participant) *store.Participant {
+	c := *p
+	if p.Vars != nil {
+		c.Vars = make(map[string]any, len(p.Vars))
+		for k, v := range p.Vars {
+			c.Vars[k] = v
+		}
+	}
+	return &c
+}
+
+// PutSharedParticipant implements store.SharingTx: the commit keeps p's
+// fields in the stored participant's place and its nested values as
+// they are.
+func (t *tx) PutSharedParticipant(p *store.Participant) error {
+	return t.put(p, true)
+}
+
 func (t *tx) pending(p *store.Participant) *store.Participant {
 	for _, q := range t.parts {
 		if q.ID == p.ID {
@@ -112,7 +339,10 @@ func (t *tx) pending(p *store.Participant) *store.Participant {
 	return nil
 }
 
-func (t *tx) PutParticipant(p *store.Participant) error {
+func (t *tx) PutParticipant(p *store.Participant) error { return t.put(p, false) }
+
+// put puts p, the caller's own when shared is set, else a copy.
+func (t *tx) put(p *store.Participant, shared bool) error {
 	if t.done {
 		return errTxDone
 	}
@@ -148,11 +378,16 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 		t.reserved = append(t.reserved, p.ID)
 	}
 	p.Version++
-	c := own(p)
+	c := p
+	if !shared {
+		c = own(p)
+	}
 	if i := slices.IndexFunc(t.parts, func(q *store.Participant) bool { return q.ID == p.ID }); i >= 0 {
 		t.parts[i] = c
+		t.lent[i] = shared
 	} else {
 		t.parts = append(t.parts, c)
+		t.lent = append(t.lent, shared)
 	}
 	return nil
 }
@@ -272,7 +507,7 @@ func (t *tx) untilCut(q *store.EventQuery, stored []*event) func(pending bool, i
 
 func (t *tx) Count(cs ...store.Counter) {
 	if !t.done {
-		t.counts = append(t.counts, cs...)
+		t.counts = append(slices.Grow(t.counts, len(cs)), cs...) // one allocation for a long run
 	}
 }
 

@@ -99,6 +99,7 @@ var features = storetest.Features{
 	PeopleLister:       storetest.Has,
 	AudienceRuns:       storetest.Has,
 	ParticipantRemover: storetest.Has,
+	SharingTx:          storetest.Has,
 	PaceKeeper:         storetest.Has,
 	OperationRuns:      storetest.Has,
 	ExperimentKeeper:   storetest.Has,

@@ -395,7 +395,52 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 	return out, nil
 }
 
-func (t *tx) PutParticipant(p *store.Participant) error {
+var _ store.SharingTx = (*tx)(nil)
+
+// SharedPerson implements store.SharingTx.
+func (t *tx) SharedPerson() (*store.Person, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	switch {
+	case t.person != nil:
+		return t.person, nil
+	case t.stored != nil:
+		return t.stored, nil
+	}
+	return nil, fmt.Errorf("person %s: %w", t.personID, store.ErrNotFound)
+}
+
+// SharedParticipants implements store.SharingTx: each participant is a
+// copy of the fields of the one read (or put) with a variables map of
+// its own; the nested values are shared.
+func (t *tx) SharedParticipants() ([]*store.Participant, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	out := make([]*store.Participant, 0, len(t.parts))
+	for _, ps := range t.parts {
+		if !ps.removed {
+			c := *ps.latest()
+			c.Vars = maps.Clone(c.Vars)
+			out = append(out, &c)
+		}
+	}
+	return out, nil
+}
+
+// PutSharedParticipant implements store.SharingTx: the commit writes p
+// itself.
+func (t *tx) PutSharedParticipant(p *store.Participant) error { return t.put(p, true) }
+
+func (t *tx) PutParticipant(p *store.Participant) error { return t.put(p, false) }
+
+// put puts p, the caller's own when shared is set, else a copy.
+func (t *tx) put(p *store.Participant, shared bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.check(); err != nil {
@@ -419,7 +464,10 @@ func (t *tx) PutParticipant(p *store.Participant) error {
 	case ps != nil && ps.latest().Version != p.Version:
 		return fmt.Errorf("participant %s version %d, stored %d: %w", p.ID, p.Version, ps.latest().Version, store.ErrConflict)
 	}
-	c := p.Clone()
+	c := p
+	if !shared {
+		c = p.Clone()
+	}
 	c.Version++
 	if ps != nil {
 		ps.cur, ps.dirty = c, true

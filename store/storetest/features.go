@@ -41,6 +41,9 @@ type Features struct {
 	// ParticipantRemover (store.ParticipantRemover, on the store's Tx):
 	// a participant removed, which a store with AudienceRuns needs.
 	ParticipantRemover Feature
+	// SharingTx (store.SharingTx, on the store's Tx): records lent
+	// inside a transaction instead of copied.
+	SharingTx Feature
 	// PaceKeeper (store.PaceKeeper): sending-speed budgets shared by
 	// every process.
 	PaceKeeper Feature
@@ -92,6 +95,7 @@ func (f Features) list() []feature {
 		{"PeopleLister", f.PeopleLister, implements[store.PeopleLister]},
 		{"AudienceRuns", f.AudienceRuns, implements[store.AudienceRuns]},
 		{"ParticipantRemover", f.ParticipantRemover, removesParticipants},
+		{"SharingTx", f.SharingTx, sharesRecords},
 		{"PaceKeeper", f.PaceKeeper, implements[store.PaceKeeper]},
 		{"OperationRuns", f.OperationRuns, implements[store.OperationRuns]},
 		{"ExperimentKeeper", f.ExperimentKeeper, implements[store.ExperimentKeeper]},
@@ -113,6 +117,18 @@ func removesParticipants(ctx context.Context, s store.Store) bool {
 	errLook := errors.New("storetest: looked at the transaction")
 	err := s.Update(ctx, uuid.Must(uuid.NewV7()), func(tx store.Tx) error {
 		_, ok = tx.(store.ParticipantRemover)
+		return errLook
+	})
+	return ok && errors.Is(err, errLook)
+}
+
+// sharesRecords reports whether s's transactions implement
+// store.SharingTx, as removesParticipants does.
+func sharesRecords(ctx context.Context, s store.Store) bool {
+	var ok bool
+	errLook := errors.New("storetest: looked at the transaction")
+	err := s.Update(ctx, uuid.Must(uuid.NewV7()), func(tx store.Tx) error {
+		_, ok = tx.(store.SharingTx)
 		return errLook
 	})
 	return ok && errors.Is(err, errLook)

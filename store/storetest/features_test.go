@@ -20,6 +20,7 @@ var memoryFeatures = Features{
 	PeopleLister:       Has,
 	AudienceRuns:       Has,
 	ParticipantRemover: Has,
+	SharingTx:          Has,
 	PaceKeeper:         Has,
 	OperationRuns:      Has,
 	ExperimentKeeper:   Has,
@@ -60,7 +61,7 @@ func TestFeaturesCheck(t *testing.T) {
 	ctx := t.Context()
 	s := memory.New()
 	all := Features{TimerClaimer: Has, RefUpdater: Has, BatchUpdater: Has, Eraser: Has, HistoryPruner: Has,
-		PeopleLister: Has, AudienceRuns: Has, ParticipantRemover: Has, PaceKeeper: Has, OperationRuns: Has, ExperimentKeeper: Has, ParticipantCounter: Has}
+		PeopleLister: Has, AudienceRuns: Has, ParticipantRemover: Has, SharingTx: Has, PaceKeeper: Has, OperationRuns: Has, ExperimentKeeper: Has, ParticipantCounter: Has}
 
 	skip, err := memoryFeatures.check(ctx, s, Features{TimerClaimer: Has, ParticipantRemover: Has})
 	require.NoError(t, err)

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, features Feature
 		{"Transactions", txTests, Features{}},
 		{"Transactions", refTests, Features{RefUpdater: Has}},
 		{"Transactions", batchTests, Features{BatchUpdater: Has}},
+		{"Transactions", sharingTests, Features{SharingTx: Has}},
 		{"Timers", timerTests, Features{}},
 		{"Timers", claimTests, Features{TimerClaimer: Has}},
 		{"Counters", counterTests, Features{}},
