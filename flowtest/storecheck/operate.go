@@ -227,8 +227,9 @@ func journalOf(t *testing.T, eng *flow.Engine, id uuid.UUID) string {
 	return b.String()
 }
 
-// Participants are canceled in bulk by version and element; a dry run
-// says who would be; others stay; one person's are canceled by the person.
+// Participants are canceled in bulk by version, status and element; a dry
+// run says who would be; others stay; one person's are canceled by the
+// person.
 func testEngineBulkCancel(t *testing.T, b Backend) {
 	ctx := t.Context()
 	s := b.New(t)
@@ -247,11 +248,23 @@ func testEngineBulkCancel(t *testing.T, b Backend) {
 	v2, err := eng.Enter(ctx, "rollout", store.PersonRef{ExternalID: "v2-0"}, nil)
 	require.NoError(t, err)
 
+	// By status: nobody of version 1 is in flight; all seven wait.
+	inFlight := flow.Operation{Name: "cancel-v1-in-flight", FlowID: "rollout", Action: flow.Cancel, DryRun: true,
+		Select: flow.Selection{Version: 1, Statuses: []store.Status{store.InFlight}}}
+	rep, err := eng.Operate(ctx, inFlight)
+	require.NoError(t, err)
+	require.Zero(t, rep.Changed, "no one of version 1 is in flight")
+	waiting := inFlight
+	waiting.Name, waiting.Select.Statuses = "cancel-v1-waiting", []store.Status{store.Waiting}
+	rep, err = eng.Operate(ctx, waiting)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), rep.Changed, "the seven of version 1 wait")
+
 	op := flow.Operation{Name: "cancel-v1", FlowID: "rollout", Action: flow.Cancel,
 		Select: flow.Selection{Version: 1, Element: "wait"}, PageSize: 3, MaxRows: 2}
 	dry := op
 	dry.DryRun = true
-	rep, err := eng.Operate(ctx, dry)
+	rep, err = eng.Operate(ctx, dry)
 	require.NoError(t, err)
 	require.Equal(t, int64(7), rep.Changed)
 	require.Len(t, rep.Rows, 2)
