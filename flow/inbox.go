@@ -123,15 +123,15 @@ type recordedCall struct {
 
 func (c *recordedCall) encode() ([]byte, error) {
 	enc := *c
-	enc.Vars = encodeValues(c.Vars)
+	enc.Vars = values.EncodeJSONMap(c.Vars)
 	if c.Event != nil {
 		ev := *c.Event
-		ev.Properties = encodeValues(ev.Properties)
+		ev.Properties = values.EncodeJSONMap(ev.Properties)
 		enc.Event = &ev
 	}
 	if c.Changes != nil {
 		ch := *c.Changes
-		ch.Set = encodeValues(ch.Set)
+		ch.Set = values.EncodeJSONMap(ch.Set)
 		enc.Changes = &ch
 	}
 	return json.Marshal(&enc)
@@ -143,16 +143,16 @@ func decodeCall(b []byte) (*recordedCall, error) {
 		return nil, err
 	}
 	var err error
-	if c.Vars, err = decodeValues(c.Vars); err != nil {
+	if c.Vars, err = values.DecodeJSONMap(c.Vars); err != nil {
 		return nil, err
 	}
 	if c.Event != nil {
-		if c.Event.Properties, err = decodeValues(c.Event.Properties); err != nil {
+		if c.Event.Properties, err = values.DecodeJSONMap(c.Event.Properties); err != nil {
 			return nil, err
 		}
 	}
 	if c.Changes != nil {
-		if c.Changes.Set, err = decodeValues(c.Changes.Set); err != nil {
+		if c.Changes.Set, err = values.DecodeJSONMap(c.Changes.Set); err != nil {
 			return nil, err
 		}
 	}
@@ -162,83 +162,6 @@ func decodeCall(b []byte) (*recordedCall, error) {
 		return nil, fmt.Errorf("unknown kind %q", c.Kind)
 	}
 	return &c, nil
-}
-
-// Values held as any keep their times through JSON by a tag, as the
-// PostgreSQL store's records do.
-const tagTime = "$t"
-
-func encodeValue(v any) any {
-	switch x := v.(type) {
-	case time.Time:
-		return map[string]string{tagTime: x.UTC().Format(time.RFC3339Nano)}
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = encodeValue(e)
-		}
-		return map[string]any{"$o": m}
-	case []any:
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = encodeValue(e)
-		}
-		return l
-	}
-	return v
-}
-
-func encodeValues(m map[string]any) map[string]any {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = encodeValue(v)
-	}
-	return out
-}
-
-func decodeValue(v any) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if s, ok := x[tagTime].(string); ok && len(x) == 1 {
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				return nil, fmt.Errorf("time value %q: %w", s, err)
-			}
-			return t.UTC(), nil
-		}
-		inner, ok := x["$o"].(map[string]any)
-		if !ok || len(x) != 1 {
-			return nil, errors.New("untagged object")
-		}
-		return decodeValues(inner)
-	case []any:
-		for i, e := range x {
-			d, err := decodeValue(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = d
-		}
-		return x, nil
-	}
-	return v, nil
-}
-
-func decodeValues(m map[string]any) (map[string]any, error) {
-	if m == nil {
-		return nil, nil
-	}
-	for k, v := range m {
-		d, err := decodeValue(v)
-		if err != nil {
-			return nil, fmt.Errorf("%q: %w", k, err)
-		}
-		m[k] = d
-	}
-	return m, nil
 }
 
 // inbox returns the Store's inbox, or ErrNoInbox.

@@ -5,121 +5,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/values"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
 
-// Records are kept as JSON documents beside the columns that queries use.
-// JSON has no time type, so values held as `any` (custom attributes,
-// variables, wait state, event properties) are encoded with a tag for the
-// types JSON would lose:
-//
-//	time.Time           {"$t": "2030-01-15T09:30:00.000000001Z"}
-//	map with one key
-//	"$t" or "$o"         {"$o": {...the map...}}
-//
-// Strings, numbers, bools, lists and other maps are plain JSON. A value of
-// any other Go type (the store keeps flowkit's types, see store.Type) is
-// written as encoding/json writes it and read back as the JSON type it
-// became.
-const (
-	tagTime   = "$t"
-	tagObject = "$o"
-)
-
-// encodeValue returns v as a tree encoding/json writes in the tagged form.
-func encodeValue(v any) any {
-	switch x := v.(type) {
-	case time.Time:
-		return map[string]string{tagTime: x.UTC().Format(time.RFC3339Nano)}
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = encodeValue(e)
-		}
-		if len(x) == 1 {
-			for k := range x {
-				if k == tagTime || k == tagObject {
-					return map[string]any{tagObject: m}
-				}
-			}
-		}
-		return m
-	case []any:
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = encodeValue(e)
-		}
-		return l
-	}
-	return v
-}
-
-// encodeValues encodes a value map; nil and empty maps become nil, as
-// clone.Map makes them.
-func encodeValues(m map[string]any) map[string]any {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = encodeValue(v)
-	}
-	return out
-}
-
-// decodeValue turns a tree encoding/json read back into flowkit values, in
-// place where it can.
-func decodeValue(v any) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if len(x) == 1 {
-			if s, ok := x[tagTime].(string); ok {
-				t, err := time.Parse(time.RFC3339Nano, s)
-				if err != nil {
-					return nil, fmt.Errorf("time value %q: %w", s, err)
-				}
-				return t.UTC(), nil
-			}
-			if inner, ok := x[tagObject].(map[string]any); ok {
-				x = inner
-			}
-		}
-		for k, e := range x {
-			d, err := decodeValue(e)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = d
-		}
-		return x, nil
-	case []any:
-		for i, e := range x {
-			d, err := decodeValue(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = d
-		}
-		return x, nil
-	}
-	return v, nil
-}
-
-// decodeValues decodes a value map read by encoding/json.
-func decodeValues(m map[string]any) (map[string]any, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	for k, v := range m {
-		d, err := decodeValue(v)
-		if err != nil {
-			return nil, fmt.Errorf("%q: %w", k, err)
-		}
-		m[k] = d
-	}
-	return m, nil
-}
+// Records are kept as JSON documents beside the columns that queries use;
+// values held as `any` (custom attributes, variables, wait state, event
+// properties) are written in values.EncodeJSON's tagged form, which keeps
+// their times.
 
 // utc returns t in UTC, keeping the zero time zero.
 func utc(t time.Time) time.Time {
@@ -165,7 +59,7 @@ func encodePerson(p *store.Person) ([]byte, error) {
 		Country:           p.Country,
 		PreferredLanguage: p.PreferredLanguage,
 		TimeZone:          p.TimeZone,
-		Attributes:        encodeValues(p.Attributes),
+		Attributes:        values.EncodeJSONMap(p.Attributes),
 		Phones:            p.Phones,
 		Emails:            p.Emails,
 		Push:              p.Push,
@@ -187,7 +81,7 @@ func decodePerson(id uuid.UUID, b []byte) (*store.Person, error) {
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("person %s: %w", id, err)
 	}
-	attrs, err := decodeValues(d.Attributes)
+	attrs, err := values.DecodeJSONMap(d.Attributes)
 	if err != nil {
 		return nil, fmt.Errorf("person %s: attribute %w", id, err)
 	}
@@ -238,7 +132,7 @@ func encodeEventData(e *store.Event) ([]byte, error) {
 	if len(e.Properties) == 0 && e.Person.IsZero() {
 		return nil, nil
 	}
-	b, err := json.Marshal(&eventDoc{Person: e.Person, Properties: encodeValues(e.Properties)})
+	b, err := json.Marshal(&eventDoc{Person: e.Person, Properties: values.EncodeJSONMap(e.Properties)})
 	if err != nil {
 		return nil, fmt.Errorf("event %q: %w", e.ID, err)
 	}
@@ -254,7 +148,7 @@ func decodeEventData(e *store.Event, b []byte) error {
 	if err := json.Unmarshal(b, &d); err != nil {
 		return fmt.Errorf("event %q: %w", e.ID, err)
 	}
-	props, err := decodeValues(d.Properties)
+	props, err := values.DecodeJSONMap(d.Properties)
 	if err != nil {
 		return fmt.Errorf("event %q: property %w", e.ID, err)
 	}
@@ -273,7 +167,7 @@ func eventToDoc(e *store.Event) *eventDoc {
 		PersonID:   e.PersonID,
 		Category:   e.Category,
 		Name:       e.Name,
-		Properties: encodeValues(e.Properties),
+		Properties: values.EncodeJSONMap(e.Properties),
 		Time:       e.Time,
 	}
 }
@@ -282,7 +176,7 @@ func docToEvent(d *eventDoc) (*store.Event, error) {
 	if d == nil {
 		return nil, nil
 	}
-	props, err := decodeValues(d.Properties)
+	props, err := values.DecodeJSONMap(d.Properties)
 	if err != nil {
 		return nil, fmt.Errorf("event %q: property %w", d.ID, err)
 	}
@@ -333,14 +227,14 @@ func toWaitDoc(w *store.Wait) *waitDoc {
 	if w == nil {
 		return nil
 	}
-	return &waitDoc{Until: w.Until, Deadline: w.Deadline, Events: w.Events, State: encodeValues(w.State), Parked: w.Parked}
+	return &waitDoc{Until: w.Until, Deadline: w.Deadline, Events: w.Events, State: values.EncodeJSONMap(w.State), Parked: w.Parked}
 }
 
 func fromWaitDoc(w *waitDoc) (*store.Wait, error) {
 	if w == nil {
 		return nil, nil
 	}
-	state, err := decodeValues(w.State)
+	state, err := values.DecodeJSONMap(w.State)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +251,7 @@ type waitDoc struct {
 
 func encodeParticipant(p *store.Participant) ([]byte, error) {
 	d := participantDoc{
-		Vars:           encodeValues(p.Vars),
+		Vars:           values.EncodeJSONMap(p.Vars),
 		Entry:          eventToDoc(p.Entry),
 		EnteredAt:      p.EnteredAt,
 		ArrivedAt:      p.ArrivedAt,
@@ -391,7 +285,7 @@ func decodeParticipant(p *store.Participant, b []byte) error {
 	if err := json.Unmarshal(b, &d); err != nil {
 		return fmt.Errorf("participant %s: %w", p.ID, err)
 	}
-	vars, err := decodeValues(d.Vars)
+	vars, err := values.DecodeJSONMap(d.Vars)
 	if err != nil {
 		return fmt.Errorf("participant %s: variable %w", p.ID, err)
 	}
