@@ -15,19 +15,7 @@ import (
 // table when it is brought up to date, and a decision is kept there.
 func TestCitusDecisionsUpgrade(t *testing.T) {
 	ctx := t.Context()
-	p := testCitusPool(t)
-	schema := newSchema(t, p)
-	_, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Shards: citusShards})
-	require.NoError(t, err)
-	q := pgx.Identifier{schema}.Sanitize()
-	before := postgres.SchemaVersionBefore("decisions")
-	require.Positive(t, before)
-	_, err = p.Exec(ctx, `DROP TABLE `+q+`.decisions`)
-	require.NoError(t, err)
-	_, err = p.Exec(ctx, `UPDATE `+q+`.schema_version SET version = $1`, before)
-	require.NoError(t, err)
-	require.NotContains(t, distributedTables(t, p, schema), "decisions")
-
+	p, schema, q := citusSchemaBefore(t, "decisions")
 	s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
 	require.NoError(t, err)
 	var method string

@@ -309,19 +309,7 @@ func TestInboxThreeProcesses(t *testing.T) {
 // recorded in host transactions then run there.
 func TestCitusInboxUpgrade(t *testing.T) {
 	ctx := t.Context()
-	p := testCitusPool(t)
-	schema := newSchema(t, p)
-	_, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema, Shards: citusShards})
-	require.NoError(t, err)
-	q := pgx.Identifier{schema}.Sanitize()
-	before := postgres.SchemaVersionBefore("inbox")
-	require.Positive(t, before)
-	_, err = p.Exec(ctx, `DROP TABLE `+q+`.inbox`)
-	require.NoError(t, err)
-	_, err = p.Exec(ctx, `UPDATE `+q+`.schema_version SET version = $1`, before)
-	require.NoError(t, err)
-	require.NotContains(t, distributedTables(t, p, schema), "inbox")
-
+	p, schema, q := citusSchemaBefore(t, "inbox")
 	s, err := postgres.New(ctx, postgres.Config{Pool: p, Schema: schema})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
