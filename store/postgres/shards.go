@@ -90,6 +90,17 @@ ORDER BY s.shardminvalue::integer`, p.s.q+".participants", p.s.q+".people")
 	return nil
 }
 
+// failed returns the error of a query on the node at addr, after
+// forgetting the placements when the query found a shard's table gone
+// (the shard moved: they are looked up again next time).
+func (p *placements) failed(addr string, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42P01" {
+		p.forget()
+	}
+	return fmt.Errorf("node %s: %w", addr, unavailable(err))
+}
+
 // forget drops what load read, after a query found a shard gone.
 func (p *placements) forget() {
 	p.mu.Lock()
@@ -192,11 +203,7 @@ func (s *Store) findShardTimers(ctx context.Context, now []any, limit int, owned
 			err = cerr
 		}
 		if err != nil {
-			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == "42P01" {
-				p.forget() // the shard moved: look again next time
-			}
-			return nil, fmt.Errorf("node %s: %w", addr, unavailable(err))
+			return nil, p.failed(addr, err)
 		}
 	}
 	return out, nil
@@ -245,11 +252,7 @@ func (s *Store) peopleByShard(ctx context.Context, q *store.PeopleQuery) ([]*sto
 		rows, _ := pl.Query(ctx, sql, args...)
 		page, err := pgx.CollectRows(rows, scanPerson)
 		if err != nil {
-			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == "42P01" {
-				p.forget() // the shard moved: look again next time
-			}
-			return nil, fmt.Errorf("node %s: %w", addr, unavailable(err))
+			return nil, p.failed(addr, err)
 		}
 		out = append(out, page...)
 		after = uuid.Nil // the next shard from its first
