@@ -179,10 +179,18 @@ func TestTickBatchesByShard(t *testing.T) {
 	n, err := eng.Tick(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 100, n)
-	require.Len(t, st.batches, 4, "a batch for each shard: %v", st.batches)
-	for _, b := range st.batches {
+	// A batch for each shard, and a second one only where the first was
+	// full (a batch holds at most 32 people).
+	var shards []int
+	for i, b := range st.batches {
 		for _, s := range b {
-			require.Equal(t, b[0], s, "a batch of one shard: %v", b)
+			require.Equal(t, b[0], s, "a batch of one shard: %v", st.batches)
 		}
+		if i > 0 && st.batches[i-1][0] == b[0] {
+			require.Len(t, st.batches[i-1], 32, "a shard's batch is split only when full: %v", st.batches)
+			continue
+		}
+		shards = append(shards, b[0])
 	}
+	require.Equal(t, []int{0, 1, 2, 3}, shards, "a batch for each shard: %v", st.batches)
 }

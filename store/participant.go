@@ -193,8 +193,8 @@ type Timer struct {
 	Orphaned bool
 	// Shard groups the timers of people the store keeps together, such as
 	// on one shard of a distributed database, where a batch of one
-	// shard's people commits without a distributed transaction; 0 on a
-	// store that does not spread people over shards. The engine fires the
+	// shard's people commits without a distributed transaction; from 1
+	// on a store that spreads people over shards, 0 on one that does not. The engine fires the
 	// timers of one Shard together, and ClaimTimers returns them by Shard.
 	Shard int
 }

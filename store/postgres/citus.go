@@ -269,12 +269,13 @@ func (m *shardMap) earliestShards(found []store.Timer, limit int) [][]store.Time
 }
 
 // timersByShard groups timers by the shard of their person, in shard
-// order, each with its Timer.Shard set.
+// order, each with its Timer.Shard set (the shard's index plus one: 0
+// means a store without shards).
 func (m *shardMap) timersByShard(ts []store.Timer) [][]store.Timer {
 	groups := map[int][]store.Timer{}
 	for _, t := range ts {
 		i := m.shard(t.PersonID)
-		t.Shard = i
+		t.Shard = i + 1
 		groups[i] = append(groups[i], t)
 	}
 	out := make([][]store.Timer, 0, len(groups))

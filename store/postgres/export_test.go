@@ -22,9 +22,9 @@ func Liveness(s *Store) (session int64, buckets int) {
 // Pool returns the store's pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// ShardOf returns the index of the shard that holds a person on a
+// ShardOf returns the store.Timer.Shard of a person on a
 // distributed schema.
-func ShardOf(s *Store, id uuid.UUID) int { return s.dist.shard(id) }
+func ShardOf(s *Store, id uuid.UUID) int { return s.dist.shard(id) + 1 }
 
 // ReadOneSQL returns the statement a step reads its person's records
 // with: the person, their participants (finished ones included) and the
