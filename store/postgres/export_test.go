@@ -33,3 +33,6 @@ func ReadOneSQL(s *Store) string { return s.sql.readOne }
 
 // SchemaOf returns the store's schema name.
 func SchemaOf(s *Store) string { return s.schema }
+
+// Deadlocked reports whether err is PostgreSQL's deadlock_detected.
+func Deadlocked(err error) bool { return deadlocked(err) }

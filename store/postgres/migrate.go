@@ -487,7 +487,21 @@ func normalKey(k string) string {
 // the schema. New runs it unless Config.SkipMigrate is set. On a Citus
 // database it creates a new schema distributed, or converts a plain one,
 // as Config.Layout says (see distribute); run it on the coordinator.
+// A migration chosen as a deadlock's victim (Citus's DDL takes locks on
+// every node, where other schemas' DDL may take them in another order)
+// is rolled back whole and run again.
 func (s *Store) Migrate(ctx context.Context) error {
+	var err error
+	for range 5 {
+		if err = s.migrate(ctx); !deadlocked(err) {
+			break
+		}
+	}
+	return err
+}
+
+// migrate is one try of Migrate, in one transaction.
+func (s *Store) migrate(ctx context.Context) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)

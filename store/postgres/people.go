@@ -93,6 +93,12 @@ func uniqueViolation(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "XX000" && strings.HasPrefix(pe.Message, "duplicate key value violates unique constraint"))
 }
 
+// deadlocked reports whether err is PostgreSQL's deadlock_detected.
+func deadlocked(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "40P01"
+}
+
 // scanPerson reads a row of id and data.
 func scanPerson(row pgx.CollectableRow) (*store.Person, error) {
 	var id uuid.UUID

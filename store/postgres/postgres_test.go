@@ -67,7 +67,15 @@ func newSchema(tb testing.TB, p *pgxpool.Pool) string {
 	tb.Helper()
 	schema := "flowkit_test_" + uuid.NewString()[:8]
 	tb.Cleanup(func() {
-		_, err := p.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		// On Citus, dropping distributed tables while parallel tests create
+		// theirs may be chosen as a distributed deadlock's victim: again.
+		var err error
+		for range 5 {
+			_, err = p.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+			if !postgres.Deadlocked(err) {
+				break
+			}
+		}
 		require.NoError(tb, err)
 	})
 	return schema
