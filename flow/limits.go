@@ -272,9 +272,10 @@ func (l Limits) checkPage(limit int) error {
 // with the problem.
 type measure struct {
 	Limits
-	budget int
-	limit  int    // the budget at the start
-	what   string // the Limits field of the budget
+	budget  int
+	limit   int    // the budget at the start
+	what    string // the Limits field of the budget
+	ordered bool   // maps in name order, once one was past a limit
 }
 
 // newMeasure returns a measure of budget bytes, what naming its field.
@@ -289,17 +290,41 @@ func (m *measure) object(o map[string]any, depth int) (string, error) {
 	if len(o) > m.budget/8 {
 		return "", fmt.Errorf("%d values are more than fit in the limit of %d bytes (Limits.%s)", len(o), m.limit, m.what)
 	}
-	// In name order, so that the field named is the same each time.
+	if !m.ordered {
+		// The sums do not depend on the order: a map within the limits is
+		// measured as it comes, and one past them again in name order,
+		// so that the field named is the same each time.
+		budget := m.budget
+		ok := true
+		for k, v := range o {
+			if _, err := m.entry(k, v, depth); err != nil {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return "", nil
+		}
+		m.budget, m.ordered = budget, true
+	}
 	for _, k := range slices.Sorted(maps.Keys(o)) {
-		if err := m.spend(len(k)); err != nil {
-			return "." + k, err
+		if field, err := m.entry(k, o[k], depth); err != nil {
+			return field, err
 		}
-		if len(k) > m.MaxStringBytes {
-			return "", fmt.Errorf("a name %s", tooLong(len(k), m.MaxStringBytes))
-		}
-		if field, err := m.value(o[k], depth+1); err != nil {
-			return "." + k + field, err
-		}
+	}
+	return "", nil
+}
+
+// entry measures one name and value of a map at depth.
+func (m *measure) entry(k string, v any, depth int) (string, error) {
+	if err := m.spend(len(k)); err != nil {
+		return "." + k, err
+	}
+	if len(k) > m.MaxStringBytes {
+		return "", fmt.Errorf("a name %s", tooLong(len(k), m.MaxStringBytes))
+	}
+	if field, err := m.value(v, depth+1); err != nil {
+		return "." + k + field, err
 	}
 	return "", nil
 }
