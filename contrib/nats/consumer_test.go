@@ -144,6 +144,13 @@ func TestTwoConsumersOneKilled(t *testing.T) {
 	require.NoError(t, b.cmd.Wait())
 	require.Contains(t, b.out.String(), "bad=", "worker b reports its counts")
 	t.Logf("worker b: %s", strings.TrimSpace(b.out.String()))
+	// The two shared the work: b delivered some of the events, and a the
+	// others before it was killed.
+	var delivered, duplicates, bad, retried int
+	_, err = fmt.Sscanf(strings.TrimSpace(b.out.String()), "delivered=%d duplicates=%d bad=%d retried=%d", &delivered, &duplicates, &bad, &retried)
+	require.NoError(t, err)
+	require.Positive(t, delivered, "worker b delivered events")
+	require.Less(t, delivered, people*perPerson, "worker a delivered events before the kill")
 }
 
 type worker struct {
