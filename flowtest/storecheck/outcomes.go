@@ -55,13 +55,17 @@ func testConversionAfterExit(t *testing.T, b Backend) {
 		{"name": "purchase", "event": {"category": "external", "name": "Purchased"}, "within": {"amount": 7, "unit": "days"}},
 		{"name": "review", "event": {"category": "external", "name": "Reviewed"}}]}`)
 	activate(t, eng, f)
-	for _, who := range []string{"inside", "outside", "canceled"} {
+	for _, who := range []string{"inside", "outside", "canceled", "erased"} {
 		_, err := eng.Enter(ctx, "remind", store.PersonRef{ExternalID: who}, nil)
 		require.NoError(t, err)
 	}
 	for _, p := range participantsOf(t, eng, "remind") {
 		require.Equal(t, store.Completed, p.Status, "the flow ends after its last step")
 	}
+	// A person erased: what they do after, as a new person under the
+	// same key, converts nothing.
+	require.NoError(t, eng.Erase(ctx, store.PersonRef{ExternalID: "erased"}))
+	deliver(t, eng, "buy-erased", "erased", "Purchased", nil)
 
 	clk.Advance(2 * 24 * time.Hour)
 	deliver(t, eng, "buy-1", "inside", "Purchased", nil)
@@ -81,7 +85,7 @@ func testConversionAfterExit(t *testing.T, b Backend) {
 	require.Equal(t, store.Completed, byWho["inside"].Status)
 	require.Empty(t, byWho["outside"].Goals, "nine days after entry is outside the 7-day window")
 	st := stats(t, eng, "remind")
-	require.EqualValues(t, 1, st["tag"].Conversions["purchase"])
+	require.EqualValues(t, 1, st["tag"].Conversions["purchase"], "only inside converted: not the erased person")
 	require.EqualValues(t, 1, st["tag"].BranchConversions["next"]["purchase"])
 	require.EqualValues(t, 1, st["done"].Conversions["purchase"])
 	require.Zero(t, st["tag"].Conversions["review"])
