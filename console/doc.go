@@ -78,7 +78,7 @@
 //     in view. A person's page lists every attribute, custom ones
 //     included, their participations and their events as a table.
 //   - Actions by status and right: the lifecycle buttons the flow's
-//     status allows and the user may use (Finish and Cancel ask first),
+//     status allows and the user may use (each asks first),
 //     per-participant cancel and retry, bulk cancel and retry of the
 //     participants the list's filters select (after a dry run), and a
 //     migration screen: a version's participants moved to another by an
