@@ -133,8 +133,8 @@ func (p *Participant) Due(now time.Time) bool {
 }
 
 // Clone returns a deep copy of p: Vars, Entry, Wait (Events and State
-// included) and Journal are copied, so changing the copy, in place or
-// nested, never changes p.
+// included), Journal, Goals, Operations and Effect are copied, so
+// changing the copy, in place or nested, never changes p.
 func (p *Participant) Clone() *Participant {
 	c := *p
 	c.Vars = clone.Map(p.Vars)
@@ -143,15 +143,24 @@ func (p *Participant) Clone() *Participant {
 	c.Journal = slices.Clone(p.Journal)
 	c.Goals = slices.Clone(p.Goals)
 	c.Operations = slices.Clone(p.Operations)
-	if p.Effect != nil {
-		e := *p.Effect
-		if e.Resumed != nil {
-			w := *e.Resumed
-			w.State = clone.Map(w.State)
-			e.Resumed = &w
+	c.Effect = p.Effect.Clone()
+	return &c
+}
+
+// Clone returns a deep copy of e (its wait and events included), nil for
+// nil.
+func (e *Effect) Clone() *Effect {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Resumed = e.Resumed.Clone()
+	c.Event = e.Event.Clone()
+	if e.Held != nil {
+		c.Held = make([]*Event, len(e.Held))
+		for i, h := range e.Held {
+			c.Held[i] = h.Clone()
 		}
-		e.Held = slices.Clone(e.Held)
-		c.Effect = &e
 	}
 	return &c
 }
@@ -193,9 +202,10 @@ type Timer struct {
 	Orphaned bool
 	// Shard groups the timers of people the store keeps together, such as
 	// on one shard of a distributed database, where a batch of one
-	// shard's people commits without a distributed transaction; from 1
-	// on a store that spreads people over shards, 0 on one that does not. The engine fires the
-	// timers of one Shard together, and ClaimTimers returns them by Shard.
+	// shard's people commits without a distributed transaction: from 1 on
+	// a store that spreads people over shards, 0 on one that does not.
+	// The engine fires the timers of one Shard together, and ClaimTimers
+	// returns them by Shard.
 	Shard int
 }
 

@@ -842,7 +842,9 @@ func copyOut(p *store.Participant) *store.Participant {
 		c.p.Wait = &c.w
 	}
 	c.p.Journal = slices.Clone(p.Journal)
+	c.p.Goals = slices.Clone(p.Goals)
 	c.p.Operations = slices.Clone(p.Operations)
+	c.p.Effect = p.Effect.Clone()
 	return &c.p
 }
 

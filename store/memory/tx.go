@@ -219,7 +219,9 @@ func own(p *store.Participant) *store.Participant {
 	c.Entry = p.Entry.Clone()
 	c.Wait = p.Wait.Clone()
 	c.Journal = slices.Clone(p.Journal)
+	c.Goals = slices.Clone(p.Goals)
 	c.Operations = slices.Clone(p.Operations)
+	c.Effect = p.Effect.Clone()
 	return &c
 }
 

@@ -21,6 +21,7 @@ var participantTests = []test{
 	{"DuplicateIDOfAnOpenTransaction", testParticipantDuplicateIDOfOpenTransaction},
 	{"ParticipantOfAnotherPerson", testParticipantOfAnotherPerson},
 	{"RoundTrip", testParticipantRoundTrip},
+	{"CopiedInAndOut", testParticipantCopiedInAndOut},
 	{"NotFound", testParticipantNotFound},
 	{"TxParticipantsInEveryFlow", testTxParticipantsInEveryFlow},
 	{"Query", testParticipantsQuery},
@@ -223,6 +224,60 @@ func testParticipantRoundTrip(t *testing.T, s store.Store) {
 	part.Seq = 4
 	put(t, s, part)
 	check()
+}
+
+// testParticipantCopiedInAndOut checks that a participant put and one
+// read are copies: changing either in place, nested values included,
+// never changes what the store holds.
+func testParticipantCopiedInAndOut(t *testing.T, s store.Store) {
+	p := newPerson(t, s)
+	flow := newFlow(t, s)
+	held := newEvent(t, "Viewed", base)
+	held.PersonID = p.ID
+	held.Properties = map[string]any{"page": "home"}
+	fresh := func() *store.Participant {
+		return &store.Participant{
+			ID: uuid.UUID{}, PersonID: p.ID, FlowID: flow, FlowVersion: 1, Status: store.InFlight, Element: "call",
+			Vars:      map[string]any{"meta": map[string]any{"k": "v"}, "items": []any{"a"}},
+			EnteredAt: base, Seq: 2,
+			Journal: []store.Step{{Seq: 1, At: base, Element: "start", Reason: "entered"}},
+			Goals:   []string{"purchase"},
+			Effect:  &store.Effect{Seq: 2, Attempt: 1, Started: base, Held: []*store.Event{held}},
+		}
+	}
+	part := fresh()
+	part.ID = newID(t)
+	want := fresh()
+	want.ID = part.ID
+	put(t, s, part)
+	want.Version = part.Version
+
+	// The caller changes what it put.
+	part.Vars["meta"].(map[string]any)["k"] = "changed"
+	part.Vars["items"].([]any)[0] = "changed"
+	part.Journal[0].Reason = "changed"
+	part.Goals[0] = "changed"
+	part.Effect.Attempt = 9
+	part.Effect.Held[0] = nil
+	require.Equal(t, want, normParticipant(participant(t, s, part.ID)), "changing what was put")
+
+	// The caller changes what it read.
+	got := participant(t, s, part.ID)
+	got.Vars["meta"].(map[string]any)["k"] = "changed"
+	got.Journal[0].Reason = "changed"
+	got.Goals[0] = "changed"
+	got.Effect.Attempt = 9
+	got.Effect.Held[0].Name = "changed"
+	require.Equal(t, want, normParticipant(participant(t, s, part.ID)), "changing what was read")
+	update(t, s, p.ID, func(tx store.Tx) error {
+		parts, err := tx.Participants()
+		require.NoError(t, err)
+		require.Len(t, parts, 1)
+		parts[0].Goals[0] = "changed"
+		parts[0].Effect.Held[0].Name = "changed"
+		return nil
+	})
+	require.Equal(t, want, normParticipant(participant(t, s, part.ID)), "changing what a transaction read")
 }
 
 func testParticipantNotFound(t *testing.T, s store.Store) {
