@@ -208,21 +208,16 @@ type tx struct {
 // variables are in a pooled map, which the commit recycles once it has
 // stored them as pairs.
 func own(p *store.Participant) *store.Participant {
-	c := *p
-	c.Vars = nil
+	q := *p
+	q.Vars = nil
+	c := q.Clone()
 	if len(p.Vars) > 0 {
 		c.Vars = newVarsMap(len(p.Vars))
 		for k, v := range p.Vars {
 			c.Vars[k] = clone.Value(v)
 		}
 	}
-	c.Entry = p.Entry.Clone()
-	c.Wait = p.Wait.Clone()
-	c.Journal = slices.Clone(p.Journal)
-	c.Goals = slices.Clone(p.Goals)
-	c.Operations = slices.Clone(p.Operations)
-	c.Effect = p.Effect.Clone()
-	return &c
+	return c
 }
 
 func (t *tx) Person() (*store.Person, error) {

@@ -235,9 +235,9 @@ func testParticipantCopiedInAndOut(t *testing.T, s store.Store) {
 	held := newEvent(t, "Viewed", base)
 	held.PersonID = p.ID
 	held.Properties = map[string]any{"page": "home"}
-	fresh := func() *store.Participant {
+	fresh := func(id uuid.UUID) *store.Participant {
 		return &store.Participant{
-			ID: uuid.UUID{}, PersonID: p.ID, FlowID: flow, FlowVersion: 1, Status: store.InFlight, Element: "call",
+			ID: id, PersonID: p.ID, FlowID: flow, FlowVersion: 1, Status: store.InFlight, Element: "call",
 			Vars:      map[string]any{"meta": map[string]any{"k": "v"}, "items": []any{"a"}},
 			EnteredAt: base, Seq: 2,
 			Journal: []store.Step{{Seq: 1, At: base, Element: "start", Reason: "entered"}},
@@ -245,10 +245,8 @@ func testParticipantCopiedInAndOut(t *testing.T, s store.Store) {
 			Effect:  &store.Effect{Seq: 2, Attempt: 1, Started: base, Held: []*store.Event{held}},
 		}
 	}
-	part := fresh()
-	part.ID = newID(t)
-	want := fresh()
-	want.ID = part.ID
+	part := fresh(newID(t))
+	want := fresh(part.ID)
 	put(t, s, part)
 	want.Version = part.Version
 
