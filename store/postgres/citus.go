@@ -268,15 +268,17 @@ func (m *shardMap) earliestShards(found []store.Timer, limit int) [][]store.Time
 	return groups
 }
 
+// timerShard returns the store.Timer.Shard of person's timers: their
+// shard's index plus one, since 0 means a store without shards.
+func (m *shardMap) timerShard(person uuid.UUID) int { return m.shard(person) + 1 }
+
 // timersByShard groups timers by the shard of their person, in shard
-// order, each with its Timer.Shard set (the shard's index plus one: 0
-// means a store without shards).
+// order, each with its Timer.Shard set.
 func (m *shardMap) timersByShard(ts []store.Timer) [][]store.Timer {
 	groups := map[int][]store.Timer{}
 	for _, t := range ts {
-		i := m.shard(t.PersonID)
-		t.Shard = i + 1
-		groups[i] = append(groups[i], t)
+		t.Shard = m.timerShard(t.PersonID)
+		groups[t.Shard] = append(groups[t.Shard], t)
 	}
 	out := make([][]store.Timer, 0, len(groups))
 	for _, i := range slices.Sorted(maps.Keys(groups)) {

@@ -24,7 +24,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // ShardOf returns the store.Timer.Shard of a person on a
 // distributed schema.
-func ShardOf(s *Store, id uuid.UUID) int { return s.dist.shard(id) + 1 }
+func ShardOf(s *Store, id uuid.UUID) int { return s.dist.timerShard(id) }
 
 // ReadOneSQL returns the statement a step reads its person's records
 // with: the person, their participants (finished ones included) and the
