@@ -65,7 +65,7 @@ func (s *Store) traces(needles []string) []string {
 				has("person", ps.person.Emails...)
 			}
 			for _, p := range ps.parts {
-				has("participants", ids(p.ID), ids(p.PersonID))
+				has("participants", ids(p.id), ids(ps.id))
 			}
 			for _, e := range ps.events {
 				has("events", e.ID, ids(e.PersonID))

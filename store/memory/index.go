@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
 
@@ -173,13 +172,13 @@ func (ix *flowIndex) before(out []uuid.UUID, before uuid.UUID, n int) []uuid.UUI
 }
 
 // indexParticipant notes a new participant in its flow's index.
-func (s *Store) indexParticipant(p *store.Participant) {
-	s.byFlow.of(p.FlowID, true).add(p.ID)
+func (s *Store) indexParticipant(flowID string, id uuid.UUID) {
+	s.byFlow.of(flowID, true).add(id)
 }
 
 // unindexParticipant takes a participant out of its flow's index.
-func (s *Store) unindexParticipant(p *store.Participant) {
-	if ix := s.byFlow.of(p.FlowID, false); ix != nil {
-		ix.remove(p.ID)
+func (s *Store) unindexParticipant(flowID string, id uuid.UUID) {
+	if ix := s.byFlow.of(flowID, false); ix != nil {
+		ix.remove(id)
 	}
 }

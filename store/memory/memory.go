@@ -97,15 +97,10 @@ type personState struct {
 	mu sync.Mutex
 	// removed is set, under mu, when the state leaves the index: an Update
 	// that locked it meanwhile starts over.
-	removed bool
-	id      uuid.UUID
-	person  *store.Person
-	parts   []*store.Participant
-	// vars holds the variables of parts[i], which are stored without
-	// them: a slice of pairs takes a fraction of a map's memory.
-	vars [][]varEntry
-	// slots[i] is one past the timer slot of parts[i], 0 for none.
-	slots    []uint32
+	removed  bool
+	id       uuid.UUID
+	person   *store.Person
+	parts    []*part
 	events   []*event // by time
 	eventIDs map[string]struct{}
 }
@@ -483,15 +478,15 @@ func (s *Store) erase(ps *personState) {
 			sh.mu.Unlock()
 		}
 	}
-	for i, p := range ps.parts {
-		sh := &s.parts[shardOf(p.ID)]
+	for _, r := range ps.parts {
+		sh := &s.parts[shardOf(r.id)]
 		sh.mu.Lock()
-		if sh.m[p.ID] == ps {
-			delete(sh.m, p.ID)
+		if sh.m[r.id] == ps {
+			delete(sh.m, r.id)
 		}
 		sh.mu.Unlock()
-		s.unindexParticipant(p)
-		if slot := ps.slots[i]; slot != 0 {
+		s.unindexParticipant(r.flowID, r.id)
+		if slot := r.slot; slot != 0 {
 			s.timerMu.Lock()
 			s.slots[slot-1] = armedTimer{}
 			s.freeSlots = append(s.freeSlots, slot-1)
@@ -506,7 +501,7 @@ func (s *Store) erase(ps *personState) {
 		s.inflight = slices.DeleteFunc(s.inflight, func(e inflightTimer) bool { return e.person == ps.id })
 		s.timerMu.Unlock()
 	}
-	ps.person, ps.parts, ps.vars, ps.slots, ps.events, ps.eventIDs = nil, nil, nil, nil, nil, nil
+	ps.person, ps.parts, ps.events, ps.eventIDs = nil, nil, nil, nil
 }
 
 var _ store.HistoryPruner = (*Store)(nil)
@@ -547,9 +542,9 @@ func (s *Store) PruneEvents(ctx context.Context, q *store.PruneParams) (int, err
 // prune drops the events before the cutoff, or before the entrance of the
 // earliest participant still in its flow, and returns how many.
 func (ps *personState) prune(before time.Time) int {
-	for _, p := range ps.parts {
-		if !p.Status.Done() && p.EnteredAt.Before(before) {
-			before = p.EnteredAt
+	for _, r := range ps.parts {
+		if at := r.enteredAt(); !r.Status().Done() && at.Before(before) {
+			before = at
 		}
 	}
 	n, _ := slices.BinarySearchFunc(ps.events, before, func(e *event, at time.Time) int {
@@ -718,49 +713,39 @@ func (s *Store) moveKeys(ps *personState, p *store.Person, undo *[]keyWas) error
 }
 
 // putParticipant stores p, the store's own copy (see own) or, when lent
-// is set, the caller's (see tx.PutSharedParticipant), whose fields it
-// copies into a participant of the store's.
+// is set, the caller's (see tx.PutSharedParticipant), as a part that
+// takes over its nested values.
 func (s *Store) putParticipant(ps *personState, p *store.Participant, lent bool) {
-	i := slices.IndexFunc(ps.parts, func(q *store.Participant) bool { return q.ID == p.ID })
+	i := partIndex(ps.parts, p.ID)
 	var old []varEntry
 	if i >= 0 {
-		old = ps.vars[i]
+		old = ps.parts[i].vars
 	}
 	vars := compactVars(old, p.Vars)
-	if i >= 0 && ps.parts[i].FlowID != p.FlowID {
-		s.unindexParticipant(ps.parts[i])
-		s.indexParticipant(p)
+	if !lent {
+		recycleVars(p.Vars) // the store's own copy: its map goes back to the pool
 	}
-	if lent {
-		var c *store.Participant
-		if i >= 0 {
-			c = ps.parts[i] // lent out only as copies: reuse it
-		} else {
-			c = new(store.Participant)
-		}
-		*c = *p
-		c.Vars = nil
-		p = c
-	} else {
-		// The store's own copy: its map goes back to the pool.
-		recycleVars(p.Vars)
-		p.Vars = nil
-	}
+	var r *part
 	if i < 0 {
-		i = len(ps.parts)
-		ps.parts = append(ps.parts, p)
-		ps.vars = append(ps.vars, vars)
-		ps.slots = append(ps.slots, 0)
-		sh := &s.parts[shardOf(p.ID)]
+		r = new(part)
+		r.set(p, vars)
+		ps.parts = append(ps.parts, r)
+		sh := &s.parts[shardOf(r.id)]
 		sh.mu.Lock()
-		sh.m[p.ID] = ps
+		sh.m[r.id] = ps
 		sh.mu.Unlock()
-		s.indexParticipant(p)
+		s.indexParticipant(r.flowID, r.id)
 	} else {
-		ps.parts[i] = p
-		ps.vars[i] = vars
+		// Only the store holds a part (it hands out participants made
+		// from it): the new one takes its place in it.
+		r = ps.parts[i]
+		if r.flowID != p.FlowID {
+			s.unindexParticipant(r.flowID, r.id)
+			s.indexParticipant(p.FlowID, r.id)
+		}
+		r.set(p, vars)
 	}
-	s.arm(ps, i)
+	s.arm(ps, r)
 }
 
 type varEntry struct {
@@ -801,67 +786,6 @@ func recycleVars(m map[string]any) {
 	}
 }
 
-// clone returns a deep copy of the stored parts[i], variables included.
-func (ps *personState) clone(i int) *store.Participant {
-	c := copyOut(ps.parts[i])
-	c.Vars = ps.varsMap(i)
-	return c
-}
-
-// lend returns parts[i] for a transaction that shares it (see
-// tx.SharedParticipants): its fields, and its variables in a map of its
-// own.
-func (ps *personState) lend(i int) *store.Participant {
-	c := *ps.parts[i]
-	if vs := ps.vars[i]; len(vs) > 0 {
-		c.Vars = make(map[string]any, len(vs))
-		for _, v := range vs {
-			c.Vars[v.name] = v.value
-		}
-	}
-	return &c
-}
-
-// outParticipant is a participant with room for its wait, so that a copy
-// handed out takes one allocation for both.
-type outParticipant struct {
-	p store.Participant
-	w store.Wait
-}
-
-// copyOut returns a deep copy of p for a caller, but for the variables,
-// which the caller sets.
-func copyOut(p *store.Participant) *store.Participant {
-	c := &outParticipant{p: *p}
-	c.p.Vars = nil
-	c.p.Entry = p.Entry.Clone()
-	if p.Wait != nil {
-		c.w = *p.Wait
-		c.w.Events = slices.Clone(p.Wait.Events)
-		c.w.State = clone.Map(p.Wait.State)
-		c.p.Wait = &c.w
-	}
-	c.p.Journal = slices.Clone(p.Journal)
-	c.p.Goals = slices.Clone(p.Goals)
-	c.p.Operations = slices.Clone(p.Operations)
-	c.p.Effect = p.Effect.Clone()
-	return &c.p
-}
-
-// varsMap returns a copy of the variables of parts[i] as a map, nil for
-// none.
-func (ps *personState) varsMap(i int) map[string]any {
-	vs := ps.vars[i]
-	if len(vs) == 0 {
-		return nil
-	}
-	m := make(map[string]any, len(vs))
-	for _, v := range vs {
-		m[v.name] = clone.Value(v.value)
-	}
-	return m
-}
-
 // newVarsMap returns an empty map for n variables, from the pool when it
 // is small.
 func newVarsMap(n int) map[string]any {
@@ -871,15 +795,14 @@ func newVarsMap(n int) map[string]any {
 	return make(map[string]any, n)
 }
 
-// arm keeps the timer heap in step with the Wait.Until of ps.parts[i],
-// whose person's lock the caller holds. Each participant has at most one
-// live heap entry, the one its slot names; the others are stale and
-// skipped, even when their due time is the same (a timer moved back to an
-// earlier time, or parked and unparked).
-func (s *Store) arm(ps *personState, i int) {
-	p := ps.parts[i]
-	on := p.Wait != nil && !p.Wait.Until.IsZero() && !p.Wait.Parked && !p.Status.Done()
-	slot := ps.slots[i]
+// arm keeps the timer heap in step with the wait of r, a participant of
+// ps, whose lock the caller holds. Each participant has at most one live
+// heap entry, the one its slot names; the others are stale and skipped,
+// even when their due time is the same (a timer moved back to an earlier
+// time, or parked and unparked).
+func (s *Store) arm(ps *personState, r *part) {
+	due, on := r.timer()
+	slot := r.slot
 	if !on && slot == 0 {
 		return // no timer, before or after
 	}
@@ -888,7 +811,7 @@ func (s *Store) arm(ps *personState, i int) {
 	if !on {
 		s.slots[slot-1] = armedTimer{} // its heap entries are stale now
 		s.freeSlots = append(s.freeSlots, slot-1)
-		ps.slots[i] = 0
+		r.slot = 0
 		return
 	}
 	if slot == 0 {
@@ -899,13 +822,12 @@ func (s *Store) arm(ps *personState, i int) {
 			s.slots = append(s.slots, armedTimer{})
 			slot = uint32(len(s.slots))
 		}
-		ps.slots[i] = slot
+		r.slot = slot
 	}
-	due := p.Wait.Until.UnixNano()
 	if cur := &s.slots[slot-1]; cur.seq == 0 || cur.due != due {
 		s.timerSeq++
 		*cur = armedTimer{due: due, seq: s.timerSeq}
-		s.timers.push(timerEntry{due: due, seq: s.timerSeq, slot: slot - 1, part: p.ID, person: p.PersonID})
+		s.timers.push(timerEntry{due: due, seq: s.timerSeq, slot: slot - 1, part: r.id, person: ps.id})
 	}
 }
 
@@ -1088,10 +1010,8 @@ func (s *Store) Participant(ctx context.Context, id uuid.UUID) (*store.Participa
 	if ps != nil {
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
-		for i, p := range ps.parts {
-			if p.ID == id {
-				return ps.clone(i), nil
-			}
+		if i := partIndex(ps.parts, id); i >= 0 {
+			return ps.parts[i].clone(ps.id), nil
 		}
 	}
 	return nil, fmt.Errorf("participant %s: %w", id, store.ErrNotFound)
@@ -1218,7 +1138,7 @@ func (s *Store) CountParticipants(ctx context.Context, q *store.ParticipantQuery
 // nil. ps.mu must be held.
 func (ps *personState) matching(id uuid.UUID, q *store.ParticipantQuery) *store.Participant {
 	if i := ps.find(id, q); i >= 0 {
-		return ps.clone(i)
+		return ps.parts[i].clone(ps.id)
 	}
 	return nil
 }
@@ -1226,14 +1146,14 @@ func (ps *personState) matching(id uuid.UUID, q *store.ParticipantQuery) *store.
 // find returns the index of participant id when the query selects it, or
 // -1 (also when it left the index meanwhile). ps.mu must be held.
 func (ps *personState) find(id uuid.UUID, q *store.ParticipantQuery) int {
-	for i, p := range ps.parts {
-		if p.ID != id {
+	for i, r := range ps.parts {
+		if r.id != id {
 			continue
 		}
-		if p.FlowID != q.FlowID || (q.Element != "" && p.Element != q.Element) ||
-			(q.Version != 0 && p.FlowVersion != q.Version) ||
-			(q.Reason != "" && !strings.Contains(p.Reason, q.Reason)) ||
-			(len(q.Statuses) > 0 && !slices.Contains(q.Statuses, p.Status)) {
+		if r.flowID != q.FlowID || (q.Element != "" && r.element != q.Element) ||
+			(q.Version != 0 && r.flowVersion != q.Version) ||
+			(q.Reason != "" && !strings.Contains(r.reason(), q.Reason)) ||
+			(len(q.Statuses) > 0 && !slices.Contains(q.Statuses, r.Status())) {
 			return -1
 		}
 		return i

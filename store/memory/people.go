@@ -237,7 +237,7 @@ func (s *Store) addParticipant(p *store.Participant) bool {
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if ps.removed || ps.person == nil || slices.ContainsFunc(ps.parts, func(q *store.Participant) bool { return q.ID == p.ID }) {
+	if ps.removed || ps.person == nil || partIndex(ps.parts, p.ID) >= 0 {
 		return false
 	}
 	if _, err := s.reserve(ps, p.ID); err != nil {
@@ -256,7 +256,7 @@ func (t *tx) RemoveParticipant(id uuid.UUID) error {
 		t.parts = slices.Delete(t.parts, i, i+1)
 		t.lent = slices.Delete(t.lent, i, i+1)
 	}
-	if slices.ContainsFunc(t.ps.parts, func(q *store.Participant) bool { return q.ID == id }) {
+	if partIndex(t.ps.parts, id) >= 0 {
 		if !slices.Contains(t.removed, id) {
 			t.removed = append(t.removed, id)
 		}
@@ -275,20 +275,18 @@ func (t *tx) RemoveParticipant(id uuid.UUID) error {
 // the caller holds, with their timers and index entries.
 func (s *Store) removeParticipants(ps *personState, ids []uuid.UUID) {
 	for _, id := range ids {
-		i := slices.IndexFunc(ps.parts, func(q *store.Participant) bool { return q.ID == id })
+		i := partIndex(ps.parts, id)
 		if i < 0 {
 			continue
 		}
-		if slot := ps.slots[i]; slot != 0 {
+		if slot := ps.parts[i].slot; slot != 0 {
 			s.timerMu.Lock()
 			s.slots[slot-1] = armedTimer{} // its heap entries are stale now
 			s.freeSlots = append(s.freeSlots, slot-1)
 			s.timerMu.Unlock()
 		}
-		s.unindexParticipant(ps.parts[i])
+		s.unindexParticipant(ps.parts[i].flowID, id)
 		ps.parts = slices.Delete(ps.parts, i, i+1)
-		ps.vars = slices.Delete(ps.vars, i, i+1)
-		ps.slots = slices.Delete(ps.slots, i, i+1)
 		sh := &s.parts[shardOf(id)]
 		sh.mu.Lock()
 		if sh.m[id] == ps {

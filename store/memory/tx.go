@@ -249,18 +249,18 @@ func (t *tx) Participants() ([]*store.Participant, error) {
 		return nil, errTxDone
 	}
 	out := make([]*store.Participant, 0, len(t.ps.parts)+len(t.parts))
-	for i, p := range t.ps.parts {
-		if slices.Contains(t.removed, p.ID) {
+	for _, r := range t.ps.parts {
+		if slices.Contains(t.removed, r.id) {
 			continue
 		}
-		if q := t.pending(p); q != nil {
+		if q := t.pending(r.id); q != nil {
 			out = append(out, q.Clone())
 		} else {
-			out = append(out, t.ps.clone(i))
+			out = append(out, r.clone(t.ps.id))
 		}
 	}
 	for _, p := range t.parts {
-		if !slices.ContainsFunc(t.ps.parts, func(q *store.Participant) bool { return q.ID == p.ID }) {
+		if partIndex(t.ps.parts, p.ID) < 0 {
 			out = append(out, p.Clone())
 		}
 	}
@@ -289,18 +289,18 @@ func (t *tx) SharedParticipants() ([]*store.Participant, error) {
 		return nil, errTxDone
 	}
 	out := make([]*store.Participant, 0, len(t.ps.parts)+len(t.parts))
-	for i, p := range t.ps.parts {
-		if len(t.removed) > 0 && slices.Contains(t.removed, p.ID) {
+	for _, r := range t.ps.parts {
+		if len(t.removed) > 0 && slices.Contains(t.removed, r.id) {
 			continue
 		}
-		if q := t.pending(p); q != nil {
+		if q := t.pending(r.id); q != nil {
 			out = append(out, lend(q))
 		} else {
-			out = append(out, t.ps.lend(i))
+			out = append(out, r.lend(t.ps.id))
 		}
 	}
 	for _, p := range t.parts {
-		if !slices.ContainsFunc(t.ps.parts, func(q *store.Participant) bool { return q.ID == p.ID }) {
+		if partIndex(t.ps.parts, p.ID) < 0 {
 			out = append(out, lend(p))
 		}
 	}
@@ -327,9 +327,11 @@ func (t *tx) PutSharedParticipant(p *store.Participant) error {
 	return t.put(p, true)
 }
 
-func (t *tx) pending(p *store.Participant) *store.Participant {
+// pending returns participant id as this transaction put it, nil when
+// it did not.
+func (t *tx) pending(id uuid.UUID) *store.Participant {
 	for _, q := range t.parts {
-		if q.ID == p.ID {
+		if q.ID == id {
 			return q
 		}
 	}
@@ -349,23 +351,21 @@ func (t *tx) put(p *store.Participant, shared bool) error {
 	if p.PersonID != t.ps.id {
 		return fmt.Errorf("put participant %s of person %s in the transaction of person %s", p.ID, p.PersonID, t.ps.id)
 	}
-	var cur *store.Participant
-	for _, q := range t.ps.parts {
-		if q.ID == p.ID {
-			cur = q
-		}
+	cur, version := false, int64(0)
+	if i := partIndex(t.ps.parts, p.ID); i >= 0 {
+		cur, version = true, t.ps.parts[i].version
 	}
-	if q := t.pending(p); q != nil {
-		cur = q
+	if q := t.pending(p.ID); q != nil {
+		cur, version = true, q.Version
 	}
 	switch {
-	case cur == nil && p.Version != 0:
+	case !cur && p.Version != 0:
 		return fmt.Errorf("participant %s version %d: %w", p.ID, p.Version, store.ErrConflict)
-	case cur != nil && p.Version == 0:
+	case cur && p.Version == 0:
 		return fmt.Errorf("participant %s: %w", p.ID, store.ErrDuplicate)
-	case cur != nil && cur.Version != p.Version:
-		return fmt.Errorf("participant %s version %d, stored %d: %w", p.ID, p.Version, cur.Version, store.ErrConflict)
-	case cur == nil:
+	case cur && version != p.Version:
+		return fmt.Errorf("participant %s version %d, stored %d: %w", p.ID, p.Version, version, store.ErrConflict)
+	case !cur:
 		// A participant ID is unique across people.
 		holder, err := t.s.reserve(t.ps, p.ID)
 		if err != nil {

@@ -1,0 +1,251 @@
+package memory
+
+import (
+	"slices"
+	"time"
+
+	"github.com/flowkit/flowkit/internal/clone"
+	"github.com/flowkit/flowkit/store"
+	"github.com/google/uuid"
+)
+
+// part is a participant as the store keeps it. A million of them wait
+// at once, so it is one object of about 200 bytes with few pointers for
+// the garbage collector to follow: times as nanoseconds, the status as a
+// code, the wait inline (its event names shared with the caller's), the
+// variables as pairs, and the fields a waiting participant seldom has
+// behind one pointer. store.Participant is what callers get and give.
+type part struct {
+	id          uuid.UUID
+	flowID      string
+	flowVersion int
+	element     string
+	enteredBy   string
+	seq         int64
+	version     int64
+	// entered, arrived and active are EnteredAt, ArrivedAt and
+	// LastActivityAt, and until and deadline the wait's, as stamps (see
+	// stamp); more.wide holds them when a stamp cannot.
+	entered, arrived, active int64
+	until, deadline          int64
+	events                   []string // Wait.Events
+	vars                     []varEntry
+	journal                  []store.Step
+	more                     *partMore // nil when it would be empty
+	slot                     uint32    // one past the timer slot, 0 for none
+	status                   uint8     // see statuses; 0 with more.status
+	waiting                  bool      // Wait is not nil
+	parked                   bool      // Wait.Parked
+}
+
+// partMore holds what a participant seldom has while it waits.
+type partMore struct {
+	status     store.Status // a status statuses does not list
+	entry      *store.Event
+	exitedAt   time.Time
+	reason     string
+	goals      []string
+	holdout    string
+	effect     *store.Effect
+	operations []string
+	state      map[string]any // Wait.State
+	wide       *wideTimes
+}
+
+// wideTimes are a participant's times when one is beyond what a stamp
+// holds (before 1678 or after 2261).
+type wideTimes struct {
+	entered, arrived, active, until, deadline time.Time
+}
+
+// statuses are the statuses a part keeps as a code: its index here.
+var statuses = [...]store.Status{"", store.Active, store.Waiting, store.Completed, store.Failed, store.Canceled, store.InFlight}
+
+func statusCode(s store.Status) (uint8, bool) {
+	for i, t := range statuses {
+		if s == t {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// stamp returns t in nanoseconds since 1970, 0 for the zero time; ok is
+// false for a time a stamp cannot hold. A stamp drops t's location and
+// monotonic reading: times read back are in UTC, as from a database.
+func stamp(t time.Time) (n int64, ok bool) {
+	if t.IsZero() {
+		return 0, true
+	}
+	n = t.UnixNano()
+	return n, n != 0 && time.Unix(0, n).Equal(t)
+}
+
+// unstamp returns the time of a stamp.
+func unstamp(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// set makes r the part of p, its variables vars, keeping r's timer
+// slot and reusing its more. The part takes p's nested values as they
+// are: the caller hands them over.
+func (r *part) set(p *store.Participant, vars []varEntry) {
+	more := r.more
+	*r = part{
+		id: p.ID, flowID: p.FlowID, flowVersion: p.FlowVersion, element: p.Element,
+		enteredBy: p.EnteredBy, seq: p.Seq, version: p.Version, vars: vars, journal: p.Journal,
+		slot: r.slot,
+	}
+	var m partMore
+	code, known := statusCode(p.Status)
+	r.status = code
+	if !known {
+		m.status = p.Status
+	}
+	w := p.Wait
+	if w != nil {
+		r.waiting, r.parked, r.events, m.state = true, w.Parked, w.Events, w.State
+	}
+	m.entry, m.exitedAt, m.reason, m.goals = p.Entry, p.ExitedAt, p.Reason, p.Goals
+	m.holdout, m.effect, m.operations = p.Holdout, p.Effect, p.Operations
+	var until, deadline time.Time
+	if w != nil {
+		until, deadline = w.Until, w.Deadline
+	}
+	var ok [5]bool
+	r.entered, ok[0] = stamp(p.EnteredAt)
+	r.arrived, ok[1] = stamp(p.ArrivedAt)
+	r.active, ok[2] = stamp(p.LastActivityAt)
+	r.until, ok[3] = stamp(until)
+	r.deadline, ok[4] = stamp(deadline)
+	if ok != [5]bool{true, true, true, true, true} {
+		m.wide = &wideTimes{p.EnteredAt, p.ArrivedAt, p.LastActivityAt, until, deadline}
+	}
+	if m.status != "" || m.entry != nil || !m.exitedAt.IsZero() || m.reason != "" || m.goals != nil ||
+		m.holdout != "" || m.effect != nil || m.operations != nil || m.state != nil || m.wide != nil {
+		if more == nil {
+			more = new(partMore)
+		}
+		*more = m
+		r.more = more
+	}
+}
+
+// Status returns the participant's status.
+func (r *part) Status() store.Status {
+	if r.more != nil && r.more.status != "" {
+		return r.more.status
+	}
+	return statuses[r.status]
+}
+
+// reason returns the participant's Reason.
+func (r *part) reason() string {
+	if r.more == nil {
+		return ""
+	}
+	return r.more.reason
+}
+
+// enteredAt returns the participant's EnteredAt.
+func (r *part) enteredAt() time.Time {
+	if r.more != nil && r.more.wide != nil {
+		return r.more.wide.entered
+	}
+	return unstamp(r.entered)
+}
+
+// timer returns when the participant's timer is due, in nanoseconds,
+// and whether it has one: a wait with a time, not parked, of a
+// participant in its flow.
+func (r *part) timer() (int64, bool) {
+	if !r.waiting || r.parked || r.Status().Done() {
+		return 0, false
+	}
+	if r.more != nil && r.more.wide != nil {
+		u := r.more.wide.until
+		return u.UnixNano(), !u.IsZero()
+	}
+	return r.until, r.until != 0
+}
+
+// outParticipant is a participant with room for its wait, so that a
+// participant handed out takes one allocation for both.
+type outParticipant struct {
+	p store.Participant
+	w store.Wait
+}
+
+// fill returns the participant r is, of person personID, its nested
+// values r's own but for the variables, which the caller sets.
+func (r *part) fill(personID uuid.UUID) *store.Participant {
+	o := &outParticipant{p: store.Participant{
+		ID: r.id, PersonID: personID, FlowID: r.flowID, FlowVersion: r.flowVersion,
+		Status: r.Status(), Element: r.element, EnteredBy: r.enteredBy,
+		Seq: r.seq, Journal: r.journal, Version: r.version,
+	}}
+	p := &o.p
+	until, deadline := unstamp(r.until), unstamp(r.deadline)
+	p.EnteredAt, p.ArrivedAt, p.LastActivityAt = unstamp(r.entered), unstamp(r.arrived), unstamp(r.active)
+	if m := r.more; m != nil {
+		if w := m.wide; w != nil {
+			p.EnteredAt, p.ArrivedAt, p.LastActivityAt, until, deadline = w.entered, w.arrived, w.active, w.until, w.deadline
+		}
+		p.Entry, p.ExitedAt, p.Reason, p.Goals = m.entry, m.exitedAt, m.reason, m.goals
+		p.Holdout, p.Effect, p.Operations = m.holdout, m.effect, m.operations
+		o.w.State = m.state
+	}
+	if r.waiting {
+		o.w.Until, o.w.Deadline, o.w.Events, o.w.Parked = until, deadline, r.events, r.parked
+		p.Wait = &o.w
+	}
+	return p
+}
+
+// lend returns the participant for a transaction that shares it (see
+// tx.SharedParticipants): its fields, and its variables in a map of its
+// own.
+func (r *part) lend(personID uuid.UUID) *store.Participant {
+	p := r.fill(personID)
+	if len(r.vars) > 0 {
+		p.Vars = make(map[string]any, len(r.vars))
+		for _, v := range r.vars {
+			p.Vars[v.name] = v.value
+		}
+	}
+	return p
+}
+
+// clone returns a deep copy of the participant, variables included.
+func (r *part) clone(personID uuid.UUID) *store.Participant {
+	p := r.fill(personID)
+	p.Entry = p.Entry.Clone()
+	if w := p.Wait; w != nil {
+		w.Events = slices.Clone(w.Events)
+		w.State = clone.Map(w.State)
+	}
+	p.Journal = slices.Clone(p.Journal)
+	p.Goals = slices.Clone(p.Goals)
+	p.Operations = slices.Clone(p.Operations)
+	p.Effect = p.Effect.Clone()
+	if len(r.vars) > 0 {
+		p.Vars = make(map[string]any, len(r.vars))
+		for _, v := range r.vars {
+			p.Vars[v.name] = clone.Value(v.value)
+		}
+	}
+	return p
+}
+
+// partIndex returns the index in parts of participant id, -1 for none.
+func partIndex(parts []*part, id uuid.UUID) int {
+	for i, r := range parts {
+		if r.id == id {
+			return i
+		}
+	}
+	return -1
+}
