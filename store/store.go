@@ -204,7 +204,10 @@ type Tx interface {
 // the store shares: the caller replaces them rather than changing them in
 // place, except that it may append to Journal (writing only past its
 // length). Changes the caller makes that way are undone with the
-// transaction when it does not commit.
+// transaction when it does not commit. What a transaction lends is the
+// caller's until the transaction function returns: the caller does not
+// use those participants, their Wait or their Vars map after, and the
+// store may reuse them.
 type SharingTx interface {
 	// SharedPerson returns the person, as Tx.Person does, but lent, not
 	// copied.

@@ -67,8 +67,8 @@ func (s *Store) traces(needles []string) []string {
 			for _, p := range ps.parts {
 				has("participants", ids(p.id), ids(ps.id))
 			}
-			for _, e := range ps.events {
-				has("events", e.ID, ids(e.PersonID))
+			for _, f := range ps.events {
+				has("events", f.id(), ids(f.event(ps.id).PersonID))
 			}
 			for id := range ps.eventIDs {
 				has("event ids", id)

@@ -101,7 +101,7 @@ type personState struct {
 	id       uuid.UUID
 	person   *store.Person
 	parts    []*part
-	events   []*event // by time
+	events   []fact // by time
 	eventIDs map[string]struct{}
 }
 
@@ -403,7 +403,7 @@ func (s *Store) newTx(ps *personState) *tx {
 	t := &slot.t
 	t.s, t.ps, t.slot = s, ps, slot
 	t.parts, t.events, t.counts = t.partsBuf[:0], t.eventsBuf[:0], t.countsBuf[:0]
-	t.lent = t.lentBuf[:0]
+	t.lent, t.lentOut = t.lentBuf[:0], t.lentOutBuf[:0]
 	return t
 }
 
@@ -547,8 +547,8 @@ func (ps *personState) prune(before time.Time) int {
 			before = at
 		}
 	}
-	n, _ := slices.BinarySearchFunc(ps.events, before, func(e *event, at time.Time) int {
-		if e.Time.Before(at) {
+	n, _ := slices.BinarySearchFunc(ps.events, before, func(f fact, at time.Time) int {
+		if f.at().Before(at) {
 			return -1
 		}
 		return 1
@@ -556,8 +556,10 @@ func (ps *personState) prune(before time.Time) int {
 	if n == 0 {
 		return 0
 	}
-	for _, e := range ps.events[:n] {
-		delete(ps.eventIDs, e.ID)
+	if ps.eventIDs != nil {
+		for _, f := range ps.events[:n] {
+			delete(ps.eventIDs, f.id())
+		}
 	}
 	ps.events = slices.Delete(ps.events, 0, n)
 	return n
@@ -724,7 +726,7 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant, lent bool)
 	vars := compactVars(old, p.Vars)
 	if !lent {
 		recycleVars(p.Vars) // the store's own copy: its map goes back to the pool
-	}
+	} // a lent one goes back when the transaction ends
 	var r *part
 	if i < 0 {
 		r = new(part)
@@ -739,6 +741,9 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant, lent bool)
 		// Only the store holds a part (it hands out participants made
 		// from it): the new one takes its place in it.
 		r = ps.parts[i]
+		if enteredChanged(r, p) {
+			ps.keepFacts(r)
+		}
 		if r.flowID != p.FlowID {
 			s.unindexParticipant(r.flowID, r.id)
 			s.indexParticipant(p.FlowID, r.id)
@@ -871,30 +876,6 @@ func (k *event) copy() *store.Event {
 		}
 	}
 	return &e
-}
-
-func (ps *personState) addEvent(e *event) {
-	i := len(ps.events)
-	for i > 0 && ps.events[i-1].Time.After(e.Time) {
-		i--
-	}
-	ps.events = slices.Insert(ps.events, i, e)
-	if ps.eventIDs != nil {
-		ps.eventIDs[e.ID] = struct{}{}
-	} else if len(ps.events) > 32 {
-		ps.eventIDs = make(map[string]struct{}, len(ps.events))
-		for _, e := range ps.events {
-			ps.eventIDs[e.ID] = struct{}{}
-		}
-	}
-}
-
-func (ps *personState) hasEvent(id string) bool {
-	if ps.eventIDs != nil {
-		_, ok := ps.eventIDs[id]
-		return ok
-	}
-	return slices.ContainsFunc(ps.events, func(e *event) bool { return e.ID == id })
 }
 
 // DueTimers implements store.Store. Returned timers stay armed until their

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/flowkit/flowkit/internal/clone"
@@ -179,10 +180,21 @@ type outParticipant struct {
 	w store.Wait
 }
 
-// fill returns the participant r is, of person personID, its nested
-// values r's own but for the variables, which the caller sets.
-func (r *part) fill(personID uuid.UUID) *store.Participant {
-	o := &outParticipant{p: store.Participant{
+// outs recycles the participants transactions lend (see tx.lentOut):
+// every step would otherwise allocate one.
+var outs = sync.Pool{New: func() any { return new(outParticipant) }}
+
+// recycle takes back a lent participant at the end of its transaction.
+func (o *outParticipant) recycle() {
+	recycleVars(o.p.Vars)
+	*o = outParticipant{}
+	outs.Put(o)
+}
+
+// fill returns the participant r is, of person personID, in o, its
+// nested values r's own but for the variables, which the caller sets.
+func (r *part) fill(o *outParticipant, personID uuid.UUID) *store.Participant {
+	*o = outParticipant{p: store.Participant{
 		ID: r.id, PersonID: personID, FlowID: r.flowID, FlowVersion: r.flowVersion,
 		Status: r.Status(), Element: r.element, EnteredBy: r.enteredBy,
 		Seq: r.seq, Journal: r.journal, Version: r.version,
@@ -206,22 +218,23 @@ func (r *part) fill(personID uuid.UUID) *store.Participant {
 }
 
 // lend returns the participant for a transaction that shares it (see
-// tx.SharedParticipants): its fields, and its variables in a map of its
-// own.
-func (r *part) lend(personID uuid.UUID) *store.Participant {
-	p := r.fill(personID)
+// tx.SharedParticipants), from the pool: its fields, and its variables
+// in a map of its own.
+func (r *part) lend(personID uuid.UUID) *outParticipant {
+	o := outs.Get().(*outParticipant)
+	p := r.fill(o, personID)
 	if len(r.vars) > 0 {
-		p.Vars = make(map[string]any, len(r.vars))
+		p.Vars = newVarsMap(len(r.vars))
 		for _, v := range r.vars {
 			p.Vars[v.name] = v.value
 		}
 	}
-	return p
+	return o
 }
 
 // clone returns a deep copy of the participant, variables included.
 func (r *part) clone(personID uuid.UUID) *store.Participant {
-	p := r.fill(personID)
+	p := r.fill(new(outParticipant), personID)
 	p.Entry = p.Entry.Clone()
 	if w := p.Wait; w != nil {
 		w.Events = slices.Clone(w.Events)

@@ -285,6 +285,7 @@ func (s *Store) removeParticipants(ps *personState, ids []uuid.UUID) {
 			s.freeSlots = append(s.freeSlots, slot-1)
 			s.timerMu.Unlock()
 		}
+		ps.keepFacts(ps.parts[i])
 		s.unindexParticipant(ps.parts[i].flowID, id)
 		ps.parts = slices.Delete(ps.parts, i, i+1)
 		sh := &s.parts[shardOf(id)]

@@ -32,6 +32,9 @@ func (t *tx) handle() txHandle { return txHandle{t.slot, t.slot.gen.Load()} }
 // recycle ends the transaction for good, its handles included, and
 // returns its state to the pool. Nothing of it may be used after.
 func (t *tx) recycle() {
+	for _, o := range t.lentOut {
+		o.recycle()
+	}
 	slot := t.slot
 	slot.gen.Add(1)
 	slot.t = tx{}
@@ -197,11 +200,15 @@ type tx struct {
 	// holder is the person whose participant ID a PutParticipant found
 	// taken (see Store.reserve), nil for none.
 	holder *personState
+	// lentOut are the participants SharedParticipants lent, which the
+	// store takes back when the transaction ends (see store.SharingTx).
+	lentOut []*outParticipant
 	// Room for the writes of a typical step, allocated with the tx.
-	partsBuf  [1]*store.Participant
-	lentBuf   [1]bool
-	eventsBuf [2]*event
-	countsBuf [4]store.Counter
+	partsBuf   [1]*store.Participant
+	lentOutBuf [2]*outParticipant
+	lentBuf    [1]bool
+	eventsBuf  [2]*event
+	countsBuf  [4]store.Counter
 }
 
 // own returns the store's copy of a participant put: a deep copy whose
@@ -294,30 +301,35 @@ func (t *tx) SharedParticipants() ([]*store.Participant, error) {
 			continue
 		}
 		if q := t.pending(r.id); q != nil {
-			out = append(out, lend(q))
+			out = append(out, t.lend(q))
 		} else {
-			out = append(out, r.lend(t.ps.id))
+			o := r.lend(t.ps.id)
+			t.lentOut = append(t.lentOut, o)
+			out = append(out, &o.p)
 		}
 	}
 	for _, p := range t.parts {
 		if partIndex(t.ps.parts, p.ID) < 0 {
-			out = append(out, lend(p))
+			out = append(out, t.lend(p))
 		}
 	}
 	return out, nil
 }
 
 // lend returns a participant with p's fields and a copy of its
-// variables map, sharing the values.
-func lend(p *store.Participant) *store.Participant {
-	c := *p
+// variables map, sharing the values, which the store takes back when
+// the transaction ends.
+func (t *tx) lend(p *store.Participant) *store.Participant {
+	o := outs.Get().(*outParticipant)
+	o.p = *p
 	if p.Vars != nil {
-		c.Vars = make(map[string]any, len(p.Vars))
+		o.p.Vars = newVarsMap(len(p.Vars))
 		for k, v := range p.Vars {
-			c.Vars[k] = v
+			o.p.Vars[k] = v
 		}
 	}
-	return &c
+	t.lentOut = append(t.lentOut, o)
+	return &o.p
 }
 
 // PutSharedParticipant implements store.SharingTx: the commit keeps p's
@@ -415,8 +427,8 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	// past it, for UntilID).
 	stored := t.ps.events
 	if !q.Since.IsZero() {
-		i, _ := slices.BinarySearchFunc(stored, q.Since, func(e *event, at time.Time) int {
-			if e.Time.Before(at) {
+		i, _ := slices.BinarySearchFunc(stored, q.Since, func(f fact, at time.Time) int {
+			if f.at().Before(at) {
 				return -1
 			}
 			return 1
@@ -424,8 +436,8 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 		stored = stored[i:]
 	}
 	if !q.Until.IsZero() {
-		i, _ := slices.BinarySearchFunc(stored, q.Until, func(e *event, at time.Time) int {
-			if e.Time.Before(at) || q.UntilID != "" && e.Time.Equal(at) {
+		i, _ := slices.BinarySearchFunc(stored, q.Until, func(f fact, at time.Time) int {
+			if t := f.at(); t.Before(at) || q.UntilID != "" && t.Equal(at) {
 				return -1
 			}
 			return 1
@@ -437,20 +449,20 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	if q.Limit > 0 && len(t.events) == 0 {
 		// Newest first: walk back and stop at Limit.
 		for i := len(stored) - 1; i >= 0 && len(out) < q.Limit; i-- {
-			if q.Matches(&stored[i].Event) && !cut(false, i, &stored[i].Event) {
-				out = append(out, stored[i].copy())
+			if f := stored[i]; f.matches(q) && !cut(false, i, f.at()) {
+				out = append(out, f.event(t.ps.id))
 			}
 		}
 		return out, nil
 	}
-	for i, e := range stored {
-		if q.Matches(&e.Event) && !cut(false, i, &e.Event) {
-			out = append(out, e.copy())
+	for i, f := range stored {
+		if f.matches(q) && !cut(false, i, f.at()) {
+			out = append(out, f.event(t.ps.id))
 		}
 	}
 	if len(t.events) > 0 {
 		for j, e := range t.events {
-			if q.Matches(&e.Event) && !cut(true, j, &e.Event) {
+			if q.Matches(&e.Event) && !cut(true, j, e.Time) {
 				out = append(out, e.copy())
 			}
 		}
@@ -469,14 +481,14 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 // pending ones (at i, pending true) is left out by q.UntilID: an event
 // of Until's time the history does not hold before the event with that
 // ID. Pending events follow the stored ones of their time.
-func (t *tx) untilCut(q *store.EventQuery, stored []*event) func(pending bool, i int, e *store.Event) bool {
+func (t *tx) untilCut(q *store.EventQuery, stored []fact) func(pending bool, i int, when time.Time) bool {
 	if q.UntilID == "" || q.Until.IsZero() {
-		return func(bool, int, *store.Event) bool { return false }
+		return func(bool, int, time.Time) bool { return false }
 	}
 	// Where the event with UntilID is: -1 when it is not of Until's time.
 	at, atPending := -1, false
-	for i := len(stored) - 1; i >= 0 && stored[i].Time.Equal(q.Until); i-- {
-		if stored[i].ID == q.UntilID {
+	for i := len(stored) - 1; i >= 0 && stored[i].at().Equal(q.Until); i-- {
+		if stored[i].is(q.UntilID) {
 			at = i
 			break
 		}
@@ -489,9 +501,9 @@ func (t *tx) untilCut(q *store.EventQuery, stored []*event) func(pending bool, i
 			}
 		}
 	}
-	return func(pending bool, i int, e *store.Event) bool {
+	return func(pending bool, i int, when time.Time) bool {
 		switch {
-		case !e.Time.Equal(q.Until):
+		case !when.Equal(q.Until):
 			return false
 		case at < 0:
 			return true
