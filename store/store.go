@@ -175,7 +175,8 @@ type Tx interface {
 	// such as the engine's own events, named after their participant: the
 	// store need not look the ID up in the history first. When the history
 	// holds it after all, AppendEvent or the commit fails with ErrDuplicate
-	// and Update writes nothing.
+	// and Update writes nothing. The store may copy e only at commit: the
+	// caller changes neither e nor its properties until Update returns.
 	AppendEvent(e *Event) error
 	// Events returns copies of the person's events the query selects,
 	// oldest first (or newest first when q.Limit is set).

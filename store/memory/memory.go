@@ -615,7 +615,11 @@ func (s *Store) apply(ps *personState, tx *tx) {
 	}
 	s.removeParticipants(ps, tx.removed)
 	for _, e := range tx.events {
-		ps.addEvent(e)
+		if e.kept != nil {
+			ps.addEvent(fact{e: e.kept})
+		} else {
+			ps.addEvent(ps.factOf(e.given))
+		}
 	}
 	if len(tx.counts) > 0 {
 		sh := &s.counters[int(ps.id[14])%counterShards]
@@ -741,7 +745,7 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant, lent bool)
 		// Only the store holds a part (it hands out participants made
 		// from it): the new one takes its place in it.
 		r = ps.parts[i]
-		if enteredChanged(r, p) {
+		if factsChange(r, p) {
 			ps.keepFacts(r)
 		}
 		if r.flowID != p.FlowID {

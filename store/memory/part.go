@@ -35,6 +35,7 @@ type part struct {
 	more                     *partMore // nil when it would be empty
 	slot                     uint32    // one past the timer slot, 0 for none
 	status                   uint8     // see statuses; 0 with more.status
+	facts                    uint8     // the history's events made from it (see fact)
 	waiting                  bool      // Wait is not nil
 	parked                   bool      // Wait.Parked
 }
@@ -98,7 +99,7 @@ func (r *part) set(p *store.Participant, vars []varEntry) {
 	*r = part{
 		id: p.ID, flowID: p.FlowID, flowVersion: p.FlowVersion, element: p.Element,
 		enteredBy: p.EnteredBy, seq: p.Seq, version: p.Version, vars: vars, journal: p.Journal,
-		slot: r.slot,
+		slot: r.slot, facts: r.facts,
 	}
 	var m partMore
 	code, known := statusCode(p.Status)

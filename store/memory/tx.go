@@ -186,7 +186,7 @@ type tx struct {
 	done   bool
 	person *store.Person
 	parts  []*store.Participant
-	events []*event
+	events []txEvent
 	counts []store.Counter
 	// reserved holds the IDs of new participants claimed in the store's
 	// participant index; Update releases them unless the tx commits.
@@ -207,7 +207,7 @@ type tx struct {
 	partsBuf   [1]*store.Participant
 	lentOutBuf [2]*outParticipant
 	lentBuf    [1]bool
-	eventsBuf  [2]*event
+	eventsBuf  [2]txEvent
 	countsBuf  [4]store.Counter
 }
 
@@ -401,18 +401,29 @@ func (t *tx) put(p *store.Participant, shared bool) error {
 	return nil
 }
 
-func (t *tx) AddEvent(e *store.Event) error {
+func (t *tx) AddEvent(e *store.Event) error { return t.addEvent(e, false) }
+
+// AppendEvent implements store.Tx: the check costs a memory store
+// nothing, so it is AddEvent's, but the event is copied at commit, and
+// only when the history does not make it from a participant.
+func (t *tx) AppendEvent(e *store.Event) error { return t.addEvent(e, true) }
+
+func (t *tx) addEvent(e *store.Event, appended bool) error {
 	if t.done {
 		return errTxDone
 	}
 	if e.ID == "" {
 		return fmt.Errorf("add event %q: event id is empty: %w", e.Name, store.ErrInvalid)
 	}
-	if t.ps.hasEvent(e.ID) || slices.ContainsFunc(t.events, func(q *event) bool { return q.ID == e.ID }) {
+	if t.ps.hasEvent(e.ID) || slices.ContainsFunc(t.events, func(q txEvent) bool { return q.event().ID == e.ID }) {
 		return fmt.Errorf("event %q: %w", e.ID, store.ErrDuplicate)
 	}
 	e.PersonID = t.ps.id
-	t.events = append(t.events, keepEvent(e))
+	if appended {
+		t.events = append(t.events, txEvent{given: e})
+	} else {
+		t.events = append(t.events, txEvent{kept: keepEvent(e)})
+	}
 	return nil
 }
 
@@ -462,7 +473,7 @@ func (t *tx) Events(q *store.EventQuery) ([]*store.Event, error) {
 	}
 	if len(t.events) > 0 {
 		for j, e := range t.events {
-			if q.Matches(&e.Event) && !cut(true, j, e.Time) {
+			if ev := e.event(); q.Matches(ev) && !cut(true, j, ev.Time) {
 				out = append(out, e.copy())
 			}
 		}
@@ -495,7 +506,7 @@ func (t *tx) untilCut(q *store.EventQuery, stored []fact) func(pending bool, i i
 	}
 	if at < 0 {
 		for j, e := range t.events {
-			if e.ID == q.UntilID && e.Time.Equal(q.Until) {
+			if ev := e.event(); ev.ID == q.UntilID && ev.Time.Equal(q.Until) {
 				at, atPending = j, true
 				break
 			}
@@ -519,10 +530,6 @@ func (t *tx) Count(cs ...store.Counter) {
 		t.counts = append(slices.Grow(t.counts, len(cs)), cs...) // one allocation for a long run
 	}
 }
-
-// AppendEvent implements store.Tx: the check costs a memory store
-// nothing, so it is AddEvent's.
-func (t *tx) AppendEvent(e *store.Event) error { return t.AddEvent(e) }
 
 // FlowsRevision implements store.Tx.
 func (t *tx) FlowsRevision() (int64, error) {

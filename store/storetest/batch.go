@@ -41,13 +41,14 @@ func testAppendEvent(t *testing.T, s store.Store) {
 		if err := tx.AppendEvent(e); err != nil {
 			return err
 		}
-		e.Properties["n"] = 2.0 // the store holds its own copy
 		got, err := tx.Events(&store.EventQuery{Name: "Viewed"})
 		require.NoError(t, err)
 		require.Len(t, got, 1, "reads see the appended event")
 		require.Equal(t, p.ID, e.PersonID, "AppendEvent sets the person")
+		got[0].Properties["n"] = 3.0 // a read is the caller's copy
 		return nil
 	})
+	e.Properties["n"] = 2.0 // once the transaction ended, the store holds its own copy
 	got := queryEvents(t, s, p.ID, store.EventQuery{Name: "Viewed"})
 	require.Len(t, got, 1)
 	require.Equal(t, e.ID, got[0].ID)
