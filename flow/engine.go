@@ -802,8 +802,8 @@ func (e *Engine) updatePerson(ctx context.Context, who store.PersonRef, fn func(
 				return err
 			}
 		}
-		s.ptx.setPerson(after)
-		out = after.Clone()
+		s.ptx.setPerson(after.Clone()) // the store may keep it: fn had after
+		out = after
 		return nil
 	})
 	return out, err

@@ -150,7 +150,11 @@ func (pt *personTx) flush(rec *record, now time.Time, steps func(*store.Particip
 			pt.person = pt.person.Clone() // the store's, when lent
 		}
 		pt.person.UpdatedAt = now
-		if err := pt.tx.PutPerson(pt.person); err != nil {
+		put := pt.tx.PutPerson
+		if pt.shared != nil {
+			put = pt.shared.PutSharedPerson // the call's own: lent records were cloned above
+		}
+		if err := put(pt.person); err != nil {
 			return err
 		}
 	}

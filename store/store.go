@@ -216,6 +216,10 @@ type SharingTx interface {
 	// SharedParticipants returns the person's participants, as
 	// Tx.Participants does, sharing their nested values.
 	SharedParticipants() ([]*Participant, error)
+	// PutSharedPerson is Tx.PutPerson for a person the store keeps
+	// without copying it: the caller changes neither p nor its nested
+	// values after.
+	PutSharedPerson(p *Person) error
 	// PutSharedParticipant is Tx.PutParticipant for a participant the
 	// store keeps without copying it: the caller changes neither p nor
 	// its nested values after (it may put another participant of the

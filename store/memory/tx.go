@@ -159,6 +159,15 @@ func (h txHandle) SharedParticipants() ([]*store.Participant, error) {
 	return t.SharedParticipants()
 }
 
+// PutSharedPerson implements store.SharingTx.
+func (h txHandle) PutSharedPerson(p *store.Person) error {
+	t, err := h.tx()
+	if err != nil {
+		return err
+	}
+	return t.putPerson(p, true)
+}
+
 // PutSharedParticipant implements store.SharingTx.
 func (h txHandle) PutSharedParticipant(p *store.Participant) error {
 	t, err := h.tx()
@@ -240,14 +249,20 @@ func (t *tx) Person() (*store.Person, error) {
 	return nil, personNotFound(t.ps.id.String())
 }
 
-func (t *tx) PutPerson(p *store.Person) error {
+func (t *tx) PutPerson(p *store.Person) error { return t.putPerson(p, false) }
+
+// putPerson puts p, the caller's own when shared is set, else a copy.
+func (t *tx) putPerson(p *store.Person, shared bool) error {
 	if t.done {
 		return errTxDone
 	}
 	if p.ID != t.ps.id {
 		return fmt.Errorf("put person %s in the transaction of person %s", p.ID, t.ps.id)
 	}
-	t.person = p.Clone()
+	if !shared {
+		p = p.Clone()
+	}
+	t.person = p
 	return nil
 }
 

@@ -367,7 +367,12 @@ func (t *tx) Person() (*store.Person, error) {
 	return nil, fmt.Errorf("person %s: %w", t.personID, store.ErrNotFound)
 }
 
-func (t *tx) PutPerson(p *store.Person) error {
+func (t *tx) PutPerson(p *store.Person) error { return t.putPerson(p.Clone()) }
+
+// PutSharedPerson implements store.SharingTx: the commit writes p itself.
+func (t *tx) PutSharedPerson(p *store.Person) error { return t.putPerson(p) }
+
+func (t *tx) putPerson(p *store.Person) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.check(); err != nil {
@@ -376,7 +381,7 @@ func (t *tx) PutPerson(p *store.Person) error {
 	if p.ID != t.personID {
 		return fmt.Errorf("put person %s in the transaction of person %s", p.ID, t.personID)
 	}
-	t.person = p.Clone()
+	t.person = p
 	return nil
 }
 

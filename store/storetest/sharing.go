@@ -18,6 +18,7 @@ var sharingTests = []test{
 	{"SharedChangesRollBack", testSharedChangesRollBack},
 	{"SharedPutCommits", testSharedPutCommits},
 	{"SharedPutChecksVersion", testSharedPutChecksVersion},
+	{"SharedPutPerson", testSharedPutPerson},
 }
 
 // sharing returns tx as a store.SharingTx.
@@ -155,4 +156,34 @@ func testSharedPutChecksVersion(t *testing.T, s store.Store) {
 	bad := newParticipant(t, p.ID, "")
 	err = s.Update(t.Context(), p.ID, func(tx store.Tx) error { return sharing(t, tx).PutSharedParticipant(bad) })
 	require.ErrorIs(t, err, store.ErrInvalid)
+}
+
+// A person put shared is stored as put, read by copies, and refused in
+// another person's transaction.
+func testSharedPutPerson(t *testing.T, s store.Store) {
+	p := newPerson(t, s)
+	changed := p.Clone()
+	changed.Attributes = map[string]any{"tier": "gold", "obj": map[string]any{"k": "v"}}
+	changed.Tags = []string{"vip"}
+	changed.UpdatedAt = base.Add(time.Hour)
+	update(t, s, p.ID, func(tx store.Tx) error {
+		require.NoError(t, sharing(t, tx).PutSharedPerson(changed))
+		got, err := tx.Person()
+		require.NoError(t, err)
+		require.Equal(t, normPerson(changed.Clone()), normPerson(got), "reads see a shared put")
+		got.Attributes["tier"] = "mutated" // a read is the caller's copy
+		return nil
+	})
+	want := normPerson(changed.Clone())
+	got, err := txPerson(t, s, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, want, normPerson(got))
+	got.Attributes["obj"].(map[string]any)["k"] = "mutated"
+	got, err = txPerson(t, s, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, want, normPerson(got), "reads of a shared put are copies")
+
+	other := newPerson(t, s)
+	err = s.Update(t.Context(), other.ID, func(tx store.Tx) error { return sharing(t, tx).PutSharedPerson(changed) })
+	require.Error(t, err, "a person put in another person's transaction")
 }
