@@ -93,10 +93,10 @@ func (s *Store) traces(needles []string) []string {
 		}
 	}
 	for _, e := range s.timers {
-		has("timers", ids(e.part), ids(e.person))
+		has("timers", ids(e.part))
 	}
 	for _, e := range s.inflight {
-		has("claimed timers", ids(e.part), ids(e.person))
+		has("claimed timers", ids(e.part))
 	}
 	return out
 }

@@ -91,7 +91,7 @@ func (f fact) event(personID uuid.UUID) *store.Event {
 	if f.e != nil {
 		return f.e.copy()
 	}
-	props := map[string]any{"flowId": f.of.flowID}
+	props := map[string]any{"flowId": f.of.origin.flowID}
 	if f.exit {
 		props["reason"], props["status"] = f.of.reason(), string(f.of.Status())
 	}
@@ -145,9 +145,9 @@ func (ps *personState) madeFrom(e *store.Event) (fact, bool) {
 	}
 	is := func(k, v string) bool { s, ok := e.Properties[k].(string); return ok && s == v }
 	if !f.exit {
-		return f, len(e.Properties) == 1 && is("flowId", f.of.flowID)
+		return f, len(e.Properties) == 1 && is("flowId", f.of.origin.flowID)
 	}
-	return f, len(e.Properties) == 3 && is("flowId", f.of.flowID) && is("reason", f.of.reason()) && is("status", string(f.of.Status()))
+	return f, len(e.Properties) == 3 && is("flowId", f.of.origin.flowID) && is("reason", f.of.reason()) && is("status", string(f.of.Status()))
 }
 
 // keepFacts turns the events made from r back into events the store
@@ -170,7 +170,7 @@ func factsChange(r *part, p *store.Participant) bool {
 	switch {
 	case r.facts == 0:
 		return false
-	case r.flowID != p.FlowID:
+	case r.origin.flowID != p.FlowID:
 		return true
 	case r.facts&enteredFact != 0 && !r.enteredAt().Equal(p.EnteredAt):
 		return true

@@ -66,6 +66,11 @@ type Store struct {
 	operations operationRuns // bulk operations' progress (see operations.go)
 
 	decisions decisions // experiments' decisions (see experiments.go)
+
+	// origins holds the origins parts share (see originOf), and
+	// originCount counts them.
+	origins     sync.Map
+	originCount atomic.Int64
 }
 
 const counterShards = 8
@@ -485,7 +490,7 @@ func (s *Store) erase(ps *personState) {
 			delete(sh.m, r.id)
 		}
 		sh.mu.Unlock()
-		s.unindexParticipant(r.flowID, r.id)
+		s.unindexParticipant(r.origin.flowID, r.id)
 		if slot := r.slot; slot != 0 {
 			s.timerMu.Lock()
 			s.slots[slot-1] = armedTimer{}
@@ -497,8 +502,9 @@ func (s *Store) erase(ps *personState) {
 		// Stale heap entries would still name the person until they came
 		// due, which may be a year away.
 		s.timerMu.Lock()
-		s.timers.removeFunc(func(e *timerEntry) bool { return e.person == ps.id })
-		s.inflight = slices.DeleteFunc(s.inflight, func(e inflightTimer) bool { return e.person == ps.id })
+		mine := func(id uuid.UUID) bool { return partIndex(ps.parts, id) >= 0 }
+		s.timers.removeFunc(func(e *timerEntry) bool { return mine(e.part) })
+		s.inflight = slices.DeleteFunc(s.inflight, func(e inflightTimer) bool { return mine(e.part) })
 		s.timerMu.Unlock()
 	}
 	ps.person, ps.parts, ps.events, ps.eventIDs = nil, nil, nil, nil
@@ -734,13 +740,13 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant, lent bool)
 	var r *part
 	if i < 0 {
 		r = new(part)
-		r.set(p, vars)
+		r.set(p, vars, s.originOf(nil, p))
 		ps.parts = append(ps.parts, r)
 		sh := &s.parts[shardOf(r.id)]
 		sh.mu.Lock()
 		sh.m[r.id] = ps
 		sh.mu.Unlock()
-		s.indexParticipant(r.flowID, r.id)
+		s.indexParticipant(r.origin.flowID, r.id)
 	} else {
 		// Only the store holds a part (it hands out participants made
 		// from it): the new one takes its place in it.
@@ -748,11 +754,11 @@ func (s *Store) putParticipant(ps *personState, p *store.Participant, lent bool)
 		if factsChange(r, p) {
 			ps.keepFacts(r)
 		}
-		if r.flowID != p.FlowID {
-			s.unindexParticipant(r.flowID, r.id)
+		if r.origin.flowID != p.FlowID {
+			s.unindexParticipant(r.origin.flowID, r.id)
 			s.indexParticipant(p.FlowID, r.id)
 		}
-		r.set(p, vars)
+		r.set(p, vars, s.originOf(r.origin, p))
 	}
 	s.arm(ps, r)
 }
@@ -836,7 +842,7 @@ func (s *Store) arm(ps *personState, r *part) {
 	if cur := &s.slots[slot-1]; cur.seq == 0 || cur.due != due {
 		s.timerSeq++
 		*cur = armedTimer{due: due, seq: s.timerSeq}
-		s.timers.push(timerEntry{due: due, seq: s.timerSeq, slot: slot - 1, part: r.id, person: ps.id})
+		s.timers.push(timerEntry{due: due, seq: s.timerSeq, slot: slot - 1, part: r.id})
 	}
 }
 
@@ -922,8 +928,12 @@ func (s *Store) handOut(now time.Time, limit int, until int64) ([]store.Timer, e
 		if !s.live(top) {
 			continue // stale: the participant moved on
 		}
+		ps := s.holder(top.part) // a live timer's participant is held
+		if ps == nil {
+			continue
+		}
 		s.inflight = append(s.inflight, inflightTimer{timerEntry: top, until: until})
-		out = append(out, store.Timer{Due: time.Unix(0, top.due).UTC(), PersonID: top.person, ParticipantID: top.part})
+		out = append(out, store.Timer{Due: time.Unix(0, top.due).UTC(), PersonID: ps.id, ParticipantID: top.part})
 	}
 	return out, nil
 }
@@ -1135,8 +1145,8 @@ func (ps *personState) find(id uuid.UUID, q *store.ParticipantQuery) int {
 		if r.id != id {
 			continue
 		}
-		if r.flowID != q.FlowID || (q.Element != "" && r.element != q.Element) ||
-			(q.Version != 0 && r.flowVersion != q.Version) ||
+		if r.origin.flowID != q.FlowID || (q.Element != "" && r.element != q.Element) ||
+			(q.Version != 0 && r.origin.flowVersion != q.Version) ||
 			(q.Reason != "" && !strings.Contains(r.reason(), q.Reason)) ||
 			(len(q.Statuses) > 0 && !slices.Contains(q.Statuses, r.Status())) {
 			return -1
@@ -1181,12 +1191,14 @@ func (s *Store) Counters(ctx context.Context, flowID string) ([]store.Counter, e
 	return out, nil
 }
 
+// timerEntry is one entry of the timer heap: 40 bytes, as every waiting
+// participant has one. Its person is found by the participant when it
+// is handed out.
 type timerEntry struct {
-	due    int64
-	seq    uint64
-	slot   uint32 // index in Store.slots
-	part   uuid.UUID
-	person uuid.UUID
+	due  int64
+	seq  uint64
+	slot uint32 // index in Store.slots
+	part uuid.UUID
 }
 
 // timerHeap is a 4-ary min-heap of timers by due time (then participant):

@@ -17,13 +17,11 @@ import (
 // variables as pairs, and the fields a waiting participant seldom has
 // behind one pointer. store.Participant is what callers get and give.
 type part struct {
-	id          uuid.UUID
-	flowID      string
-	flowVersion int
-	element     string
-	enteredBy   string
-	seq         int64
-	version     int64
+	id      uuid.UUID
+	origin  *origin
+	element string
+	seq     int64
+	version int64
 	// entered, arrived and active are EnteredAt, ArrivedAt and
 	// LastActivityAt, and until and deadline the wait's, as stamps (see
 	// stamp); more.wide holds them when a stamp cannot.
@@ -91,14 +89,45 @@ func unstamp(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// set makes r the part of p, its variables vars, keeping r's timer
-// slot and reusing its more. The part takes p's nested values as they
-// are: the caller hands them over.
-func (r *part) set(p *store.Participant, vars []varEntry) {
+// origin is what participants of one flow version entered one way
+// share: the store keeps one of each (see Store.originOf).
+type origin struct {
+	flowID      string
+	flowVersion int
+	enteredBy   string
+}
+
+// maxOrigins bounds the origins the store shares; past it, each part
+// has its own.
+const maxOrigins = 1 << 14
+
+// originOf returns the origin of p: old when it is p's, else the
+// store's.
+func (s *Store) originOf(old *origin, p *store.Participant) *origin {
+	k := origin{p.FlowID, p.FlowVersion, p.EnteredBy}
+	if old != nil && *old == k {
+		return old
+	}
+	if o, ok := s.origins.Load(k); ok {
+		return o.(*origin)
+	}
+	o := new(origin) // k itself stays on the stack
+	*o = k
+	if s.originCount.Add(1) > maxOrigins {
+		return o
+	}
+	actual, _ := s.origins.LoadOrStore(k, o)
+	return actual.(*origin)
+}
+
+// set makes r the part of p, its variables vars and its origin o,
+// keeping r's timer slot and reusing its more. The part takes p's nested
+// values as they are: the caller hands them over.
+func (r *part) set(p *store.Participant, vars []varEntry, o *origin) {
 	more := r.more
 	*r = part{
-		id: p.ID, flowID: p.FlowID, flowVersion: p.FlowVersion, element: p.Element,
-		enteredBy: p.EnteredBy, seq: p.Seq, version: p.Version, vars: vars, journal: p.Journal,
+		id: p.ID, origin: o, element: p.Element,
+		seq: p.Seq, version: p.Version, vars: vars, journal: p.Journal,
 		slot: r.slot, facts: r.facts,
 	}
 	var m partMore
@@ -196,8 +225,8 @@ func (o *outParticipant) recycle() {
 // nested values r's own but for the variables, which the caller sets.
 func (r *part) fill(o *outParticipant, personID uuid.UUID) *store.Participant {
 	*o = outParticipant{p: store.Participant{
-		ID: r.id, PersonID: personID, FlowID: r.flowID, FlowVersion: r.flowVersion,
-		Status: r.Status(), Element: r.element, EnteredBy: r.enteredBy,
+		ID: r.id, PersonID: personID, FlowID: r.origin.flowID, FlowVersion: r.origin.flowVersion,
+		Status: r.Status(), Element: r.element, EnteredBy: r.origin.enteredBy,
 		Seq: r.seq, Journal: r.journal, Version: r.version,
 	}}
 	p := &o.p

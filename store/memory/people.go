@@ -286,7 +286,7 @@ func (s *Store) removeParticipants(ps *personState, ids []uuid.UUID) {
 			s.timerMu.Unlock()
 		}
 		ps.keepFacts(ps.parts[i])
-		s.unindexParticipant(ps.parts[i].flowID, id)
+		s.unindexParticipant(ps.parts[i].origin.flowID, id)
 		ps.parts = slices.Delete(ps.parts, i, i+1)
 		sh := &s.parts[shardOf(id)]
 		sh.mu.Lock()
