@@ -1131,35 +1131,39 @@ const (
 // fireStep returns the session function that fires timer t at now,
 // setting *fired when it did.
 func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
-	return func(s *session) error {
-		*fired = false
-		p, err := s.ptx.participant(t.ParticipantID)
-		// An orphaned call in flight (its process died) is due before
-		// its lease ends.
-		orphan := err == nil && t.Orphaned && p != nil && p.Status == store.InFlight
-		if err != nil || p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !(p.Due(now) || orphan) ||
-			(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
-			return err // moved on since the timer was read
-		}
-		c, err := s.e.cached(p.FlowID, p.FlowVersion)
-		if err != nil {
-			return err
-		}
-		if s.cat.status(p.FlowID) == store.FlowPaused {
-			setParked(p, true)
-			s.ptx.dirty(p)
-			return nil
-		}
-		*fired = true
-		switch {
-		case pending(p):
-			return s.startPending(c, p)
-		case p.Status == store.InFlight:
-			s.retryEffect(p, orphan) // its lease ended, or its process died
-			return nil
-		}
-		return s.wake(c, p, element.Wake{Timer: true})
+	return func(s *session) error { return fireTimer(s, t, now, fired) }
+}
+
+// fireTimer fires timer t at now in session s, setting *fired when it
+// did.
+func fireTimer(s *session, t store.Timer, now time.Time, fired *bool) error {
+	*fired = false
+	p, err := s.ptx.participant(t.ParticipantID)
+	// An orphaned call in flight (its process died) is due before
+	// its lease ends.
+	orphan := err == nil && t.Orphaned && p != nil && p.Status == store.InFlight
+	if err != nil || p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !(p.Due(now) || orphan) ||
+		(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
+		return err // moved on since the timer was read
 	}
+	c, err := s.e.cached(p.FlowID, p.FlowVersion)
+	if err != nil {
+		return err
+	}
+	if s.cat.status(p.FlowID) == store.FlowPaused {
+		setParked(p, true)
+		s.ptx.dirty(p)
+		return nil
+	}
+	*fired = true
+	switch {
+	case pending(p):
+		return s.startPending(c, p)
+	case p.Status == store.InFlight:
+		s.retryEffect(p, orphan) // its lease ended, or its process died
+		return nil
+	}
+	return s.wake(c, p, element.Wake{Timer: true})
 }
 
 // batchPeople is how many people's timers Tick fires in one
@@ -1208,14 +1212,30 @@ type firings struct {
 
 type firing struct {
 	s       *session
+	t       store.Timer
+	now     time.Time
 	fired   bool
 	effects []effect
+	// fn is f.fire, made once per slot of firings.fs rather than once
+	// per timer.
+	fn func(*session) error
 }
+
+// fire is the session function that fires the timer.
+func (f *firing) fire(s *session) error { return fireTimer(s, f.t, f.now, &f.fired) }
 
 // ready returns room for n timers.
 func (fb *firings) ready(n int) ([]firing, []uuid.UUID) {
-	clear(fb.fs)
+	old := fb.fs
 	fb.fs = slices.Grow(fb.fs[:0], n)[:n]
+	moved := cap(old) > 0 && &old[:1][0] != &fb.fs[:1][0]
+	for i := range fb.fs {
+		fn := fb.fs[i].fn
+		if moved {
+			fn = nil // bound to the old slot
+		}
+		fb.fs[i] = firing{fn: fn}
+	}
 	fb.ids = slices.Grow(fb.ids[:0], n)[:n]
 	return fb.fs, fb.ids
 }
@@ -1235,7 +1255,11 @@ func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, fb *firin
 	for i, t := range due {
 		f := &fs[i]
 		ids[i] = t.PersonID
-		f.s = e.newSession(ctx, t.PersonID, fireStep(t, now, &f.fired), call{cat: cat, effects: &f.effects})
+		f.t, f.now = t, now
+		if f.fn == nil {
+			f.fn = f.fire
+		}
+		f.s = e.newSession(ctx, t.PersonID, f.fn, call{cat: cat, effects: &f.effects})
 	}
 	defer func() {
 		for i := range fs {

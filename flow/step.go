@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -336,8 +337,14 @@ func (s *session) leave(c *compiled, p *store.Participant, status store.Status, 
 // and the step is written past the stored length, so that append
 // reallocates once in a while rather than every step.
 func (s *session) journal(p *store.Participant, elementID, branch, reason string) {
-	if limit := s.e.cfg.JournalLimit; len(p.Journal) >= limit {
+	limit := s.e.cfg.JournalLimit
+	if len(p.Journal) >= limit {
 		p.Journal = p.Journal[len(p.Journal)-limit+1:]
+	}
+	if n := len(p.Journal); n > 0 && n == cap(p.Journal) {
+		// A woken participant mostly takes two steps or more: room for
+		// them in one allocation rather than one per doubling.
+		p.Journal = slices.Grow(p.Journal, min(n+2, limit))
 	}
 	p.Journal = append(p.Journal, store.Step{Seq: p.Seq, At: s.now, Element: elementID, Branch: branch, Reason: reason})
 }
