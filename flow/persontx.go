@@ -26,6 +26,7 @@ type personTx struct {
 	parts         []*store.Participant
 	partsLoaded   bool
 	changed       []*store.Participant
+	changedBuf    [2]*store.Participant // room for changed, allocated with the session
 }
 
 // errUnknownPerson ends a call by reference whose person does not exist.
@@ -36,6 +37,7 @@ var errUnknownPerson = fmt.Errorf("unknown person: %w", store.ErrNotFound)
 // them; an engine call on a participant's person may find no one.
 func (pt *personTx) open(tx store.Tx, id uuid.UUID, now time.Time, byRef bool, newcomer *store.PersonRef) error {
 	*pt = personTx{tx: tx, id: id}
+	pt.changed = pt.changedBuf[:0]
 	pt.shared, _ = tx.(store.SharingTx)
 	var p *store.Person
 	var err error

@@ -137,7 +137,10 @@ func (p *Pause) Run(_ context.Context, r *element.Run) (element.Outcome, error) 
 	if !until.After(r.Now) {
 		return element.Next(element.BranchNext, "pause already over: "+p.desc), nil
 	}
-	return element.Hold(element.Wait{Until: until}, "pause "+p.desc+": until "+until.In(loc).Format("Mon 2006-01-02 15:04 MST")), nil
+	var buf [96]byte // the reason, made in one allocation
+	reason := append(append(append(buf[:0], "pause "...), p.desc...), ": until "...)
+	reason = until.In(loc).AppendFormat(reason, "Mon 2006-01-02 15:04 MST")
+	return element.Hold(element.Wait{Until: until}, string(reason)), nil
 }
 
 // Resume implements element.Resumer.

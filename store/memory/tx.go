@@ -215,6 +215,8 @@ type tx struct {
 	// Room for the writes of a typical step, allocated with the tx.
 	partsBuf   [1]*store.Participant
 	lentOutBuf [2]*outParticipant
+	sharedBuf  [2]*store.Participant
+	sharedUsed bool // sharedBuf holds what SharedParticipants returned
 	lentBuf    [1]bool
 	eventsBuf  [2]txEvent
 	countsBuf  [4]store.Counter
@@ -310,7 +312,12 @@ func (t *tx) SharedParticipants() ([]*store.Participant, error) {
 	if t.done {
 		return nil, errTxDone
 	}
-	out := make([]*store.Participant, 0, len(t.ps.parts)+len(t.parts))
+	var out []*store.Participant
+	if n := len(t.ps.parts) + len(t.parts); n <= len(t.sharedBuf) && !t.sharedUsed {
+		out, t.sharedUsed = t.sharedBuf[:0], true // the caller's until the transaction ends
+	} else {
+		out = make([]*store.Participant, 0, n)
+	}
 	for _, r := range t.ps.parts {
 		if len(t.removed) > 0 && slices.Contains(t.removed, r.id) {
 			continue
