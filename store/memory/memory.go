@@ -108,6 +108,10 @@ type personState struct {
 	parts    []*part
 	events   []fact // by time
 	eventIDs map[string]struct{}
+	// Room for the first participant and event, which most people have:
+	// two objects fewer for the collector per person.
+	partsBuf  [1]*part
+	eventsBuf [1]fact
 }
 
 // New returns an empty Store.
@@ -328,6 +332,7 @@ func (s *Store) state(id uuid.UUID, create bool) *personState {
 	defer sh.mu.Unlock()
 	if ps = sh.m[id]; ps == nil {
 		ps = &personState{id: id}
+		ps.parts, ps.events = ps.partsBuf[:0], ps.eventsBuf[:0]
 		sh.m[id] = ps
 		s.audience.note(id)
 	}
@@ -1145,7 +1150,7 @@ func (ps *personState) find(id uuid.UUID, q *store.ParticipantQuery) int {
 		if r.id != id {
 			continue
 		}
-		if r.origin.flowID != q.FlowID || (q.Element != "" && r.element != q.Element) ||
+		if r.origin.flowID != q.FlowID || (q.Element != "" && r.pos.element != q.Element) ||
 			(q.Version != 0 && r.origin.flowVersion != q.Version) ||
 			(q.Reason != "" && !strings.Contains(r.reason(), q.Reason)) ||
 			(len(q.Statuses) > 0 && !slices.Contains(q.Statuses, r.Status())) {

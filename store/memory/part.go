@@ -3,6 +3,7 @@ package memory
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowkit/flowkit/internal/clone"
@@ -19,7 +20,7 @@ import (
 type part struct {
 	id      uuid.UUID
 	origin  *origin
-	element string
+	pos     *position
 	seq     int64
 	version int64
 	// entered, arrived and active are EnteredAt, ArrivedAt and
@@ -27,7 +28,6 @@ type part struct {
 	// stamp); more.wide holds them when a stamp cannot.
 	entered, arrived, active int64
 	until, deadline          int64
-	events                   []string // Wait.Events
 	vars                     []varEntry
 	journal                  []store.Step
 	more                     *partMore // nil when it would be empty
@@ -95,6 +95,51 @@ type origin struct {
 	flowID      string
 	flowVersion int
 	enteredBy   string
+	// positions holds the positions of the origin's participants, one
+	// per element (see positionOf), and npos counts them.
+	positions sync.Map
+	npos      atomic.Int64
+}
+
+// position is where a participant is: its element and the events its
+// wait takes. Participants at one element share one.
+type position struct {
+	element string
+	events  []string // Wait.Events
+}
+
+// maxPositions bounds the positions an origin shares; past it, each
+// part has its own.
+const maxPositions = 1 << 12
+
+// positionOf returns the position of a participant of origin o at
+// element waiting for events: old when it is that, else o's.
+func (o *origin) positionOf(old *position, element string, events []string) *position {
+	if old != nil && old.element == element && slices.Equal(old.events, events) {
+		return old
+	}
+	if v, ok := o.positions.Load(element); ok {
+		if p := v.(*position); slices.Equal(p.events, events) {
+			return p
+		}
+		return &position{element, events} // another list at the element: its own
+	}
+	p := &position{element, events}
+	if o.npos.Add(1) > maxPositions {
+		return p
+	}
+	v, _ := o.positions.LoadOrStore(element, p)
+	if p := v.(*position); slices.Equal(p.events, events) {
+		return p
+	}
+	return &position{element, events}
+}
+
+// originKey finds an origin in Store.origins.
+type originKey struct {
+	flowID      string
+	flowVersion int
+	enteredBy   string
 }
 
 // maxOrigins bounds the origins the store shares; past it, each part
@@ -104,15 +149,14 @@ const maxOrigins = 1 << 14
 // originOf returns the origin of p: old when it is p's, else the
 // store's.
 func (s *Store) originOf(old *origin, p *store.Participant) *origin {
-	k := origin{p.FlowID, p.FlowVersion, p.EnteredBy}
-	if old != nil && *old == k {
+	k := originKey{p.FlowID, p.FlowVersion, p.EnteredBy}
+	if old != nil && old.flowID == k.flowID && old.flowVersion == k.flowVersion && old.enteredBy == k.enteredBy {
 		return old
 	}
 	if o, ok := s.origins.Load(k); ok {
 		return o.(*origin)
 	}
-	o := new(origin) // k itself stays on the stack
-	*o = k
+	o := &origin{flowID: k.flowID, flowVersion: k.flowVersion, enteredBy: k.enteredBy}
 	if s.originCount.Add(1) > maxOrigins {
 		return o
 	}
@@ -124,9 +168,9 @@ func (s *Store) originOf(old *origin, p *store.Participant) *origin {
 // keeping r's timer slot and reusing its more. The part takes p's nested
 // values as they are: the caller hands them over.
 func (r *part) set(p *store.Participant, vars []varEntry, o *origin) {
-	more := r.more
+	more, pos := r.more, r.pos
 	*r = part{
-		id: p.ID, origin: o, element: p.Element,
+		id: p.ID, origin: o,
 		seq: p.Seq, version: p.Version, vars: vars, journal: p.Journal,
 		slot: r.slot, facts: r.facts,
 	}
@@ -138,8 +182,13 @@ func (r *part) set(p *store.Participant, vars []varEntry, o *origin) {
 	}
 	w := p.Wait
 	if w != nil {
-		r.waiting, r.parked, r.events, m.state = true, w.Parked, w.Events, w.State
+		r.waiting, r.parked, m.state = true, w.Parked, w.State
 	}
+	var events []string
+	if w != nil {
+		events = w.Events
+	}
+	r.pos = o.positionOf(pos, p.Element, events)
 	m.entry, m.exitedAt, m.reason, m.goals = p.Entry, p.ExitedAt, p.Reason, p.Goals
 	m.holdout, m.effect, m.operations = p.Holdout, p.Effect, p.Operations
 	var until, deadline time.Time
@@ -226,7 +275,7 @@ func (o *outParticipant) recycle() {
 func (r *part) fill(o *outParticipant, personID uuid.UUID) *store.Participant {
 	*o = outParticipant{p: store.Participant{
 		ID: r.id, PersonID: personID, FlowID: r.origin.flowID, FlowVersion: r.origin.flowVersion,
-		Status: r.Status(), Element: r.element, EnteredBy: r.origin.enteredBy,
+		Status: r.Status(), Element: r.pos.element, EnteredBy: r.origin.enteredBy,
 		Seq: r.seq, Journal: r.journal, Version: r.version,
 	}}
 	p := &o.p
@@ -241,7 +290,7 @@ func (r *part) fill(o *outParticipant, personID uuid.UUID) *store.Participant {
 		o.w.State = m.state
 	}
 	if r.waiting {
-		o.w.Until, o.w.Deadline, o.w.Events, o.w.Parked = until, deadline, r.events, r.parked
+		o.w.Until, o.w.Deadline, o.w.Events, o.w.Parked = until, deadline, r.pos.events, r.parked
 		p.Wait = &o.w
 	}
 	return p
