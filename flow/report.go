@@ -80,6 +80,9 @@ func WithKey(key string) CallOption { return func(o *callOptions) { o.key = "api
 func ReportTo(r *Report) CallOption { return func(o *callOptions) { o.report = r } }
 
 func options(opts []CallOption) callOptions {
+	if len(opts) == 0 {
+		return callOptions{} // without options, nothing escapes to the heap
+	}
 	var o callOptions
 	for _, opt := range opts {
 		opt(&o)
