@@ -7,6 +7,7 @@ import (
 
 	"github.com/flowkit/flowkit/store"
 	"github.com/flowkit/flowkit/store/postgres"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
@@ -58,4 +59,39 @@ func TestLateGoalReadsParticipantsByPerson(t *testing.T) {
 	text := strings.Join(plan, "\n")
 	require.Contains(t, text, "participants_person", "read by the person index:\n%s", text)
 	require.NotContains(t, text, "Seq Scan on participants", text)
+}
+
+// A page of a flow's participants reads the flow's index from its
+// cursor on, whichever way it pages and whatever it filters by, however
+// many participants the store holds.
+func TestParticipantsPageReadsTheFlowIndex(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t)
+	p := s.Pool()
+	q := pgx.Identifier{postgres.SchemaOf(s)}.Sanitize()
+	// 100,000 participants of 10,000 people in 20 flows.
+	_, err := p.Exec(ctx, `INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, version, data, entered_at)
+		SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad((i % 10000)::text, 12, '0'))::uuid, 'f' || (i % 20), 1,
+			CASE WHEN i % 3 = 0 THEN 'completed' ELSE 'waiting' END, 'wait', 1, '{"journal":[]}', now()
+		FROM generate_series(1, 100000) AS i`)
+	require.NoError(t, err)
+	_, err = p.Exec(ctx, `ANALYZE `+q+`.participants`)
+	require.NoError(t, err)
+	cursor := uuid.MustParse("80000000-0000-4000-8000-000000000000")
+	for _, page := range []store.ParticipantQuery{
+		{FlowID: "f7", Limit: 50},
+		{FlowID: "f7", Limit: 50, After: cursor},
+		{FlowID: "f7", Limit: 50, Before: cursor, Descending: true},
+		{FlowID: "f7", Limit: 50, After: cursor, Statuses: []store.Status{store.Waiting}},
+	} {
+		sql, args := postgres.ParticipantsSQL(s, &page)
+		rows, err := p.Query(ctx, `EXPLAIN `+sql, args...)
+		require.NoError(t, err)
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		text := strings.Join(plan, "\n")
+		require.Regexp(t, `Index Scan( Backward)? using participants_flow`, text, "%+v reads the flow index:\n%s", page, text)
+		require.NotContains(t, text, "Seq Scan", text)
+		require.NotContains(t, text, "Sort", "%+v needs no sort:\n%s", page, text)
+	}
 }

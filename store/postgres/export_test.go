@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -30,6 +31,12 @@ func ShardOf(s *Store, id uuid.UUID) int { return s.dist.timerShard(id) }
 // with: the person, their participants (finished ones included) and the
 // flows' revision.
 func ReadOneSQL(s *Store) string { return s.sql.readOne }
+
+// ParticipantsSQL returns the statement and arguments of a page of
+// Store.Participants.
+func ParticipantsSQL(s *Store, q *store.ParticipantQuery) (string, []any) {
+	return s.participantsQuery(q)
+}
 
 // SchemaOf returns the store's schema name.
 func SchemaOf(s *Store) string { return s.schema }

@@ -678,6 +678,19 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 	if q == nil || q.FlowID == "" {
 		return nil, fmt.Errorf("participants: the query names no flow: %w", store.ErrInvalid)
 	}
+	sql, args := s.participantsQuery(q)
+	rows, _ := s.pool.Query(ctx, sql, args...)
+	out, err := pgx.CollectRows(rows, scanParticipant)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: participants of flow %q: %w", q.FlowID, err)
+	}
+	return out, nil
+}
+
+// participantsQuery returns the statement of a page of participants
+// and its arguments: it reads the flow's participants_flow index from the
+// page's cursor on.
+func (s *Store) participantsQuery(q *store.ParticipantQuery) (string, []any) {
 	var b strings.Builder
 	b.WriteString(s.sql.participants)
 	args := participantWhere(&b, q, true)
@@ -690,12 +703,7 @@ func (s *Store) Participants(ctx context.Context, q *store.ParticipantQuery) ([]
 		args = append(args, q.Limit)
 		fmt.Fprintf(&b, " LIMIT $%d", len(args))
 	}
-	rows, _ := s.pool.Query(ctx, b.String(), args...)
-	out, err := pgx.CollectRows(rows, scanParticipant)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: participants of flow %q: %w", q.FlowID, err)
-	}
-	return out, nil
+	return b.String(), args
 }
 
 var _ store.ParticipantCounter = (*Store)(nil)
