@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/flowkit/flowkit/element"
+	"github.com/flowkit/flowkit/internal/uuidtext"
 	"github.com/flowkit/flowkit/store"
-	"github.com/google/uuid"
 )
 
 // stepper holds what running elements needs besides the person's records
@@ -361,7 +361,7 @@ func (s *session) observe(o Observation) {
 // emit records an engine event about the participant.
 func (s *session) emit(p *store.Participant, cat store.Category, name string, props map[string]any, suffix string) error {
 	var buf [64]byte
-	id := append(appendUUID(buf[:0], p.ID), ':')
+	id := append(uuidtext.Append(buf[:0], p.ID), ':')
 	return s.record(&store.Event{
 		ID: string(append(id, suffix...)), PersonID: s.personID, Category: cat, Name: name,
 		Properties: props, Time: s.now,
@@ -375,18 +375,6 @@ func (s *session) record(ev *store.Event) error {
 	}
 	s.rec.events = append(s.rec.events, ev)
 	return nil
-}
-
-// appendUUID appends id in its canonical text form, as id.String() does.
-func appendUUID(b []byte, id uuid.UUID) []byte {
-	const digits = "0123456789abcdef"
-	for i, x := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b = append(b, '-')
-		}
-		b = append(b, digits[x>>4], digits[x&0xf])
-	}
-	return b
 }
 
 func humanDuration(d time.Duration) string {

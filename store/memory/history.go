@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowkit/flowkit/internal/uuidtext"
 	"github.com/flowkit/flowkit/store"
 	"github.com/google/uuid"
 )
@@ -59,7 +60,7 @@ func (f fact) is(id string) bool {
 		return false
 	}
 	var buf [36]byte
-	return string(appendUUID(buf[:0], f.of.id)) == id[:36]
+	return string(uuidtext.Append(buf[:0], f.of.id)) == id[:36]
 }
 
 // id returns the event's ID.
@@ -225,16 +226,4 @@ func (e txEvent) copy() *store.Event {
 		return e.kept.copy()
 	}
 	return keepEvent(e.given).copy()
-}
-
-// appendUUID appends id in its canonical text form, as id.String() does.
-func appendUUID(b []byte, id uuid.UUID) []byte {
-	const digits = "0123456789abcdef"
-	for i, x := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b = append(b, '-')
-		}
-		b = append(b, digits[x>>4], digits[x&0xf])
-	}
-	return b
 }
