@@ -343,8 +343,9 @@ func (s *session) journal(p *store.Participant, elementID, branch, reason string
 	}
 	if n := len(p.Journal); n > 0 && n == cap(p.Journal) {
 		// A woken participant mostly takes two steps or more: room for
-		// them in one allocation rather than one per doubling.
-		p.Journal = slices.Grow(p.Journal, min(n+2, limit))
+		// them in one allocation, growing by half rather than doubling,
+		// since a journal is kept for as long as its participant.
+		p.Journal = slices.Grow(p.Journal, min(max(2, n/2), limit))
 	}
 	p.Journal = append(p.Journal, store.Step{Seq: p.Seq, At: s.now, Element: elementID, Branch: branch, Reason: reason})
 }
