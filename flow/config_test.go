@@ -20,6 +20,7 @@ func TestConfigErrorsNameTheirField(t *testing.T) {
 	for want, cfg := range map[string]flow.Config{
 		"flow: Config.MaxSteps is -1: must not be negative":                                {MaxSteps: -1},
 		"flow: Config.JournalLimit is -2: must not be negative":                            {JournalLimit: -2},
+		"flow: Config.FinishedJournalLimit is -1: must not be negative":                    {FinishedJournalLimit: -1},
 		"flow: Config.InactivityLimit is -1h0m0s: must not be negative":                    {InactivityLimit: -time.Hour},
 		"flow: Config.TimerLease is -1s: must not be negative":                             {TimerLease: -time.Second},
 		"flow: Config.TickBatch is -1: must not be negative":                               {TickBatch: -1},

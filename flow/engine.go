@@ -141,6 +141,12 @@ type Config struct {
 	// JournalLimit is how many journal steps each participant keeps, the
 	// most recent. Defaults to 100.
 	JournalLimit int
+	// FinishedJournalLimit is how many journal steps a participant keeps
+	// once it has left its flow, the most recent (its exit among them),
+	// when fewer than JournalLimit: a host that keeps millions of
+	// finished participants can keep a few steps of each. 0 keeps
+	// JournalLimit's.
+	FinishedJournalLimit int
 	// InactivityLimit is how long a participant may wait with no element
 	// activated before it leaves its flow. Defaults to one calendar year in
 	// the flow's time zone (366 days across a February 29).
@@ -343,6 +349,7 @@ func checkLimits(cfg Config) error {
 	}{
 		{"MaxSteps", int64(cfg.MaxSteps), cfg.MaxSteps},
 		{"JournalLimit", int64(cfg.JournalLimit), cfg.JournalLimit},
+		{"FinishedJournalLimit", int64(cfg.FinishedJournalLimit), cfg.FinishedJournalLimit},
 		{"InactivityLimit", int64(cfg.InactivityLimit), cfg.InactivityLimit},
 		{"TimerLease", int64(cfg.TimerLease), cfg.TimerLease},
 		{"TickBatch", int64(cfg.TickBatch), cfg.TickBatch},

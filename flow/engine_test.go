@@ -223,6 +223,35 @@ func TestJournalLimitWithinOneCall(t *testing.T) {
 	require.Equal(t, p.Seq, p.Journal[2].Seq)
 }
 
+// A participant that leaves keeps FinishedJournalLimit steps, its exit
+// the last; one still in the flow keeps JournalLimit.
+func TestFinishedJournalLimit(t *testing.T) {
+	h := newHarness(t, flow.Config{JournalLimit: 10, FinishedJournalLimit: 2})
+	f := flow.New("chain", "Chain")
+	for i := range 6 {
+		next := flow.Next{"next": fmt.Sprint("t", i+1)}
+		if i == 5 {
+			next = flow.Next{"next": "wait"}
+		}
+		f.Add(fmt.Sprint("t", i), tag(fmt.Sprint("tag", i)), next)
+	}
+	f.Add("wait", pauseFor(1, segment.Days), nil)
+	h.publish(t, f)
+	id, err := h.eng.Enter(h.ctx, "chain", store.PersonRef{ExternalID: "p"}, nil)
+	require.NoError(t, err)
+	p := h.participant(t, id)
+	require.Equal(t, store.Waiting, p.Status)
+	require.Len(t, p.Journal, 7, "in the flow: JournalLimit applies")
+	_, err = flowtest.Advance(h.ctx, h.eng, h.clk, 25*time.Hour)
+	require.NoError(t, err)
+	p = h.participant(t, id)
+	require.Equal(t, store.Completed, p.Status)
+	require.Len(t, p.Journal, 2)
+	require.Equal(t, p.Seq, p.Journal[1].Seq, "the exit is the last step kept")
+	require.Equal(t, p.Reason, p.Journal[1].Reason)
+	require.Equal(t, "wait", p.Journal[0].Element)
+}
+
 func TestInactivityAndScheduleEnd(t *testing.T) {
 	h := newHarness(t, flow.Config{})
 	// A pause of two years is bounded by the one-year inactivity rule.

@@ -310,6 +310,10 @@ func (s *session) leave(c *compiled, p *store.Participant, status store.Status, 
 	p.ExitedAt = s.now
 	p.Wait = nil
 	s.journal(p, p.Element, "", reason)
+	if limit := s.e.cfg.FinishedJournalLimit; limit > 0 && len(p.Journal) > limit {
+		// A copy of the most recent steps, so that the rest is freed.
+		p.Journal = slices.Clone(p.Journal[len(p.Journal)-limit:])
+	}
 	s.ptx.dirty(p)
 	suffix := "exited"
 	if len(p.Operations) > 0 {
