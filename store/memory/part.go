@@ -12,11 +12,13 @@ import (
 )
 
 // part is a participant as the store keeps it. A million of them wait
-// at once, so it is one object of about 200 bytes with few pointers for
+// at once, so it is one object of under 192 bytes with few pointers for
 // the garbage collector to follow: times as nanoseconds, the status as a
-// code, the wait inline (its event names shared with the caller's), the
-// variables as pairs, and the fields a waiting participant seldom has
-// behind one pointer. store.Participant is what callers get and give.
+// code, the wait inline, the variables as pairs, its flow and way in (an
+// origin) and its element and the events its wait takes (a position)
+// shared with the participants alike, and the fields a waiting
+// participant seldom has behind one pointer. store.Participant is what
+// callers get and give.
 type part struct {
 	id      uuid.UUID
 	origin  *origin
