@@ -12,7 +12,7 @@ import (
 )
 
 // part is a participant as the store keeps it. A million of them wait
-// at once, so it is one object of under 192 bytes with few pointers for
+// at once, so it is one object of 152 bytes with few pointers for
 // the garbage collector to follow: times as nanoseconds, the status as a
 // code, the wait inline, the variables as pairs, its flow and way in (an
 // origin) and its element and the events its wait takes (a position)
