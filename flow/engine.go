@@ -1111,11 +1111,11 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 // connection would not have.
 func (e *Engine) fire(ctx context.Context, t store.Timer, now time.Time, cat *catalogSnapshot, effects *[]effect) (bool, error) {
 	had := len(*effects)
+	f := &firing{t: t, now: now}
 	for wait := fireRetryFirst; ; wait *= 4 {
-		fired := false
-		err := e.run(ctx, t.PersonID, fireStep(t, now, &fired), call{cat: cat, effects: effects})
+		err := e.run(ctx, t.PersonID, f.fire, call{cat: cat, effects: effects})
 		if !errors.Is(err, store.ErrUnavailable) || wait > fireRetryLast {
-			return fired, err
+			return f.fired, err
 		}
 		*effects = (*effects)[:had]
 		tm := time.NewTimer(wait) // real time: this waits for the database
@@ -1134,44 +1134,6 @@ const (
 	fireRetryFirst = 25 * time.Millisecond
 	fireRetryLast  = 400 * time.Millisecond
 )
-
-// fireStep returns the session function that fires timer t at now,
-// setting *fired when it did.
-func fireStep(t store.Timer, now time.Time, fired *bool) func(*session) error {
-	return func(s *session) error { return fireTimer(s, t, now, fired) }
-}
-
-// fireTimer fires timer t at now in session s, setting *fired when it
-// did.
-func fireTimer(s *session, t store.Timer, now time.Time, fired *bool) error {
-	*fired = false
-	p, err := s.ptx.participant(t.ParticipantID)
-	// An orphaned call in flight (its process died) is due before
-	// its lease ends.
-	orphan := err == nil && t.Orphaned && p != nil && p.Status == store.InFlight
-	if err != nil || p == nil || p.Wait == nil || !p.Wait.Until.Equal(t.Due) || !(p.Due(now) || orphan) ||
-		(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
-		return err // moved on since the timer was read
-	}
-	c, err := s.e.cached(p.FlowID, p.FlowVersion)
-	if err != nil {
-		return err
-	}
-	if s.cat.status(p.FlowID) == store.FlowPaused {
-		setParked(p, true)
-		s.ptx.dirty(p)
-		return nil
-	}
-	*fired = true
-	switch {
-	case pending(p):
-		return s.startPending(c, p)
-	case p.Status == store.InFlight:
-		s.retryEffect(p, orphan) // its lease ended, or its process died
-		return nil
-	}
-	return s.wake(c, p, element.Wake{Timer: true})
-}
 
 // batchPeople is how many people's timers Tick fires in one
 // store.BatchUpdater batch.
@@ -1213,7 +1175,7 @@ func distinctPeople(timers []store.Timer, max int) []store.Timer {
 // firings holds what fireBatch notes per timer, reused from one batch
 // to the next of a Tick.
 type firings struct {
-	fs  []firing
+	fs  []*firing
 	ids []uuid.UUID
 }
 
@@ -1223,28 +1185,54 @@ type firing struct {
 	now     time.Time
 	fired   bool
 	effects []effect
-	// fn is f.fire, made once per slot of firings.fs rather than once
-	// per timer.
+	// fn is f.fire, made once per firing rather than once per timer.
 	fn func(*session) error
 }
 
-// fire is the session function that fires the timer.
-func (f *firing) fire(s *session) error { return fireTimer(s, f.t, f.now, &f.fired) }
+// fire is the session function that fires timer f.t at f.now, setting
+// f.fired when it did.
+func (f *firing) fire(s *session) error {
+	f.fired = false
+	p, err := s.ptx.participant(f.t.ParticipantID)
+	// An orphaned call in flight (its process died) is due before
+	// its lease ends.
+	orphan := err == nil && f.t.Orphaned && p != nil && p.Status == store.InFlight
+	if err != nil || p == nil || p.Wait == nil || !p.Wait.Until.Equal(f.t.Due) || !(p.Due(f.now) || orphan) ||
+		(p.Status != store.Waiting && p.Status != store.InFlight && !pending(p)) {
+		return err // moved on since the timer was read
+	}
+	c, err := s.e.cached(p.FlowID, p.FlowVersion)
+	if err != nil {
+		return err
+	}
+	if s.cat.status(p.FlowID) == store.FlowPaused {
+		setParked(p, true)
+		s.ptx.dirty(p)
+		return nil
+	}
+	f.fired = true
+	switch {
+	case pending(p):
+		return s.startPending(c, p)
+	case p.Status == store.InFlight:
+		s.retryEffect(p, orphan) // its lease ended, or its process died
+		return nil
+	}
+	return s.wake(c, p, element.Wake{Timer: true})
+}
 
 // ready returns room for n timers.
-func (fb *firings) ready(n int) ([]firing, []uuid.UUID) {
-	old := fb.fs
-	fb.fs = slices.Grow(fb.fs[:0], n)[:n]
-	moved := cap(old) > 0 && &old[:1][0] != &fb.fs[:1][0]
-	for i := range fb.fs {
-		fn := fb.fs[i].fn
-		if moved {
-			fn = nil // bound to the old slot
-		}
-		fb.fs[i] = firing{fn: fn}
+func (fb *firings) ready(n int) ([]*firing, []uuid.UUID) {
+	for len(fb.fs) < n {
+		f := new(firing)
+		f.fn = f.fire
+		fb.fs = append(fb.fs, f)
+	}
+	for _, f := range fb.fs[:n] {
+		*f = firing{fn: f.fn}
 	}
 	fb.ids = slices.Grow(fb.ids[:0], n)[:n]
-	return fb.fs, fb.ids
+	return fb.fs[:n], fb.ids
 }
 
 // fireBatch fires timers of distinct people in one store.BatchUpdater
@@ -1260,12 +1248,9 @@ func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, fb *firin
 	n := len(due)
 	fs, ids := fb.ready(n)
 	for i, t := range due {
-		f := &fs[i]
+		f := fs[i]
 		ids[i] = t.PersonID
 		f.t, f.now = t, now
-		if f.fn == nil {
-			f.fn = f.fire
-		}
 		f.s = e.newSession(ctx, t.PersonID, f.fn, call{cat: cat, effects: &f.effects})
 	}
 	defer func() {
@@ -1283,15 +1268,12 @@ func (e *Engine) fireBatch(ctx context.Context, bu store.BatchUpdater, fb *firin
 		}
 	}
 	for i, t := range due {
-		if f := &fs[i]; err == nil && errs[i] == nil {
+		if f := fs[i]; err == nil && errs[i] == nil {
 			ferr := f.s.finish()
 			calls = calls || len(f.effects) > 0
 			pf.start(f.effects)
 			note(t, f.fired, ferr)
 			continue
-		}
-		if down() {
-			continue // the store does not answer: leave the rest claimed
 		}
 		if down() {
 			continue // the store does not answer: leave the rest claimed
