@@ -225,5 +225,5 @@ func (e txEvent) copy() *store.Event {
 	if e.kept != nil {
 		return e.kept.copy()
 	}
-	return keepEvent(e.given).copy()
+	return e.given.Clone()
 }

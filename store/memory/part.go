@@ -94,9 +94,7 @@ func unstamp(n int64) time.Time {
 // origin is what participants of one flow version entered one way
 // share: the store keeps one of each (see Store.originOf).
 type origin struct {
-	flowID      string
-	flowVersion int
-	enteredBy   string
+	originKey
 	// positions holds the positions of the origin's participants, one
 	// per element (see positionOf), and npos counts them.
 	positions sync.Map
@@ -137,7 +135,7 @@ func (o *origin) positionOf(old *position, element string, events []string) *pos
 	return &position{element, events}
 }
 
-// originKey finds an origin in Store.origins.
+// originKey is what makes an origin, and finds it in Store.origins.
 type originKey struct {
 	flowID      string
 	flowVersion int
@@ -152,13 +150,13 @@ const maxOrigins = 1 << 14
 // store's.
 func (s *Store) originOf(old *origin, p *store.Participant) *origin {
 	k := originKey{p.FlowID, p.FlowVersion, p.EnteredBy}
-	if old != nil && old.flowID == k.flowID && old.flowVersion == k.flowVersion && old.enteredBy == k.enteredBy {
+	if old != nil && old.originKey == k {
 		return old
 	}
 	if o, ok := s.origins.Load(k); ok {
 		return o.(*origin)
 	}
-	o := &origin{flowID: k.flowID, flowVersion: k.flowVersion, enteredBy: k.enteredBy}
+	o := &origin{originKey: k}
 	if s.originCount.Add(1) > maxOrigins {
 		return o
 	}
@@ -182,21 +180,15 @@ func (r *part) set(p *store.Participant, vars []varEntry, o *origin) {
 	if !known {
 		m.status = p.Status
 	}
-	w := p.Wait
-	if w != nil {
-		r.waiting, r.parked, m.state = true, w.Parked, w.State
-	}
 	var events []string
-	if w != nil {
-		events = w.Events
+	var until, deadline time.Time
+	if w := p.Wait; w != nil {
+		r.waiting, r.parked, m.state = true, w.Parked, w.State
+		events, until, deadline = w.Events, w.Until, w.Deadline
 	}
 	r.pos = o.positionOf(pos, p.Element, events)
 	m.entry, m.exitedAt, m.reason, m.goals = p.Entry, p.ExitedAt, p.Reason, p.Goals
 	m.holdout, m.effect, m.operations = p.Holdout, p.Effect, p.Operations
-	var until, deadline time.Time
-	if w != nil {
-		until, deadline = w.Until, w.Deadline
-	}
 	var ok [5]bool
 	r.entered, ok[0] = stamp(p.EnteredAt)
 	r.arrived, ok[1] = stamp(p.ArrivedAt)
@@ -313,18 +305,12 @@ func (r *part) lend(personID uuid.UUID) *outParticipant {
 	return o
 }
 
-// clone returns a deep copy of the participant, variables included.
+// clone returns a deep copy of the participant, variables included:
+// what store.Participant.Clone copies, with the variables from their
+// pairs.
 func (r *part) clone(personID uuid.UUID) *store.Participant {
-	p := r.fill(new(outParticipant), personID)
-	p.Entry = p.Entry.Clone()
-	if w := p.Wait; w != nil {
-		w.Events = slices.Clone(w.Events)
-		w.State = clone.Map(w.State)
-	}
-	p.Journal = slices.Clone(p.Journal)
-	p.Goals = slices.Clone(p.Goals)
-	p.Operations = slices.Clone(p.Operations)
-	p.Effect = p.Effect.Clone()
+	var o outParticipant
+	p := r.fill(&o, personID).Clone()
 	if len(r.vars) > 0 {
 		p.Vars = make(map[string]any, len(r.vars))
 		for _, v := range r.vars {
