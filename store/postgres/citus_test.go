@@ -124,13 +124,21 @@ func (l *statementLog) TraceBatchQuery(_ context.Context, c *pgx.Conn, d pgx.Tra
 }
 func (l *statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
+// explain returns the plan of a statement on db.
+func explain(t *testing.T, db interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, sql string, args ...any) string {
+	t.Helper()
+	rows, _ := db.Query(t.Context(), "EXPLAIN "+sql, args...)
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err, "EXPLAIN %s", sql)
+	return strings.Join(lines, "\n")
+}
+
 // plan returns Citus's plan of a logged statement.
 func plan(t *testing.T, st loggedStatement) string {
 	t.Helper()
-	rows, _ := testCitusPool(t).Query(t.Context(), "EXPLAIN "+st.sql, st.args...)
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err, "EXPLAIN %s", st.sql)
-	return strings.Join(lines, "\n")
+	return explain(t, testCitusPool(t), st.sql, st.args...)
 }
 
 // planOn returns the plan of a logged statement on the node it went to.
@@ -146,10 +154,7 @@ func planOn(t *testing.T, st loggedStatement) string {
 	c, err := pgx.ConnectConfig(t.Context(), cfg)
 	require.NoError(t, err)
 	defer c.Close(t.Context())
-	rows, _ := c.Query(t.Context(), "EXPLAIN "+st.sql, st.args...)
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err, "EXPLAIN on %s: %s", st.node, st.sql)
-	return strings.Join(lines, "\n")
+	return explain(t, c, st.sql, st.args...)
 }
 
 // routed reports whether a plan is a router query: one task on one

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -41,22 +40,11 @@ func TestCitusDecisionsUpgrade(t *testing.T) {
 // participants, done ones included, by the participants_person index,
 // however many participants other people have.
 func TestLateGoalReadsParticipantsByPerson(t *testing.T) {
-	ctx := t.Context()
 	s := newStore(t)
-	p := s.Pool()
-	q := pgx.Identifier{postgres.SchemaOf(s)}.Sanitize()
 	// 20,000 finished participants of 2,000 people.
-	_, err := p.Exec(ctx, `INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, version, data, entered_at)
-		SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad((i % 2000)::text, 12, '0'))::uuid, 'f', 1, 'completed', 'done', 1, '{"journal":[]}', now()
+	insertParticipants(t, s, `SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad((i % 2000)::text, 12, '0'))::uuid, 'f', 1, 'completed', 'done', 1, '{"journal":[]}', now()
 		FROM generate_series(1, 20000) AS i`)
-	require.NoError(t, err)
-	_, err = p.Exec(ctx, `ANALYZE `+q+`.participants`)
-	require.NoError(t, err)
-	rows, err := p.Query(ctx, `EXPLAIN `+postgres.ReadOneSQL(s), "00000000-0000-4000-8000-000000000007", nil)
-	require.NoError(t, err)
-	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err)
-	text := strings.Join(plan, "\n")
+	text := explain(t, s.Pool(), postgres.ReadOneSQL(s), "00000000-0000-4000-8000-000000000007", nil)
 	require.Contains(t, text, "participants_person", "read by the person index:\n%s", text)
 	require.NotContains(t, text, "Seq Scan on participants", text)
 }
@@ -65,18 +53,11 @@ func TestLateGoalReadsParticipantsByPerson(t *testing.T) {
 // cursor on, whichever way it pages and whatever it filters by, however
 // many participants the store holds.
 func TestParticipantsPageReadsTheFlowIndex(t *testing.T) {
-	ctx := t.Context()
 	s := newStore(t)
-	p := s.Pool()
-	q := pgx.Identifier{postgres.SchemaOf(s)}.Sanitize()
 	// 100,000 participants of 10,000 people in 20 flows.
-	_, err := p.Exec(ctx, `INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, version, data, entered_at)
-		SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad((i % 10000)::text, 12, '0'))::uuid, 'f' || (i % 20), 1,
+	insertParticipants(t, s, `SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad((i % 10000)::text, 12, '0'))::uuid, 'f' || (i % 20), 1,
 			CASE WHEN i % 3 = 0 THEN 'completed' ELSE 'waiting' END, 'wait', 1, '{"journal":[]}', now()
 		FROM generate_series(1, 100000) AS i`)
-	require.NoError(t, err)
-	_, err = p.Exec(ctx, `ANALYZE `+q+`.participants`)
-	require.NoError(t, err)
 	cursor := uuid.MustParse("80000000-0000-4000-8000-000000000000")
 	for _, page := range []store.ParticipantQuery{
 		{FlowID: "f7", Limit: 50},
@@ -85,13 +66,21 @@ func TestParticipantsPageReadsTheFlowIndex(t *testing.T) {
 		{FlowID: "f7", Limit: 50, After: cursor, Statuses: []store.Status{store.Waiting}},
 	} {
 		sql, args := postgres.ParticipantsSQL(s, &page)
-		rows, err := p.Query(ctx, `EXPLAIN `+sql, args...)
-		require.NoError(t, err)
-		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		require.NoError(t, err)
-		text := strings.Join(plan, "\n")
+		text := explain(t, s.Pool(), sql, args...)
 		require.Regexp(t, `Index Scan( Backward)? using participants_flow`, text, "%+v reads the flow index:\n%s", page, text)
 		require.NotContains(t, text, "Seq Scan", text)
 		require.NotContains(t, text, "Sort", "%+v needs no sort:\n%s", page, text)
 	}
+}
+
+// insertParticipants writes the participants rows selectSQL selects
+// (id, person_id, flow_id, flow_version, status, element, version, data,
+// entered_at) straight into the store's table, and analyzes it.
+func insertParticipants(t *testing.T, s *postgres.Store, selectSQL string) {
+	t.Helper()
+	q := pgx.Identifier{postgres.SchemaOf(s)}.Sanitize()
+	_, err := s.Pool().Exec(t.Context(), `INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, version, data, entered_at) `+selectSQL)
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(t.Context(), `ANALYZE `+q+`.participants`)
+	require.NoError(t, err)
 }
