@@ -350,3 +350,12 @@ func splitTime(t time.Time) (time.Time, int16) {
 func joinTime(us time.Time, ns int16) time.Time {
 	return us.UTC().Add(time.Duration(ns))
 }
+
+// pgIDs returns ids as [16]byte, which pgx encodes as it is (see writes).
+func pgIDs(ids []uuid.UUID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowkit/flowkit/store"
@@ -72,6 +73,9 @@ type Store struct {
 	placed *placements // where the shards are, when dist is set
 	live   *live
 	listen inboxListener
+	// writeSQLs caches the commit statements by the parts they write
+	// (see writeSQL).
+	writeSQLs [1 << nWrites]atomic.Pointer[string]
 }
 
 // New returns a Store on the database cfg names and, unless
@@ -580,7 +584,7 @@ func (s *Store) ClaimTimers(ctx context.Context, now time.Time, limit int, lease
 	}
 	b := &pgx.Batch{}
 	for _, g := range groups {
-		people, ids := make([]uuid.UUID, len(g)), make([]uuid.UUID, len(g))
+		people, ids := make([][16]byte, len(g)), make([][16]byte, len(g)) // see writes
 		dues, ns := make([]time.Time, len(g)), make([]int16, len(g))
 		for i, t := range g {
 			people[i], ids[i] = t.PersonID, t.ParticipantID

@@ -220,7 +220,7 @@ func (t *tx) begin(key *string) error {
 	q := &t.s.sql
 	var id any
 	if t.personID != uuid.Nil {
-		id = t.personID
+		id = [16]byte(t.personID) // see writes
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
@@ -495,7 +495,7 @@ func (t *tx) AddEvent(e *store.Event) error {
 		// Another person's writes share the database transaction, which
 		// must not hold this one's until its fn succeeds.
 		var dup bool
-		if err := t.conn.QueryRow(t.ctx, t.s.sql.hasEvent, t.personID, e.ID).Scan(&dup); err != nil {
+		if err := t.conn.QueryRow(t.ctx, t.s.sql.hasEvent, [16]byte(t.personID), e.ID).Scan(&dup); err != nil {
 			return t.fail(err)
 		}
 		if dup {
@@ -520,7 +520,7 @@ func (t *tx) AddEvent(e *store.Event) error {
 		return err
 	}
 	at, ns := splitTime(e.Time)
-	b.Queue(t.s.sql.addEvent, t.personID, e.ID, at, ns, string(e.Category), e.Name, data)
+	b.Queue(t.s.sql.addEvent, [16]byte(t.personID), e.ID, at, ns, string(e.Category), e.Name, data)
 	br := t.conn.SendBatch(t.ctx, b)
 	var tag pgconn.CommandTag
 	for range b.Len() {
@@ -865,8 +865,9 @@ func (s *Store) UpdateBatch(ctx context.Context, personIDs []uuid.UUID, fn func(
 			b.Queue(s.sql.dist.readShard, g)
 		}
 	} else {
-		b.Queue(s.sql.lockMany, personIDs)
-		b.Queue(s.sql.readMany, personIDs)
+		ids := pgIDs(personIDs)
+		b.Queue(s.sql.lockMany, ids)
+		b.Queue(s.sql.readMany, ids)
 	}
 	br := conn.SendBatch(ctx, b)
 	read := &txRead{people: map[uuid.UUID]*store.Person{}, parts: map[uuid.UUID][]*store.Participant{}}

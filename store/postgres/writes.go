@@ -14,19 +14,21 @@ import (
 
 // writes gathers what one or more transactions commit, column by column,
 // so that one statement writes it all: each table's rows go in as arrays
-// (unnest), as one data-modifying CTE of the statement.
+// (unnest), as one data-modifying CTE of the statement. IDs are kept as
+// [16]byte, which pgx encodes as it is: a uuid.UUID is a driver.Valuer,
+// which pgx encodes through its text form.
 type writes struct {
-	people                  []uuid.UUID
+	people                  [][16]byte
 	peopleData              []string
 	peopleUpdated           []time.Time
-	keysGoneOf, keysAddedOf []uuid.UUID
+	keysGoneOf, keysAddedOf [][16]byte
 	keysGone, keysAdded     []string
 	added, changed          partColumns
-	removed, removedOf      []uuid.UUID
+	removed, removedOf      [][16]byte
 	// placeholders are the people whose lock rows (see queries.lockRow)
 	// are to go: no person was written under them.
-	placeholders             []uuid.UUID
-	evPerson                 []uuid.UUID
+	placeholders             [][16]byte
+	evPerson                 [][16]byte
 	evID, evCategory, evName []string
 	evTime                   []time.Time
 	evNS                     []int16
@@ -37,7 +39,7 @@ type writes struct {
 
 // partColumns are participant rows as column arrays.
 type partColumns struct {
-	id, person            []uuid.UUID
+	id, person            [][16]byte
 	flow, status, element []string
 	flowVersion           []int32
 	due, entered          []*time.Time
@@ -176,6 +178,109 @@ func (w *writes) calls() bool {
 	return slices.Contains(w.added.calls, true) || slices.Contains(w.changed.calls, true)
 }
 
+// The statements that queue combines, in their order in the statement;
+// bit i of a writeSet is set when statement i has rows to write.
+const (
+	writePeople = iota
+	writeKeysGone
+	writeKeysAdded
+	writeAdded
+	writeChanged
+	writeRemoved
+	writeEvents
+	writeCounts
+	nWrites
+)
+
+// writeSet says which of the statements queue combines a write has.
+type writeSet uint16
+
+// writeSQL returns the statement that writes the parts in set, built once
+// per store: the data-modifying CTEs of those parts, their parameters
+// numbered on in order.
+func (s *Store) writeSQL(set writeSet) string {
+	if p := s.writeSQLs[set].Load(); p != nil {
+		return *p
+	}
+	var sql strings.Builder
+	params, ctes := 0, 0
+	for i := range nWrites {
+		if set&(1<<i) == 0 {
+			continue
+		}
+		if ctes == 0 {
+			sql.WriteString("WITH ")
+		} else {
+			sql.WriteString(",\n")
+		}
+		body, n := writeCTE(i, s.q)
+		fmt.Fprintf(&sql, "w%d AS (%s)", ctes, renumber(body, params))
+		params += n
+		ctes++
+	}
+	sql.WriteString("\nSELECT 1")
+	str := sql.String()
+	s.writeSQLs[set].Store(&str)
+	return str
+}
+
+// writeCTE returns the body of statement i of queue for schema q, its
+// parameters numbered from $1, and how many it takes.
+func writeCTE(i int, q string) (string, int) {
+	switch i {
+	case writePeople:
+		return `INSERT INTO ` + q + `.people AS p (id, data, updated_at)
+SELECT id, data::json, updated_at FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(id, data, updated_at)
+ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`, 3
+	case writeKeysGone:
+		return `DELETE FROM ` + q + `.person_keys WHERE (person_id, key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`, 2
+	case writeKeysAdded:
+		// A plain insert: a key of another person fails with a unique
+		// violation, which rolls the whole commit back as ErrConflict.
+		return `INSERT INTO ` + q + `.person_keys (key, person_id) SELECT * FROM unnest($1::text[], $2::uuid[])`, 2
+	case writeAdded:
+		// A plain insert too: an ID another person's participant holds is
+		// ErrDuplicate.
+		return `INSERT INTO ` + q + `.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, caller)
+SELECT id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data::json, entered_at, entered_ns,
+	CASE WHEN calls THEN $15::integer END
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::timestamptz[], $8::smallint[],
+	$9::boolean[], $10::bigint[], $11::text[], $12::timestamptz[], $13::smallint[], $14::boolean[])
+	AS u(id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)`, 15
+	case writeChanged:
+		// A write that moves the timer drops its claim. The caller is
+		// this process when the write begins an attempt in flight, kept
+		// while the participant stays in flight, else cleared.
+		return `UPDATE ` + q + `.participants AS t
+SET flow_id = u.flow_id, flow_version = u.flow_version, status = u.status, element = u.element, due_at = u.due_at,
+	due_ns = u.due_ns, parked = u.parked, version = u.version, data = u.data::json, entered_at = u.entered_at, entered_ns = u.entered_ns,
+	claimed_until = CASE WHEN t.due_at IS NOT DISTINCT FROM u.due_at AND t.due_ns = u.due_ns AND t.parked = u.parked THEN t.claimed_until END,
+	claimed_by = CASE WHEN t.due_at IS NOT DISTINCT FROM u.due_at AND t.due_ns = u.due_ns AND t.parked = u.parked THEN t.claimed_by END,
+	caller = CASE WHEN u.calls THEN $14::integer WHEN u.status = 'inflight' THEN t.caller END
+FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::timestamptz[], $7::smallint[],
+	$8::boolean[], $9::bigint[], $10::text[], $11::timestamptz[], $12::smallint[], $13::boolean[])
+	AS u(id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)
+WHERE t.id = u.id`, 14
+	case writeRemoved:
+		return `DELETE FROM ` + q + `.participants WHERE id = ANY ($1::uuid[])`, 1
+	case writeEvents:
+		// In the order added, which the seq column keeps among events of
+		// the same time.
+		return `INSERT INTO ` + q + `.events (person_id, id, time, time_ns, category, name, data)
+SELECT person_id, id, time, time_ns, category, name, data::json
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::smallint[], $5::text[], $6::text[], $7::text[])
+	WITH ORDINALITY AS u(person_id, id, time, time_ns, category, name, data, i)
+ORDER BY i`, 7
+	default: // writeCounts
+		// In the order of the arrays (sumCounters'), so that transactions
+		// lock counter rows in one order.
+		return `INSERT INTO ` + q + `.counters AS c (flow_id, flow_version, element, key, shard, n)
+SELECT f, v, e, k, $5, n FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $6::bigint[]) WITH ORDINALITY AS u(f, v, e, k, n, i)
+ORDER BY i
+ON CONFLICT (flow_id, flow_version, element, key, shard) DO UPDATE SET n = c.n + excluded.n`, 6
+	}
+}
+
 // queue adds the statement that writes everything gathered to b, if
 // there is anything to write.
 func (w *writes) queue(b *pgx.Batch, s *Store) {
@@ -188,100 +293,46 @@ func (w *writes) queue(b *pgx.Batch, s *Store) {
 		w.queueDistributed(b, s)
 		return
 	}
-	var sql strings.Builder
+	var set writeSet
 	var args []any
-	ctes := 0
-	cte := func(body string, params ...any) {
-		if ctes == 0 {
-			sql.WriteString("WITH ")
-		} else {
-			sql.WriteString(",\n")
-		}
-		fmt.Fprintf(&sql, "w%d AS (", ctes)
-		// $N in body are numbered from 1 within the CTE.
-		n := len(args)
-		sql.WriteString(renumber(body, n))
-		sql.WriteString(")")
+	part := func(i int, params ...any) {
+		set |= 1 << i
 		args = append(args, params...)
-		ctes++
 	}
-	q := s.q
 	if len(w.people) > 0 {
-		cte(`INSERT INTO `+q+`.people AS p (id, data, updated_at)
-SELECT id, data::json, updated_at FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(id, data, updated_at)
-ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
-			w.people, w.peopleData, w.peopleUpdated)
+		part(writePeople, w.people, w.peopleData, w.peopleUpdated)
 	}
 	if len(w.keysGone) > 0 {
-		cte(`DELETE FROM `+q+`.person_keys WHERE (person_id, key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`,
-			w.keysGoneOf, w.keysGone)
+		part(writeKeysGone, w.keysGoneOf, w.keysGone)
 	}
 	if len(w.keysAdded) > 0 {
-		// A plain insert: a key of another person fails with a unique
-		// violation, which rolls the whole commit back as ErrConflict.
-		cte(`INSERT INTO `+q+`.person_keys (key, person_id) SELECT * FROM unnest($1::text[], $2::uuid[])`,
-			w.keysAdded, w.keysAddedOf)
+		part(writeKeysAdded, w.keysAdded, w.keysAddedOf)
 	}
 	if c := &w.added; len(c.id) > 0 {
-		// A plain insert too: an ID another person's participant holds is
-		// ErrDuplicate.
-		cte(`INSERT INTO `+q+`.participants (id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, caller)
-SELECT id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data::json, entered_at, entered_ns,
-	CASE WHEN calls THEN $15::integer END
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::timestamptz[], $8::smallint[],
-	$9::boolean[], $10::bigint[], $11::text[], $12::timestamptz[], $13::smallint[], $14::boolean[])
-	AS u(id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)`,
-			c.id, c.person, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS,
+		part(writeAdded, c.id, c.person, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS,
 			c.calls, s.live.proc)
 	}
 	if c := &w.changed; len(c.id) > 0 {
-		// A write that moves the timer drops its claim. The caller is
-		// this process when the write begins an attempt in flight, kept
-		// while the participant stays in flight, else cleared.
-		cte(`UPDATE `+q+`.participants AS t
-SET flow_id = u.flow_id, flow_version = u.flow_version, status = u.status, element = u.element, due_at = u.due_at,
-	due_ns = u.due_ns, parked = u.parked, version = u.version, data = u.data::json, entered_at = u.entered_at, entered_ns = u.entered_ns,
-	claimed_until = CASE WHEN t.due_at IS NOT DISTINCT FROM u.due_at AND t.due_ns = u.due_ns AND t.parked = u.parked THEN t.claimed_until END,
-	claimed_by = CASE WHEN t.due_at IS NOT DISTINCT FROM u.due_at AND t.due_ns = u.due_ns AND t.parked = u.parked THEN t.claimed_by END,
-	caller = CASE WHEN u.calls THEN $14::integer WHEN u.status = 'inflight' THEN t.caller END
-FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::timestamptz[], $7::smallint[],
-	$8::boolean[], $9::bigint[], $10::text[], $11::timestamptz[], $12::smallint[], $13::boolean[])
-	AS u(id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)
-WHERE t.id = u.id`,
-			c.id, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS,
+		part(writeChanged, c.id, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS,
 			c.calls, s.live.proc)
 	}
 	if len(w.removed) > 0 {
-		cte(`DELETE FROM `+q+`.participants WHERE id = ANY ($1::uuid[])`, w.removed)
+		part(writeRemoved, w.removed)
 	}
 	if len(w.evID) > 0 {
-		// In the order added, which the seq column keeps among events of
-		// the same time.
-		cte(`INSERT INTO `+q+`.events (person_id, id, time, time_ns, category, name, data)
-SELECT person_id, id, time, time_ns, category, name, data::json
-FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::smallint[], $5::text[], $6::text[], $7::text[])
-	WITH ORDINALITY AS u(person_id, id, time, time_ns, category, name, data, i)
-ORDER BY i`,
-			w.evPerson, w.evID, w.evTime, w.evNS, w.evCategory, w.evName, w.evData)
+		part(writeEvents, w.evPerson, w.evID, w.evTime, w.evNS, w.evCategory, w.evName, w.evData)
 	}
 	if cs := sumCounters(w.counts); len(cs) > 0 {
 		flows, versions, elements, keys, ns := make([]string, len(cs)), make([]int32, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]int64, len(cs))
 		for i, c := range cs {
 			flows[i], versions[i], elements[i], keys[i], ns[i] = c.FlowID, int32(c.FlowVersion), c.Element, c.Key, c.N
 		}
-		// In the order of the arrays (sumCounters'), so that transactions
-		// lock counter rows in one order.
-		cte(`INSERT INTO `+q+`.counters AS c (flow_id, flow_version, element, key, shard, n)
-SELECT f, v, e, k, $5, n FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $6::bigint[]) WITH ORDINALITY AS u(f, v, e, k, n, i)
-ORDER BY i
-ON CONFLICT (flow_id, flow_version, element, key, shard) DO UPDATE SET n = c.n + excluded.n`,
-			flows, versions, elements, keys, int(w.shardOf[15])%s.shards, ns)
+		part(writeCounts, flows, versions, elements, keys, int(w.shardOf[15])%s.shards, ns)
 	}
-	if ctes == 0 {
+	if set == 0 {
 		return
 	}
-	sql.WriteString("\nSELECT 1")
-	b.Queue(sql.String(), args...)
+	b.Queue(s.writeSQL(set), args...)
 }
 
 // renumber shifts the $N parameters of a CTE's body by n.
