@@ -181,7 +181,7 @@ type queries struct {
 	publishFirst, publishNext                                   string
 	findByID, findByKey                                         string
 	lockOne, readOne, lockMany, readMany                        string
-	participant, addEvent, hasEvent                             string
+	participant, addEvent, hasEvent, updatePart                 string
 	dueTimers, findTimers, claimTimers, nextDue, counters       string
 	eraseParts, eraseEvents, eraseKeys, erasePerson, prune      string
 	events, participants, countParticipants                     string // prefixes of built queries
@@ -276,7 +276,19 @@ SELECT pg_advisory_xact_lock(h) FROM (
 UNION ALL
 SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(revision), 0)::bigint FROM {{s}}.flows)`),
 		participant: r.Replace(`SELECT ` + partCols + ` FROM {{s}}.participants WHERE id = $1`),
-		hasEvent:    r.Replace(`SELECT EXISTS (SELECT 1 FROM {{s}}.events WHERE person_id = $1 AND id = $2)`),
+		// The write of one changed participant, the commonest: as the
+		// update of writeChanged, but of scalars, which PostgreSQL plans
+		// once per connection where the statement of arrays is planned
+		// again on each execution.
+		updatePart: r.Replace(`
+UPDATE {{s}}.participants AS t
+SET flow_id = $2::text, flow_version = $3::integer, status = $4::text, element = $5::text, due_at = $6::timestamptz,
+	due_ns = $7::smallint, parked = $8::boolean, version = $9::bigint, data = $10::text::json, entered_at = $11::timestamptz, entered_ns = $12::smallint,
+	claimed_until = CASE WHEN t.due_at IS NOT DISTINCT FROM $6::timestamptz AND t.due_ns = $7::smallint AND t.parked = $8::boolean THEN t.claimed_until END,
+	claimed_by = CASE WHEN t.due_at IS NOT DISTINCT FROM $6::timestamptz AND t.due_ns = $7::smallint AND t.parked = $8::boolean THEN t.claimed_by END,
+	caller = CASE WHEN $13::boolean THEN $14::integer WHEN $4::text = 'inflight' THEN t.caller END
+WHERE t.id = $1::uuid`),
+		hasEvent: r.Replace(`SELECT EXISTS (SELECT 1 FROM {{s}}.events WHERE person_id = $1 AND id = $2)`),
 		// An event added by Tx.AddEvent: a taken ID inserts nothing and
 		// leaves the transaction usable.
 		addEvent: r.Replace(`

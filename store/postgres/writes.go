@@ -312,7 +312,11 @@ func (w *writes) queue(b *pgx.Batch, s *Store) {
 		part(writeAdded, c.id, c.person, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS,
 			c.calls, s.live.proc)
 	}
-	if c := &w.changed; len(c.id) > 0 {
+	var one []any // a single changed participant: see queries.updatePart
+	if c := &w.changed; len(c.id) == 1 {
+		one = []any{c.id[0], c.flow[0], c.flowVersion[0], c.status[0], c.element[0], c.due[0], c.dueNS[0], c.parked[0], c.version[0],
+			c.data[0], c.entered[0], c.enteredNS[0], c.calls[0], s.live.proc}
+	} else if len(c.id) > 0 {
 		part(writeChanged, c.id, c.flow, c.flowVersion, c.status, c.element, c.due, c.dueNS, c.parked, c.version, c.data, c.entered, c.enteredNS,
 			c.calls, s.live.proc)
 	}
@@ -329,10 +333,12 @@ func (w *writes) queue(b *pgx.Batch, s *Store) {
 		}
 		part(writeCounts, flows, versions, elements, keys, int(w.shardOf[15])%s.shards, ns)
 	}
-	if set == 0 {
-		return
+	if set != 0 {
+		b.Queue(s.writeSQL(set), args...)
 	}
-	b.Queue(s.writeSQL(set), args...)
+	if one != nil {
+		b.Queue(s.sql.updatePart, one...)
+	}
 }
 
 // renumber shifts the $N parameters of a CTE's body by n.
