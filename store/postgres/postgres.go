@@ -206,6 +206,16 @@ SELECT 1, id, person_id, flow_id, flow_version, status, element, version, data, 
 FROM {{s}}.participants WHERE person_id ` + cond
 }
 
+// onePart gives the parameters of queries.updatePart for partSet: $1
+// is the participant's ID.
+func onePart(col string) string {
+	return map[string]string{
+		"flow_id": "$2::text", "flow_version": "$3::integer", "status": "$4::text", "element": "$5::text",
+		"due_at": "$6::timestamptz", "due_ns": "$7::smallint", "parked": "$8::boolean", "version": "$9::bigint",
+		"data": "$10::text", "entered_at": "$11::timestamptz", "entered_ns": "$12::smallint", "calls": "$13::boolean",
+	}[col]
+}
+
 func newQueries(q string) queries {
 	r := strings.NewReplacer("{{s}}", q)
 	return queries{
@@ -280,13 +290,7 @@ SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(sum(r
 		// update of writeChanged, but of scalars, which PostgreSQL plans
 		// once per connection where the statement of arrays is planned
 		// again on each execution.
-		updatePart: r.Replace(`
-UPDATE {{s}}.participants AS t
-SET flow_id = $2::text, flow_version = $3::integer, status = $4::text, element = $5::text, due_at = $6::timestamptz,
-	due_ns = $7::smallint, parked = $8::boolean, version = $9::bigint, data = $10::text::json, entered_at = $11::timestamptz, entered_ns = $12::smallint,
-	claimed_until = CASE WHEN t.due_at IS NOT DISTINCT FROM $6::timestamptz AND t.due_ns = $7::smallint AND t.parked = $8::boolean THEN t.claimed_until END,
-	claimed_by = CASE WHEN t.due_at IS NOT DISTINCT FROM $6::timestamptz AND t.due_ns = $7::smallint AND t.parked = $8::boolean THEN t.claimed_by END,
-	caller = CASE WHEN $13::boolean THEN $14::integer WHEN $4::text = 'inflight' THEN t.caller END
+		updatePart: r.Replace(`UPDATE {{s}}.participants AS t SET ` + partSet("t", onePart, "$14::integer") + `
 WHERE t.id = $1::uuid`),
 		hasEvent: r.Replace(`SELECT EXISTS (SELECT 1 FROM {{s}}.events WHERE person_id = $1 AND id = $2)`),
 		// An event added by Tx.AddEvent: a taken ID inserts nothing and

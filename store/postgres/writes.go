@@ -213,9 +213,9 @@ func (s *Store) writeSQL(set writeSet) string {
 		} else {
 			sql.WriteString(",\n")
 		}
-		body, n := writeCTE(i, s.q)
-		fmt.Fprintf(&sql, "w%d AS (%s)", ctes, renumber(body, params))
-		params += n
+		body, n := renumber(writeCTE(i, s.q), params)
+		fmt.Fprintf(&sql, "w%d AS (%s)", ctes, body)
+		params = n
 		ctes++
 	}
 	sql.WriteString("\nSELECT 1")
@@ -225,19 +225,19 @@ func (s *Store) writeSQL(set writeSet) string {
 }
 
 // writeCTE returns the body of statement i of queue for schema q, its
-// parameters numbered from $1, and how many it takes.
-func writeCTE(i int, q string) (string, int) {
+// parameters numbered from $1.
+func writeCTE(i int, q string) string {
 	switch i {
 	case writePeople:
 		return `INSERT INTO ` + q + `.people AS p (id, data, updated_at)
 SELECT id, data::json, updated_at FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(id, data, updated_at)
-ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`, 3
+ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`
 	case writeKeysGone:
-		return `DELETE FROM ` + q + `.person_keys WHERE (person_id, key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`, 2
+		return `DELETE FROM ` + q + `.person_keys WHERE (person_id, key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`
 	case writeKeysAdded:
 		// A plain insert: a key of another person fails with a unique
 		// violation, which rolls the whole commit back as ErrConflict.
-		return `INSERT INTO ` + q + `.person_keys (key, person_id) SELECT * FROM unnest($1::text[], $2::uuid[])`, 2
+		return `INSERT INTO ` + q + `.person_keys (key, person_id) SELECT * FROM unnest($1::text[], $2::uuid[])`
 	case writeAdded:
 		// A plain insert too: an ID another person's participant holds is
 		// ErrDuplicate.
@@ -246,23 +246,16 @@ SELECT id, person_id, flow_id, flow_version, status, element, due_at, due_ns, pa
 	CASE WHEN calls THEN $15::integer END
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::timestamptz[], $8::smallint[],
 	$9::boolean[], $10::bigint[], $11::text[], $12::timestamptz[], $13::smallint[], $14::boolean[])
-	AS u(id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)`, 15
+	AS u(id, person_id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)`
 	case writeChanged:
-		// A write that moves the timer drops its claim. The caller is
-		// this process when the write begins an attempt in flight, kept
-		// while the participant stays in flight, else cleared.
 		return `UPDATE ` + q + `.participants AS t
-SET flow_id = u.flow_id, flow_version = u.flow_version, status = u.status, element = u.element, due_at = u.due_at,
-	due_ns = u.due_ns, parked = u.parked, version = u.version, data = u.data::json, entered_at = u.entered_at, entered_ns = u.entered_ns,
-	claimed_until = CASE WHEN t.due_at IS NOT DISTINCT FROM u.due_at AND t.due_ns = u.due_ns AND t.parked = u.parked THEN t.claimed_until END,
-	claimed_by = CASE WHEN t.due_at IS NOT DISTINCT FROM u.due_at AND t.due_ns = u.due_ns AND t.parked = u.parked THEN t.claimed_by END,
-	caller = CASE WHEN u.calls THEN $14::integer WHEN u.status = 'inflight' THEN t.caller END
+SET ` + partSet("t", func(col string) string { return "u." + col }, "$14::integer") + `
 FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::timestamptz[], $7::smallint[],
 	$8::boolean[], $9::bigint[], $10::text[], $11::timestamptz[], $12::smallint[], $13::boolean[])
 	AS u(id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)
-WHERE t.id = u.id`, 14
+WHERE t.id = u.id`
 	case writeRemoved:
-		return `DELETE FROM ` + q + `.participants WHERE id = ANY ($1::uuid[])`, 1
+		return `DELETE FROM ` + q + `.participants WHERE id = ANY ($1::uuid[])`
 	case writeEvents:
 		// In the order added, which the seq column keeps among events of
 		// the same time.
@@ -270,14 +263,14 @@ WHERE t.id = u.id`, 14
 SELECT person_id, id, time, time_ns, category, name, data::json
 FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::smallint[], $5::text[], $6::text[], $7::text[])
 	WITH ORDINALITY AS u(person_id, id, time, time_ns, category, name, data, i)
-ORDER BY i`, 7
+ORDER BY i`
 	default: // writeCounts
 		// In the order of the arrays (sumCounters'), so that transactions
 		// lock counter rows in one order.
 		return `INSERT INTO ` + q + `.counters AS c (flow_id, flow_version, element, key, shard, n)
 SELECT f, v, e, k, $5, n FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $6::bigint[]) WITH ORDINALITY AS u(f, v, e, k, n, i)
 ORDER BY i
-ON CONFLICT (flow_id, flow_version, element, key, shard) DO UPDATE SET n = c.n + excluded.n`, 6
+ON CONFLICT (flow_id, flow_version, element, key, shard) DO UPDATE SET n = c.n + excluded.n`
 	}
 }
 
@@ -341,12 +334,11 @@ func (w *writes) queue(b *pgx.Batch, s *Store) {
 	}
 }
 
-// renumber shifts the $N parameters of a CTE's body by n.
-func renumber(body string, n int) string {
-	if n == 0 {
-		return body
-	}
+// renumber shifts the $N parameters of a CTE's body by n, and returns
+// the highest parameter number of the result (n when it has none).
+func renumber(body string, n int) (string, int) {
 	var out strings.Builder
+	top := n
 	for i := 0; i < len(body); i++ {
 		if body[i] != '$' {
 			out.WriteByte(body[i])
@@ -363,9 +355,34 @@ func renumber(body string, n int) string {
 			continue
 		}
 		fmt.Fprintf(&out, "$%d", k+n)
+		top = max(top, k+n)
 		i = j - 1
 	}
-	return out.String()
+	return out.String(), top
+}
+
+// partSet returns the SET list of an update of the participant row t to
+// the values val gives for its columns (the rows written, or
+// parameters), proc being this process's number. A write that moves the
+// timer drops its claim. The caller is this process when the write
+// begins an attempt in flight (val("calls")), kept while the
+// participant stays in flight, else cleared.
+func partSet(t string, val func(col string) string, proc string) string {
+	var b strings.Builder
+	for _, col := range []string{"flow_id", "flow_version", "status", "element", "due_at", "due_ns", "parked", "version", "data", "entered_at", "entered_ns"} {
+		v := val(col)
+		if col == "data" {
+			v += "::json"
+		}
+		fmt.Fprintf(&b, "%s = %s, ", col, v)
+	}
+	same := fmt.Sprintf("%[1]s.due_at IS NOT DISTINCT FROM %[2]s AND %[1]s.due_ns = %[3]s AND %[1]s.parked = %[4]s",
+		t, val("due_at"), val("due_ns"), val("parked"))
+	fmt.Fprintf(&b, `
+	claimed_until = CASE WHEN %[2]s THEN %[1]s.claimed_until END,
+	claimed_by = CASE WHEN %[2]s THEN %[1]s.claimed_by END,
+	caller = CASE WHEN %[3]s THEN %[4]s WHEN %[5]s = 'inflight' THEN %[1]s.caller END`, t, same, val("calls"), proc, val("status"))
+	return b.String()
 }
 
 // queueDistributed is queue for a distributed schema (Citus): Citus
@@ -435,14 +452,8 @@ func (w *writes) queueDistributed(b *pgx.Batch, s *Store) {
 		}
 		for _, sh := range slices.Sorted(maps.Keys(shards)) {
 			g := shards[sh]
-			// A write that moves the timer drops its claim; the caller
-			// is as in queue's update.
 			b.Queue(`UPDATE `+q+`.participants AS p
-SET flow_id = v.flow_id, flow_version = v.flow_version, status = v.status, element = v.element, due_at = v.due_at, due_ns = v.due_ns,
-	parked = v.parked, version = v.version, data = v.data::json, entered_at = v.entered_at, entered_ns = v.entered_ns,
-	claimed_until = CASE WHEN p.due_at IS NOT DISTINCT FROM v.due_at AND p.due_ns = v.due_ns AND p.parked = v.parked THEN p.claimed_until END,
-	claimed_by = CASE WHEN p.due_at IS NOT DISTINCT FROM v.due_at AND p.due_ns = v.due_ns AND p.parked = v.parked THEN p.claimed_by END,
-	caller = CASE WHEN v.calls THEN $15::integer WHEN v.status = 'inflight' THEN p.caller END
+SET `+partSet("p", func(col string) string { return "v." + col }, "$15::integer")+`
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::timestamptz[], $8::smallint[],
 	$9::boolean[], $10::bigint[], $11::text[], $12::timestamptz[], $13::smallint[], $14::boolean[])
 	AS v (person_id, id, flow_id, flow_version, status, element, due_at, due_ns, parked, version, data, entered_at, entered_ns, calls)
